@@ -1,0 +1,1 @@
+"""The control plane: the configuration log every service builds its view from."""

@@ -1,0 +1,109 @@
+"""The embedded Kafka-protocol broker (`noida-db`) as a child process: dev, tests and `make run`.
+
+It is not crash-safe; production points FASTHOOK_KAFKA_BOOTSTRAP at a real Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from fasthook.errors import EmbeddedStackError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def noida_binary() -> str:
+    found = shutil.which("noida-db") or str(Path(sys.executable).with_name("noida-db"))
+    if not Path(found).exists():
+        raise EmbeddedStackError(
+            "noida-db is not installed: install the embedded extra (pip install 'fasthook[embedded]')"
+        )
+    return found
+
+
+def broker_command(data_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    return [
+        noida_binary(), "start", "--only", "kafka",
+        "--kafka-port", str(port), "--host", host, "--data-dir", str(data_dir),
+    ]
+
+
+async def wait_for_kafka(bootstrap: str, timeout_s: float = 30.0) -> None:
+    """Until the broker answers a metadata request (a listening port is not enough)."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except (KafkaError, OSError) as exc:
+            last = exc
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.1)
+    raise EmbeddedStackError(f"Kafka at {bootstrap} did not answer within {timeout_s}s: {last}")
+
+
+class EmbeddedBroker:
+    """Starts and stops one noida-db Kafka broker (synchronously, for fixtures and the CLI)."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port or free_port(host)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / "broker.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        return broker_command(self.data_dir, self.port, self.host)
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            asyncio.run(wait_for_kafka(self.bootstrap, timeout_s))
+        except EmbeddedStackError as exc:
+            output = self.log_path.read_text(errors="replace")[-2000:]
+            self.stop()
+            raise EmbeddedStackError(f"{exc}\nbroker output:\n{output}") from exc
+        if self.process.poll() is not None:
+            raise EmbeddedStackError(f"noida-db exited with {self.process.returncode}")
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()

@@ -1,0 +1,1 @@
+"""Ingress: serves every source URL, answers at once, and keeps each request byte for byte."""

@@ -1,0 +1,161 @@
+"""The source URL handler: look up, check, record, then answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from ingress.keys import METRICS, PRODUCER, SETTINGS, SOURCES
+from ingress.records import (
+    accepted_answer,
+    header_pairs,
+    header_records,
+    rejection_answer,
+    request_record,
+    split_target,
+)
+from ingress.signatures import IncomingRequest, Verification, verify
+from ingress.sources import Source
+from schemas.codec import encode
+from schemas.ids import new_id
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-fasthook-request-id"
+NOT_VERIFIED = Verification("NONE", False, "not checked: rejected before verification")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refusing early (without reading it all) when it is over `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def handle_source_request(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    metrics = app[METRICS]
+    request_id = new_id("req")
+    token = request.match_info["token"]
+    source = app[SOURCES].by_token(token)
+    if source is None:
+        metrics.requests.labels("", "404").inc()
+        return web.json_response(
+            {"status": "NOT_FOUND", "message": "No source at this URL.", "request_id": request_id},
+            status=404,
+            headers={REQUEST_ID_HEADER: request_id},
+        )
+
+    settings = app[SETTINGS]
+    received_at_ms = int(time.time() * 1000)
+    path, query = split_target(request.raw_path, token)
+    headers = header_records(request.raw_headers)
+    common = {
+        "request_id": request_id,
+        "source": source,
+        "received_at_ms": received_at_ms,
+        "method": request.method,
+        "path": path,
+        "query": query,
+        "public_url": settings.public_base_url + request.raw_path,
+        "headers": headers,
+        "client_ip": request.remote,
+    }
+
+    cause: str | None = None
+    body = b""
+    body_size = request.content_length or 0
+    verification = NOT_VERIFIED
+    if not source.enabled:
+        cause = "SOURCE_DISABLED"
+    elif request.method.upper() not in source.allowed_methods:
+        cause = "METHOD_NOT_ALLOWED"
+    else:
+        try:
+            body = await read_body(request, settings.max_body_bytes)
+            body_size = len(body)
+        except BodyTooLarge:
+            cause = "BODY_TOO_LARGE"
+        else:
+            verification = verify(
+                source.auth_type,
+                source.auth,
+                IncomingRequest(request.method, common["public_url"], header_pairs(headers), body),
+            )
+            if not verification.verified:
+                cause = "VERIFICATION_FAILED"
+    metrics.body_bytes.observe(body_size)
+
+    record = request_record(
+        **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
+    )
+    stored = await store(app, request_id, record)
+    if cause is not None:
+        return rejected(source, cause, request_id, allowed=source.allowed_methods, app=app)
+    if not stored:
+        metrics.requests.labels(source.id, "503").inc()
+        return web.json_response(
+            {
+                "status": "UNAVAILABLE",
+                "message": "The request could not be stored; retry later.",
+                "request_id": request_id,
+            },
+            status=503,
+            headers={REQUEST_ID_HEADER: request_id, "Retry-After": str(settings.retry_after_s)},
+        )
+    content_type, payload = accepted_answer(source, request_id)
+    metrics.requests.labels(source.id, "200").inc()
+    return web.Response(
+        body=payload,
+        status=200,
+        headers={REQUEST_ID_HEADER: request_id, "Content-Type": content_type},
+    )
+
+
+async def store(app: web.Application, request_id: str, record: dict) -> bool:
+    """Hand the record to the broker and wait for its ack; False when it did not come in time."""
+    metrics = app[METRICS]
+    settings = app[SETTINGS]
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(
+            app[PRODUCER].send_and_wait(
+                settings.topics.requests, encode("RequestReceived", record), key=request_id.encode()
+            ),
+            settings.produce_timeout_s,
+        )
+    except (KafkaError, TimeoutError) as exc:
+        metrics.produce_failures.labels(record["status"]).inc()
+        log.warning(
+            "request not stored",
+            extra={"request_id": request_id, "status": record["status"], "error": repr(exc)},
+        )
+        return False
+    metrics.produce_seconds.observe(time.perf_counter() - started)
+    return True
+
+
+def rejected(
+    source: Source, cause: str, request_id: str, *, allowed: frozenset[str], app: web.Application
+) -> web.Response:
+    status, payload = rejection_answer(cause, request_id)
+    app[METRICS].requests.labels(source.id, str(status)).inc()
+    headers = {REQUEST_ID_HEADER: request_id, "Content-Type": "application/json"}
+    if cause == "METHOD_NOT_ALLOWED":
+        headers["Allow"] = ", ".join(sorted(allowed))
+    return web.Response(body=payload, status=status, headers=headers)

@@ -1,0 +1,111 @@
+"""Pure builders of the ingress's records and answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ingress.signatures import Verification
+from ingress.sources import Source
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+
+REJECTION_STATUS = {
+    "METHOD_NOT_ALLOWED": 405,
+    "VERIFICATION_FAILED": 401,
+    "SOURCE_DISABLED": 410,
+    "BODY_TOO_LARGE": 413,
+}
+REJECTION_MESSAGE = {
+    "METHOD_NOT_ALLOWED": "This source does not accept this HTTP method.",
+    "VERIFICATION_FAILED": "The request failed the source's authentication.",
+    "SOURCE_DISABLED": "This source is disabled.",
+    "BODY_TOO_LARGE": "The request body is over the size limit.",
+}
+
+
+def header_records(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
+    """Headers in order, exactly: text where the bytes are UTF-8, raw bytes kept where not."""
+    out: list[dict[str, Any]] = []
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1")
+        try:
+            out.append({"name": name, "value": raw_value.decode("utf-8"), "raw": None})
+        except UnicodeDecodeError:
+            out.append({"name": name, "value": raw_value.decode("latin-1"), "raw": raw_value})
+    return out
+
+
+def header_pairs(headers: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    return tuple((h["name"], h["value"]) for h in headers)
+
+
+def split_target(raw_target: str, token: str) -> tuple[str, str]:
+    """`/tok/twilio/status?x=1` → (`/twilio/status`, `x=1`), bytes of the query untouched."""
+    path, _, query = raw_target.partition("?")
+    prefix = f"/{token}"
+    return (path[len(prefix):] if path.startswith(prefix) else path), query
+
+
+def request_record(
+    *,
+    request_id: str,
+    source: Source,
+    received_at_ms: int,
+    method: str,
+    path: str,
+    query: str,
+    public_url: str,
+    headers: list[dict[str, Any]],
+    body: bytes,
+    body_size: int,
+    client_ip: str | None,
+    verification: Verification,
+    rejection_cause: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "team_id": source.team_id,
+        "source_id": source.id,
+        "received_at": received_at_ms,
+        "method": method,
+        "path": path,
+        "query": query,
+        "public_url": public_url,
+        "headers": headers,
+        "body": body,
+        "body_size": body_size,
+        "client_ip": client_ip,
+        "verification": {
+            "method": verification.method,
+            "verified": verification.verified,
+            "detail": verification.detail,
+        },
+        "status": REJECTED if rejection_cause else ACCEPTED,
+        "rejection_cause": rejection_cause,
+        "replay_of": None,
+    }
+
+
+def accepted_answer(source: Source, request_id: str) -> tuple[str, bytes]:
+    """(content type, body) of a 200: the source's custom response or a default JSON body."""
+    if source.custom_response is not None:
+        return source.custom_response.content_type, source.custom_response.body.encode()
+    body = {
+        "status": "SUCCESS",
+        "message": "Request handled by FastHook",
+        "request_id": request_id,
+    }
+    return "application/json", json.dumps(body).encode()
+
+
+def rejection_answer(cause: str, request_id: str) -> tuple[int, bytes]:
+    body = {
+        "status": "REJECTED",
+        "cause": cause,
+        "message": REJECTION_MESSAGE[cause],
+        "request_id": request_id,
+    }
+    return REJECTION_STATUS[cause], json.dumps(body).encode()

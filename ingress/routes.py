@@ -1,0 +1,13 @@
+"""The ingress's routes: probes first, then every source URL and sub-path."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingress.handlers import handle_source_request
+
+# Tokens are lower-case alphanumerics, so they never collide with /healthz, /readyz, /metrics.
+SOURCE_ROUTES = [
+    web.route("*", "/{token:[a-z0-9]{8,64}}", handle_source_request),
+    web.route("*", "/{token:[a-z0-9]{8,64}}/{tail:.*}", handle_source_request),
+]

@@ -1,0 +1,349 @@
+"""Verify that an ingress request really comes from the provider configured on its source.
+
+Pure and stdlib-only, so the HTTP layer, replays and tests all share one implementation.
+
+Error contract: a broken source config raises ``ValueError`` (an operator bug that must surface
+loudly); anything a request controls (headers, body, URL) can only produce
+``Verification(verified=False, detail=...)``, so hostile input earns a 401, never a 500.
+``detail`` never echoes a secret or a presented credential.
+
+HMAC defaults: algorithm ``sha256``, encoding ``base64``, header ``x-webhook-signature``,
+``tolerance_seconds`` 300 (only with ``timestamp_header``; ``None`` disables the check and
+then the timestamp is signed as-is without being parsed).
+"""
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
+
+__all__ = [
+    "DEFAULT_HMAC_HEADER",
+    "DEFAULT_TOLERANCE_SECONDS",
+    "IncomingRequest",
+    "Verification",
+    "header_get",
+    "verify",
+]
+
+DEFAULT_HMAC_HEADER = "x-webhook-signature"
+DEFAULT_HMAC_ALGORITHM = "sha256"
+DEFAULT_HMAC_ENCODING = "base64"
+DEFAULT_TOLERANCE_SECONDS = 300
+
+TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
+TWILIO_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_HMAC_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
+_HMAC_ENCODINGS = frozenset({"hex", "base64", "base64url"})
+_TWILIO_ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+# Epoch seconds stay below 1e11 until the year 5138, so anything larger is milliseconds.
+_MILLISECONDS_THRESHOLD = 10**11
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    method: str
+    # Exact URL the provider called, raw query as sent: providers sign these bytes.
+    public_url: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    method: str  # "NONE" | "BASIC_AUTH" | "API_KEY" | "HMAC" | "TWILIO"
+    verified: bool
+    detail: str | None
+
+
+def header_get(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """First value of header ``name`` (case-insensitive), or None."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def verify(
+    auth_type: str | None,
+    auth: Mapping[str, Any] | None,
+    request: IncomingRequest,
+    *,
+    now: float | None = None,
+) -> Verification:
+    """Check ``request`` against a source's ``auth_type``/``auth`` config."""
+    if auth_type is None or auth_type.upper() == "NONE":
+        return Verification("NONE", True, None)
+    kind = auth_type.upper()
+    verifier = _VERIFIERS.get(kind)
+    if verifier is None:
+        raise ValueError(f"unknown auth_type {auth_type!r}")
+    if auth is None:
+        raise ValueError(f"auth_type {kind} needs an auth config")
+    return verifier(auth, request, time.time() if now is None else now)
+
+
+def _fail(method: str, detail: str) -> Verification:
+    return Verification(method, False, detail)
+
+
+def _bytes(text: str) -> bytes:
+    # surrogatepass: header values decoded with surrogateescape must compare unequal, not raise.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _require(auth: Mapping[str, Any], key: str, kind: str, *, allow_empty: bool = False) -> str:
+    value = auth.get(key)
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise ValueError(f"{kind} auth config needs a string {key!r}")
+    return value
+
+
+def _optional(auth: Mapping[str, Any], key: str, kind: str, default: str) -> str:
+    value = auth.get(key)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{kind} auth config {key!r} must be a string")
+    return value
+
+
+def _verify_basic(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
+    username = _require(auth, "username", "BASIC_AUTH", allow_empty=True)
+    password = _require(auth, "password", "BASIC_AUTH", allow_empty=True)
+    header = header_get(request.headers, "authorization")
+    if header is None:
+        return _fail("BASIC_AUTH", "missing Authorization header")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return _fail("BASIC_AUTH", "Authorization header is not Basic")
+    try:
+        presented = base64.b64decode(token.strip(), validate=True)
+    except ValueError:  # binascii.Error and non-ASCII input are both ValueError
+        return _fail("BASIC_AUTH", "malformed Basic credentials")
+    # Compare the whole "user:pass" so neither half leaks through timing.
+    if not hmac.compare_digest(presented, _bytes(f"{username}:{password}")):
+        return _fail("BASIC_AUTH", "wrong username or password")
+    return Verification("BASIC_AUTH", True, None)
+
+
+def _verify_api_key(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
+    header_key = _require(auth, "header_key", "API_KEY")
+    api_key = _require(auth, "api_key", "API_KEY")
+    presented = header_get(request.headers, header_key)
+    if presented is None:
+        return _fail("API_KEY", f"missing {header_key} header")
+    if not hmac.compare_digest(_bytes(presented), _bytes(api_key)):
+        return _fail("API_KEY", "wrong API key")
+    return Verification("API_KEY", True, None)
+
+
+def _verify_hmac(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
+    # Validate the whole config before looking at the request: config bugs must raise every time.
+    secret = _require(auth, "webhook_secret_key", "HMAC")
+    algorithm = _optional(auth, "algorithm", "HMAC", DEFAULT_HMAC_ALGORITHM).lower()
+    hash_function = _HMAC_ALGORITHMS.get(algorithm)
+    if hash_function is None:
+        raise ValueError(f"HMAC algorithm must be one of {sorted(_HMAC_ALGORITHMS)}")
+    encoding = _optional(auth, "encoding", "HMAC", DEFAULT_HMAC_ENCODING).lower()
+    if encoding not in _HMAC_ENCODINGS:
+        raise ValueError(f"HMAC encoding must be one of {sorted(_HMAC_ENCODINGS)}")
+    header_key = _optional(auth, "header_key", "HMAC", DEFAULT_HMAC_HEADER)
+    prefix = _optional(auth, "prefix", "HMAC", "")
+    timestamp_header = _optional(auth, "timestamp_header", "HMAC", "")
+    tolerance = auth.get("tolerance_seconds", DEFAULT_TOLERANCE_SECONDS)
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0
+    ):
+        raise ValueError("HMAC tolerance_seconds must be a non-negative number or null")
+
+    raw_signature = header_get(request.headers, header_key)
+    if raw_signature is None:
+        return _fail("HMAC", f"missing {header_key} header")
+    payload = request.body
+    if timestamp_header:
+        stamp = header_get(request.headers, timestamp_header)
+        if stamp is None:
+            return _fail("HMAC", f"missing {timestamp_header} header")
+        stamp = stamp.strip()
+        problem = None if tolerance is None else _timestamp_problem(stamp, tolerance, now)
+        if problem is not None:
+            return _fail("HMAC", problem)
+        payload = _bytes(stamp) + b"." + request.body
+
+    expected = hmac.new(_bytes(secret), payload, hash_function).digest()
+    candidates = [
+        decoded
+        for token in _signature_tokens(raw_signature, prefix)
+        if (decoded := _decode_signature(token, encoding)) is not None
+    ]
+    if not candidates:
+        return _fail("HMAC", f"malformed {encoding} signature in {header_key}")
+    matched = False
+    for candidate in candidates:  # no early exit: timing must not reveal which entry matched
+        matched |= hmac.compare_digest(candidate, expected)
+    if not matched:
+        return _fail("HMAC", "signature mismatch")
+    return Verification("HMAC", True, None)
+
+
+def _timestamp_problem(stamp: str, tolerance: float, now: float) -> str | None:
+    # isascii: str.isdigit() also accepts digits such as "²" that int() rejects.
+    # Length cap: int() refuses over 4300 digits, and no real timestamp needs 20.
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 20:
+        return "timestamp header is not an integer"
+    seconds = int(stamp)
+    if seconds > _MILLISECONDS_THRESHOLD:
+        seconds //= 1000
+    if abs(now - seconds) > tolerance:
+        return f"timestamp outside the {tolerance:g}s tolerance"
+    return None
+
+
+def _signature_tokens(raw: str, prefix: str) -> Iterator[str]:
+    # Rotating providers send several signatures ("v1=a,v1=b" or "a b"); any one may match.
+    lowered_prefix = prefix.lower()
+    for token in raw.replace(",", " ").split():
+        if lowered_prefix and token[: len(prefix)].lower() == lowered_prefix:
+            token = token[len(prefix) :]
+        if token:
+            yield token
+
+
+def _decode_signature(token: str, encoding: str) -> bytes | None:
+    # Comparing decoded digests makes hex case and base64 padding irrelevant.
+    try:
+        if encoding == "hex":
+            return bytes.fromhex(token)
+        padded = token + "=" * (-len(token) % 4)  # many senders drop the padding
+        altchars = b"-_" if encoding == "base64url" else None
+        return base64.b64decode(padded, altchars=altchars, validate=True)
+    except ValueError:
+        return None
+
+
+def _verify_twilio(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
+    token = _bytes(_require(auth, "auth_token", "TWILIO"))
+    signature = header_get(request.headers, TWILIO_SIGNATURE_HEADER)
+    if signature is None:
+        return _fail("TWILIO", f"missing {TWILIO_SIGNATURE_HEADER} header")
+    algorithm = _twilio_algorithm(header_get(request.headers, TWILIO_SETTINGS_HEADER))
+    hash_function = _TWILIO_ALGORITHMS.get(algorithm.upper())
+    if hash_function is None:
+        return _fail("TWILIO", f"unsupported signature algorithm in {TWILIO_SETTINGS_HEADER}")
+
+    url = _signed_url(request.public_url)
+    content_type = header_get(request.headers, "content-type") or ""
+    is_form = content_type.partition(";")[0].strip().lower() == _FORM_CONTENT_TYPE
+    body_hash = _query_value(url, "bodySHA256")
+    suffix = ""
+    if body_hash is not None:
+        # JSON (or any non-form) bodies: Twilio signs the URL and binds the body through its hash.
+        # Checked whatever the content type, so relabelling a signed JSON request cannot skip it.
+        actual = hashlib.sha256(request.body).hexdigest().encode()
+        if not hmac.compare_digest(actual, _bytes(body_hash.lower())):
+            return _fail("TWILIO", "body does not match bodySHA256 in the URL")
+    elif is_form:
+        try:
+            params = _form_params(request.body)
+        except UnicodeDecodeError:
+            return _fail("TWILIO", "form body is not valid UTF-8")
+        # Mirrors RequestValidator.compute_signature: names sorted, each name's values
+        # sorted and de-duplicated.
+        suffix = "".join(name + value for name in sorted(params) for value in sorted(params[name]))
+    elif request.body:
+        # Signing the URL alone would leave this body unauthenticated.
+        return _fail("TWILIO", "non-form body without bodySHA256 in the URL")
+
+    presented = _bytes(signature.strip())
+    matched = False
+    for candidate in _url_variants(url):
+        mac = hmac.new(token, _bytes(candidate + suffix), hash_function).digest()
+        matched |= hmac.compare_digest(base64.b64encode(mac), presented)
+    if not matched:
+        return _fail("TWILIO", "signature mismatch")
+    return Verification("TWILIO", True, None)
+
+
+def _twilio_algorithm(settings: str | None) -> str:
+    # Same parsing as twilio.request_validator.get_signature_algorithm.
+    for part in (settings or "").split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "algorithm" and value.strip():
+            return value.strip()
+    return "HMAC_SHA1"
+
+
+def _form_params(body: bytes) -> dict[str, set[str]]:
+    # Strict UTF-8 both for raw bytes and %-escapes: Twilio sends UTF-8, and a lossy decode would
+    # sign different text than Twilio did. keep_blank_values: Twilio signs "ErrorCode=" too.
+    params: dict[str, set[str]] = {}
+    text = body.decode("utf-8")
+    for name, value in parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict"):
+        params.setdefault(name, set()).add(value)
+    return params
+
+
+def _split_url(url: str) -> tuple[str, str, str] | None:
+    """(scheme, netloc, path?query) without normalising anything: Twilio signs the raw bytes."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    return scheme, rest[:cut], rest[cut:]
+
+
+def _signed_url(public_url: str) -> str:
+    # Neither a #fragment nor user:pass@ is part of what Twilio signs.
+    url = public_url.partition("#")[0]
+    parts = _split_url(url)
+    if parts is None:
+        return url
+    scheme, netloc, tail = parts
+    return f"{scheme}://{netloc.rpartition('@')[2]}{tail}"
+
+
+def _url_variants(url: str) -> list[str]:
+    # Twilio is inconsistent about signing the default port, so try both spellings (like the SDK).
+    # A non-default port only validates as given: unlike the SDK we never drop it.
+    parts = _split_url(url)
+    default_port = _DEFAULT_PORTS.get(parts[0].lower()) if parts else None
+    if parts is None or default_port is None:
+        return [url]
+    scheme, netloc, tail = parts
+    host, port = _split_port(netloc)
+    if port is None:
+        return [url, f"{scheme}://{netloc}:{default_port}{tail}"]
+    if port == default_port:
+        return [url, f"{scheme}://{host}{tail}"]
+    return [url]
+
+
+def _split_port(netloc: str) -> tuple[str, str | None]:
+    if netloc.endswith("]"):  # bracketed IPv6 literal without a port
+        return netloc, None
+    host, separator, port = netloc.rpartition(":")
+    if separator and port.isascii() and port.isdigit():
+        return host, port
+    return netloc, None
+
+
+def _query_value(url: str, name: str) -> str | None:
+    values = parse_qs(url.partition("?")[2]).get(name)
+    return values[0] if values else None
+
+
+_VERIFIERS: dict[str, Callable[[Mapping[str, Any], IncomingRequest, float], Verification]] = {
+    "BASIC_AUTH": _verify_basic,
+    "API_KEY": _verify_api_key,
+    "HMAC": _verify_hmac,
+    "TWILIO": _verify_twilio,
+}

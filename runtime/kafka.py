@@ -1,0 +1,177 @@
+"""The one Kafka helper: producer and consumer settings, topic creation, and the config follower.
+
+Every service builds its in-memory view of the configuration the same way: read the compacted
+config topic from the beginning, say "caught up" once it reached the end offsets it saw at
+start, then keep following it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from runtime.errors import RuntimeSetupError
+from schemas.codec import decode
+from schemas.errors import SchemaError
+from schemas.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
+    """A producer whose ack means the record is stored: idempotent, acks=all."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 1,
+        "max_request_size": 16 * 1024 * 1024,
+        "request_timeout_ms": 15_000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1) -> list[str]:
+    """Create every catalog topic that is missing, with its partitions and config."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise RuntimeSetupError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, spec.partitions, replication, topic_configs=dict(spec.config))
+            for name, spec in topics.all()
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+ConfigHandler = Callable[[str, dict | None], None]
+
+
+class ConfigFollower:
+    """Feeds every ConfigChanged (or tombstone) of the config topic to `apply`, in order."""
+
+    def __init__(self, bootstrap: str, topic: str, apply: ConfigHandler) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._apply = apply
+        self.caught_up = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(self._topic)
+        if not partitions:
+            await consumer.stop()
+            raise RuntimeSetupError(f"config topic {self._topic} does not exist")
+        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        self._consumer = consumer
+        targets = await consumer.end_offsets(assigned)
+        self._task = asyncio.create_task(self._run(targets), name=f"config-follower:{self._topic}")
+        self._task.add_done_callback(self._crashed)
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # The view stops changing: /readyz must say so rather than serve stale config.
+            self.caught_up.clear()
+            log.error("config follower stopped", exc_info=task.exception())
+
+    @property
+    def healthy(self) -> bool:
+        return self.caught_up.is_set() and self._task is not None and not self._task.done()
+
+    async def _run(self, targets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        pending = {tp: end for tp, end in targets.items() if end > 0}
+        if not pending:
+            self.caught_up.set()
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, messages in batches.items():
+                for message in messages:
+                    self._deliver(message.key, message.value)
+                if tp in pending and messages[-1].offset + 1 >= pending[tp]:
+                    del pending[tp]
+            if not pending and not self.caught_up.is_set():
+                self.caught_up.set()
+
+    def _deliver(self, key: bytes | None, value: bytes | None) -> None:
+        entity_id = key.decode() if key else ""
+        try:
+            record = decode(value, "ConfigChanged") if value is not None else None
+        except SchemaError:
+            # A config record we cannot read must not stop the view; it is logged loudly.
+            log.exception("unreadable config record", extra={"entity_id": entity_id})
+            return
+        self._apply(entity_id, record)
+
+    async def wait_caught_up(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self.caught_up.wait(), timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+
+class BrokerWatch:
+    """Keeps `reachable` current by asking a started client for cluster metadata now and then."""
+
+    def __init__(self, client: object, interval_s: float = 2.0, timeout_s: float = 2.0) -> None:
+        self._client = client
+        self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self.reachable = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def check(self) -> bool:
+        try:
+            await asyncio.wait_for(
+                self._client.fetch_all_metadata(),  # type: ignore[attr-defined]
+                self._timeout_s,
+            )
+        except (KafkaError, TimeoutError, OSError):
+            self.reachable = False
+        else:
+            self.reachable = True
+        return self.reachable
+
+    async def _run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(self._interval_s)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="broker-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,71 @@
+"""Settings from the environment (``FASTHOOK_*``), read once per process into a frozen value."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from runtime.errors import SettingsError
+from schemas.topics import Topics
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_namespace: str = "fasthook"
+    # Where ingress listens, and the public base URL providers call (behind a proxy the two
+    # differ; Twilio signs the public one).
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    public_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    max_body_bytes: int = 5 * MIB
+    # How long a provider waits for the broker's ack before we answer 503.
+    produce_timeout_s: float = 10.0
+    retry_after_s: int = 5
+    shutdown_timeout_s: float = 15.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+    service_name: str = "fasthook"
+    data_dir: str = ".fasthook"
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_namespace)
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.ingress_host}:{self.ingress_port}").rstrip("/")
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"FASTHOOK_{name.upper()}={raw!r} is not a {kind}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(f"FASTHOOK_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _convert(f.name, raw, f.type)
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.max_body_bytes <= 0:
+        raise SettingsError("FASTHOOK_MAX_BODY_BYTES must be positive")
+    return settings

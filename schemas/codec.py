@@ -1,0 +1,155 @@
+"""Avro single-object encoding of the contract's records.
+
+Every payload is ``C3 01`` + the 8-byte little-endian CRC-64-AVRO fingerprint of the writer
+schema + the Avro binary body, so any consumer can find the writer schema without a registry
+service. Records are plain dicts; a reader resolves the writer schema into its own current
+schema of the same name, which is what makes additive evolution with defaults work both ways.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from schemas.errors import (
+    NotSingleObjectEncoded,
+    RecordDecodeError,
+    RecordEncodeError,
+    UnknownRecordError,
+    UnknownSchemaError,
+)
+
+MARKER = b"\xc3\x01"
+HEADER_SIZE = len(MARKER) + 8
+
+# Named types first: records refer to them by name.
+SCHEMA_FILES = (
+    "header.avsc",
+    "outgoing_request.avsc",
+    "config_changed.avsc",
+    "request_received.avsc",
+    "event_created.avsc",
+    "event_ignored.avsc",
+    "attempt_recorded.avsc",
+)
+RECORD_NAMES = (
+    "ConfigChanged",
+    "RequestReceived",
+    "EventCreated",
+    "EventIgnored",
+    "AttemptRecorded",
+)
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    name: str
+    parsed: dict[str, Any]
+    fingerprint: bytes
+
+
+def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+
+
+class SchemaRegistry:
+    """The writer schemas this process can read, and the current schema of each record."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, Any] = {}
+        self._by_fingerprint: dict[bytes, Schema] = {}
+        self._current: dict[str, Schema] = {}
+
+    def register(self, definition: dict[str, Any], *, current: bool = True) -> Schema:
+        """Add a schema; `current=False` keeps an older or newer version readable only."""
+        named = dict(self._named)
+        parsed = parse_schema(definition, named, expand=True)
+        name = parsed["name"].rsplit(".", 1)[-1]
+        schema = Schema(name, parsed, schema_fingerprint(parsed))
+        self._by_fingerprint[schema.fingerprint] = schema
+        if current:
+            self._named = named
+            self._current[name] = schema
+        return schema
+
+    def current(self, name: str) -> Schema:
+        try:
+            return self._current[name]
+        except KeyError:
+            raise UnknownRecordError(f"no schema for record {name!r}") from None
+
+    def by_fingerprint(self, fp: bytes) -> Schema:
+        try:
+            return self._by_fingerprint[fp]
+        except KeyError:
+            raise UnknownSchemaError(fp) from None
+
+
+class Codec:
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self.registry = registry
+
+    def encode(self, name: str, record: Record) -> bytes:
+        schema = self.registry.current(name)
+        out = io.BytesIO()
+        out.write(MARKER)
+        out.write(schema.fingerprint)
+        try:
+            fastavro.schemaless_writer(out, schema.parsed, record)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise RecordEncodeError(f"{name}: {exc}") from exc
+        return out.getvalue()
+
+    def decode(self, data: bytes, expected: str | None = None) -> Record:
+        return self.decode_named(data, expected)[1]
+
+    def decode_named(self, data: bytes, expected: str | None = None) -> tuple[str, Record]:
+        """Read a record into this process's current schema of the writer's record name."""
+        if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            raise NotSingleObjectEncoded("payload is not an Avro single-object encoded record")
+        writer = self.registry.by_fingerprint(bytes(data[2:HEADER_SIZE]))
+        if expected is not None and writer.name != expected:
+            raise RecordDecodeError(f"expected a {expected} record, got {writer.name}")
+        reader = self.registry.current(writer.name)
+        try:
+            record = fastavro.schemaless_reader(
+                io.BytesIO(data[HEADER_SIZE:]), writer.parsed, reader.parsed
+            )
+        except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+            raise RecordDecodeError(f"{writer.name}: {exc}") from exc
+        return writer.name, record  # type: ignore[return-value]
+
+
+def load_definitions() -> list[dict[str, Any]]:
+    folder = resources.files("schemas") / "avro"
+    return [json.loads((folder / name).read_text("utf-8")) for name in SCHEMA_FILES]
+
+
+def contract_registry() -> SchemaRegistry:
+    """A fresh registry holding the contract's schemas (tests extend their own copy)."""
+    registry = SchemaRegistry()
+    for definition in load_definitions():
+        registry.register(definition)
+    return registry
+
+
+@cache
+def default_codec() -> Codec:
+    return Codec(contract_registry())
+
+
+def encode(name: str, record: Record) -> bytes:
+    return default_codec().encode(name, record)
+
+
+def decode(data: bytes, expected: str | None = None) -> Record:
+    return default_codec().decode(data, expected)

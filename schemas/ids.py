@@ -1,0 +1,37 @@
+"""Prefixed, time-sortable ids (ULID): ``req_01J…``.
+
+Kept in the contract because every service mints ids that others parse and sort.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PREFIXES = frozenset({"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk"})
+
+
+def ulid(now_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    return f"{prefix}_{ulid(now_ms)}"
+
+
+def id_time_ms(value: str) -> int:
+    """The creation time encoded in an id."""
+    body = value.rsplit("_", 1)[-1][:10]
+    ms = 0
+    for ch in body:
+        ms = ms * 32 + CROCKFORD.index(ch)
+    return ms

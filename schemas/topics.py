@@ -1,0 +1,73 @@
+"""The topic catalog: every topic FastHook uses, with its partitions and config, in one place.
+
+Topic names are ``<namespace>.<suffix>``; the namespace is ``fasthook`` in production and unique
+per test so tests sharing one broker never see each other's records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    suffix: str
+    partitions: int
+    record: str | None
+    key: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+RETRY_TIERS_MS: tuple[int, ...] = (5_000, 30_000, 120_000, 600_000, 3_600_000)
+
+CATALOG: tuple[TopicSpec, ...] = (
+    TopicSpec("config", 1, "ConfigChanged", "entity id", {"cleanup.policy": "compact"}),
+    TopicSpec("requests", 8, "RequestReceived", "request id", {"retention.ms": str(30 * DAY_MS)}),
+    TopicSpec("events", 8, "EventCreated", "event id", {"retention.ms": str(30 * DAY_MS)}),
+    TopicSpec("ignored", 4, "EventIgnored", "request id", {"retention.ms": str(30 * DAY_MS)}),
+    TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
+    *(
+        TopicSpec(f"retry.{tier // 1000}s", 4, "EventCreated", "event id",
+                  {"retention.ms": str(7 * DAY_MS)})
+        for tier in RETRY_TIERS_MS
+    ),
+)
+
+
+def topic_name(namespace: str, suffix: str) -> str:
+    return f"{namespace}.{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names of one namespace."""
+
+    namespace: str = "fasthook"
+
+    @property
+    def config(self) -> str:
+        return topic_name(self.namespace, "config")
+
+    @property
+    def requests(self) -> str:
+        return topic_name(self.namespace, "requests")
+
+    @property
+    def events(self) -> str:
+        return topic_name(self.namespace, "events")
+
+    @property
+    def ignored(self) -> str:
+        return topic_name(self.namespace, "ignored")
+
+    @property
+    def attempts(self) -> str:
+        return topic_name(self.namespace, "attempts")
+
+    def retry(self, tier_ms: int) -> str:
+        return topic_name(self.namespace, f"retry.{tier_ms // 1000}s")
+
+    def all(self) -> list[tuple[str, TopicSpec]]:
+        return [(topic_name(self.namespace, spec.suffix), spec) for spec in CATALOG]

@@ -1,0 +1,63 @@
+"""Session-wide real components: one embedded broker for the whole run; a namespace per test.
+
+If the broker cannot start, every test that needs it errors loudly (never skips).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from fasthook.embedded import EmbeddedBroker
+from runtime.kafka import ensure_topics, make_producer
+from runtime.settings import Settings, load_settings
+from schemas.topics import Topics
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    embedded = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
+    embedded.start()  # raises EmbeddedStackError with the broker's output: a loud failure
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(broker: EmbeddedBroker) -> str:
+    return broker.bootstrap
+
+
+@pytest.fixture
+async def topics(bootstrap: str) -> Topics:
+    """A fresh namespace of every catalog topic, so tests never see each other's records."""
+    ns = f"t{os.getpid()}x{next(_counter)}x{uuid.uuid4().hex[:6]}"
+    names = Topics(ns)
+    await ensure_topics(bootstrap, names)
+    return names
+
+
+@pytest.fixture
+def settings(bootstrap: str, topics: Topics, tmp_path: Path) -> Settings:
+    return load_settings(
+        {},
+        kafka_bootstrap=bootstrap,
+        topic_namespace=topics.namespace,
+        data_dir=str(tmp_path),
+        produce_timeout_s=5.0,
+        log_format="text",
+    )
+
+
+@pytest.fixture
+async def producer(bootstrap: str) -> AsyncIterator:
+    p = make_producer(bootstrap)
+    await p.start()
+    yield p
+    await p.stop()

@@ -1,0 +1,61 @@
+"""Running the real ingress app on a free loopback port, and declaring sources to it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from api.config_log import complete_source, publish_entity
+from fasthook.embedded import free_port
+from ingress.app import create_app
+from ingress.keys import FOLLOWER, SOURCES
+from runtime.settings import Settings
+
+
+@dataclass
+class RunningIngress:
+    app: web.Application
+    runner: web.AppRunner
+    settings: Settings
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.public_base_url
+
+    def source_url(self, source: dict[str, Any]) -> str:
+        return f"{self.base_url}/{source['token']}"
+
+    async def wait_for_source(self, source: dict[str, Any], timeout_s: float = 5.0,
+                              **expect: Any) -> None:
+        """Poll the in-memory view until the source (with the expected fields) is served."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            served = self.app[SOURCES].by_token(source["token"])
+            if served is not None and all(getattr(served, k) == v for k, v in expect.items()):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"source {source['id']} not served within {timeout_s}s")
+
+
+async def start_ingress(settings: Settings) -> RunningIngress:
+    port = free_port()
+    settings = settings.with_(ingress_port=port)
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await app[FOLLOWER].wait_caught_up(10)
+    return RunningIngress(app, runner, settings)
+
+
+async def declare_source(
+    producer: AIOKafkaProducer, settings: Settings, team_id: str = "tm_test", **fields: Any
+) -> dict[str, Any]:
+    entity = complete_source({"name": "twilio", **fields}, team_id)
+    await publish_entity(producer, settings.topics.config, "source", entity)
+    return entity

@@ -1,0 +1,46 @@
+"""Reading topics back in tests, polling (never sleeping) until what is expected is there."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.codec import decode
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int | None = None, timeout_s: float = 10.0,
+    raw: bool = False,
+) -> list[Any]:
+    """Every record of `topic` from the beginning: all there is now, or at least `expect`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise AssertionError(f"topic {topic} does not exist")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for messages in batches.values():
+                for m in messages:
+                    out.append(m if raw else decode(m.value))
+            if expect is None:
+                positions = {tp: await consumer.position(tp) for tp in partitions}
+                if all(positions[tp] >= ends[tp] for tp in partitions):
+                    return out
+            elif len(out) >= expect:
+                return out
+            await asyncio.sleep(0)
+        if expect is not None:
+            raise AssertionError(f"{topic}: expected {expect} records, found {len(out)}")
+        return out
+    finally:
+        await consumer.stop()
