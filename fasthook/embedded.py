@@ -31,7 +31,7 @@ def noida_binary() -> str:
     found = shutil.which("noida-db") or str(Path(sys.executable).with_name("noida-db"))
     if not Path(found).exists():
         raise EmbeddedStackError(
-            "noida-db is not installed: install the embedded extra (pip install 'fasthook[embedded]')"
+            "noida-db is not installed: pip install 'fasthook[embedded]'"
         )
     return found
 

@@ -38,7 +38,16 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     # The handler reads the body itself, with its own limit and a 413 of our making.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app = web.Application(
+        client_max_size=settings.max_body_bytes + 1,
+        # Providers send many and long headers (signatures, tokens, traces): aiohttp's
+        # defaults would answer 400 before FastHook could record the request.
+        handler_args={
+            "max_headers": settings.max_headers,
+            "max_field_size": settings.max_header_bytes,
+            "max_line_size": settings.max_header_bytes,
+        },
+    )
     app[SETTINGS] = settings
     app[SOURCES] = SourceView()
     app[METRICS] = IngressMetrics()

@@ -1,7 +1,7 @@
 """Typed keys of the ingress app's state."""
 
-from aiokafka import AIOKafkaProducer
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from ingress.metrics import IngressMetrics
 from ingress.sources import SourceView

@@ -21,15 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
-__all__ = [
-    "DEFAULT_HMAC_HEADER",
-    "DEFAULT_TOLERANCE_SECONDS",
-    "IncomingRequest",
-    "Verification",
-    "header_get",
-    "verify",
-]
-
 DEFAULT_HMAC_HEADER = "x-webhook-signature"
 DEFAULT_HMAC_ALGORITHM = "sha256"
 DEFAULT_HMAC_ENCODING = "base64"

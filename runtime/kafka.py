@@ -129,8 +129,8 @@ class ConfigFollower:
             return
         self._apply(entity_id, record)
 
-    async def wait_caught_up(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self.caught_up.wait(), timeout)
+    async def wait_caught_up(self, timeout_s: float | None = None) -> None:
+        await asyncio.wait_for(self.caught_up.wait(), timeout_s)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -25,6 +25,8 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     max_body_bytes: int = 5 * MIB
+    max_headers: int = 500
+    max_header_bytes: int = 64 * 1024
     # How long a provider waits for the broker's ack before we answer 503.
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5

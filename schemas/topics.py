@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DAY_MS = 24 * 60 * 60 * 1000
+# Kafka's default (1 MB) is below the 5 MiB bodies a source accepts.
+MAX_MESSAGE_BYTES = str(16 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +26,15 @@ RETRY_TIERS_MS: tuple[int, ...] = (5_000, 30_000, 120_000, 600_000, 3_600_000)
 
 CATALOG: tuple[TopicSpec, ...] = (
     TopicSpec("config", 1, "ConfigChanged", "entity id", {"cleanup.policy": "compact"}),
-    TopicSpec("requests", 8, "RequestReceived", "request id", {"retention.ms": str(30 * DAY_MS)}),
-    TopicSpec("events", 8, "EventCreated", "event id", {"retention.ms": str(30 * DAY_MS)}),
+    TopicSpec("requests", 8, "RequestReceived", "request id",
+              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
+    TopicSpec("events", 8, "EventCreated", "event id",
+              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     TopicSpec("ignored", 4, "EventIgnored", "request id", {"retention.ms": str(30 * DAY_MS)}),
     TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
     *(
         TopicSpec(f"retry.{tier // 1000}s", 4, "EventCreated", "event id",
-                  {"retention.ms": str(7 * DAY_MS)})
+                  {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES})
         for tier in RETRY_TIERS_MS
     ),
 )

@@ -1,0 +1,5 @@
+import sys
+
+from fasthook.cli import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+"""Keeps child processes running: a process that dies is restarted with backoff, and logged.
+
+Ctrl-C (or SIGTERM) stops every child: SIGTERM first so services finish in-flight work, then
+SIGKILL for whatever outlives the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.5
+    cap_s: float = 30.0
+    # A process that stayed up this long is healthy again: start over from `initial_s`.
+    stable_after_s: float = 60.0
+    current_s: float = 0.0
+
+    def next_delay(self, lived_s: float) -> float:
+        if lived_s >= self.stable_after_s or self.current_s == 0.0:
+            self.current_s = self.initial_s
+        else:
+            self.current_s = min(self.cap_s, self.current_s * 2)
+        return self.current_s
+
+
+class Supervisor:
+    def __init__(self, grace_s: float = 15.0) -> None:
+        self.grace_s = grace_s
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.restarts: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._started: dict[str, asyncio.Event] = {}
+
+    def add(self, spec: ServiceSpec) -> None:
+        self._started[spec.name] = asyncio.Event()
+        self.restarts[spec.name] = 0
+        self._tasks.append(asyncio.create_task(self._keep(spec), name=f"supervise:{spec.name}"))
+
+    async def started(self, name: str) -> None:
+        await self._started[name].wait()
+
+    async def _spawn(self, spec: ServiceSpec) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *spec.argv, env={**os.environ, **spec.env}, start_new_session=True
+        )
+
+    async def _keep(self, spec: ServiceSpec) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            process = await self._spawn(spec)
+            self.processes[spec.name] = process
+            self._started[spec.name].set()
+            code = await process.wait()
+            if self._stopping.is_set():
+                return
+            lived = time.monotonic() - began
+            delay = backoff.next_delay(lived)
+            self.restarts[spec.name] += 1
+            log.warning(
+                "service exited; restarting",
+                extra={"child": spec.name, "exit_code": code, "lived_s": round(lived, 2),
+                       "restart_in_s": delay, "restarts": self.restarts[spec.name]},
+            )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def stop(self, order: Sequence[str] = ()) -> None:
+        """Stop children, in `order` first (e.g. services before the broker they write to)."""
+        self._stopping.set()
+        names = [*order, *(n for n in self.processes if n not in order)]
+        for name in names:
+            process = self.processes.get(name)
+            if process is None or process.returncode is not None:
+                continue
+            _signal(process, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), self.grace_s)
+            except TimeoutError:
+                log.warning("service did not stop in time; killing", extra={"child": name})
+                _signal(process, signal.SIGKILL)
+                await process.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _signal(process: asyncio.subprocess.Process, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
