@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(run_stack(settings, embedded_kafka_port=args.kafka_port))
         elif args.command == "topics":
-            created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topics))
+            created = asyncio.run(ensure_topics(
+                settings.kafka_bootstrap, settings.topics, replication=settings.topic_replication
+            ))
             print("created:", ", ".join(created) or "nothing (all exist)")
         elif args.command == "sources":
             declared = json.loads(args.file.read_text())

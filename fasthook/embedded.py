@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -28,12 +27,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def noida_binary() -> str:
-    found = shutil.which("noida-db") or str(Path(sys.executable).with_name("noida-db"))
-    if not Path(found).exists():
+    """The broker binary itself, not the `noida-db` Python wrapper: signals must reach it and
+    waiting on our child must mean waiting on the broker."""
+    try:
+        binary = resources.files("noida_db") / "noida-db"
+    except ModuleNotFoundError:
         raise EmbeddedStackError(
             "noida-db is not installed: pip install 'fasthook[embedded]'"
-        )
-    return found
+        ) from None
+    path = Path(str(binary))
+    if not path.is_file():
+        raise EmbeddedStackError(f"the noida-db binary is missing at {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return str(path)
 
 
 def broker_command(data_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
-
 from ingress.app import create_app
 from runtime.logs import configure_logging
+from runtime.serve import run
 from runtime.settings import load_settings
 
 
@@ -19,15 +18,8 @@ def main() -> None:
         extra={"listen": f"{settings.ingress_host}:{settings.ingress_port}",
                "public_url": settings.public_base_url},
     )
-    web.run_app(
-        create_app(settings),
-        host=settings.ingress_host,
-        port=settings.ingress_port,
-        shutdown_timeout=settings.shutdown_timeout_s,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
+    run(create_app(settings), settings.ingress_host, settings.ingress_port,
+        settings.shutdown_timeout_s)
 
 
 if __name__ == "__main__":

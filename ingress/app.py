@@ -12,6 +12,7 @@ from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
 from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
 from runtime.probes import probe_routes
+from runtime.serve import track_in_flight
 from runtime.settings import Settings
 
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
             "broker_reachable": broker is not None and broker.reachable,
         }
 
+    track_in_flight(app)
     app.cleanup_ctx.append(kafka_ctx)
     app.add_routes(probe_routes(app[METRICS].registry, readiness))
     app.add_routes(SOURCE_ROUTES)

@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from ingress.keys import METRICS, PRODUCER, SETTINGS, SOURCES
+from ingress.keys import BROKER, METRICS, PRODUCER, SETTINGS, SOURCES
 from ingress.records import (
     accepted_answer,
     header_pairs,
@@ -104,7 +104,8 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     record = request_record(
         **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
     )
-    stored = await store(app, request_id, record)
+    # Known unreachable: answer 503 at once rather than make the provider wait for a timeout.
+    stored = app[BROKER].reachable and await store(app, request_id, record)
     if cause is not None:
         return rejected(source, cause, request_id, allowed=source.allowed_methods, app=app)
     if not stored:

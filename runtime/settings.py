@@ -17,13 +17,13 @@ MIB = 1024 * 1024
 class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_namespace: str = "fasthook"
+    # 1 suits the embedded broker; a production cluster wants 3.
+    topic_replication: int = 1
     # Where ingress listens, and the public base URL providers call (behind a proxy the two
     # differ; Twilio signs the public one).
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     public_url: str = ""
-    api_host: str = "127.0.0.1"
-    api_port: int = 8081
     max_body_bytes: int = 5 * MIB
     max_headers: int = 500
     max_header_bytes: int = 64 * 1024
@@ -33,7 +33,6 @@ class Settings:
     shutdown_timeout_s: float = 15.0
     log_level: str = "INFO"
     log_format: str = "json"
-    service_name: str = "fasthook"
     data_dir: str = ".fasthook"
 
     @property

@@ -57,8 +57,58 @@ class Schema:
     fingerprint: bytes
 
 
+def _defined_once(schema: Any, seen: set[str]) -> Any:
+    """The schema with each named type defined at its first use and referenced by name after.
+
+    An expanded schema repeats a named type's definition at every use (AttemptRecorded's two
+    Header arrays); the parsing canonical form, like any valid Avro schema, defines it once.
+    """
+    if isinstance(schema, list):
+        return [_defined_once(branch, seen) for branch in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema["type"]
+    if kind in ("record", "error", "enum", "fixed"):
+        if schema["name"] in seen:
+            return schema["name"]
+        seen.add(schema["name"])
+        if kind in ("record", "error"):
+            fields = [{**f, "type": _defined_once(f["type"], seen)} for f in schema["fields"]]
+            return {**schema, "fields": fields}
+        return schema
+    if kind == "array":
+        return {**schema, "items": _defined_once(schema["items"], seen)}
+    if kind == "map":
+        return {**schema, "values": _defined_once(schema["values"], seen)}
+    return schema
+
+
+def _bytes_defaults(schema: Any) -> None:
+    """Turn JSON defaults of bytes/fixed fields (strings of code points 0-255) into bytes.
+
+    fastavro keeps them as `str`, so a record leaving such a field out could not be written,
+    and a reader filling it in from the default would hand out `str` instead of `bytes`.
+    """
+    if isinstance(schema, list):
+        for branch in schema:
+            _bytes_defaults(branch)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "error"):
+            for f in schema["fields"]:
+                first = f["type"][0] if isinstance(f["type"], list) else f["type"]
+                kind = first.get("type") if isinstance(first, dict) else first
+                if kind in ("bytes", "fixed") and isinstance(f.get("default"), str):
+                    f["default"] = f["default"].encode("latin-1")
+                _bytes_defaults(f["type"])
+        elif schema.get("type") == "array":
+            _bytes_defaults(schema["items"])
+        elif schema.get("type") == "map":
+            _bytes_defaults(schema["values"])
+
+
 def schema_fingerprint(parsed: dict[str, Any]) -> bytes:
-    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+    canonical = to_parsing_canonical_form(_defined_once(parsed, set()))
+    return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
 class SchemaRegistry:
@@ -73,6 +123,7 @@ class SchemaRegistry:
         """Add a schema; `current=False` keeps an older or newer version readable only."""
         named = dict(self._named)
         parsed = parse_schema(definition, named, expand=True)
+        _bytes_defaults(parsed)
         name = parsed["name"].rsplit(".", 1)[-1]
         schema = Schema(name, parsed, schema_fingerprint(parsed))
         self._by_fingerprint[schema.fingerprint] = schema
@@ -105,7 +156,7 @@ class Codec:
         out.write(schema.fingerprint)
         try:
             fastavro.schemaless_writer(out, schema.parsed, record)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             raise RecordEncodeError(f"{name}: {exc}") from exc
         return out.getvalue()
 

@@ -22,7 +22,8 @@ def wire_request(
 ) -> bytes:
     lines = [f"{method} {target} HTTP/1.1".encode(), f"Host: {host}".encode()]
     for name, value in headers:
-        lines.append(name.encode() + b": " + (value if isinstance(value, bytes) else value.encode()))
+        raw = value if isinstance(value, bytes) else value.encode()
+        lines.append(name.encode() + b": " + raw)
     lines.append(f"Content-Length: {len(body)}".encode())
     lines.append(b"Connection: close")
     return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -1,0 +1,53 @@
+"""`python -m bench` (`make bench`): run every benchmark in turn and print its figures."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+
+from bench import ingest
+from bench.report import Report, render
+
+BENCHMARKS: dict[str, Callable[..., Report]] = {"ingest": ingest.run}
+
+
+def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # As for Ctrl-C: unwind, so every finally block stops the processes it started.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (3 s each)")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run this benchmark alone")
+    parser.add_argument("--duration", type=float, help="seconds per load (default 10, quick 3)")
+    parser.add_argument("--concurrency", type=int, help="closed-loop clients (default 64)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+
+    print(f"# machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{platform.system()} {platform.release()}", flush=True)
+    names = [args.only] if args.only else list(BENCHMARKS)
+    try:
+        reports = [
+            BENCHMARKS[name](quick=args.quick, duration_s=args.duration,
+                             concurrency=args.concurrency)
+            for name in names
+        ]
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped", file=sys.stderr)
+        return 130
+    for report in reports:
+        print()
+        print(render(report))
+    # Missing an aim is a finding, not a failure of the benchmark: exit 0 either way.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

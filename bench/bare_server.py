@@ -1,0 +1,26 @@
+"""The ceiling: a bare aiohttp server that answers 200 "ok" and does nothing else.
+
+Same framework, event loop and process model as the ingress, so the gap between the two is
+what the ingress itself costs. `python bench/bare_server.py PORT`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aiohttp import web
+
+
+async def ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def main() -> None:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", ok)
+    # access_log=None: the ingress runs without one too.
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""CPU time of process groups, from /proc: on 2 cores it tells who ran out of CPU first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system seconds of every live process in group `pgid` (all threads included).
+
+    Whole groups, because a child may fork helpers (noida-db is a launcher script).
+    """
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        # Fields after the ")" that closes the command name (which may hold spaces).
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def snapshot(groups: dict[str, int]) -> dict[str, float]:
+    return {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}

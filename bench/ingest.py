@@ -1,0 +1,195 @@
+"""Ingest: the real ingress (embedded broker, acks=all) against a bare aiohttp server.
+
+Both get the same Twilio-like status callbacks, with a new connection per request (as Twilio
+sends them) and with keep-alive. The bare server is the ceiling on this machine: what aiohttp
+alone costs. Closed loop gives each server's peak; the open loop then offers both half of the
+ingress's peak, which is where the latency aim is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api.config_log import complete_source, publish_entity
+from bench.cpu import snapshot
+from bench.load import Spec, run_load
+from bench.procs import ROOT, Child, python, wait_for
+from bench.report import Report
+from fasthook.embedded import EmbeddedBroker, free_port
+from runtime.kafka import ensure_topics, make_producer
+from schemas.topics import Topics
+
+TEAM = "tm_bench"
+TAIL = "/twilio/status"  # Twilio calls the source URL plus the path its user configured
+MODES = (("new conn", False), ("keep-alive", True))
+THROUGHPUT_AIM = 0.5  # ingress req/s over bare req/s
+P99_AIM_MS = 25.0  # at half of the ingress's peak
+COLUMNS = ["server", "connection", "load", "req/s", "p50 ms", "p99 ms", "max ms", "non-200",
+           "errors", "CPU cores srv/broker/gen"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    duration_s: float
+    warmup_s: float
+    concurrency: int
+
+    @classmethod
+    def make(cls, quick: bool, duration_s: float | None, concurrency: int | None) -> Plan:
+        return cls(duration_s or (3.0 if quick else 10.0), 0.5 if quick else 1.0,
+                   concurrency or 64)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    port: int
+    path: str
+    watch: dict[str, int]  # process groups whose CPU use is reported
+
+
+async def declare_source(bootstrap: str, topics: Topics) -> dict[str, Any]:
+    """The source providers call: no auth, the default answer."""
+    await ensure_topics(bootstrap, topics)
+    source = complete_source({"name": "bench", "config": {"auth_type": None}}, TEAM)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        await publish_entity(producer, topics.config, "source", source)
+    finally:
+        await producer.stop()
+    return source
+
+
+@contextmanager
+def ingress_stack(tmp: Path) -> Iterator[Target]:
+    """Broker + ingress serving a source; both stopped on the way out, whatever happens."""
+    with ExitStack() as stack:
+        broker = EmbeddedBroker(tmp / "kafka")
+        stack.callback(broker.stop)  # before start: Ctrl-C during start must stop it too
+        broker.start()
+        assert broker.process is not None
+        topics = Topics(f"bench{os.getpid()}")
+        source = asyncio.run(declare_source(broker.bootstrap, topics))
+        port = free_port()
+        env = {
+            "FASTHOOK_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "FASTHOOK_TOPIC_NAMESPACE": topics.namespace,
+            "FASTHOOK_INGRESS_HOST": "127.0.0.1",
+            "FASTHOOK_INGRESS_PORT": str(port),
+            "FASTHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "FASTHOOK_LOG_LEVEL": "WARNING",
+            "FASTHOOK_SHUTDOWN_TIMEOUT_S": "5",
+        }
+        ingress = stack.enter_context(
+            Child("ingress", python("-m", "ingress"), tmp / "ingress.log", env)
+        )
+        path = f"/{source['token']}{TAIL}"
+        wait_for(ingress, port, "GET", "/readyz")
+        # Ready is not yet serving this source: the view may lag the config topic a little.
+        wait_for(ingress, port, "POST", path, b"MessageStatus=delivered")
+        yield Target("ingress", port, path, {"server": ingress.pgid, "broker": broker.process.pid})
+
+
+@contextmanager
+def bare_server(tmp: Path, path: str) -> Iterator[Target]:
+    port = free_port()
+    script = str(ROOT / "bench" / "bare_server.py")
+    with Child("bare", python(script, str(port)), tmp / "bare.log") as bare:
+        wait_for(bare, port, "GET", "/")
+        yield Target("bare", port, path, {"server": bare.pgid})
+
+
+def idle_cores(target: Target, seconds: float) -> dict[str, float]:
+    """CPU use with no load at all: what a server burns for nothing takes from the load."""
+    before = snapshot(target.watch)
+    time.sleep(seconds)
+    after = snapshot(target.watch)
+    return {name: (after[name] - before[name]) / seconds for name in before}
+
+
+def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
+    cores = f["cores"]
+    cpu = "/".join(
+        f"{cores[k]:.2f}" if k in cores else "-" for k in ("server", "broker", "generator")
+    )
+    return [
+        server, mode, load, f"{f['rps']:.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}",
+        f"{f['max_ms']:.1f}", str(sum(f["non_200"].values())), str(sum(f["errors"].values())),
+        cpu,
+    ]
+
+
+def clean(f: dict[str, Any]) -> bool:
+    return not f["non_200"] and not f["errors"]
+
+
+def run(quick: bool = False, duration_s: float | None = None,
+        concurrency: int | None = None) -> Report:
+    plan = Plan.make(quick, duration_s, concurrency)
+    figures: dict[tuple[str, str, str], dict[str, Any]] = {}  # (mode, server, loop) → figures
+    notes: list[str] = []
+
+    def measure(target: Target, mode: str, keepalive: bool, rate: float = 0.0) -> None:
+        spec = Spec(target.port, target.path, keepalive, plan.duration_s, plan.concurrency,
+                    rate=rate, warmup_s=plan.warmup_s, watch=target.watch)
+        found = figures[mode, target.name, "open" if rate else "closed"] = run_load(spec)
+        print(f"{target.name} {mode} {'open' if rate else 'closed'}: {found['rps']:.0f} req/s,"
+              f" p99 {found['p99_ms']:.1f} ms", file=sys.stderr, flush=True)  # a long run
+        for kind in ("non_200", "errors"):
+            if found[kind]:
+                notes.append(f"{target.name} {mode} {'open' if rate else 'closed'}: "
+                             f"{kind} {found[kind]}")
+
+    # One server at a time: an idle server still takes CPU from the other one on 2 cores.
+    with tempfile.TemporaryDirectory(prefix="fasthook-bench-") as tmp:
+        with ingress_stack(Path(tmp)) as ingress:
+            idle = idle_cores(ingress, 1.0 if quick else 3.0)
+            for mode, keepalive in MODES:
+                measure(ingress, mode, keepalive)
+                # Both servers get half of the ingress's peak: the bare row is the floor there.
+                measure(ingress, mode, keepalive, figures[mode, "ingress", "closed"]["rps"] / 2)
+        with bare_server(Path(tmp), ingress.path) as bare:
+            for mode, keepalive in MODES:
+                measure(bare, mode, keepalive)
+                measure(bare, mode, keepalive, figures[mode, "ingress", "closed"]["rps"] / 2)
+
+    report = Report("ingest: Twilio-like form POSTs, 127.0.0.1", COLUMNS, notes=notes)
+    for mode, _ in MODES:
+        for loop in ("closed", "open"):
+            for server in ("bare", "ingress"):
+                found = figures[mode, server, loop]
+                load = (f"open {figures[mode, 'ingress', 'closed']['rps'] / 2:.0f}/s"
+                        if loop == "open" else f"closed {plan.concurrency}")
+                report.rows.append(row(server, mode, load, found))
+        peak, ceiling = figures[mode, "ingress", "closed"], figures[mode, "bare", "closed"]
+        ratio = peak["rps"] / ceiling["rps"] if ceiling["rps"] else 0.0
+        report.aims.append((
+            f"{mode}: ingress/bare throughput {ratio:.0%} (aim ≥ {THROUGHPUT_AIM:.0%})",
+            ratio >= THROUGHPUT_AIM and clean(peak),
+        ))
+        half = figures[mode, "ingress", "open"]
+        report.aims.append((
+            f"{mode}: ingress p99 {half['p99_ms']:.1f} ms at half of peak"
+            f" (aim < {P99_AIM_MS:.0f} ms, all 200)",
+            half["p99_ms"] < P99_AIM_MS and clean(half),
+        ))
+    report.notes.append(
+        "idle, before any load: ingress " + ", broker ".join(
+            f"{idle[k]:.2f}" for k in ("server", "broker")) + " cores"
+    )
+    report.notes.append(
+        f"closed: {plan.concurrency} clients for {plan.duration_s:g} s; open: fixed schedule for "
+        f"{plan.duration_s:g} s, latency from the scheduled send; {plan.warmup_s:g} s warm-up "
+        "not counted; each server measured alone"
+    )
+    return report

@@ -1,0 +1,80 @@
+"""Running a service's aiohttp app until SIGTERM/SIGINT, then stopping gracefully.
+
+aiohttp's own shutdown cancels a handler that is still reading its request body, which would
+turn a provider's in-flight request into a dropped connection. So: stop listening, wait for
+every in-flight request to be answered (bounded), and only then clean up the Kafka clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger(__name__)
+
+
+class InFlight:
+    """Counts requests being handled, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.count += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def drained(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
+def track_in_flight(app: web.Application) -> None:
+    app[IN_FLIGHT] = InFlight()
+    app.middlewares.append(app[IN_FLIGHT].middleware)
+
+
+async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        await stop.wait()
+        began = time.monotonic()
+        await site.stop()
+        in_flight = app.get(IN_FLIGHT)
+        if in_flight is not None and not await in_flight.drained(shutdown_timeout_s):
+            log.warning("stopping with requests still in flight", extra={"count": in_flight.count})
+        log.info("stopped listening; in-flight requests answered",
+                 extra={"took_s": round(time.monotonic() - began, 3)})
+    finally:
+        await runner.cleanup()
+
+
+def run(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
+    asyncio.run(serve(app, host, port, shutdown_timeout_s))
