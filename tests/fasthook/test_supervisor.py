@@ -1,0 +1,49 @@
+"""The supervisor restarts a child that dies, with backoff, and stops children on request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+
+from fasthook.supervisor import Backoff, ServiceSpec, Supervisor
+
+
+def test_backoff_doubles_up_to_the_cap_and_resets_after_a_stable_run():
+    backoff = Backoff(initial_s=0.5, cap_s=4, stable_after_s=60)
+    assert [backoff.next_delay(lived_s=1) for _ in range(6)] == [0.5, 1, 2, 4, 4, 4]
+    assert backoff.next_delay(lived_s=61) == 0.5
+
+
+async def test_a_dying_child_is_restarted_and_logged(tmp_path, caplog):
+    marker = tmp_path / "starts"
+    script = (
+        "import pathlib, sys\n"
+        f"p = pathlib.Path({str(marker)!r})\n"
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x')\n"
+        "sys.exit(3)\n"
+    )
+    supervisor = Supervisor(grace_s=2)
+    caplog.set_level(logging.WARNING, logger="fasthook.supervisor")
+    supervisor.add(ServiceSpec("crashy", [sys.executable, "-c", script]))
+    deadline = time.monotonic() + 10
+    while supervisor.restarts["crashy"] < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await supervisor.stop()
+    assert supervisor.restarts["crashy"] >= 2
+    assert len(marker.read_text()) >= 2  # started, died, started again
+    restarts = [r for r in caplog.records if r.getMessage() == "service exited; restarting"]
+    assert restarts and restarts[0].exit_code == 3 and restarts[0].child == "crashy"
+
+
+async def test_stop_terminates_a_long_running_child():
+    supervisor = Supervisor(grace_s=5)
+    supervisor.add(ServiceSpec("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"]))
+    await supervisor.started("sleeper")
+    process = supervisor.processes["sleeper"]
+    began = time.monotonic()
+    await supervisor.stop()
+    assert process.returncode is not None
+    assert time.monotonic() - began < 5
+    assert supervisor.restarts["sleeper"] == 0
