@@ -9,8 +9,10 @@ ingress's peak, which is where the latency aim is set.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -20,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.config_log import complete_source, publish_entity
+from api.config_log import publish_entity
 from bench.cpu import snapshot
 from bench.load import Spec, run_load
 from bench.procs import ROOT, Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import EmbeddedBroker, free_port
 from runtime.kafka import ensure_topics, make_producer
+from schemas.ids import new_id
 from schemas.topics import Topics
 
 TEAM = "tm_bench"
@@ -59,9 +62,17 @@ class Target:
 
 
 async def declare_source(bootstrap: str, topics: Topics) -> dict[str, Any]:
-    """The source providers call: no auth, the default answer."""
+    """The source providers call: no auth, the default answer.
+
+    Written as the config topic carries it (the API's entity plus its URL token), rather than
+    through the API's builders, so the benchmark needs only the topic contract.
+    """
     await ensure_topics(bootstrap, topics)
-    source = complete_source({"name": "bench", "config": {"auth_type": None}}, TEAM)
+    source = {
+        "id": new_id("src"), "team_id": TEAM, "token": secrets.token_hex(12), "name": "bench",
+        "type": "WEBHOOK", "status": "enabled", "disabled_at": None,
+        "config": {"auth_type": None, "auth": None},
+    }
     producer = make_producer(bootstrap)
     await producer.start()
     try:
@@ -90,6 +101,8 @@ def ingress_stack(tmp: Path) -> Iterator[Target]:
             "FASTHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "FASTHOOK_LOG_LEVEL": "WARNING",
             "FASTHOOK_SHUTDOWN_TIMEOUT_S": "5",
+            # A Fernet key (sealed source secrets); this source has none, but the key is required.
+            "FASTHOOK_SECRET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         }
         ingress = stack.enter_context(
             Child("ingress", python("-m", "ingress"), tmp / "ingress.log", env)

@@ -4,57 +4,86 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from pathlib import Path
 
-from api.config_log import complete_source, publish_entity
-from fasthook.stack import DEFAULT_TEAM, run_stack
+from api.admin import admin_session
+from api.errors import ControlPlaneError
+from fasthook.stack import prepare_data_dir, run_stack
 from runtime.errors import RuntimeSetupError
-from runtime.kafka import ensure_topics, make_producer
+from runtime.kafka import ensure_topics
 from runtime.logs import configure_logging
+from runtime.secrets import generate_key
 from runtime.settings import Settings, load_settings
 
 
-async def apply_sources(settings: Settings, declared: list[dict], team_id: str) -> list[dict]:
-    sources = [complete_source(entry, team_id) for entry in declared]
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    try:
-        for source in sources:
-            await publish_entity(producer, settings.topics.config, "source", source)
-    finally:
-        await producer.stop()
-    return sources
+async def teams(settings: Settings, args: argparse.Namespace) -> None:
+    async with admin_session(settings) as admin:
+        if args.action == "create":
+            team = await admin.create_team(args.name)
+            print(f"{team['id']}  {team['name']}")
+        else:
+            for team in admin.view.all("team"):
+                print(f"{team['id']}  {team['name']}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fasthook", description="FastHook webhook gateway")
-    commands = parser.add_subparsers(dest="command", required=True)
+async def keys(settings: Settings, args: argparse.Namespace) -> None:
+    async with admin_session(settings) as admin:
+        if args.action == "create":
+            key, entity = await admin.create_key(args.name, args.team)
+            print(f"{entity['id']}  {key}")
+            print("The key is shown once; FastHook keeps only its hash.", file=sys.stderr)
+        elif args.action == "revoke":
+            entity = await admin.revoke_key(args.key_id)
+            print(f"{entity['id']}  revoked at {entity['revoked_at']}")
+        else:
+            for entity in admin.view.all("api_key"):
+                state = f"revoked {entity['revoked_at']}" if entity["revoked_at"] else "active"
+                print(f"{entity['id']}  {entity['hint']}  {entity['name']}  "
+                      f"teams={','.join(entity['team_ids'])}  {state}")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="fasthook", description="FastHook webhook gateway")
+    commands = root.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the whole gateway (embedded broker by default)")
     run.add_argument("--kafka-port", type=int, default=19092,
                      help="port of the embedded broker (ignored with FASTHOOK_KAFKA_BOOTSTRAP)")
     commands.add_parser("topics", help="create every topic of the catalog that is missing")
-    sources = commands.add_parser("sources", help="publish sources declared in a JSON file")
-    sources.add_argument("file", type=Path)
-    sources.add_argument("--team", default=DEFAULT_TEAM)
-    args = parser.parse_args(argv)
+    commands.add_parser("secret-key", help="print a new FASTHOOK_SECRET_KEY")
+    team = commands.add_parser("teams", help="create or list teams")
+    team_actions = team.add_subparsers(dest="action", required=True)
+    team_actions.add_parser("create").add_argument("name")
+    team_actions.add_parser("list")
+    key = commands.add_parser("keys", help="create, list or revoke API keys")
+    key_actions = key.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create")
+    create.add_argument("--team", action="append", required=True, help="team id (repeatable)")
+    create.add_argument("--name", default="cli")
+    key_actions.add_parser("list")
+    key_actions.add_parser("revoke").add_argument("key_id")
+    return root
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     settings = load_settings()
     configure_logging("fasthook", settings.log_level, settings.log_format)
     try:
         if args.command == "run":
-            asyncio.run(run_stack(settings, embedded_kafka_port=args.kafka_port))
+            data_dir = prepare_data_dir(settings)
+            asyncio.run(run_stack(settings, data_dir, embedded_kafka_port=args.kafka_port))
         elif args.command == "topics":
             created = asyncio.run(ensure_topics(
                 settings.kafka_bootstrap, settings.topics, replication=settings.topic_replication
             ))
             print("created:", ", ".join(created) or "nothing (all exist)")
-        elif args.command == "sources":
-            declared = json.loads(args.file.read_text())
-            for source in asyncio.run(apply_sources(settings, declared, args.team)):
-                print(f"{source['id']}  {settings.public_base_url}/{source['token']}")
-    except RuntimeSetupError as exc:
+        elif args.command == "secret-key":
+            print(generate_key())
+        elif args.command == "teams":
+            asyncio.run(teams(settings, args))
+        elif args.command == "keys":
+            asyncio.run(keys(settings, args))
+    except (RuntimeSetupError, ControlPlaneError) as exc:
         print(f"fasthook: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -7,7 +7,6 @@ uses that cluster instead and starts only the services.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -18,19 +17,24 @@ from typing import Any
 
 import aiohttp
 
-from api.config_log import complete_source, publish_entity
+from api.admin import Admin, admin_session
+from api.entities import hash_key, new_entity, public
+from api.models import SourceIn
 from fasthook.embedded import broker_command, wait_for_kafka
 from fasthook.errors import EmbeddedStackError
 from fasthook.supervisor import ServiceSpec, Supervisor
-from runtime.kafka import ensure_topics, make_producer
+from runtime.kafka import ensure_topics
+from runtime.secrets import generate_key
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEAM = "tm_default"
+DEFAULT_TEAM = "default"
 DEMO_SOURCE = {
     "name": "Twilio status callbacks",
     "description": "Twilio messaging and voice status callback source",
+    "type": "WEBHOOK",
+    "status": "enabled",
     "config": {
         "auth_type": None,
         "auth": None,
@@ -40,14 +44,33 @@ DEMO_SOURCE = {
 }
 
 
-def demo_source(data_dir: Path) -> dict[str, Any]:
-    """The demo source, created once and kept in the data dir so its URL never changes."""
-    path = data_dir / "demo-source.json"
+def local_secret(path: Path, make: Any) -> str:
+    """A value kept in the data dir (mode 600) so it survives restarts."""
     if path.exists():
-        return json.loads(path.read_text())
-    source = complete_source(dict(DEMO_SOURCE), DEFAULT_TEAM)
-    path.write_text(json.dumps(source, indent=2))
-    return source
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
+    """Idempotently: the default team, an admin key, and the demo source."""
+    team = await admin.ensure_team(DEFAULT_TEAM)
+    key_file = data_dir / "admin.key"
+    key = key_file.read_text().strip() if key_file.exists() else ""
+    held = admin.view.key_by_hash(hash_key(key)) if key else None
+    if held is None or held.get("revoked_at") or team["id"] not in held["team_ids"]:
+        key, _ = await admin.create_key("admin (make run)", [team["id"]])
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+    source = admin.view.named("source", team["id"], DEMO_SOURCE["name"])
+    if source is None:
+        model = SourceIn.model_validate(DEMO_SOURCE)
+        model.problems()
+        body = model.model_dump(mode="json")
+        source = await admin.store.put("source", new_entity("source", team["id"], body, admin.box))
+    return team, key, source
 
 
 async def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
@@ -64,40 +87,52 @@ async def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
     raise EmbeddedStackError(f"{name} was not ready at {url} within {timeout_s}s")
 
 
-def banner(settings: Settings, source: dict[str, Any], embedded: bool) -> str:
-    ingress = settings.public_base_url
-    source_url = f"{ingress}/{source['token']}"
-    lines = [
+def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool) -> str:
+    api = settings.api_base_url
+    source_url = public("source", source, settings.public_base_url)["url"]
+    auth = f'-H "Authorization: Bearer {key}"'
+    return "\n".join([
         "",
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
+        f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
+        f"  API key:      {key}   (team {team['id']}, {team['name']})",
+        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz /metrics)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
-        f"  Ingress:      {ingress}   (/healthz /readyz /metrics)",
-        f"  Demo source:  {source_url}   ({source['id']}, team {source['team_id']})",
+        f"  Demo source:  {source_url}   ({source['id']})",
         "",
-        "Point a provider at the source URL plus any path, e.g. a Twilio status callback:",
+        "Point a provider at a source URL plus any path, e.g. a Twilio status callback:",
         f"  {source_url}/twilio/status",
         "Try it:",
         f"  curl -i -X POST '{source_url}/twilio/status' -d 'MessageStatus=delivered'",
+        f"  curl -s {api}/v1/sources {auth}",
         "Behind a proxy or tunnel, set FASTHOOK_PUBLIC_URL to the public base URL:",
         "Twilio signs the URL it calls.",
         "Ctrl-C stops everything.",
         "",
-    ]
-    return "\n".join(lines)
+    ])
 
 
-async def run_stack(settings: Settings, *, embedded_kafka_port: int) -> None:
-    data_dir = Path(settings.data_dir).resolve()  # noqa: ASYNC240 - once, before any I/O loop
+def prepare_data_dir(settings: Settings) -> Path:
+    data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: int) -> None:
     embedded = "FASTHOOK_KAFKA_BOOTSTRAP" not in os.environ
     if embedded:
         settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{embedded_kafka_port}")
+    if not settings.secret_key:
+        settings = settings.with_(secret_key=local_secret(data_dir / "secret.key", generate_key))
     env = {
         "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
-        "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
         "FASTHOOK_INGRESS_HOST": settings.ingress_host,
+        "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
+        "FASTHOOK_API_HOST": settings.api_host,
+        "FASTHOOK_API_PORT": str(settings.api_port),
         "FASTHOOK_PUBLIC_URL": settings.public_base_url,
+        "FASTHOOK_SECRET_KEY": settings.secret_key,
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -110,21 +145,19 @@ async def run_stack(settings: Settings, *, embedded_kafka_port: int) -> None:
                 ServiceSpec("broker", broker_command(data_dir / "kafka", embedded_kafka_port))
             )
             await wait_for_kafka(settings.kafka_bootstrap, timeout_s=60)
-        created = await ensure_topics(settings.kafka_bootstrap, settings.topics)
+        created = await ensure_topics(settings.kafka_bootstrap, settings.topics,
+                                      replication=settings.topic_replication)
         if created:
             log.info("topics created", extra={"topics": created})
-        source = demo_source(data_dir)
-        producer = make_producer(settings.kafka_bootstrap)
-        await producer.start()
-        try:
-            await publish_entity(producer, settings.topics.config, "source", source)
-        finally:
-            await producer.stop()
+        async with admin_session(settings) as admin:
+            team, key, source = await bootstrap(admin, data_dir)
         supervisor.add(ServiceSpec("ingress", [sys.executable, "-m", "ingress"], env))
+        supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
-        print(banner(settings, source, embedded), flush=True)
+        await wait_ready(f"{settings.api_base_url}/readyz", "api")
+        print(banner(settings, team, key, source, embedded), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
-        await supervisor.stop(order=["ingress", "broker"])
+        await supervisor.stop(order=["ingress", "api", "broker"])

@@ -12,6 +12,7 @@ from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
 from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
 from runtime.probes import probe_routes
+from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
 from runtime.settings import Settings
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[SETTINGS] = settings
-    app[SOURCES] = SourceView()
+    app[SOURCES] = SourceView(SecretBox(settings.secret_key))
     app[METRICS] = IngressMetrics()
 
     def readiness() -> dict[str, bool]:

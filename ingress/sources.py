@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingress.errors import InvalidSourceConfig
+from runtime.errors import SettingsError
+from runtime.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,11 @@ class Source:
     custom_response: CustomResponse | None
 
 
-def source_from_entity(entity: dict[str, Any]) -> Source:
+def source_from_entity(entity: dict[str, Any], box: SecretBox) -> Source:
     """Read a source entity (the API's shape plus its URL token) into what ingress serves."""
     try:
         config = entity.get("config") or {}
+        auth = box.open_all(config.get("auth"))
         custom = config.get("custom_response")
         methods = config.get("allowed_http_methods") or DEFAULT_METHODS
         return Source(
@@ -53,13 +56,15 @@ def source_from_entity(entity: dict[str, Any]) -> Source:
             and entity.get("disabled_at") is None,
             allowed_methods=frozenset(m.upper() for m in methods),
             auth_type=config.get("auth_type"),
-            auth=config.get("auth"),
+            auth=auth,
             custom_response=(
                 CustomResponse(CONTENT_TYPES[custom["content_type"]], custom["body"])
                 if custom
                 else None
             ),
         )
+    except SettingsError as exc:
+        raise InvalidSourceConfig(f"source {entity.get('id')!r}: {exc}") from exc
     except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidSourceConfig(f"source {entity.get('id')!r}: missing or bad {exc}") from exc
 
@@ -67,7 +72,8 @@ def source_from_entity(entity: dict[str, Any]) -> Source:
 class SourceView:
     """token → Source, applied in config-topic order."""
 
-    def __init__(self) -> None:
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
         self._by_token: dict[str, Source] = {}
         self._token_of: dict[str, str] = {}
 
@@ -86,7 +92,7 @@ class SourceView:
         if record is None:
             return
         try:
-            source = source_from_entity(json.loads(record["entity"]))
+            source = source_from_entity(json.loads(record["entity"]), self._box)
         except (InvalidSourceConfig, ValueError) as exc:
             log.error("source not served", extra={"entity_id": entity_id, "error": str(exc)})
             return

@@ -24,6 +24,13 @@ class Settings:
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     public_url: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    # Fernet key sealing secrets (source auth, destination credentials, signing secrets) on
+    # the config topic. Every service that reads secrets needs the same key.
+    secret_key: str = ""
+    # How long a rotated destination signing secret stays valid beside the new one.
+    signing_secret_grace_s: int = 24 * 60 * 60
     max_body_bytes: int = 5 * MIB
     max_headers: int = 500
     max_header_bytes: int = 64 * 1024
@@ -38,6 +45,10 @@ class Settings:
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_namespace)
+
+    @property
+    def api_base_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def public_base_url(self) -> str:

@@ -15,10 +15,12 @@ import pytest
 
 from fasthook.embedded import EmbeddedBroker
 from runtime.kafka import ensure_topics, make_producer
+from runtime.secrets import generate_key
 from runtime.settings import Settings, load_settings
 from schemas.topics import Topics
 
 _counter = itertools.count()
+SECRET_KEY = generate_key()
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +54,7 @@ def settings(bootstrap: str, topics: Topics, tmp_path: Path) -> Settings:
         data_dir=str(tmp_path),
         produce_timeout_s=5.0,
         log_format="text",
+        secret_key=SECRET_KEY,
     )
 
 

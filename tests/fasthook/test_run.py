@@ -1,4 +1,5 @@
-"""`fasthook run` (what `make run` starts): embedded broker, topics, ingress, banner, Ctrl-C."""
+"""`fasthook run` (what `make run` starts): embedded broker, topics, ingress, API, banner,
+Ctrl-C — and a second run on the same data rebuilds every view from the topics."""
 
 from __future__ import annotations
 
@@ -14,47 +15,80 @@ import time
 import aiohttp
 
 from fasthook.embedded import free_port
+from tests.api.test_guide import RECEIVER
 from tests.support.kafka import read_topic
 
 
-async def test_fasthook_run_serves_the_demo_source_and_stops_cleanly(tmp_path):
-    kafka_port, ingress_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
-    env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_INGRESS_PORT=str(ingress_port),
-               FASTHOOK_LOG_FORMAT="text")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fasthook", "run", "--kafka-port", str(kafka_port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    output = b""
-    try:
-        deadline = time.monotonic() + 60
+class Stack:
+    def __init__(self, tmp_path) -> None:
+        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port()}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
+        self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
+                        FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
+                        FASTHOOK_API_PORT=str(self.ports["api"]))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> dict[str, str]:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fasthook", "run", "--kafka-port", str(self.ports["kafka"])],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        output = b""
+        deadline = time.monotonic() + 90
         while b"Ctrl-C stops everything" not in output:
-            assert time.monotonic() < deadline and process.poll() is None, output.decode()
-            output += await asyncio.to_thread(process.stdout.readline)
+            assert time.monotonic() < deadline and self.process.poll() is None, output.decode()
+            output += await asyncio.to_thread(self.process.stdout.readline)
         text = output.decode()
-        match = re.search(r"Demo source:\s+(http://\S+)", text)
-        assert match, text
-        source_url = match.group(1)
+        found = {
+            "api": re.search(r"API:\s+(http://\S+)/v1", text),
+            "key": re.search(r"API key:\s+(fhp_\S+)", text),
+            "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
+            "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
+        }
+        assert all(found.values()), text
+        return {name: match.group(1) for name, match in found.items()}
 
-        callback = {"MessageStatus": "sent"}
+    async def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(self.process.wait, 30) == 0
+        for port in self.ports.values():
+            with socket.socket() as sock:
+                assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
+    stack = Stack(tmp_path)
+    try:
+        first = await stack.start()
+        auth = {"Authorization": f"Bearer {first['key']}"}
         async with aiohttp.ClientSession() as http:
-            async with http.post(source_url + "/twilio/status", data=callback) as r:
-                assert r.status == 200
-                assert await r.json() == {"queued": True}
+            callback = {"MessageStatus": "sent"}
+            async with http.post(first["source_url"] + "/twilio/status", data=callback) as r:
+                assert r.status == 200 and await r.json() == {"queued": True}
                 request_id = r.headers["x-fasthook-request-id"]
-        records = await read_topic(f"127.0.0.1:{kafka_port}", "fasthook.requests", expect=1)
+            async with http.post(first["api"] + "/v1/destinations", json=RECEIVER,
+                                 headers=auth) as r:
+                assert r.status == 201
+                destination = await r.json()
+        records = await read_topic(f"127.0.0.1:{stack.ports['kafka']}", "fasthook.requests",
+                                   expect=1)
         assert records[0]["request_id"] == request_id
+        await stack.stop()
 
-        process.send_signal(signal.SIGINT)
-        assert await asyncio.to_thread(process.wait, 30) == 0
-        assert not _listening(ingress_port) and not _listening(kafka_port)
+        second = await stack.start()
+        assert second == first  # same key, same demo source id and URL
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{second['api']}/v1/destinations/{destination['id']}",
+                                headers=auth) as r:
+                assert r.status == 200 and await r.json() == destination
+            async with http.post(second["source_url"] + "/twilio/status", data=callback) as r:
+                assert r.status == 200
+        await stack.stop()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        stack.kill()

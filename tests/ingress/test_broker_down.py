@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import pytest
@@ -13,18 +12,9 @@ from runtime.kafka import ensure_topics, make_producer
 from tests.support.http import send_raw
 from tests.support.ingress import declare_source, start_ingress
 from tests.support.kafka import read_topic
+from tests.support.poll import eventually
 
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
-
-
-async def poll(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {timeout_s}s")
 
 
 @pytest.fixture
@@ -62,7 +52,7 @@ async def test_broker_down_answers_503_then_recovers(own_broker, settings):
             async with aiohttp.ClientSession() as http, http.get(url.rsplit("/", 1)[0]
                                                                   + "/readyz") as r:
                 return r.status == 503
-        await poll(not_ready, 10, "/readyz turning 503")
+        await eventually(not_ready, 10, "/readyz turning 503")
         assert (await send_raw(url, "POST", FORM, b"n=3")).status == 503
 
         await asyncio.to_thread(own_broker.start)
@@ -70,7 +60,7 @@ async def test_broker_down_answers_503_then_recovers(own_broker, settings):
         async def accepted():
             response = await send_raw(url, "POST", FORM, b"n=4")
             return response if response.status == 200 else None
-        after = await poll(accepted, 30, "a 200 after the broker came back")
+        after = await eventually(accepted, 30, "a 200 after the broker came back")
 
         records = await read_topic(own_broker.bootstrap, settings.topics.requests)
         stored = {r["request_id"] for r in records}

@@ -26,6 +26,8 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_PRODUCE_TIMEOUT_S": str(settings.produce_timeout_s),
         "FASTHOOK_SHUTDOWN_TIMEOUT_S": str(settings.shutdown_timeout_s),
         "FASTHOOK_LOG_FORMAT": "text",
+        "FASTHOOK_SECRET_KEY": settings.secret_key,
+        "FASTHOOK_API_PORT": str(settings.api_port),
     }
 
 

@@ -1,0 +1,63 @@
+"""Operator actions that run outside the API process (CLI, `fasthook run`): teams and keys,
+written through the same store, after reading the config topic to the end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from api.config_log import ConfigStore
+from api.entities import new_api_key, new_team, now_iso
+from api.errors import NotFound
+from api.view import ConfigView, Entity
+from runtime.kafka import ConfigFollower, make_producer
+from runtime.secrets import SecretBox
+from runtime.settings import Settings
+
+
+@dataclass
+class Admin:
+    store: ConfigStore
+    view: ConfigView
+    box: SecretBox
+
+    async def create_team(self, name: str) -> Entity:
+        return await self.store.put("team", new_team(name, self.box))
+
+    async def ensure_team(self, name: str) -> Entity:
+        existing = next((t for t in self.view.all("team") if t["name"] == name), None)
+        return existing or await self.create_team(name)
+
+    async def create_key(self, name: str, team_ids: list[str]) -> tuple[str, Entity]:
+        for team_id in team_ids:
+            if self.view.get("team", team_id) is None:
+                raise NotFound(f"no team {team_id}")
+        key, entity = new_api_key(name, team_ids)
+        await self.store.put("api_key", entity)
+        return key, entity
+
+    async def revoke_key(self, key_id: str) -> Entity:
+        held = self.view.get("api_key", key_id)
+        if held is None:
+            raise NotFound(f"no API key {key_id}")
+        stamp = now_iso()
+        return await self.store.put(
+            "api_key", {**held.entity, "revoked_at": stamp, "updated_at": stamp}
+        )
+
+
+@asynccontextmanager
+async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
+    view = ConfigView()
+    follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config, view.apply)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await follower.start()
+        await follower.wait_caught_up(30)
+        yield Admin(ConfigStore(producer, settings.topics.config, view), view,
+                    SecretBox(settings.secret_key))
+    finally:
+        await follower.stop()
+        await producer.stop()

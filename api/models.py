@@ -1,0 +1,287 @@
+"""Request and response models of the REST API: the one source of truth for validation and
+for the OpenAPI document.
+
+Request models forbid unknown fields, so a typo is a 422 naming the field, not a silent no-op.
+Secret fields are write-only: they are in the request models and never in the responses.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+
+from api.rules import Rule, validate_rules
+
+Name = Annotated[str, Field(min_length=1, max_length=155, pattern=r"^[A-Za-z0-9 _\-.:/()]+$")]
+Description = Annotated[str | None, Field(default=None, max_length=500)]
+Secret = Annotated[str, Field(min_length=1, max_length=1000)]
+TOKEN_CHARS = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # RFC 9110 token: what a header name may be
+HeaderName = Annotated[str, Field(min_length=1, max_length=200, pattern=TOKEN_CHARS)]
+# HTTP's own methods and the WebDAV/cache ones providers use; a typo is still an error.
+Method = Literal[
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PROPFIND", "PROPPATCH",
+    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE",
+]
+Status = Literal["enabled", "disabled"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Checks past the field types (auth shapes, rules); may normalise what it checks."""
+        return []
+
+
+# --- sources -----------------------------------------------------------------------------
+
+class BasicAuth(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Secret
+
+
+class ApiKeyAuth(Strict):
+    header_key: HeaderName
+    api_key: Secret
+
+
+class HmacAuth(Strict):
+    webhook_secret_key: Secret
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64", "base64url"] = "base64"
+    header_key: HeaderName = "x-webhook-signature"
+    timestamp_header: HeaderName | None = None
+    prefix: Annotated[str | None, Field(default=None, max_length=50)] = None
+    tolerance_seconds: Annotated[int | None, Field(default=None, ge=1, le=86_400)] = None
+
+
+class TwilioAuth(Strict):
+    auth_token: Secret
+
+
+SOURCE_AUTH: dict[str, type[Strict]] = {
+    "BASIC_AUTH": BasicAuth,
+    "API_KEY": ApiKeyAuth,
+    "HMAC": HmacAuth,
+    "TWILIO": TwilioAuth,
+}
+SECRET_FIELDS = frozenset({"password", "api_key", "webhook_secret_key", "auth_token", "token"})
+
+
+Problems = list[tuple[str, str]]
+
+
+def checked_auth(auth_type: str | None, auth: dict[str, Any] | None,
+                 kinds: dict[str, type[Strict]], path: str) -> tuple[Any, Problems]:
+    """`auth` in the shape its `auth_type` names, with defaults filled in; or the problems,
+    with paths into `auth` (the two fields are siblings, so pydantic alone can't say which
+    model applies)."""
+    if auth_type is None or auth_type not in kinds:
+        if auth:
+            return auth, [(path, f"must be null or {{}} for auth_type {auth_type}")]
+        return (None if auth_type is None else {}), []
+    try:
+        return kinds[auth_type].model_validate(auth or {}).model_dump(exclude_none=True), []
+    except ValidationError as exc:
+        return auth, [(".".join([path, *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
+
+
+class CustomResponse(Strict):
+    content_type: Literal["json", "text", "xml"]
+    body: Annotated[str, Field(max_length=1000)]
+
+
+class SourceConfig(Strict):
+    auth_type: Literal["BASIC_AUTH", "API_KEY", "HMAC", "TWILIO"] | None = None
+    auth: dict[str, Any] | None = Field(
+        default=None,
+        description="BASIC_AUTH {username, password} | API_KEY {header_key, api_key} | HMAC "
+        "{webhook_secret_key, algorithm, encoding, header_key, timestamp_header?, prefix?} | "
+        "TWILIO {auth_token}. Secrets are write-only.",
+    )
+    allowed_http_methods: Annotated[
+        list[Method], Field(min_length=1, max_length=17)
+    ] = ["POST", "PUT", "PATCH", "DELETE"]
+    custom_response: CustomResponse | None = None
+
+    @model_validator(mode="after")
+    def _unique_methods(self) -> SourceConfig:
+        self.allowed_http_methods = list(dict.fromkeys(self.allowed_http_methods))
+        return self
+
+
+class SourceIn(Strict):
+    name: Name
+    description: Description = None
+    type: Literal["WEBHOOK"] = "WEBHOOK"
+    status: Status = "enabled"
+    config: SourceConfig = Field(default_factory=SourceConfig)
+
+    def problems(self) -> list[tuple[str, str]]:
+        auth, found = checked_auth(self.config.auth_type, self.config.auth, SOURCE_AUTH,
+                                   "config.auth")
+        self.config.auth = auth
+        return found
+
+
+class SourceOut(BaseModel):
+    id: str
+    team_id: str
+    name: str
+    description: str | None
+    type: Literal["WEBHOOK"]
+    status: Status
+    url: str = Field(description="The public URL to give the provider; any sub-path works too")
+    config: dict[str, Any] = Field(description="As written, without secrets (write-only)")
+    disabled_at: str | None
+    created_at: str
+    updated_at: str
+
+
+# --- destinations ------------------------------------------------------------------------
+
+class BearerAuth(Strict):
+    token: Secret
+
+
+class DestinationApiKeyAuth(Strict):
+    header_key: HeaderName = "x-api-key"
+    api_key: Secret
+    to: Literal["header", "query"] = "header"
+
+
+DESTINATION_AUTH: dict[str, type[Strict]] = {
+    "BASIC_AUTH": BasicAuth,
+    "API_KEY": DestinationApiKeyAuth,
+    "BEARER_TOKEN": BearerAuth,
+}
+
+
+class DestinationConfig(Strict):
+    url: HttpUrl
+    http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
+    auth_type: Literal["FASTHOOK_SIGNATURE", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN"] | None = None
+    auth: dict[str, Any] | None = Field(
+        default=None,
+        description="FASTHOOK_SIGNATURE {} | BASIC_AUTH {username, password} | API_KEY "
+        "{header_key, api_key, to: header|query} | BEARER_TOKEN {token}. Secrets are write-only.",
+    )
+    rate_limit: Annotated[int | None, Field(default=None, ge=1, le=100_000)] = None
+    rate_limit_period: Literal["second", "minute", "hour", "concurrent"] | None = None
+    path_forwarding: bool = False
+    timeout_ms: Annotated[int, Field(ge=100, le=60_000)] = 30_000
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DestinationConfig:
+        if (self.rate_limit is None) != (self.rate_limit_period is None):
+            raise ValueError("rate_limit and rate_limit_period go together")
+        return self
+
+
+class DestinationIn(Strict):
+    name: Name
+    description: Description = None
+    type: Literal["HTTP"] = "HTTP"
+    status: Status = "enabled"
+    config: DestinationConfig
+
+    def problems(self) -> list[tuple[str, str]]:
+        auth, found = checked_auth(self.config.auth_type, self.config.auth, DESTINATION_AUTH,
+                                   "config.auth")
+        self.config.auth = auth
+        return found
+
+
+class DestinationOut(BaseModel):
+    id: str
+    team_id: str
+    name: str
+    description: str | None
+    type: Literal["HTTP"]
+    status: Status
+    config: dict[str, Any] = Field(description="As written, without secrets (write-only)")
+    disabled_at: str | None
+    created_at: str
+    updated_at: str
+
+
+# --- connections -------------------------------------------------------------------------
+
+class ConnectionIn(Strict):
+    name: Name
+    description: Description = None
+    source_id: Annotated[str, Field(pattern=r"^src_[0-9A-Za-z_]+$")]
+    destination_id: Annotated[str, Field(pattern=r"^des_[0-9A-Za-z_]+$")]
+    status: Status = "enabled"
+    rules: Annotated[list[Rule], Field(max_length=20)] = Field(default_factory=list)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return validate_rules(self.rules)
+
+
+class ConnectionOut(BaseModel):
+    id: str
+    team_id: str
+    name: str
+    description: str | None
+    source_id: str
+    destination_id: str
+    status: Literal["enabled", "disabled", "paused"]
+    rules: list[dict[str, Any]]
+    paused_at: str | None
+    disabled_at: str | None
+    created_at: str
+    updated_at: str
+
+
+# --- team, keys, lists, problems --------------------------------------------------------
+
+class SigningSecret(BaseModel):
+    current: str
+    previous: str | None = Field(description="Still valid until previous_valid_until")
+    previous_valid_until: str | None
+    rotated_at: str | None
+
+
+class TeamOut(BaseModel):
+    id: str
+    name: str
+    signing_secret: SigningSecret
+    created_at: str
+
+
+class Pagination(BaseModel):
+    limit: int
+    next: str | None
+    prev: str | None
+
+
+class ErrorItem(BaseModel):
+    path: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+def list_model(item: type[BaseModel]) -> type[BaseModel]:
+    return create_model(
+        f"{item.__name__.removesuffix('Out')}List",
+        models=(list[item], ...),  # type: ignore[valid-type]
+        pagination=(Pagination, ...),
+        count=(int, ...),
+    )

@@ -1,0 +1,93 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models that
+validate requests — so the spec cannot drift from what the API enforces."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic.json_schema import models_json_schema
+
+from api.models import Problem
+from api.routes import OPERATIONS, Operation
+
+REF = "#/components/schemas/{model}"
+TITLES = {400: "Bad request", 401: "No or invalid API key", 403: "Team not served by this key",
+          404: "Not found", 409: "Name already used", 422: "Invalid fields (paths in errors)"}
+
+
+def _query_parameters(op: Operation, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    if op.query is None:
+        return []
+    schema = op.query.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": "x-team-id", "in": "header", "required": False,
+         "description": "The team, when the key serves several",
+         "schema": {"type": "string", "pattern": "^tm_[0-9A-Za-z_]+$"}},
+    ]
+    if "{id}" in op.path:
+        params.append({"name": "id", "in": "path", "required": True, "schema": {"type": "string"}})
+    params += _query_parameters(op, {})
+    problem = {"application/problem+json": {"schema": refs[(Problem, "serialization")]}}
+    responses: dict[str, Any] = {
+        str(op.status): {
+            "description": "OK" if op.status == 200 else "Created",
+            "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+        },
+        **{str(code): {"description": TITLES[code], "content": problem} for code in op.errors},
+    }
+    spec: dict[str, Any] = {
+        "operationId": op.handler.__name__ + "_" + op.path.strip("/").replace("/", "_")
+        .replace("{", "").replace("}", ""),
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": params,
+        "responses": responses,
+    }
+    if op.body is not None:
+        spec["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    return spec
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models = {(Problem, "serialization")}
+    for op in OPERATIONS:
+        if op.response is not None:
+            models.add((op.response, "serialization"))
+        if op.body is not None:
+            models.add((op.body, "validation"))
+    refs, defs = models_json_schema(sorted(models, key=lambda m: (m[0].__name__, m[1])),
+                                    ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "FastHook API", "version": "1",
+                 "description": "Sources, destinations and connections of a FastHook team."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "An API key, fhp_…"}},
+        },
+    }
+
+
+async def openapi_json(_: web.Request) -> web.Response:
+    return web.json_response(openapi_document())

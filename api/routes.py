@@ -1,0 +1,69 @@
+"""Every route of the API with what it takes and returns: the router and the OpenAPI document
+are both built from this table."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from api.models import TeamOut, list_model
+from api.requests import ListQuery
+from api.resources import RESOURCES, Resource
+from api.team import get_team, rotate_secret
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Deleted(BaseModel):
+    id: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    response: type[BaseModel] | None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = (400, 401, 403)
+
+
+def resource_operations(r: Resource) -> list[Operation]:
+    base, item, tag = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}", r.plural.capitalize()
+    ops = [
+        Operation("POST", base, r.create, f"Create a {r.kind}", tag, r.model_out, 201,
+                  body=r.model_in, errors=(400, 401, 403, 409, 422)),
+        Operation("GET", base, r.list, f"List {r.plural}", tag, list_model(r.model_out),
+                  query=ListQuery, errors=(400, 401, 403, 422)),
+        Operation("GET", item, r.get, f"Get a {r.kind}", tag, r.model_out,
+                  errors=(400, 401, 403, 404)),
+        Operation("PUT", item, r.update, f"Update a {r.kind}", tag, r.model_out,
+                  body=r.model_in, errors=(400, 401, 403, 404, 409, 422)),
+        Operation("DELETE", item, r.delete, f"Delete a {r.kind}", tag, Deleted,
+                  errors=(400, 401, 403, 404)),
+    ]
+    ops += [
+        Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} a {r.kind}",
+                  tag, r.model_out, errors=(400, 401, 403, 404))
+        for action in r.actions
+    ]
+    return ops
+
+
+OPERATIONS: list[Operation] = [
+    Operation("GET", "/v1/team", get_team, "The current team", "Team", TeamOut),
+    Operation("POST", "/v1/team/signing-secret/rotate", rotate_secret,
+              "Rotate the destination signing secret", "Team", TeamOut),
+    *(op for r in RESOURCES for op in resource_operations(r)),
+]
+
+
+def api_routes() -> list[web.RouteDef]:
+    return [web.route(op.method, op.path, op.handler) for op in OPERATIONS]

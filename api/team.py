@@ -1,0 +1,30 @@
+"""The current team and its destination signing secret."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.entities import rotate_signing_secret, team_view
+from api.errors import NotFound
+from api.keys import BOX, SETTINGS, STORE, TEAM_ID, VIEW
+from api.models import TeamOut
+
+
+def _team(request: web.Request) -> dict:
+    held = request.app[VIEW].get("team", request[TEAM_ID])
+    if held is None:
+        raise NotFound(f"no team {request[TEAM_ID]}")
+    return held.entity
+
+
+async def get_team(request: web.Request) -> web.Response:
+    view = team_view(_team(request), request.app[BOX])
+    return web.json_response(TeamOut.model_validate(view).model_dump(mode="json"))
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    app = request.app
+    team = rotate_signing_secret(_team(request), app[BOX], app[SETTINGS].signing_secret_grace_s)
+    await app[STORE].put("team", team)
+    view = team_view(team, app[BOX])
+    return web.json_response(TeamOut.model_validate(view).model_dump(mode="json"))

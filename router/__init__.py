@@ -1,0 +1,1 @@
+"""Router: connection rules from requests to events."""

@@ -1,0 +1,115 @@
+"""How filters see request bodies and raw query strings (router.bodies)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router.bodies import body_for_filters, parse_query
+
+FORM = "application/x-www-form-urlencoded"
+TWILIO_BODY = b"MessageSid=SM1&MessageStatus=failed&ErrorCode=30003&To=%2B1800"
+
+
+def test_twilio_form_body_becomes_object_of_strings() -> None:
+    assert body_for_filters(TWILIO_BODY, FORM) == {
+        "MessageSid": "SM1",
+        "MessageStatus": "failed",
+        "ErrorCode": "30003",
+        "To": "+1800",
+    }
+
+
+def test_form_with_charset_param_and_blank_values_kept() -> None:
+    body = b"MessageStatus=delivered&ErrorCode=&Flag"
+    parsed = body_for_filters(body, "Application/X-WWW-Form-Urlencoded; charset=UTF-8")
+    assert parsed == {"MessageStatus": "delivered", "ErrorCode": "", "Flag": ""}
+
+
+def test_form_repeated_keys_plus_and_percent() -> None:
+    body = b"a=1&b=x+y&a=2&a=&c=%C3%A9%20z%2B&&"
+    assert body_for_filters(body, FORM) == {"a": ["1", "2", ""], "b": "x y", "c": "é z+"}
+
+
+def test_form_invalid_utf8_falls_back_to_replaced_string() -> None:
+    body = b"a=%FF&b=1"
+    assert body_for_filters(body, FORM) == "a=%FF&b=1"
+    raw = b"a=\xff"
+    assert body_for_filters(raw, FORM) == "a=\ufffd"
+
+
+def test_empty_form_is_empty_object() -> None:
+    assert body_for_filters(b"", FORM) == {}
+
+
+def test_json_types_parse() -> None:
+    assert body_for_filters(b'{"a": [1, true]}', "application/json") == {"a": [1, True]}
+    assert body_for_filters(b"[1]", "application/cloudevents-batch+json") == [1]
+    assert body_for_filters(b'"x"', "application/json; charset=utf-8") == "x"
+    assert body_for_filters(b'\xef\xbb\xbf{"a":1}', "application/json") == {"a": 1}
+
+
+def test_json_that_does_not_parse_is_a_string() -> None:
+    assert body_for_filters(b"{nope", "application/json") == "{nope"
+    assert body_for_filters(b"NaN", "application/json") == "NaN"
+    assert body_for_filters(b"", "application/json") == ""
+    assert body_for_filters(b'"\xff"', "application/json") == '"\ufffd"'
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert body_for_filters(deep, "application/json") == deep.decode()
+
+
+def test_other_types_are_strings() -> None:
+    assert body_for_filters(b'{"a":1}', None) == '{"a":1}'
+    assert body_for_filters(b"<x/>", "text/xml") == "<x/>"
+    assert body_for_filters(b"a=1", "text/plain") == "a=1"
+    assert body_for_filters(b"\xff", "application/octet-stream") == "\ufffd"
+
+
+def test_parse_query() -> None:
+    assert parse_query("x=1&y=&x=2&z=a+b%26") == {"x": ["1", "2"], "y": "", "z": "a b&"}
+    assert parse_query("") == {}
+    # The query part must stay an object: bad UTF-8 is replaced value by value.
+    assert parse_query("a=%FF&b=ok") == {"a": "\ufffd", "b": "ok"}
+    assert parse_query("\udcff=1") == {"\ufffd": "1"}
+
+
+# -- properties --------------------------------------------------------------------------------
+
+content_types = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [FORM, f"{FORM}; charset=UTF-8", "application/json", "application/vnd.x+json", "text/plain"]
+    ),
+    st.text(max_size=30),
+)
+
+
+@given(st.binary(max_size=300), content_types)
+def test_body_for_filters_never_raises(body: bytes, content_type: str | None) -> None:
+    result = body_for_filters(body, content_type)
+    if content_type is not None and content_type.lower().startswith(FORM):
+        assert isinstance(result, dict | str)
+
+
+@given(st.text(max_size=200))
+def test_parse_query_never_raises(query: str) -> None:
+    assert isinstance(parse_query(query), dict)
+
+
+# Lone surrogates cannot be sent as UTF-8 at all, so they are not part of the round trip.
+form_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@given(st.dictionaries(form_text, form_text, max_size=8))
+def test_form_round_trip(fields: dict[str, str]) -> None:
+    encoded = urlencode(fields).encode()
+    assert body_for_filters(encoded, FORM) == fields
+    assert parse_query(encoded.decode()) == fields
+
+
+@given(st.dictionaries(form_text, st.lists(form_text, min_size=2, max_size=4), max_size=5))
+def test_form_round_trip_repeated_keys(fields: dict[str, list[str]]) -> None:
+    encoded = urlencode(fields, doseq=True).encode()
+    assert body_for_filters(encoded, FORM) == fields
