@@ -19,12 +19,14 @@ PROBLEM = "application/problem+json"
 
 
 def problem_response(status: int, title: str, detail: str | None = None,
-                     errors: list[tuple[str, str]] | None = None) -> web.Response:
+                     errors: list[tuple[str, str]] | None = None,
+                     headers: dict[str, str] | None = None) -> web.Response:
     body = {
         "type": "about:blank", "title": title, "status": status, "detail": detail,
         "errors": [{"path": path, "message": message} for path, message in errors or []],
     }
-    return web.Response(status=status, body=json.dumps(body), content_type=PROBLEM)
+    return web.Response(status=status, body=json.dumps(body), content_type=PROBLEM,
+                        headers=headers)
 
 
 @web.middleware
@@ -36,8 +38,11 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        # Keep what the exception says in headers (a 405's Allow), not its plain-text body.
+        kept = {k: v for k, v in exc.headers.items()
+                if k.lower() not in ("content-type", "content-length")}
         return problem_response(exc.status, exc.reason, exc.text if exc.text != exc.reason
-                                else None)
+                                else None, headers=kept)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         return problem_response(500, "Internal Server Error")

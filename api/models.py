@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.rules import Rule, validate_rules
+from api.rules import JsonInt, Rule, validate_rules
 
 Name = Annotated[str, Field(min_length=1, max_length=155, pattern=r"^[A-Za-z0-9 _\-.:/()]+$")]
 Description = Annotated[str | None, Field(default=None, max_length=500)]
@@ -34,8 +34,24 @@ Method = Literal[
 Status = Literal["enabled", "disabled"]
 
 
+def id_pattern(prefix: str) -> str:
+    """What an id minted with `prefix` looks like (`src_01J…`)."""
+    return rf"^{prefix}_[0-9A-Za-z_]+$"
+
+
+def id_path(prefix: str) -> type[BaseModel]:
+    """The path parameters of a route addressing one entity: `{id}`, an id of its kind (any
+    other id is unknown: 404)."""
+    return create_model(
+        f"{prefix.capitalize()}Path",
+        id=(Annotated[str, Field(pattern=id_pattern(prefix), max_length=100)], ...),
+    )
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON's true is not 1 nor "yes" a boolean; JSON Schema says the same (JsonInt:
+    # 5.0 is an integer).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     def problems(self) -> list[tuple[str, str]]:
         """Checks past the field types (auth shapes, rules); may normalise what it checks."""
@@ -61,7 +77,7 @@ class HmacAuth(Strict):
     header_key: HeaderName = "x-webhook-signature"
     timestamp_header: HeaderName | None = None
     prefix: Annotated[str | None, Field(default=None, max_length=50)] = None
-    tolerance_seconds: Annotated[int | None, Field(default=None, ge=1, le=86_400)] = None
+    tolerance_seconds: Annotated[JsonInt | None, Field(default=None, ge=1, le=86_400)] = None
 
 
 class TwilioAuth(Strict):
@@ -175,10 +191,10 @@ class DestinationConfig(Strict):
         description="FASTHOOK_SIGNATURE {} | BASIC_AUTH {username, password} | API_KEY "
         "{header_key, api_key, to: header|query} | BEARER_TOKEN {token}. Secrets are write-only.",
     )
-    rate_limit: Annotated[int | None, Field(default=None, ge=1, le=100_000)] = None
+    rate_limit: Annotated[JsonInt | None, Field(default=None, ge=1, le=100_000)] = None
     rate_limit_period: Literal["second", "minute", "hour", "concurrent"] | None = None
     path_forwarding: bool = False
-    timeout_ms: Annotated[int, Field(ge=100, le=60_000)] = 30_000
+    timeout_ms: Annotated[JsonInt, Field(ge=100, le=60_000)] = 30_000
 
     @model_validator(mode="after")
     def _consistent(self) -> DestinationConfig:
@@ -219,8 +235,8 @@ class DestinationOut(BaseModel):
 class ConnectionIn(Strict):
     name: Name
     description: Description = None
-    source_id: Annotated[str, Field(pattern=r"^src_[0-9A-Za-z_]+$")]
-    destination_id: Annotated[str, Field(pattern=r"^des_[0-9A-Za-z_]+$")]
+    source_id: Annotated[str, Field(pattern=id_pattern("src"))]
+    destination_id: Annotated[str, Field(pattern=id_pattern("des"))]
     status: Status = "enabled"
     rules: Annotated[list[Rule], Field(max_length=20)] = Field(default_factory=list)
 

@@ -7,9 +7,10 @@ from functools import cache
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.models import Problem
+from api.models import Problem, id_pattern
 from api.routes import OPERATIONS, Operation
 
 REF = "#/components/schemas/{model}"
@@ -17,13 +18,24 @@ TITLES = {400: "Bad request", 401: "No or invalid API key", 403: "Team not serve
           404: "Not found", 409: "Name already used", 422: "Invalid fields (paths in errors)"}
 
 
-def _query_parameters(op: Operation, schemas: dict[str, Any]) -> list[dict[str, Any]]:
-    if op.query is None:
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema without pydantic's `X | None` branch: in a URL, "none" is not
+    sending the parameter (a value is always a string, never JSON's null)."""
+    branches = [b for b in prop.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) != 1:
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest, **branches[0]}
+
+
+def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:
+    if model is None:
         return []
-    schema = op.query.model_json_schema(ref_template=REF)
+    schema = model.model_json_schema(ref_template=REF)
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {"name": name, "in": where, "required": where == "path" or name in required,
+         "schema": _not_null(prop)}
         for name, prop in schema["properties"].items()
     ]
 
@@ -32,11 +44,10 @@ def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> d
     params: list[dict[str, Any]] = [
         {"name": "x-team-id", "in": "header", "required": False,
          "description": "The team, when the key serves several",
-         "schema": {"type": "string", "pattern": "^tm_[0-9A-Za-z_]+$"}},
+         "schema": {"type": "string", "pattern": id_pattern("tm")}},
+        *_parameters(op.params, "path"),
+        *_parameters(op.query, "query"),
     ]
-    if "{id}" in op.path:
-        params.append({"name": "id", "in": "path", "required": True, "schema": {"type": "string"}})
-    params += _query_parameters(op, {})
     problem = {"application/problem+json": {"schema": refs[(Problem, "serialization")]}}
     responses: dict[str, Any] = {
         str(op.status): {

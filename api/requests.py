@@ -30,6 +30,8 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # `[[[[…` a million deep: the decoder gives up, not a server fault
+        raise BadRequest("the body is nested too deeply") from None
     if not isinstance(data, dict):
         raise Unprocessable("the body must be a JSON object", [("(body)", "must be an object")])
     try:

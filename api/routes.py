@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.models import TeamOut, list_model
+from api.entities import PREFIX
+from api.models import TeamOut, id_path, list_model
 from api.requests import ListQuery
 from api.resources import RESOURCES, Resource
 from api.team import get_team, rotate_secret
@@ -32,26 +33,28 @@ class Operation:
     status: int = 200
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    params: type[BaseModel] | None = None  # the path's parameters
     errors: tuple[int, ...] = (400, 401, 403)
 
 
 def resource_operations(r: Resource) -> list[Operation]:
     base, item, tag = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}", r.plural.capitalize()
+    params = id_path(PREFIX[r.kind])
     ops = [
         Operation("POST", base, r.create, f"Create a {r.kind}", tag, r.model_out, 201,
                   body=r.model_in, errors=(400, 401, 403, 409, 422)),
         Operation("GET", base, r.list, f"List {r.plural}", tag, list_model(r.model_out),
                   query=ListQuery, errors=(400, 401, 403, 422)),
         Operation("GET", item, r.get, f"Get a {r.kind}", tag, r.model_out,
-                  errors=(400, 401, 403, 404)),
+                  params=params, errors=(400, 401, 403, 404)),
         Operation("PUT", item, r.update, f"Update a {r.kind}", tag, r.model_out,
-                  body=r.model_in, errors=(400, 401, 403, 404, 409, 422)),
+                  body=r.model_in, params=params, errors=(400, 401, 403, 404, 409, 422)),
         Operation("DELETE", item, r.delete, f"Delete a {r.kind}", tag, Deleted,
-                  errors=(400, 401, 403, 404)),
+                  params=params, errors=(400, 401, 403, 404)),
     ]
     ops += [
         Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} a {r.kind}",
-                  tag, r.model_out, errors=(400, 401, 403, 404))
+                  tag, r.model_out, params=params, errors=(400, 401, 403, 404))
         for action in r.actions
     ]
     return ops

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -49,6 +50,18 @@ JS_COMPILE_TIMEOUT_SEC = 2.0
 
 # strict: JSON gives real ints and strings; coercing "5" or true into a count hides mistakes.
 _MODEL_CONFIG = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: `5.0` is the integer 5 (as JSON Schema's "integer" says), so a
+    strict int takes it; `5.5`, `"5"` and `true` stay errors."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field of a strict request model: JSON's 5 or 5.0, never "5" or true.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*", re.ASCII)
@@ -372,7 +385,7 @@ class DeduplicateRule(BaseModel):
 
     model_config = _MODEL_CONFIG
     type: Literal["deduplicate"]
-    window: Annotated[int, Field(ge=1_000, le=3_600_000)]
+    window: Annotated[JsonInt, Field(ge=1_000, le=3_600_000)]
     include_fields: FieldPaths | None = None
     exclude_fields: FieldPaths | None = None
 
@@ -391,7 +404,7 @@ class DelayRule(BaseModel):
 
     model_config = _MODEL_CONFIG
     type: Literal["delay"]
-    delay: Annotated[int, Field(ge=1, le=86_400_000)]
+    delay: Annotated[JsonInt, Field(ge=1, le=86_400_000)]
 
 
 class RetryRule(BaseModel):
@@ -400,8 +413,8 @@ class RetryRule(BaseModel):
     model_config = _MODEL_CONFIG
     type: Literal["retry"]
     strategy: Literal["linear", "exponential"]
-    count: Annotated[int, Field(ge=0, le=50)]
-    interval: Annotated[int, Field(ge=1, le=86_400_000)] = 60_000
+    count: Annotated[JsonInt, Field(ge=0, le=50)]
+    interval: Annotated[JsonInt, Field(ge=1, le=86_400_000)] = 60_000
     response_status_codes: Annotated[list[str], Field(max_length=50)] | None = None
 
 

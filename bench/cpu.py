@@ -29,4 +29,20 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def snapshot(groups: dict[str, int]) -> dict[str, float]:
-    return {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+    """CPU seconds of each group, and of the whole machine under "machine"."""
+    return {"machine": machine_busy_seconds()} | {
+        name: group_cpu_seconds(pgid) for name, pgid in groups.items()
+    }
+
+
+def machine_busy_seconds() -> float:
+    """Non-idle CPU seconds of the whole machine since boot, all cores together.
+
+    Minus what the benchmark's own processes used, it shows whether something else ran at the
+    same time: on a shared 2-core machine that alone can halve a figure.
+    """
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / TICKS

@@ -37,8 +37,9 @@ TAIL = "/twilio/status"  # Twilio calls the source URL plus the path its user co
 MODES = (("new conn", False), ("keep-alive", True))
 THROUGHPUT_AIM = 0.5  # ingress req/s over bare req/s
 P99_AIM_MS = 25.0  # at half of the ingress's peak
+BUSY_MACHINE_CORES = 0.15  # CPU use by processes not ours above which the figures are suspect
 COLUMNS = ["server", "connection", "load", "req/s", "p50 ms", "p99 ms", "max ms", "non-200",
-           "errors", "CPU cores srv/broker/gen"]
+           "errors", "CPU cores srv/broker/gen/others"]
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,16 @@ def idle_cores(target: Target, seconds: float) -> dict[str, float]:
     before = snapshot(target.watch)
     time.sleep(seconds)
     after = snapshot(target.watch)
-    return {name: (after[name] - before[name]) / seconds for name in before}
+    cores = {name: (after[name] - before[name]) / seconds for name in before}
+    cores["others"] = max(0.0, cores.pop("machine") - sum(cores.values()))
+    return cores
 
 
 def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
     cores = f["cores"]
     cpu = "/".join(
-        f"{cores[k]:.2f}" if k in cores else "-" for k in ("server", "broker", "generator")
+        f"{cores[k]:.2f}" if k in cores else "-"
+        for k in ("server", "broker", "generator", "others")
     )
     return [
         server, mode, load, f"{f['rps']:.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}",
@@ -201,8 +205,14 @@ def run(quick: bool = False, duration_s: float | None = None,
         ))
     report.notes.append(
         f"idle, before any load: ingress {idle['server']:.2f} cores, "
-        f"broker {idle['broker']:.2f} cores"
+        f"broker {idle['broker']:.2f} cores, other processes {idle['others']:.2f} cores"
     )
+    busiest = max(float(r[-1].rsplit("/", 1)[1]) for r in report.rows)
+    if busiest > BUSY_MACHINE_CORES:
+        report.notes.append(
+            f"WARNING: other processes used up to {busiest:.2f} cores during a load: "
+            "the figures understate this machine; rerun when it is quiet"
+        )
     report.notes.append(
         f"closed: {plan.concurrency} clients for {plan.duration_s:g} s; open: fixed schedule for "
         f"{plan.duration_s:g} s, latency from the scheduled send; {plan.warmup_s:g} s warm-up "

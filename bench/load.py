@@ -229,8 +229,10 @@ async def generate(spec: Spec) -> dict[str, Any]:
     cpu_after, own_after = snapshot(spec.watch), time.process_time()
     await task
     ordered = sorted(stats.latencies)
-    cores = {name: (cpu_after[name] - cpu_before[name]) / spec.duration_s for name in spec.watch}
+    cores = {name: (cpu_after[name] - cpu_before[name]) / spec.duration_s for name in cpu_after}
     cores["generator"] = (own_after - own_before) / spec.duration_s
+    machine = cores.pop("machine")
+    cores["others"] = max(0.0, machine - sum(cores.values()))  # not ours: the run is suspect
     return {
         "ok": len(ordered),
         "rps": len(ordered) / spec.duration_s,

@@ -86,6 +86,7 @@ def request_record(
         "status": REJECTED if rejection_cause else ACCEPTED,
         "rejection_cause": rejection_cause,
         "replay_of": None,
+        "connection_ids": None,
     }
 
 

@@ -26,6 +26,11 @@ class Settings:
     public_url: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8081
+    # The router (a Faust worker) serves its probes and metrics here.
+    router_host: str = "127.0.0.1"
+    router_port: int = 8082
+    # Requests routed at once per worker: a slow transformation holds one slot, not the stream.
+    router_concurrency: int = 8
     # Fernet key sealing secrets (source auth, destination credentials, signing secrets) on
     # the config topic. Every service that reads secrets needs the same key.
     secret_key: str = ""

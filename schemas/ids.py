@@ -5,6 +5,7 @@ Kept in the contract because every service mints ids that others parse and sort.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -12,9 +13,9 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PREFIXES = frozenset({"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk"})
 
 
-def ulid(now_ms: int | None = None) -> str:
+def ulid(now_ms: int | None = None, randomness: bytes | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | int.from_bytes(randomness or os.urandom(10), "big")
     chars = []
     for _ in range(26):
         chars.append(CROCKFORD[value & 31])
@@ -26,6 +27,15 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
     return f"{prefix}_{ulid(now_ms)}"
+
+
+def derived_id(prefix: str, time_ms: int, *parts: str) -> str:
+    """The same id every time for the same parts: what makes re-processing idempotent (a
+    request routed twice after a crash yields the same event ids)."""
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return f"{prefix}_{ulid(time_ms, digest[:10])}"
 
 
 def id_time_ms(value: str) -> int:

@@ -31,6 +31,10 @@ CATALOG: tuple[TopicSpec, ...] = (
     TopicSpec("events", 8, "EventCreated", "event id",
               {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     TopicSpec("ignored", 4, "EventIgnored", "request id", {"retention.ms": str(30 * DAY_MS)}),
+    # Candidates of deduplicating connections, keyed by their dedupe key, so one router worker
+    # sees every request that could be a repeat of another.
+    TopicSpec("router.dedupe", 8, "EventCreated", "dedupe key",
+              {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
     *(
         TopicSpec(f"retry.{tier // 1000}s", 4, "EventCreated", "event id",
@@ -65,6 +69,10 @@ class Topics:
     @property
     def ignored(self) -> str:
         return topic_name(self.namespace, "ignored")
+
+    @property
+    def router_dedupe(self) -> str:
+        return topic_name(self.namespace, "router.dedupe")
 
     @property
     def attempts(self) -> str:

@@ -10,14 +10,11 @@ from typing import Any
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from api.config_log import publish_entity
-from api.entities import new_entity
-from api.models import SourceIn
 from fasthook.embedded import free_port
 from ingress.app import create_app
 from ingress.keys import FOLLOWER, SOURCES
-from runtime.secrets import SecretBox
 from runtime.settings import Settings
+from tests.support.config import declare
 
 
 @dataclass
@@ -59,10 +56,4 @@ async def start_ingress(settings: Settings) -> RunningIngress:
 async def declare_source(
     producer: AIOKafkaProducer, settings: Settings, team_id: str = "tm_test", **fields: Any
 ) -> dict[str, Any]:
-    """A source entity exactly as the API writes it (validated, secrets sealed)."""
-    model = SourceIn.model_validate({"name": "twilio", **fields})
-    assert model.problems() == []
-    body = model.model_dump(mode="json")
-    entity = new_entity("source", team_id, body, SecretBox(settings.secret_key))
-    await publish_entity(producer, settings.topics.config, "source", entity)
-    return entity
+    return await declare(producer, settings, "source", {"name": "twilio", **fields}, team_id)

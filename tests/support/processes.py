@@ -28,6 +28,8 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_LOG_FORMAT": "text",
         "FASTHOOK_SECRET_KEY": settings.secret_key,
         "FASTHOOK_API_PORT": str(settings.api_port),
+        "FASTHOOK_ROUTER_PORT": str(settings.router_port),
+        "FASTHOOK_DATA_DIR": settings.data_dir,
     }
 
 

@@ -1,0 +1,178 @@
+"""The router: a Faust app from requests to events.
+
+    requests ──route──▶ events / ignored
+             └──────▶ router.dedupe (keyed by dedupe key) ──dedupe──▶ events / ignored
+
+At-least-once: Faust flushes everything an agent produced before it commits the offset, and
+ids are derived from (request, connection), so a request routed twice after a crash yields
+the same event ids. Several workers share the partitions (one consumer group per namespace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+from mode import Service
+from mode.supervisors import CrashingSupervisor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from router.connections import ConnectionView
+from router.metrics import RouterMetrics
+from router.routing import Ignored, Routed, connections_for, route
+from router.transform import Sandboxes
+from runtime.kafka import ConfigFollower
+from runtime.settings import Settings
+from schemas.codec import decode, encode
+from schemas.errors import SchemaError
+
+log = logging.getLogger(__name__)
+
+WINDOW_HEADER = "fasthook-dedupe-window-ms"
+DEDUPE_CLEANUP_S = 30.0
+
+
+class ConfigService(Service):
+    """Keeps the connection view following the config topic for the worker's lifetime."""
+
+    def __init__(self, settings: Settings, view: ConnectionView, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config,
+                                       view.apply)
+
+    async def on_start(self) -> None:
+        await self.follower.start()
+
+    async def on_stop(self) -> None:
+        await self.follower.stop()
+
+
+def create_app(settings: Settings) -> faust.App:
+    topics = settings.topics
+    app = faust.App(
+        f"{settings.topic_namespace}-router",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        topic_replication_factor=settings.topic_replication,
+        topic_partitions=8,
+        web_host=settings.router_host,
+        web_port=settings.router_port,
+        datadir=f"{settings.data_dir}/router",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+    )
+    view = ConnectionView()
+    metrics = RouterMetrics()
+    sandboxes = Sandboxes()
+    config = ConfigService(settings, view)
+    app.service(config)  # type: ignore[arg-type]
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+    requests_topic, events_topic = raw_topic(topics.requests), raw_topic(topics.events)
+    ignored_topic, dedupe_topic = raw_topic(topics.ignored), raw_topic(topics.router_dedupe)
+    # dedupe key → {"at": first seen ms, "event_id": the event it let through, "window": ms}
+    seen = app.Table("dedupe-seen", default=None, partitions=8,
+                     schema=faust.Schema(key_serializer="raw", value_serializer="json"))
+
+    async def transform(code: str, env: dict[str, str], request: dict[str, Any],
+                        context: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(sandboxes.run, code, env, request, context)
+        finally:
+            metrics.transform_seconds.observe(time.perf_counter() - started)
+
+    async def emit(outcome: Routed | Ignored) -> None:
+        if isinstance(outcome, Ignored):
+            metrics.outcomes.labels(outcome.record["cause"]).inc()
+            await ignored_topic.send(key=outcome.record["request_id"].encode(),
+                                     value=encode("EventIgnored", outcome.record))
+        elif outcome.dedupe is not None:
+            key, window_ms = outcome.dedupe
+            await dedupe_topic.send(key=key.encode(), value=encode("EventCreated", outcome.event),
+                                    headers={WINDOW_HEADER: str(window_ms).encode()})
+        else:
+            metrics.outcomes.labels("EVENT").inc()
+            await events_topic.send(key=outcome.event["event_id"].encode(),
+                                    value=encode("EventCreated", outcome.event))
+
+    # An unexpected error stops the worker (to be restarted from the last commit) rather than
+    # skipping the request the agent was on.
+    @app.agent(requests_topic, concurrency=settings.router_concurrency,
+               supervisor_strategy=CrashingSupervisor)
+    async def route_requests(stream: faust.StreamT) -> None:
+        await config.follower.caught_up.wait()  # never route on a partial view
+        async for value in stream:
+            try:
+                request = decode(value, "RequestReceived")
+            except SchemaError:
+                metrics.unreadable.inc()
+                log.exception("unreadable request record skipped")
+                continue
+            metrics.requests.labels(request["status"]).inc()
+            if request["status"] != "accepted":
+                continue
+            now_ms = int(time.time() * 1000)
+            for connection in connections_for(request, view.for_source(request["source_id"])):
+                await emit(await route(request, connection,
+                                       view.destination_enabled(connection.destination_id),
+                                       transform, now_ms))
+
+    @app.agent(dedupe_topic, supervisor_strategy=CrashingSupervisor)
+    async def deduplicate(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            candidate = decode(event.value, "EventCreated")
+            key = event.key
+            window_ms = int(dict(event.headers or {}).get(WINDOW_HEADER, b"0"))
+            first = seen.get(key)
+            now_ms = int(time.time() * 1000)
+            fresh = first is None or now_ms - first["at"] >= first["window"]
+            if fresh or first["event_id"] == candidate["event_id"]:
+                # The same event again is a re-processing after a crash: let it through again.
+                if fresh:
+                    seen[key] = {"at": now_ms, "event_id": candidate["event_id"],
+                                 "window": window_ms}
+                await emit(Routed(candidate))
+            else:
+                await emit(Ignored({
+                    "ignored_id": candidate["event_id"].replace("evt_", "ign_", 1),
+                    "request_id": candidate["request_id"], "team_id": candidate["team_id"],
+                    "source_id": candidate["source_id"],
+                    "connection_id": candidate["connection_id"], "cause": "DUPLICATE",
+                    "detail": f"same as event {first['event_id']} within {first['window']} ms",
+                    "created_at": now_ms,
+                }))
+
+    @app.timer(DEDUPE_CLEANUP_S)
+    async def forget_expired() -> None:
+        now_ms = int(time.time() * 1000)
+        for key, first in list(seen.items()):
+            if first is not None and now_ms - first["at"] >= first["window"]:
+                del seen[key]
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        checks = {"config_view_loaded": config.follower.healthy,
+                  "partitions_assigned": not app.rebalancing and app.consumer is not None
+                  and bool(app.consumer.assignment())}
+        ready = all(checks.values())
+        return web.json({"status": "ready" if ready else "not ready", "checks": checks,
+                         "config_records_applied": config.follower.applied},
+                        status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,113 @@
+"""Routing one request on one connection: rules in order → an event, or why not.
+
+Pure except for the transformation, which is passed in (it runs in a sandbox, off the loop).
+Ids are derived from (request, connection), so routing the same request twice — after a crash —
+produces the same event and ignored ids, and downstream can drop the repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router.connections import Connection
+from router.dedupe import dedupe_key
+from router.filters import request_matches
+from router.outgoing import (
+    apply_transformation,
+    outgoing_from_request,
+    request_view,
+    transformation_input,
+)
+from router.transform import TransformationFailed
+from schemas.ids import derived_id
+
+Transform = Callable[[str, dict[str, str], dict[str, Any], dict[str, Any]],
+                     Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    event: dict[str, Any]
+    # (key, window ms) when a deduplicate rule still has to pass the event.
+    dedupe: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    record: dict[str, Any]
+
+
+def ignored(request: dict[str, Any], connection: Connection, cause: str, detail: str | None,
+            now_ms: int) -> Ignored:
+    return Ignored({
+        "ignored_id": derived_id("ign", request["received_at"], request["request_id"],
+                                 connection.id),
+        "request_id": request["request_id"],
+        "team_id": request["team_id"],
+        "source_id": request["source_id"],
+        "connection_id": connection.id,
+        "cause": cause,
+        "detail": detail,
+        "created_at": now_ms,
+    })
+
+
+def connections_for(request: dict[str, Any], connections: list[Connection]) -> list[Connection]:
+    """A replay may name the connections it re-runs; otherwise every connection of the source."""
+    wanted = request.get("connection_ids")
+    return [c for c in connections if wanted is None or c.id in wanted]
+
+
+async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,
+                transform: Transform, now_ms: int) -> Routed | Ignored:
+    if not connection.enabled:
+        return ignored(request, connection, "DISABLED", "the connection is disabled", now_ms)
+    if not destination_enabled:
+        return ignored(request, connection, "DISABLED", "the destination is disabled", now_ms)
+    outgoing = outgoing_from_request(request)
+    view = request_view(outgoing)
+    delay_ms = 0
+    dedupe_rule: dict[str, Any] | None = None
+    for index, rule in enumerate(connection.rules):
+        kind = rule.get("type")
+        if kind == "filter" and not request_matches(rule, view):
+            return ignored(request, connection, "FILTERED", f"rules[{index}] did not match",
+                           now_ms)
+        if kind == "transformation":
+            context = {"connection": {"id": connection.id, "name": connection.name},
+                       "request_id": request["request_id"], "source_id": request["source_id"],
+                       "env": rule.get("env") or {}}
+            before = transformation_input(view, outgoing)
+            try:
+                after = await transform(rule["code"], rule.get("env") or {}, before, context)
+            except TransformationFailed as exc:
+                return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), now_ms)
+            outgoing = apply_transformation(outgoing, before, after)
+            view = request_view(outgoing)
+        elif kind == "delay":
+            delay_ms += int(rule["delay"])
+        elif kind == "deduplicate":
+            dedupe_rule = rule
+    event = {
+        "event_id": derived_id("evt", request["received_at"], request["request_id"],
+                               connection.id),
+        "request_id": request["request_id"],
+        "team_id": request["team_id"],
+        "source_id": request["source_id"],
+        "connection_id": connection.id,
+        "destination_id": connection.destination_id,
+        "created_at": now_ms,
+        "due_at": now_ms + delay_ms,
+        "attempt_number": 1,
+        "trigger": "INITIAL",
+        "source_url": request["public_url"],
+        "request": outgoing,
+        "bulk_id": None,
+    }
+    # An operator's replay is deliberate: it is never dropped as a duplicate.
+    if dedupe_rule is not None and request.get("replay_of") is None:
+        key = dedupe_key(connection.id, dedupe_rule, view)
+        return Routed(event, (key, int(dedupe_rule["window"])))
+    return Routed(event)

@@ -1,0 +1,126 @@
+"""Transformations, deduplication, delay, disabled connections and replays, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from schemas.codec import encode
+from tests.api.test_guide import GUIDE_BODY
+from tests.router.test_routing_flow import FORM, outcomes, router_applied, setup_connection
+from tests.support.config import update
+from tests.support.http import send_raw
+from tests.support.kafka import read_topic
+
+ADD_HEADER = """
+addHandler('transform', (request, context) => {
+  request.headers['x-status'] = request.body.MessageStatus + ':' + process.env.REGION;
+  return request;
+});
+"""
+THROWS = "addHandler('transform', (request) => { throw new Error('no thanks'); });"
+FOREVER = """
+addHandler('transform', (request) => {
+  if (request.body.MessageStatus === 'loop') { while (true) {} }
+  return request;
+});
+"""
+
+
+async def post(ingress, source, body: bytes, headers=None, path="/twilio/status"):
+    answer = await send_raw(ingress.source_url(source) + path, "POST", headers or [FORM], body)
+    assert answer.status == 200
+    return answer.header("x-fasthook-request-id")
+
+
+async def test_transformation_adds_a_header_and_keeps_the_body(
+    router, ingress, producer, settings, bootstrap
+):
+    rules = [{"type": "transformation", "code": ADD_HEADER, "env": {"REGION": "eu"}}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    request_id = await post(ingress, source, GUIDE_BODY)
+    kind, event = (await outcomes(bootstrap, settings, [request_id]))[request_id]
+    assert kind == "EVENT"
+    headers = {h["name"].lower(): h["value"] for h in event["request"]["headers"]}
+    assert headers["x-status"] == "delivered:eu"
+    # The body was not changed by the code, so its exact bytes (Twilio signs them) are kept.
+    assert event["request"]["body"] == GUIDE_BODY
+
+
+async def test_transformation_that_throws_is_ignored_with_its_message(
+    router, ingress, producer, settings, bootstrap
+):
+    rules = [{"type": "transformation", "code": THROWS}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    request_id = await post(ingress, source, GUIDE_BODY)
+    cause, ignored = (await outcomes(bootstrap, settings, [request_id]))[request_id]
+    assert cause == "TRANSFORMATION_FAILED"
+    assert "no thanks" in ignored["detail"]
+
+
+async def test_endless_transformation_is_cut_off_while_others_flow(
+    router, ingress, producer, settings, bootstrap
+):
+    rules = [{"type": "transformation", "code": FOREVER}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    loop_id = await post(ingress, source, GUIDE_BODY.replace(b"=delivered", b"=loop", 1))
+    started = time.monotonic()
+    others = [await post(ingress, source, GUIDE_BODY) for _ in range(20)]
+    found = await outcomes(bootstrap, settings, [loop_id, *others])
+    assert all(found[i][0] == "EVENT" for i in others)
+    cause, ignored = found[loop_id]
+    assert cause == "TRANSFORMATION_FAILED" and "longer than" in ignored["detail"]
+    # The 20 others did not queue behind the endless one's 1 s budget each.
+    assert time.monotonic() - started < 15
+
+
+async def test_deduplicate_drops_a_repeat_within_the_window_then_lets_it_through(
+    router, ingress, producer, settings, bootstrap
+):
+    window_ms = 1500
+    rules = [{"type": "deduplicate", "window": window_ms,
+              "include_fields": ["headers.i-twilio-idempotency-token"]}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    token = [FORM, ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4")]
+    first = await post(ingress, source, GUIDE_BODY, token)
+    found = await outcomes(bootstrap, settings, [first])
+    repeat = await post(ingress, source, GUIDE_BODY, token)
+    other = await post(ingress, source, GUIDE_BODY, [FORM, ("I-Twilio-Idempotency-Token", "x")])
+    found = await outcomes(bootstrap, settings, [first, repeat, other])
+    assert found[first][0] == "EVENT" and found[other][0] == "EVENT"
+    assert found[repeat][0] == "DUPLICATE"
+    assert found[first][1]["event_id"] in found[repeat][1]["detail"]
+
+    await asyncio.sleep(window_ms / 1000)  # the window itself is what is being tested
+    later = await post(ingress, source, GUIDE_BODY, token)
+    assert (await outcomes(bootstrap, settings, [later]))[later][0] == "EVENT"
+
+
+async def test_delay_disabled_and_replay(router, ingress, producer, settings, bootstrap):
+    source, _, connection = await setup_connection(
+        producer, settings, ingress, [{"type": "delay", "delay": 60_000}])
+    delayed = await post(ingress, source, GUIDE_BODY)
+    kind, event = (await outcomes(bootstrap, settings, [delayed]))[delayed]
+    assert kind == "EVENT" and event["due_at"] - event["created_at"] == 60_000
+
+    await update(producer, settings, "connection", connection, 2, status="disabled")
+    await router_applied(settings, 4)
+    disabled = await post(ingress, source, GUIDE_BODY)
+    cause, _ = (await outcomes(bootstrap, settings, [disabled]))[disabled]
+    assert cause == "DISABLED"
+
+    # A replay of the disabled one, after the connection is enabled and its filter changed.
+    await update(producer, settings, "connection", connection, 3, status="enabled",
+                 rules=[{"type": "filter", "path": "/twilio/status"}])
+    await router_applied(settings, 5)
+    [original] = [r for r in await read_topic(bootstrap, settings.topics.requests)
+                  if r["request_id"] == disabled]
+    replay = {**original, "request_id": "req_01M8REPLAY0000000000000000", "replay_of": disabled,
+              "connection_ids": [connection["id"]]}
+    await producer.send_and_wait(settings.topics.requests, encode("RequestReceived", replay),
+                                 key=replay["request_id"].encode())
+    kind, event = (await outcomes(bootstrap, settings, [replay["request_id"]]))[
+        replay["request_id"]]
+    assert kind == "EVENT" and event["request"]["body"] == GUIDE_BODY
+    assert event["request_id"] == replay["request_id"] and event["event_id"] != json.dumps(None)
