@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from api.rules import JsonInt, Rule, validate_rules
+from api.rules import INTEGRAL, Rule, error_path, validate_rules
 
 Name = Annotated[str, Field(min_length=1, max_length=155, pattern=r"^[A-Za-z0-9 _\-.:/()]+$")]
 Description = Annotated[str | None, Field(default=None, max_length=500)]
@@ -49,7 +49,7 @@ def id_path(prefix: str) -> type[BaseModel]:
 
 
 class Strict(BaseModel):
-    # strict: JSON's true is not 1 nor "yes" a boolean; JSON Schema says the same (JsonInt:
+    # strict: JSON's true is not 1 nor "yes" a boolean; JSON Schema says the same (INTEGRAL:
     # 5.0 is an integer).
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -77,7 +77,7 @@ class HmacAuth(Strict):
     header_key: HeaderName = "x-webhook-signature"
     timestamp_header: HeaderName | None = None
     prefix: Annotated[str | None, Field(default=None, max_length=50)] = None
-    tolerance_seconds: Annotated[JsonInt | None, Field(default=None, ge=1, le=86_400)] = None
+    tolerance_seconds: Annotated[int, Field(ge=1, le=86_400), INTEGRAL] | None = None
 
 
 class TwilioAuth(Strict):
@@ -108,7 +108,8 @@ def checked_auth(auth_type: str | None, auth: dict[str, Any] | None,
     try:
         return kinds[auth_type].model_validate(auth or {}).model_dump(exclude_none=True), []
     except ValidationError as exc:
-        return auth, [(".".join([path, *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
+        # error_path: a key like "" or "a b" is named `config.auth[""]`, as everywhere else.
+        return auth, [(error_path((*path.split("."), *e["loc"])), e["msg"]) for e in exc.errors()]
 
 
 class CustomResponse(Strict):
@@ -191,10 +192,10 @@ class DestinationConfig(Strict):
         description="FASTHOOK_SIGNATURE {} | BASIC_AUTH {username, password} | API_KEY "
         "{header_key, api_key, to: header|query} | BEARER_TOKEN {token}. Secrets are write-only.",
     )
-    rate_limit: Annotated[JsonInt | None, Field(default=None, ge=1, le=100_000)] = None
+    rate_limit: Annotated[int, Field(ge=1, le=100_000), INTEGRAL] | None = None
     rate_limit_period: Literal["second", "minute", "hour", "concurrent"] | None = None
     path_forwarding: bool = False
-    timeout_ms: Annotated[JsonInt, Field(ge=100, le=60_000)] = 30_000
+    timeout_ms: Annotated[int, Field(ge=100, le=60_000), INTEGRAL] = 30_000
 
     @model_validator(mode="after")
     def _consistent(self) -> DestinationConfig:

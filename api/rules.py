@@ -60,8 +60,10 @@ def _integral(value: object) -> object:
     return value
 
 
-# An integer field of a strict request model: JSON's 5 or 5.0, never "5" or true.
-JsonInt = Annotated[int, BeforeValidator(_integral)]
+# Last in an integer field's Annotated (`Annotated[int, Field(ge=…), INTEGRAL]`) of a strict
+# request model: JSON's 5 or 5.0, never "5" or true. After the bounds, else pydantic can't
+# render them as JSON Schema.
+INTEGRAL = BeforeValidator(_integral)
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*", re.ASCII)
@@ -385,7 +387,7 @@ class DeduplicateRule(BaseModel):
 
     model_config = _MODEL_CONFIG
     type: Literal["deduplicate"]
-    window: Annotated[JsonInt, Field(ge=1_000, le=3_600_000)]
+    window: Annotated[int, Field(ge=1_000, le=3_600_000), INTEGRAL]
     include_fields: FieldPaths | None = None
     exclude_fields: FieldPaths | None = None
 
@@ -404,7 +406,7 @@ class DelayRule(BaseModel):
 
     model_config = _MODEL_CONFIG
     type: Literal["delay"]
-    delay: Annotated[JsonInt, Field(ge=1, le=86_400_000)]
+    delay: Annotated[int, Field(ge=1, le=86_400_000), INTEGRAL]
 
 
 class RetryRule(BaseModel):
@@ -413,8 +415,8 @@ class RetryRule(BaseModel):
     model_config = _MODEL_CONFIG
     type: Literal["retry"]
     strategy: Literal["linear", "exponential"]
-    count: Annotated[JsonInt, Field(ge=0, le=50)]
-    interval: Annotated[JsonInt, Field(ge=1, le=86_400_000)] = 60_000
+    count: Annotated[int, Field(ge=0, le=50), INTEGRAL]
+    interval: Annotated[int, Field(ge=1, le=86_400_000), INTEGRAL] = 60_000
     response_status_codes: Annotated[list[str], Field(max_length=50)] | None = None
 
 

@@ -97,6 +97,7 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
         f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz /metrics)",
+        f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
         f"  Demo source:  {source_url}   ({source['id']})",
         "",
@@ -133,6 +134,9 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_API_PORT": str(settings.api_port),
         "FASTHOOK_PUBLIC_URL": settings.public_base_url,
         "FASTHOOK_SECRET_KEY": settings.secret_key,
+        "FASTHOOK_ROUTER_HOST": settings.router_host,
+        "FASTHOOK_ROUTER_PORT": str(settings.router_port),
+        "FASTHOOK_DATA_DIR": str(data_dir),
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -153,11 +157,13 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             team, key, source = await bootstrap(admin, data_dir)
         supervisor.add(ServiceSpec("ingress", [sys.executable, "-m", "ingress"], env))
         supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
+        supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
         await wait_ready(f"{settings.api_base_url}/readyz", "api")
+        await wait_ready(f"http://{settings.router_host}:{settings.router_port}/readyz", "router")
         print(banner(settings, team, key, source, embedded), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
-        await supervisor.stop(order=["ingress", "api", "broker"])
+        await supervisor.stop(order=["ingress", "api", "router", "broker"])

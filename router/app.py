@@ -65,6 +65,11 @@ def create_app(settings: Settings) -> faust.App:
         datadir=f"{settings.data_dir}/router",
         broker_commit_every=500,
         broker_commit_interval=1.0,
+        # A worker that died is noticed after this long and its partitions handed on: short,
+        # so a crash delays routing by seconds, not Kafka's default of most of a minute.
+        broker_session_timeout=10.0,
+        consumer_group_instance_id=settings.member_name("router"),
+        broker_heartbeat_interval=2.0,
     )
     view = ConnectionView()
     metrics = RouterMetrics()

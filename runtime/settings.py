@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -29,6 +30,10 @@ class Settings:
     # The router (a Faust worker) serves its probes and metrics here.
     router_host: str = "127.0.0.1"
     router_port: int = 8082
+    # This worker's stable name in its consumer group (Kafka static membership): a worker that
+    # restarts under the same name takes its partitions back at once. Unique per worker; the
+    # host name when empty.
+    instance_id: str = ""
     # Requests routed at once per worker: a slow transformation holds one slot, not the stream.
     router_concurrency: int = 8
     # Fernet key sealing secrets (source auth, destination credentials, signing secrets) on
@@ -50,6 +55,9 @@ class Settings:
     @property
     def topics(self) -> Topics:
         return Topics(self.topic_namespace)
+
+    def member_name(self, service: str) -> str:
+        return f"{service}-{self.instance_id or socket.gethostname()}"
 
     @property
     def api_base_url(self) -> str:

@@ -15,17 +15,20 @@ import time
 import aiohttp
 
 from fasthook.embedded import free_port
-from tests.api.test_guide import RECEIVER
+from tests.api.test_guide import RECEIVER, guide_connection
 from tests.support.kafka import read_topic
+from tests.support.poll import eventually
 
 
 class Stack:
     def __init__(self, tmp_path) -> None:
-        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port()}
+        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
+                      "router": free_port()}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
                         FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
-                        FASTHOOK_API_PORT=str(self.ports["api"]))
+                        FASTHOOK_API_PORT=str(self.ports["api"]),
+                        FASTHOOK_ROUTER_PORT=str(self.ports["router"]))
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> dict[str, str]:
@@ -76,9 +79,24 @@ async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
                                  headers=auth) as r:
                 assert r.status == 201
                 destination = await r.json()
+            connection = guide_connection(first["source_id"], destination["id"])
+            async with http.post(first["api"] + "/v1/connections", json=connection,
+                                 headers=auth) as r:
+                assert r.status == 201
         records = await read_topic(f"127.0.0.1:{stack.ports['kafka']}", "fasthook.requests",
                                    expect=1)
         assert records[0]["request_id"] == request_id
+
+        # The router is part of the stack: a callback through the guide's connection is routed.
+        async def routed() -> bool:
+            async with aiohttp.ClientSession() as http, http.post(
+                first["source_url"] + "/twilio/status", data=callback,
+                headers={"X-Twilio-Signature": "sig"},
+            ) as r:
+                routed_id = r.headers["x-fasthook-request-id"]
+            events = await read_topic(f"127.0.0.1:{stack.ports['kafka']}", "fasthook.events")
+            return any(e["request_id"] == routed_id for e in events)
+        await eventually(routed, 30, "a callback routed to an event", 0.5)
         await stack.stop()
 
         second = await stack.start()
