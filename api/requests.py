@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errors import BadRequest, Unprocessable
+from api.models import Name
 from api.rules import error_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,13 +41,17 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         raise Unprocessable("the body has invalid fields", problems_of(exc)) from None
 
 
+# What `encode_cursor` makes (unpadded base64url); empty is the same as no cursor.
+Cursor = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_-]*$")]
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: Annotated[int, Field(ge=1, le=250)] = 100
-    name: Annotated[str | None, Field(max_length=155)] = None
-    next: Annotated[str | None, Field(max_length=200)] = None
-    prev: Annotated[str | None, Field(max_length=200)] = None
+    name: Name | None = None
+    next: Cursor | None = None
+    prev: Cursor | None = None
 
 
 def read_query(request: web.Request, model: type[M]) -> M:

@@ -74,6 +74,8 @@ class ConfigFollower:
         self.caught_up = asyncio.Event()
         # Records applied so far: lets an operator (or a test) see the view catch up.
         self.applied = 0
+        self._positions: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -116,10 +118,13 @@ class ConfigFollower:
             for tp, messages in batches.items():
                 for message in messages:
                     self._deliver(message.key, message.value)
+                self._positions[tp] = messages[-1].offset + 1
                 if tp in pending and messages[-1].offset + 1 >= pending[tp]:
                     del pending[tp]
             if not pending and not self.caught_up.is_set():
                 self.caught_up.set()
+            self._progress.set()
+            self._progress = asyncio.Event()
 
     def _deliver(self, key: bytes | None, value: bytes | None) -> None:
         entity_id = key.decode() if key else ""
@@ -131,6 +136,15 @@ class ConfigFollower:
             return
         self._apply(entity_id, record)
         self.applied += 1
+
+    async def sync(self, timeout_s: float = 10.0) -> None:
+        """Wait until the view holds everything on the topic as of now (read-your-writes
+        for another service's writes: e.g. an event for a connection created a moment ago)."""
+        assert self._consumer is not None
+        targets = await self._consumer.end_offsets(list(self._consumer.assignment()))
+        async with asyncio.timeout(timeout_s):
+            while any(self._positions.get(tp, 0) < end for tp, end in targets.items()):
+                await self._progress.wait()
 
     async def wait_caught_up(self, timeout_s: float | None = None) -> None:
         await asyncio.wait_for(self.caught_up.wait(), timeout_s)

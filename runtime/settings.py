@@ -34,6 +34,17 @@ class Settings:
     # restarts under the same name takes its partitions back at once. Unique per worker; the
     # host name when empty.
     instance_id: str = ""
+    # The deliverer serves its probes and metrics here.
+    deliverer_host: str = "127.0.0.1"
+    deliverer_port: int = 8083
+    # Deliveries in flight per worker (memory stays bounded under a backlog), and per
+    # destination (one slow destination cannot take every slot).
+    deliverer_max_in_flight: int = 1000
+    destination_max_in_flight: int = 100
+    delivery_connect_timeout_s: float = 5.0
+    # Destinations on loopback/private/link-local addresses are refused unless listed here
+    # (comma-separated CIDRs); the embedded stack and the tests allow 127.0.0.1.
+    allowed_destinations: str = ""
     # Requests routed at once per worker: a slow transformation holds one slot, not the stream.
     router_concurrency: int = 8
     # Fernet key sealing secrets (source auth, destination credentials, signing secrets) on

@@ -36,6 +36,9 @@ CATALOG: tuple[TopicSpec, ...] = (
     TopicSpec("router.dedupe", 8, "EventCreated", "dedupe key",
               {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
+    # Events of paused connections, until unpaused; keyed by connection id.
+    TopicSpec("held", 4, "EventCreated", "connection id",
+              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     *(
         TopicSpec(f"retry.{tier // 1000}s", 4, "EventCreated", "event id",
                   {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES})
@@ -69,6 +72,10 @@ class Topics:
     @property
     def ignored(self) -> str:
         return topic_name(self.namespace, "ignored")
+
+    @property
+    def held(self) -> str:
+        return topic_name(self.namespace, "held")
 
     @property
     def router_dedupe(self) -> str:

@@ -162,6 +162,7 @@ def request_received() -> dict[str, Any]:
         "status": "accepted",
         "rejection_cause": None,
         "replay_of": None,
+        "connection_ids": None,
     }
 
 
@@ -497,6 +498,7 @@ REQUESTS = st.fixed_dictionaries({
     "status": st.sampled_from(["accepted", "rejected"]),
     "rejection_cause": OPT_TEXT,
     "replay_of": OPT_TEXT,
+    "connection_ids": st.none() | st.lists(TEXT, max_size=3),
 })
 
 

@@ -1,0 +1,1 @@
+"""Deliverer: events to HTTP destinations, with a record of every attempt."""

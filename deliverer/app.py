@@ -1,0 +1,87 @@
+"""The deliverer app factory: config view, HTTP client, the three consumers, and probes.
+
+The aiohttp app only serves /healthz, /readyz and /metrics; the work runs in consumers started
+and stopped by its cleanup context, so a graceful stop lets in-flight deliveries finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from deliverer.consuming import ConcurrentConsumer
+from deliverer.delivery import Delivery
+from deliverer.keys import BROKER, CONSUMERS, FOLLOWER, METRICS, SETTINGS, VIEW
+from deliverer.metrics import DelivererMetrics
+from deliverer.retry import TIERS_MS
+from deliverer.sending import make_session
+from deliverer.ssrf import parse_allow_list
+from deliverer.view import DeliveryView
+from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
+from runtime.probes import probe_routes
+from runtime.secrets import SecretBox
+from runtime.settings import Settings
+
+# Events waiting in a tier or for an unpause cost only memory, so many may wait at once.
+WAITING_IN_FLIGHT = 10_000
+
+
+async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    topics = settings.topics
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    watch = BrokerWatch(producer.client)
+    await watch.check()
+    watch.start()
+    app[BROKER] = watch
+    follower = ConfigFollower(settings.kafka_bootstrap, topics.config, app[VIEW].apply)
+    await follower.start()
+    app[FOLLOWER] = follower
+    await follower.wait_caught_up(60)  # never deliver on a partial view
+    session = make_session(parse_allow_list(settings.allowed_destinations),
+                           settings.delivery_connect_timeout_s)
+    delivery = Delivery(settings, app[VIEW], producer, session,
+                        parse_allow_list(settings.allowed_destinations), app[METRICS],
+                        follower.sync)
+    ns = settings.topic_namespace
+    consumers = [
+        ConcurrentConsumer(settings, [topics.events], f"{ns}-deliverer",
+                           delivery.handle_event, settings.deliverer_max_in_flight),
+        ConcurrentConsumer(settings, [topics.held], f"{ns}-deliverer-held",
+                           delivery.handle_held, WAITING_IN_FLIGHT),
+        # One consumer per tier: a long wait in one tier never holds up another.
+        *(ConcurrentConsumer(settings, [topics.retry(tier)], f"{ns}-deliverer-tier-{tier}",
+                             delivery.handle_due, WAITING_IN_FLIGHT) for tier in TIERS_MS),
+    ]
+    for consumer in consumers:
+        await consumer.start()
+    app[CONSUMERS] = consumers
+    yield
+    for consumer in consumers:
+        await consumer.stop(settings.shutdown_timeout_s)
+    await session.close()
+    await follower.stop()
+    await watch.stop()
+    await producer.stop()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[VIEW] = DeliveryView(SecretBox(settings.secret_key))
+    app[METRICS] = DelivererMetrics()
+    parse_allow_list(settings.allowed_destinations)  # a bad setting fails at start
+
+    def readiness() -> dict[str, bool]:
+        follower, broker = app.get(FOLLOWER), app.get(BROKER)
+        return {
+            "config_view_loaded": follower is not None and follower.healthy,
+            "broker_reachable": broker is not None and broker.reachable,
+            "consuming": bool(app.get(CONSUMERS)),
+        }
+
+    app.cleanup_ctx.append(pipeline_ctx)
+    app.add_routes(probe_routes(app[METRICS].registry, readiness))
+    return app

@@ -1,0 +1,84 @@
+"""Pure decisions after an attempt: the AttemptRecorded, the event's new status, and the next
+attempt to schedule (if the connection's retry rule wants one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deliverer.outgoing import HttpRequest
+from deliverer.retry import next_delay_ms, should_retry
+from deliverer.sending import Outcome
+from schemas.ids import derived_id
+
+# Only the pipeline's own attempts continue on the retry schedule; an operator's manual or
+# bulk retry is one more attempt, not a new schedule.
+SCHEDULING_TRIGGERS = frozenset({"INITIAL", "AUTOMATIC", "UNPAUSE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    attempt: dict[str, Any]
+    retry: dict[str, Any] | None  # the next EventCreated, due later
+
+
+def header_records(headers: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for name, value in headers:
+        if isinstance(value, bytes):
+            try:
+                out.append({"name": name, "value": value.decode(), "raw": None})
+            except UnicodeDecodeError:
+                out.append({"name": name, "value": value.decode("latin-1"), "raw": value})
+        else:
+            out.append({"name": name, "value": value, "raw": None})
+    return out
+
+
+def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
+           retry_rule: dict[str, Any] | None, now_ms: int) -> Decision:
+    ok = outcome.status is not None and 200 <= outcome.status < 300
+    retry: dict[str, Any] | None = None
+    if not ok and event["trigger"] in SCHEDULING_TRIGGERS and should_retry(
+        retry_rule, outcome.status, outcome.error_code
+    ):
+        assert retry_rule is not None
+        delay = next_delay_ms(retry_rule, event["attempt_number"],
+                              outcome.header("Retry-After"), now_ms / 1000)
+        if delay is not None:
+            retry = {**event, "attempt_number": event["attempt_number"] + 1,
+                     "trigger": "AUTOMATIC", "due_at": now_ms + delay, "created_at": now_ms}
+    status = "SUCCESSFUL" if ok else ("SCHEDULED" if retry else "FAILED")
+    attempt = {
+        "attempt_id": derived_id("atm", now_ms, event["event_id"], str(event["attempt_number"]),
+                                 event["trigger"]),
+        "event_id": event["event_id"],
+        "request_id": event["request_id"],
+        "team_id": event["team_id"],
+        "source_id": event["source_id"],
+        "connection_id": event["connection_id"],
+        "destination_id": event["destination_id"],
+        "attempt_number": event["attempt_number"],
+        "trigger": event["trigger"],
+        "status": "SUCCESSFUL" if ok else "FAILED",
+        "requested_url": request.url,
+        "http_method": request.method,
+        "request_headers": header_records(request.headers),
+        "response_status": outcome.status,
+        "response_headers": header_records(outcome.headers),
+        "response_body": outcome.body,
+        "response_latency_ms": outcome.latency_ms,
+        "error_code": outcome.error_code,
+        "event_status": status,
+        "next_attempt_at": retry["due_at"] if retry else None,
+        "created_at": now_ms,
+    }
+    return Decision(attempt, retry)
+
+
+def failed_without_request(event: dict[str, Any], error_code: str, detail: str,
+                           now_ms: int) -> dict[str, Any]:
+    """An attempt that could not even be sent (its connection or destination is gone)."""
+    request = HttpRequest(event["request"]["method"], "", [], b"")
+    outcome = Outcome(None, error_code=error_code, error=detail)
+    return decide(event, request, outcome, None, now_ms).attempt

@@ -1,0 +1,143 @@
+"""Consuming with many records in flight per partition, committing only what is finished.
+
+Each record is handled in its own task; a handler that fails (the broker is briefly away, say)
+is retried with backoff rather than skipped, so nothing is lost; the committed offset moves
+only past records whose handler finished. In flight is bounded: past the bound, reading waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from deliverer.offsets import PartitionOffsets
+from runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ConsumerRecord], Awaitable[None]]
+COMMIT_EVERY_S = 0.5
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: ConcurrentConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.owner.commit()
+        for tp in revoked:
+            self.owner.offsets.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
+
+
+class ConcurrentConsumer:
+    def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
+                 max_in_flight: int) -> None:
+        self.topics = topics
+        self.group = group
+        self.handle = handle
+        self.max_in_flight = max_in_flight
+        self.offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._in_flight = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group,
+            # Static membership: a restarted worker takes its partitions back at once.
+            group_instance_id=settings.member_name(group),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
+        self._loop = asyncio.create_task(self._run(), name=f"consume:{self.group}")
+
+    async def _run(self) -> None:
+        last_commit = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._room.wait()
+            room = self.max_in_flight - self._in_flight
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=max(room, 1))
+            for tp, messages in batches.items():
+                tracker = self.offsets.setdefault(tp, PartitionOffsets())
+                for message in messages:
+                    tracker.started(message.offset)
+                    self._in_flight += 1
+                    task = asyncio.create_task(self._one(tp, tracker, message))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            if self._in_flight >= self.max_in_flight:
+                self._room.clear()
+            if loop.time() - last_commit >= COMMIT_EVERY_S:
+                await self.commit()
+                last_commit = loop.time()
+
+    async def _one(self, tp: TopicPartition, tracker: PartitionOffsets,
+                   message: ConsumerRecord) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.handle(message)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handler failed; retrying",
+                              extra={"group": self.group, "topic": tp.topic,
+                                     "partition": tp.partition, "offset": message.offset})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        tracker.finished(message.offset)
+        self._in_flight -= 1
+        if self._in_flight < self.max_in_flight:
+            self._room.set()
+
+    async def commit(self) -> None:
+        offsets = {}
+        for tp, tracker in list(self.offsets.items()):
+            position = tracker.committable()
+            if position is not None and position > self._committed.get(tp, -1):
+                offsets[tp] = position
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except Exception:  # a rebalance in progress: the next commit will carry it
+            log.warning("commit failed", exc_info=True, extra={"group": self.group})
+            return
+        self._committed.update(offsets)
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Stop reading, let in-flight records finish (bounded), commit, leave."""
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.commit()
+        await self.consumer.stop()

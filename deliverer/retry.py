@@ -1,0 +1,154 @@
+"""Retry decisions for a connection's `retry` rule: whether, when, and on which delay tier.
+
+Pure functions of the rule, the failed attempt and the clock. The status code grammar and
+its meaning are the API's (`api/rules.py` validates it); they are restated here because
+services never import each other, and a test checks that both agree.
+
+Retry-After decision: the strategy's delay is the floor, the receiver may only ask for more.
+A Retry-After larger than the strategy's delay is honoured up to the smaller of 1 hour and
+10x that delay; a smaller one never shortens the schedule. So a struggling receiver gets the
+breathing room it asks for, while a buggy or hostile one (`Retry-After: 31536000`) cannot park
+events for days: the whole retry window stays within 10x of what the user configured.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from email.utils import parsedate_to_datetime
+from typing import Any, NamedTuple
+
+MAX_DELAY_MS = 24 * 60 * 60 * 1000  # exponential growth stops at one day
+RETRY_AFTER_MAX_MS = 60 * 60 * 1000
+RETRY_AFTER_MAX_FACTOR = 10
+DEFAULT_INTERVAL_MS = 60_000  # the API's default for `interval`
+# Delayed topics (`fasthook.retry.<tier>`): a retry waits on the largest tier not after its due
+# time, then in memory for the rest; below the smallest tier it waits in memory only.
+TIERS_MS = (5_000, 30_000, 120_000, 600_000, 3_600_000)
+
+
+class _Expression(NamedTuple):
+    negated: bool
+    low: int
+    high: int
+
+
+# "!" negates a code or a range only: "!>=400" is just "<400", so it has one spelling.
+_STATUS_EXPR = re.compile(r"(?:(!)?([0-9]{3})(?:-([0-9]{3}))?|(>=|>|<=|<)([0-9]{3}))")
+
+
+def _parse(expression: str) -> _Expression:
+    match = _STATUS_EXPR.fullmatch(expression) if isinstance(expression, str) else None
+    if match is None:
+        raise ValueError(f"{expression!r} is not a status code expression")
+    negated, first, last, comparison, bound = match.groups()
+    if comparison is None:
+        low, high = int(first), int(last or first)
+    else:
+        code, strict = int(bound), len(comparison) == 1  # ">" and "<" exclude the bound
+        low, high = (code + strict, 599) if comparison[0] == ">" else (100, code - strict)
+    for code in (first, last, bound):
+        if code is not None and not 100 <= int(code) <= 599:
+            raise ValueError(f"{code} is not an HTTP status code (100-599)")
+    if low > high:
+        raise ValueError(f"{expression!r} matches no status code")
+    return _Expression(negated is not None, low, high)
+
+
+def status_matches(expressions: list[str] | None, status: int) -> bool:
+    """Whether `status` is retried under `response_status_codes`.
+
+    Expressions: "429", "500-599", "!501", "!400-499", ">=400", ">400", "<=499", "<500".
+    A status matches when it matches any positive expression and no negated one. Without a
+    positive expression (None, [] or only negations), the positive set is any non-2xx: so
+    `["!501"]` retries every failure but 501. Raises ValueError on an invalid expression.
+    """
+    parsed = [_parse(e) for e in expressions or ()]
+    positive = [p for p in parsed if not p.negated]
+    if positive:
+        allowed = any(p.low <= status <= p.high for p in positive)
+    else:
+        allowed = not 200 <= status <= 299
+    return allowed and not any(p.low <= status <= p.high for p in parsed if p.negated)
+
+
+def should_retry(rule: dict[str, Any] | None, status: int | None, error_code: str | None) -> bool:
+    """Whether a failed attempt goes on the retry schedule (attempts left: `next_delay_ms`).
+
+    No rule: never (nothing is retried automatically). A transport error (no status:
+    timeout, refused, DNS, TLS, blocked, ... `error_code` says which): always, since the
+    receiver never answered. A 2xx: never. Otherwise as `status_matches` says; should stored
+    expressions be invalid (the API rejects them, so only a corrupt record), the default
+    "any non-2xx" applies rather than stopping retries on a bad record.
+    """
+    if rule is None:
+        return False
+    if status is None:
+        return True
+    if 200 <= status <= 299:
+        return False
+    try:
+        return status_matches(rule.get("response_status_codes"), status)
+    except ValueError:
+        return True
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """A `Retry-After` value in seconds from `now_s`: delay-seconds or an HTTP-date (the
+    IMF-fixdate, or any date format `email.utils` reads). A past date or a negative number
+    gives 0; anything unreadable gives None. Never raises."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"-?[0-9]+", text, re.ASCII):
+        digits = text.lstrip("-")
+        # Beyond 15 digits it is "much later" anyway; int() of huge strings would be slow.
+        seconds = float(int(digits)) if len(digits) <= 15 else 1e15
+        return 0.0 if text.startswith("-") else seconds
+    try:
+        when = parsedate_to_datetime(text)
+        return max(0.0, when.timestamp() - now_s)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def strategy_delay_ms(rule: dict[str, Any], retry_number: int) -> int:
+    """The strategy's delay before retry `retry_number` (1 = the first retry)."""
+    interval = max(0, int(rule.get("interval", DEFAULT_INTERVAL_MS)))
+    strategy = rule.get("strategy")
+    if strategy == "linear":
+        return min(interval, MAX_DELAY_MS)
+    if strategy == "exponential":
+        # Capping the exponent first keeps 2**n small for count up to 50 and beyond.
+        return min(interval * 2 ** min(retry_number - 1, 64), MAX_DELAY_MS)
+    raise ValueError(f"unknown retry strategy {strategy!r}: expected linear or exponential")
+
+
+def next_delay_ms(
+    rule: dict[str, Any], attempt_number: int, retry_after: str | None, now_s: float
+) -> int | None:
+    """Milliseconds until the next attempt after attempt `attempt_number` (1 = the initial
+    one) failed, or None when the rule's `count` retries are used up (count 5: at most 6
+    attempts in all).
+
+    linear: `interval` every time; exponential: `interval * 2**(n-1)` before retry n, capped
+    at 24 h. `retry_after` (the response's header) can lengthen that delay, never shorten it:
+    up to min(1 h, 10x the strategy's delay), see the module docstring.
+    """
+    retry_number = max(1, attempt_number)
+    if retry_number > int(rule.get("count", 0)):
+        return None
+    delay = strategy_delay_ms(rule, retry_number)
+    seconds = parse_retry_after(retry_after, now_s)
+    if seconds is not None:
+        ceiling = min(RETRY_AFTER_MAX_MS, RETRY_AFTER_MAX_FACTOR * delay)
+        asked = math.ceil(min(seconds, RETRY_AFTER_MAX_MS / 1000) * 1000)
+        delay = max(delay, min(asked, ceiling))
+    return delay
+
+
+def tier_for(delay_ms: int) -> int | None:
+    """The largest tier in TIERS_MS not longer than `delay_ms`; None below the smallest (the
+    caller waits in memory). 7 s → 5 s, 2 h → 1 h, 4 s → None."""
+    fitting = [tier for tier in TIERS_MS if tier <= delay_ms]
+    return fitting[-1] if fitting else None

@@ -1,0 +1,134 @@
+"""Which resolved addresses a delivery may connect to (server-side request forgery guard).
+
+A destination URL is user input: without this check anyone with an API key could make the
+deliverer call the cloud metadata service (169.254.169.254), the broker, or anything else on
+the private network and read the answer back in the attempt record. Only public unicast
+addresses are allowed, unless an operator allows more (e.g. a receiver on localhost in dev).
+
+This module judges addresses only. Host names such as `metadata.google.internal` are handled
+by the caller checking every address a name resolves to, on the very connection it opens
+(so DNS rebinding cannot swap in a private address after the check).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Not `is_private` in Python 3.11, yet only reachable inside a carrier's network.
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# RFC 6052 NAT64: where a NAT64 gateway exists, 64:ff9b::a.b.c.d reaches a.b.c.d.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _translated_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d)
+    address stands for: such an address is judged as that IPv4 address alone."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _special(address: Address) -> bool:
+    # Belt and braces: `is_global` alone shifted between Python versions (3.11.10, 3.13), and
+    # IPv4 multicast counts as "global" there.
+    return (
+        not address.is_global
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
+        or address in _CGNAT
+    )
+
+
+@lru_cache(maxsize=256)  # called for every resolved address of every delivery
+def _network(entry: str) -> Network | None:
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _parse_address(address: str) -> Address | None:
+    if not isinstance(address, str):
+        return None
+    text = address.strip()
+    if text.startswith("[") and text.endswith("]"):  # a URL's IPv6 host spelling
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _allowed(address: Address, allow: list[str]) -> bool:
+    # ::ffff:127.0.0.1 is 127.0.0.1: allowing one allows the other.
+    candidates: list[Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    for entry in allow:
+        network = _network(entry) if isinstance(entry, str) else None
+        if network is not None and any(c in network for c in candidates):
+            return True
+    return False
+
+
+def is_blocked(address: str, allow: list[str]) -> bool:
+    """Whether a delivery must not connect to the IP `address` (`[v6]` brackets accepted).
+
+    Blocked: loopback, link-local (cloud metadata), private (10/8, 172.16/12, 192.168/16,
+    fc00::/7), CGNAT 100.64/10, unspecified, multicast, reserved and other non-global ranges,
+    and IPv6 forms that lead to a blocked IPv4 address (::ffff:a.b.c.d, NAT64, 6to4).
+    An address inside an `allow` entry (a CIDR or an address) is never blocked; invalid
+    entries are ignored (`parse_allow_list` rejects them up front). Never raises: anything
+    that is not an IP address is blocked.
+    """
+    parsed = _parse_address(address)
+    if parsed is None:
+        return True
+    if _allowed(parsed, allow or []):
+        return False
+    translated = _translated_ipv4(parsed)
+    if translated is not None:
+        return _special(translated)
+    # 6to4 (2002:a.b.c.d::/48) is a public prefix, yet its relay reaches a.b.c.d: judge both.
+    relayed = parsed.sixtofour if isinstance(parsed, ipaddress.IPv6Address) else None
+    return _special(parsed) or (relayed is not None and _special(relayed))
+
+
+def parse_allow_list(value: str) -> list[str]:
+    """`"127.0.0.1/32, ::1"` → `["127.0.0.1/32", "::1/128"]` (blank entries skipped).
+
+    Raises ValueError naming the first bad entry, including a CIDR with host bits set
+    (`10.1.2.3/8`): it probably does not mean what it says, so we ask rather than guess.
+    """
+    networks: list[str] = []
+    for raw in (value or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=True)
+        except ValueError as exc:
+            loose = _network(entry)
+            if loose is not None:
+                raise ValueError(
+                    f"allow-list entry {entry!r} has host bits set: did you mean '{loose}'?"
+                ) from exc
+            raise ValueError(
+                f"allow-list entry {entry!r} is not an IP address or CIDR "
+                "(e.g. 10.0.0.0/8, 127.0.0.1, ::1)"
+            ) from exc
+        networks.append(str(network))
+    return networks

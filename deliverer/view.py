@@ -1,0 +1,76 @@
+"""The deliverer's in-memory view of configuration, fed by the config topic: destinations
+(with their secrets opened), connections (rules, paused or not) and teams' signing secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.errors import SettingsError
+from runtime.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    id: str
+    destination_id: str
+    paused: bool
+    retry: dict[str, Any] | None
+
+
+class DeliveryView:
+    def __init__(self, box: SecretBox) -> None:
+        self._box = box
+        self.destinations: dict[str, dict[str, Any]] = {}
+        self.connections: dict[str, ConnectionState] = {}
+        self._teams: dict[str, dict[str, Any]] = {}
+        self._type_of: dict[str, str] = {}
+        # Called with a connection id when it goes from paused to delivering.
+        self.on_unpause: Callable[[str], None] = lambda _: None
+
+    def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
+        kind = record["entity_type"] if record else self._type_of.pop(entity_id, None)
+        if record is None:
+            self.destinations.pop(entity_id, None)
+            self.connections.pop(entity_id, None)
+            self._teams.pop(entity_id, None)
+            return
+        self._type_of[entity_id] = kind
+        entity = json.loads(record["entity"])
+        try:
+            if kind == "destination":
+                self.destinations[entity_id] = self._box.open_all(entity)
+            elif kind == "team":
+                self._teams[entity_id] = entity["signing_secret"]
+            elif kind == "connection":
+                self._apply_connection(entity_id, entity)
+        except SettingsError as exc:
+            log.error("config entity not usable", extra={"entity_id": entity_id,
+                                                         "error": str(exc)})
+
+    def _apply_connection(self, entity_id: str, entity: dict[str, Any]) -> None:
+        before = self.connections.get(entity_id)
+        retry = next((r for r in entity.get("rules") or () if r.get("type") == "retry"), None)
+        state = ConnectionState(entity_id, entity["destination_id"],
+                                paused=bool(entity.get("paused_at")), retry=retry)
+        self.connections[entity_id] = state
+        if before is not None and before.paused and not state.paused:
+            self.on_unpause(entity_id)
+
+    def signing_secrets(self, team_id: str, now_s: float | None = None) -> list[str]:
+        """The current secret, and the previous one while its grace period lasts."""
+        secret = self._teams.get(team_id)
+        if secret is None:
+            return []
+        found = [self._box.open(secret["current"])]
+        until = secret.get("previous_valid_until")
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s or time.time()))
+        if secret.get("previous") and until and until > now:
+            found.append(self._box.open(secret["previous"]))
+        return found
