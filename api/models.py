@@ -51,7 +51,7 @@ def id_path(prefix: str) -> type[BaseModel]:
 class Strict(BaseModel):
     # strict: JSON's true is not 1 nor "yes" a boolean; JSON Schema says the same (INTEGRAL:
     # 5.0 is an integer).
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     def problems(self) -> list[tuple[str, str]]:
         """Checks past the field types (auth shapes, rules); may normalise what it checks."""

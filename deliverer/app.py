@@ -50,17 +50,20 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         ConcurrentConsumer(settings, [topics.events], f"{ns}-deliverer",
                            delivery.handle_event, settings.deliverer_max_in_flight),
         ConcurrentConsumer(settings, [topics.held], f"{ns}-deliverer-held",
-                           delivery.handle_held, WAITING_IN_FLIGHT),
+                           delivery.handle_held, WAITING_IN_FLIGHT, drain_on_stop=False),
         # One consumer per tier: a long wait in one tier never holds up another.
         *(ConcurrentConsumer(settings, [topics.retry(tier)], f"{ns}-deliverer-tier-{tier}",
-                             delivery.handle_due, WAITING_IN_FLIGHT) for tier in TIERS_MS),
+                             delivery.handle_due, WAITING_IN_FLIGHT, drain_on_stop=False)
+          for tier in TIERS_MS),
     ]
     for consumer in consumers:
         await consumer.start()
     app[CONSUMERS] = consumers
     yield
+    # Deliveries in flight may finish; records only waiting (for a tier's due time or an
+    # unpause) are cancelled at once: uncommitted, they are read again after the restart.
     for consumer in consumers:
-        await consumer.stop(settings.shutdown_timeout_s)
+        await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
     await session.close()
     await follower.stop()
     await watch.stop()

@@ -14,6 +14,9 @@ from schemas.ids import derived_id
 # Only the pipeline's own attempts continue on the retry schedule; an operator's manual or
 # bulk retry is one more attempt, not a new schedule.
 SCHEDULING_TRIGGERS = frozenset({"INITIAL", "AUTOMATIC", "UNPAUSE"})
+# Errors that another try cannot fix.
+PERMANENT_ERRORS = frozenset({"BLOCKED_DESTINATION", "CONNECTION_DELETED",
+                              "DESTINATION_DELETED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,9 @@ def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
            retry_rule: dict[str, Any] | None, now_ms: int) -> Decision:
     ok = outcome.status is not None and 200 <= outcome.status < 300
     retry: dict[str, Any] | None = None
-    if not ok and event["trigger"] in SCHEDULING_TRIGGERS and should_retry(
+    if not ok and event["trigger"] in SCHEDULING_TRIGGERS and (
+        outcome.error_code not in PERMANENT_ERRORS
+    ) and should_retry(
         retry_rule, outcome.status, outcome.error_code
     ):
         assert retry_rule is not None

@@ -38,7 +38,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
-                 max_in_flight: int) -> None:
+                 max_in_flight: int, *, drain_on_stop: bool = True) -> None:
+        self.drain_on_stop = drain_on_stop
         self.topics = topics
         self.group = group
         self.handle = handle

@@ -12,18 +12,21 @@ PERIOD_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
 class TokenBucket:
-    """`rate` tokens per `period_s`, refilled continuously, bursting up to `rate`."""
+    """`rate` tokens per `period_s`, refilled continuously, with no burst: deliveries are
+    spaced evenly, so no window of `period_s` ever sees more than `rate` (+1 at its edge)."""
 
     def __init__(self, rate: int, period_s: float) -> None:
         self.rate = rate
         self.period_s = period_s
-        self.tokens = float(rate)
+        self.capacity = 1.0
+        self.tokens = 1.0
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
         now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate / self.period_s)
+        refill = (now - self.updated) * self.rate / self.period_s
+        self.tokens = min(self.capacity, self.tokens + refill)
         self.updated = now
 
     async def take(self) -> None:

@@ -190,4 +190,3 @@ def build_request(
         headers.append(auth_header)
     method = config.get("http_method") or request["method"]
     return HttpRequest(method=method, url=url, headers=headers, body=body)
-

@@ -98,6 +98,8 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
         f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz /metrics)",
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
+        f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
+        "   (probes, metrics)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
         f"  Demo source:  {source_url}   ({source['id']})",
         "",
@@ -137,6 +139,10 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_ROUTER_HOST": settings.router_host,
         "FASTHOOK_ROUTER_PORT": str(settings.router_port),
         "FASTHOOK_DATA_DIR": str(data_dir),
+        "FASTHOOK_DELIVERER_HOST": settings.deliverer_host,
+        "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
+        # On one machine the receivers usually run on it too.
+        "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations or "127.0.0.1/32,::1/128",
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -158,12 +164,15 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         supervisor.add(ServiceSpec("ingress", [sys.executable, "-m", "ingress"], env))
         supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
         supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
+        supervisor.add(ServiceSpec("deliverer", [sys.executable, "-m", "deliverer"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
         await wait_ready(f"{settings.api_base_url}/readyz", "api")
         await wait_ready(f"http://{settings.router_host}:{settings.router_port}/readyz", "router")
+        await wait_ready(f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
+                         "deliverer")
         print(banner(settings, team, key, source, embedded), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
-        await supervisor.stop(order=["ingress", "api", "router", "broker"])
+        await supervisor.stop(order=["ingress", "api", "router", "deliverer", "broker"])

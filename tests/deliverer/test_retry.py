@@ -70,7 +70,7 @@ _EXPRESSION = st.one_of(
     st.tuples(st.booleans(), _CODES, _CODES).map(
         lambda t: ("!" if t[0] else "") + f"{min(t[1:])}-{max(t[1:])}"
     ),
-    st.tuples(st.sampled_from([">=", "<="]), _CODES).map("".join),
+    st.tuples(st.sampled_from([">=", "<="]), _CODES).map(lambda t: f"{t[0]}{t[1]}"),
     st.tuples(st.just(">"), st.integers(100, 598)).map(lambda t: f">{t[1]}"),
     st.tuples(st.just("<"), st.integers(101, 599)).map(lambda t: f"<{t[1]}"),
 )

@@ -1,6 +1,9 @@
 import hashlib
 import hmac
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,26 @@ def test_documented_python_verifier_agrees():
     assert not check(header, SECRET, BODY + b"x")
     assert not check(signature_header([SECRET], now - 301, BODY), SECRET, BODY)
     assert not check("t=x,v1=\udcff", SECRET, BODY)
+
+
+def test_documented_node_verifier_agrees():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    snippet = re.search(r"```js\n(.*?)```", DOC.read_text(), re.S).group(1)
+    import time
+
+    now = int(time.time())
+    cases = [
+        (signature_header([SECRET, OLD], now, BODY), OLD, BODY, True),
+        (signature_header([SECRET], now, BODY), SECRET, BODY + b"x", False),
+        (signature_header([SECRET], now - 301, BODY), SECRET, BODY, False),
+        ("t=1,v1=zz", SECRET, BODY, False),
+    ]
+    for header, secret, body, expected in cases:
+        script = snippet + (
+            f"process.stdout.write(String(verifyFasthook({json.dumps(header)}, "
+            f"{json.dumps(secret)}, Buffer.from({json.dumps(body.hex())}, 'hex'))));"
+        )
+        result = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
+        assert result.stdout == str(expected).lower(), result.stderr

@@ -23,12 +23,13 @@ from tests.support.poll import eventually
 class Stack:
     def __init__(self, tmp_path) -> None:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
-                      "router": free_port()}
+                      "router": free_port(), "deliverer": free_port()}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
                         FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
                         FASTHOOK_API_PORT=str(self.ports["api"]),
-                        FASTHOOK_ROUTER_PORT=str(self.ports["router"]))
+                        FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
+                        FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]))
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> dict[str, str]:

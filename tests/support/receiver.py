@@ -32,7 +32,7 @@ Answer = Callable[[int, Received], tuple[int, dict[str, str]] | None]
 
 @dataclass
 class Receiver:
-    answer: Answer = lambda n, r: (204, {})  # noqa: E731
+    answer: Answer = lambda n, r: (204, {})
     received: list[Received] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     runner: web.AppRunner | None = None

@@ -1,0 +1,73 @@
+"""Pause and unpause, the SSRF guard, and per-destination rate limits."""
+
+from __future__ import annotations
+
+import time
+
+from deliverer.keys import FOLLOWER, VIEW
+from tests.support.config import update
+from tests.support.deliverer import (
+    attempts_for,
+    declare_pipe,
+    make_event,
+    publish_events,
+    start_deliverer,
+)
+from tests.support.kafka import read_topic
+from tests.support.poll import eventually
+
+
+async def test_paused_connection_holds_events_and_unpause_delivers_them(
+    deliverer, receiver, producer, settings, bootstrap
+):
+    pipe = await declare_pipe(producer, settings, receiver.url)
+    paused = await update(producer, settings, "connection", pipe.connection, 2,
+                          paused_at="2026-11-27T00:00:00.000Z")
+    await deliverer.app[FOLLOWER].sync()
+    assert deliverer.app[VIEW].connections[pipe.connection["id"]].paused
+    events = [make_event(pipe) for _ in range(5)]
+    await publish_events(producer, settings, events)
+
+    async def held() -> bool:
+        return len(await read_topic(bootstrap, settings.topics.held)) >= 5
+    await eventually(held, 10, "events held")
+    assert receiver.received == []
+
+    await update(producer, settings, "connection", paused, 3, paused_at=None)
+    found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 5)
+    assert all(a[-1]["trigger"] == "UNPAUSE" and a[-1]["event_status"] == "SUCCESSFUL"
+               for a in found.values())
+    assert sorted(receiver.event_ids()) == sorted(e["event_id"] for e in events)
+
+
+async def test_loopback_destination_is_blocked_without_an_allow_list(
+    receiver, producer, settings, bootstrap
+):
+    guarded = await start_deliverer(settings.with_(allowed_destinations=""))
+    try:
+        pipe = await declare_pipe(producer, settings, receiver.url,
+                                  [{"type": "retry", "strategy": "linear", "count": 3,
+                                    "interval": 100}])
+        event = make_event(pipe)
+        await publish_events(producer, settings, [event])
+        [attempt] = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
+            event["event_id"]]
+        assert attempt["error_code"] == "BLOCKED_DESTINATION"
+        assert attempt["event_status"] == "FAILED"  # never retried: it will not get better
+        assert receiver.received == []
+    finally:
+        await guarded.runner.cleanup()
+
+
+async def test_rate_limit_per_second_is_respected(deliverer, receiver, producer, settings,
+                                                  bootstrap):
+    pipe = await declare_pipe(producer, settings, receiver.url, rate_limit=5,
+                              rate_limit_period="second")
+    events = [make_event(pipe) for _ in range(15)]
+    started = time.monotonic()
+    await publish_events(producer, settings, events)
+    await receiver.wait_for(15)
+    # Evenly spaced at 5 a second: the 15th call cannot come before 14 / 5 s.
+    assert receiver.received[-1].at - started >= 2.6
+    window = [r.at for r in receiver.received]
+    assert max(sum(1 for t in window if s <= t < s + 1.0) for s in window) <= 6
