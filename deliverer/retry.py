@@ -1,8 +1,7 @@
 """Retry decisions for a connection's `retry` rule: whether, when, and on which delay tier.
 
-Pure functions of the rule, the failed attempt and the clock. The status code grammar and
-its meaning are the API's (`api/rules.py` validates it); they are restated here because
-services never import each other, and a test checks that both agree.
+Pure functions of the rule, the failed attempt and the clock. The status code language is
+the contract's (`schemas/status_codes.py`), the same one the API validates with.
 
 Retry-After decision: the strategy's delay is the floor, the receiver may only ask for more.
 A Retry-After larger than the strategy's delay is honoured up to the smaller of 1 hour and
@@ -16,7 +15,9 @@ from __future__ import annotations
 import math
 import re
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any
+
+from schemas.status_codes import status_matches
 
 MAX_DELAY_MS = 24 * 60 * 60 * 1000  # exponential growth stops at one day
 RETRY_AFTER_MAX_MS = 60 * 60 * 1000
@@ -25,51 +26,6 @@ DEFAULT_INTERVAL_MS = 60_000  # the API's default for `interval`
 # Delayed topics (`fasthook.retry.<tier>`): a retry waits on the largest tier not after its due
 # time, then in memory for the rest; below the smallest tier it waits in memory only.
 TIERS_MS = (5_000, 30_000, 120_000, 600_000, 3_600_000)
-
-
-class _Expression(NamedTuple):
-    negated: bool
-    low: int
-    high: int
-
-
-# "!" negates a code or a range only: "!>=400" is just "<400", so it has one spelling.
-_STATUS_EXPR = re.compile(r"(?:(!)?([0-9]{3})(?:-([0-9]{3}))?|(>=|>|<=|<)([0-9]{3}))")
-
-
-def _parse(expression: str) -> _Expression:
-    match = _STATUS_EXPR.fullmatch(expression) if isinstance(expression, str) else None
-    if match is None:
-        raise ValueError(f"{expression!r} is not a status code expression")
-    negated, first, last, comparison, bound = match.groups()
-    if comparison is None:
-        low, high = int(first), int(last or first)
-    else:
-        code, strict = int(bound), len(comparison) == 1  # ">" and "<" exclude the bound
-        low, high = (code + strict, 599) if comparison[0] == ">" else (100, code - strict)
-    for code in (first, last, bound):
-        if code is not None and not 100 <= int(code) <= 599:
-            raise ValueError(f"{code} is not an HTTP status code (100-599)")
-    if low > high:
-        raise ValueError(f"{expression!r} matches no status code")
-    return _Expression(negated is not None, low, high)
-
-
-def status_matches(expressions: list[str] | None, status: int) -> bool:
-    """Whether `status` is retried under `response_status_codes`.
-
-    Expressions: "429", "500-599", "!501", "!400-499", ">=400", ">400", "<=499", "<500".
-    A status matches when it matches any positive expression and no negated one. Without a
-    positive expression (None, [] or only negations), the positive set is any non-2xx: so
-    `["!501"]` retries every failure but 501. Raises ValueError on an invalid expression.
-    """
-    parsed = [_parse(e) for e in expressions or ()]
-    positive = [p for p in parsed if not p.negated]
-    if positive:
-        allowed = any(p.low <= status <= p.high for p in positive)
-    else:
-        allowed = not 200 <= status <= 299
-    return allowed and not any(p.low <= status <= p.high for p in parsed if p.negated)
 
 
 def should_retry(rule: dict[str, Any] | None, status: int | None, error_code: str | None) -> bool:

@@ -18,15 +18,17 @@ from api.rules import (
     DelayRule,
     FilterRule,
     RetryRule,
-    StatusCodeExpression,
     TransformationRule,
     check_javascript,
     error_path,
     parse_rules,
-    parse_status_code_expression,
-    status_matches,
     validate_filter,
     validate_rules,
+)
+from schemas.status_codes import (
+    StatusCodeExpression,
+    parse_status_code_expression,
+    status_matches,
 )
 
 GUIDE_RULES: list[dict[str, Any]] = [

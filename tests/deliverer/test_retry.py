@@ -108,14 +108,6 @@ def test_status_matches_agrees_with_brute_force(expressions, status):
     assert status_matches(expressions, status) == _reference(expressions, status)
 
 
-@given(st.lists(_EXPRESSION, max_size=6), _CODES)
-def test_status_matches_agrees_with_the_api(expressions, status):
-    # The API validates and documents these expressions; both sides must mean the same.
-    from api.rules import status_matches as api_status_matches
-
-    assert status_matches(expressions, status) == api_status_matches(expressions, status)
-
-
 # --- should_retry ------------------------------------------------------------------------
 
 RULE = {"type": "retry", "strategy": "linear", "count": 3, "interval": 10_000}
