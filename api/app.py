@@ -8,12 +8,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from api.config_log import ConfigStore
-from api.keys import BOX, BROKER, FOLLOWER, PRODUCER, SETTINGS, STORE, VIEW
+from api.keys import BOX, KAFKA, SETTINGS, STORE, VIEW
 from api.middlewares import authenticate, problems
 from api.openapi import openapi_json
 from api.routes import api_routes
 from api.view import ConfigView
-from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
+from runtime.kafka import not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
@@ -22,21 +22,11 @@ from runtime.settings import Settings
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    app[PRODUCER] = producer
-    watch = BrokerWatch(producer.client)
-    await watch.check()
-    watch.start()
-    app[BROKER] = watch
-    app[STORE] = ConfigStore(producer, settings.topics.config, app[VIEW])
-    follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config, app[VIEW].apply)
-    await follower.start()
-    app[FOLLOWER] = follower
-    yield
-    await follower.stop()
-    await watch.stop()
-    await producer.stop()
+    async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
+                             app[VIEW].apply) as kafka:
+        app[KAFKA] = kafka
+        app[STORE] = ConfigStore(kafka.producer, settings.topics.config, app[VIEW])
+        yield
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -47,12 +37,8 @@ def create_app(settings: Settings) -> web.Application:
     registry = CollectorRegistry()
 
     def readiness() -> dict[str, bool]:
-        follower = app.get(FOLLOWER)
-        broker = app.get(BROKER)
-        return {
-            "config_view_loaded": follower is not None and follower.healthy,
-            "broker_reachable": broker is not None and broker.reachable,
-        }
+        kafka = app.get(KAFKA)
+        return kafka.readiness() if kafka else not_started()
 
     track_in_flight(app)
     app.cleanup_ctx.append(kafka_ctx)

@@ -1,11 +1,10 @@
 """Typed keys of the API app's state and of each request's."""
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from api.config_log import ConfigStore
 from api.view import ConfigView
-from runtime.kafka import BrokerWatch, ConfigFollower
+from runtime.kafka import ServiceKafka
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
 
@@ -13,9 +12,7 @@ SETTINGS = web.AppKey("settings", Settings)
 VIEW = web.AppKey("view", ConfigView)
 STORE = web.AppKey("store", ConfigStore)
 BOX = web.AppKey("box", SecretBox)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
-FOLLOWER = web.AppKey("follower", ConfigFollower)
-BROKER = web.AppKey("broker", BrokerWatch)
+KAFKA = web.AppKey("kafka", ServiceKafka)
 
 # Set by the auth middleware on every /v1 request.
 TEAM_ID = web.RequestKey("team_id", str)

@@ -7,18 +7,19 @@ and stopped by its cleanup context, so a graceful stop lets in-flight deliveries
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from deliverer.consuming import ConcurrentConsumer
 from deliverer.delivery import Delivery
-from deliverer.keys import BROKER, CONSUMERS, FOLLOWER, METRICS, SETTINGS, VIEW
+from deliverer.keys import CONSUMERS, KAFKA, METRICS, SETTINGS, VIEW
 from deliverer.metrics import DelivererMetrics
 from deliverer.retry import TIERS_MS
 from deliverer.sending import make_session
 from deliverer.ssrf import parse_allow_list
 from deliverer.view import DeliveryView
-from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
+from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
@@ -30,21 +31,22 @@ WAITING_IN_FLIGHT = 10_000
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     topics = settings.topics
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    watch = BrokerWatch(producer.client)
-    await watch.check()
-    watch.start()
-    app[BROKER] = watch
-    follower = ConfigFollower(settings.kafka_bootstrap, topics.config, app[VIEW].apply)
-    await follower.start()
-    app[FOLLOWER] = follower
-    await follower.wait_caught_up(60)  # never deliver on a partial view
-    session = make_session(parse_allow_list(settings.allowed_destinations),
-                           settings.delivery_connect_timeout_s)
-    delivery = Delivery(settings, app[VIEW], producer, session,
-                        parse_allow_list(settings.allowed_destinations), app[METRICS],
-                        follower.sync)
+    async with service_kafka(settings.kafka_bootstrap, topics.config,
+                             app[VIEW].apply) as kafka:
+        app[KAFKA] = kafka
+        await kafka.follower.wait_caught_up(60)  # never deliver on a partial view
+        async with delivering(app, kafka):
+            yield
+
+
+@asynccontextmanager
+async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    topics = settings.topics
+    allow = parse_allow_list(settings.allowed_destinations)
+    session = make_session(allow, settings.delivery_connect_timeout_s)
+    delivery = Delivery(settings, app[VIEW], kafka.producer, session, allow, app[METRICS],
+                        kafka.follower.sync)
     ns = settings.topic_namespace
     consumers = [
         ConcurrentConsumer(settings, [topics.events], f"{ns}-deliverer",
@@ -56,18 +58,17 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
                              delivery.handle_due, WAITING_IN_FLIGHT, drain_on_stop=False)
           for tier in TIERS_MS),
     ]
-    for consumer in consumers:
-        await consumer.start()
-    app[CONSUMERS] = consumers
-    yield
-    # Deliveries in flight may finish; records only waiting (for a tier's due time or an
-    # unpause) are cancelled at once: uncommitted, they are read again after the restart.
-    for consumer in consumers:
-        await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
-    await session.close()
-    await follower.stop()
-    await watch.stop()
-    await producer.stop()
+    try:
+        for consumer in consumers:
+            await consumer.start()
+        app[CONSUMERS] = consumers
+        yield
+    finally:
+        # Deliveries in flight may finish; records only waiting (for a tier's due time or an
+        # unpause) are cancelled at once: uncommitted, they are read again after the restart.
+        for consumer in consumers:
+            await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
+        await session.close()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -78,12 +79,9 @@ def create_app(settings: Settings) -> web.Application:
     parse_allow_list(settings.allowed_destinations)  # a bad setting fails at start
 
     def readiness() -> dict[str, bool]:
-        follower, broker = app.get(FOLLOWER), app.get(BROKER)
-        return {
-            "config_view_loaded": follower is not None and follower.healthy,
-            "broker_reachable": broker is not None and broker.reachable,
-            "consuming": bool(app.get(CONSUMERS)),
-        }
+        kafka = app.get(KAFKA)
+        return {**(kafka.readiness() if kafka else not_started()),
+                "consuming": bool(app.get(CONSUMERS))}
 
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(probe_routes(app[METRICS].registry, readiness))

@@ -5,12 +5,11 @@ from aiohttp import web
 from deliverer.consuming import ConcurrentConsumer
 from deliverer.metrics import DelivererMetrics
 from deliverer.view import DeliveryView
-from runtime.kafka import BrokerWatch, ConfigFollower
+from runtime.kafka import ServiceKafka
 from runtime.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 VIEW = web.AppKey("view", DeliveryView)
 METRICS = web.AppKey("metrics", DelivererMetrics)
-FOLLOWER = web.AppKey("follower", ConfigFollower)
-BROKER = web.AppKey("broker", BrokerWatch)
+KAFKA = web.AppKey("kafka", ServiceKafka)
 CONSUMERS = web.AppKey("consumers", list[ConcurrentConsumer])

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingress.keys import BROKER, FOLLOWER, METRICS, PRODUCER, SETTINGS, SOURCES
+from ingress.keys import KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
-from runtime.kafka import BrokerWatch, ConfigFollower, make_producer
+from runtime.kafka import not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
@@ -19,23 +19,10 @@ from runtime.settings import Settings
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    app[PRODUCER] = producer
-    watch = BrokerWatch(producer.client)
-    await watch.check()
-    watch.start()
-    app[BROKER] = watch
-    follower = ConfigFollower(
-        settings.kafka_bootstrap, settings.topics.config, app[SOURCES].apply
-    )
-    await follower.start()
-    app[FOLLOWER] = follower
-    yield
-    await follower.stop()
-    await watch.stop()
-    # Flushes what handlers already handed over, so a graceful stop loses nothing.
-    await producer.stop()
+    async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
+                             app[SOURCES].apply) as kafka:
+        app[KAFKA] = kafka
+        yield
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -55,12 +42,8 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = IngressMetrics()
 
     def readiness() -> dict[str, bool]:
-        follower = app.get(FOLLOWER)
-        broker = app.get(BROKER)
-        return {
-            "config_view_loaded": follower is not None and follower.healthy,
-            "broker_reachable": broker is not None and broker.reachable,
-        }
+        kafka = app.get(KAFKA)
+        return kafka.readiness() if kafka else not_started()
 
     track_in_flight(app)
     app.cleanup_ctx.append(kafka_ctx)

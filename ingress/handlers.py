@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from ingress.keys import BROKER, METRICS, PRODUCER, SETTINGS, SOURCES
+from ingress.keys import KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.records import (
     accepted_answer,
     header_pairs,
@@ -105,7 +105,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
     )
     # Known unreachable: answer 503 at once rather than make the provider wait for a timeout.
-    stored = app[BROKER].reachable and await store(app, request_id, record)
+    stored = app[KAFKA].broker.reachable and await store(app, request_id, record)
     if cause is not None:
         return rejected(source, cause, request_id, allowed=source.allowed_methods, app=app)
     if not stored:
@@ -135,7 +135,7 @@ async def store(app: web.Application, request_id: str, record: dict) -> bool:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(
-            app[PRODUCER].send_and_wait(
+            app[KAFKA].producer.send_and_wait(
                 settings.topics.requests, encode("RequestReceived", record), key=request_id.encode()
             ),
             settings.produce_timeout_s,

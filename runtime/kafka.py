@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -192,3 +194,40 @@ class BrokerWatch:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass
+class ServiceKafka:
+    """What every service holds of Kafka: an acks=all producer, a watch on the broker, and the
+    follower that keeps the service's configuration view current."""
+
+    producer: AIOKafkaProducer
+    broker: BrokerWatch
+    follower: ConfigFollower
+
+    def readiness(self) -> dict[str, bool]:
+        return {"config_view_loaded": self.follower.healthy,
+                "broker_reachable": self.broker.reachable}
+
+
+@asynccontextmanager
+async def service_kafka(bootstrap: str, config_topic: str,
+                        apply: ConfigHandler) -> AsyncIterator[ServiceKafka]:
+    producer = make_producer(bootstrap)
+    await producer.start()
+    broker = BrokerWatch(producer.client)
+    follower = ConfigFollower(bootstrap, config_topic, apply)
+    try:
+        await broker.check()
+        broker.start()
+        await follower.start()
+        yield ServiceKafka(producer, broker, follower)
+    finally:
+        await follower.stop()
+        await broker.stop()
+        # Flushes what was handed over, so a graceful stop loses nothing.
+        await producer.stop()
+
+
+def not_started() -> dict[str, bool]:
+    return {"config_view_loaded": False, "broker_reachable": False}

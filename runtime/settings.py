@@ -59,6 +59,22 @@ class Settings:
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5
     shutdown_timeout_s: float = 15.0
+    # --- projections (issue #6) -------------------------------------------------------
+    # The query service (`python -m projections`): projector + query API in one process,
+    # because the embedded engine (chdb) allows one owner per data path.
+    projections_host: str = "127.0.0.1"
+    projections_port: int = 8084
+    # ClickHouse: `http(s)://user:pass@host:8123` for a server; empty = the embedded chdb
+    # engine at `<data_dir>/clickhouse`.
+    clickhouse_dsn: str = ""
+    # Database holding the tables; empty = derived from the topic namespace.
+    clickhouse_database: str = ""
+    # Rows older than this are dropped by ClickHouse TTL; 0 keeps everything.
+    projections_retention_days: int = 30
+    # The projector writes a batch when it has this many records or this much time passed.
+    projector_batch_records: int = 5000
+    projector_batch_ms: int = 250
+    # --- end projections ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = "json"
     data_dir: str = ".fasthook"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from deliverer.keys import FOLLOWER, VIEW
+from deliverer.keys import KAFKA, VIEW
 from tests.support.config import update
 from tests.support.deliverer import (
     attempts_for,
@@ -23,7 +23,7 @@ async def test_paused_connection_holds_events_and_unpause_delivers_them(
     pipe = await declare_pipe(producer, settings, receiver.url)
     paused = await update(producer, settings, "connection", pipe.connection, 2,
                           paused_at="2026-11-27T00:00:00.000Z")
-    await deliverer.app[FOLLOWER].sync()
+    await deliverer.app[KAFKA].follower.sync()
     assert deliverer.app[VIEW].connections[pipe.connection["id"]].paused
     events = [make_event(pipe) for _ in range(5)]
     await publish_events(producer, settings, events)

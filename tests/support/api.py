@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api.admin import Admin, admin_session
 from api.app import create_app
-from api.keys import FOLLOWER
+from api.keys import KAFKA
 from fasthook.embedded import free_port
 from runtime.settings import Settings
 
@@ -53,7 +53,7 @@ async def start_api(settings: Settings) -> RunningApi:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.api_port).start()
-    await app[FOLLOWER].wait_caught_up(10)
+    await app[KAFKA].follower.wait_caught_up(10)
     return RunningApi(app, runner, settings, team, key, aiohttp.ClientSession())
 
 

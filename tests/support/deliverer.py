@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from api.config_log import publish_entity
 from api.entities import new_team
 from deliverer.app import create_app
-from deliverer.keys import FOLLOWER
+from deliverer.keys import KAFKA
 from fasthook.embedded import free_port
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
@@ -36,7 +36,7 @@ async def start_deliverer(settings: Settings) -> RunningDeliverer:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", settings.deliverer_port).start()
-    await app[FOLLOWER].wait_caught_up(10)
+    await app[KAFKA].follower.wait_caught_up(10)
     return RunningDeliverer(app, runner, settings)
 
 

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from fasthook.embedded import free_port
 from ingress.app import create_app
-from ingress.keys import FOLLOWER, SOURCES
+from ingress.keys import KAFKA, SOURCES
 from runtime.settings import Settings
 from tests.support.config import declare
 
@@ -49,7 +49,7 @@ async def start_ingress(settings: Settings) -> RunningIngress:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    await app[FOLLOWER].wait_caught_up(10)
+    await app[KAFKA].follower.wait_caught_up(10)
     return RunningIngress(app, runner, settings)
 
 

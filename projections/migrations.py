@@ -1,0 +1,270 @@
+"""The ClickHouse schema as versioned migrations, applied idempotently at start.
+
+Every table is a ReplacingMergeTree keyed by the record's own id (plus, for the event log, the
+fact), so writing the same record twice — a replay, a re-read after a crash — converges to one
+row; queries read with FINAL or aggregate with argMax/uniqExact, so duplicates that are not yet
+merged never show. Sort keys start with team_id (every query filters by team) followed by a
+time-sortable ULID id (newest-first pages walk the primary key); skip indexes serve the other
+list filters and `q` (an n-gram bloom filter over a lower-cased text column).
+
+A migration's statements are all `IF NOT EXISTS`, so a crash between them is repaired by
+running the same migration again; its version is recorded only after the last statement.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from projections.clickhouse import Engine, ident
+from projections.errors import EngineError, MigrationError
+from projections.views import VIEW_NAMES, VIEW_STATEMENTS
+
+log = logging.getLogger(__name__)
+
+# Smaller granules than the 8192 default: a skip index (above all the n-gram filter over
+# bodies) then discards more of the table per query.
+GRANULARITY = "SETTINGS index_granularity = 2048"
+NGRAMS = "TYPE ngrambf_v1(3, 65536, 2, 0) GRANULARITY 1"
+BLOOM = "TYPE bloom_filter(0.01) GRANULARITY 1"
+HEADERS = "Array(Tuple(name String, value String))"
+TIME = "DateTime64(3, 'UTC')"
+
+# (table, its time column for TTL or None, CREATE statement with {db} and {ttl})
+TABLES: tuple[tuple[str, str | None, str], ...] = (
+    ("requests", "received_at", f"""
+CREATE TABLE IF NOT EXISTS {{db}}.requests (
+    team_id LowCardinality(String),
+    request_id String,
+    source_id String,
+    received_at {TIME},
+    method LowCardinality(String),
+    path String,
+    query String,
+    public_url String,
+    headers {HEADERS},
+    header_raw Array(String) COMMENT 'exact bytes of a header value that is not UTF-8, else empty',
+    content_type String,
+    body String COMMENT 'the exact bytes received',
+    body_size UInt64,
+    client_ip Nullable(String),
+    verification_method LowCardinality(String),
+    verified Bool,
+    verification_detail Nullable(String),
+    status LowCardinality(String),
+    rejection_cause LowCardinality(Nullable(String)),
+    replay_of Nullable(String),
+    connection_ids Nullable(String) COMMENT 'JSON array, or NULL for every connection',
+    search String COMMENT 'lower-cased text that q searches',
+    INDEX idx_search search {NGRAMS},
+    INDEX idx_source source_id {BLOOM},
+    INDEX idx_status status TYPE set(8) GRANULARITY 1,
+    INDEX idx_cause rejection_cause TYPE set(32) GRANULARITY 1,
+    INDEX idx_received received_at TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (team_id, request_id)
+{{ttl}} {GRANULARITY}"""),
+    ("event_log", "event_time", f"""
+CREATE TABLE IF NOT EXISTS {{db}}.event_log (
+    team_id LowCardinality(String),
+    event_id String,
+    event_time {TIME} COMMENT 'the time in the event id: one partition per event',
+    request_id String,
+    source_id String,
+    connection_id String,
+    destination_id String,
+    fact LowCardinality(String) COMMENT 'CREATED | HELD | ATTEMPT',
+    fact_key String,
+    at {TIME} COMMENT 'when the fact happened: the latest (at, rank) is the state',
+    rank UInt8,
+    state LowCardinality(String) COMMENT 'QUEUED | SCHEDULED | HOLD | SUCCESSFUL | FAILED',
+    trigger LowCardinality(String),
+    attempt_number UInt32,
+    attempt_id String,
+    outcome_status Nullable(UInt16),
+    outcome_error LowCardinality(Nullable(String)),
+    next_due_at Nullable({TIME}),
+    event_created_at {TIME},
+    INDEX idx_request request_id {BLOOM},
+    INDEX idx_source source_id {BLOOM},
+    INDEX idx_connection connection_id {BLOOM},
+    INDEX idx_destination destination_id {BLOOM}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (team_id, event_id, fact_key)
+{{ttl}} {GRANULARITY}"""),
+    ("event_data", "event_time", f"""
+CREATE TABLE IF NOT EXISTS {{db}}.event_data (
+    team_id LowCardinality(String),
+    event_id String,
+    event_time {TIME},
+    request_id String,
+    source_id String,
+    connection_id String,
+    destination_id String,
+    source_url String,
+    method LowCardinality(String),
+    path String,
+    query String,
+    headers {HEADERS},
+    header_raw Array(String),
+    content_type String,
+    body String COMMENT 'the outgoing body: exact bytes, after any transformation',
+    search String,
+    INDEX idx_search search {NGRAMS},
+    INDEX idx_request request_id {BLOOM}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (team_id, event_id)
+{{ttl}} {GRANULARITY}"""),
+    ("attempts", "created_at", f"""
+CREATE TABLE IF NOT EXISTS {{db}}.attempts (
+    team_id LowCardinality(String),
+    attempt_id String,
+    event_id String,
+    request_id String,
+    source_id String,
+    connection_id String,
+    destination_id String,
+    attempt_number UInt32,
+    trigger LowCardinality(String),
+    status LowCardinality(String),
+    requested_url String,
+    http_method LowCardinality(String),
+    request_headers {HEADERS},
+    response_status Nullable(UInt16),
+    response_headers {HEADERS},
+    response_body String COMMENT 'truncated by the deliverer',
+    response_latency_ms Nullable(UInt32),
+    error_code LowCardinality(Nullable(String)),
+    event_status LowCardinality(String),
+    next_attempt_at Nullable({TIME}),
+    created_at {TIME},
+    INDEX idx_attempt attempt_id {BLOOM},
+    INDEX idx_created created_at TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (team_id, event_id, attempt_id)
+{{ttl}} {GRANULARITY}"""),
+    ("ignored_events", "created_at", f"""
+CREATE TABLE IF NOT EXISTS {{db}}.ignored_events (
+    team_id LowCardinality(String),
+    ignored_id String,
+    request_id String,
+    source_id String,
+    connection_id Nullable(String),
+    cause LowCardinality(String),
+    detail Nullable(String),
+    created_at {TIME},
+    INDEX idx_request request_id {BLOOM},
+    INDEX idx_connection connection_id {BLOOM},
+    INDEX idx_cause cause TYPE set(32) GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(created_at)
+ORDER BY (team_id, ignored_id)
+{{ttl}} {GRANULARITY}"""),
+    # Kept whole (no TTL): the compacted topic holds the current state of every entity. The
+    # topic offset orders versions (tombstones have none); is_deleted hides them under FINAL.
+    ("config", None, f"""
+CREATE TABLE IF NOT EXISTS {{db}}.config (
+    entity_id String,
+    entity_type LowCardinality(String),
+    team_id String,
+    version Int64,
+    changed_at {TIME},
+    entity String COMMENT 'the entity as JSON; secrets stay sealed',
+    offset UInt64,
+    is_deleted UInt8
+) ENGINE = ReplacingMergeTree(offset, is_deleted)
+ORDER BY entity_id"""),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    # (statement with {db} and {ttl}, the TTL time column or None)
+    statements: tuple[tuple[str, str | None], ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "tables", tuple((ddl, column) for _, column, ddl in TABLES)),
+    Migration(2, "views: events, twilio", tuple((ddl, None) for ddl in VIEW_STATEMENTS)),
+)
+CURRENT_VERSION = MIGRATIONS[-1].version
+
+MIGRATIONS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.schema_migrations (
+    version UInt32,
+    name String,
+    applied_at {TIME} DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+def ttl_clause(column: str | None, days: int) -> str:
+    return f"TTL toDateTime({column}) + INTERVAL {int(days)} DAY" if column and days > 0 else ""
+
+
+def render(statement: str, db: str, ttl: str = "") -> str:
+    return statement.replace("{db}", ident(db)).replace("{ttl}", ttl)
+
+
+async def applied_versions(engine: Engine, db: str) -> set[int]:
+    rows = await engine.query(f"SELECT DISTINCT version FROM {ident(db)}.schema_migrations")
+    return {int(r["version"]) for r in rows}
+
+
+async def migrate(engine: Engine, db: str, retention_days: int) -> list[int]:
+    """Bring `db` to the current schema; returns the versions applied now. Idempotent."""
+    try:
+        await engine.command(f"CREATE DATABASE IF NOT EXISTS {ident(db)}")
+        await engine.command(render(MIGRATIONS_TABLE, db))
+        done = await applied_versions(engine, db)
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            for statement, column in migration.statements:
+                await engine.command(render(statement, db, ttl_clause(column, retention_days)))
+            await engine.insert(f"{ident(db)}.schema_migrations", ("version", "name"),
+                                [(migration.version, migration.name)])
+            log.info("migration applied", extra={"version": migration.version,
+                                                 "migration": migration.name, "database": db})
+            applied.append(migration.version)
+        await ensure_retention(engine, db, retention_days)
+    except EngineError as exc:
+        raise MigrationError(f"cannot migrate ClickHouse database {db}: {exc}") from exc
+    return applied
+
+
+async def ensure_retention(engine: Engine, db: str, days: int) -> None:
+    """Make each table's TTL match the setting; only an actual change is altered, because
+    MODIFY TTL rewrites parts."""
+    rows = await engine.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", {"db": db})
+    current = {r["name"]: r["engine_full"] for r in rows}
+    for table, column, _ in TABLES:
+        if column is None or table not in current:
+            continue
+        found = re.search(r"TTL .*?toIntervalDay\((\d+)\)", current[table])
+        have = int(found.group(1)) if found else 0
+        if have == max(days, 0):
+            continue
+        target = f"{ident(db)}.{table}"
+        if days > 0:
+            await engine.command(f"ALTER TABLE {target} MODIFY {ttl_clause(column, days)}")
+        else:
+            await engine.command(f"ALTER TABLE {target} REMOVE TTL")
+        log.info("retention changed", extra={"table": table, "days": days})
+
+
+async def drop_all(engine: Engine, db: str) -> None:
+    """Drop every projection table and view (for a rebuild); the database stays."""
+    for view in reversed(VIEW_NAMES):
+        await engine.command(f"DROP VIEW IF EXISTS {ident(db)}.{view}")
+    for table, _, _ in TABLES:
+        await engine.command(f"DROP TABLE IF EXISTS {ident(db)}.{table} SYNC")
+    await engine.command(f"DROP TABLE IF EXISTS {ident(db)}.schema_migrations SYNC")
