@@ -20,7 +20,12 @@ from runtime.settings import Settings
 class Admin:
     store: ConfigStore
     view: ConfigView
-    box: SecretBox
+    secret_key: str
+
+    @property
+    def box(self) -> SecretBox:
+        # Only writes that seal a secret need the key: listing works without it.
+        return SecretBox(self.secret_key)
 
     async def create_team(self, name: str) -> Entity:
         return await self.store.put("team", new_team(name, self.box))
@@ -57,7 +62,7 @@ async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
         await follower.start()
         await follower.wait_caught_up(30)
         yield Admin(ConfigStore(producer, settings.topics.config, view), view,
-                    SecretBox(settings.secret_key))
+                    settings.secret_key)
     finally:
         await follower.stop()
         await producer.stop()

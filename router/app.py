@@ -178,6 +178,9 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        response = web.bytes(generate_latest(metrics.registry))
+        # Set as a header: Faust's helper refuses a charset in its content_type argument.
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
 
     return app

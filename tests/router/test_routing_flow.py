@@ -101,3 +101,20 @@ async def test_body_filter_on_a_form_encoded_callback(router, ingress, producer,
     found = await outcomes(bootstrap, settings, ids.values())
     assert found[ids["failed"]][0] == "EVENT"
     assert found[ids["delivered"]][0] == "FILTERED"
+
+
+async def test_router_probes_and_metrics(router, ingress, producer, settings, bootstrap):
+    rules = [{"type": "filter", "path": "/twilio/status"}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    answer = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", [FORM],
+                            GUIDE_BODY)
+    await outcomes(bootstrap, settings, [answer.header("x-fasthook-request-id")])
+    base = f"http://127.0.0.1:{settings.router_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base + "/healthz") as r:
+            assert r.status == 200
+        async with http.get(base + "/metrics") as r:
+            assert r.status == 200
+            text = await r.text()
+    assert 'fasthook_router_outcomes_total{outcome="EVENT"} 1.0' in text
+    assert 'fasthook_router_requests_total{status="accepted"} 1.0' in text
