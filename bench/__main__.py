@@ -10,10 +10,10 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import ingest
+from bench import ingest, pipeline
 from bench.report import Report, render
 
-BENCHMARKS: dict[str, Callable[..., Report]] = {"ingest": ingest.run}
+BENCHMARKS: dict[str, Callable[..., Report]] = {"ingest": ingest.run, "pipeline": pipeline.run}
 
 
 def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,297 @@
+"""Router and deliverer throughput, and end-to-end latency (source 200 → receiver).
+
+- routing: N accepted requests already on the requests topic; a router worker starts and
+  routes them through filter-only connections, then through a transformation; requests/s.
+- delivery: N events already on the events topic; a deliverer starts and delivers them to a
+  fast receiver on loopback; deliveries/s.
+- end to end: ingress + router + deliverer running; Twilio-like POSTs at a steady rate; the
+  time from the source's 200 to the receiver getting the request (p50/p99), per rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from api.config_log import publish_entity
+from api.entities import new_entity, new_team
+from bench.load import percentile
+from bench.procs import Child, python, wait_for
+from bench.report import Report
+from fasthook.embedded import EmbeddedBroker, free_port
+from runtime.kafka import ensure_topics, make_producer
+from runtime.secrets import SecretBox, generate_key
+from schemas.codec import encode
+from schemas.ids import new_id
+from schemas.topics import Topics
+
+BODY = (b"MessageSid=SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa&MessageStatus=failed&SmsStatus=failed"
+        b"&To=%2B18005551212&From=%2B18005550199&AccountSid=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        b"&ErrorCode=30003")
+TRANSFORM = ("addHandler('transform', (request, context) => {"
+             " request.headers['x-status'] = request.body.MessageStatus; return request; });")
+
+
+class Stack:
+    """A broker, topics of one namespace, and the env every service process gets."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.broker = EmbeddedBroker(tmp / "broker")
+        self.broker.start()
+        self.topics = Topics("bench")
+        asyncio.run(ensure_topics(self.broker.bootstrap, self.topics))
+        self.key = generate_key()
+        self.box = SecretBox(self.key)
+        self.ports = {name: free_port() for name in ("ingress", "router", "deliverer")}
+        self.env = {
+            "FASTHOOK_KAFKA_BOOTSTRAP": self.broker.bootstrap, "FASTHOOK_TOPIC_NAMESPACE": "bench",
+            "FASTHOOK_SECRET_KEY": self.key, "FASTHOOK_LOG_LEVEL": "WARNING",
+            "FASTHOOK_INGRESS_PORT": str(self.ports["ingress"]),
+            "FASTHOOK_ROUTER_PORT": str(self.ports["router"]),
+            "FASTHOOK_DELIVERER_PORT": str(self.ports["deliverer"]),
+            "FASTHOOK_ALLOWED_DESTINATIONS": "127.0.0.1/32", "FASTHOOK_DATA_DIR": str(tmp),
+        }
+
+    def start(self, name: str) -> Child:
+        child = Child(name, python("-m", name), self.tmp / f"{name}.log", self.env)
+        path = "/readyz"
+        wait_for(child, self.ports[name], "GET", path, timeout_s=90)
+        return child
+
+    async def declare(self, receiver_url: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        producer = make_producer(self.broker.bootstrap)
+        await producer.start()
+        try:
+            team = new_team("bench", self.box)
+            source = new_entity("source", team["id"], {"name": f"s{new_id('src')}",
+                                                       "config": {}}, self.box)
+            destination = new_entity("destination", team["id"], {
+                "name": "d", "config": {"url": receiver_url, "timeout_ms": 10_000,
+                                       "auth_type": "FASTHOOK_SIGNATURE"}}, self.box)
+            connection = new_entity("connection", team["id"], {
+                "name": "c", "source_id": source["id"], "destination_id": destination["id"],
+                "rules": rules}, self.box)
+            for kind, entity in (("team", team), ("source", source),
+                                 ("destination", destination), ("connection", connection)):
+                await publish_entity(producer, self.topics.config, kind, entity)
+            return {"source": source, "destination": destination, "connection": connection}
+        finally:
+            await producer.stop()
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+async def topic_count(bootstrap: str, topics: list[str]) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_count(bootstrap: str, topics: list[str], target: int, timeout_s: float) -> float:
+    """Seconds until the topics hold `target` records (polled every 50 ms)."""
+    started = time.monotonic()
+    while await topic_count(bootstrap, topics) < target:
+        if time.monotonic() - started > timeout_s:
+            raise RuntimeError(f"{topics}: fewer than {target} records after {timeout_s}s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+def request_record(source: dict[str, Any], i: int) -> bytes:
+    return encode("RequestReceived", {
+        "request_id": new_id("req"), "team_id": source["team_id"], "source_id": source["id"],
+        "received_at": int(time.time() * 1000), "method": "POST", "path": "/twilio/status",
+        "query": "", "public_url": "http://127.0.0.1/x/twilio/status",
+        "headers": [{"name": "Content-Type", "value": "application/x-www-form-urlencoded",
+                     "raw": None}, {"name": "X-Twilio-Signature", "value": f"s{i}", "raw": None}],
+        "body": BODY, "body_size": len(BODY), "client_ip": "127.0.0.1",
+        "verification": {"method": "NONE", "verified": True, "detail": None},
+        "status": "accepted", "rejection_cause": None, "replay_of": None, "connection_ids": None,
+    })
+
+
+async def preload(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+class Receiver:
+    """A fast receiver: answers 204 and notes when each request id arrived."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.arrived: dict[str, float] = {}
+        self.runner: web.AppRunner | None = None
+        self._arrival = asyncio.Event()
+
+    async def wait_all(self, ids: set[str], timeout_s: float) -> None:
+        """Until every id arrived, or the timeout passed (what is missing is then reported)."""
+        deadline = time.monotonic() + timeout_s
+        while ids - set(self.arrived) and time.monotonic() < deadline:
+            self._arrival.clear()
+            try:
+                await asyncio.wait_for(self._arrival.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                return
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.arrived.setdefault(request.headers.get("x-fasthook-request-id", ""),
+                                time.monotonic())
+        self._arrival.set()
+        return web.Response(status=204)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+def routing(stack: Stack, n: int) -> list[list[str]]:
+    rows = []
+    for label, rules in (
+        ("filter only", [{"type": "filter", "headers": {"x-twilio-signature": {"$exists": True}},
+                          "body": {"MessageStatus": {"$in": ["failed", "undelivered"]}}}]),
+        ("transformation", [{"type": "transformation", "code": TRANSFORM}]),
+    ):
+        pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", rules))
+        before = asyncio.run(topic_count(stack.broker.bootstrap, [stack.topics.events,
+                                                                  stack.topics.ignored]))
+        values = [(f"k{i}".encode(), request_record(pipe["source"], i)) for i in range(n)]
+        asyncio.run(preload(stack.broker.bootstrap, stack.topics.requests, values))
+        with stack.start("router"):
+            seconds = asyncio.run(wait_count(stack.broker.bootstrap, [
+                stack.topics.events, stack.topics.ignored], before + n, 600))
+        rows.append([f"routing, {label}", f"{n}", f"{n / seconds:,.0f} requests/s", "", ""])
+    return rows
+
+
+async def _delivery(stack: Stack, n: int) -> list[str]:
+    receiver = Receiver()
+    url = await receiver.start()
+    pipe = await stack.declare(url, [])
+    now = int(time.time() * 1000)
+    events = []
+    request_ids = {new_id("req") for _ in range(n)}
+    for request_id in request_ids:
+        event_id = new_id("evt")
+        events.append((event_id.encode(), encode("EventCreated", {
+            "event_id": event_id, "request_id": request_id,
+            "team_id": pipe["source"]["team_id"], "source_id": pipe["source"]["id"],
+            "connection_id": pipe["connection"]["id"],
+            "destination_id": pipe["destination"]["id"], "created_at": now, "due_at": now,
+            "attempt_number": 1, "trigger": "INITIAL", "source_url": "http://127.0.0.1/x",
+            "request": {"method": "POST", "path": "/", "query": "", "body": BODY,
+                        "headers": [{"name": "Content-Type",
+                                     "value": "application/x-www-form-urlencoded",
+                                     "raw": None}]},
+            "bulk_id": None})))
+    await preload(stack.broker.bootstrap, stack.topics.events, events)
+    child = await asyncio.to_thread(stack.start, "deliverer")
+    try:
+        started = time.monotonic()
+        await receiver.wait_all(request_ids, 600)
+        seconds = time.monotonic() - started
+        if request_ids - set(receiver.arrived):
+            raise RuntimeError("deliveries did not finish within 600 s")
+    finally:
+        child.stop()
+        assert receiver.runner is not None
+        await receiver.runner.cleanup()
+    return ["delivery to a fast receiver", f"{n}", f"{n / seconds:,.0f} deliveries/s", "", ""]
+
+
+async def _end_to_end(stack: Stack, rates: list[int], duration_s: float) -> list[list[str]]:
+    receiver = Receiver()
+    url = await receiver.start()
+    pipe = await stack.declare(url, [{"type": "filter", "path": "/twilio/status"}])
+    source_url = f"http://127.0.0.1:{stack.ports['ingress']}/{pipe['source']['token']}"
+    rows = []
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async def one(sent_at: dict[str, float]) -> None:
+            async with http.post(source_url + "/twilio/status", data=BODY, headers={
+                    "Content-Type": "application/x-www-form-urlencoded"}) as response:
+                await response.read()
+                if response.status == 200:
+                    sent_at[response.headers["x-fasthook-request-id"]] = time.monotonic()
+
+        # Warm-up: the connection must be in every service's view before measuring.
+        while not receiver.arrived:
+            await one({})
+            await asyncio.sleep(0.2)
+        for rate in rates:
+            sent_at: dict[str, float] = {}
+            count = int(rate * duration_s)
+            began = time.monotonic()
+            tasks = []
+            for i in range(count):
+                delay = began + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(sent_at)))
+            await asyncio.gather(*tasks)
+            achieved = count / (time.monotonic() - began)
+            await receiver.wait_all(set(sent_at), 60)
+            lags = sorted(max(0.0, receiver.arrived[r] - t) * 1000
+                          for r, t in sent_at.items() if r in receiver.arrived)
+            lost = len(set(sent_at) - set(receiver.arrived))
+            rows.append([f"end to end at {rate}/s (sent {achieved:,.0f}/s)", f"{len(sent_at)}",
+                         f"p50 {percentile(lags, 0.50):.0f} ms",
+                         f"p99 {percentile(lags, 0.99):.0f} ms",
+                         f"{lost} not delivered within 60 s" if lost else ""])
+    assert receiver.runner is not None
+    await receiver.runner.cleanup()
+    return rows
+
+
+def run(quick: bool = False, duration_s: float | None = None,
+        concurrency: int | None = None) -> Report:
+    n = 2_000 if quick else 20_000
+    duration = duration_s or (3.0 if quick else 10.0)
+    rates = [200, 500] if quick else [200, 500, 1000]
+    report = Report("Routing, delivery and end-to-end latency",
+                    ["what", "count", "throughput / p50", "p99", "notes"])
+    with ExitStack() as stack_ctx:
+        tmp = Path(stack_ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-")))
+        stack = Stack(tmp)
+        stack_ctx.callback(stack.stop)
+        report.rows += routing(stack, n)
+        report.rows.append(asyncio.run(_delivery(stack, n)))
+        ingress = stack_ctx.enter_context(stack.start("ingress"))
+        router = stack_ctx.enter_context(stack.start("router"))
+        deliverer = stack_ctx.enter_context(stack.start("deliverer"))
+        del ingress, router, deliverer
+        e2e = asyncio.run(_end_to_end(stack, rates, duration))
+        report.rows += e2e
+    top = e2e[-1]
+    p99 = float(top[3].split()[1])
+    report.aims.append((f"end-to-end p99 under 100 ms at {rates[-1]}/s: {p99:.0f} ms",
+                        p99 < 100 and not top[4]))
+    report.notes.append("2 cores: the load generator, receiver, broker and four services share "
+                        "them; figures are for this machine, one worker per service.")
+    report.notes.append(json.dumps({"routing_requests": n, "e2e_seconds_per_rate": duration}))
+    return report

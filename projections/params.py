@@ -1,0 +1,128 @@
+"""What a list route accepts (validated into models), and its opaque cursors.
+
+Every model forbids unknown parameters, so a typo'd filter is a 422 naming it instead of a
+silently unfiltered list. Cursors are base64url JSON of `{"lt": id}` / `{"gt": id}`: lists
+are ordered by time-sortable ids, so "older than this id" is the next page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Cursor = Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
+MAX_LIMIT = 250
+
+
+def encode_cursor(direction: str, item_id: str) -> str:
+    raw = json.dumps({direction: item_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        [(direction, item_id)] = data.items()
+        if direction not in ("lt", "gt") or not isinstance(item_id, str) or not item_id:
+            raise ValueError
+    except (ValueError, binascii.Error, TypeError, AttributeError, UnicodeDecodeError):
+        raise ValueError("not a cursor this API returned") from None
+    return direction, item_id
+
+
+def to_ms(value: datetime) -> int:
+    if value.tzinfo is None:  # RFC 3339 requires an offset; a bare time is read as UTC
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100
+    next: Cursor | None = None
+    prev: Cursor | None = None
+    created_gte: datetime | None = Field(None, alias="created_at[gte]")
+    created_lte: datetime | None = Field(None, alias="created_at[lte]")
+
+    @field_validator("next", "prev")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value:
+            decode_cursor(value)
+        return value or None
+
+    @model_validator(mode="after")
+    def _one_cursor(self) -> ListQuery:
+        if self.next and self.prev:
+            raise ValueError("choose one of next and prev")
+        return self
+
+    @property
+    def cursor(self) -> tuple[str, str] | None:
+        """("lt"|"gt", id) of the page asked for, or None for the first page."""
+        value = self.next or self.prev
+        return decode_cursor(value) if value else None
+
+    @property
+    def created_range_ms(self) -> tuple[int | None, int | None]:
+        return (to_ms(self.created_gte) if self.created_gte else None,
+                to_ms(self.created_lte) if self.created_lte else None)
+
+
+class RequestQuery(ListQuery):
+    source_id: Id | None = None
+    status: Literal["accepted", "rejected"] | None = None
+    rejection_cause: Id | None = None
+    q: Text | None = None
+    include_data: bool = False
+
+
+class EventQuery(ListQuery):
+    source_id: Id | None = None
+    connection_id: Id | None = None
+    destination_id: Id | None = None
+    request_id: Id | None = None
+    status: Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED"] | None = None
+    response_status: Annotated[int, Field(ge=100, le=599)] | None = None
+    error_code: Id | None = None
+    q: Text | None = None
+    include_data: bool = False
+
+
+class AttemptQuery(ListQuery):
+    event_id: Id | None = None
+    include_data: bool = False
+
+
+class IgnoredQuery(ListQuery):
+    request_id: Id | None = None
+    connection_id: Id | None = None
+    cause: Id | None = None
+
+
+def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
+    """A list body from rows fetched with `limit + 1` in the cursor's direction."""
+    more = len(rows) > query.limit
+    page = rows[: query.limit]
+    cursor = query.cursor
+    if cursor is not None and cursor[0] == "gt":
+        page.reverse()  # fetched oldest first to find the newer page; shown newest first
+    older = more if cursor is None or cursor[0] == "lt" else bool(page)
+    newer = cursor is not None and (more if cursor[0] == "gt" else bool(page))
+    return {
+        "models": page,
+        "pagination": {
+            "limit": query.limit,
+            "next": encode_cursor("lt", page[-1]["id"]) if older and page else None,
+            "prev": encode_cursor("gt", page[0]["id"]) if newer and page else None,
+        },
+        "count": len(page),
+    }

@@ -1,0 +1,218 @@
+"""SQL for every query route. Pure: (database, team, validated filters) → SQL text + parameters.
+
+User input only ever travels as a `{name:Type}` parameter; the SQL text is built from fixed
+fragments and the database identifier (a setting, checked by `ident`). Every statement filters
+by the caller's team first: it is the sort key's first column, and it is the isolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from projections.clickhouse import ident
+from projections.params import AttemptQuery, EventQuery, IgnoredQuery, ListQuery, RequestQuery
+from projections.views import EVENT_AGGREGATES
+
+
+@dataclass(frozen=True, slots=True)
+class Sql:
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+    bytes_columns: tuple[str, ...] = ()
+
+
+class _Binder:
+    """Hands out `{pN:Type}` placeholders and keeps their values."""
+
+    def __init__(self, team_id: str) -> None:
+        self.params: dict[str, Any] = {"team": team_id}
+
+    def __call__(self, value: Any, kind: str = "String") -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"{{{name}:{kind}}}"
+
+
+def like_pattern(q: str) -> str:
+    """`q` as a case-insensitive substring pattern over the lower-cased search column."""
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def ms(column: str) -> str:
+    return f"toUnixTimestamp64Milli({column})"
+
+
+def _time_range(query: ListQuery, column: str, bind: _Binder) -> list[str]:
+    gte, lte = query.created_range_ms
+    out = []
+    if gte is not None:
+        out.append(f"{column} >= fromUnixTimestamp64Milli({bind(gte, 'Int64')}, 'UTC')")
+    if lte is not None:
+        out.append(f"{column} <= fromUnixTimestamp64Milli({bind(lte, 'Int64')}, 'UTC')")
+    return out
+
+
+def _page(query: ListQuery, column: str, bind: _Binder) -> tuple[list[str], str]:
+    """The cursor's condition and the ORDER BY … LIMIT (one extra row: is there more?)."""
+    cursor = query.cursor
+    where = []
+    order = "DESC"
+    if cursor is not None:
+        direction, item_id = cursor
+        where.append(f"{column} {'<' if direction == 'lt' else '>'} {bind(item_id)}")
+        order = "DESC" if direction == "lt" else "ASC"
+    return where, f"ORDER BY {column} {order} LIMIT {bind(query.limit + 1, 'UInt32')}"
+
+
+def _equal(bind: _Binder, **filters: Any) -> list[str]:
+    return [f"{column} = {bind(value)}" for column, value in filters.items() if value is not None]
+
+
+# --- requests ---------------------------------------------------------------------------------
+REQUEST_COLUMNS = (
+    "request_id AS id, source_id, status, rejection_cause, verification_method, verified, "
+    f"verification_detail, replay_of, {ms('received_at')} AS created_ms"
+)
+REQUEST_DATA_COLUMNS = "method, path, query, headers, content_type, body"
+REQUEST_RECORD_COLUMNS = (
+    f"team_id, request_id, source_id, {ms('received_at')} AS received_ms, method, path, query, "
+    "public_url, headers, header_raw, body, body_size, client_ip, verification_method, "
+    "verified, verification_detail, status, rejection_cause, replay_of, connection_ids"
+)
+
+
+def list_requests(db: str, team_id: str, query: RequestQuery,
+                  request_id: str | None = None) -> Sql:
+    bind = _Binder(team_id)
+    where = ["team_id = {team:String}"]
+    where += _equal(bind, request_id=request_id, source_id=query.source_id,
+                    status=query.status, rejection_cause=query.rejection_cause)
+    if query.q:
+        where.append(f"search LIKE {bind(like_pattern(query.q))}")
+    where += _time_range(query, "received_at", bind)
+    cursor, tail = _page(query, "request_id", bind)
+    columns = REQUEST_COLUMNS + (f", {REQUEST_DATA_COLUMNS}" if query.include_data else "")
+    text = (f"SELECT {columns} FROM {ident(db)}.requests FINAL "
+            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    return Sql(text, bind.params, ("body",) if query.include_data else ())
+
+
+def request_record(db: str, team_id: str, request_id: str) -> Sql:
+    """Everything stored about one request: for raw_body and for a retry."""
+    bind = _Binder(team_id)
+    text = (f"SELECT {REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
+            f"WHERE team_id = {{team:String}} AND request_id = {bind(request_id)} LIMIT 1")
+    return Sql(text, bind.params, ("body", "header_raw"))
+
+
+def request_counts(db: str, team_id: str, request_ids: Sequence[str]) -> Sql:
+    """Events and ignored events per request (for a page of requests)."""
+    bind = _Binder(team_id)
+    ids = bind(list(request_ids), "Array(String)")
+    text = (
+        "SELECT request_id, sum(events) AS events_count, sum(ignored) AS ignored_count FROM ("
+        f"SELECT request_id, uniqExact(event_id) AS events, 0 AS ignored "
+        f"FROM {ident(db)}.event_log WHERE team_id = {{team:String}} AND request_id IN {ids} "
+        "GROUP BY request_id UNION ALL "
+        f"SELECT request_id, 0, uniqExact(ignored_id) FROM {ident(db)}.ignored_events "
+        f"WHERE team_id = {{team:String}} AND request_id IN {ids} GROUP BY request_id"
+        ") GROUP BY request_id"
+    )
+    return Sql(text, bind.params)
+
+
+# --- events -----------------------------------------------------------------------------------
+EVENT_COLUMNS = (
+    "event_id AS id, e_request_id AS request_id, e_source_id AS source_id, "
+    "e_connection_id AS connection_id, e_destination_id AS destination_id, e_status AS status, "
+    "e_attempts AS attempts, e_response_status AS response_status, e_error_code AS error_code, "
+    f"{ms('e_last_attempt_at')} AS last_attempt_ms, {ms('e_next_attempt_at')} AS next_attempt_ms, "
+    f"{ms('e_successful_at')} AS successful_ms, {ms('e_created_at')} AS created_ms"
+)
+
+
+def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None) -> Sql:
+    bind = _Binder(team_id)
+    # Filters on what never changes for an event select facts before aggregating; filters
+    # on its state apply to the aggregate.
+    facts = ["team_id = {team:String}"]
+    facts += _equal(bind, event_id=event_id, source_id=query.source_id,
+                    connection_id=query.connection_id, destination_id=query.destination_id,
+                    request_id=query.request_id)
+    if query.q:
+        facts.append(
+            f"event_id IN (SELECT event_id FROM {ident(db)}.event_data "
+            f"WHERE team_id = {{team:String}} AND search LIKE {bind(like_pattern(query.q))})")
+    cursor, tail = _page(query, "event_id", bind)
+    state = _equal(bind, e_status=query.status, e_error_code=query.error_code)
+    if query.response_status is not None:
+        state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
+    state += _time_range(query, "e_created_at", bind)
+    text = (
+        f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
+        f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts + cursor)} GROUP BY event_id) "
+        f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}"
+    )
+    return Sql(text, bind.params)
+
+
+def event_data(db: str, team_id: str, event_ids: Sequence[str]) -> Sql:
+    """The outgoing request of events: for include_data and for a retry."""
+    bind = _Binder(team_id)
+    text = (
+        "SELECT event_id, team_id, request_id, source_id, connection_id, destination_id, "
+        "source_url, method, path, query, headers, header_raw, content_type, body "
+        f"FROM {ident(db)}.event_data FINAL WHERE team_id = {{team:String}} "
+        f"AND event_id IN {bind(list(event_ids), 'Array(String)')}"
+    )
+    return Sql(text, bind.params, ("body", "header_raw"))
+
+
+def attempts_so_far(db: str, team_id: str, event_id: str) -> Sql:
+    bind = _Binder(team_id)
+    text = (f"SELECT uniqExact(attempt_id) AS attempts FROM {ident(db)}.attempts "
+            f"WHERE team_id = {{team:String}} AND event_id = {bind(event_id)}")
+    return Sql(text, bind.params)
+
+
+# --- attempts ---------------------------------------------------------------------------------
+ATTEMPT_COLUMNS = (
+    "attempt_id AS id, event_id, attempt_number, trigger, status, requested_url, http_method, "
+    f"response_status, response_latency_ms, error_code, {ms('created_at')} AS created_ms"
+)
+
+
+def list_attempts(db: str, team_id: str, query: AttemptQuery,
+                  attempt_id: str | None = None) -> Sql:
+    bind = _Binder(team_id)
+    where = ["team_id = {team:String}"]
+    where += _equal(bind, attempt_id=attempt_id, event_id=query.event_id)
+    where += _time_range(query, "created_at", bind)
+    cursor, tail = _page(query, "attempt_id", bind)
+    columns = ATTEMPT_COLUMNS + (", response_body" if query.include_data else "")
+    text = (f"SELECT {columns} FROM {ident(db)}.attempts FINAL "
+            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    return Sql(text, bind.params, ("response_body",) if query.include_data else ())
+
+
+# --- ignored events ---------------------------------------------------------------------------
+IGNORED_COLUMNS = (
+    "ignored_id AS id, request_id, source_id, connection_id, cause, detail, "
+    f"{ms('created_at')} AS created_ms"
+)
+
+
+def list_ignored(db: str, team_id: str, query: IgnoredQuery,
+                 ignored_id: str | None = None) -> Sql:
+    bind = _Binder(team_id)
+    where = ["team_id = {team:String}"]
+    where += _equal(bind, ignored_id=ignored_id, request_id=query.request_id,
+                    connection_id=query.connection_id, cause=query.cause)
+    where += _time_range(query, "created_at", bind)
+    cursor, tail = _page(query, "ignored_id", bind)
+    text = (f"SELECT {IGNORED_COLUMNS} FROM {ident(db)}.ignored_events FINAL "
+            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    return Sql(text, bind.params)
