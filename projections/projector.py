@@ -1,0 +1,213 @@
+"""The projector: every topic → ClickHouse, in batches, committing offsets only after the
+batch is written.
+
+A crash between the write and the commit re-reads the batch; that is harmless because rows
+are keyed by record id (ReplacingMergeTree) and every query ignores duplicates. A write that
+fails is retried with backoff, never skipped, so the committed offset never passes a record
+that is not in ClickHouse. A record that cannot be decoded is logged and counted: it can never
+be projected, and stopping the projector for it would stop every view.
+
+The consumer group is `<ns>-projector` with static membership: a restarted projector takes
+its partitions back at once (and the embedded broker never evicts a SIGKILLed dynamic member).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from projections.clickhouse import Engine, ident
+from projections.errors import EngineError
+from projections.metrics import ProjectionMetrics
+from projections.rows import COLUMNS, as_tuple, project
+from runtime.settings import Settings
+from schemas.codec import decode
+from schemas.errors import SchemaError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("requests", "events", "attempts", "ignored", "held", "config")
+
+
+def group_name(settings: Settings) -> str:
+    return f"{settings.topic_namespace}-projector"
+
+
+class _Seek(ConsumerRebalanceListener):
+    """For a rebuild: start every partition this member gets from the beginning."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.projector.from_beginning and assigned:
+            await self.projector.consumer.seek_to_beginning(*assigned)
+        self.projector.assigned.set()
+
+
+class Projector:
+    def __init__(self, settings: Settings, engine: Engine, db: str,
+                 metrics: ProjectionMetrics, *, from_beginning: bool = False) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.db = ident(db)
+        self.metrics = metrics
+        self.from_beginning = from_beginning
+        self.kinds = {f"{settings.topic_namespace}.{kind}": kind for kind in KINDS}
+        group = group_name(settings)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group,
+            group_instance_id=settings.member_name(group),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.projector_batch_records,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        self.last_write_at = 0.0
+        self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(list(self.kinds), listener=_Seek(self))
+        self._task = asyncio.create_task(self._run(), name="projector")
+        self._task.add_done_callback(self._crashed)
+
+    def _crashed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("projector stopped", exc_info=task.exception())
+
+    async def _next_batch(self) -> list[ConsumerRecord]:
+        """Records up to the batch size, or what came within the batch time of the first."""
+        size, wait_s = self.settings.projector_batch_records, self.settings.projector_batch_ms / 1000
+        records: list[ConsumerRecord] = []
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while len(records) < size and not self._stopping:
+            timeout = 200 if deadline is None else max(0, int((deadline - loop.time()) * 1000))
+            batches = await self.consumer.getmany(timeout_ms=timeout,
+                                                  max_records=size - len(records))
+            for messages in batches.values():
+                records.extend(messages)
+            if records and deadline is None:
+                deadline = loop.time() + wait_s
+            if deadline is None:
+                if not batches:
+                    return records  # idle: let the caller look at the stop flag
+            elif loop.time() >= deadline:
+                break
+        return records
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            records = await self._next_batch()
+            if records:
+                await self.write(records)
+                await self._commit(records)
+
+    def rows(self, records: list[ConsumerRecord]) -> dict[str, list[tuple[Any, ...]]]:
+        tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in COLUMNS}
+        for message in records:
+            kind = self.kinds[message.topic]
+            key = message.key.decode("utf-8", "replace") if message.key else ""
+            try:
+                record = decode(message.value) if message.value is not None else None
+                produced = project(kind, key, record, message.timestamp, message.offset)
+            except (SchemaError, KeyError, TypeError, ValueError):
+                self.metrics.skipped.labels(kind).inc()
+                log.exception("record cannot be projected; skipped",
+                              extra={"topic": message.topic, "partition": message.partition,
+                                     "offset": message.offset})
+                continue
+            self.metrics.records.labels(kind).inc()
+            for table, row in produced:
+                tables[table].append(as_tuple(table, row))
+        return tables
+
+    async def write(self, records: list[ConsumerRecord]) -> None:
+        """Insert the batch's rows, retrying until ClickHouse takes them."""
+        tables = self.rows(records)
+        delay = 0.2
+        began = time.monotonic()
+        for table, rows in tables.items():
+            while rows:
+                try:
+                    await self.engine.insert(f"{self.db}.{table}", COLUMNS[table], rows)
+                    self.metrics.rows.labels(table).inc(len(rows))
+                    break
+                except EngineError:
+                    log.exception("insert failed; retrying", extra={"table": table})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+        self.metrics.batch_seconds.observe(time.monotonic() - began)
+        self.last_write_at = time.time()
+
+    async def _commit(self, records: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for message in records:
+            tp = TopicPartition(message.topic, message.partition)
+            offsets[tp] = max(offsets.get(tp, 0), message.offset + 1)
+        try:
+            await self.consumer.commit(offsets)
+        except KafkaError:
+            # A rebalance took the partitions: their new owner re-reads the batch, and
+            # writing it twice changes nothing.
+            log.warning("commit failed; the batch will be read again", exc_info=True)
+
+    async def caught_up(self) -> bool:
+        """Has every assigned partition been written up to its end offset as of now?"""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return False
+        ends = await self.consumer.end_offsets(assigned)
+        for tp in assigned:
+            if ends[tp] > 0 and await self.consumer.position(tp) < ends[tp]:
+                return False
+        return True
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the batch in hand (bounded), then leave; uncommitted records are re-read."""
+        self._stopping = True
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+
+
+async def replay_all(settings: Settings, engine: Engine, db: str, metrics: ProjectionMetrics,
+                     timeout_s: float = 600.0) -> None:
+    """Read every topic from the beginning into the tables, as the projector's group, then
+    stop with the group's offsets at the end: a projector started afterwards continues."""
+    projector = Projector(settings, engine, db, metrics, from_beginning=True)
+    await projector.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            # Positions only count once the seek to the beginning has happened.
+            await projector.assigned.wait()
+            while not await projector.caught_up():
+                if not projector.running:
+                    raise EngineError("the projector stopped during the replay")
+                await asyncio.sleep(0.1)
+    finally:
+        await projector.stop(timeout_s=60.0)
