@@ -98,7 +98,8 @@ class Projector:
 
     async def _next_batch(self) -> list[ConsumerRecord]:
         """Records up to the batch size, or what came within the batch time of the first."""
-        size, wait_s = self.settings.projector_batch_records, self.settings.projector_batch_ms / 1000
+        size = self.settings.projector_batch_records
+        wait_s = self.settings.projector_batch_ms / 1000
         records: list[ConsumerRecord] = []
         loop = asyncio.get_running_loop()
         deadline: float | None = None

@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topic_replication,
         topic_partitions=8,
         web_host=settings.router_host,
+        web_bind=settings.router_host,
         web_port=settings.router_port,
         datadir=f"{settings.data_dir}/router",
         broker_commit_every=500,

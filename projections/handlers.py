@@ -1,0 +1,270 @@
+"""The query and retry routes. Every query is scoped to the caller's team; an id of another
+team is a 404 like an unknown id."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import web
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from projections import queries
+from projections.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
+from projections.keys import DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
+from projections.models import (
+    attempt_model,
+    event_model,
+    ignored_model,
+    manual_event,
+    replayed_request,
+    request_model,
+)
+from projections.params import (
+    AttemptQuery,
+    EventQuery,
+    Id,
+    IgnoredQuery,
+    RequestQuery,
+    paginate,
+)
+from schemas.codec import encode
+from schemas.ids import new_id
+
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY = 64 * 1024
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetryRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] | None = None
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(query)"
+
+
+def read_query(request: web.Request, model: type[M], **fixed: Any) -> M:
+    """The query string as `model`; a repeated parameter is a list (and so refused)."""
+    data: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        data[key] = values[0] if len(values) == 1 else values
+    try:
+        return model.model_validate({**data, **fixed})
+    except ValidationError as exc:
+        raise Unprocessable("the query has invalid parameters",
+                            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]) from None
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise Unprocessable("the body is over 64 KiB")
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Unprocessable("the body must be a JSON object", [("(body)", "must be an object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable("the body has invalid fields",
+                            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]) from None
+
+
+async def fetch(request: web.Request, sql: queries.Sql) -> list[dict[str, Any]]:
+    return await request.app[ENGINE].query(sql.text, sql.params,
+                                           bytes_columns=sql.bytes_columns)
+
+
+def ctx(request: web.Request) -> tuple[str, str]:
+    return request.app[DATABASE], request[TEAM_ID]
+
+
+def _one(rows: list[dict[str, Any]], what: str, item_id: str) -> dict[str, Any]:
+    if not rows:
+        raise NotFound(f"no {what} {item_id}")
+    return rows[0]
+
+
+# --- requests ---------------------------------------------------------------------------------
+async def _with_counts(request: web.Request, rows: list[dict[str, Any]]
+                       ) -> dict[str, dict[str, int]]:
+    if not rows:
+        return {}
+    db, team = ctx(request)
+    counted = await fetch(request, queries.request_counts(db, team, [r["id"] for r in rows]))
+    return {r["request_id"]: r for r in counted}
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    query = read_query(request, RequestQuery)
+    with request.app[METRICS].query_seconds.labels("requests").time():
+        db, team = ctx(request)
+        body = paginate(await fetch(request, queries.list_requests(db, team, query)), query)
+        counts = await _with_counts(request, body["models"])
+    body["models"] = [request_model(r, counts.get(r["id"], {})) for r in body["models"]]
+    return web.json_response(body)
+
+
+async def get_request(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    db, team = ctx(request)
+    request_id = request.match_info["id"]
+    query = RequestQuery(include_data=True, limit=1)
+    row = _one(await fetch(request, queries.list_requests(db, team, query, request_id)),
+               "request", request_id)
+    counts = await _with_counts(request, [row])
+    return web.json_response(request_model(row, counts.get(row["id"], {})))
+
+
+async def _request_record(request: web.Request) -> dict[str, Any]:
+    db, team = ctx(request)
+    request_id = request.match_info["id"]
+    return _one(await fetch(request, queries.request_record(db, team, request_id)),
+                "request", request_id)
+
+
+async def raw_body(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    row = await _request_record(request)
+    content_type = next((h["value"] for h in row["headers"]
+                         if h["name"].lower() == "content-type"), "application/octet-stream")
+    # The provider's bytes under the provider's content type; never let a browser run them.
+    return web.Response(body=row["body"], headers={
+        "Content-Type": content_type, "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox"})
+
+
+async def request_events(request: web.Request) -> web.Response:
+    await _request_record(request)  # 404 for an unknown request, not an empty list
+    return await _list_events(request, request_id=request.match_info["id"])
+
+
+async def request_ignored(request: web.Request) -> web.Response:
+    await _request_record(request)
+    return await _list_ignored(request, request_id=request.match_info["id"])
+
+
+async def retry_request(request: web.Request) -> web.Response:
+    body = await read_body(request, RetryRequestBody)
+    row = await _request_record(request)
+    if row["status"] != "accepted":
+        raise Conflict(f"request {row['request_id']} was rejected ({row['rejection_cause']}); "
+                       "only accepted requests are routed")
+    now = int(time.time() * 1000)
+    record = replayed_request(row, new_id("req", now), now, body.connection_ids)
+    settings = request.app[SETTINGS]
+    await _publish(request, settings.topics.requests, record["request_id"], "RequestReceived",
+                   record)
+    request.app[METRICS].retries.labels("request").inc()
+    return web.json_response({"request_id": record["request_id"],
+                              "replay_of": row["request_id"],
+                              "connection_ids": body.connection_ids}, status=202)
+
+
+async def _publish(request: web.Request, topic: str, key: str, name: str,
+                   record: dict[str, Any]) -> None:
+    try:
+        await request.app[PRODUCER].send_and_wait(topic, encode(name, record), key=key.encode())
+    except KafkaError as exc:
+        raise Unavailable(f"the broker did not store the retry: {exc}") from None
+
+
+# --- events -----------------------------------------------------------------------------------
+async def _list_events(request: web.Request, **fixed: Any) -> web.Response:
+    query = read_query(request, EventQuery, **fixed)
+    db, team = ctx(request)
+    with request.app[METRICS].query_seconds.labels("events").time():
+        body = paginate(await fetch(request, queries.list_events(db, team, query)), query)
+        data = {}
+        if query.include_data and body["models"]:
+            ids = [r["id"] for r in body["models"]]
+            data = {d["event_id"]: d for d in await fetch(request,
+                                                          queries.event_data(db, team, ids))}
+    body["models"] = [event_model(r, data.get(r["id"]), query.include_data)
+                      for r in body["models"]]
+    return web.json_response(body)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    return await _list_events(request)
+
+
+async def get_event(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    db, team = ctx(request)
+    event_id = request.match_info["id"]
+    rows = await fetch(request, queries.list_events(db, team, EventQuery(limit=1), event_id))
+    row = _one(rows, "event", event_id)
+    data = await fetch(request, queries.event_data(db, team, [event_id]))
+    return web.json_response(event_model(row, data[0] if data else None, True))
+
+
+async def retry_event(request: web.Request) -> web.Response:
+    await read_body(request, NoParams)
+    db, team = ctx(request)
+    event_id = request.match_info["id"]
+    stored = await fetch(request, queries.event_data(db, team, [event_id]))
+    if not stored:
+        known = await fetch(request, queries.list_events(db, team, EventQuery(limit=1),
+                                                         event_id))
+        _one(known, "event", event_id)
+        raise Conflict(f"event {event_id}'s request is no longer stored; retry its request")
+    [counted] = await fetch(request, queries.attempts_so_far(db, team, event_id))
+    record = manual_event(stored[0], int(counted["attempts"]), int(time.time() * 1000))
+    await _publish(request, request.app[SETTINGS].topics.events, event_id, "EventCreated",
+                   record)
+    request.app[METRICS].retries.labels("event").inc()
+    return web.json_response({"event_id": event_id, "attempt_number": record["attempt_number"],
+                              "trigger": record["trigger"], "status": "QUEUED"}, status=202)
+
+
+# --- attempts and ignored events --------------------------------------------------------------
+async def list_attempts(request: web.Request) -> web.Response:
+    query = read_query(request, AttemptQuery)
+    db, team = ctx(request)
+    with request.app[METRICS].query_seconds.labels("attempts").time():
+        body = paginate(await fetch(request, queries.list_attempts(db, team, query)), query)
+    body["models"] = [attempt_model(r) for r in body["models"]]
+    return web.json_response(body)
+
+
+async def get_attempt(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    db, team = ctx(request)
+    attempt_id = request.match_info["id"]
+    query = AttemptQuery(limit=1, include_data=True)
+    rows = await fetch(request, queries.list_attempts(db, team, query, attempt_id))
+    return web.json_response(attempt_model(_one(rows, "attempt", attempt_id)))
+
+
+async def _list_ignored(request: web.Request, **fixed: Any) -> web.Response:
+    query = read_query(request, IgnoredQuery, **fixed)
+    db, team = ctx(request)
+    with request.app[METRICS].query_seconds.labels("ignored").time():
+        body = paginate(await fetch(request, queries.list_ignored(db, team, query)), query)
+    body["models"] = [ignored_model(r) for r in body["models"]]
+    return web.json_response(body)
+
+
+async def list_ignored(request: web.Request) -> web.Response:
+    return await _list_ignored(request)
+
+
+async def get_ignored(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    db, team = ctx(request)
+    ignored_id = request.match_info["id"]
+    rows = await fetch(request, queries.list_ignored(db, team, IgnoredQuery(limit=1),
+                                                     ignored_id))
+    return web.json_response(ignored_model(_one(rows, "ignored event", ignored_id)))

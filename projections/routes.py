@@ -1,0 +1,25 @@
+"""Every route of the projections service (the API forwards its query and retry routes here)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from projections import handlers as h
+
+
+def query_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/v1/requests", h.list_requests),
+        web.get("/v1/requests/{id}", h.get_request),
+        web.get("/v1/requests/{id}/raw_body", h.raw_body),
+        web.get("/v1/requests/{id}/events", h.request_events),
+        web.get("/v1/requests/{id}/ignored_events", h.request_ignored),
+        web.post("/v1/requests/{id}/retry", h.retry_request),
+        web.get("/v1/events", h.list_events),
+        web.get("/v1/events/{id}", h.get_event),
+        web.post("/v1/events/{id}/retry", h.retry_event),
+        web.get("/v1/attempts", h.list_attempts),
+        web.get("/v1/attempts/{id}", h.get_attempt),
+        web.get("/v1/ignored-events", h.list_ignored),
+        web.get("/v1/ignored-events/{id}", h.get_ignored),
+    ]

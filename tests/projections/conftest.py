@@ -1,0 +1,109 @@
+"""The real embedded ClickHouse engine (chdb) for the whole run, a database per test, and the
+projections service running in this process against both.
+
+chdb allows one data path per process, so every test shares the session's path and gets its
+own database. If chdb cannot start, every test that needs it errors loudly (never skips).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from fasthook.embedded import free_port
+from projections.app import create_app
+from projections.clickhouse import Engine, database_name
+from projections.keys import PROJECTOR
+from projections.migrations import migrate
+from runtime.settings import Settings
+from tests.support.poll import eventually
+
+TEAM = "tm_projections"
+
+
+@pytest.fixture(scope="session")
+async def engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+    path: Path = tmp_path_factory.mktemp("chdb")
+    opened = await Engine.open(f"chdb://{path}")  # raises EngineError: a loud failure
+    [row] = await opened.query("SELECT version() AS version")
+    assert row["version"], "chdb answered without a version"
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def psettings(settings: Settings, engine: Engine, topics: Any) -> Settings:
+    return settings.with_(clickhouse_dsn=engine.dsn, clickhouse_database=topics.namespace,
+                          projections_port=free_port(), projector_batch_ms=50)
+
+
+@pytest.fixture
+async def db(engine: Engine, psettings: Settings) -> AsyncIterator[str]:
+    name = database_name(psettings)
+    await migrate(engine, name, psettings.projections_retention_days)
+    yield name
+    await engine.command(f"DROP DATABASE IF EXISTS {name}")
+
+
+@dataclass
+class Service:
+    app: web.Application
+    runner: web.AppRunner
+    settings: Settings
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.projections_port}"
+
+    async def call(self, method: str, path: str, *, team: str | None = TEAM,
+                   params: dict[str, Any] | None = None, json: Any = None,
+                   ) -> tuple[int, Any]:
+        headers = {"x-fasthook-team-id": team} if team else {}
+        async with self.http.request(method, self.url + path, params=params, json=json,
+                                     headers=headers) as response:
+            if response.content_type.endswith("json"):
+                return response.status, await response.json(content_type=None)
+            return response.status, await response.read()
+
+    async def get(self, path: str, **params: Any) -> Any:
+        status, body = await self.call("GET", path, params=params)
+        assert status == 200, (status, body)
+        return body
+
+    async def wait_for(self, path: str, count: int, timeout_s: float = 10.0,
+                       **params: Any) -> list[dict[str, Any]]:
+        """Poll a list route until it shows `count` models (read-after-write)."""
+        async def check() -> list[dict[str, Any]]:
+            body = await self.get(path, **params)
+            return body["models"] if body["count"] >= count else []
+        return await eventually(check, timeout_s, f"{count} models at {path} {params}", 0.05)
+
+
+async def start_service(settings: Settings) -> Service:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.projections_port).start()
+    service = Service(app, runner, settings, aiohttp.ClientSession())
+    await asyncio.wait_for(app[PROJECTOR].assigned.wait(), 30)
+    return service
+
+
+async def stop_service(service: Service) -> None:
+    await service.http.close()
+    await service.runner.cleanup()
+
+
+@pytest.fixture
+async def service(psettings: Settings, db: str) -> AsyncIterator[Service]:
+    running = await start_service(psettings)
+    yield running
+    await stop_service(running)
