@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from api.config_log import ConfigStore
+from api.forward import forwarded_routes, http_ctx
 from api.keys import BOX, KAFKA, SETTINGS, STORE, VIEW
 from api.middlewares import authenticate, problems
 from api.openapi import openapi_json
@@ -42,7 +43,9 @@ def create_app(settings: Settings) -> web.Application:
 
     track_in_flight(app)
     app.cleanup_ctx.append(kafka_ctx)
+    app.cleanup_ctx.append(http_ctx)
     app.add_routes(probe_routes(registry, readiness))
     app.add_routes([web.get("/v1/openapi.json", openapi_json)])
     app.add_routes(api_routes())
+    app.add_routes(forwarded_routes())
     return app

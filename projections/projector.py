@@ -14,7 +14,6 @@ its partitions back at once (and the embedded broker never evicts a SIGKILLed dy
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -79,6 +78,7 @@ class Projector:
         )
         self.last_write_at = 0.0
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
+        self.busy = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -109,6 +109,8 @@ class Projector:
                                                   max_records=size - len(records))
             for messages in batches.values():
                 records.extend(messages)
+            if records:
+                self.busy = True  # fetched, not yet written: positions run ahead of the tables
             if records and deadline is None:
                 deadline = loop.time() + wait_s
             if deadline is None:
@@ -124,6 +126,7 @@ class Projector:
             if records:
                 await self.write(records)
                 await self._commit(records)
+            self.busy = False
 
     def rows(self, records: list[ConsumerRecord]) -> dict[str, list[tuple[Any, ...]]]:
         tables: dict[str, list[tuple[Any, ...]]] = {table: [] for table in COLUMNS}
@@ -177,20 +180,19 @@ class Projector:
     async def caught_up(self) -> bool:
         """Has every assigned partition been written up to its end offset as of now?"""
         assigned = list(self.consumer.assignment())
-        if not assigned:
+        if not assigned or self.busy:
             return False
         ends = await self.consumer.end_offsets(assigned)
         for tp in assigned:
             if ends[tp] > 0 and await self.consumer.position(tp) < ends[tp]:
                 return False
-        return True
+        return not self.busy
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the batch in hand (bounded), then leave; uncommitted records are re-read."""
         self._stopping = True
         if self._task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+            await asyncio.wait({self._task}, timeout=timeout_s)
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.consumer.stop()

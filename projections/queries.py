@@ -151,6 +151,12 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
     if query.response_status is not None:
         state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
     state += _time_range(query, "e_created_at", bind)
+    if not state:
+        # Nothing filters on the state: the page's events are known before aggregating, so
+        # only their facts are read (the sort key walks them newest first).
+        facts.append(
+            f"event_id IN (SELECT DISTINCT event_id FROM {ident(db)}.event_log "
+            f"WHERE {' AND '.join(facts + cursor)} {tail})")
     text = (
         f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
         f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts + cursor)} GROUP BY event_id) "

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fasthook.embedded import EmbeddedBroker
+from projections.clickhouse import Engine
 from runtime.kafka import ensure_topics, make_producer
 from runtime.secrets import generate_key
 from runtime.settings import Settings, load_settings
@@ -29,6 +30,18 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     embedded.start()  # raises EmbeddedStackError with the broker's output: a loud failure
     yield embedded
     embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
+    """The real ClickHouse engine (chdb) for the run: one data path per process, a database
+    per test. If it cannot start, every test that needs it errors loudly (never skips)."""
+    path: Path = tmp_path_factory.mktemp("chdb")
+    opened = await Engine.open(f"chdb://{path}")  # raises EngineError: a loud failure
+    [row] = await opened.query("SELECT version() AS version")
+    assert row["version"], "chdb answered without a version"
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,16 +25,6 @@ from runtime.settings import Settings
 from tests.support.poll import eventually
 
 TEAM = "tm_projections"
-
-
-@pytest.fixture(scope="session")
-async def engine(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Engine]:
-    path: Path = tmp_path_factory.mktemp("chdb")
-    opened = await Engine.open(f"chdb://{path}")  # raises EngineError: a loud failure
-    [row] = await opened.query("SELECT version() AS version")
-    assert row["version"], "chdb answered without a version"
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
@@ -77,6 +66,10 @@ class Service:
         status, body = await self.call("GET", path, params=params)
         assert status == 200, (status, body)
         return body
+
+    async def caught_up(self, timeout_s: float = 20.0) -> None:
+        """Wait until the projector wrote everything on the topics as of now."""
+        await eventually(self.app[PROJECTOR].caught_up, timeout_s, "projector caught up", 0.05)
 
     async def wait_for(self, path: str, count: int, timeout_s: float = 10.0,
                        **params: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,128 @@
+"""The guide's inspect/retry/replay flow through the API: search requests and events, list
+attempts, retry an event, and re-run a filtered request after the filter changed — the
+receiver validates the Twilio signature of the replay again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qs
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from fasthook.embedded import free_port
+from projections.clickhouse import database_name
+from projections.migrations import migrate
+from runtime.settings import Settings
+from tests.api.test_guide import GUIDE_BODY, guide_connection
+from tests.projections.conftest import start_service, stop_service
+from tests.support.api import start_api, stop_api
+from tests.support.deliverer import start_deliverer
+from tests.support.http import send_raw
+from tests.support.ingress import start_ingress
+from tests.support.poll import eventually
+from tests.support.processes import ServiceProcess
+from tests.support.receiver import Receiver, answers
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def settings(settings: Settings, engine, topics) -> Settings:
+    return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
+                          projections_port=free_port(), clickhouse_dsn=engine.dsn,
+                          clickhouse_database=topics.namespace, projector_batch_ms=50)
+
+
+@pytest.fixture
+async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[dict]:
+    await migrate(engine, database_name(settings), settings.projections_retention_days)
+    ingress = await start_ingress(settings)
+    settings = settings.with_(public_url=ingress.base_url)
+    projections = await start_service(settings)
+    api = await start_api(settings)
+    router = ServiceProcess("router", settings, tmp_path / "router.log")
+    router.start()
+    deliverer = await start_deliverer(settings)
+    # The receiver fails twice (an outage), then is fixed.
+    receiver = await Receiver(answer=answers(500, 500)).start()
+    try:
+        await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
+        yield {"api": api, "receiver": receiver}
+    finally:
+        await receiver.stop()
+        await deliverer.runner.cleanup()
+        router.kill()
+        await stop_api(api)
+        await stop_service(projections)
+        await ingress.runner.cleanup()
+        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+
+
+def signed(url: str, body: bytes) -> list[tuple[str, str]]:
+    params = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    return [("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", RequestValidator(TOKEN).compute_signature(url, params))]
+
+
+def twilio_valid(got) -> bool:
+    params = {k: v[0] for k, v in parse_qs(got.body.decode(), keep_blank_values=True).items()}
+    return RequestValidator(TOKEN).validate(got.header("x-fasthook-source-url"), params,
+                                            got.header("X-Twilio-Signature"))
+
+
+async def test_search_retry_and_replay_through_the_api(stack):
+    api, receiver = stack["api"], stack["receiver"]
+    _, source = await api.call("POST", "/v1/sources", {"name": "twilio"})
+    _, destination = await api.call("POST", "/v1/destinations", {
+        "name": "receiver", "config": {"url": receiver.url + "/hook"}})
+    connection = guide_connection(source["id"], destination["id"])
+    connection["rules"] = [connection["rules"][0]]  # the filter, no automatic retry
+    _, created = await api.call("POST", "/v1/connections", connection)
+
+    url = source["url"] + "/twilio/status"
+    other = source["url"] + "/voice/status"  # not in the filter's paths
+    sent = await send_raw(url, "POST", signed(url, GUIDE_BODY), GUIDE_BODY)
+    filtered = await send_raw(other, "POST", signed(other, GUIDE_BODY), GUIDE_BODY)
+    request_id = sent.header("x-fasthook-request-id")
+    filtered_id = filtered.header("x-fasthook-request-id")
+
+    async def listed(path: str, count: int):
+        status, body = await api.call("GET", path)
+        assert status == 200, body
+        return body["models"] if body["count"] >= count else None
+
+    # The guide's queries.
+    [found] = await eventually(lambda: listed(
+        f"/v1/requests?source_id={source['id']}&status=accepted&include_data=true"
+        f"&q=SMaaaaaaaa&limit=1", 1), 30, "the request searchable")
+    assert found["data"]["body"]["MessageStatus"] == "delivered"
+    [event] = await eventually(lambda: listed(
+        f"/v1/events?source_id={source['id']}&status=FAILED&include_data=true"
+        f"&q=MessageStatus", 1), 30, "the failed event")
+    assert event["request_id"] == request_id
+    attempts = await listed(f"/v1/attempts?event_id={event['id']}", 1)
+    assert attempts[0]["response_status"] == 500
+
+    # Event retry after the receiver is fixed (it fails once more, then answers 204).
+    status, _ = await api.call("POST", f"/v1/events/{event['id']}/retry")
+    assert status == 202
+    attempts = await eventually(lambda: listed(f"/v1/attempts?event_id={event['id']}", 2), 30,
+                                "the manual attempt recorded")
+    assert {a["trigger"] for a in attempts} == {"INITIAL", "MANUAL"}
+
+    # The filtered request, replayed after the filter also admits /voice/status.
+    connection["rules"][0]["path"] = {"$in": ["/twilio/status", "/voice/status"]}
+    status, _ = await api.call("PUT", f"/v1/connections/{created['id']}", connection)
+    assert status == 200
+    status, _ = await api.call("POST", f"/v1/requests/{filtered_id}/retry")
+    assert status == 202
+    replays = await eventually(lambda: _replay_received(receiver), 30, "the replay delivered")
+    assert all(twilio_valid(got) for got in replays)
+    assert replays[0].header("x-fasthook-source-url") == other
+
+
+async def _replay_received(receiver: Receiver):
+    found = [r for r in receiver.received if "/voice/status" in (
+        r.header("x-fasthook-source-url") or "") and r.header("x-fasthook-attempt") == "1"]
+    return found

@@ -1,0 +1,103 @@
+"""SIGKILL the projections process mid-stream: after a restart every record on the topics is
+in the tables exactly once (offsets are committed only after the write; a re-written batch
+changes nothing)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from fasthook.embedded import free_port
+from runtime.settings import Settings
+from tests.projections.conftest import TEAM
+from tests.projections.records import attempt_record, event_record, publish, request_record
+from tests.support.poll import eventually
+from tests.support.processes import ServiceProcess, service_env
+
+TOTAL = 1500
+
+
+class ProjectionsProcess(ServiceProcess):
+    """`python -m projections` with its own chdb path (<data_dir>/clickhouse): this test
+    process already owns another one, and chdb allows one per process."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        super().__init__("projections", settings, log_path)
+
+    def start(self, *args: str) -> None:
+        env = {
+            **service_env(self.settings),
+            "FASTHOOK_PROJECTIONS_PORT": str(self.settings.projections_port),
+            "FASTHOOK_CLICKHOUSE_DSN": "", "FASTHOOK_CLICKHOUSE_DATABASE": "",
+            # Small batches: the kill lands between (or inside) many of them.
+            "FASTHOOK_PROJECTOR_BATCH_RECORDS": "100", "FASTHOOK_PROJECTOR_BATCH_MS": "50",
+        }
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "projections", *args],
+                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def all_ids(http: aiohttp.ClientSession, url: str) -> list[str]:
+    ids: list[str] = []
+    params: dict[str, Any] = {"limit": 250}
+    while True:
+        async with http.get(url, params=params, headers={"x-fasthook-team-id": TEAM}) as r:
+            assert r.status == 200, await r.text()
+            body = await r.json()
+        ids += [m["id"] for m in body["models"]]
+        if not body["pagination"]["next"]:
+            return ids
+        params["next"] = body["pagination"]["next"]
+
+
+async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, producer,
+                                                        tmp_path: Path) -> None:
+    settings = settings.with_(projections_port=free_port())
+    base = f"http://127.0.0.1:{settings.projections_port}"
+    service = ProjectionsProcess(settings, tmp_path / "projections.log")
+    service.start()
+    try:
+        await service.wait_ready(base + "/readyz", 60)
+        requests = [request_record(TEAM, "src_1") for _ in range(TOTAL)]
+        events = [event_record(r) for r in requests]
+        await publish(producer, settings, "requests", requests)
+        await publish(producer, settings, "events", events)
+        await publish(producer, settings, "attempts", [attempt_record(e) for e in events])
+
+        async with aiohttp.ClientSession() as http:
+            async def started() -> int:
+                return len(await all_ids(http, base + "/v1/requests")) >= 100
+            await eventually(started, 30, "projection under way", 0.01)
+            at_kill = len(await all_ids(http, base + "/v1/requests"))
+            service.signal(signal.SIGKILL)
+            print(f"projected when killed: {at_kill}/{TOTAL}")
+            await service.wait_exit(10)
+            service.start()
+            await service.wait_ready(base + "/readyz", 60)
+
+            async def converged() -> dict[str, list[str]]:
+                found = {path: await all_ids(http, base + path)
+                         for path in ("/v1/requests", "/v1/events", "/v1/attempts")}
+                return found if all(len(ids) >= TOTAL for ids in found.values()) else {}
+            found = await eventually(converged, 60, "every record projected", 0.2)
+        assert sorted(found["/v1/requests"]) == sorted(r["request_id"] for r in requests)
+        assert sorted(found["/v1/events"]) == sorted(e["event_id"] for e in events)
+        assert len(set(found["/v1/attempts"])) == len(found["/v1/attempts"]) == TOTAL
+
+        # `python -m projections rebuild` (service stopped: one owner of the chdb path).
+        service.signal(signal.SIGTERM)
+        assert await service.wait_exit(30) == 0
+        service.start("rebuild")
+        assert await service.wait_exit(120) == 0, service.log_path.read_text()[-2000:]
+        service.start()
+        await service.wait_ready(base + "/readyz", 60)
+        async with aiohttp.ClientSession() as http:
+            assert sorted(await all_ids(http, base + "/v1/events")) == sorted(found["/v1/events"])
+            assert len(await all_ids(http, base + "/v1/attempts")) == TOTAL
+    finally:
+        service.kill()
