@@ -100,6 +100,8 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
         "   (probes, metrics)",
+        f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
+        "   (ClickHouse projector; queries go through the API)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
         f"  Demo source:  {source_url}   ({source['id']})",
         "",
@@ -143,6 +145,9 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
         # On one machine the receivers usually run on it too.
         "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations or "127.0.0.1/32,::1/128",
+        "FASTHOOK_PROJECTIONS_HOST": settings.projections_host,
+        "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
+        "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -165,14 +170,20 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
         supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
         supervisor.add(ServiceSpec("deliverer", [sys.executable, "-m", "deliverer"], env))
+        # The one process that owns the embedded ClickHouse path: projector + queries.
+        supervisor.add(ServiceSpec("projections", [sys.executable, "-m", "projections"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
         await wait_ready(f"{settings.api_base_url}/readyz", "api")
         await wait_ready(f"http://{settings.router_host}:{settings.router_port}/readyz", "router")
         await wait_ready(f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
                          "deliverer")
+        await wait_ready(
+            f"http://{settings.projections_host}:{settings.projections_port}/readyz",
+            "projections")
         print(banner(settings, team, key, source, embedded), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
-        await supervisor.stop(order=["ingress", "api", "router", "deliverer", "broker"])
+        await supervisor.stop(
+            order=["ingress", "api", "router", "deliverer", "projections", "broker"])

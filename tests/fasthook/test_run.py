@@ -23,13 +23,15 @@ from tests.support.poll import eventually
 class Stack:
     def __init__(self, tmp_path) -> None:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
-                      "router": free_port(), "deliverer": free_port()}
+                      "router": free_port(), "deliverer": free_port(),
+                      "projections": free_port()}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
                         FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
                         FASTHOOK_API_PORT=str(self.ports["api"]),
                         FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
-                        FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]))
+                        FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
+                        FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]))
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> dict[str, str]:
@@ -98,6 +100,14 @@ async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
             events = await read_topic(f"127.0.0.1:{stack.ports['kafka']}", "fasthook.events")
             return any(e["request_id"] == routed_id for e in events)
         await eventually(routed, 30, "a callback routed to an event", 0.5)
+
+        # And the request is searchable through the API (projections run in the stack).
+        async def searchable() -> bool:
+            async with aiohttp.ClientSession() as http, http.get(
+                f"{first['api']}/v1/requests?q={request_id}", headers=auth
+            ) as r:
+                return r.status == 200 and (await r.json())["count"] == 1
+        await eventually(searchable, 30, "the request searchable through the API", 0.2)
         await stack.stop()
 
         second = await stack.start()
