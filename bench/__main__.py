@@ -10,10 +10,12 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import ingest, pipeline
+from bench import ingest, pipeline, projections
 from bench.report import Report, render
 
-BENCHMARKS: dict[str, Callable[..., Report]] = {"ingest": ingest.run, "pipeline": pipeline.run}
+BENCHMARKS: dict[str, Callable[..., Report]] = {
+    "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+}
 
 
 def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:

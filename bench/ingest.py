@@ -38,6 +38,7 @@ MODES = (("new conn", False), ("keep-alive", True))
 THROUGHPUT_AIM = 0.5  # ingress req/s over bare req/s
 P99_AIM_MS = 25.0  # at half of the ingress's peak
 BUSY_MACHINE_CORES = 0.15  # CPU use by processes not ours above which the figures are suspect
+RETRIES_WHEN_BUSY = 2
 COLUMNS = ["server", "connection", "load", "req/s", "p50 ms", "p99 ms", "max ms", "non-200",
            "errors", "CPU cores srv/broker/gen/others"]
 
@@ -162,7 +163,15 @@ def run(quick: bool = False, duration_s: float | None = None,
     def measure(target: Target, mode: str, keepalive: bool, rate: float = 0.0) -> None:
         spec = Spec(target.port, target.path, keepalive, plan.duration_s, plan.concurrency,
                     rate=rate, warmup_s=plan.warmup_s, watch=target.watch)
-        found = figures[mode, target.name, "open" if rate else "closed"] = run_load(spec)
+        # Another process's CPU burst would be charged to the server: measure again (bounded)
+        # and keep the run that shared the machine least.
+        found = run_load(spec)
+        for _ in range(RETRIES_WHEN_BUSY):
+            if found["cores"]["others"] <= BUSY_MACHINE_CORES:
+                break
+            again = run_load(spec)
+            found = min(found, again, key=lambda f: f["cores"]["others"])
+        figures[mode, target.name, "open" if rate else "closed"] = found
         print(f"{target.name} {mode} {'open' if rate else 'closed'}: {found['rps']:.0f} req/s,"
               f" p99 {found['p99_ms']:.1f} ms", file=sys.stderr, flush=True)  # a long run
         for kind in ("non_200", "errors"):

@@ -63,6 +63,9 @@ class ConcurrentConsumer:
             heartbeat_interval_ms=2_000,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A bulk retry publishes each page in a transaction: an aborted page is never
+            # delivered, so a job never sends an event twice.
+            isolation_level="read_committed",
         )
 
     @property
