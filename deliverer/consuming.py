@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.offsets import PartitionOffsets
+from runtime.kafka import IDLE_REST_S, rest_when_idle
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class _Rebalance(ConsumerRebalanceListener):
 
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
-                 max_in_flight: int, *, drain_on_stop: bool = True) -> None:
+                 max_in_flight: int, *, drain_on_stop: bool = True,
+                 idle_rest_s: float = IDLE_REST_S) -> None:
         self.drain_on_stop = drain_on_stop
+        self.idle_rest_s = idle_rest_s
         self.topics = topics
         self.group = group
         self.handle = handle
@@ -84,6 +87,8 @@ class ConcurrentConsumer:
             await self._room.wait()
             room = self.max_in_flight - self._in_flight
             batches = await self.consumer.getmany(timeout_ms=200, max_records=max(room, 1))
+            if not batches:
+                await rest_when_idle(self.consumer, self.idle_rest_s)
             for tp, messages in batches.items():
                 tracker = self.offsets.setdefault(tp, PartitionOffsets())
                 for message in messages:

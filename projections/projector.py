@@ -26,6 +26,7 @@ from projections.clickhouse import Engine, ident
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
+from runtime.kafka import IDLE_REST_S, rest_when_idle
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -75,6 +76,8 @@ class Projector:
             heartbeat_interval_ms=2_000,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
+            # A bulk retry's aborted page must never show as a queued attempt.
+            isolation_level="read_committed",
         )
         self.last_write_at = 0.0
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
@@ -115,6 +118,7 @@ class Projector:
                 deadline = loop.time() + wait_s
             if deadline is None:
                 if not batches:
+                    await rest_when_idle(self.consumer, IDLE_REST_S)
                     return records  # idle: let the caller look at the stop flag
             elif loop.time() >= deadline:
                 break

@@ -64,6 +64,8 @@ async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1)
 
 
 ConfigHandler = Callable[[str, dict | None], None]
+# How long an idle consumer rests between fetches (see rest_when_idle).
+IDLE_REST_S = 0.05
 
 
 class ConfigFollower:
@@ -117,6 +119,8 @@ class ConfigFollower:
             self.caught_up.set()
         while True:
             batches = await self._consumer.getmany(timeout_ms=200)
+            if not batches and self.caught_up.is_set():
+                await rest_when_idle(self._consumer, IDLE_REST_S)
             for tp, messages in batches.items():
                 for message in messages:
                     self._deliver(message.key, message.value)
@@ -231,3 +235,21 @@ async def service_kafka(bootstrap: str, config_topic: str,
 
 def not_started() -> dict[str, bool]:
     return {"config_view_loaded": False, "broker_reachable": False}
+
+
+async def rest_when_idle(consumer: AIOKafkaConsumer, seconds: float) -> None:
+    """After an empty fetch, stop fetching for a moment.
+
+    A Kafka broker holds an empty fetch for fetch.max.wait.ms; the embedded broker answers at
+    once, so an idle consumer would otherwise fetch thousands of times a second and take most
+    of a core. Pausing costs at most `seconds` of extra latency when records arrive.
+    """
+    assigned = list(consumer.assignment())
+    if not assigned:
+        await asyncio.sleep(seconds)
+        return
+    consumer.pause(*assigned)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        consumer.resume(*[tp for tp in assigned if tp in consumer.assignment()])
