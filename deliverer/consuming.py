@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.offsets import PartitionOffsets
-from runtime.kafka import IDLE_REST_S, rest_when_idle
+from runtime.kafka import IdleFetch
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ class _Rebalance(ConsumerRebalanceListener):
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
                  max_in_flight: int, *, drain_on_stop: bool = True,
-                 idle_rest_s: float = IDLE_REST_S) -> None:
+                 idle_rest_s: float = 0.05) -> None:
         self.drain_on_stop = drain_on_stop
-        self.idle_rest_s = idle_rest_s
         self.topics = topics
         self.group = group
         self.handle = handle
@@ -70,6 +69,7 @@ class ConcurrentConsumer:
             # delivered, so a job never sends an event twice.
             isolation_level="read_committed",
         )
+        self._fetch = IdleFetch(self.consumer, rest_s=idle_rest_s)
 
     @property
     def in_flight(self) -> int:
@@ -86,9 +86,7 @@ class ConcurrentConsumer:
         while True:
             await self._room.wait()
             room = self.max_in_flight - self._in_flight
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=max(room, 1))
-            if not batches:
-                await rest_when_idle(self.consumer, self.idle_rest_s)
+            batches = await self._fetch.getmany(max_records=max(room, 1))
             for tp, messages in batches.items():
                 tracker = self.offsets.setdefault(tp, PartitionOffsets())
                 for message in messages:

@@ -7,8 +7,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from projections.bulk import BulkRunner
 from projections.clickhouse import Engine, database_name, resolve_dsn
-from projections.keys import BROKER, DATABASE, ENGINE, METRICS, PRODUCER, PROJECTOR, SETTINGS
+from projections.keys import (
+    BROKER,
+    BULK,
+    DATABASE,
+    ENGINE,
+    METRICS,
+    PRODUCER,
+    PROJECTOR,
+    SETTINGS,
+)
 from projections.metrics import ProjectionMetrics
 from projections.middlewares import problems, team_scope
 from projections.migrations import migrate
@@ -35,7 +45,9 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     projector = Projector(settings, engine, app[DATABASE], app[METRICS])
     await projector.start()
     app[PROJECTOR] = projector
+    await app[BULK].start(engine, producer)  # resumes the jobs a stop interrupted
     yield
+    await app[BULK].stop(settings.shutdown_timeout_s)
     await projector.stop(settings.shutdown_timeout_s)
     await watch.stop()
     await producer.stop()
@@ -47,6 +59,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[DATABASE] = database_name(settings)  # a bad setting fails here, at start
     app[METRICS] = ProjectionMetrics()
+    app[BULK] = BulkRunner(settings, app[DATABASE], app[METRICS])
 
     def readiness() -> dict[str, bool]:
         projector, broker = app.get(PROJECTOR), app.get(BROKER)

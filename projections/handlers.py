@@ -12,8 +12,9 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from projections import queries
+from projections.bulk import Job, Kind
 from projections.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
-from projections.keys import DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
+from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
     attempt_model,
     event_model,
@@ -27,6 +28,7 @@ from projections.params import (
     EventQuery,
     Id,
     IgnoredQuery,
+    ListQuery,
     RequestQuery,
     paginate,
 )
@@ -35,10 +37,18 @@ from schemas.ids import new_id
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 64 * 1024
+NOT_IN_BULK = ("limit", "next", "prev", "include_data")  # paging/presentation, not filters
 
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class BulkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The list route's filters; required, so an empty body is not a bulk retry of everything.
+    query: dict[str, Any]
 
 
 class RetryRequestBody(BaseModel):
@@ -268,3 +278,78 @@ async def get_ignored(request: web.Request) -> web.Response:
     rows = await fetch(request, queries.list_ignored(db, team, IgnoredQuery(limit=1),
                                                      ignored_id))
     return web.json_response(ignored_model(_one(rows, "ignored event", ignored_id)))
+
+
+# --- bulk retries -----------------------------------------------------------------------------
+def _kind(request: web.Request) -> Kind:
+    return "events" if request.match_info["kind"] == "events" else "requests"
+
+
+async def _bulk_query(request: web.Request) -> dict[str, Any]:
+    body = await read_body(request, BulkBody)
+    return _bulk_filters(_kind(request), body.query)
+
+
+def _bulk_filters(kind: Kind, raw: dict[str, Any]) -> dict[str, Any]:
+    """A bulk query validated by the list route's model, as stored in the job: the filters
+    given, in their JSON form. Unknown filters and paging parameters are a 422 naming them."""
+    errors = [(f"query.{name}", "not allowed in a bulk query") for name in raw
+              if name in NOT_IN_BULK]
+    if errors:
+        raise Unprocessable("the bulk query has invalid filters", errors)
+    model: type[ListQuery] = EventQuery if kind == "events" else RequestQuery
+    try:
+        parsed = model.model_validate(raw)
+    except ValidationError as exc:
+        raise Unprocessable("the bulk query has invalid filters",
+                            [("query." + _path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+                            ) from None
+    query = parsed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if kind == "requests":
+        # Only accepted requests are routed, so only they can be replayed (as one retry).
+        if query.get("status", "accepted") != "accepted":
+            raise Unprocessable("only accepted requests can be replayed",
+                                [("query.status", "must be accepted (or left out)")])
+        query["status"] = "accepted"
+    return query
+
+
+def _bulk_job(request: web.Request) -> Job:
+    job_id = request.match_info["id"]
+    job = request.app[BULK].jobs.get(job_id)
+    # Another team's job, or another kind's, is unknown here like any other id.
+    if job is None or job.team_id != request[TEAM_ID] or job.kind != _kind(request):
+        raise NotFound(f"no bulk retry {job_id}")
+    return job
+
+
+async def bulk_retry(request: web.Request) -> web.Response:
+    query = await _bulk_query(request)
+    try:
+        job = await request.app[BULK].create(_kind(request), request[TEAM_ID], query)
+    except KafkaError as exc:
+        raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
+    return web.json_response(job.model(), status=202)
+
+
+async def bulk_plan(request: web.Request) -> web.Response:
+    query = await _bulk_query(request)
+    count = await request.app[BULK].estimate(_kind(request), request[TEAM_ID], query)
+    return web.json_response({"estimated_count": count})
+
+
+async def bulk_progress(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    return web.json_response(_bulk_job(request).model())
+
+
+async def bulk_cancel(request: web.Request) -> web.Response:
+    await read_body(request, NoParams)
+    job = _bulk_job(request)
+    try:
+        job = await request.app[BULK].cancel(job)
+    except TimeoutError:
+        raise Unavailable("the bulk retry did not stop in time; cancel again") from None
+    if job.status == "COMPLETED":
+        raise Conflict(f"bulk retry {job.id} already completed")
+    return web.json_response(job.model())

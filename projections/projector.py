@@ -26,7 +26,7 @@ from projections.clickhouse import Engine, ident
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
-from runtime.kafka import IDLE_REST_S, rest_when_idle
+from runtime.kafka import IdleFetch
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -79,6 +79,7 @@ class Projector:
             # A bulk retry's aborted page must never show as a queued attempt.
             isolation_level="read_committed",
         )
+        self._idle = IdleFetch(self.consumer)
         self.last_write_at = 0.0
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
         self.busy = False
@@ -108,8 +109,10 @@ class Projector:
         deadline: float | None = None
         while len(records) < size and not self._stopping:
             timeout = 200 if deadline is None else max(0, int((deadline - loop.time()) * 1000))
-            batches = await self.consumer.getmany(timeout_ms=timeout,
-                                                  max_records=size - len(records))
+            batches = await (self._idle.getmany(max_records=size - len(records))
+                             if deadline is None else
+                             self.consumer.getmany(timeout_ms=timeout,
+                                                   max_records=size - len(records)))
             for messages in batches.values():
                 records.extend(messages)
             if records:
@@ -118,7 +121,6 @@ class Projector:
                 deadline = loop.time() + wait_s
             if deadline is None:
                 if not batches:
-                    await rest_when_idle(self.consumer, IDLE_REST_S)
                     return records  # idle: let the caller look at the stop flag
             elif loop.time() >= deadline:
                 break

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from projections import handlers as h
 
+BULK_KIND = "{kind:events|requests}"
+
 
 def query_routes() -> list[web.RouteDef]:
     return [
@@ -22,4 +24,8 @@ def query_routes() -> list[web.RouteDef]:
         web.get("/v1/attempts/{id}", h.get_attempt),
         web.get("/v1/ignored-events", h.list_ignored),
         web.get("/v1/ignored-events/{id}", h.get_ignored),
+        web.post(f"/v1/bulk/{BULK_KIND}/retry", h.bulk_retry),
+        web.post(f"/v1/bulk/{BULK_KIND}/retry/plan", h.bulk_plan),
+        web.get(f"/v1/bulk/{BULK_KIND}/retry/{{id}}", h.bulk_progress),
+        web.post(f"/v1/bulk/{BULK_KIND}/retry/{{id}}/cancel", h.bulk_cancel),
     ]

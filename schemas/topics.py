@@ -44,6 +44,10 @@ CATALOG: tuple[TopicSpec, ...] = (
                   {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES})
         for tier in RETRY_TIERS_MS
     ),
+    # Bulk retry jobs of the projections service, keyed by bulk id; the latest value is the
+    # job's whole state. JSON, not Avro (record None): only the projections service writes and
+    # reads it, so its shape is internal and free to change, not part of the contract.
+    TopicSpec("bulk", 1, None, "bulk id", {"cleanup.policy": "compact"}),
 )
 
 
@@ -84,6 +88,10 @@ class Topics:
     @property
     def attempts(self) -> str:
         return topic_name(self.namespace, "attempts")
+
+    @property
+    def bulk(self) -> str:
+        return topic_name(self.namespace, "bulk")
 
     def retry(self, tier_ms: int) -> str:
         return topic_name(self.namespace, f"retry.{tier_ms // 1000}s")

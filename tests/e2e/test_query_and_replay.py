@@ -82,8 +82,12 @@ async def test_search_retry_and_replay_through_the_api(stack):
 
     url = source["url"] + "/twilio/status"
     other = source["url"] + "/voice/status"  # not in the filter's paths
-    sent = await send_raw(url, "POST", signed(url, GUIDE_BODY), GUIDE_BODY)
-    filtered = await send_raw(other, "POST", signed(other, GUIDE_BODY), GUIDE_BODY)
+    async def accepted(target: str):
+        answer = await send_raw(target, "POST", signed(target, GUIDE_BODY), GUIDE_BODY)
+        return answer if answer.status == 200 else None
+    # The new source reaches the ingress's view within moments: poll until it answers.
+    sent = await eventually(lambda: accepted(url), 5, "the source served")
+    filtered = await accepted(other)
     request_id = sent.header("x-fasthook-request-id")
     filtered_id = filtered.header("x-fasthook-request-id")
 
