@@ -125,6 +125,10 @@ def create_app(settings: Settings) -> faust.App:
             metrics.requests.labels(request["status"]).inc()
             if request["status"] != "accepted":
                 continue
+            if request.get("replay_of"):
+                # A replay usually follows a rule change made a moment ago: route it on a view
+                # that holds every config change made before it.
+                await config.follower.sync()
             now_ms = int(time.time() * 1000)
             for connection in connections_for(request, view.for_source(request["source_id"])):
                 await emit(await route(request, connection,
