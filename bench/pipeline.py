@@ -49,18 +49,24 @@ class Stack:
         self.broker = EmbeddedBroker(tmp / "broker")
         self.broker.start()
         self.topics = Topics("bench")
-        asyncio.run(ensure_topics(self.broker.bootstrap, self.topics))
         self.key = generate_key()
         self.box = SecretBox(self.key)
         self.ports = {name: free_port() for name in ("ingress", "router", "deliverer")}
         self.env = {
-            "FASTHOOK_KAFKA_BOOTSTRAP": self.broker.bootstrap, "FASTHOOK_TOPIC_NAMESPACE": "bench",
+            "FASTHOOK_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "FASTHOOK_SECRET_KEY": self.key, "FASTHOOK_LOG_LEVEL": "WARNING",
             "FASTHOOK_INGRESS_PORT": str(self.ports["ingress"]),
             "FASTHOOK_ROUTER_PORT": str(self.ports["router"]),
             "FASTHOOK_DELIVERER_PORT": str(self.ports["deliverer"]),
             "FASTHOOK_ALLOWED_DESTINATIONS": "127.0.0.1/32", "FASTHOOK_DATA_DIR": str(tmp),
         }
+        self.use_namespace("bench")
+
+    def use_namespace(self, namespace: str) -> None:
+        """Fresh topics, so one measurement never works through another's records."""
+        self.topics = Topics(namespace)
+        asyncio.run(ensure_topics(self.broker.bootstrap, self.topics))
+        self.env["FASTHOOK_TOPIC_NAMESPACE"] = namespace
 
     def start(self, name: str) -> Child:
         child = Child(name, python("-m", name), self.tmp / f"{name}.log", self.env)
@@ -172,11 +178,12 @@ class Receiver:
 
 def routing(stack: Stack, n: int) -> list[list[str]]:
     rows = []
-    for label, rules in (
+    for index, (label, rules) in enumerate((
         ("filter only", [{"type": "filter", "headers": {"x-twilio-signature": {"$exists": True}},
                           "body": {"MessageStatus": {"$in": ["failed", "undelivered"]}}}]),
         ("transformation", [{"type": "transformation", "code": TRANSFORM}]),
-    ):
+    )):
+        stack.use_namespace(f"bench-routing-{index}")
         pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", rules))
         before = asyncio.run(topic_count(stack.broker.bootstrap, [stack.topics.events,
                                                                   stack.topics.ignored]))
@@ -280,7 +287,9 @@ def run(quick: bool = False, duration_s: float | None = None,
         stack = Stack(tmp)
         stack_ctx.callback(stack.stop)
         report.rows += routing(stack, n)
+        stack.use_namespace("bench-delivery")
         report.rows.append(asyncio.run(_delivery(stack, n)))
+        stack.use_namespace("bench-e2e")
         ingress = stack_ctx.enter_context(stack.start("ingress"))
         router = stack_ctx.enter_context(stack.start("router"))
         deliverer = stack_ctx.enter_context(stack.start("deliverer"))
