@@ -6,10 +6,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.forward import HTTP
+from api.keys import SETTINGS
 from api.models import Problem, id_pattern
 from api.routes import OPERATIONS, Operation
 
@@ -100,5 +103,40 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-async def openapi_json(_: web.Request) -> web.Response:
+TEAM_PARAMETER = {"name": "x-team-id", "in": "header", "required": False,
+                  "description": "The team, when the key serves several",
+                  "schema": {"type": "string", "pattern": "^tm_[0-9A-Za-z_]+$"}}
+
+
+def merged(document: dict[str, Any], forwarded: dict[str, Any]) -> dict[str, Any]:
+    """The API's document plus the routes it forwards, as the projections service describes
+    them; every forwarded route also answers like any /v1 route (auth) and 503 (unreachable)."""
+    out = {**document, "paths": dict(document["paths"]),
+           "components": {**document["components"],
+                          "schemas": {**forwarded["components"]["schemas"],
+                                      **document["components"]["schemas"]}}}
+    problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+    for path, operations in forwarded["paths"].items():
+        for method, operation in operations.items():
+            responses = {**operation["responses"],
+                         **{str(code): {"description": TITLES.get(code, "Unavailable"),
+                                        "content": problem} for code in (400, 401, 403, 503)}}
+            out["paths"].setdefault(path, {})[method] = {
+                **operation, "operationId": f"{method}_{path.strip('/')}".replace("/", "_")
+                .replace("{", "").replace("}", "").replace("-", "_"),
+                "parameters": [TEAM_PARAMETER, *operation["parameters"]],
+                "responses": responses,
+            }
+    return out
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    url = f"http://{settings.projections_host}:{settings.projections_port}/openapi-paths.json"
+    try:
+        async with request.app[HTTP].get(url, timeout=aiohttp.ClientTimeout(total=2)) as answer:
+            if answer.status == 200:
+                return web.json_response(merged(openapi_document(), await answer.json()))
+    except (aiohttp.ClientError, TimeoutError):
+        pass  # the query service is down: the control-plane routes are still described
     return web.json_response(openapi_document())

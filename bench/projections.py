@@ -93,7 +93,18 @@ def run(quick: bool = False, duration_s: float | None = None,
 
         rng = random.Random(7)
         q_paths = [f"/v1/requests?q=s{rng.randrange(n)}&limit=50" for _ in range(40)]
-        p50, p95 = latencies(port, team, q_paths)
+        # Right after a bulk load ClickHouse is still merging the many parts the projector
+        # wrote; a table that grew over time would not be. Measure once latencies settle:
+        # rounds until two in a row agree (at most 6), and report the first round as well.
+        first = previous = latencies(port, team, q_paths)
+        for _ in range(5):
+            current = latencies(port, team, q_paths)
+            if abs(current[0] - previous[0]) <= 0.2 * previous[0]:
+                break
+            previous = current
+        p50, p95 = current
+        report.rows.append(["`q` search right after loading", "40 queries", f"{first[0]:.0f} ms",
+                            f"{first[1]:.0f} ms", "background merges still running"])
         report.rows.append(["`q` search (a header value), limit 50", "40 queries",
                             f"{p50:.0f} ms", f"{p95:.0f} ms", ""])
         filtered = [f"/v1/requests?source_id={source['id']}&status=accepted&limit=100"

@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from projections import handlers as h
+from projections.openapi import openapi_paths
 
 BULK_KIND = "{kind:events|requests}"
 
 
 def query_routes() -> list[web.RouteDef]:
     return [
+        web.get("/openapi-paths.json", openapi_paths_json),
         web.get("/v1/requests", h.list_requests),
         web.get("/v1/requests/{id}", h.get_request),
         web.get("/v1/requests/{id}/raw_body", h.raw_body),
@@ -29,3 +31,7 @@ def query_routes() -> list[web.RouteDef]:
         web.get(f"/v1/bulk/{BULK_KIND}/retry/{{id}}", h.bulk_progress),
         web.post(f"/v1/bulk/{BULK_KIND}/retry/{{id}}/cancel", h.bulk_cancel),
     ]
+
+
+async def openapi_paths_json(_: web.Request) -> web.Response:
+    return web.json_response(openapi_paths())

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
+import schemathesis
 from twilio.request_validator import RequestValidator
 
 from fasthook.embedded import free_port
@@ -130,3 +131,20 @@ async def _replay_received(receiver: Receiver):
     found = [r for r in receiver.received if "/voice/status" in (
         r.header("x-fasthook-source-url") or "") and r.header("x-fasthook-attempt") == "1"]
     return found
+
+
+async def test_openapi_covers_the_forwarded_routes(stack):
+    api = stack["api"]
+    async with api.http.get(api.url + "/v1/openapi.json") as response:
+        document = await response.json()
+    paths = document["paths"]
+    for path in ("/v1/requests", "/v1/requests/{id}/raw_body", "/v1/events/{id}/retry",
+                 "/v1/attempts", "/v1/ignored-events", "/v1/bulk/events/retry/{id}/cancel",
+                 "/v1/sources", "/v1/connections/{id}/pause"):
+        assert path in paths, path
+    names = [p["name"] for p in paths["/v1/events"]["get"]["parameters"]]
+    assert {"source_id", "status", "q", "include_data", "created_at[gte]"} <= set(names)
+    assert "401" in paths["/v1/events"]["get"]["responses"]
+    # A valid OpenAPI 3.1 document, as schemathesis (which validates it) reads it.
+    schema = schemathesis.openapi.from_dict(document)
+    assert len(list(schema.get_all_operations())) >= len(paths)
