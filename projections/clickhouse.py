@@ -72,16 +72,11 @@ class Engine:
 
     @classmethod
     async def open(cls, dsn: str) -> Engine:
-        # Skip indexes (the n-gram filter behind `q`, above all) stay on under FINAL: rows
-        # that share a key are copies of one record, so an index never disagrees with FINAL.
-        settings = {"use_skip_indexes_if_final": 1}
-
         def connect() -> Client:
             if dsn.startswith("chdb:"):
-                return clickhouse_connect.get_client(dsn=dsn, settings=settings)
+                return clickhouse_connect.get_client(dsn=dsn)
             # No session id: one HTTP client is then safe to share between threads.
-            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False,
-                                                 settings=settings)
+            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
 
         try:
             client = await asyncio.to_thread(connect)

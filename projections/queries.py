@@ -96,7 +96,10 @@ def list_requests(db: str, team_id: str, query: RequestQuery,
     cursor, tail = _page(query, "request_id", bind)
     columns = REQUEST_COLUMNS + (f", {REQUEST_DATA_COLUMNS}" if query.include_data else "")
     text = (f"SELECT {columns} FROM {ident(db)}.requests FINAL "
-            f"WHERE {' AND '.join(where + cursor)} {tail}")
+            f"WHERE {' AND '.join(where + cursor)} {tail}"
+            # Requests are immutable: rows sharing a key are copies of one record, so the
+            # skip indexes (the n-gram filter behind `q`) may stay on under FINAL.
+            " SETTINGS use_skip_indexes_if_final = 1")
     return Sql(text, bind.params, ("body",) if query.include_data else ())
 
 
