@@ -1,48 +1,24 @@
-"""Errors of the control plane. An `ApiError` is rendered as application/problem+json."""
+"""Errors of the control plane. HTTP errors are the shared problem+json ones."""
 
 from __future__ import annotations
 
+from runtime.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HttpError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
 from schemas.errors import FastHookError
+
+__all__ = [
+    "BadRequest", "Conflict", "ControlPlaneError", "Forbidden", "HttpError", "NotFound",
+    "Unauthorized", "Unavailable", "Unprocessable",
+]
 
 
 class ControlPlaneError(FastHookError):
-    """Root of the control plane's errors."""
-
-
-class ApiError(ControlPlaneError):
-    status = 500
-    title = "Internal Server Error"
-
-    def __init__(self, detail: str | None = None,
-                 errors: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
-        self.errors = errors or []
-
-
-class BadRequest(ApiError):
-    status, title = 400, "Bad Request"
-
-
-class Unauthorized(ApiError):
-    status, title = 401, "Unauthorized"
-
-
-class Forbidden(ApiError):
-    status, title = 403, "Forbidden"
-
-
-class NotFound(ApiError):
-    status, title = 404, "Not Found"
-
-
-class Conflict(ApiError):
-    status, title = 409, "Conflict"
-
-
-class Unprocessable(ApiError):
-    status, title = 422, "Unprocessable Entity"
-
-
-class Unavailable(ApiError):
-    status, title = 503, "Service Unavailable"
+    """Root of the control plane's own (non-HTTP) errors."""

@@ -7,13 +7,12 @@ import asyncio
 import sys
 
 from api.admin import admin_session
-from api.errors import ControlPlaneError
 from fasthook.stack import prepare_data_dir, run_stack
-from runtime.errors import RuntimeSetupError
 from runtime.kafka import ensure_topics
 from runtime.logs import configure_logging
 from runtime.secrets import generate_key
 from runtime.settings import Settings, load_settings
+from schemas.errors import FastHookError
 
 
 async def teams(settings: Settings, args: argparse.Namespace) -> None:
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(teams(settings, args))
         elif args.command == "keys":
             asyncio.run(keys(settings, args))
-    except (RuntimeSetupError, ControlPlaneError) as exc:
+    except FastHookError as exc:  # setup problems and refused operations: one clear line
         print(f"fasthook: {exc}", file=sys.stderr)
         return 1
     return 0

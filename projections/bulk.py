@@ -32,12 +32,13 @@ from pydantic import BaseModel
 
 from projections import queries
 from projections.clickhouse import Engine, ident
-from projections.errors import Conflict, EngineError
+from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.models import iso, manual_event, replayed_request
 from projections.params import EventQuery, RequestQuery
 from runtime.errors import RuntimeSetupError
 from runtime.kafka import make_producer
+from runtime.problems import Conflict
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.ids import derived_id, new_id, ulid

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from projections import queries
 from projections.bulk import Job, Kind
-from projections.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
     attempt_model,
@@ -32,6 +31,7 @@ from projections.params import (
     RequestQuery,
     paginate,
 )
+from runtime.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 from schemas.codec import encode
 from schemas.ids import new_id
 
