@@ -15,6 +15,7 @@ from tests.support.deliverer import (
 )
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
+from tests.support.receiver import Receiver
 
 
 async def test_paused_connection_holds_events_and_unpause_delivers_them(
@@ -71,3 +72,22 @@ async def test_rate_limit_per_second_is_respected(deliverer, receiver, producer,
     assert receiver.received[-1].at - started >= 2.6
     window = [r.at for r in receiver.received]
     assert max(sum(1 for t in window if s <= t < s + 1.0) for s in window) <= 6
+
+
+async def test_transport_failures_are_named(deliverer, receiver, producer, settings, bootstrap):
+    """TLS to a plain-HTTP receiver, and a receiver that never answers, each get their code."""
+    hanging = Receiver(answer=lambda n, r: None)
+    await hanging.start()
+    try:
+        tls = await declare_pipe(producer, settings,
+                                 receiver.url.replace("http://", "https://") + "/tls")
+        slow = await declare_pipe(producer, settings, hanging.url, timeout_ms=300)
+        events = [make_event(tls), make_event(slow)]
+        await publish_events(producer, settings, events)
+        found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 2)
+        codes = {event_id: attempts[0]["error_code"] for event_id, attempts in found.items()}
+        assert codes[events[0]["event_id"]] == "TLS_ERROR"
+        assert codes[events[1]["event_id"]] == "TIMEOUT"
+        assert all(attempts[0]["response_status"] is None for attempts in found.values())
+    finally:
+        await hanging.stop()
