@@ -11,11 +11,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.offsets import PartitionOffsets
-from runtime.kafka import IdleFetch
+from runtime.kafka import IdleFetch, make_group_consumer
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,22 +53,7 @@ class ConcurrentConsumer:
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=group,
-            # Static membership: a restarted worker takes its partitions back at once.
-            group_instance_id=settings.member_name(group),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=500,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            # A bulk retry publishes each page in a transaction: an aborted page is never
-            # delivered, so a job never sends an event twice.
-            isolation_level="read_committed",
-        )
+        self.consumer = make_group_consumer(settings, group)
         self._fetch = IdleFetch(self.consumer, rest_s=idle_rest_s)
 
     @property

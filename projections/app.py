@@ -24,7 +24,7 @@ from projections.middlewares import problems, team_scope
 from projections.migrations import migrate
 from projections.projector import Projector
 from projections.routes import query_routes
-from runtime.kafka import BrokerWatch, make_producer
+from runtime.kafka import producing
 from runtime.probes import probe_routes
 from runtime.serve import track_in_flight
 from runtime.settings import Settings
@@ -35,23 +35,20 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = await Engine.open(resolve_dsn(settings))
     await migrate(engine, app[DATABASE], settings.projections_retention_days)
     app[ENGINE] = engine
-    producer = make_producer(settings.kafka_bootstrap)
-    await producer.start()
-    app[PRODUCER] = producer
-    watch = BrokerWatch(producer.client)
-    await watch.check()
-    watch.start()
-    app[BROKER] = watch
-    projector = Projector(settings, engine, app[DATABASE], app[METRICS])
-    await projector.start()
-    app[PROJECTOR] = projector
-    await app[BULK].start(engine, producer)  # resumes the jobs a stop interrupted
-    yield
-    await app[BULK].stop(settings.shutdown_timeout_s)
-    await projector.stop(settings.shutdown_timeout_s)
-    await watch.stop()
-    await producer.stop()
-    await engine.close()
+    try:
+        async with producing(settings.kafka_bootstrap) as (producer, broker):
+            app[PRODUCER], app[BROKER] = producer, broker
+            projector = Projector(settings, engine, app[DATABASE], app[METRICS])
+            await projector.start()
+            app[PROJECTOR] = projector
+            await app[BULK].start(engine, producer)  # resumes the jobs a stop interrupted
+            try:
+                yield
+            finally:
+                await app[BULK].stop(settings.shutdown_timeout_s)
+                await projector.stop(settings.shutdown_timeout_s)
+    finally:
+        await engine.close()
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from itertools import accumulate
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
 from pydantic import BaseModel
 
@@ -37,7 +37,7 @@ from projections.metrics import ProjectionMetrics
 from projections.models import iso, manual_event, replayed_request
 from projections.params import EventQuery, RequestQuery
 from runtime.errors import RuntimeSetupError
-from runtime.kafka import make_producer
+from runtime.kafka import assign_from_beginning, make_producer
 from runtime.problems import Conflict
 from runtime.settings import Settings
 from schemas.codec import encode
@@ -158,13 +158,8 @@ async def read_jobs(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise RuntimeSetupError(f"bulk topic {topic} does not exist")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
-        ends = await consumer.end_offsets(assigned)
+        ends = await assign_from_beginning(consumer, topic)
+        assigned = list(ends)
         jobs: dict[str, Job] = {}
         async with asyncio.timeout(timeout_s):
             while any([await consumer.position(tp) < ends[tp] for tp in assigned]):

@@ -114,12 +114,6 @@ class Engine:
             await self._call(self._client.insert, table, list(rows),
                              column_names=list(columns))
 
-    async def ping(self) -> bool:
-        try:
-            await self.query("SELECT 1")
-        except EngineError:
-            return False
-        return True
 
     async def close(self) -> None:
         await self._call(self._client.close)

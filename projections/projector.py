@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
@@ -26,7 +26,7 @@ from projections.clickhouse import Engine, ident
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
-from runtime.kafka import IdleFetch
+from runtime.kafka import IdleFetch, make_group_consumer
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -65,20 +65,8 @@ class Projector:
         self.from_beginning = from_beginning
         self.kinds = {f"{settings.topic_namespace}.{kind}": kind for kind in KINDS}
         group = group_name(settings)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=group,
-            group_instance_id=settings.member_name(group),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.projector_batch_records,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            # A bulk retry's aborted page must never show as a queued attempt.
-            isolation_level="read_committed",
-        )
+        self.consumer = make_group_consumer(
+            settings, group, max_poll_records=settings.projector_batch_records)
         self._idle = IdleFetch(self.consumer)
         self.last_write_at = 0.0
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)

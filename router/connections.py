@@ -21,9 +21,6 @@ class Connection:
     rules: tuple[dict[str, Any], ...]
     enabled: bool
 
-    def rules_of(self, kind: str) -> list[dict[str, Any]]:
-        return [rule for rule in self.rules if rule.get("type") == kind]
-
 
 class ConnectionView:
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from runtime.errors import RuntimeSetupError
+from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
 from schemas.topics import Topics
@@ -37,6 +38,41 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+def make_group_consumer(settings: Settings, group: str, **overrides: object) -> AIOKafkaConsumer:
+    """A consumer-group member as every FastHook worker runs one: commits by hand, reads only
+    committed records (bulk retries publish pages in transactions), and has a static member
+    name so a restarted worker takes its partitions back at once (the embedded broker never
+    evicts a killed member)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group,
+        "group_instance_id": settings.member_name(group),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 500,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "isolation_level": "read_committed",
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)  # type: ignore[arg-type]
+
+
+async def assign_from_beginning(consumer: AIOKafkaConsumer,
+                                topic: str) -> dict[TopicPartition, int]:
+    """Assign every partition of `topic` to a started consumer, from the first record; the
+    end offsets as of now tell when the reader has caught up."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise RuntimeSetupError(f"topic {topic} does not exist")
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    await consumer.seek_to_beginning(*assigned)
+    return await consumer.end_offsets(assigned)
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1) -> list[str]:
@@ -88,15 +124,12 @@ class ConfigFollower:
             auto_offset_reset="earliest",
         )
         await consumer.start()
-        partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
+        try:
+            targets = await assign_from_beginning(consumer, self._topic)
+        except RuntimeSetupError:
             await consumer.stop()
-            raise RuntimeSetupError(f"config topic {self._topic} does not exist")
-        assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning(*assigned)
+            raise
         self._consumer = consumer
-        targets = await consumer.end_offsets(assigned)
         self._task = asyncio.create_task(self._run(targets), name=f"config-follower:{self._topic}")
         self._task.add_done_callback(self._crashed)
 
@@ -212,22 +245,31 @@ class ServiceKafka:
 
 
 @asynccontextmanager
-async def service_kafka(bootstrap: str, config_topic: str,
-                        apply: ConfigHandler) -> AsyncIterator[ServiceKafka]:
+async def producing(bootstrap: str) -> AsyncIterator[tuple[AIOKafkaProducer, BrokerWatch]]:
+    """A started acks=all producer and a watch on the broker it talks to."""
     producer = make_producer(bootstrap)
     await producer.start()
     broker = BrokerWatch(producer.client)
-    follower = ConfigFollower(bootstrap, config_topic, apply)
     try:
         await broker.check()
         broker.start()
-        await follower.start()
-        yield ServiceKafka(producer, broker, follower)
+        yield producer, broker
     finally:
-        await follower.stop()
         await broker.stop()
         # Flushes what was handed over, so a graceful stop loses nothing.
         await producer.stop()
+
+
+@asynccontextmanager
+async def service_kafka(bootstrap: str, config_topic: str,
+                        apply: ConfigHandler) -> AsyncIterator[ServiceKafka]:
+    async with producing(bootstrap) as (producer, broker):
+        follower = ConfigFollower(bootstrap, config_topic, apply)
+        try:
+            await follower.start()
+            yield ServiceKafka(producer, broker, follower)
+        finally:
+            await follower.stop()
 
 
 def not_started() -> dict[str, bool]:

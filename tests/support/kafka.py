@@ -6,8 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
+from runtime.kafka import assign_from_beginning
 from schemas.codec import decode
 
 
@@ -19,12 +20,8 @@ async def read_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            raise AssertionError(f"topic {topic} does not exist")
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await assign_from_beginning(consumer, topic)
+        partitions = list(ends)
         out: list[Any] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
