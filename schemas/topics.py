@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas import limits
+
 DAY_MS = 24 * 60 * 60 * 1000
 # Kafka's default (1 MB) is below the 5 MiB bodies a source accepts.
-MAX_MESSAGE_BYTES = str(16 * 1024 * 1024)
+MAX_MESSAGE_BYTES = str(limits.MAX_MESSAGE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
