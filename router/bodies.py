@@ -12,6 +12,9 @@ exact raw bytes (Twilio signs them), so nothing here may ever be written back.
   any decoded name or value is not valid UTF-8 the whole body is returned as a plain string
   decoded with ``errors="replace"`` — a half-decoded object with U+FFFD inside would make
   equality filters silently miss, a string makes the situation visible.
+- A form of more than ``schemas.limits.MAX_FORM_FIELDS`` fields → the body as a string (as if
+  it did not parse): a hostile form cannot make the router build millions of fields on its loop.
+  A query string keeps its first ``MAX_FORM_FIELDS`` fields (it must stay an object).
 - Anything else (or no content type) → the body as a string (UTF-8, ``errors="replace"``).
 
 Nothing here raises: the router must never fail a request because of its body.
@@ -19,9 +22,13 @@ Nothing here raises: the router must never fail a request because of its body.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from typing import NoReturn
 from urllib.parse import unquote_to_bytes
+
+from schemas.limits import MAX_FORM_FIELDS
 
 __all__ = [
     "FORM_MEDIA_TYPE",
@@ -60,7 +67,7 @@ def body_for_filters(body: bytes, content_type: str | None) -> object:
         if is_json_media_type(mtype):
             return _parse_json(raw)
         if mtype == FORM_MEDIA_TYPE:
-            form = _parse_pairs(raw, strict=True)
+            form = _parse_pairs(raw, strict=True, over_cap_fails=True)
             return form if form is not None else _lenient_text(raw)
         return _lenient_text(raw)
     except Exception:  # defensive: a filter view must never take the router down
@@ -79,7 +86,7 @@ def parse_query(query: str) -> dict[str, FormValue]:
             raw = _str_to_bytes(query)
         else:
             raw = _as_bytes(query)
-        return _parse_pairs(raw, strict=False) or {}
+        return _parse_pairs(raw, strict=False, over_cap_fails=False) or {}
     except Exception:  # defensive: same contract as body_for_filters
         return {}
 
@@ -139,16 +146,26 @@ def _decode_component(part: bytes, *, strict: bool) -> str | None:
         return None if strict else decoded.decode("utf-8", "replace")
 
 
-def _parse_pairs(raw: bytes, *, strict: bool) -> dict[str, FormValue] | None:
-    """``name=value&…`` → dict; ``None`` if ``strict`` and some component is not UTF-8.
+_PAIR = re.compile(rb"[^&]+")
+
+
+def _parse_pairs(raw: bytes, *, strict: bool,
+                 over_cap_fails: bool) -> dict[str, FormValue] | None:
+    """``name=value&…`` → dict; ``None`` if ``strict`` and some component is not UTF-8, or if
+    ``over_cap_fails`` and there are more than MAX_FORM_FIELDS fields (else the first ones).
 
     Unlike ``urllib.parse.parse_qsl`` defaults, blank values are kept (``a=`` and a bare
     ``a`` both give ``""``); only empty pairs (``&&``, a trailing ``&``) are skipped.
     """
+    # Found lazily (runs of '&' are skipped by the regex engine), so a hostile body costs at
+    # most MAX_FORM_FIELDS + 1 fields of work.
+    pairs = [m.group() for m in itertools.islice(_PAIR.finditer(raw), MAX_FORM_FIELDS + 1)]
+    if len(pairs) > MAX_FORM_FIELDS:
+        if over_cap_fails:
+            return None
+        pairs = pairs[:MAX_FORM_FIELDS]
     result: dict[str, FormValue] = {}
-    for pair in raw.split(b"&"):
-        if not pair:
-            continue
+    for pair in pairs:
         name_raw, _, value_raw = pair.partition(b"=")
         name = _decode_component(name_raw, strict=strict)
         value = _decode_component(value_raw, strict=strict)

@@ -7,12 +7,13 @@ change stays byte for byte as received (Twilio signs the raw body and query).
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import urlencode
 
-from router.bodies import FORM_MEDIA_TYPE, body_for_filters, is_json_media_type, media_type
+from router import validation as valid
+from router.bodies import FORM_MEDIA_TYPE, body_for_filters, media_type
 from router.bodies import parse_query as parse_query_string
+from router.validation import InvalidOutput
+from schemas.limits import HOP_HEADER
 
 Header = dict[str, Any]
 
@@ -51,31 +52,46 @@ def outgoing_from_request(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_transformation(outgoing: dict[str, Any], before: dict[str, Any],
-                         after: dict[str, Any]) -> dict[str, Any]:
-    """The outgoing request after a transformation turned view `before` into `after`."""
+                         after: object) -> dict[str, Any]:
+    """The outgoing request after a transformation turned view `before` into `after`.
+
+    Raises `InvalidOutput` (naming the field and why) when `after` cannot be sent as built.
+    """
+    if not isinstance(after, dict):
+        raise InvalidOutput("request", "the transform handler must return the request object")
     result = dict(outgoing)
     if after.get("headers") != before["headers"]:
-        result["headers"] = _headers(outgoing["headers"], after.get("headers") or {})
+        result["headers"] = _headers(outgoing["headers"], valid.headers(after.get("headers")))
+        valid.header_count(len(result["headers"]))
     if after.get("path", before["path"]) != before["path"]:
-        result["path"] = str(after["path"])
+        result["path"] = valid.path(after["path"])
     if after.get("method", before["method"]) != before["method"]:
-        result["method"] = str(after["method"]).upper()
+        result["method"] = valid.method(after["method"])
     if after.get("query", before["query"]) != before["query"]:
-        result["query"] = str(after["query"] or "")
+        result["query"] = valid.query(after["query"])
     elif after.get("parsed_query", before["parsed_query"]) != before["parsed_query"]:
-        result["query"] = urlencode(after["parsed_query"] or {}, doseq=True)
+        result["query"] = valid.parsed_query(after["parsed_query"])
     if "body" in after and after["body"] != before["body"]:
-        result["body"] = _encode_body(after["body"], content_type_of(result["headers"]))
+        form = media_type(content_type_of(result["headers"])) == FORM_MEDIA_TYPE
+        result["body"] = valid.body(after["body"], form)
     return result
 
 
-def _headers(original: list[Header], wanted: dict[str, Any]) -> list[Header]:
-    """Keep the original order and bytes of unchanged headers; drop removed; append new."""
-    wanted_lower = {str(k).lower(): str(v) for k, v in wanted.items() if v is not None}
+def _headers(original: list[Header], wanted: dict[str, str | None]) -> list[Header]:
+    """Keep the original order and bytes of unchanged headers; drop removed; append new.
+
+    The hop count is the gateway's, not the code's: it stays as received, so a transformation
+    cannot hide a loop (schemas.limits.HOP_HEADER).
+    """
+    wanted_lower = {name: value for name, value in wanted.items()
+                    if value is not None and name != HOP_HEADER}
     current = header_map(original)
     out: list[Header] = []
     for h in original:
         name = h["name"].lower()
+        if name == HOP_HEADER:
+            out.append(h)
+            continue
         if name not in wanted_lower:
             continue
         if wanted_lower[name] == current[name]:
@@ -86,14 +102,3 @@ def _headers(original: list[Header], wanted: dict[str, Any]) -> list[Header]:
         if name not in current:
             out.append({"name": name, "value": value, "raw": None})
     return out
-
-
-def _encode_body(body: Any, content_type: str | None) -> bytes:
-    mtype = media_type(content_type)
-    if isinstance(body, str):
-        return body.encode()
-    if mtype == FORM_MEDIA_TYPE and isinstance(body, dict):
-        return urlencode(body, doseq=True).encode()
-    if is_json_media_type(mtype) or not isinstance(body, str):
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return str(body).encode()

@@ -7,6 +7,7 @@ produces the same event and ignored ids, and downstream can drop the repeat.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,15 @@ from router.outgoing import (
     transformation_input,
 )
 from router.transform import TransformationFailed
+from router.validation import InvalidOutput
 from schemas.ids import derived_id
+from schemas.limits import HOP_HEADER, MAX_HOPS
 
 Transform = Callable[[str, dict[str, str], dict[str, Any], dict[str, Any]],
                      Awaitable[dict[str, Any]]]
+# ASCII digits only: int() would also take "²"-like digits, signs and underscores.
+_DIGITS = re.compile(r"[0-9]+")
+_HOPS_CEILING = 10**18
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +66,28 @@ def connections_for(request: dict[str, Any], connections: list[Connection]) -> l
     return [c for c in connections if wanted is None or c.id in wanted]
 
 
+def hop_count(headers: list[dict[str, Any]]) -> int:
+    """How many gateway hops the request has made (HOP_HEADER; absent or not an integer: 0).
+
+    With several such headers the largest counts: a repeat cannot lower the count."""
+    counts = [_saturated(h["value"].strip()) for h in headers
+              if h["name"].lower() == HOP_HEADER and _DIGITS.fullmatch(h["value"].strip())]
+    return max(counts, default=0)
+
+
+def _saturated(digits: str) -> int:
+    # int() refuses more than 4300 digits; any count this long is far past the limit anyway.
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _HOPS_CEILING
+
+
 async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,
                 transform: Transform, now_ms: int) -> Routed | Ignored:
+    hops = hop_count(request["headers"])
+    if hops >= MAX_HOPS:
+        return ignored(request, connection, "LOOP_DETECTED",
+                       f"the request has made {hops} gateway hops ({HOP_HEADER}); at "
+                       f"{MAX_HOPS} it is not delivered again", now_ms)
     if not connection.enabled:
         return ignored(request, connection, "DISABLED", "the connection is disabled", now_ms)
     if not destination_enabled:
@@ -82,9 +108,9 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
             before = transformation_input(view, outgoing)
             try:
                 after = await transform(rule["code"], rule.get("env") or {}, before, context)
-            except TransformationFailed as exc:
+                outgoing = apply_transformation(outgoing, before, after)
+            except (TransformationFailed, InvalidOutput) as exc:
                 return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), now_ms)
-            outgoing = apply_transformation(outgoing, before, after)
             view = request_view(outgoing)
         elif kind == "delay":
             delay_ms += int(rule["delay"])

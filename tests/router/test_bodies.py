@@ -113,3 +113,22 @@ def test_form_round_trip(fields: dict[str, str]) -> None:
 def test_form_round_trip_repeated_keys(fields: dict[str, list[str]]) -> None:
     encoded = urlencode(fields, doseq=True).encode()
     assert body_for_filters(encoded, FORM) == fields
+
+
+def test_a_form_over_the_field_cap_is_seen_as_a_string() -> None:
+    from schemas.limits import MAX_FORM_FIELDS
+
+    at_cap = "&".join(f"f{i}=v" for i in range(MAX_FORM_FIELDS)).encode()
+    assert len(body_for_filters(at_cap, FORM)) == MAX_FORM_FIELDS
+    over = at_cap + b"&last=v"
+    assert body_for_filters(over, FORM) == over.decode()
+    # Empty pairs are not fields: they neither count nor cost a parse.
+    assert body_for_filters(b"&" * 5_000_000 + b"a=1", FORM) == {"a": "1"}
+
+
+def test_a_query_over_the_field_cap_keeps_its_first_fields() -> None:
+    from schemas.limits import MAX_FORM_FIELDS
+
+    query = "&".join(f"f{i}=v" for i in range(MAX_FORM_FIELDS + 5))
+    parsed = parse_query(query)
+    assert len(parsed) == MAX_FORM_FIELDS and "f0" in parsed

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from schemas.codec import encode
+from schemas.limits import HOP_HEADER, MAX_HOPS
 from tests.api.test_guide import GUIDE_BODY
 from tests.router.test_routing_flow import FORM, outcomes, router_applied, setup_connection
 from tests.support.config import update
@@ -19,6 +20,9 @@ addHandler('transform', (request, context) => {
 });
 """
 THROWS = "addHandler('transform', (request) => { throw new Error('no thanks'); });"
+NEWLINE_HEADER = """
+addHandler('transform', (request) => { request.headers['x'] = 'a\\nb'; return request; });
+"""
 FOREVER = """
 addHandler('transform', (request) => {
   if (request.body.MessageStatus === 'loop') { while (true) {} }
@@ -56,6 +60,31 @@ async def test_transformation_that_throws_is_ignored_with_its_message(
     cause, ignored = (await outcomes(bootstrap, settings, [request_id]))[request_id]
     assert cause == "TRANSFORMATION_FAILED"
     assert "no thanks" in ignored["detail"]
+
+
+async def test_transformation_output_that_cannot_be_sent_is_ignored_with_the_field(
+    router, ingress, producer, settings, bootstrap
+):
+    rules = [{"type": "transformation", "code": NEWLINE_HEADER}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    request_id = await post(ingress, source, GUIDE_BODY)
+    cause, ignored = (await outcomes(bootstrap, settings, [request_id]))[request_id]
+    assert cause == "TRANSFORMATION_FAILED"
+    assert ignored["detail"].startswith("the transformation's output is invalid: headers.x:")
+
+
+async def test_a_request_at_the_hop_limit_is_ignored_as_a_loop(
+    router, ingress, producer, settings, bootstrap
+):
+    source, _, connection = await setup_connection(
+        producer, settings, ingress, [{"type": "filter", "path": "/twilio/status"}])
+    looped = await post(ingress, source, GUIDE_BODY, [FORM, (HOP_HEADER, str(MAX_HOPS))])
+    below = await post(ingress, source, GUIDE_BODY, [FORM, (HOP_HEADER, str(MAX_HOPS - 1))])
+    found = await outcomes(bootstrap, settings, [looped, below])
+    cause, ignored = found[looped]
+    assert cause == "LOOP_DETECTED" and ignored["connection_id"] == connection["id"]
+    assert HOP_HEADER in ignored["detail"]
+    assert found[below][0] == "EVENT"
 
 
 async def test_endless_transformation_is_cut_off_while_others_flow(
