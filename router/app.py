@@ -28,6 +28,7 @@ from runtime.kafka import ConfigFollower
 from runtime.settings import Settings
 from schemas.codec import decode, encode
 from schemas.errors import SchemaError
+from schemas.limits import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=10.0,
         consumer_group_instance_id=settings.member_name("router"),
         broker_heartbeat_interval=2.0,
+        # Faust's defaults (1 MB) are below the bodies a source accepts: every record, up to the
+        # contract's limit, must be routed (schemas.limits).
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=MAX_MESSAGE_BYTES,
     )
     view = ConnectionView()
     metrics = RouterMetrics()

@@ -21,9 +21,17 @@ from runtime.errors import RuntimeSetupError
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
+from schemas.limits import MAX_MESSAGE_BYTES
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# Every client is sized from the contract's one record limit (schemas.limits): a producer sends a
+# record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
+# full-size record from each of a few partitions.
+PRODUCER_SIZES: dict[str, object] = {"max_request_size": MAX_MESSAGE_BYTES}
+CONSUMER_SIZES: dict[str, object] = {"max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
+                                     "fetch_max_bytes": 8 * MAX_MESSAGE_BYTES}
 
 
 def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
@@ -33,8 +41,8 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 1,
-        "max_request_size": 16 * 1024 * 1024,
         "request_timeout_ms": 15_000,
+        **PRODUCER_SIZES,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
@@ -54,9 +62,8 @@ def make_group_consumer(settings: Settings, group: str, **overrides: object) -> 
         "max_poll_records": 500,
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 2_000,
-        "fetch_max_bytes": 64 * 1024 * 1024,
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
         "isolation_level": "read_committed",
+        **CONSUMER_SIZES,
     }
     options.update(overrides)
     return AIOKafkaConsumer(**options)  # type: ignore[arg-type]
@@ -122,6 +129,7 @@ class ConfigFollower:
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            **CONSUMER_SIZES,  # type: ignore[arg-type]
         )
         await consumer.start()
         try:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from runtime.errors import SettingsError
+from schemas import limits
 from schemas.topics import Topics
-
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +51,9 @@ class Settings:
     secret_key: str = ""
     # How long a rotated destination signing secret stays valid beside the new one.
     signing_secret_grace_s: int = 24 * 60 * 60
-    max_body_bytes: int = 5 * MIB
+    # May be lowered per deployment, never raised above the contract's limit: every Kafka
+    # client and topic is sized for that one (schemas.limits).
+    max_body_bytes: int = limits.MAX_BODY_BYTES
     max_headers: int = 500
     max_header_bytes: int = 64 * 1024
     # How long a provider waits for the broker's ack before we answer 503.
@@ -118,6 +119,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[f.name] = _convert(f.name, raw, f.type)
     values.update(overrides)
     settings = Settings(**values)
-    if settings.max_body_bytes <= 0:
-        raise SettingsError("FASTHOOK_MAX_BODY_BYTES must be positive")
+    if not 0 < settings.max_body_bytes <= limits.MAX_BODY_BYTES:
+        raise SettingsError(
+            f"FASTHOOK_MAX_BODY_BYTES={settings.max_body_bytes} must be positive and at most "
+            f"{limits.MAX_BODY_BYTES} (schemas.limits.MAX_BODY_BYTES: topics and Kafka clients "
+            f"are sized for that)")
     return settings
