@@ -1,6 +1,6 @@
 """The router: a Faust app from requests to events.
 
-    requests ──route──▶ events / ignored
+    requests ──route (a task per request)──▶ events / ignored
              └──────▶ router.dedupe (keyed by dedupe key) ──dedupe──▶ events / ignored
 
 At-least-once: Faust flushes everything an agent produced before it commits the offset, and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
@@ -21,6 +22,7 @@ from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router.connections import ConnectionView
+from router.fairness import TeamSlots, team_share
 from router.metrics import RouterMetrics
 from router.routing import Ignored, Routed, connections_for, route
 from router.transform import Sandboxes
@@ -33,6 +35,10 @@ from schemas.limits import MAX_MESSAGE_BYTES
 log = logging.getLogger(__name__)
 
 WINDOW_HEADER = "fasthook-dedupe-window-ms"
+# Requests a worker routes at once. One team's transformations take at most team_share() of the
+# router_concurrency transformation slots; the others' requests are routed beside them. Past this
+# many requests in flight the worker stops reading until one is done.
+MAX_IN_FLIGHT = 256
 DEDUPE_CLEANUP_S = 30.0
 
 
@@ -92,13 +98,21 @@ def create_app(settings: Settings) -> faust.App:
     seen = app.Table("dedupe-seen", default=None, partitions=8,
                      schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
-    async def transform(code: str, env: dict[str, str], request: dict[str, Any],
+    slots = TeamSlots(team_share(settings.router_concurrency))
+    # V8 runs off the loop on threads of its own: the worker's transformation slots.
+    transformations = ThreadPoolExecutor(settings.router_concurrency,
+                                          thread_name_prefix="transformation")
+    in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def transform(team_id: str, code: str, env: dict[str, str], request: dict[str, Any],
                         context: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        try:
-            return await asyncio.to_thread(sandboxes.run, code, env, request, context)
-        finally:
-            metrics.transform_seconds.observe(time.perf_counter() - started)
+        async with slots.slot(team_id):
+            started = time.perf_counter()
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    transformations, sandboxes.run, team_id, code, env, request, context)
+            finally:
+                metrics.transform_seconds.observe(time.perf_counter() - started)
 
     async def emit(outcome: Routed | Ignored) -> None:
         if isinstance(outcome, Ignored):
@@ -114,31 +128,44 @@ def create_app(settings: Settings) -> faust.App:
             await events_topic.send(key=outcome.event["event_id"].encode(),
                                     value=encode("EventCreated", outcome.event))
 
-    # An unexpected error stops the worker (to be restarted from the last commit) rather than
-    # skipping the request the agent was on.
-    @app.agent(requests_topic, concurrency=settings.router_concurrency,
-               supervisor_strategy=CrashingSupervisor)
+    async def route_request(value: bytes) -> None:
+        try:
+            request = decode(value, "RequestReceived")
+        except SchemaError:
+            metrics.unreadable.inc()
+            log.exception("unreadable request record skipped")
+            return
+        metrics.requests.labels(request["status"]).inc()
+        if request["status"] != "accepted":
+            return
+        if request.get("replay_of"):
+            # A replay usually follows a rule change made a moment ago: route it on a view
+            # that holds every config change made before it.
+            await config.follower.sync()
+        now_ms = int(time.time() * 1000)
+        for connection in connections_for(request, view.for_source(request["source_id"])):
+            await emit(await route(request, connection,
+                                   view.destination_enabled(connection.destination_id),
+                                   transform, now_ms))
+
+    async def route_and_ack(event: faust.EventT) -> None:
+        try:
+            await route_request(event.value)
+            event.ack()  # only now may its offset be committed
+        finally:
+            in_flight.release()
+
+    # Each request is routed in a task of its own, acked when routed (Faust commits only offsets
+    # acked without a gap), so a team waiting for its transformation slots waits beside other
+    # teams' requests, not in front of them. An unexpected error in any task stops the worker
+    # (to be restarted from the last commit) rather than skipping the request.
+    @app.agent(requests_topic, supervisor_strategy=CrashingSupervisor)
     async def route_requests(stream: faust.StreamT) -> None:
         await config.follower.caught_up.wait()  # never route on a partial view
-        async for value in stream:
-            try:
-                request = decode(value, "RequestReceived")
-            except SchemaError:
-                metrics.unreadable.inc()
-                log.exception("unreadable request record skipped")
-                continue
-            metrics.requests.labels(request["status"]).inc()
-            if request["status"] != "accepted":
-                continue
-            if request.get("replay_of"):
-                # A replay usually follows a rule change made a moment ago: route it on a view
-                # that holds every config change made before it.
-                await config.follower.sync()
-            now_ms = int(time.time() * 1000)
-            for connection in connections_for(request, view.for_source(request["source_id"])):
-                await emit(await route(request, connection,
-                                       view.destination_enabled(connection.destination_id),
-                                       transform, now_ms))
+        async with asyncio.TaskGroup() as routing:
+            async for event in stream.noack().events():
+                await in_flight.acquire()
+                routing.create_task(route_and_ack(event))
 
     @app.agent(dedupe_topic, supervisor_strategy=CrashingSupervisor)
     async def deduplicate(stream: faust.StreamT) -> None:

@@ -26,8 +26,9 @@ from router.validation import InvalidOutput
 from schemas.ids import derived_id
 from schemas.limits import HOP_HEADER, MAX_HOPS
 
-Transform = Callable[[str, dict[str, str], dict[str, Any], dict[str, Any]],
-                     Awaitable[dict[str, Any]]]
+# (team id, code, env, request, context) → the transformation's output.
+Transform = Callable[[str, str, dict[str, str], dict[str, Any], dict[str, Any]],
+                     Awaitable[Any]]
 # ASCII digits only: int() would also take "²"-like digits, signs and underscores.
 _DIGITS = re.compile(r"[0-9]+")
 _HOPS_CEILING = 10**18
@@ -107,7 +108,8 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
                        "env": rule.get("env") or {}}
             before = transformation_input(view, outgoing)
             try:
-                after = await transform(rule["code"], rule.get("env") or {}, before, context)
+                after = await transform(request["team_id"], rule["code"], rule.get("env") or {},
+                                        before, context)
                 outgoing = apply_transformation(outgoing, before, after)
             except (TransformationFailed, InvalidOutput) as exc:
                 return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), now_ms)

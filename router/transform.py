@@ -18,7 +18,10 @@ from py_mini_racer import MiniRacer
 
 TIMEOUT_S = 1.0
 MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
-CACHE_SIZE = 256
+# The most memory a worker's isolates may hold: their count times their heap limit (16 x 64 MiB).
+# It must leave room for more isolates than transformations run at once (router_concurrency),
+# so that an idle one can always be evicted.
+MEMORY_BUDGET_BYTES = 1024 * 1024 * 1024
 
 PRELUDE = """
 var __handlers = {};
@@ -48,27 +51,37 @@ class TransformationFailed(Exception):
 class _Sandbox:
     racer: MiniRacer
     lock: threading.Lock
+    closed: bool = False
+
+    def close(self) -> None:
+        """Close the isolate; the caller holds `lock`, so nothing runs in it."""
+        self.closed = True
+        self.racer.close()
 
 
 class Sandboxes:
-    """One V8 isolate per distinct (code, env), reused across requests, least recently used
-    evicted. Calls are synchronous: run them in a worker thread."""
+    """One V8 isolate per (team, code, env), reused across that team's requests: one tenant's
+    code never shares an isolate — nor its global state — with another's. At most
+    `memory_budget_bytes // memory_bytes` isolates live at once; the least recently used idle
+    one is closed to make room. Calls are synchronous: run them in a worker thread."""
 
     def __init__(self, timeout_s: float = TIMEOUT_S, memory_bytes: int = MEMORY_LIMIT_BYTES,
-                 size: int = CACHE_SIZE) -> None:
+                 memory_budget_bytes: int = MEMORY_BUDGET_BYTES) -> None:
+        if memory_budget_bytes < memory_bytes:
+            raise ValueError("the memory budget must hold at least one isolate")
         self.timeout_s = timeout_s
         self.memory_bytes = memory_bytes
-        self.size = size
+        self.max_isolates = memory_budget_bytes // memory_bytes
         self._cache: OrderedDict[str, _Sandbox] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _sandbox(self, code: str, env: dict[str, str]) -> _Sandbox:
-        key = hashlib.sha256(json.dumps([code, env], sort_keys=True).encode()).hexdigest()
+    @property
+    def live(self) -> int:
+        """Isolates open now."""
         with self._lock:
-            found = self._cache.get(key)
-            if found is not None:
-                self._cache.move_to_end(key)
-                return found
+            return len(self._cache)
+
+    def _create(self, code: str, env: dict[str, str]) -> _Sandbox:
         racer = MiniRacer()
         racer.set_hard_memory_limit(self.memory_bytes)
         try:
@@ -78,39 +91,79 @@ class Sandboxes:
         except Exception as exc:
             racer.close()
             raise TransformationFailed(_message(exc)) from None
-        sandbox = _Sandbox(racer, threading.Lock())
-        with self._lock:
-            self._cache[key] = sandbox
-            while len(self._cache) > self.size:
-                _, evicted = self._cache.popitem(last=False)
-                evicted.racer.close()
-        return sandbox
+        return _Sandbox(racer, threading.Lock())
 
-    def run(self, code: str, env: dict[str, str], request: dict[str, Any],
+    def _sandbox(self, team_id: str, code: str, env: dict[str, str]) -> _Sandbox:
+        key = hashlib.sha256(json.dumps([team_id, code, env], sort_keys=True).encode()
+                             ).hexdigest()
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                return found
+        # Created outside the cache's lock: the code's top level runs (up to the time limit).
+        created = self._create(code, env)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is None:
+                self._cache[key] = created
+                self._evict_idle()
+        if found is not None:  # another thread created it first: one isolate per key
+            with created.lock:
+                created.close()
+            return found
+        return created
+
+    def _evict_idle(self) -> None:
+        """Close least recently used isolates that are not running, down to the budget (the
+        caller holds the cache's lock). One that runs is never closed under its code."""
+        for key in list(self._cache):
+            if len(self._cache) <= self.max_isolates:
+                return
+            sandbox = self._cache[key]
+            if sandbox.lock.acquire(blocking=False):
+                try:
+                    del self._cache[key]
+                    sandbox.close()
+                finally:
+                    sandbox.lock.release()
+
+    def run(self, team_id: str, code: str, env: dict[str, str], request: dict[str, Any],
             context: dict[str, Any]) -> dict[str, Any]:
-        sandbox = self._sandbox(code, env)
-        with sandbox.lock:
-            try:
-                result = sandbox.racer.eval(
-                    f"{RUN}({json.dumps(json.dumps(request))}, {json.dumps(json.dumps(context))})",
-                    timeout_sec=self.timeout_s,
-                )
-            except Exception as exc:
-                if sandbox.racer.was_hard_memory_limit_reached():
-                    self._forget(sandbox)
-                    raise TransformationFailed("the transformation ran out of memory") from None
-                raise TransformationFailed(_message(exc)) from None
+        while True:
+            sandbox = self._sandbox(team_id, code, env)
+            with sandbox.lock:
+                if sandbox.closed:
+                    continue  # evicted between lookup and lock: take a fresh one
+                result = self._eval(sandbox, request, context)
+                break
         try:
             return json.loads(result)
+        except RecursionError:
+            raise TransformationFailed("the transformation returned an object nested too "
+                                       "deeply") from None
         except (TypeError, ValueError):
             raise TransformationFailed("the transformation returned no JSON object") from None
 
+    def _eval(self, sandbox: _Sandbox, request: dict[str, Any], context: dict[str, Any]) -> Any:
+        try:
+            return sandbox.racer.eval(
+                f"{RUN}({json.dumps(json.dumps(request))}, {json.dumps(json.dumps(context))})",
+                timeout_sec=self.timeout_s,
+            )
+        except Exception as exc:
+            if sandbox.racer.was_hard_memory_limit_reached():
+                self._forget(sandbox)
+                raise TransformationFailed("the transformation ran out of memory") from None
+            raise TransformationFailed(_message(exc)) from None
+
     def _forget(self, sandbox: _Sandbox) -> None:
+        """Drop an isolate that hit its memory limit (the caller holds its lock)."""
         with self._lock:
             for key, held in list(self._cache.items()):
                 if held is sandbox:
                     del self._cache[key]
-        sandbox.racer.close()
+        sandbox.close()
 
 
 def _message(exc: Exception) -> str:

@@ -6,6 +6,8 @@ import asyncio
 import signal
 from collections import Counter
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from schemas.codec import encode
 from schemas.ids import new_id
 from tests.api.test_guide import GUIDE_BODY
@@ -67,3 +69,27 @@ async def test_sigkill_mid_stream_every_request_has_an_outcome(
     assert all(len(ids) == 1 for ids in ids_per_request.values())
     duplicates = sum(Counter(e["event_id"] for e in events).values()) - len(expected_events)
     print(f"events={len(events)} unique={len(expected_events)} duplicates={duplicates}")
+
+
+async def test_offsets_of_routed_requests_are_committed(
+    router, ingress, producer, settings, bootstrap
+):
+    """Requests are routed in tasks of their own and acked one by one: the worker still
+    commits every routed offset, so a restart re-routes only what was in flight."""
+    source, _, _ = await setup_connection(
+        producer, settings, ingress, [{"type": "filter", "body": {"MessageStatus": "failed"}}])
+    records = [request_record(source, i) for i in range(200)]
+    await asyncio.gather(*[await producer.send(settings.topics.requests,
+                                               encode("RequestReceived", r),
+                                               key=r["request_id"].encode()) for r in records])
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        async def committed() -> bool:
+            offsets = await admin.list_consumer_group_offsets(
+                f"{settings.topic_namespace}-router")
+            return sum(o.offset for tp, o in offsets.items()
+                       if tp.topic == settings.topics.requests) >= len(records)
+        await eventually(committed, 30, "every routed offset committed", 0.2)
+    finally:
+        await admin.close()
