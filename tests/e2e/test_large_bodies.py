@@ -9,56 +9,29 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from fasthook.embedded import free_port
-from projections.clickhouse import database_name
-from projections.migrations import migrate
 from runtime.settings import Settings
 from schemas.limits import MAX_BODY_BYTES
-from tests.projections.conftest import start_service, stop_service
-from tests.support.api import start_api, stop_api
-from tests.support.deliverer import start_deliverer
 from tests.support.http import send_raw
-from tests.support.ingress import start_ingress
 from tests.support.poll import eventually
-from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver
+from tests.support.stack import Stack, running_stack, stack_settings
 
 OCTETS = ("Content-Type", "application/octet-stream")
 
 
 @pytest.fixture
-def settings(settings: Settings, engine, topics) -> Settings:
-    return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
-                          projections_port=free_port(), clickhouse_dsn=engine.dsn,
-                          clickhouse_database=topics.namespace, projector_batch_ms=50)
+def settings(settings: Settings, engine) -> Settings:
+    return stack_settings(settings, engine)
 
 
 @pytest.fixture
-async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[dict]:
-    await migrate(engine, database_name(settings), settings.projections_retention_days)
-    ingress = await start_ingress(settings)
-    settings = settings.with_(public_url=ingress.base_url)
-    projections = await start_service(settings)
-    api = await start_api(settings)
-    router = ServiceProcess("router", settings, tmp_path / "router.log")
-    router.start()
-    deliverer = await start_deliverer(settings)
-    receiver = await Receiver().start()
-    try:
-        await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
-        yield {"api": api, "receiver": receiver, "router": router}
-    finally:
-        await receiver.stop()
-        await deliverer.runner.cleanup()
-        router.kill()
-        await stop_api(api)
-        await stop_service(projections)
-        await ingress.runner.cleanup()
-        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[Stack]:
+    async with running_stack(settings, engine, tmp_path, Receiver()) as running:
+        yield running
 
 
 async def test_large_bodies_arrive_byte_for_byte_and_are_stored(stack):
-    api, receiver, router = stack["api"], stack["receiver"], stack["router"]
+    api, receiver, router = stack.api, stack.receiver, stack.router
     _, source = await api.call("POST", "/v1/sources", {"name": "big"})
     _, destination = await api.call("POST", "/v1/destinations", {
         "name": "receiver", "config": {"url": receiver.url + "/big"}})

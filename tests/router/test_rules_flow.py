@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from schemas.codec import encode
 from schemas.limits import HOP_HEADER, MAX_HOPS
 from tests.api.test_guide import GUIDE_BODY
@@ -51,26 +53,20 @@ async def test_transformation_adds_a_header_and_keeps_the_body(
     assert event["request"]["body"] == GUIDE_BODY
 
 
-async def test_transformation_that_throws_is_ignored_with_its_message(
-    router, ingress, producer, settings, bootstrap
+@pytest.mark.parametrize(("code", "detail"), [
+    (THROWS, "Error: no thanks"),
+    # A header value with a line break could not be sent: refused here, naming the field.
+    (NEWLINE_HEADER, "the transformation's output is invalid: headers.x: "),
+])
+async def test_transformation_that_fails_is_ignored_with_why(
+    code, detail, router, ingress, producer, settings, bootstrap
 ):
-    rules = [{"type": "transformation", "code": THROWS}]
+    rules = [{"type": "transformation", "code": code}]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
     request_id = await post(ingress, source, GUIDE_BODY)
     cause, ignored = (await outcomes(bootstrap, settings, [request_id]))[request_id]
     assert cause == "TRANSFORMATION_FAILED"
-    assert "no thanks" in ignored["detail"]
-
-
-async def test_transformation_output_that_cannot_be_sent_is_ignored_with_the_field(
-    router, ingress, producer, settings, bootstrap
-):
-    rules = [{"type": "transformation", "code": NEWLINE_HEADER}]
-    source, _, _ = await setup_connection(producer, settings, ingress, rules)
-    request_id = await post(ingress, source, GUIDE_BODY)
-    cause, ignored = (await outcomes(bootstrap, settings, [request_id]))[request_id]
-    assert cause == "TRANSFORMATION_FAILED"
-    assert ignored["detail"].startswith("the transformation's output is invalid: headers.x:")
+    assert detail in ignored["detail"]
 
 
 async def test_a_request_at_the_hop_limit_is_ignored_as_a_loop(

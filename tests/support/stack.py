@@ -1,0 +1,61 @@
+"""The whole pipeline on loopback: ingress, projections (with the real ClickHouse engine), api,
+the router as an OS process, the deliverer, and a receiver."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fasthook.embedded import free_port
+from projections.clickhouse import Engine, database_name
+from projections.migrations import migrate
+from runtime.settings import Settings
+from tests.projections.conftest import start_service, stop_service
+from tests.support.api import RunningApi, start_api, stop_api
+from tests.support.deliverer import start_deliverer
+from tests.support.ingress import RunningIngress, start_ingress
+from tests.support.processes import ServiceProcess
+from tests.support.receiver import Receiver
+
+
+@dataclass
+class Stack:
+    ingress: RunningIngress
+    api: RunningApi
+    router: ServiceProcess
+    receiver: Receiver
+
+
+def stack_settings(settings: Settings, engine: Engine) -> Settings:
+    """Test settings for a whole stack: loopback destinations allowed, ports of its own, the
+    test's database on the session engine."""
+    return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
+                          projections_port=free_port(), clickhouse_dsn=engine.dsn,
+                          clickhouse_database=settings.topic_namespace, projector_batch_ms=50)
+
+
+@asynccontextmanager
+async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
+                        receiver: Receiver) -> AsyncIterator[Stack]:
+    await migrate(engine, database_name(settings), settings.projections_retention_days)
+    ingress = await start_ingress(settings)
+    settings = settings.with_(public_url=ingress.base_url)
+    projections = await start_service(settings)
+    api = await start_api(settings)
+    router = ServiceProcess("router", settings, tmp_path / "router.log")
+    router.start()
+    deliverer = await start_deliverer(settings)
+    await receiver.start()
+    try:
+        await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
+        yield Stack(ingress, api, router, receiver)
+    finally:
+        await receiver.stop()
+        await deliverer.runner.cleanup()
+        router.kill()
+        await stop_api(api)
+        await stop_service(projections)
+        await ingress.runner.cleanup()
+        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
