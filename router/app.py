@@ -99,8 +99,10 @@ def create_app(settings: Settings) -> faust.App:
                      schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
     slots = TeamSlots(team_share(settings.router_concurrency))
-    # V8 runs off the loop on threads of its own: the worker's transformation slots.
-    transformations = ThreadPoolExecutor(settings.router_concurrency,
+    # V8 runs off the loop on threads of its own: the worker's transformation slots. Never more
+    # than the isolates the memory budget holds, so an idle isolate can always be evicted.
+    transformations = ThreadPoolExecutor(min(settings.router_concurrency,
+                                             sandboxes.max_isolates),
                                           thread_name_prefix="transformation")
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 

@@ -61,7 +61,8 @@ def apply_transformation(outgoing: dict[str, Any], before: dict[str, Any],
         raise InvalidOutput("request", "the transform handler must return the request object")
     result = dict(outgoing)
     if after.get("headers") != before["headers"]:
-        result["headers"] = _headers(outgoing["headers"], valid.headers(after.get("headers")))
+        wanted = valid.headers(after.get("headers"), before["headers"])
+        result["headers"] = _headers(outgoing["headers"], wanted)
         valid.header_count(len(result["headers"]))
     if after.get("path", before["path"]) != before["path"]:
         result["path"] = valid.path(after["path"])

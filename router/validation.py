@@ -92,8 +92,11 @@ def header_value(name: str, value: object) -> str:
     return text
 
 
-def headers(value: object) -> dict[str, str | None]:
-    """The headers a transformation wants: lower-cased name → value, None = remove."""
+def headers(value: object, received: dict[str, str]) -> dict[str, str | None]:
+    """The headers a transformation wants: lower-cased name → value, None = remove.
+
+    A header left as received (`received`: lower-cased name → value) is not checked again: it
+    came over HTTP, and is forwarded with its original bytes."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -104,7 +107,10 @@ def headers(value: object) -> dict[str, str | None]:
         if not _TOKEN.fullmatch(name):
             raise InvalidOutput(f"headers.{name}", "a header name must be an HTTP token "
                                                    "(letters, digits, -, _, …)")
-        wanted[name.lower()] = None if raw is None else header_value(name, raw)
+        if isinstance(raw, str) and received.get(name.lower()) == raw:
+            wanted[name.lower()] = raw
+        else:
+            wanted[name.lower()] = None if raw is None else header_value(name, raw)
     return wanted
 
 

@@ -109,6 +109,17 @@ def test_null_body_is_an_empty_body_and_json_bodies_are_compact() -> None:
     assert transformed(body={"a": ["1", 2]})["body"] == b"a=1&a=2"
 
 
+def test_headers_left_as_received_are_not_checked_again() -> None:
+    # A provider's header decoded from bytes that are control characters in Latin-1.
+    odd = {**ORIGINAL, "headers": [*ORIGINAL["headers"],
+                                   {"name": "X-Odd", "value": "a\x85b", "raw": b"a\x85b"}]}
+    start = transformation_input(request_view(odd), odd)
+    result = apply_transformation(odd, start, {**start, "headers": {**start["headers"],
+                                                                    "x-new": "1"}})
+    assert {"name": "X-Odd", "value": "a\x85b", "raw": b"a\x85b"} in result["headers"]
+    assert {"name": "x-new", "value": "1", "raw": None} in result["headers"]
+
+
 def test_the_hop_count_cannot_be_changed_or_removed_by_a_transformation() -> None:
     for headers in ({}, {limits.HOP_HEADER: "0"}, {"content-type": "text/plain"}):
         result = transformed(headers=headers)
