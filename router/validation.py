@@ -23,12 +23,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 # A path or a query is part of the request line: no whitespace, and no `#` (a fragment is never
 # sent, so everything after it would silently vanish).
 _NOT_IN_URL = re.compile(r"[\s#]")
+FIELD_SHOWN = 100
 
 
 class InvalidOutput(ValueError):
     """The transformation returned something that cannot be sent; `field` says where."""
 
     def __init__(self, field: str, reason: str) -> None:
+        # A field is named after user data (a header name may be megabytes): the detail of
+        # the ignored event stays short.
+        field = field if len(field) <= FIELD_SHOWN else field[:FIELD_SHOWN] + "…"
         super().__init__(field, reason)
         self.field = field
         self.reason = reason

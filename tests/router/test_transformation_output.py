@@ -83,6 +83,11 @@ def test_unsendable_output_is_refused_with_field_and_reason(changes, field, word
     assert str(refused).startswith(f"the transformation's output is invalid: {field}: ")
 
 
+def test_a_huge_field_name_is_shortened_in_the_reason() -> None:
+    refused = refusal(headers={"x" * 2_000_000: "a\nb"})
+    assert len(str(refused)) < 400 and refused.field.startswith("headers.xxx")
+
+
 def test_output_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidOutput) as caught:
         apply_transformation(ORIGINAL, before(), [1, 2])  # type: ignore[arg-type]
