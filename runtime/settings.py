@@ -44,7 +44,8 @@ class Settings:
     # Destinations on loopback/private/link-local addresses are refused unless listed here
     # (comma-separated CIDRs); the embedded stack and the tests allow 127.0.0.1.
     allowed_destinations: str = ""
-    # Requests routed at once per worker: a slow transformation holds one slot, not the stream.
+    # Transformations run at once per router worker (capped at 16); one team takes at most a
+    # quarter of them, so its slow code never queues another team's routing.
     router_concurrency: int = 8
     # Fernet key sealing secrets (source auth, destination credentials, signing secrets) on
     # the config topic. Every service that reads secrets needs the same key.
