@@ -11,53 +11,27 @@ import pytest
 import schemathesis
 from twilio.request_validator import RequestValidator
 
-from fasthook.embedded import free_port
-from projections.clickhouse import database_name
-from projections.migrations import migrate
 from runtime.settings import Settings
 from tests.api.test_guide import GUIDE_BODY, guide_connection
-from tests.projections.conftest import start_service, stop_service
-from tests.support.api import start_api, stop_api
-from tests.support.deliverer import start_deliverer
 from tests.support.http import send_raw
-from tests.support.ingress import start_ingress
 from tests.support.poll import eventually
-from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver, answers
+from tests.support.stack import running_stack, stack_settings
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def settings(settings: Settings, engine, topics) -> Settings:
-    return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
-                          projections_port=free_port(), clickhouse_dsn=engine.dsn,
-                          clickhouse_database=topics.namespace, projector_batch_ms=50)
+def settings(settings: Settings, engine) -> Settings:
+    return stack_settings(settings, engine)
 
 
 @pytest.fixture
 async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[dict]:
-    await migrate(engine, database_name(settings), settings.projections_retention_days)
-    ingress = await start_ingress(settings)
-    settings = settings.with_(public_url=ingress.base_url)
-    projections = await start_service(settings)
-    api = await start_api(settings)
-    router = ServiceProcess("router", settings, tmp_path / "router.log")
-    router.start()
-    deliverer = await start_deliverer(settings)
     # The receiver fails twice (an outage), then is fixed.
-    receiver = await Receiver(answer=answers(500, 500)).start()
-    try:
-        await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
-        yield {"api": api, "receiver": receiver}
-    finally:
-        await receiver.stop()
-        await deliverer.runner.cleanup()
-        router.kill()
-        await stop_api(api)
-        await stop_service(projections)
-        await ingress.runner.cleanup()
-        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+    async with running_stack(settings, engine, tmp_path,
+                             Receiver(answer=answers(500, 500))) as running:
+        yield {"api": running.api, "receiver": running.receiver}
 
 
 def signed(url: str, body: bytes) -> list[tuple[str, str]]:
