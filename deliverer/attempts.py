@@ -14,9 +14,13 @@ from schemas.ids import derived_id, id_time_ms
 # Only the pipeline's own attempts continue on the retry schedule; an operator's manual or
 # bulk retry is one more attempt, not a new schedule.
 SCHEDULING_TRIGGERS = frozenset({"INITIAL", "AUTOMATIC", "UNPAUSE"})
+# The event was not delivered because its connection or destination no longer delivers:
+# it ends CANCELLED (not FAILED), since nothing about the request itself went wrong.
+CANCELLING_ERRORS = frozenset({"CONNECTION_DISABLED", "DESTINATION_DISABLED",
+                               "CONNECTION_DELETED", "DESTINATION_DELETED"})
 # Errors that another try cannot fix.
-PERMANENT_ERRORS = frozenset({"BLOCKED_DESTINATION", "CONNECTION_DELETED",
-                              "DESTINATION_DELETED"})
+PERMANENT_ERRORS = frozenset({"BLOCKED_DESTINATION", "INVALID_REQUEST", "INTERNAL_ERROR",
+                              *CANCELLING_ERRORS})
 
 
 def attempt_id(event: dict[str, Any]) -> str:
@@ -75,7 +79,12 @@ def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
         if delay is not None:
             retry = {**event, "attempt_number": event["attempt_number"] + 1,
                      "trigger": "AUTOMATIC", "due_at": now_ms + delay, "created_at": now_ms}
-    status = "SUCCESSFUL" if ok else ("SCHEDULED" if retry else "FAILED")
+    if ok:
+        status = "SUCCESSFUL"
+    elif outcome.error_code in CANCELLING_ERRORS:
+        status = "CANCELLED"
+    else:
+        status = "SCHEDULED" if retry else "FAILED"
     # The destination's credential goes to the receiver only, never into what is stored.
     url, headers = redacted(request)
     attempt = {
@@ -106,7 +115,8 @@ def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
 
 def failed_without_request(event: dict[str, Any], error_code: str, detail: str,
                            now_ms: int) -> dict[str, Any]:
-    """An attempt that could not even be sent (its connection or destination is gone)."""
+    """An attempt that was not sent: its connection or destination no longer delivers, or the
+    request could not be built."""
     request = HttpRequest(event["request"]["method"], "", [], b"")
     outcome = Outcome(None, error_code=error_code, error=detail)
     return decide(event, request, outcome, None, now_ms).attempt
