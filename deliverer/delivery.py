@@ -26,6 +26,7 @@ from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
 from deliverer.retry import tier_for
 from deliverer.sending import send
+from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
 from runtime.settings import Settings
 from schemas.codec import decode, encode
@@ -43,7 +44,7 @@ def now_ms() -> int:
 
 class Delivery:
     def __init__(self, settings: Settings, view: DeliveryView, producer: AIOKafkaProducer,
-                 session: aiohttp.ClientSession, allow: list[str],
+                 session: aiohttp.ClientSession, guard: DestinationGuard,
                  metrics: DelivererMetrics, sync_view: Callable[[], Awaitable[None]]) -> None:
         self.sync_view = sync_view
         self.settings = settings
@@ -51,7 +52,7 @@ class Delivery:
         self.view = view
         self.producer = producer
         self.session = session
-        self.allow = allow
+        self.guard = guard
         self.metrics = metrics
         self.limits = DestinationLimits(settings.destination_max_in_flight)
         self._unpaused: dict[str, asyncio.Event] = {}
@@ -164,7 +165,7 @@ class Delivery:
                 return
             self.metrics.in_flight.inc()
             try:
-                outcome = await send(self.session, request, timeout_s, self.allow)
+                outcome = await send(self.session, request, timeout_s, self.guard)
             finally:
                 self.metrics.in_flight.dec()
         self.metrics.latency.observe(outcome.latency_ms / 1000)

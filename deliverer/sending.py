@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from deliverer.outgoing import HttpRequest
-from deliverer.ssrf import is_blocked
+from deliverer.ssrf import DestinationGuard
 
 MAX_RESPONSE_BODY = 64 * 1024
 # RFC 9110 §5.6.2: a method and a header name are tokens.
@@ -59,15 +59,15 @@ class GuardedResolver(AbstractResolver):
     """Resolves like aiohttp does, then refuses blocked addresses — checked on the very
     addresses the connection will use, so DNS rebinding cannot slip past."""
 
-    def __init__(self, allow: list[str]) -> None:
-        self._allow = allow
+    def __init__(self, guard: DestinationGuard) -> None:
+        self._guard = guard
         self._inner = DefaultResolver()
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
-            if is_blocked(result["host"], self._allow):
+            if self._guard.blocks(result["host"], result["port"] or port):
                 raise BlockedDestination(f"{host} resolves to a blocked address {result['host']}")
         return results
 
@@ -125,18 +125,19 @@ def request_problem(request: HttpRequest) -> str | None:
     return None
 
 
-def literal_address_blocked(url: str, allow: list[str]) -> bool:
+def literal_address_blocked(url: str, guard: DestinationGuard) -> bool:
     """aiohttp skips the resolver for IP literals, so those are checked here."""
-    host = aiohttp.client.URL(url).host or ""
+    parsed = URL(url)
+    host = parsed.host or ""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return is_blocked(host.strip("[]"), allow)
+    return guard.blocks(host.strip("[]"), parsed.port)
 
 
-def make_session(allow: list[str], connect_timeout_s: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(allow),
+def make_session(guard: DestinationGuard, connect_timeout_s: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(guard),
                                      ttl_dns_cache=60, enable_cleanup_closed=True)
     return aiohttp.ClientSession(
         connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
@@ -172,7 +173,7 @@ def error_code_of(exc: BaseException) -> str:
 
 
 async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: float,
-               allow: list[str]) -> Outcome:
+               guard: DestinationGuard) -> Outcome:
     started = time.perf_counter()
 
     def elapsed() -> int:
@@ -181,7 +182,7 @@ async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: 
     problem = request_problem(request)
     if problem is not None:
         return Outcome(None, error_code="INVALID_REQUEST", error=problem)
-    if literal_address_blocked(request.url, allow):
+    if literal_address_blocked(request.url, guard):
         return Outcome(None, error_code="BLOCKED_DESTINATION",
                        error="the destination is a blocked address")
     headers = [(k, ExactHeaderValue(v) if isinstance(v, bytes) else v)

@@ -10,11 +10,13 @@ from aiokafka.errors import KafkaConnectionError
 from deliverer.consuming import ConcurrentConsumer
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import make_session, send
+from deliverer.ssrf import DestinationGuard
 from tests.support.deliverer import attempts_for, declare_pipe, make_event, publish_events
 from tests.support.kafka import committed_total, read_topic
 from tests.support.poll import eventually
 
 RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 100}
+GUARD = DestinationGuard(["127.0.0.1/32"])
 
 
 @pytest.mark.parametrize(("method", "headers"), [
@@ -30,10 +32,10 @@ RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 100}
     ("GET\r\nX: 1", []),
 ])
 async def test_a_request_that_cannot_be_sent_as_built_is_invalid(receiver, method, headers):
-    session = make_session(["127.0.0.1/32"], 5)
+    session = make_session(GUARD, 5)
     try:
         request = HttpRequest(method, receiver.url + "/hook", headers, b"x")
-        outcome = await send(session, request, 5, ["127.0.0.1/32"])
+        outcome = await send(session, request, 5, GUARD)
     finally:
         await session.close()
     assert (outcome.status, outcome.error_code) == (None, "INVALID_REQUEST")
@@ -43,9 +45,9 @@ async def test_a_request_that_cannot_be_sent_as_built_is_invalid(receiver, metho
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "http://", "not a url", "http://[::1/x"])
 async def test_a_url_that_cannot_be_called_is_invalid(url):
-    session = make_session(["127.0.0.1/32"], 5)
+    session = make_session(GUARD, 5)
     try:
-        outcome = await send(session, HttpRequest("POST", url, [], b""), 5, ["127.0.0.1/32"])
+        outcome = await send(session, HttpRequest("POST", url, [], b""), 5, GUARD)
     finally:
         await session.close()
     assert (outcome.status, outcome.error_code) == (None, "INVALID_REQUEST")

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaConnectionError
 from deliverer.delivery import Delivery
 from deliverer.metrics import DelivererMetrics
 from deliverer.sending import make_session
+from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
 from runtime.secrets import SecretBox
 from schemas.codec import decode
@@ -17,7 +18,7 @@ from tests.support.deliverer import declare_pipe, make_event
 from tests.support.kafka import read_topic
 from tests.support.receiver import Receiver, answers
 
-ALLOW = ["127.0.0.1/32"]
+GUARD = DestinationGuard(["127.0.0.1/32"])
 RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 60_000}
 
 
@@ -48,7 +49,7 @@ async def test_a_crash_between_record_and_schedule_leaves_one_attempt_and_one_re
     producer, settings, bootstrap
 ):
     receiver = await Receiver(answer=answers(then=500)).start()
-    session = make_session(ALLOW, 5)
+    session = make_session(GUARD, 5)
     try:
         pipe = await declare_pipe(producer, settings, receiver.url, [RETRY])
         view = await view_of(bootstrap, settings)
@@ -59,7 +60,7 @@ async def test_a_crash_between_record_and_schedule_leaves_one_attempt_and_one_re
             return None
 
         def delivery() -> Delivery:
-            return Delivery(settings, view, out, session, ALLOW,  # type: ignore[arg-type]
+            return Delivery(settings, view, out, session, GUARD,  # type: ignore[arg-type]
                             DelivererMetrics(), no_sync)
         try:
             await delivery().deliver(event, RETRY)

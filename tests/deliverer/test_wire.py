@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import make_session, send
+from deliverer.ssrf import DestinationGuard
 from tests.support.deliverer import declare_pipe, make_event, publish_events
 
-ALLOW = ["127.0.0.1/32"]
+GUARD = DestinationGuard(["127.0.0.1/32"])
 RAW = b"caf\xe9 \xff\x80\tend"  # latin-1 é, bytes that are no text at all, a tab
 
 
@@ -16,11 +17,11 @@ def exact(value: str | None) -> bytes | None:
 
 
 async def test_header_bytes_go_out_exactly(receiver):
-    session = make_session(ALLOW, 5)
+    session = make_session(GUARD, 5)
     try:
         request = HttpRequest("POST", receiver.url + "/hook",
                               [("X-Raw", RAW), ("X-Text", "café ✓"), ("X-Plain", "a b")], b"x")
-        outcome = await send(session, request, 5, ALLOW)
+        outcome = await send(session, request, 5, GUARD)
     finally:
         await session.close()
     assert outcome.status == 204, outcome
