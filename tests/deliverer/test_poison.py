@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
 from deliverer.consuming import ConcurrentConsumer
+from deliverer.keys import KAFKA, VIEW
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
 from tests.support.deliverer import attempts_for, declare_pipe, make_event, publish_events
 from tests.support.kafka import committed_total, read_topic
 from tests.support.poll import eventually
+from tests.support.receiver import Receiver, answers
 
 RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 100}
 GUARD = DestinationGuard(["127.0.0.1/32"])
@@ -108,3 +111,31 @@ async def test_a_bug_on_one_record_is_given_up_but_broker_trouble_is_retried(
         assert seen == Counter({b"bug": 1, b"flaky": 3, b"fine": 1})
     finally:
         await consumer.stop(0)
+
+
+async def test_a_bug_in_handling_one_event_ends_as_a_recorded_failure(
+    deliverer, producer, settings, bootstrap
+):
+    """Whatever raises while handling an event (here: a retry rule no strategy matches, and a
+    team without a signing secret) becomes that event's failed attempt, not an endless retry."""
+    receiver = await Receiver(answer=answers(then=500)).start()
+    try:
+        broken_rule = await declare_pipe(producer, settings, receiver.url, [RETRY])
+        unsigned = await declare_pipe(producer, settings, receiver.url + "/unsigned")
+        await deliverer.app[KAFKA].follower.sync()
+        view = deliverer.app[VIEW]
+        state = view.connections[broken_rule.connection["id"]]
+        view.connections[state.id] = replace(state, retry={**RETRY, "strategy": "sideways"})
+        view._teams.pop(unsigned.team["id"])  # FASTHOOK_SIGNATURE with no secret to sign with
+        events = [make_event(broken_rule), make_event(unsigned)]
+        await publish_events(producer, settings, events)
+
+        found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 2)
+        [bug] = found[events[0]["event_id"]]
+        [unbuildable] = found[events[1]["event_id"]]
+        assert (bug["event_status"], bug["error_code"]) == ("FAILED", "INTERNAL_ERROR")
+        assert (unbuildable["event_status"], unbuildable["error_code"]) == (
+            "FAILED", "INVALID_REQUEST")
+        assert len(receiver.received) == 1  # the unsigned request never went out
+    finally:
+        await receiver.stop()
