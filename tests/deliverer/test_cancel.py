@@ -13,7 +13,7 @@ from tests.support.kafka import read_topic
 from tests.support.poll import eventually
 from tests.support.receiver import Receiver, answers
 
-RETRY = {"type": "retry", "strategy": "linear", "count": 5, "interval": 2000}
+RETRY = {"type": "retry", "strategy": "linear", "count": 5, "interval": 3000}
 DISABLED_AT = "2026-11-28T00:00:00.000Z"
 
 
@@ -37,7 +37,7 @@ async def test_scheduled_queued_and_new_events_are_cancelled(
     try:
         pipe = await declare_pipe(producer, settings, receiver.url, [RETRY])
         retried = make_event(pipe)
-        queued = make_event(pipe, delay_ms=2500)  # read at once, waiting to be due
+        queued = make_event(pipe, delay_ms=3500)  # read at once, waiting to be due
         await publish_events(producer, settings, [retried, queued])
 
         async def scheduled() -> bool:
