@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from deliverer.attempts import decide, failed_without_request
+from deliverer.attempts import attempt_id, decide, failed_without_request
 from deliverer.consuming import INFRASTRUCTURE_ERRORS
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Due within this much: deliver now rather than round-trip through a tier.
 DUE_SLACK_MS = 20
+# Attempt ids made lately, to recognise a second copy of one (ids: ~40 bytes each).
+REMEMBERED_ATTEMPTS = 100_000
 
 
 def now_ms() -> int:
@@ -56,6 +59,7 @@ class Delivery:
         self.metrics = metrics
         self.limits = DestinationLimits(settings.destination_max_in_flight)
         self._unpaused: dict[str, asyncio.Event] = {}
+        self._attempted: OrderedDict[str, None] = OrderedDict()
         view.on_release = self._wake
 
     # --- shared -----------------------------------------------------------------------
@@ -119,7 +123,20 @@ class Delivery:
                 await self._schedule(event)
                 return
             await asyncio.sleep(wait_ms / 1000)
-        await self.deliver(event, connection.retry)
+        # A copy of an attempt this worker made (or is making): a crash after a retry was
+        # scheduled but before the offset was committed schedules it twice. One copy goes.
+        key = attempt_id(event)
+        if key in self._attempted:
+            log.info("copy of an attempt already made; skipped", extra={"attempt_id": key})
+            return
+        self._attempted[key] = None
+        try:
+            await self.deliver(event, connection.retry)
+        except BaseException:
+            del self._attempted[key]  # not made after all: a retry of this record makes it
+            raise
+        while len(self._attempted) > REMEMBERED_ATTEMPTS:
+            self._attempted.popitem(last=False)
 
     async def _cancelled(self, event: dict[str, Any], connection: ConnectionState | None) -> bool:
         """Record the cancellation when the event's connection or destination no longer

@@ -3,6 +3,8 @@ attempt and one retry chain."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
@@ -13,7 +15,7 @@ from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
 from runtime.secrets import SecretBox
-from schemas.codec import decode
+from schemas.codec import decode, encode
 from tests.support.deliverer import declare_pipe, make_event
 from tests.support.kafka import read_topic
 from tests.support.receiver import Receiver, answers
@@ -77,6 +79,40 @@ async def test_a_crash_between_record_and_schedule_leaves_one_attempt_and_one_re
         # The retry went out only after its attempt was recorded.
         order = [t == settings.topics.attempts for t, _ in out.sent]
         assert order.index(False) > order.index(True)
+    finally:
+        await session.close()
+        await receiver.stop()
+
+
+async def test_two_copies_of_a_scheduled_retry_make_one_attempt(producer, settings, bootstrap):
+    """A crash after the retry was scheduled but before the offset was committed schedules it
+    again on the re-run: the two copies (each with its own times) deliver attempt 2 once."""
+    receiver = await Receiver(answer=answers(then=500)).start()
+    session = make_session(GUARD, 5)
+    try:
+        pipe = await declare_pipe(producer, settings, receiver.url, [RETRY])
+        view = await view_of(bootstrap, settings)
+        out = CrashingProducer()
+
+        async def no_sync() -> None:
+            return None
+
+        delivery = Delivery(settings, view, out, session, GUARD,  # type: ignore[arg-type]
+                            DelivererMetrics(), no_sync)
+        event = make_event(pipe)
+        await delivery.deliver(event, RETRY)
+        await delivery.deliver(event, RETRY)  # the re-run after the crash
+        copies = [r for t, r in out.sent if t != settings.topics.attempts]
+        assert len(copies) == 2
+        now = copies[-1]["created_at"]
+        due = [encode("EventCreated", {**copy, "due_at": now}) for copy in copies]
+        await asyncio.gather(*(delivery.handle_event(SimpleNamespace(value=v, offset=i))
+                               for i, v in enumerate(due)))
+
+        second = [r for t, r in out.sent
+                  if t == settings.topics.attempts and r["attempt_number"] == 2]
+        assert len(second) == 1
+        assert [r.header("x-fasthook-attempt") for r in receiver.received] == ["1", "1", "2"]
     finally:
         await session.close()
         await receiver.stop()
