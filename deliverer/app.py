@@ -17,7 +17,7 @@ from deliverer.keys import CONSUMERS, KAFKA, METRICS, SETTINGS, VIEW
 from deliverer.metrics import DelivererMetrics
 from deliverer.retry import TIERS_MS
 from deliverer.sending import make_session
-from deliverer.ssrf import parse_allow_list
+from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
@@ -43,9 +43,9 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
 async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     topics = settings.topics
-    allow = parse_allow_list(settings.allowed_destinations)
-    session = make_session(allow, settings.delivery_connect_timeout_s)
-    delivery = Delivery(settings, app[VIEW], kafka.producer, session, allow, app[METRICS],
+    guard = DestinationGuard.for_settings(settings)
+    session = make_session(guard, settings.delivery_connect_timeout_s)
+    delivery = Delivery(settings, app[VIEW], kafka.producer, session, guard, app[METRICS],
                         kafka.follower.sync)
     ns = settings.topic_namespace
     consumers = [
@@ -78,7 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[VIEW] = DeliveryView(SecretBox(settings.secret_key))
     app[METRICS] = DelivererMetrics()
-    parse_allow_list(settings.allowed_destinations)  # a bad setting fails at start
+    DestinationGuard.for_settings(settings)  # a bad setting fails at start
 
     def readiness() -> dict[str, bool]:
         kafka = app.get(KAFKA)

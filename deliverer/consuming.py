@@ -1,8 +1,10 @@
 """Consuming with many records in flight per partition, committing only what is finished.
 
-Each record is handled in its own task; a handler that fails (the broker is briefly away, say)
+Each record is handled in its own task; a handler that fails because the broker is briefly away
 is retried with backoff rather than skipped, so nothing is lost; the committed offset moves
-only past records whose handler finished. In flight is bounded: past the bound, reading waits.
+only past records whose handler finished. Any other failure is a bug in handling that one
+record: it is logged and the record left behind (the handler records what it can first), since
+retrying it for ever would hold its partition. In flight is bounded: past it, reading waits.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.offsets import PartitionOffsets
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
 COMMIT_EVERY_S = 0.5
+# Failures worth waiting out: the broker, or the way to it, is away for now.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -95,12 +100,17 @@ class ConcurrentConsumer:
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except INFRASTRUCTURE_ERRORS:
                 log.exception("handler failed; retrying",
                               extra={"group": self.group, "topic": tp.topic,
                                      "partition": tp.partition, "offset": message.offset})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+            except Exception:
+                log.exception("handler failed on this record; left behind",
+                              extra={"group": self.group, "topic": tp.topic,
+                                     "partition": tp.partition, "offset": message.offset})
+                break
         tracker.finished(message.offset)
         self._in_flight -= 1
         if self._in_flight < self.max_in_flight:

@@ -1,7 +1,8 @@
 """What happens to each record the deliverer reads.
 
-- events: hold (paused connection), defer (not due yet: to the retry tier that fits), or
-  deliver — then record the attempt and schedule the next one if the retry rule says so.
+- events: cancel (connection or destination disabled or deleted), hold (paused connection),
+  defer (not due yet: to the retry tier that fits), or deliver — then record the attempt and
+  schedule the next one if the retry rule says so.
 - retry tiers: wait until the event is due, hand it back to the events topic.
 - held: wait until the connection is unpaused, hand the event back with trigger UNPAUSE.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,13 +20,15 @@ import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from deliverer.attempts import decide, failed_without_request
+from deliverer.attempts import attempt_id, decide, failed_without_request
+from deliverer.consuming import INFRASTRUCTURE_ERRORS
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
 from deliverer.retry import tier_for
 from deliverer.sending import send
-from deliverer.view import DeliveryView
+from deliverer.ssrf import DestinationGuard
+from deliverer.view import ConnectionState, DeliveryView, is_disabled
 from runtime.settings import Settings
 from schemas.codec import decode, encode
 from schemas.errors import SchemaError
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # Due within this much: deliver now rather than round-trip through a tier.
 DUE_SLACK_MS = 20
+# Attempt ids made lately, to recognise a second copy of one (ids: ~40 bytes each).
+REMEMBERED_ATTEMPTS = 100_000
 
 
 def now_ms() -> int:
@@ -41,7 +47,7 @@ def now_ms() -> int:
 
 class Delivery:
     def __init__(self, settings: Settings, view: DeliveryView, producer: AIOKafkaProducer,
-                 session: aiohttp.ClientSession, allow: list[str],
+                 session: aiohttp.ClientSession, guard: DestinationGuard,
                  metrics: DelivererMetrics, sync_view: Callable[[], Awaitable[None]]) -> None:
         self.sync_view = sync_view
         self.settings = settings
@@ -49,11 +55,12 @@ class Delivery:
         self.view = view
         self.producer = producer
         self.session = session
-        self.allow = allow
+        self.guard = guard
         self.metrics = metrics
         self.limits = DestinationLimits(settings.destination_max_in_flight)
         self._unpaused: dict[str, asyncio.Event] = {}
-        view.on_unpause = self._wake
+        self._attempted: OrderedDict[str, None] = OrderedDict()
+        view.on_release = self._wake
 
     # --- shared -----------------------------------------------------------------------
     async def _publish(self, topic: str, key: str, record_name: str,
@@ -81,26 +88,75 @@ class Delivery:
         event = self._decode(record)
         if event is None:
             return
-        connection = self.view.connections.get(event["connection_id"])
-        if connection is None:
-            # Created a moment ago, perhaps: the router may have seen it before we did.
-            await self.sync_view()
-            connection = self.view.connections.get(event["connection_id"])
-        if connection is None:
+        try:
+            await self._handle_event(event)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the broker is away: the consumer tries this record again
+        except Exception as exc:
+            # A bug in handling this one event: it ends as a recorded failure, never as a
+            # record tried for ever (which would hold its partition).
+            log.exception("event not deliverable", extra={"event_id": event["event_id"]})
             await self._record(failed_without_request(
-                event, "CONNECTION_DELETED", "the connection no longer exists", now_ms()))
-            return
-        if connection.paused:
-            self.metrics.held.inc()
-            await self._publish(self.topics.held, event["connection_id"], "EventCreated", event)
-            return
-        wait_ms = event["due_at"] - now_ms()
-        if wait_ms > DUE_SLACK_MS:
+                event, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500], now_ms()))
+
+    async def _handle_event(self, event: dict[str, Any]) -> None:
+        # Checked again after any wait in memory: a connection may be paused, disabled or
+        # deleted while its event waits to be due.
+        while True:
+            connection = self.view.connections.get(event["connection_id"])
+            if connection is None:
+                # Created a moment ago, perhaps: the router may have seen it before we did.
+                await self.sync_view()
+                connection = self.view.connections.get(event["connection_id"])
+            if await self._cancelled(event, connection):
+                return
+            assert connection is not None
+            if connection.paused:
+                self.metrics.held.inc()
+                await self._publish(self.topics.held, event["connection_id"], "EventCreated",
+                                    event)
+                return
+            wait_ms = event["due_at"] - now_ms()
+            if wait_ms <= DUE_SLACK_MS:
+                break
             if tier_for(wait_ms) is not None:
                 await self._schedule(event)
                 return
             await asyncio.sleep(wait_ms / 1000)
-        await self.deliver(event, connection.retry)
+        # A copy of an attempt this worker made (or is making): a crash after a retry was
+        # scheduled but before the offset was committed schedules it twice. One copy goes.
+        key = attempt_id(event)
+        if key in self._attempted:
+            log.info("copy of an attempt already made; skipped", extra={"attempt_id": key})
+            return
+        self._attempted[key] = None
+        try:
+            await self.deliver(event, connection.retry)
+        except BaseException:
+            del self._attempted[key]  # not made after all: a retry of this record makes it
+            raise
+        while len(self._attempted) > REMEMBERED_ATTEMPTS:
+            self._attempted.popitem(last=False)
+
+    async def _cancelled(self, event: dict[str, Any], connection: ConnectionState | None) -> bool:
+        """Record the cancellation when the event's connection or destination no longer
+        delivers (disabled or deleted); True when it was cancelled."""
+        destination = self.view.destinations.get(event["destination_id"])
+        if destination is None:
+            await self.sync_view()
+            destination = self.view.destinations.get(event["destination_id"])
+        if connection is None:
+            reason = ("CONNECTION_DELETED", "the connection no longer exists")
+        elif connection.disabled:
+            reason = ("CONNECTION_DISABLED", "the connection is disabled")
+        elif destination is None:
+            reason = ("DESTINATION_DELETED", "the destination no longer exists")
+        elif is_disabled(destination):
+            reason = ("DESTINATION_DISABLED", "the destination is disabled")
+        else:
+            return False
+        await self._record(failed_without_request(event, *reason, now_ms()))
+        return True
 
     async def deliver(self, event: dict[str, Any], retry_rule: dict[str, Any] | None) -> None:
         destination = self.view.destinations.get(event["destination_id"])
@@ -113,19 +169,30 @@ class Delivery:
             return
         timeout_s = (destination.get("config") or {}).get("timeout_ms", 30_000) / 1000
         async with self.limits.slot(destination):
-            request = build_request(event, destination,
-                                    self.view.signing_secrets(event["team_id"]),
-                                    int(time.time()))
+            try:
+                request = build_request(event, destination,
+                                        self.view.signing_secrets(event["team_id"]),
+                                        int(time.time()))
+            except (ValueError, KeyError, TypeError) as exc:
+                # A credential or signing secret missing, an unknown auth type: as built, the
+                # request cannot go, and trying again will not change that.
+                await self._record(failed_without_request(
+                    event, "INVALID_REQUEST", f"the request cannot be built: {exc}"[:500],
+                    now_ms()))
+                return
             self.metrics.in_flight.inc()
             try:
-                outcome = await send(self.session, request, timeout_s, self.allow)
+                outcome = await send(self.session, request, timeout_s, self.guard)
             finally:
                 self.metrics.in_flight.dec()
         self.metrics.latency.observe(outcome.latency_ms / 1000)
         decision = decide(event, request, outcome, retry_rule, now_ms())
+        # Recorded first: a crash before the retry is scheduled re-runs this attempt under the
+        # same id and schedules once; scheduling first would leave a retry chain behind that
+        # the re-run starts a second time.
+        await self._record(decision.attempt)
         if decision.retry is not None:
             await self._schedule(decision.retry)
-        await self._record(decision.attempt)
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()
@@ -150,7 +217,10 @@ class Delivery:
         event = self._decode(record)
         if event is None:
             return
-        while (state := self.view.connections.get(event["connection_id"])) and state.paused:
+        # Released when unpaused, and when disabled or deleted: then handle_event cancels it.
+        while (state := self.view.connections.get(event["connection_id"])) and (
+            state.paused and not state.disabled
+        ):
             waiter = self._unpaused.setdefault(event["connection_id"], asyncio.Event())
             await waiter.wait()
         released = {**event, "trigger": "UNPAUSE", "due_at": now_ms()}

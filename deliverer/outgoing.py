@@ -15,11 +15,13 @@ FASTHOOK_SIGNATURE").
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
 from deliverer.signatures import SIGNATURE_HEADER, signature_header
+from schemas.limits import HOP_HEADER
 
 # RFC 9110 §7.6.1 plus the legacy `proxy-connection` (dropped by Go's and nginx's proxies too):
 # they describe one TCP hop, ours to the provider, not the hop to the receiver.
@@ -41,16 +43,27 @@ CLIENT_SET = frozenset({"host", "content-length"})
 OUR_PREFIX = "x-fasthook-"
 AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN")
 DEFAULT_API_KEY_HEADER = "x-api-key"
+# What a stored attempt shows instead of a credential the gateway added.
+REDACTED = "REDACTED"
+# A hop count is a plain decimal; past nine digits it is "very many" (and int() stays cheap).
+_HOPS = re.compile(r"[0-9]{1,9}", re.ASCII)
+MANY_HOPS = 10**9
 
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """What to send. A header value is bytes when the provider's was not valid UTF-8."""
+    """What to send. A header value is bytes when the provider's was not valid UTF-8.
+
+    `credential_header` / `credential_param` name the header or query parameter that carries
+    the destination's credential (ours: a provider's of the same name is dropped), so what is
+    stored about the request can leave the secret out (`redacted`)."""
 
     method: str
     url: str
     headers: list[tuple[str, str | bytes]]
     body: bytes
+    credential_header: str | None = None
+    credential_param: str | None = None
 
 
 def _text(value: str | bytes) -> str:
@@ -123,6 +136,20 @@ def _forwarded_url(base: str, path: str, query: str) -> str:
     return _join_query(url, query)
 
 
+def incoming_hops(headers: list[dict[str, Any]]) -> int:
+    """How many gateway hops the request made before it reached us: its `x-fasthook-hops`
+    (the first one), 0 when absent or unreadable."""
+    for header in headers:
+        if header["name"].lower() == HOP_HEADER:
+            if header.get("raw") is not None:
+                return 0
+            value = header["value"].strip()
+            if _HOPS.fullmatch(value):
+                return int(value)
+            return MANY_HOPS if value.isascii() and value.isdigit() else 0
+    return 0
+
+
 Pair = tuple[str, str]
 
 
@@ -183,10 +210,39 @@ def build_request(
         ("x-fasthook-connection-id", event["connection_id"]),
         ("x-fasthook-destination-id", event["destination_id"]),
         ("x-fasthook-source-url", event["source_url"]),
+        (HOP_HEADER, str(incoming_hops(request["headers"]) + 1)),
     ]
     if config.get("auth_type") == "FASTHOOK_SIGNATURE":
         headers.append((SIGNATURE_HEADER, signature_header(signing_secrets, int(now_s), body)))
     if auth_header is not None:
         headers.append(auth_header)
     method = config.get("http_method") or request["method"]
-    return HttpRequest(method=method, url=url, headers=headers, body=body)
+    return HttpRequest(method=method, url=url, headers=headers, body=body,
+                       credential_header=auth_header[0].lower() if auth_header else None,
+                       credential_param=auth_query[0] if auth_query else None)
+
+
+def _redacted_value(value: str | bytes) -> str:
+    # `Basic …` / `Bearer …`: the scheme says which credential was sent, and is no secret.
+    scheme, space, _ = _text(value).partition(" ")
+    return f"{scheme} {REDACTED}" if space and scheme.lower() in ("basic", "bearer") else REDACTED
+
+
+def _redacted_url(url: str, param: str) -> str:
+    base, hash_mark, fragment = url.partition("#")
+    path, question, query = base.partition("?")
+    pairs = [f"{pair.partition('=')[0]}={REDACTED}"
+             if unquote_plus(pair.partition("=")[0]) == param else pair
+             for pair in query.split("&")]
+    return path + question + "&".join(pairs) + hash_mark + fragment
+
+
+def redacted(request: HttpRequest) -> tuple[str, list[tuple[str, str | bytes]]]:
+    """The URL and headers of `request` as they may be stored or shown: the destination's
+    credential replaced by REDACTED (the provider's own headers and our signature stay)."""
+    url = request.url
+    if request.credential_param is not None:
+        url = _redacted_url(url, request.credential_param)
+    headers = [(name, _redacted_value(value) if name.lower() == request.credential_header
+                else value) for name, value in request.headers]
+    return url, headers

@@ -1,9 +1,20 @@
-"""One HTTP attempt: send, time it, keep a bounded piece of the answer, name what went wrong."""
+"""One HTTP attempt: send, time it, keep a bounded piece of the answer, name what went wrong.
+
+Whatever goes wrong ends as an Outcome with an error code, never as an exception: a request
+that cannot be sent as built (a header that would inject another, a method that is no token,
+a URL we cannot call) is INVALID_REQUEST, found before anything is sent.
+
+Exact header bytes: aiohttp writes every header value as UTF-8, so a provider's value that is
+not UTF-8 (kept as its raw bytes) would reach the receiver re-encoded. Such a value is handed
+to aiohttp as an `ExactHeaderValue`, and the header serializer below writes its raw bytes; for
+every other request (and response) the serializer is aiohttp's own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -11,13 +22,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import http_writer
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from multidict import CIMultiDict
+from yarl import URL
 
 from deliverer.outgoing import HttpRequest
-from deliverer.ssrf import is_blocked
+from deliverer.ssrf import DestinationGuard
 
 MAX_RESPONSE_BODY = 64 * 1024
+# RFC 9110 §5.6.2: a method and a header name are tokens.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
+# RFC 9110 §5.5: no control character in a field value but HTAB (aiohttp's rule too).
+_FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class BlockedDestination(OSError):
@@ -41,15 +59,15 @@ class GuardedResolver(AbstractResolver):
     """Resolves like aiohttp does, then refuses blocked addresses — checked on the very
     addresses the connection will use, so DNS rebinding cannot slip past."""
 
-    def __init__(self, allow: list[str]) -> None:
-        self._allow = allow
+    def __init__(self, guard: DestinationGuard) -> None:
+        self._guard = guard
         self._inner = DefaultResolver()
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
-            if is_blocked(result["host"], self._allow):
+            if self._guard.blocks(result["host"], result["port"] or port):
                 raise BlockedDestination(f"{host} resolves to a blocked address {result['host']}")
         return results
 
@@ -57,18 +75,69 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def literal_address_blocked(url: str, allow: list[str]) -> bool:
+class ExactHeaderValue(str):
+    """A header value sent as its `raw` bytes (its text is their latin-1 reading)."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> ExactHeaderValue:
+        value = super().__new__(cls, raw.decode("latin-1"))
+        value.raw = raw
+        return value
+
+
+_aiohttp_serialize_headers = http_writer._serialize_headers
+
+
+def _serialize_headers(status_line: str, headers: CIMultiDict[str]) -> bytes:
+    if not any(isinstance(v, ExactHeaderValue) for v in headers.values()):
+        return _aiohttp_serialize_headers(status_line, headers)
+    lines = [status_line.encode()]
+    for name, value in headers.items():
+        line = name.encode() + b": " + (
+            value.raw if isinstance(value, ExactHeaderValue) else str(value).encode())
+        if _FORBIDDEN_IN_VALUE.search(line):
+            raise ValueError("a control character in a header")
+        lines.append(line)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+http_writer._serialize_headers = _serialize_headers  # type: ignore[assignment]
+
+
+def request_problem(request: HttpRequest) -> str | None:
+    """Why `request` cannot be sent as built, or None when it can."""
+    if not _TOKEN.fullmatch(request.method):
+        return f"the method {request.method!r} is not an HTTP method token"
+    try:
+        url = URL(request.url, encoded=True)
+        host = url.host
+    except (ValueError, TypeError) as exc:
+        return f"the URL cannot be called: {exc}"
+    if url.scheme not in ("http", "https") or not host:
+        return "the URL cannot be called: an http(s) URL with a host is needed"
+    for name, value in request.headers:
+        if not _TOKEN.fullmatch(name):
+            return f"the header name {name!r} is not an HTTP token"
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+        if _FORBIDDEN_IN_VALUE.search(raw):
+            return f"the header {name!r} holds a control character (CR, LF, NUL, …)"
+    return None
+
+
+def literal_address_blocked(url: str, guard: DestinationGuard) -> bool:
     """aiohttp skips the resolver for IP literals, so those are checked here."""
-    host = aiohttp.client.URL(url).host or ""
+    parsed = URL(url)
+    host = parsed.host or ""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return is_blocked(host.strip("[]"), allow)
+    return guard.blocks(host.strip("[]"), parsed.port)
 
 
-def make_session(allow: list[str], connect_timeout_s: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(allow),
+def make_session(guard: DestinationGuard, connect_timeout_s: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(guard),
                                      ttl_dns_cache=60, enable_cleanup_closed=True)
     return aiohttp.ClientSession(
         connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
@@ -95,20 +164,28 @@ def error_code_of(exc: BaseException) -> str:
         return "CONNECTION_CLOSED"
     if isinstance(exc, BlockedDestination):
         return "BLOCKED_DESTINATION"
+    # aiohttp refusing to build the request (a URL, a header): sending it again cannot help.
+    if isinstance(exc, aiohttp.InvalidURL) or (
+        isinstance(exc, ValueError | TypeError) and not isinstance(exc, aiohttp.ClientError)
+    ):
+        return "INVALID_REQUEST"
     return "NETWORK_ERROR"
 
 
 async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: float,
-               allow: list[str]) -> Outcome:
+               guard: DestinationGuard) -> Outcome:
     started = time.perf_counter()
 
     def elapsed() -> int:
         return int((time.perf_counter() - started) * 1000)
 
-    if literal_address_blocked(request.url, allow):
+    problem = request_problem(request)
+    if problem is not None:
+        return Outcome(None, error_code="INVALID_REQUEST", error=problem)
+    if literal_address_blocked(request.url, guard):
         return Outcome(None, error_code="BLOCKED_DESTINATION",
                        error="the destination is a blocked address")
-    headers = [(k, v.decode("latin-1") if isinstance(v, bytes) else v)
+    headers = [(k, ExactHeaderValue(v) if isinstance(v, bytes) else v)
                for k, v in request.headers]
     try:
         async with session.request(
@@ -122,6 +199,6 @@ async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: 
             ):
                 body += chunk
             return Outcome(response.status, list(response.headers.items()), body, elapsed())
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except Exception as exc:  # every failure of one attempt is its outcome, never the caller's
         return Outcome(None, latency_ms=elapsed(), error_code=error_code_of(exc),
                        error=str(exc)[:500] or type(exc).__name__)

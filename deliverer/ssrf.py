@@ -5,6 +5,11 @@ deliverer call the cloud metadata service (169.254.169.254), the broker, or anyt
 the private network and read the answer back in the attempt record. Only public unicast
 addresses are allowed, unless an operator allows more (e.g. a receiver on localhost in dev).
 
+The gateway's own services are never destinations either: an address of this machine on the
+port of the API, router, deliverer or projections (whose probes, metrics or admin routes
+would answer) is refused even where loopback is allowed. The ingress is not among them: a
+destination that is a FastHook source is a legitimate chain, and the hop count ends loops.
+
 This module judges addresses only. Host names such as `metadata.google.internal` are handled
 by the caller checking every address a name resolves to, on the very connection it opens
 (so DNS rebinding cannot swap in a private address after the check).
@@ -13,7 +18,10 @@ by the caller checking every address a name resolves to, on the very connection 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, fields
 from functools import lru_cache
+
+from runtime.settings import Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -132,3 +140,53 @@ def parse_allow_list(value: str) -> list[str]:
             ) from exc
         networks.append(str(network))
     return networks
+
+
+def service_ports(settings: Settings) -> frozenset[int]:
+    """Every port a FastHook service of this deployment listens on (`*_port` settings, a
+    separate metrics port included), but the ingress's: that one may be a destination."""
+    return frozenset(getattr(settings, f.name) for f in fields(settings)
+                     if f.name.endswith("_port") and f.name != "ingress_port")
+
+
+def service_hosts(settings: Settings) -> frozenset[str]:
+    """The addresses the services bind to, where they are IP addresses: local as loopback."""
+    hosts = set()
+    for f in fields(settings):
+        if f.name.endswith("_host"):
+            parsed = _parse_address(getattr(settings, f.name))
+            if parsed is not None and not parsed.is_unspecified:
+                hosts.add(str(parsed))
+    return frozenset(hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationGuard:
+    """Where a delivery may connect: `allow` as `is_blocked` reads it, and never to one of
+    `protected_ports` on this machine (loopback, unspecified, or one of `local_hosts`)."""
+
+    allow: list[str]
+    protected_ports: frozenset[int] = frozenset()
+    local_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DestinationGuard:
+        return cls(parse_allow_list(settings.allowed_destinations), service_ports(settings),
+                   service_hosts(settings))
+
+    def _local(self, address: Address) -> bool:
+        candidates = [address]
+        translated = _translated_ipv4(address)
+        if translated is not None:
+            candidates.append(translated)
+        return any(a.is_loopback or a.is_unspecified or str(a) in self.local_hosts
+                   for a in candidates)
+
+    def blocks(self, address: str, port: int | None) -> bool:
+        """Whether a delivery must not connect to `address` (an IP) on `port`."""
+        if is_blocked(address, self.allow):
+            return True
+        if port not in self.protected_ports:
+            return False
+        parsed = _parse_address(address)
+        return parsed is None or self._local(parsed)

@@ -1,5 +1,6 @@
 """The deliverer's in-memory view of configuration, fed by the config topic: destinations
-(with their secrets opened), connections (rules, paused or not) and teams' signing secrets."""
+(with their secrets opened), connections (rules, paused or disabled) and teams' signing
+secrets."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ class ConnectionState:
     destination_id: str
     paused: bool
     retry: dict[str, Any] | None
+    disabled: bool = False
+
+
+def is_disabled(entity: dict[str, Any]) -> bool:
+    """As the API marks it: `status: disabled` with the time in `disabled_at`."""
+    return entity.get("status") == "disabled" or bool(entity.get("disabled_at"))
 
 
 class DeliveryView:
@@ -31,14 +38,16 @@ class DeliveryView:
         self.connections: dict[str, ConnectionState] = {}
         self._teams: dict[str, dict[str, Any]] = {}
         self._type_of: dict[str, str] = {}
-        # Called with a connection id when it goes from paused to delivering.
-        self.on_unpause: Callable[[str], None] = lambda _: None
+        # Called with a connection id when its held events may go: it was unpaused, disabled
+        # or deleted (the last two cancel them).
+        self.on_release: Callable[[str], None] = lambda _: None
 
     def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
         kind = record["entity_type"] if record else self._type_of.pop(entity_id, None)
         if record is None:
             self.destinations.pop(entity_id, None)
-            self.connections.pop(entity_id, None)
+            if self.connections.pop(entity_id, None) is not None:
+                self.on_release(entity_id)
             self._teams.pop(entity_id, None)
             return
         self._type_of[entity_id] = kind
@@ -58,10 +67,11 @@ class DeliveryView:
         before = self.connections.get(entity_id)
         retry = next((r for r in entity.get("rules") or () if r.get("type") == "retry"), None)
         state = ConnectionState(entity_id, entity["destination_id"],
-                                paused=bool(entity.get("paused_at")), retry=retry)
+                                paused=bool(entity.get("paused_at")), retry=retry,
+                                disabled=is_disabled(entity))
         self.connections[entity_id] = state
-        if before is not None and before.paused and not state.paused:
-            self.on_unpause(entity_id)
+        if before is not None and before.paused and (not state.paused or state.disabled):
+            self.on_release(entity_id)
 
     def signing_secrets(self, team_id: str, now_s: float | None = None) -> list[str]:
         """The current secret, and the previous one while its grace period lasts."""

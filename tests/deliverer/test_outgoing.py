@@ -174,7 +174,47 @@ def test_our_headers_follow_the_providers():
         ("x-fasthook-connection-id", "con_1"),
         ("x-fasthook-destination-id", "des_1"),
         ("x-fasthook-source-url", SOURCE_URL),
+        ("x-fasthook-hops", "1"),
     ]
+
+
+# --- hops (loop protection) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("incoming", "sent"),
+    [
+        (None, "1"),  # a provider's request: its first hop through a gateway
+        ("0", "1"),
+        ("3", "4"),
+        (" 2 ", "3"),
+        ("abc", "1"),  # garbage counts as none
+        ("", "1"),
+        ("-1", "1"),
+        ("1.5", "1"),
+        ("٣", "1"),  # a non-ASCII digit is not a hop count
+    ],
+)
+def test_hops_count_the_incoming_request_plus_one(incoming, sent):
+    headers = [header("Content-Type", "text/plain")]
+    if incoming is not None:
+        headers.append(header("X-FastHook-Hops", incoming))
+    request = build(make_event(headers))
+    assert get(request, "x-fasthook-hops") == sent  # exactly one: the incoming one is dropped
+
+
+def test_hops_from_raw_bytes_and_huge_counts():
+    raw = header("x-fasthook-hops", "\xff", b"\xff")
+    assert get(build(make_event([raw])), "x-fasthook-hops") == "1"
+    huge = header("x-fasthook-hops", "9" * 40)
+    assert int(get(build(make_event([huge])), "x-fasthook-hops")) > 10**9
+
+
+@given(st.text(max_size=50))
+def test_hops_is_always_a_positive_count(value):
+    request = build(make_event([header("x-fasthook-hops", value)]))
+    sent = get(request, "x-fasthook-hops")
+    assert sent.isascii() and sent.isdigit() and int(sent) >= 1
 
 
 # --- auth --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.kafka import assign_from_beginning
 from schemas.codec import decode
@@ -41,3 +42,14 @@ async def read_topic(
         return out
     finally:
         await consumer.stop()
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of `topic` the consumer `group` has committed past, all partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic)

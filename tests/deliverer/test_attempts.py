@@ -1,0 +1,152 @@
+"""The AttemptRecorded a delivery leaves behind: a stable id, and no destination credential."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deliverer.attempts import decide, failed_without_request
+from deliverer.outgoing import build_request
+from deliverer.sending import Outcome
+from schemas.ids import id_time_ms
+
+NOW_MS = 1_780_000_000_000
+RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 60_000}
+
+
+def make_event(attempt_number=1, trigger="INITIAL", created_at=NOW_MS - 5_000, bulk_id=None):
+    return {
+        "event_id": "evt_01JZ0000000000000000000000", "request_id": "req_1", "team_id": "tm_1",
+        "source_id": "src_1", "connection_id": "con_1", "destination_id": "des_1",
+        "created_at": created_at, "due_at": created_at, "attempt_number": attempt_number,
+        "trigger": trigger, "source_url": "https://hooks.example.com/tok",
+        "request": {"method": "POST", "path": "/status", "query": "a=1",
+                    "headers": [{"name": "Content-Type", "value": "text/plain", "raw": None}],
+                    "body": b"hi"},
+        "bulk_id": bulk_id,
+    }
+
+
+def destination(auth_type, auth=None):
+    return {"id": "des_1", "config": {"url": "https://receiver.example/hook",
+                                      "auth_type": auth_type, "auth": auth}}
+
+
+def attempt_of(event, dest=None, outcome=None, now_ms=NOW_MS, rule=None):
+    request = build_request(event, dest or destination(None), ["whsec_a"], now_ms // 1000)
+    return decide(event, request, outcome or Outcome(500), rule, now_ms)
+
+
+# --- the attempt id ------------------------------------------------------------------------
+
+
+def test_a_rerun_of_the_same_attempt_gets_the_same_id():
+    """After a crash the record is read again and sent again, later: the same attempt."""
+    event = make_event(2, "AUTOMATIC")
+    first = attempt_of(event, now_ms=NOW_MS).attempt["attempt_id"]
+    again = attempt_of(event, now_ms=NOW_MS + 93_000, outcome=Outcome(204)).attempt
+    assert again["attempt_id"] == first
+
+
+def test_two_automatic_records_of_one_attempt_share_the_id():
+    """A crash after scheduling but before the offset commit schedules the retry twice, each
+    copy with its own times: both copies are still the one attempt 2."""
+    one = make_event(2, "AUTOMATIC", created_at=NOW_MS)
+    other = make_event(2, "AUTOMATIC", created_at=NOW_MS + 4_321)
+    assert attempt_of(one).attempt["attempt_id"] == attempt_of(other).attempt["attempt_id"]
+
+
+def test_ids_differ_by_attempt_number_and_trigger():
+    ids = {attempt_of(make_event(n, trigger)).attempt["attempt_id"]
+           for n in (1, 2, 3) for trigger in ("INITIAL", "AUTOMATIC", "UNPAUSE")}
+    assert len(ids) == 9
+
+
+def test_each_manual_retry_is_its_own_attempt():
+    """Two operators' retries may carry the same attempt number (counted from what was
+    projected): the retry request's creation time tells them apart, and is stable when the
+    same record is read again."""
+    first = make_event(4, "MANUAL", created_at=NOW_MS)
+    second = make_event(4, "MANUAL", created_at=NOW_MS + 1)
+    assert attempt_of(first).attempt["attempt_id"] != attempt_of(second).attempt["attempt_id"]
+    assert (attempt_of(first, now_ms=NOW_MS + 10).attempt["attempt_id"]
+            == attempt_of(first, now_ms=NOW_MS + 99_999).attempt["attempt_id"])
+    bulk = [make_event(4, "BULK_RETRY", created_at=NOW_MS, bulk_id=b) for b in ("blk_1", "blk_2")]
+    assert len({attempt_of(e).attempt["attempt_id"] for e in bulk}) == 2
+
+
+def test_attempts_of_an_event_sort_in_attempt_order():
+    """The API lists attempts by id: one event's attempts come in the order they were made."""
+    ids = [attempt_of(make_event(n, "AUTOMATIC" if n > 1 else "INITIAL")).attempt["attempt_id"]
+           for n in range(1, 8)]
+    assert ids == sorted(ids)
+    manual = attempt_of(make_event(8, "MANUAL", created_at=NOW_MS)).attempt["attempt_id"]
+    assert manual > ids[-1] and id_time_ms(manual) == NOW_MS
+
+
+def test_failures_without_a_request_get_stable_ids_too():
+    event = make_event()
+    first = failed_without_request(event, "CONNECTION_DELETED", "gone", NOW_MS)
+    again = failed_without_request(event, "CONNECTION_DELETED", "gone", NOW_MS + 5)
+    assert first["attempt_id"] == again["attempt_id"]
+
+
+@given(st.integers(1, 10_000), st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE"]),
+       st.integers(0, 10**9), st.integers(0, 10**9))
+def test_pipeline_attempt_ids_ignore_the_clock(number, trigger, created_shift, now_shift):
+    event = make_event(number, trigger, created_at=NOW_MS + created_shift)
+    assert (attempt_of(event, now_ms=NOW_MS + now_shift).attempt["attempt_id"]
+            == attempt_of(make_event(number, trigger)).attempt["attempt_id"])
+
+
+# --- credentials never stored ----------------------------------------------------------------
+
+
+def _stored_text(attempt) -> str:
+    headers = " ".join(f"{h['name']}: {h['value']} {h['raw']!r}"
+                       for h in attempt["request_headers"])
+    return f"{attempt['requested_url']} {headers}"
+
+
+@pytest.mark.parametrize(("auth_type", "auth", "secret", "kept"), [
+    ("BASIC_AUTH", {"username": "ann", "password": "s3cr3t-pw"},
+     base64.b64encode(b"ann:s3cr3t-pw").decode(), ("authorization", "Basic REDACTED")),
+    ("BEARER_TOKEN", {"token": "tok-s3cr3t"}, "tok-s3cr3t",
+     ("authorization", "Bearer REDACTED")),
+    ("API_KEY", {"header_key": "X-Key", "api_key": "key-s3cr3t", "to": "header"}, "key-s3cr3t",
+     ("x-key", "REDACTED")),
+    ("API_KEY", {"api_key": "key-s3cr3t"}, "key-s3cr3t", ("x-api-key", "REDACTED")),
+])
+def test_header_credentials_are_redacted_in_the_attempt(auth_type, auth, secret, kept):
+    event = make_event()
+    request = build_request(event, destination(auth_type, auth), [], NOW_MS // 1000)
+    assert secret in str(request.headers)  # the receiver still gets the real credential
+    attempt = decide(event, request, Outcome(401), None, NOW_MS).attempt
+    assert secret not in _stored_text(attempt)
+    stored = [(h["name"].lower(), h["value"]) for h in attempt["request_headers"]]
+    assert kept in stored
+
+
+def test_query_api_key_is_redacted_in_the_attempt():
+    event = make_event()
+    auth = {"header_key": "api_key", "api_key": "key s3cr3t&x", "to": "query"}
+    request = build_request(event, destination("API_KEY", auth), [], NOW_MS // 1000)
+    assert "s3cr3t" in request.url
+    attempt = decide(event, request, Outcome(204), None, NOW_MS).attempt
+    assert "s3cr3t" not in _stored_text(attempt)
+    assert attempt["requested_url"] == "https://receiver.example/hook?api_key=REDACTED"
+
+
+def test_a_providers_own_headers_and_our_signature_are_kept():
+    event = make_event()
+    event["request"]["headers"].append({"name": "X-Provider-Token", "value": "p1", "raw": None})
+    request = build_request(event, destination("FASTHOOK_SIGNATURE"), ["whsec_a"],
+                            NOW_MS // 1000)
+    attempt = decide(event, request, Outcome(204), None, NOW_MS).attempt
+    stored = {h["name"].lower(): h["value"] for h in attempt["request_headers"]}
+    assert stored["x-provider-token"] == "p1"
+    assert stored["x-fasthook-signature"].startswith("t=")
+    assert attempt["requested_url"] == "https://receiver.example/hook"
