@@ -14,11 +14,12 @@ from ingress.records import (
     accepted_answer,
     header_pairs,
     header_records,
+    redact,
     rejection_answer,
     request_record,
     split_target,
 )
-from ingress.signatures import IncomingRequest, Verification, verify
+from ingress.signatures import IncomingRequest, Verification, credential_header, verify
 from ingress.sources import Source
 from schemas.codec import encode
 from schemas.ids import new_id
@@ -101,6 +102,8 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
                 cause = "VERIFICATION_FAILED"
     metrics.body_bytes.observe(body_size)
 
+    # Verified (or not) against the credential; stored and forwarded without it.
+    common["headers"] = redact(headers, credential_header(source.auth_type, source.auth))
     record = request_record(
         **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
     )

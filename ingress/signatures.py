@@ -82,6 +82,20 @@ def verify(
     return verifier(auth, request, time.time() if now is None else now)
 
 
+def credential_header(auth_type: str | None, auth: Mapping[str, Any] | None) -> str | None:
+    """The header carrying the source's own shared secret, which must not be stored or forwarded.
+
+    Only BASIC_AUTH and API_KEY present the secret itself. HMAC and Twilio signatures are
+    derived from it and bound to the body: receivers re-validate them, so they are evidence.
+    """
+    kind = (auth_type or "").upper()
+    if kind == "BASIC_AUTH":
+        return "authorization"
+    if kind == "API_KEY" and auth is not None:
+        return _require(auth, "header_key", "API_KEY")
+    return None
+
+
 def _fail(method: str, detail: str) -> Verification:
     return Verification(method, False, detail)
 
