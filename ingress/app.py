@@ -10,11 +10,13 @@ from ingress.keys import KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
+from runtime.errors import SettingsError
 from runtime.kafka import not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
 from runtime.settings import Settings
+from schemas.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
 
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -25,16 +27,31 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def check_limits(settings: Settings) -> None:
+    """Settings may lower the contract's limits, never raise them (schemas/limits.py)."""
+    for name, value, ceiling in (("max_headers", settings.max_headers, MAX_HEADER_COUNT),
+                                 ("max_header_bytes", settings.max_header_bytes, MAX_HEADER_BYTES)):
+        if not 0 < value <= ceiling:
+            raise SettingsError(f"FASTHOOK_{name.upper()}={value} must be in 1..{ceiling}")
+    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"FASTHOOK_{name.upper()} must be positive")
+
+
 def create_app(settings: Settings) -> web.Application:
+    check_limits(settings)
     # The handler reads the body itself, with its own limit and a 413 of our making.
     app = web.Application(
         client_max_size=settings.max_body_bytes + 1,
-        # Providers send many and long headers (signatures, tokens, traces): aiohttp's
-        # defaults would answer 400 before FastHook could record the request.
         handler_args={
+            # The contract's header limits; past them aiohttp answers 400, nothing is stored.
             "max_headers": settings.max_headers,
             "max_field_size": settings.max_header_bytes,
             "max_line_size": settings.max_header_bytes,
+            # aiohttp closes a connection whose next request has not fully arrived by then
+            # (from the connection's start or the previous answer): the headers deadline
+            # against slowloris clients, and the idle keep-alive limit.
+            "keepalive_timeout": settings.ingress_header_timeout_s,
         },
     )
     app[SETTINGS] = settings

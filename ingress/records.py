@@ -40,6 +40,11 @@ def header_records(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[dict[str,
     return out
 
 
+def longest_header_line(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """Length of the longest `Name: value` line: the unit of schemas.limits.MAX_HEADER_BYTES."""
+    return max((len(name) + 2 + len(value) for name, value in raw_headers), default=0)
+
+
 def redact(headers: list[dict[str, Any]], name: str | None) -> list[dict[str, Any]]:
     """`headers` with every value of header `name` (any case) replaced by REDACTED."""
     if name is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from runtime.errors import SettingsError
+from schemas.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
 from schemas.topics import Topics
 
 MIB = 1024 * 1024
@@ -25,6 +26,15 @@ class Settings:
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     public_url: str = ""
+    # The ingress's /metrics (its labels name every source) is served here only, off the public
+    # port; /healthz and /readyz stay on the public port for load balancers.
+    ingress_metrics_host: str = "127.0.0.1"
+    ingress_metrics_port: int = 8085
+    # Slow clients: a connection must deliver a request's headers within the first, and its
+    # whole body within the second (408, closed); idle keep-alive connections close after the
+    # first too.
+    ingress_header_timeout_s: float = 10.0
+    ingress_body_timeout_s: float = 30.0
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     # The router (a Faust worker) serves its probes and metrics here.
@@ -53,8 +63,9 @@ class Settings:
     # How long a rotated destination signing secret stays valid beside the new one.
     signing_secret_grace_s: int = 24 * 60 * 60
     max_body_bytes: int = 5 * MIB
-    max_headers: int = 500
-    max_header_bytes: int = 64 * 1024
+    # Lower only: schemas/limits.py sizes every topic and client for these.
+    max_headers: int = MAX_HEADER_COUNT
+    max_header_bytes: int = MAX_HEADER_BYTES
     # How long a provider waits for the broker's ack before we answer 503.
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5
