@@ -117,7 +117,9 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
-        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz /metrics)",
+        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
+        f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
+        f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
         "   (probes, metrics)",
@@ -155,6 +157,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
         "FASTHOOK_INGRESS_HOST": settings.ingress_host,
         "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
+        "FASTHOOK_INGRESS_METRICS_HOST": settings.ingress_metrics_host,
+        "FASTHOOK_INGRESS_METRICS_PORT": str(settings.ingress_metrics_port),
         "FASTHOOK_API_HOST": settings.api_host,
         "FASTHOOK_API_PORT": str(settings.api_port),
         "FASTHOOK_PUBLIC_URL": settings.public_base_url,

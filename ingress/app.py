@@ -1,4 +1,5 @@
-"""The ingress app factory: wires the source view, the producer and the probes."""
+"""The ingress app factory: wires the source view, the producer, the probes and the private
+/metrics listener."""
 
 from __future__ import annotations
 
@@ -12,11 +13,18 @@ from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
 from runtime.errors import SettingsError
 from runtime.kafka import not_started, service_kafka
-from runtime.probes import probe_routes
+from runtime.probes import health_routes, metrics_site
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
 from runtime.settings import Settings
 from schemas.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT
+
+
+async def private_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with metrics_site(app[METRICS].registry, settings.ingress_metrics_host,
+                            settings.ingress_metrics_port):
+        yield
 
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -63,7 +71,9 @@ def create_app(settings: Settings) -> web.Application:
         return kafka.readiness() if kafka else not_started()
 
     track_in_flight(app)
+    app.cleanup_ctx.append(private_metrics_ctx)
     app.cleanup_ctx.append(kafka_ctx)
-    app.add_routes(probe_routes(app[METRICS].registry, readiness))
+    # Load balancers probe the public port; /metrics (it names every source) is private.
+    app.add_routes(health_routes(readiness))
     app.add_routes(SOURCE_ROUTES)
     return app
