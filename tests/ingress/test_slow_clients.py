@@ -31,7 +31,7 @@ DEADLINE_S = 1.0
 CUT_OFF_WITHIN_S = DEADLINE_S + 3.0
 # Documented in docs/operations.md: while a 5 MiB Twilio form is verified, the ingress still
 # answers other requests within this (the check runs off the event loop).
-LOOP_STALL_BOUND_S = 0.5
+LOOP_STALL_BOUND_S = 0.25
 TOKEN = "twilio-auth-token-0123456789abcdef"
 
 
