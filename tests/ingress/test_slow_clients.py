@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 from twilio.request_validator import RequestValidator
 
+from ingress.app import create_app
+from runtime.errors import SettingsError
 from runtime.settings import Settings
 from schemas.limits import (
     MAX_FORM_FIELDS,
@@ -164,3 +166,12 @@ async def test_a_5_mib_twilio_form_does_not_stall_other_answers(
     assert stalls and max(stalls) < LOOP_STALL_BOUND_S, sorted(stalls)[-5:]
     [record] = await read_topic(bootstrap, settings.topics.requests, expect=1)
     assert record["status"] == "accepted" and record["body"] == body
+
+
+@pytest.mark.parametrize("change", [
+    {"max_headers": MAX_HEADER_COUNT + 1}, {"max_header_bytes": MAX_HEADER_BYTES + 1},
+    {"max_headers": 0}, {"ingress_header_timeout_s": 0}, {"ingress_body_timeout_s": -1},
+])
+def test_settings_may_lower_the_limits_never_raise_them(settings, change):
+    with pytest.raises(SettingsError, match="FASTHOOK_"):
+        create_app(settings.with_(**change))
