@@ -44,13 +44,35 @@ DEMO_SOURCE = {
 }
 
 
+def write_private(path: Path, value: str) -> None:
+    """Write `value` to `path` readable by its owner only, from the first byte on.
+
+    The file is created 0600 (O_EXCL: never an existing file or a planted link), fchmod-ed in
+    case the umask took bits away, filled, then renamed over `path`: no moment exists where
+    another user could open it, and a crash leaves the old value whole.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        data = value.encode()
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(temporary, path)
+
+
 def local_secret(path: Path, make: Any) -> str:
     """A value kept in the data dir (mode 600) so it survives restarts."""
     if path.exists():
         return path.read_text().strip()
     value = make()
-    path.write_text(value)
-    path.chmod(0o600)
+    write_private(path, value)
     return value
 
 
@@ -62,8 +84,7 @@ async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
     held = admin.view.key_by_hash(hash_key(key)) if key else None
     if held is None or held.get("revoked_at") or team["id"] not in held["team_ids"]:
         key, _ = await admin.create_key("admin (make run)", [team["id"]])
-        key_file.write_text(key)
-        key_file.chmod(0o600)
+        write_private(key_file, key)
     source = admin.view.named("source", team["id"], DEMO_SOURCE["name"])
     if source is None:
         model = SourceIn.model_validate(DEMO_SOURCE)
@@ -96,7 +117,9 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
-        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz /metrics)",
+        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
+        f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
+        f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
         "   (probes, metrics)",
@@ -134,6 +157,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
         "FASTHOOK_INGRESS_HOST": settings.ingress_host,
         "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
+        "FASTHOOK_INGRESS_METRICS_HOST": settings.ingress_metrics_host,
+        "FASTHOOK_INGRESS_METRICS_PORT": str(settings.ingress_metrics_port),
         "FASTHOOK_API_HOST": settings.api_host,
         "FASTHOOK_API_PORT": str(settings.api_port),
         "FASTHOOK_PUBLIC_URL": settings.public_base_url,

@@ -16,6 +16,7 @@ def main() -> None:
     logging.getLogger(__name__).info(
         "ingress starting",
         extra={"listen": f"{settings.ingress_host}:{settings.ingress_port}",
+               "metrics": f"{settings.ingress_metrics_host}:{settings.ingress_metrics_port}",
                "public_url": settings.public_base_url},
     )
     run(create_app(settings), settings.ingress_host, settings.ingress_port,

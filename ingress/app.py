@@ -1,4 +1,5 @@
-"""The ingress app factory: wires the source view, the producer and the probes."""
+"""The ingress app factory: wires the source view, the producer, the probes and the private
+/metrics listener."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ from ingress.metrics import IngressMetrics
 from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
 from runtime.kafka import not_started, service_kafka
-from runtime.probes import probe_routes
+from runtime.probes import health_routes, metrics_site
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
-from runtime.settings import Settings
+from runtime.settings import Settings, check_limits
+
+
+async def private_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with metrics_site(app[METRICS].registry, settings.ingress_metrics_host,
+                            settings.ingress_metrics_port):
+        yield
 
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -26,15 +34,19 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
+    check_limits(settings)
     # The handler reads the body itself, with its own limit and a 413 of our making.
     app = web.Application(
         client_max_size=settings.max_body_bytes + 1,
-        # Providers send many and long headers (signatures, tokens, traces): aiohttp's
-        # defaults would answer 400 before FastHook could record the request.
         handler_args={
+            # The contract's header limits; past them aiohttp answers 400, nothing is stored.
             "max_headers": settings.max_headers,
             "max_field_size": settings.max_header_bytes,
             "max_line_size": settings.max_header_bytes,
+            # aiohttp closes a connection whose next request has not fully arrived by then
+            # (from the connection's start or the previous answer): the headers deadline
+            # against slowloris clients, and the idle keep-alive limit.
+            "keepalive_timeout": settings.ingress_header_timeout_s,
         },
     )
     app[SETTINGS] = settings
@@ -46,7 +58,9 @@ def create_app(settings: Settings) -> web.Application:
         return kafka.readiness() if kafka else not_started()
 
     track_in_flight(app)
+    app.cleanup_ctx.append(private_metrics_ctx)
     app.cleanup_ctx.append(kafka_ctx)
-    app.add_routes(probe_routes(app[METRICS].registry, readiness))
+    # Load balancers probe the public port; /metrics (it names every source) is private.
+    app.add_routes(health_routes(readiness))
     app.add_routes(SOURCE_ROUTES)
     return app

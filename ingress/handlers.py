@@ -14,14 +14,17 @@ from ingress.records import (
     accepted_answer,
     header_pairs,
     header_records,
+    longest_header_line,
+    redact,
     rejection_answer,
     request_record,
     split_target,
 )
-from ingress.signatures import IncomingRequest, Verification, verify
+from ingress.signatures import IncomingRequest, Verification, credential_header, verify
 from ingress.sources import Source
 from schemas.codec import encode
 from schemas.ids import new_id
+from schemas.limits import MAX_REJECTED_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +32,42 @@ REQUEST_ID_HEADER = "x-fasthook-request-id"
 NOT_VERIFIED = Verification("NONE", False, "not checked: rejected before verification")
 
 
+# Bodies larger than this are verified in a worker thread: hashing and parsing megabytes
+# (a 5 MiB Twilio form takes most of a second) must not hold up every other request's answer.
+VERIFY_ON_LOOP_MAX_BYTES = 64 * 1024
+
+
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, refusing early (without reading it all) when it is over `limit`."""
+class BodyTooSlow(Exception):
+    pass
+
+
+async def read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
+    """The raw body, refusing early (without reading it all) when it is over `limit`, and
+    giving up when it has not all arrived within `deadline_s` (a trickling client)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(deadline_s):
+            while chunk := await request.content.readany():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTooSlow from None
     return b"".join(chunks)
+
+
+async def verify_off_loop(source: Source, incoming: IncomingRequest) -> Verification:
+    if len(incoming.body) <= VERIFY_ON_LOOP_MAX_BYTES:
+        return verify(source.auth_type, source.auth, incoming)
+    return await asyncio.to_thread(verify, source.auth_type, source.auth, incoming)
 
 
 async def handle_source_request(request: web.Request) -> web.StreamResponse:
@@ -62,6 +85,15 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         )
 
     settings = app[SETTINGS]
+    if longest_header_line(request.raw_headers) > settings.max_header_bytes:
+        # aiohttp bounds a header's name and value apart; the contract bounds the whole line.
+        metrics.requests.labels(source.id, "431").inc()
+        return web.json_response(
+            {"status": "HEADER_TOO_LARGE", "request_id": request_id,
+             "message": f"A header line is over {settings.max_header_bytes} bytes."},
+            status=431,
+            headers={REQUEST_ID_HEADER: request_id},
+        )
     received_at_ms = int(time.time() * 1000)
     path, query = split_target(request.raw_path, token)
     headers = header_records(request.raw_headers)
@@ -87,20 +119,25 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         cause = "METHOD_NOT_ALLOWED"
     else:
         try:
-            body = await read_body(request, settings.max_body_bytes)
+            body = await read_body(request, settings.max_body_bytes,
+                                   settings.ingress_body_timeout_s)
             body_size = len(body)
         except BodyTooLarge:
             cause = "BODY_TOO_LARGE"
+        except BodyTooSlow:
+            return too_slow(source, request_id, settings.ingress_body_timeout_s, app)
         else:
-            verification = verify(
-                source.auth_type,
-                source.auth,
-                IncomingRequest(request.method, common["public_url"], header_pairs(headers), body),
-            )
+            verification = await verify_off_loop(source, IncomingRequest(
+                request.method, common["public_url"], header_pairs(headers), body))
             if not verification.verified:
                 cause = "VERIFICATION_FAILED"
     metrics.body_bytes.observe(body_size)
+    if cause is not None:
+        # Evidence of a refused request, not a way to park megabytes on the topic.
+        body = body[:MAX_REJECTED_BODY_BYTES]
 
+    # Verified (or not) against the credential; stored and forwarded without it.
+    common["headers"] = redact(headers, credential_header(source.auth_type, source.auth))
     record = request_record(
         **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
     )
@@ -148,6 +185,24 @@ async def store(app: web.Application, request_id: str, record: dict) -> bool:
         return False
     metrics.produce_seconds.observe(time.perf_counter() - started)
     return True
+
+
+def too_slow(
+    source: Source, request_id: str, deadline_s: float, app: web.Application
+) -> web.Response:
+    """408 and close: a half-read request is neither stored nor acknowledged."""
+    app[METRICS].requests.labels(source.id, "408").inc()
+    response = web.json_response(
+        {
+            "status": "REQUEST_TIMEOUT",
+            "message": f"The request body did not arrive within {deadline_s:g}s.",
+            "request_id": request_id,
+        },
+        status=408,
+        headers={REQUEST_ID_HEADER: request_id},
+    )
+    response.force_close()
+    return response
 
 
 def rejected(

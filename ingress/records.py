@@ -10,6 +10,8 @@ from ingress.signatures import Verification
 from ingress.sources import Source
 
 ACCEPTED = "accepted"
+# Stands for a source credential's value: the header's name and place stay as evidence.
+REDACTED = "[REDACTED]"
 REJECTED = "rejected"
 
 REJECTION_STATUS = {
@@ -36,6 +38,22 @@ def header_records(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[dict[str,
         except UnicodeDecodeError:
             out.append({"name": name, "value": raw_value.decode("latin-1"), "raw": raw_value})
     return out
+
+
+def longest_header_line(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """Length of the longest `Name: value` line: the unit of schemas.limits.MAX_HEADER_BYTES."""
+    return max((len(name) + 2 + len(value) for name, value in raw_headers), default=0)
+
+
+def redact(headers: list[dict[str, Any]], name: str | None) -> list[dict[str, Any]]:
+    """`headers` with every value of header `name` (any case) replaced by REDACTED."""
+    if name is None:
+        return headers
+    wanted = name.lower()
+    return [
+        {"name": h["name"], "value": REDACTED, "raw": None} if h["name"].lower() == wanted else h
+        for h in headers
+    ]
 
 
 def header_pairs(headers: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:

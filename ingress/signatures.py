@@ -1,6 +1,7 @@
 """Verify that an ingress request really comes from the provider configured on its source.
 
-Pure and stdlib-only, so the HTTP layer, replays and tests all share one implementation.
+Pure (stdlib and the contract's limits only), so the HTTP layer, replays and tests all share
+one implementation.
 
 Error contract: a broken source config raises ``ValueError`` (an operator bug that must surface
 loudly); anything a request controls (headers, body, URL) can only produce
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
+
+from schemas.limits import MAX_FORM_FIELDS
 
 DEFAULT_HMAC_HEADER = "x-webhook-signature"
 DEFAULT_HMAC_ALGORITHM = "sha256"
@@ -80,6 +83,20 @@ def verify(
     if auth is None:
         raise ValueError(f"auth_type {kind} needs an auth config")
     return verifier(auth, request, time.time() if now is None else now)
+
+
+def credential_header(auth_type: str | None, auth: Mapping[str, Any] | None) -> str | None:
+    """The header carrying the source's own shared secret, which must not be stored or forwarded.
+
+    Only BASIC_AUTH and API_KEY present the secret itself. HMAC and Twilio signatures are
+    derived from it and bound to the body: receivers re-validate them, so they are evidence.
+    """
+    kind = (auth_type or "").upper()
+    if kind == "BASIC_AUTH":
+        return "authorization"
+    if kind == "API_KEY" and auth is not None:
+        return _require(auth, "header_key", "API_KEY")
+    return None
 
 
 def _fail(method: str, detail: str) -> Verification:
@@ -243,6 +260,9 @@ def _verify_twilio(auth: Mapping[str, Any], request: IncomingRequest, now: float
         if not hmac.compare_digest(actual, _bytes(body_hash.lower())):
             return _fail("TWILIO", "body does not match bodySHA256 in the URL")
     elif is_form:
+        # Counted before parsing: a form of a million fields is refused at the cost of a scan.
+        if request.body.count(b"&") >= MAX_FORM_FIELDS:
+            return _fail("TWILIO", f"form body has more than {MAX_FORM_FIELDS} fields")
         try:
             params = _form_params(request.body)
         except UnicodeDecodeError:

@@ -24,6 +24,15 @@ class Settings:
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
     public_url: str = ""
+    # The ingress's /metrics (its labels name every source) is served here only, off the public
+    # port; /healthz and /readyz stay on the public port for load balancers.
+    ingress_metrics_host: str = "127.0.0.1"
+    ingress_metrics_port: int = 8085
+    # Slow clients: a connection must deliver a request's headers within the first, and its
+    # whole body within the second (408, closed); idle keep-alive connections close after the
+    # first too.
+    ingress_header_timeout_s: float = 10.0
+    ingress_body_timeout_s: float = 30.0
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     # The router (a Faust worker) serves its probes and metrics here.
@@ -52,11 +61,11 @@ class Settings:
     secret_key: str = ""
     # How long a rotated destination signing secret stays valid beside the new one.
     signing_secret_grace_s: int = 24 * 60 * 60
-    # May be lowered per deployment, never raised above the contract's limit: every Kafka
-    # client and topic is sized for that one (schemas.limits).
+    # May be lowered per deployment, never raised above the contract's limits: every Kafka
+    # client and topic is sized for those (schemas.limits).
     max_body_bytes: int = limits.MAX_BODY_BYTES
-    max_headers: int = 500
-    max_header_bytes: int = 64 * 1024
+    max_headers: int = limits.MAX_HEADER_COUNT
+    max_header_bytes: int = limits.MAX_HEADER_BYTES
     # How long a provider waits for the broker's ack before we answer 503.
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5
@@ -120,9 +129,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[f.name] = _convert(f.name, raw, f.type)
     values.update(overrides)
     settings = Settings(**values)
-    if not 0 < settings.max_body_bytes <= limits.MAX_BODY_BYTES:
-        raise SettingsError(
-            f"FASTHOOK_MAX_BODY_BYTES={settings.max_body_bytes} must be positive and at most "
-            f"{limits.MAX_BODY_BYTES} (schemas.limits.MAX_BODY_BYTES: topics and Kafka clients "
-            f"are sized for that)")
+    check_limits(settings)
     return settings
+
+
+def check_limits(settings: Settings) -> None:
+    """Settings may lower the contract's limits, never raise them (schemas/limits.py: every
+    topic and Kafka client is sized for those), and deadlines are positive."""
+    for name, ceiling in (("max_body_bytes", limits.MAX_BODY_BYTES),
+                          ("max_headers", limits.MAX_HEADER_COUNT),
+                          ("max_header_bytes", limits.MAX_HEADER_BYTES)):
+        value = getattr(settings, name)
+        if not 0 < value <= ceiling:
+            raise SettingsError(f"FASTHOOK_{name.upper()}={value} must be positive and at most "
+                                f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
+                                f"for that)")
+    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"FASTHOOK_{name.upper()} must be positive")

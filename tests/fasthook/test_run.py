@@ -22,12 +22,14 @@ from tests.support.poll import eventually
 
 class Stack:
     def __init__(self, tmp_path) -> None:
-        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
+        self.ports = {"kafka": free_port(), "ingress": free_port(),
+                      "ingress_metrics": free_port(), "api": free_port(),
                       "router": free_port(), "deliverer": free_port(),
                       "projections": free_port()}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
                         FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
+                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
                         FASTHOOK_API_PORT=str(self.ports["api"]),
                         FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
                         FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
@@ -50,6 +52,7 @@ class Stack:
             "key": re.search(r"API key:\s+(fhp_\S+)", text),
             "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
             "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
+            "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
         }
         assert all(found.values()), text
         return {name: match.group(1) for name, match in found.items()}
@@ -86,6 +89,12 @@ async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
             async with http.post(first["api"] + "/v1/connections", json=connection,
                                  headers=auth) as r:
                 assert r.status == 201
+            # The ingress's metrics (they name every source) only on its private port.
+            async with http.get(first["metrics"]) as r:
+                assert r.status == 200 and first["source_id"] in await r.text()
+            public_root = first["source_url"].rsplit("/", 1)[0]
+            async with http.get(public_root + "/metrics") as r:
+                assert r.status == 404
         records = await read_topic(f"127.0.0.1:{stack.ports['kafka']}", "fasthook.requests",
                                    expect=1)
         assert records[0]["request_id"] == request_id

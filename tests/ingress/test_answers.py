@@ -155,10 +155,12 @@ async def test_unknown_source_is_404_and_not_recorded(ingress, producer, setting
     assert not ids & {r["request_id"] for r in records}
 
 
-async def test_probes_and_metrics(ingress, producer, settings):
+async def test_probes_public_and_metrics_private(ingress, producer, settings):
     source = await declare_source(producer, settings)
     await ingress.wait_for_source(source)
     await send_raw(ingress.source_url(source), "POST", FORM, b"a=1")
+    metrics_url = (f"http://{ingress.settings.ingress_metrics_host}:"
+                   f"{ingress.settings.ingress_metrics_port}/metrics")
     async with aiohttp.ClientSession() as http:
         async with http.get(ingress.base_url + "/healthz") as r:
             assert r.status == 200
@@ -166,7 +168,12 @@ async def test_probes_and_metrics(ingress, producer, settings):
             assert r.status == 200
             assert (await r.json())["checks"] == {
                 "config_view_loaded": True, "broker_reachable": True}
+        # Its labels name every source: not on the port providers (and anyone) can reach.
         async with http.get(ingress.base_url + "/metrics") as r:
+            assert r.status == 404
+            assert source["id"] not in await r.text()
+        async with http.get(metrics_url) as r:
+            assert r.status == 200
             text = await r.text()
     assert f'fasthook_ingress_requests_total{{source_id="{source["id"]}",status="200"}} 1.0' in text
     assert "fasthook_ingress_produce_seconds_count 1.0" in text

@@ -22,7 +22,8 @@ WORKERS = 16
 @pytest.fixture
 def ingress_process(settings, tmp_path):
     process = ServiceProcess(
-        "ingress", settings.with_(ingress_port=free_port()), tmp_path / "ingress.log"
+        "ingress", settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
+        tmp_path / "ingress.log",
     )
     process.start()
     yield process

@@ -11,9 +11,11 @@ from ingress.signatures import (
     DEFAULT_HMAC_HEADER,
     IncomingRequest,
     Verification,
+    credential_header,
     header_get,
     verify,
 )
+from schemas.limits import MAX_FORM_FIELDS
 
 FORM = "application/x-www-form-urlencoded"
 TOKEN = "12345678901234567890123456789012"
@@ -370,6 +372,23 @@ def test_twilio_plus_and_percent20_space() -> None:
 def test_twilio_invalid_utf8_form(body: bytes) -> None:
     result = twilio_verify(STATUS_URL, body, "x")
     assert result == Verification("TWILIO", False, "form body is not valid UTF-8")
+
+
+def test_twilio_form_fields_are_capped_before_parsing() -> None:
+    params = {f"F{i}": "v" for i in range(MAX_FORM_FIELDS)}
+    body = urlencode(params).encode()
+    assert twilio_verify(STATUS_URL, body, twilio_sig(STATUS_URL, params)).verified
+    params["One"] = "more"
+    over = urlencode(params).encode()
+    assert twilio_verify(STATUS_URL, over, twilio_sig(STATUS_URL, params)) == Verification(
+        "TWILIO", False, f"form body has more than {MAX_FORM_FIELDS} fields")
+
+
+def test_credential_header_names_only_presented_secrets() -> None:
+    assert credential_header("BASIC_AUTH", {"username": "u", "password": "p"}) == "authorization"
+    assert credential_header("api_key", {"header_key": "X-Key", "api_key": "k"}) == "X-Key"
+    for kind in (None, "NONE", "HMAC", "TWILIO"):
+        assert credential_header(kind, {"webhook_secret_key": "s", "auth_token": "t"}) is None
 
 
 # --- properties -----------------------------------------------------------------------------

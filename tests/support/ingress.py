@@ -44,7 +44,7 @@ class RunningIngress:
 
 async def start_ingress(settings: Settings) -> RunningIngress:
     port = free_port()
-    settings = settings.with_(ingress_port=port)
+    settings = settings.with_(ingress_port=port, ingress_metrics_port=free_port())
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
     await runner.setup()

@@ -22,6 +22,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
         "FASTHOOK_INGRESS_HOST": settings.ingress_host,
         "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
+        "FASTHOOK_INGRESS_METRICS_PORT": str(settings.ingress_metrics_port),
         "FASTHOOK_PUBLIC_URL": settings.public_base_url,
         "FASTHOOK_PRODUCE_TIMEOUT_S": str(settings.produce_timeout_s),
         "FASTHOOK_SHUTDOWN_TIMEOUT_S": str(settings.shutdown_timeout_s),

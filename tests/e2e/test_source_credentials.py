@@ -1,0 +1,40 @@
+"""A source's own credential is checked at the edge and never travels further: the receiver of
+a delivered request does not get the provider's API key (only its header name, redacted)."""
+
+from __future__ import annotations
+
+from tests.api.test_guide import guide_connection
+from tests.e2e.test_twilio_status_callback import settings, stack  # noqa: F401 (fixtures)
+from tests.support.http import send_raw
+from tests.support.poll import eventually
+
+API_KEY = "provider-key-0123456789abcdef"
+
+
+async def test_delivered_request_does_not_carry_the_source_api_key(stack):  # noqa: F811
+    api, receiver = stack["api"], stack["receiver"]
+    _, source = await api.call("POST", "/v1/sources", {
+        "name": "keyed", "config": {"auth_type": "API_KEY",
+                                    "auth": {"header_key": "X-Api-Key", "api_key": API_KEY}}})
+    _, destination = await api.call("POST", "/v1/destinations", {
+        "name": "receiver", "config": {"url": receiver.url + "/hook", "auth_type": None}})
+    connection = guide_connection(source["id"], destination["id"])
+    connection["rules"] = []
+    status, _ = await api.call("POST", "/v1/connections", connection)
+    assert status == 201
+
+    async def delivered() -> bool:
+        answer = await send_raw(source["url"] + "/twilio/status", "POST",
+                                [("X-Api-Key", API_KEY), ("X-Trace", "t-1")], b"{}")
+        assert answer.status in (200, 404)
+        try:
+            await receiver.wait_for(1, timeout_s=0.5)
+        except AssertionError:
+            return False
+        return True
+
+    await eventually(delivered, 20, "a request delivered")
+    got = receiver.received[0]
+    assert got.header("X-Trace") == "t-1"
+    assert got.header("X-Api-Key") == "[REDACTED]"
+    assert all(API_KEY not in value for _, value in got.headers)
