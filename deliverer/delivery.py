@@ -22,6 +22,7 @@ from deliverer.attempts import decide, failed_without_request
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
+from deliverer.parking import parked_event, parking_tier
 from deliverer.retry import tier_for
 from deliverer.sending import send
 from deliverer.view import DeliveryView
@@ -51,7 +52,8 @@ class Delivery:
         self.session = session
         self.allow = allow
         self.metrics = metrics
-        self.limits = DestinationLimits(settings.destination_max_in_flight)
+        self.limits = DestinationLimits(settings.destination_max_in_flight,
+                                        settings.deliverer_max_in_flight)
         self._unpaused: dict[str, asyncio.Event] = {}
         view.on_unpause = self._wake
 
@@ -112,7 +114,10 @@ class Delivery:
                 event, "DESTINATION_DELETED", "the destination no longer exists", now_ms()))
             return
         timeout_s = (destination.get("config") or {}).get("timeout_ms", 30_000) / 1000
-        async with self.limits.slot(destination):
+        async with self.limits.slot(destination, event["event_id"]) as park_s:
+            if park_s is not None:
+                await self._park(event, park_s)
+                return
             request = build_request(event, destination,
                                     self.view.signing_secrets(event["team_id"]),
                                     int(time.time()))
@@ -126,6 +131,13 @@ class Delivery:
         if decision.retry is not None:
             await self._schedule(decision.retry)
         await self._record(decision.attempt)
+
+    async def _park(self, event: dict[str, Any], wait_s: float) -> None:
+        """Its destination has no room: the event waits on a retry tier, not in a slot."""
+        parked = parked_event(event, now_ms(), wait_s)
+        self.metrics.parked.inc()
+        tier = parking_tier(parked["due_at"] - parked["created_at"])
+        await self._publish(self.topics.retry(tier), event["event_id"], "EventCreated", parked)
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()
