@@ -53,28 +53,41 @@ class DestinationLimits:
             line.waiting -= 1
             self.waiting -= 1
 
-    @asynccontextmanager
-    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[
-            float | None]:
-        """Yields None when the event may be sent now (its slot and send time are held until
-        the block ends), or how many seconds to park it for."""
+    async def _enter(self, destination: dict[str, Any], event_id: str) -> float | None:
+        """None once the event holds its concurrency slot and its send time has come; else
+        how many seconds to park it for (holding nothing)."""
         line, semaphore = self._line(destination)
         if semaphore.locked() and not self._may_wait(line):
             now = time.monotonic()
-            yield line.busy_until(event_id, now) - now
-            return
+            return line.busy_until(event_id, now) - now
         async with self._waiting(line):
             await semaphore.acquire()
         try:
             now = time.monotonic()
             decision = line.send_time(event_id, now, self._may_wait(line))
             if isinstance(decision, Park):
-                yield decision.until - now
-                return
+                semaphore.release()
+                return decision.until - now
             if decision.at > now:
                 async with self._waiting(line):
                     await asyncio.sleep(decision.at - now)
-            started = time.monotonic()
+        except BaseException:
+            semaphore.release()
+            raise
+        return None
+
+    @asynccontextmanager
+    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[
+            float | None]:
+        """Yields None when the event may be sent now (its slot is held until the block ends),
+        or how many seconds to park it for."""
+        park_s = await self._enter(destination, event_id)
+        if park_s is not None:
+            yield park_s
+            return
+        line, semaphore = self._line(destination)
+        started = time.monotonic()
+        try:
             yield None
             line.held(time.monotonic() - started)
         finally:

@@ -9,7 +9,8 @@ per destination and in total), the rest are *parked*: re-published to a retry ti
 Rate limits reserve: a parked event is given the send time the limit would give it (GCRA, the
 same even spacing as before), within a horizon, so a backlog drains at the limit's pace with
 each event parked once. It comes back `RETURN_LEAD_S` before its time and waits the rest in
-memory, so it is sent on time despite the trip through the topics. Events past the horizon get
+memory, so it is sent on time despite the trip through the topics (one back later than its
+time has lost it and asks again: every send is on the schedule). Events past the horizon get
 no reservation: they come back after it, spread out, and ask again.
 
 Busy destinations (concurrency full, e.g. one that never answers) cannot say when a slot frees:
@@ -106,8 +107,10 @@ class Line:
         if self.rate is None:
             return Go(now)
         reserved = self.reserved.pop(event_id, None)
-        if reserved is not None:
-            return Go(reserved)  # already counted by the schedule; late: sent at once
+        if reserved is not None and reserved >= now:
+            return Go(reserved)  # already counted by the schedule
+        # Back late (its time passed on the way), the time is lost: sending now could crowd
+        # the next reserved one. It asks afresh.
         free = self.rate.next_free(now)
         if free <= now or (free - now <= MEMORY_WAIT_S and may_wait):
             return Go(self.rate.take(now))
@@ -127,7 +130,9 @@ class Line:
                 del self.reserved[event_id]
 
     def busy_until(self, event_id: str, now: float) -> float:
-        """Until when to park an event that found every slot taken and no room to wait."""
+        """Until when to park an event that found every slot taken and no room to wait (a
+        reserved send time it had is given up: it could not be kept)."""
+        self.reserved.pop(event_id, None)
         until = max(now + BUSY_PARK_MIN_S, self.busy_next)
         if until > now + BUSY_PARK_MAX_S:
             # The line is longer than the cap: come back within it, spread out.

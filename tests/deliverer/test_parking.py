@@ -86,21 +86,23 @@ def test_a_busy_destination_parks_events_spaced_at_the_pace_it_frees_slots():
     assert all(BUSY_PARK_MIN_S <= t <= BUSY_PARK_MAX_S for t in times)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(rate=st.integers(1, 50), period=st.sampled_from([1.0, 60.0, 3600.0]),
-       arrivals=st.lists(st.tuples(st.floats(0, 5), st.booleans()), min_size=1, max_size=120))
+       arrivals=st.lists(st.tuples(st.floats(0, 5), st.booleans(), st.floats(0, 3)),
+                         min_size=1, max_size=120))
 def test_every_send_keeps_the_rate_whatever_parks_and_returns(rate, period, arrivals):
     """Fresh events arrive at any time, some with room to wait in memory; parked ones come back
-    when told and ask again. Sends (at max(now, Go.at)) never come closer than the interval."""
+    when told, or later (the trip through the topics lags), and ask again. Sends (at
+    max(now, Go.at)) never come closer than the interval."""
     line = Line(10, RateSchedule(rate, period))
-    queue: list[tuple[float, int, str, bool]] = []
+    queue: list[tuple[float, int, str, bool, float]] = []
     now = 0.0
-    for number, (gap, may_wait) in enumerate(arrivals):
+    for number, (gap, may_wait, lag) in enumerate(arrivals):
         now += gap
-        heapq.heappush(queue, (now, number, f"evt_{number}", may_wait))
+        heapq.heappush(queue, (now, number, f"evt_{number}", may_wait, lag))
     sends, asked = [], 0
     while queue and asked < 2_000:
-        now, number, event_id, may_wait = heapq.heappop(queue)
+        now, number, event_id, may_wait, lag = heapq.heappop(queue)
         asked += 1
         decision = line.send_time(event_id, now, may_wait)
         if isinstance(decision, Go):
@@ -108,10 +110,20 @@ def test_every_send_keeps_the_rate_whatever_parks_and_returns(rate, period, arri
             sends.append(max(now, decision.at))
         else:
             assert decision.until >= now
-            heapq.heappush(queue, (decision.until, number, event_id, may_wait))
+            heapq.heappush(queue, (decision.until + lag, number, event_id, may_wait, lag))
     sends.sort()
     interval = period / rate
     assert all(b - a >= interval - 1e-6 for a, b in pairwise(sends))
+
+
+def test_a_reservation_is_lost_when_the_event_comes_back_late_or_is_parked_busy():
+    line = Line(10, RateSchedule(1, 60))
+    line.send_time("first", 0.0, may_wait=False)
+    assert line.send_time("late", 0.0, may_wait=False) == Park(60.0 - RETURN_LEAD_S)
+    assert isinstance(line.send_time("late", 62.0, may_wait=False), Park)  # not sent at 62
+    line.send_time("busy", 62.0, may_wait=False)
+    line.busy_until("busy", 100.0)
+    assert "busy" not in line.reserved
 
 
 def test_a_parked_event_keeps_its_attempt_and_trigger_and_reads_scheduled():
