@@ -41,7 +41,7 @@ class DestinationLimits:
         return self._lines[key]
 
     def _may_wait(self, line: Line) -> bool:
-        return line.may_wait(self.waiting, self.waiting_budget)
+        return line.may_wait(self.waiting, self.waiting_budget, time.monotonic())
 
     @asynccontextmanager
     async def _waiting(self, line: Line) -> AsyncIterator[None]:
@@ -87,8 +87,9 @@ class DestinationLimits:
             return
         line, semaphore = self._line(destination)
         started = time.monotonic()
+        line.started(started)
         try:
             yield None
-            line.held(time.monotonic() - started)
         finally:
             semaphore.release()
+            line.finished(started, time.monotonic())

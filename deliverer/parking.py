@@ -17,7 +17,7 @@ Busy destinations (concurrency full, e.g. one that never answers) cannot say whe
 parked events come back spaced by the observed time a delivery holds a slot, divided by the
 concurrency — the pace at which the destination frees slots.
 
-Everything here is a pure function of the state and the clock (monotonic seconds).
+No I/O here: each decision depends only on the line's state and the clock (monotonic seconds).
 """
 
 from __future__ import annotations
@@ -91,15 +91,24 @@ class Line:
     reserved: dict[str, float] = field(default_factory=dict)  # parked event id -> send time
     busy_next: float = -math.inf
     hold_s: float = HOLD_START_S
+    sending: int = 0
+    progress_at: float = -math.inf  # when a delivery last finished (or started on an idle line)
 
-    def may_wait(self, total_waiting: int, total_budget: int) -> bool:
+    def hold_estimate(self, now: float) -> float:
+        """How long a delivery holds a slot: the average so far, or longer while every slot is
+        taken and none has freed (a destination that just stopped answering)."""
+        if self.sending >= self.concurrency:
+            return max(self.hold_s, now - self.progress_at)
+        return self.hold_s
+
+    def may_wait(self, total_waiting: int, total_budget: int, now: float) -> bool:
         """Room to wait in memory, within the budget all destinations share: up to its
         concurrency, and beyond that while the wait would be short (a fast destination's
         burst is cheaper waited for than parked)."""
         if total_waiting >= total_budget:
             return False
         return self.waiting < self.concurrency or (
-            (self.waiting + 1) * self.hold_s / self.concurrency <= SHORT_WAIT_S)
+            (self.waiting + 1) * self.hold_estimate(now) / self.concurrency <= SHORT_WAIT_S)
 
     def send_time(self, event_id: str, now: float, may_wait: bool) -> Go | Park:
         """Once it holds a concurrency slot: when the event may be sent, or until when to
@@ -137,12 +146,18 @@ class Line:
         if until > now + BUSY_PARK_MAX_S:
             # The line is longer than the cap: come back within it, spread out.
             return now + BUSY_PARK_MAX_S * (0.5 + spread(event_id) / 2)
-        self.busy_next = until + self.hold_s / self.concurrency
+        self.busy_next = until + self.hold_estimate(now) / self.concurrency
         return until
 
-    def held(self, seconds: float) -> None:
-        """A delivery held a slot this long."""
-        self.hold_s += HOLD_WEIGHT * (seconds - self.hold_s)
+    def started(self, now: float) -> None:
+        if self.sending == 0:
+            self.progress_at = now
+        self.sending += 1
+
+    def finished(self, started_at: float, now: float) -> None:
+        self.sending -= 1
+        self.progress_at = now
+        self.hold_s += HOLD_WEIGHT * (now - started_at - self.hold_s)
 
 
 def parked_event(event: dict[str, Any], now_ms: int, wait_s: float) -> dict[str, Any]:

@@ -69,12 +69,25 @@ def test_waiting_in_memory_is_bounded_per_destination_and_in_total():
     line = Line(4)
     line.hold_s = 10.0  # slow: past its concurrency, waiting is long
     line.waiting = 3
-    assert line.may_wait(3, 100)
+    assert line.may_wait(3, 100, 0.0)
     line.waiting = 4
-    assert not line.may_wait(4, 100)
+    assert not line.may_wait(4, 100, 0.0)
     line.hold_s = 0.01  # fast: a longer line still waits briefly
-    assert line.may_wait(4, 100)
-    assert not line.may_wait(100, 100)  # the shared budget is spent
+    assert line.may_wait(4, 100, 0.0)
+    assert not line.may_wait(100, 100, 0.0)  # the shared budget is spent
+
+
+def test_a_fast_destination_that_stops_answering_stops_getting_a_long_line():
+    line = Line(4)
+    for _ in range(20):
+        line.started(0.0)
+        line.finished(0.0, 0.01)
+    line.waiting = 10
+    for _ in range(4):
+        line.started(1.0)  # every slot taken from 1 s on, and none frees
+    assert line.may_wait(10, 100, 1.1)
+    assert not line.may_wait(10, 100, 3.0)
+    assert line.hold_estimate(3.0) == 2.0
 
 
 def test_a_busy_destination_parks_events_spaced_at_the_pace_it_frees_slots():
