@@ -25,7 +25,7 @@ from deliverer.consuming import INFRASTRUCTURE_ERRORS
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
-from deliverer.retry import tier_for
+from deliverer.parking import parked_event, parking_tier
 from deliverer.sending import send
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
@@ -57,7 +57,8 @@ class Delivery:
         self.session = session
         self.guard = guard
         self.metrics = metrics
-        self.limits = DestinationLimits(settings.destination_max_in_flight)
+        self.limits = DestinationLimits(settings.destination_max_in_flight,
+                                        settings.deliverer_max_in_flight)
         self._unpaused: dict[str, asyncio.Event] = {}
         self._attempted: OrderedDict[str, None] = OrderedDict()
         view.on_release = self._wake
@@ -68,12 +69,11 @@ class Delivery:
         await self.producer.send_and_wait(topic, encode(record_name, record), key=key.encode())
 
     async def _schedule(self, event: dict[str, Any]) -> None:
-        """An event due later: to the largest retry tier that fits, or back to the events
-        topic when it is due sooner than the smallest tier (then it waits in memory)."""
-        tier = tier_for(max(0, event["due_at"] - now_ms()))
-        topic = self.topics.retry(tier) if tier else self.topics.events
-        self.metrics.scheduled.labels(str(tier or 0)).inc()
-        await self._publish(topic, event["event_id"], "EventCreated", event)
+        """An event due later waits on the largest retry tier that fits (the smallest for a
+        wait shorter than every tier): never in an events slot, which other events need."""
+        tier = parking_tier(max(0, event["due_at"] - now_ms()))
+        self.metrics.scheduled.labels(str(tier)).inc()
+        await self._publish(self.topics.retry(tier), event["event_id"], "EventCreated", event)
 
     @staticmethod
     def _decode(record: ConsumerRecord) -> dict[str, Any] | None:
@@ -116,13 +116,10 @@ class Delivery:
                 await self._publish(self.topics.held, event["connection_id"], "EventCreated",
                                     event)
                 return
-            wait_ms = event["due_at"] - now_ms()
-            if wait_ms <= DUE_SLACK_MS:
+            if event["due_at"] - now_ms() <= DUE_SLACK_MS:
                 break
-            if tier_for(wait_ms) is not None:
-                await self._schedule(event)
-                return
-            await asyncio.sleep(wait_ms / 1000)
+            await self._schedule(event)
+            return
         # A copy of an attempt this worker made (or is making): a crash after a retry was
         # scheduled but before the offset was committed schedules it twice. One copy goes.
         key = attempt_id(event)
@@ -131,10 +128,12 @@ class Delivery:
             return
         self._attempted[key] = None
         try:
-            await self.deliver(event, connection.retry)
+            attempted = await self.deliver(event, connection.retry)
         except BaseException:
             del self._attempted[key]  # not made after all: a retry of this record makes it
             raise
+        if not attempted:
+            del self._attempted[key]  # parked: this same attempt comes back to be made
         while len(self._attempted) > REMEMBERED_ATTEMPTS:
             self._attempted.popitem(last=False)
 
@@ -158,7 +157,9 @@ class Delivery:
         await self._record(failed_without_request(event, *reason, now_ms()))
         return True
 
-    async def deliver(self, event: dict[str, Any], retry_rule: dict[str, Any] | None) -> None:
+    async def deliver(self, event: dict[str, Any], retry_rule: dict[str, Any] | None) -> bool:
+        """One attempt of `event`, recorded; False when it was parked instead (its destination
+        has no room: the same attempt comes back later)."""
         destination = self.view.destinations.get(event["destination_id"])
         if destination is None:
             await self.sync_view()
@@ -166,9 +167,12 @@ class Delivery:
         if destination is None:
             await self._record(failed_without_request(
                 event, "DESTINATION_DELETED", "the destination no longer exists", now_ms()))
-            return
+            return True
         timeout_s = (destination.get("config") or {}).get("timeout_ms", 30_000) / 1000
-        async with self.limits.slot(destination):
+        async with self.limits.slot(destination, event["event_id"]) as park_s:
+            if park_s is not None:
+                await self._park(event, park_s)
+                return False
             try:
                 request = build_request(event, destination,
                                         self.view.signing_secrets(event["team_id"]),
@@ -179,7 +183,7 @@ class Delivery:
                 await self._record(failed_without_request(
                     event, "INVALID_REQUEST", f"the request cannot be built: {exc}"[:500],
                     now_ms()))
-                return
+                return True
             self.metrics.in_flight.inc()
             try:
                 outcome = await send(self.session, request, timeout_s, self.guard)
@@ -193,6 +197,13 @@ class Delivery:
         await self._record(decision.attempt)
         if decision.retry is not None:
             await self._schedule(decision.retry)
+        return True
+
+    async def _park(self, event: dict[str, Any], wait_s: float) -> None:
+        """Its destination has no room: the event waits on a retry tier, not in a slot."""
+        parked = parked_event(event, now_ms(), wait_s)
+        self.metrics.parked.inc()
+        await self._schedule(parked)
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()

@@ -1,4 +1,10 @@
-"""Per-destination limits: how many deliveries at once, and how many per second/minute/hour."""
+"""Per-destination limits: how many deliveries at once, and how many per second/minute/hour.
+
+Waiting for them never holds what other destinations need (see `deliverer.parking`): a
+destination gets at most a quarter of the deliverer's global slots for its deliveries, and
+its events wait in memory only within half the global slots, shared by all destinations; past
+that, the caller parks the event. So others always keep a quarter of the slots.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +14,82 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from deliverer.parking import Line, Park, RateSchedule
+
 PERIOD_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
-class TokenBucket:
-    """`rate` tokens per `period_s`, refilled continuously, with no burst: deliveries are
-    spaced evenly, so no window of `period_s` ever sees more than `rate` (+1 at its edge)."""
-
-    def __init__(self, rate: int, period_s: float) -> None:
-        self.rate = rate
-        self.period_s = period_s
-        self.capacity = 1.0
-        self.tokens = 1.0
-        self.updated = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        refill = (now - self.updated) * self.rate / self.period_s
-        self.tokens = min(self.capacity, self.tokens + refill)
-        self.updated = now
-
-    async def take(self) -> None:
-        async with self._lock:  # first come, first served
-            self._refill()
-            while self.tokens < 1:
-                await asyncio.sleep((1 - self.tokens) * self.period_s / self.rate)
-                self._refill()
-            self.tokens -= 1
-
-
 class DestinationLimits:
-    def __init__(self, default_concurrency: int) -> None:
+    def __init__(self, default_concurrency: int, global_slots: int) -> None:
         self.default_concurrency = default_concurrency
-        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
-        self._buckets: dict[tuple[str, int, str], TokenBucket] = {}
+        self.max_concurrency = max(1, global_slots // 4)
+        self.waiting_budget = max(1, global_slots // 2)
+        self.waiting = 0
+        self._lines: dict[tuple[str, int, int | None, str | None],
+                          tuple[Line, asyncio.Semaphore]] = {}
 
-    @asynccontextmanager
-    async def slot(self, destination: dict[str, Any]) -> AsyncIterator[None]:
+    def _line(self, destination: dict[str, Any]) -> tuple[Line, asyncio.Semaphore]:
         config = destination.get("config") or {}
         rate, period = config.get("rate_limit"), config.get("rate_limit_period")
         concurrency = rate if period == "concurrent" and rate else self.default_concurrency
-        key = (destination["id"], concurrency)
-        semaphore = self._slots.setdefault(key, asyncio.Semaphore(concurrency))
-        async with semaphore:
-            if rate and period in PERIOD_S:
-                bucket_key = (destination["id"], rate, period)
-                bucket = self._buckets.setdefault(bucket_key, TokenBucket(rate, PERIOD_S[period]))
-                await bucket.take()
+        concurrency = min(concurrency, self.max_concurrency)
+        key = (destination["id"], concurrency, rate, period)
+        if key not in self._lines:
+            schedule = RateSchedule(rate, PERIOD_S[period]) if rate and period in PERIOD_S \
+                else None
+            self._lines[key] = (Line(concurrency, schedule), asyncio.Semaphore(concurrency))
+        return self._lines[key]
+
+    def _may_wait(self, line: Line) -> bool:
+        return line.may_wait(self.waiting, self.waiting_budget, time.monotonic())
+
+    @asynccontextmanager
+    async def _waiting(self, line: Line) -> AsyncIterator[None]:
+        line.waiting += 1
+        self.waiting += 1
+        try:
             yield
+        finally:
+            line.waiting -= 1
+            self.waiting -= 1
+
+    async def _enter(self, destination: dict[str, Any], event_id: str) -> float | None:
+        """None once the event holds its concurrency slot and its send time has come; else
+        how many seconds to park it for (holding nothing)."""
+        line, semaphore = self._line(destination)
+        if semaphore.locked() and not self._may_wait(line):
+            now = time.monotonic()
+            return line.busy_until(event_id, now) - now
+        async with self._waiting(line):
+            await semaphore.acquire()
+        try:
+            now = time.monotonic()
+            decision = line.send_time(event_id, now, self._may_wait(line))
+            if isinstance(decision, Park):
+                semaphore.release()
+                return decision.until - now
+            if decision.at > now:
+                async with self._waiting(line):
+                    await asyncio.sleep(decision.at - now)
+        except BaseException:
+            semaphore.release()
+            raise
+        return None
+
+    @asynccontextmanager
+    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[
+            float | None]:
+        """Yields None when the event may be sent now (its slot is held until the block ends),
+        or how many seconds to park it for."""
+        park_s = await self._enter(destination, event_id)
+        if park_s is not None:
+            yield park_s
+            return
+        line, semaphore = self._line(destination)
+        started = time.monotonic()
+        line.started(started)
+        try:
+            yield None
+        finally:
+            semaphore.release()
+            line.finished(started, time.monotonic())

@@ -22,6 +22,9 @@ class DelivererMetrics:
         self.scheduled = Counter(
             "fasthook_deliverer_scheduled", "Events sent to a retry tier, by tier",
             ["tier"], registry=self.registry)
+        self.parked = Counter(
+            "fasthook_deliverer_parked", "Events parked on a retry tier while their "
+            "destination had no room", registry=self.registry)
         self.held = Counter(
             "fasthook_deliverer_held", "Events held for a paused connection",
             registry=self.registry)
