@@ -19,6 +19,9 @@ Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Cursor = Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
 MAX_LIMIT = 250
+# CANCELLED: its connection or destination was disabled or deleted (the deliverer recorded
+# why as the last attempt's error code); a retry may still deliver it once they are back.
+EventStatus = Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"]
 
 
 def encode_cursor(direction: str, item_id: str) -> str:
@@ -90,7 +93,7 @@ class EventQuery(ListQuery):
     connection_id: Id | None = None
     destination_id: Id | None = None
     request_id: Id | None = None
-    status: Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED"] | None = None
+    status: EventStatus | None = None
     response_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error_code: Id | None = None
     q: Text | None = None
