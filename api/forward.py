@@ -23,6 +23,9 @@ HOP_TOKEN = web.AppKey("projections_token", str)
 PASSED_BACK = ("Content-Type", "Content-Disposition", "X-Content-Type-Options",
                "Content-Security-Policy")
 
+# A bulk job's id is anything but `plan`, so `…/retry/plan` answers only POST (its Allow
+# header names no GET of a job called "plan").
+BULK_ID = "{id:(?!plan$)[^/]+}"
 # (method, path) served by the projections service.
 FORWARDED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/requests"),
@@ -39,8 +42,8 @@ FORWARDED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/ignored-events"),
     ("GET", "/v1/ignored-events/{id}"),
     *((method, f"/v1/bulk/{kind}/retry{tail}") for kind in ("events", "requests")
-      for method, tail in (("POST", ""), ("POST", "/plan"), ("GET", "/{id}"),
-                           ("POST", "/{id}/cancel"))),
+      for method, tail in (("POST", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
+                           ("POST", f"/{BULK_ID}/cancel"))),
 )
 
 
