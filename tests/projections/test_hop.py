@@ -15,6 +15,13 @@ from runtime.settings import Settings
 from tests.projections.conftest import TEAM, Service
 from tests.projections.records import publish, request_record
 from tests.support.api import start_api, stop_api
+from tests.support.deliverer import (
+    attempts_for,
+    declare_pipe,
+    make_event,
+    publish_events,
+    start_deliverer,
+)
 from tests.support.poll import eventually
 
 SOURCE = "src_hop"
@@ -107,3 +114,25 @@ def test_the_credential_is_derived_from_the_secret_key() -> None:
 def test_projections_does_not_start_without_a_secret_key(psettings: Settings) -> None:
     with pytest.raises(SettingsError, match="FASTHOOK_SECRET_KEY is not set"):
         create_app(psettings.with_(secret_key=""))
+
+
+async def test_a_destination_pointed_at_projections_reads_nothing(
+        service: Service, producer: Any, bootstrap: str) -> None:
+    """The attack the credential stops: a destination on projections' own port whose API key
+    header is the team header, naming a victim team; the answer would land in the attempt
+    record, readable by the attacker."""
+    request_id = await _seeded(service, producer)
+    settings = service.settings.with_(allowed_destinations="127.0.0.1/32")
+    deliverer = await start_deliverer(settings)
+    try:
+        pipe = await declare_pipe(producer, settings, service.url + "/v1/requests",
+                                  http_method="GET", auth_type="API_KEY",
+                                  auth={"header_key": "x-fasthook-team-id", "api_key": TEAM})
+        event = make_event(pipe, b"")
+        await publish_events(producer, settings, [event])
+        [attempt] = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
+            event["event_id"]]
+        assert attempt["status"] == "FAILED" and attempt["response_status"] != 200
+        assert request_id.encode() not in attempt["response_body"]
+    finally:
+        await deliverer.runner.cleanup()
