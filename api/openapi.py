@@ -11,8 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.forward import HTTP
-from api.keys import SETTINGS
+from api.forward import HTTP, hop_headers, projections_url
 from api.models import Problem, id_pattern
 from api.routes import OPERATIONS, Operation
 
@@ -131,10 +130,10 @@ def merged(document: dict[str, Any], forwarded: dict[str, Any]) -> dict[str, Any
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    url = f"http://{settings.projections_host}:{settings.projections_port}/openapi-paths.json"
+    url = projections_url(request.app, "/openapi-paths.json")
     try:
-        async with request.app[HTTP].get(url, timeout=aiohttp.ClientTimeout(total=2)) as answer:
+        async with request.app[HTTP].get(url, headers=hop_headers(request.app),
+                                         timeout=aiohttp.ClientTimeout(total=2)) as answer:
             if answer.status == 200:
                 return web.json_response(merged(openapi_document(), await answer.json()))
     except (aiohttp.ClientError, TimeoutError):

@@ -23,15 +23,14 @@ from bench.pipeline import Stack, preload, request_record
 from bench.procs import Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
+from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
 
-TEAM_HEADER = "x-fasthook-team-id"
 
-
-def call(port: int, method: str, path: str, team: str, body: Any = None) -> tuple[int, Any]:
+def call(port: int, method: str, path: str, caller: dict[str, str],
+         body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method, headers={TEAM_HEADER: team,
-                                                             "Content-Type": "application/json"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                     headers={**caller, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -39,11 +38,11 @@ def call(port: int, method: str, path: str, team: str, body: Any = None) -> tupl
         return error.code, error.read()
 
 
-def latencies(port: int, team: str, paths: list[str]) -> tuple[float, float]:
+def latencies(port: int, caller: dict[str, str], paths: list[str]) -> tuple[float, float]:
     took = []
     for path in paths:
         started = time.perf_counter()
-        status, body = call(port, "GET", path, team)
+        status, body = call(port, "GET", path, caller)
         took.append((time.perf_counter() - started) * 1000)
         if status != 200:
             raise RuntimeError(f"{path}: {status} {body!r}")
@@ -63,7 +62,9 @@ def run(quick: bool = False, duration_s: float | None = None,
         ctx.callback(stack.stop)
         pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
         source = pipe["source"]
-        team = source["team_id"]
+        # What the api sends projections: the hop credential and the team.
+        caller = {TEAM_HEADER: source["team_id"],
+                  PROJECTIONS_TOKEN_HEADER: projections_token(stack.key)}
         chunk = 50_000
         for start in range(0, n, chunk):
             values = [(f"k{i}".encode(), request_record(source, i))
@@ -81,7 +82,8 @@ def run(quick: bool = False, duration_s: float | None = None,
         # one's header value is searchable, and every partition has caught up.
         last_request = n - 1
         while True:
-            status, body = call(port, "GET", f"/v1/requests?q=s{last_request}&limit=1", team)
+            status, body = call(port, "GET", f"/v1/requests?q=s{last_request}&limit=1",
+                                caller)
             if status == 200 and body["count"]:
                 break
             if time.monotonic() - began > 1800:
@@ -96,9 +98,9 @@ def run(quick: bool = False, duration_s: float | None = None,
         # Right after a bulk load ClickHouse is still merging the many parts the projector
         # wrote; a table that grew over time would not be. Measure once latencies settle:
         # rounds until two in a row agree (at most 6), and report the first round as well.
-        first = previous = latencies(port, team, q_paths)
+        first = previous = latencies(port, caller, q_paths)
         for _ in range(5):
-            current = latencies(port, team, q_paths)
+            current = latencies(port, caller, q_paths)
             if abs(current[0] - previous[0]) <= 0.2 * previous[0]:
                 break
             previous = current
@@ -109,7 +111,7 @@ def run(quick: bool = False, duration_s: float | None = None,
                             f"{p50:.0f} ms", f"{p95:.0f} ms", ""])
         filtered = [f"/v1/requests?source_id={source['id']}&status=accepted&limit=100"
                     for _ in range(40)]
-        p50f, p95f = latencies(port, team, filtered)
+        p50f, p95f = latencies(port, caller, filtered)
         report.rows.append(["filtered list (source, status), limit 100", "40 queries",
                             f"{p50f:.0f} ms", f"{p95f:.0f} ms", ""])
         report.aims.append((f"p95 under 200 ms for a q search over {n:,}: {p95:.0f} ms",
@@ -117,16 +119,17 @@ def run(quick: bool = False, duration_s: float | None = None,
 
         # Bulk replay of `replay_n` requests (by a query matching exactly those).
         started = time.monotonic()
-        status, job = call(port, "POST", "/v1/bulk/requests/retry", team,
+        status, job = call(port, "POST", "/v1/bulk/requests/retry", caller,
                            {"query": {"source_id": source["id"], "status": "accepted"}})
         if status != 202:
             report.notes.append(f"bulk replay not measured: {status} {job!r}")
             return report
         # Cancel once replay_n were sent, so the figure is for replay_n requests.
         while True:
-            status, progress = call(port, "GET", f"/v1/bulk/requests/retry/{job['id']}", team)
+            status, progress = call(port, "GET", f"/v1/bulk/requests/retry/{job['id']}",
+                                    caller)
             if progress["processed_count"] >= replay_n or progress["status"] == "COMPLETED":
-                call(port, "POST", f"/v1/bulk/requests/retry/{job['id']}/cancel", team)
+                call(port, "POST", f"/v1/bulk/requests/retry/{job['id']}/cancel", caller)
                 break
             time.sleep(0.2)
         took = time.monotonic() - started

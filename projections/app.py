@@ -20,7 +20,7 @@ from projections.keys import (
     SETTINGS,
 )
 from projections.metrics import ProjectionMetrics
-from projections.middlewares import problems, team_scope
+from projections.middlewares import caller_scope, problems
 from projections.migrations import migrate
 from projections.projector import Projector
 from projections.routes import query_routes
@@ -52,7 +52,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[problems, team_scope])
+    app = web.Application(middlewares=[problems, caller_scope(settings.secret_key)])
     app[SETTINGS] = settings
     app[DATABASE] = database_name(settings)  # a bad setting fails here, at start
     app[METRICS] = ProjectionMetrics()

@@ -304,7 +304,8 @@ def _bulk_filters(kind: Kind, raw: dict[str, Any]) -> dict[str, Any]:
         raise Unprocessable("the bulk query has invalid filters",
                             [("query." + _path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
                             ) from None
-    query = parsed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    # A filter given as null is a filter not given.
+    query = parsed.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
     if kind == "requests":
         # Only accepted requests are routed, so only they can be replayed (as one retry).
         if query.get("status", "accepted") != "accepted":

@@ -31,6 +31,8 @@ BLOOM = "TYPE bloom_filter(0.01) GRANULARITY 1"
 HEADERS = "Array(Tuple(name String, value String))"
 TIME = "DateTime64(3, 'UTC')"
 
+STATE_COMMENT = "QUEUED | SCHEDULED | HOLD | SUCCESSFUL | FAILED | CANCELLED"
+
 # (table, its time column for TTL or None, CREATE statement with {db} and {ttl})
 TABLES: tuple[tuple[str, str | None, str], ...] = (
     ("requests", "received_at", f"""
@@ -79,7 +81,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.event_log (
     fact_key String,
     at {TIME} COMMENT 'when the fact happened: the latest (at, rank) is the state',
     rank UInt8,
-    state LowCardinality(String) COMMENT 'QUEUED | SCHEDULED | HOLD | SUCCESSFUL | FAILED',
+    state LowCardinality(String) COMMENT '{STATE_COMMENT}',
     trigger LowCardinality(String),
     attempt_number UInt32,
     attempt_id String,
@@ -208,6 +210,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", tuple((ddl, column) for _, column, ddl in TABLES)),
     Migration(2, "views: events, twilio", tuple((ddl, None) for ddl in VIEW_STATEMENTS)),
     Migration(3, "q: 4-gram search index", SEARCH_INDEX_4),
+    # Tables made before CANCELLED existed describe it too (DESCRIBE is what analysts read).
+    Migration(4, "event_log.state: CANCELLED", ((
+        f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),)),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

@@ -10,15 +10,41 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Cursor = Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
 MAX_LIMIT = 250
+# RFC 3339 (a space for the T allowed, no offset read as UTC): not pydantic's lax reading,
+# which would also take `0` or `1700000000` as a time.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2025-01-01T12:00:00Z")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+# CANCELLED: its connection or destination was disabled or deleted (the deliverer recorded
+# why as the last attempt's error code); a retry may still deliver it once they are back.
+EventStatus = Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"]
 
 
 def encode_cursor(direction: str, item_id: str) -> str:
@@ -49,8 +75,8 @@ class ListQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 100
     next: Cursor | None = None
     prev: Cursor | None = None
-    created_gte: datetime | None = Field(None, alias="created_at[gte]")
-    created_lte: datetime | None = Field(None, alias="created_at[lte]")
+    created_gte: Time | None = Field(None, alias="created_at[gte]")
+    created_lte: Time | None = Field(None, alias="created_at[lte]")
 
     @field_validator("next", "prev")
     @classmethod
@@ -90,7 +116,7 @@ class EventQuery(ListQuery):
     connection_id: Id | None = None
     destination_id: Id | None = None
     request_id: Id | None = None
-    status: Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED"] | None = None
+    status: EventStatus | None = None
     response_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error_code: Id | None = None
     q: Text | None = None

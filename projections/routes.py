@@ -8,6 +8,9 @@ from projections import handlers as h
 from projections.openapi import openapi_paths
 
 BULK_KIND = "{kind:events|requests}"
+# Any job id but `plan`: `…/retry/plan` is only the POST route, so GET on it is a 405 naming
+# POST, not a lookup of a job called "plan".
+BULK_ID = "{id:(?!plan$)[^/]+}"
 
 
 def query_routes() -> list[web.RouteDef]:
@@ -28,8 +31,8 @@ def query_routes() -> list[web.RouteDef]:
         web.get("/v1/ignored-events/{id}", h.get_ignored),
         web.post(f"/v1/bulk/{BULK_KIND}/retry", h.bulk_retry),
         web.post(f"/v1/bulk/{BULK_KIND}/retry/plan", h.bulk_plan),
-        web.get(f"/v1/bulk/{BULK_KIND}/retry/{{id}}", h.bulk_progress),
-        web.post(f"/v1/bulk/{BULK_KIND}/retry/{{id}}/cancel", h.bulk_cancel),
+        web.get(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}", h.bulk_progress),
+        web.post(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}/cancel", h.bulk_cancel),
     ]
 
 

@@ -181,6 +181,9 @@ def event_data_row(e: dict[str, Any]) -> Row:
 
 
 def attempt_rows(a: dict[str, Any]) -> list[tuple[str, Row]]:
+    """An attempt, and the event's state after it: its event_status (SUCCESSFUL, SCHEDULED,
+    FAILED, or CANCELLED when the deliverer found the connection or destination disabled or
+    deleted instead of calling it)."""
     attempt = {
         "team_id": a["team_id"], "attempt_id": a["attempt_id"], "event_id": a["event_id"],
         "request_id": a["request_id"], "source_id": a["source_id"],

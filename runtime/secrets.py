@@ -1,4 +1,5 @@
-"""Secrets at rest: values sealed with Fernet before they go on the config topic.
+"""Secrets at rest: values sealed with Fernet before they go on the config topic; and the
+credential of the api → projections hop.
 
 A sealed value is ``{"$secret": "<fernet token>"}``, so any service can find and open the
 secrets of an entity without knowing its shape. The key comes from FASTHOOK_SECRET_KEY.
@@ -6,6 +7,8 @@ secrets of an entity without knowing its shape. The key comes from FASTHOOK_SECR
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -14,6 +17,14 @@ from runtime.errors import SettingsError
 
 SEALED = "$secret"
 
+# The api forwards the query, retry and bulk routes to projections with the caller's team in
+# TEAM_HEADER. Projections believes that team only from a caller that also sends the hop
+# credential, which only holders of FASTHOOK_SECRET_KEY can compute: a destination pointed at
+# projections, or another pod on its network, sends the team header in vain.
+TEAM_HEADER = "x-fasthook-team-id"
+PROJECTIONS_TOKEN_HEADER = "x-fasthook-projections-token"
+_PROJECTIONS_HOP = b"fasthook-projections-hop"
+
 
 def generate_key() -> str:
     return Fernet.generate_key().decode()
@@ -21,11 +32,7 @@ def generate_key() -> str:
 
 class SecretBox:
     def __init__(self, key: str) -> None:
-        if not key:
-            raise SettingsError(
-                "FASTHOOK_SECRET_KEY is not set: secrets are encrypted at rest with it "
-                "(generate one with `fasthook secret-key`)"
-            )
+        _require(key)
         try:
             self._fernet = Fernet(key.encode())
         except (ValueError, TypeError) as exc:
@@ -51,6 +58,26 @@ class SecretBox:
         if isinstance(value, list):
             return [self.open_all(v) for v in value]
         return value
+
+
+def _require(key: str) -> str:
+    if not key:
+        raise SettingsError(
+            "FASTHOOK_SECRET_KEY is not set: secrets are encrypted at rest with it and the "
+            "api proves itself to projections with it (generate one with `fasthook secret-key`)"
+        )
+    return key
+
+
+def projections_token(secret_key: str) -> str:
+    """The hop credential: HMAC-SHA256 of a fixed label under the secret key, so it differs
+    from the key itself and from anything else derived from it."""
+    return hmac.new(_require(secret_key).encode(), _PROJECTIONS_HOP, hashlib.sha256).hexdigest()
+
+
+def is_projections_token(expected: str, presented: str | None) -> bool:
+    """Constant time: how much of a guess matched must not show in the answer's timing."""
+    return hmac.compare_digest(expected.encode(), (presented or "").encode())
 
 
 def is_sealed(value: Any) -> bool:

@@ -21,10 +21,17 @@ from projections.app import create_app
 from projections.clickhouse import Engine, database_name
 from projections.keys import PROJECTOR
 from projections.migrations import migrate
+from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
 from runtime.settings import Settings
 from tests.support.poll import eventually
 
 TEAM = "tm_projections"
+
+
+def api_headers(settings: Settings, team: str | None = TEAM) -> dict[str, str]:
+    """What the API sends projections: the hop credential and the caller's team."""
+    headers = {PROJECTIONS_TOKEN_HEADER: projections_token(settings.secret_key)}
+    return {**headers, TEAM_HEADER: team} if team else headers
 
 
 @pytest.fixture
@@ -55,7 +62,7 @@ class Service:
     async def call(self, method: str, path: str, *, team: str | None = TEAM,
                    params: dict[str, Any] | None = None, json: Any = None,
                    ) -> tuple[int, Any]:
-        headers = {"x-fasthook-team-id": team} if team else {}
+        headers = api_headers(self.settings, team)
         async with self.http.request(method, self.url + path, params=params, json=json,
                                      headers=headers) as response:
             if response.content_type.endswith("json"):

@@ -14,7 +14,7 @@ import aiohttp
 
 from fasthook.embedded import free_port
 from runtime.settings import Settings
-from tests.projections.conftest import TEAM
+from tests.projections.conftest import TEAM, api_headers
 from tests.projections.records import attempt_record, event_record, publish, request_record
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess, service_env
@@ -42,11 +42,11 @@ class ProjectionsProcess(ServiceProcess):
                                             env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-async def all_ids(http: aiohttp.ClientSession, url: str) -> list[str]:
+async def all_ids(http: aiohttp.ClientSession, url: str, settings: Settings) -> list[str]:
     ids: list[str] = []
     params: dict[str, Any] = {"limit": 250}
     while True:
-        async with http.get(url, params=params, headers={"x-fasthook-team-id": TEAM}) as r:
+        async with http.get(url, params=params, headers=api_headers(settings)) as r:
             assert r.status == 200, await r.text()
             body = await r.json()
         ids += [m["id"] for m in body["models"]]
@@ -71,9 +71,9 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
 
         async with aiohttp.ClientSession() as http:
             async def started() -> int:
-                return len(await all_ids(http, base + "/v1/requests")) >= 100
+                return len(await all_ids(http, base + "/v1/requests", settings)) >= 100
             await eventually(started, 30, "projection under way", 0.01)
-            at_kill = len(await all_ids(http, base + "/v1/requests"))
+            at_kill = len(await all_ids(http, base + "/v1/requests", settings))
             service.signal(signal.SIGKILL)
             print(f"projected when killed: {at_kill}/{TOTAL}")
             await service.wait_exit(10)
@@ -81,7 +81,7 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
             await service.wait_ready(base + "/readyz", 60)
 
             async def converged() -> dict[str, list[str]]:
-                found = {path: await all_ids(http, base + path)
+                found = {path: await all_ids(http, base + path, settings)
                          for path in ("/v1/requests", "/v1/events", "/v1/attempts")}
                 return found if all(len(ids) >= TOTAL for ids in found.values()) else {}
             found = await eventually(converged, 60, "every record projected", 0.2)
@@ -97,7 +97,8 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
         service.start()
         await service.wait_ready(base + "/readyz", 60)
         async with aiohttp.ClientSession() as http:
-            assert sorted(await all_ids(http, base + "/v1/events")) == sorted(found["/v1/events"])
-            assert len(await all_ids(http, base + "/v1/attempts")) == TOTAL
+            events = await all_ids(http, base + "/v1/events", settings)
+            assert sorted(events) == sorted(found["/v1/events"])
+            assert len(await all_ids(http, base + "/v1/attempts", settings)) == TOTAL
     finally:
         service.kill()

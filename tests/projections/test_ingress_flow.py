@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.projections.conftest import TEAM, Service
+from tests.projections.conftest import TEAM, Service, api_headers
 from tests.support.http import send_raw
 from tests.support.ingress import declare_source, start_ingress
 
@@ -32,7 +32,7 @@ async def test_ingress_request_is_searchable_and_raw_body_is_exact(service: Serv
         status, raw = await service.call("GET", f"/v1/requests/{request_id}/raw_body")
         assert status == 200 and raw == BODY
         async with service.http.get(f"{service.url}/v1/requests/{request_id}/raw_body",
-                                    headers={"x-fasthook-team-id": TEAM}) as answer:
+                                    headers=api_headers(service.settings)) as answer:
             assert answer.headers["Content-Type"] == HEADERS[0][1]
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
     finally:

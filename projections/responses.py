@@ -1,0 +1,151 @@
+"""What the query, retry and bulk routes answer, as models: only for the OpenAPI document (the
+handlers build the same shapes in `projections.models` and `Job.model`), so schemathesis can
+hold every answer to it. Every model forbids unknown fields: a field the handlers add without
+describing it here is a failed check, not a silent drift."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from projections.params import EventStatus
+
+T = TypeVar("T")
+
+
+class Described(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Data(Described):
+    """A request as people read it: `body` is JSON's value, a form's fields, or text."""
+
+    method: str
+    path: str
+    query: str
+    parsed_query: dict[str, str | list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+class Verification(Described):
+    method: str
+    verified: bool
+    detail: str | None
+
+
+class Request(Described):
+    id: str
+    source_id: str
+    status: Literal["accepted", "rejected"]
+    rejection_cause: str | None
+    verification: Verification
+    replay_of: str | None
+    created_at: datetime
+    events_count: int
+    ignored_count: int
+    data: Data | None = None  # with include_data, and on GET /v1/requests/{id}
+
+
+class Event(Described):
+    id: str
+    request_id: str
+    source_id: str
+    connection_id: str
+    destination_id: str
+    status: EventStatus
+    attempts: int
+    response_status: int | None
+    error_code: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    successful_at: datetime | None
+    created_at: datetime
+    data: Data | None = None  # with include_data (null: the request is no longer stored)
+
+
+class Attempt(Described):
+    id: str
+    event_id: str
+    attempt_number: int
+    trigger: str
+    status: Literal["SUCCESSFUL", "FAILED"]
+    requested_url: str
+    http_method: str
+    response_status: int | None
+    response_latency_ms: int | None
+    error_code: str | None
+    created_at: datetime
+    body: str | None = None  # the response body (truncated), with include_data
+
+
+class IgnoredEvent(Described):
+    id: str
+    request_id: str
+    source_id: str
+    connection_id: str | None
+    cause: str
+    detail: str | None
+    created_at: datetime
+
+
+class Cursors(Described):
+    """A page's `pagination` (named apart from the API's own `Pagination` model)."""
+
+    limit: int
+    next: str | None
+    prev: str | None
+
+
+class Page(Described, Generic[T]):
+    models: list[T]
+    pagination: Cursors
+    count: int
+
+
+class RequestRetried(Described):
+    request_id: str
+    replay_of: str
+    connection_ids: list[str] | None
+
+
+class EventRetried(Described):
+    event_id: str
+    attempt_number: int
+    trigger: Literal["MANUAL"]
+    status: Literal["QUEUED"]
+
+
+class BulkJob(Described):
+    id: str
+    status: Literal["QUEUED", "RUNNING", "COMPLETED", "CANCELLED"]
+    kind: Literal["events", "requests"]
+    query: dict[str, Any]
+    estimated_count: int
+    processed_count: int
+    skipped_count: int
+    created_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class BulkPlan(Described):
+    estimated_count: int
+
+
+class RequestPage(Page[Request]):
+    pass
+
+
+class EventPage(Page[Event]):
+    pass
+
+
+class AttemptPage(Page[Attempt]):
+    pass
+
+
+class IgnoredEventPage(Page[IgnoredEvent]):
+    pass
