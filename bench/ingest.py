@@ -100,6 +100,7 @@ def ingress_stack(tmp: Path) -> Iterator[Target]:
             "FASTHOOK_TOPIC_NAMESPACE": topics.namespace,
             "FASTHOOK_INGRESS_HOST": "127.0.0.1",
             "FASTHOOK_INGRESS_PORT": str(port),
+            "FASTHOOK_INGRESS_METRICS_PORT": str(free_port()),
             "FASTHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "FASTHOOK_LOG_LEVEL": "WARNING",
             "FASTHOOK_SHUTDOWN_TIMEOUT_S": "5",

@@ -56,6 +56,7 @@ class Stack:
             "FASTHOOK_KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "FASTHOOK_SECRET_KEY": self.key, "FASTHOOK_LOG_LEVEL": "WARNING",
             "FASTHOOK_INGRESS_PORT": str(self.ports["ingress"]),
+            "FASTHOOK_INGRESS_METRICS_PORT": str(free_port()),
             "FASTHOOK_ROUTER_PORT": str(self.ports["router"]),
             "FASTHOOK_DELIVERER_PORT": str(self.ports["deliverer"]),
             "FASTHOOK_ALLOWED_DESTINATIONS": "127.0.0.1/32", "FASTHOOK_DATA_DIR": str(tmp),
