@@ -144,11 +144,12 @@ def create_app(settings: Settings) -> faust.App:
             # A replay usually follows a rule change made a moment ago: route it on a view
             # that holds every config change made before it.
             await config.follower.sync()
-        now_ms = int(time.time() * 1000)
+        # Times come from the request, not the clock: a request routed again after a crash
+        # yields the very same records, which projections then read as one fact.
         for connection in connections_for(request, view.for_source(request["source_id"])):
             await emit(await route(request, connection,
                                    view.destination_enabled(connection.destination_id),
-                                   transform, now_ms))
+                                   transform, request["received_at"]))
 
     async def route_and_ack(event: faust.EventT) -> None:
         try:

@@ -47,7 +47,7 @@ class Ignored:
 
 
 def ignored(request: dict[str, Any], connection: Connection, cause: str, detail: str | None,
-            now_ms: int) -> Ignored:
+            at_ms: int) -> Ignored:
     return Ignored({
         "ignored_id": derived_id("ign", request["received_at"], request["request_id"],
                                  connection.id),
@@ -57,7 +57,7 @@ def ignored(request: dict[str, Any], connection: Connection, cause: str, detail:
         "connection_id": connection.id,
         "cause": cause,
         "detail": detail,
-        "created_at": now_ms,
+        "created_at": at_ms,
     })
 
 
@@ -83,16 +83,18 @@ def _saturated(digits: str) -> int:
 
 
 async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,
-                transform: Transform, now_ms: int) -> Routed | Ignored:
+                transform: Transform, at_ms: int) -> Routed | Ignored:
+    """The request on one connection: an event, or why not. `at_ms` is the time the records
+    carry (the caller passes the request's received_at, so routing again is idempotent)."""
     hops = hop_count(request["headers"])
     if hops >= MAX_HOPS:
         return ignored(request, connection, "LOOP_DETECTED",
                        f"the request has made {hops} gateway hops ({HOP_HEADER}); at "
-                       f"{MAX_HOPS} it is not delivered again", now_ms)
+                       f"{MAX_HOPS} it is not delivered again", at_ms)
     if not connection.enabled:
-        return ignored(request, connection, "DISABLED", "the connection is disabled", now_ms)
+        return ignored(request, connection, "DISABLED", "the connection is disabled", at_ms)
     if not destination_enabled:
-        return ignored(request, connection, "DISABLED", "the destination is disabled", now_ms)
+        return ignored(request, connection, "DISABLED", "the destination is disabled", at_ms)
     outgoing = outgoing_from_request(request)
     view = request_view(outgoing)
     delay_ms = 0
@@ -101,7 +103,7 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
         kind = rule.get("type")
         if kind == "filter" and not request_matches(rule, view):
             return ignored(request, connection, "FILTERED", f"rules[{index}] did not match",
-                           now_ms)
+                           at_ms)
         if kind == "transformation":
             context = {"connection": {"id": connection.id, "name": connection.name},
                        "request_id": request["request_id"], "source_id": request["source_id"],
@@ -112,7 +114,7 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
                                         before, context)
                 outgoing = apply_transformation(outgoing, before, after)
             except (TransformationFailed, InvalidOutput) as exc:
-                return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), now_ms)
+                return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), at_ms)
             view = request_view(outgoing)
         elif kind == "delay":
             delay_ms += int(rule["delay"])
@@ -126,8 +128,8 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
         "source_id": request["source_id"],
         "connection_id": connection.id,
         "destination_id": connection.destination_id,
-        "created_at": now_ms,
-        "due_at": now_ms + delay_ms,
+        "created_at": at_ms,
+        "due_at": at_ms + delay_ms,
         "attempt_number": 1,
         "trigger": "INITIAL",
         "source_url": request["public_url"],

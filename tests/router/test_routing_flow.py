@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from schemas.codec import encode
 from tests.api.test_guide import GUIDE_BODY, guide_connection
 from tests.support.config import declare
 from tests.support.http import send_raw
@@ -118,3 +119,29 @@ async def test_router_probes_and_metrics(router, ingress, producer, settings, bo
             text = await r.text()
     assert 'fasthook_router_outcomes_total{outcome="EVENT"} 1.0' in text
     assert 'fasthook_router_requests_total{status="accepted"} 1.0' in text
+
+
+async def test_a_request_routed_again_yields_the_same_event(router, ingress, producer, settings,
+                                                            bootstrap):
+    """After a crash the router routes again what it had not committed: the event it makes
+    must be the same record, or projections would take the copy for a newer fact (the chaos
+    suite saw events read QUEUED for good after a router kill)."""
+    rules = [{"type": "filter", "path": "/twilio/status"}, {"type": "delay", "delay": 60_000}]
+    source, _, _ = await setup_connection(producer, settings, ingress, rules)
+    answer = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", [FORM],
+                            GUIDE_BODY)
+    request_id = answer.header("x-fasthook-request-id")
+    await outcomes(bootstrap, settings, [request_id])
+    [stored] = [r for r in await read_topic(bootstrap, settings.topics.requests)
+                if r["request_id"] == request_id]
+    await producer.send_and_wait(settings.topics.requests, encode("RequestReceived", stored),
+                                 key=request_id.encode())
+
+    async def routed_twice() -> list[dict]:
+        events = [e for e in await read_topic(bootstrap, settings.topics.events)
+                  if e["request_id"] == request_id]
+        return events if len(events) == 2 else []
+    first, again = await eventually(routed_twice, 20, "the request routed a second time")
+    assert again == first
+    assert first["created_at"] == stored["received_at"]
+    assert first["due_at"] == stored["received_at"] + 60_000
