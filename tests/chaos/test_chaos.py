@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import time
@@ -163,6 +164,9 @@ async def test_nothing_answered_200_is_lost_under_chaos(tmp_path: Path):
         report = verdict(load.sent, receiver.deliveries(), snap, routes, runs)
         table = report.table()
         (tmp_path / "chaos-report.md").write_text(table + "\n")
+        # Every callback and its answer, for tracing an id the verdict names.
+        (tmp_path / "sent.jsonl").write_text(
+            "".join(json.dumps(dataclasses.asdict(s)) + "\n" for s in load.sent))
         print(f"\nchaos run: {DURATION_S:g} s of load at {RATE_PER_S:g}/s\n{table}\n"
               + "\n".join(f"fault: {r.fault.label} at {r.fault.at_s:.1f} s: {r.detail}"
                           for r in runs if r.detail))
