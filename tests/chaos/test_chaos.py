@@ -24,7 +24,7 @@ from tests.chaos.receiver import LoggingReceiver
 from tests.chaos.schedule import MIN_DURATION_S, Fault, schedule
 from tests.chaos.verify import FaultRun, Route, snapshot, verdict
 from tests.support.poll import eventually
-from tests.support.stack import Stack
+from tests.support.supervised import SupervisedStack
 
 DURATION_S = max(MIN_DURATION_S, float(os.environ.get("CHAOS_MINUTES", "0")) * 60)
 RATE_PER_S = 20.0
@@ -96,7 +96,8 @@ async def warm_up(load: Load, receiver: LoggingReceiver) -> None:
     await eventually(through, 90, "a callback delivered through every connection", 0.5)
 
 
-async def inflict(fault: Fault, stack: Stack, receiver: LoggingReceiver) -> FaultRun:
+async def inflict(fault: Fault, stack: SupervisedStack,
+                  receiver: LoggingReceiver) -> FaultRun:
     started = time.monotonic()
     if fault.kind == "receiver_down":
         await receiver.stop()
@@ -125,7 +126,7 @@ async def inflict(fault: Fault, stack: Stack, receiver: LoggingReceiver) -> Faul
     return FaultRun(fault, started, started, detail)
 
 
-async def run_faults(faults: list[Fault], began: float, stack: Stack,
+async def run_faults(faults: list[Fault], began: float, stack: SupervisedStack,
                      receiver: LoggingReceiver) -> list[FaultRun]:
     runs = []
     for fault in faults:
@@ -138,7 +139,7 @@ async def run_faults(faults: list[Fault], began: float, stack: Stack,
 @pytest.mark.timeout(DURATION_S + SETTLE_S + 600)
 async def test_nothing_answered_200_is_lost_under_chaos(tmp_path: Path):
     # A short produce timeout: a stopped broker is answered 503 within moments.
-    stack = Stack(tmp_path, FASTHOOK_PRODUCE_TIMEOUT_S="3")
+    stack = SupervisedStack(tmp_path, FASTHOOK_PRODUCE_TIMEOUT_S="3")
     receiver = LoggingReceiver(tmp_path / "receiver.log")
     faults: asyncio.Task | None = None
     try:

@@ -8,11 +8,11 @@ import aiohttp
 from tests.api.test_guide import RECEIVER, guide_connection
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
-from tests.support.stack import Stack
+from tests.support.supervised import SupervisedStack
 
 
 async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
-    stack = Stack(tmp_path)
+    stack = SupervisedStack(tmp_path)
     try:
         first = await stack.start()
         auth = {"Authorization": f"Bearer {first['key']}"}

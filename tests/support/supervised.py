@@ -1,4 +1,5 @@
-"""`fasthook run` (what `make run` starts) as a real process tree, on free ports in a temp dir.
+"""`fasthook run` (what `make run` starts): the supervised process tree, on free ports in a
+temp dir.
 
 The supervisor's output (and its children's, which inherit it) goes to a file, not a pipe:
 a pipe nobody reads fills up and blocks every service that logs.
@@ -23,11 +24,11 @@ from fasthook.embedded import free_port
 SERVICES = ("ingress", "api", "router", "deliverer", "projections")
 
 
-class Stack:
+class SupervisedStack:
     def __init__(self, tmp_path: Path, **env: str) -> None:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
                       "router": free_port(), "deliverer": free_port(),
-                      "projections": free_port()}
+                      "projections": free_port(), "ingress_metrics": free_port()}
         self.log_path = tmp_path / "fasthook-run.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
@@ -35,7 +36,8 @@ class Stack:
                         FASTHOOK_API_PORT=str(self.ports["api"]),
                         FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
                         FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
-                        FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]), **env)
+                        FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
+                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]), **env)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
