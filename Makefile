@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test bench lint fmt clean
+.PHONY: run test chaos bench lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The chaos suite for as long as asked: `make chaos MINUTES=5` (the fault cycle repeats every ~1.5 min).
+MINUTES ?= 5
+chaos: $(STAMP_TEST)
+	CHAOS_MINUTES=$(MINUTES) $(BIN)/python -m pytest tests/chaos -s
 
 bench: $(STAMP_TEST)
 	$(BIN)/python -m bench

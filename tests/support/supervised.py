@@ -1,0 +1,136 @@
+"""`fasthook run` (what `make run` starts): the supervised process tree, on free ports in a
+temp dir.
+
+The supervisor's output (and its children's, which inherit it) goes to a file, not a pipe:
+a pipe nobody reads fills up and blocks every service that logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from fasthook.embedded import free_port
+
+SERVICES = ("ingress", "api", "router", "deliverer", "projections")
+
+
+class SupervisedStack:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
+                      "router": free_port(), "deliverer": free_port(),
+                      "projections": free_port(), "ingress_metrics": free_port()}
+        self.log_path = tmp_path / "fasthook-run.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
+        self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
+                        FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
+                        FASTHOOK_API_PORT=str(self.ports["api"]),
+                        FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
+                        FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
+                        FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
+                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]), **env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports['kafka']}"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def start(self, timeout_s: float = 90) -> dict[str, str]:
+        """Start it and wait for the banner: its API URL, key and demo source."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fasthook", "run", "--kafka-port",
+                 str(self.ports["kafka"])],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        text = ""
+        while "Ctrl-C stops everything" not in text:
+            # A broker or ClickHouse that cannot start ends here, loudly, with the output.
+            assert time.monotonic() < deadline and self.process.poll() is None, text[-4000:]
+            await asyncio.sleep(0.2)
+            text = self.output()[offset:]
+        found = {
+            "api": re.search(r"API:\s+(http://\S+)/v1", text),
+            "key": re.search(r"API key:\s+(fhp_\S+)", text),
+            "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
+            "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
+            "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
+        }
+        assert all(found.values()), text
+        return {name: match.group(1) for name, match in found.items()}
+
+    def child_pid(self, name: str) -> int | None:
+        """The pid of the supervisor's live child running `name` (a service, or "broker")."""
+        assert self.process is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            # Fields after the command name, which may hold spaces: state, ppid, ...
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if int(ppid) != self.process.pid or state == "Z":
+                continue
+            if name == "broker" and argv and argv[0].endswith(b"noida-db"):
+                return int(entry.name)
+            if argv[1:3] == [b"-m", name.encode()]:
+                return int(entry.name)
+        return None
+
+    def signal_child(self, name: str, sig: int) -> int:
+        """Signal a child's whole process group (the supervisor starts each in its own)."""
+        pid = self.child_pid(name)
+        assert pid is not None, f"no live {name} under the supervisor"
+        os.killpg(pid, sig)
+        return pid
+
+    async def ready(self, name: str) -> bool:
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{self.ports[name]}/readyz",
+                timeout=aiohttp.ClientTimeout(total=2),
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(self.process.wait, 60) == 0, self.output()[-4000:]
+        for port in self.ports.values():
+            with socket.socket() as sock:
+                assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+    def kill(self) -> None:
+        """Whatever is left: the supervisor and every child group it started."""
+        if self.process is None:
+            return
+        children = [pid for name in (*SERVICES, "broker")
+                    if (pid := self.child_pid(name)) is not None]
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pid in children:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    pass
