@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from tests.api.test_guide import guide_connection
 from tests.e2e.test_twilio_status_callback import settings, stack  # noqa: F401 (fixtures)
-from tests.support.http import send_raw
-from tests.support.poll import eventually
+from tests.support.receiver import sent_until_received
 
 API_KEY = "provider-key-0123456789abcdef"
 
@@ -23,18 +22,8 @@ async def test_delivered_request_does_not_carry_the_source_api_key(stack):  # no
     status, _ = await api.call("POST", "/v1/connections", connection)
     assert status == 201
 
-    async def delivered() -> bool:
-        answer = await send_raw(source["url"] + "/twilio/status", "POST",
-                                [("X-Api-Key", API_KEY), ("X-Trace", "t-1")], b"{}")
-        assert answer.status in (200, 404)
-        try:
-            await receiver.wait_for(1, timeout_s=0.5)
-        except AssertionError:
-            return False
-        return True
-
-    await eventually(delivered, 20, "a request delivered")
-    got = receiver.received[0]
+    got = await sent_until_received(receiver, source["url"] + "/twilio/status",
+                                    [("X-Api-Key", API_KEY), ("X-Trace", "t-1")], b"{}")
     assert got.header("X-Trace") == "t-1"
     assert got.header("X-Api-Key") == "[REDACTED]"
     assert all(API_KEY not in value for _, value in got.headers)

@@ -15,11 +15,9 @@ from runtime.settings import Settings
 from tests.api.test_guide import GUIDE_BODY, guide_connection
 from tests.support.api import start_api, stop_api
 from tests.support.deliverer import start_deliverer
-from tests.support.http import send_raw
 from tests.support.ingress import start_ingress
-from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, sent_until_received
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 
@@ -68,18 +66,8 @@ async def test_signed_status_callback_reaches_a_validating_receiver(stack):
     headers = [("Content-Type", "application/x-www-form-urlencoded"),
                ("X-Twilio-Signature", signature),
                ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4")]
-    # The new source and connection reach every service's view within moments: send until
-    # one callback went all the way (each send is a real callback; the receiver takes any).
-    async def delivered() -> bool:
-        answer = await send_raw(url, "POST", headers, GUIDE_BODY)
-        assert answer.status in (200, 404)
-        try:
-            await receiver.wait_for(1, timeout_s=0.5)
-        except AssertionError:
-            return False
-        return True
-    await eventually(delivered, 20, "a callback delivered")
-    got = receiver.received[0]
+    # Each send is a real callback; the receiver takes any.
+    got = await sent_until_received(receiver, url, headers, GUIDE_BODY)
 
     # The receiver's checks, as the guide tells it to do them:
     assert got.body == GUIDE_BODY

@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from fasthook.embedded import free_port
+from tests.support.http import send_raw
+from tests.support.poll import eventually
 
 
 @dataclass
@@ -91,3 +93,20 @@ def answers(*statuses: int, then: int = 204, headers: dict[str, Any] | None = No
         status = statuses[n - 1] if n <= len(statuses) else then
         return status, dict(headers or {}) if n <= len(statuses) else {}
     return answer
+
+
+async def sent_until_received(receiver: Receiver, url: str,
+                              headers: list[tuple[str, str | bytes]], body: bytes,
+                              timeout_s: float = 20.0) -> Received:
+    """Send one real request after another to a source until `receiver` got one: a source
+    and connection created a moment ago reach every service's view within moments."""
+    async def delivered() -> bool:
+        answer = await send_raw(url, "POST", headers, body)
+        assert answer.status in (200, 404)  # 404: the ingress does not know the source yet
+        try:
+            await receiver.wait_for(1, timeout_s=0.5)
+        except AssertionError:
+            return False
+        return True
+    await eventually(delivered, timeout_s, "a request delivered")
+    return receiver.received[0]
