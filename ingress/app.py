@@ -30,6 +30,9 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
                              app[SOURCES].apply) as kafka:
         app[KAFKA] = kafka
+        # Not listening until every source is known: a 404 would tell a provider a known
+        # source's URL is wrong, while a refused connection is retried (Twilio does).
+        await kafka.follower.wait_caught_up(60)
         yield
 
 

@@ -217,6 +217,9 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
     if snap.api_counts != snap.topic_counts:
         problems.append(f"ClickHouse counts {snap.api_counts} differ from the topics "
                         f"{snap.topic_counts}")
+    # A 5xx other than the broker's 503 is a failure of the gateway itself.
+    problems.extend(f"answered {status} {n} times" for status, n in answered.items()
+                    if status is not None and status >= 500 and status != 503)
     for event in snap.pending():
         problems.append(f"event stuck: {event['id']} {event['status']}")
 
@@ -225,8 +228,9 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
         "requests sent": len(sent),
         "answered 200": answered[200],
         "answered 503": answered[503],
-        "other answers": sum(n for status, n in answered.items()
-                             if status not in (200, 503, None)),
+        "other answers": ", ".join(f"{status}: {n}" for status, n in sorted(
+            (status, n) for status, n in answered.items() if status not in (200, 503, None)
+        )) or "0",
         "no answer (refused/reset)": answered[None],
         "503 answered but stored anyway": len(stored_503),
         "stored requests (ClickHouse = topic)": len(snap.requests),
