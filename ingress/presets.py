@@ -137,13 +137,15 @@ def _verify_standard(auth: Mapping[str, Any], request: IncomingRequest, now: flo
     # "<webhook-id>.<webhook-timestamp>.<body>", the timestamp within the tolerance both ways.
     key = standard_webhooks_key(require(auth, "webhook_secret_key", "STANDARD_WEBHOOKS"))
     tolerance = _tolerance(auth, "STANDARD_WEBHOOKS")
-    values = {name: header_get(request.headers, name) for name in
-              (STANDARD_ID_HEADER, STANDARD_TIMESTAMP_HEADER, STANDARD_SIGNATURE_HEADER)}
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        return fail("STANDARD_WEBHOOKS", f"missing {', '.join(missing)} header")
-    msg_id, stamp, signatures = values.values()
-    assert msg_id is not None and stamp is not None and signatures is not None
+    msg_id, stamp, signatures = (header_get(request.headers, name) for name in
+                                 (STANDARD_ID_HEADER, STANDARD_TIMESTAMP_HEADER,
+                                  STANDARD_SIGNATURE_HEADER))
+    if not msg_id:
+        return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_ID_HEADER} header")
+    if not stamp:
+        return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_TIMESTAMP_HEADER} header")
+    if not signatures:
+        return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_SIGNATURE_HEADER} header")
     seconds = epoch_seconds(stamp)
     if seconds is None:
         return fail("STANDARD_WEBHOOKS", f"{STANDARD_TIMESTAMP_HEADER} is not an integer")
