@@ -9,30 +9,16 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import stripe
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks.webhooks import Webhook
 
-from runtime.settings import Settings
+from tests.e2e.test_large_bodies import settings, stack  # noqa: F401 (fixtures)
 from tests.ingress.test_provider_presets import BODY, PRESETS, TIMED
 from tests.support.http import send_raw
 from tests.support.poll import eventually
-from tests.support.receiver import Received, Receiver
-from tests.support.stack import Stack, running_stack, stack_settings
-
-
-@pytest.fixture
-def settings(settings: Settings, engine) -> Settings:
-    return stack_settings(settings, engine)
-
-
-@pytest.fixture
-async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[Stack]:
-    async with running_stack(settings, engine, tmp_path, Receiver()) as running:
-        yield running
+from tests.support.receiver import Received
 
 
 def receiver_verifies(kind: str, got: Received) -> bool:
@@ -55,7 +41,7 @@ def receiver_verifies(kind: str, got: Received) -> bool:
                                got.header("X-Shopify-Hmac-Sha256") or "")
 
 
-async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):
+async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):  # noqa: F811
     api, receiver = stack.api, stack.receiver
     urls = {}
     for kind, (auth, _, _) in PRESETS.items():
