@@ -7,9 +7,11 @@ Secret fields are write-only: they are in the request models and never in the re
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -84,13 +86,59 @@ class TwilioAuth(Strict):
     auth_token: Secret
 
 
+# Provider presets: each provider's own scheme, so only the secret (and a replay window where the
+# scheme signs a timestamp) is configured.
+ToleranceSeconds = Annotated[
+    int, Field(ge=1, le=86_400, description="Signed timestamps older (or, but for Stripe, "
+               "newer) than this are refused as replays"), INTEGRAL]
+
+
+def _standard_webhooks_secret(secret: str) -> str:
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except ValueError:
+        raise ValueError("must be whsec_ followed by base64") from None
+    if not key:
+        raise ValueError("must be whsec_ followed by a non-empty base64 key")
+    return secret
+
+
+class StripeAuth(Strict):
+    webhook_secret_key: Secret
+    tolerance_s: ToleranceSeconds = 300
+
+
+class SignedBodyAuth(Strict):
+    """GITHUB and SHOPIFY: an HMAC-SHA256 of the body, no timestamp."""
+    webhook_secret_key: Secret
+
+
+class SlackAuth(Strict):
+    signing_secret: Secret
+    tolerance_s: ToleranceSeconds = 300
+
+
+class StandardWebhooksAuth(Strict):
+    webhook_secret_key: Annotated[
+        Secret, Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$"),
+        AfterValidator(_standard_webhooks_secret)]
+    tolerance_s: ToleranceSeconds = 300
+
+
 SOURCE_AUTH: dict[str, type[Strict]] = {
     "BASIC_AUTH": BasicAuth,
     "API_KEY": ApiKeyAuth,
     "HMAC": HmacAuth,
     "TWILIO": TwilioAuth,
+    "STRIPE": StripeAuth,
+    "GITHUB": SignedBodyAuth,
+    "SHOPIFY": SignedBodyAuth,
+    "SLACK": SlackAuth,
+    "STANDARD_WEBHOOKS": StandardWebhooksAuth,
 }
-SECRET_FIELDS = frozenset({"password", "api_key", "webhook_secret_key", "auth_token", "token"})
+SECRET_FIELDS = frozenset({"password", "api_key", "webhook_secret_key", "auth_token", "token",
+                           "signing_secret"})
 
 
 Problems = list[tuple[str, str]]
@@ -118,12 +166,20 @@ class CustomResponse(Strict):
 
 
 class SourceConfig(Strict):
-    auth_type: Literal["BASIC_AUTH", "API_KEY", "HMAC", "TWILIO"] | None = None
+    auth_type: Literal[
+        "BASIC_AUTH", "API_KEY", "HMAC", "TWILIO",
+        "STRIPE", "GITHUB", "SHOPIFY", "SLACK", "STANDARD_WEBHOOKS",
+    ] | None = Field(default=None, description="Which scheme verifies the source's requests; "
+                     "null accepts any request")
     auth: dict[str, Any] | None = Field(
         default=None,
         description="BASIC_AUTH {username, password} | API_KEY {header_key, api_key} | HMAC "
         "{webhook_secret_key, algorithm, encoding, header_key, timestamp_header?, prefix?} | "
-        "TWILIO {auth_token}. Secrets are write-only.",
+        "TWILIO {auth_token} | STRIPE {webhook_secret_key, tolerance_s=300} (Stripe-Signature) | "
+        "GITHUB {webhook_secret_key} (X-Hub-Signature-256) | SHOPIFY {webhook_secret_key} "
+        "(X-Shopify-Hmac-Sha256) | SLACK {signing_secret, tolerance_s=300} (X-Slack-Signature) "
+        "| STANDARD_WEBHOOKS {webhook_secret_key: whsec_ + base64, tolerance_s=300} "
+        "(webhook-signature). Secrets are write-only.",
     )
     allowed_http_methods: Annotated[
         list[Method], Field(min_length=1, max_length=17)

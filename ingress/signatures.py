@@ -1,12 +1,8 @@
 """Verify that an ingress request really comes from the provider configured on its source.
 
 Pure (stdlib and the contract's limits only), so the HTTP layer, replays and tests all share
-one implementation.
-
-Error contract: a broken source config raises ``ValueError`` (an operator bug that must surface
-loudly); anything a request controls (headers, body, URL) can only produce
-``Verification(verified=False, detail=...)``, so hostile input earns a 401, never a 500.
-``detail`` never echoes a secret or a presented credential.
+one implementation. The error contract is ``ingress.verification``'s; the provider presets
+(Stripe, GitHub, …) live in ``ingress.presets``.
 
 HMAC defaults: algorithm ``sha256``, encoding ``base64``, header ``x-webhook-signature``,
 ``tolerance_seconds`` 300 (only with ``timestamp_header``; ``None`` disables the check and
@@ -17,11 +13,21 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
+from ingress.presets import PRESET_VERIFIERS
+from ingress.verification import (
+    IncomingRequest,
+    Verification,
+    fail,
+    header_get,
+    optional,
+    require,
+    timestamp_problem,
+    utf8,
+)
 from schemas.limits import MAX_FORM_FIELDS
 
 DEFAULT_HMAC_HEADER = "x-webhook-signature"
@@ -37,33 +43,6 @@ _HMAC_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": ha
 _HMAC_ENCODINGS = frozenset({"hex", "base64", "base64url"})
 _TWILIO_ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
-# Epoch seconds stay below 1e11 until the year 5138, so anything larger is milliseconds.
-_MILLISECONDS_THRESHOLD = 10**11
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingRequest:
-    method: str
-    # Exact URL the provider called, raw query as sent: providers sign these bytes.
-    public_url: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    method: str  # "NONE" | "BASIC_AUTH" | "API_KEY" | "HMAC" | "TWILIO"
-    verified: bool
-    detail: str | None
-
-
-def header_get(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    """First value of header ``name`` (case-insensitive), or None."""
-    wanted = name.lower()
-    for key, value in headers:
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 def verify(
@@ -95,78 +74,53 @@ def credential_header(auth_type: str | None, auth: Mapping[str, Any] | None) -> 
     if kind == "BASIC_AUTH":
         return "authorization"
     if kind == "API_KEY" and auth is not None:
-        return _require(auth, "header_key", "API_KEY")
+        return require(auth, "header_key", "API_KEY")
     return None
 
 
-def _fail(method: str, detail: str) -> Verification:
-    return Verification(method, False, detail)
-
-
-def _bytes(text: str) -> bytes:
-    # surrogatepass: header values decoded with surrogateescape must compare unequal, not raise.
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _require(auth: Mapping[str, Any], key: str, kind: str, *, allow_empty: bool = False) -> str:
-    value = auth.get(key)
-    if not isinstance(value, str) or (not value and not allow_empty):
-        raise ValueError(f"{kind} auth config needs a string {key!r}")
-    return value
-
-
-def _optional(auth: Mapping[str, Any], key: str, kind: str, default: str) -> str:
-    value = auth.get(key)
-    if value is None or value == "":
-        return default
-    if not isinstance(value, str):
-        raise ValueError(f"{kind} auth config {key!r} must be a string")
-    return value
-
-
 def _verify_basic(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
-    username = _require(auth, "username", "BASIC_AUTH", allow_empty=True)
-    password = _require(auth, "password", "BASIC_AUTH", allow_empty=True)
+    username = require(auth, "username", "BASIC_AUTH", allow_empty=True)
+    password = require(auth, "password", "BASIC_AUTH", allow_empty=True)
     header = header_get(request.headers, "authorization")
     if header is None:
-        return _fail("BASIC_AUTH", "missing Authorization header")
+        return fail("BASIC_AUTH", "missing Authorization header")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        return _fail("BASIC_AUTH", "Authorization header is not Basic")
+        return fail("BASIC_AUTH", "Authorization header is not Basic")
     try:
         presented = base64.b64decode(token.strip(), validate=True)
     except ValueError:  # binascii.Error and non-ASCII input are both ValueError
-        return _fail("BASIC_AUTH", "malformed Basic credentials")
+        return fail("BASIC_AUTH", "malformed Basic credentials")
     # Compare the whole "user:pass" so neither half leaks through timing.
-    if not hmac.compare_digest(presented, _bytes(f"{username}:{password}")):
-        return _fail("BASIC_AUTH", "wrong username or password")
+    if not hmac.compare_digest(presented, utf8(f"{username}:{password}")):
+        return fail("BASIC_AUTH", "wrong username or password")
     return Verification("BASIC_AUTH", True, None)
 
 
 def _verify_api_key(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
-    header_key = _require(auth, "header_key", "API_KEY")
-    api_key = _require(auth, "api_key", "API_KEY")
+    header_key = require(auth, "header_key", "API_KEY")
+    api_key = require(auth, "api_key", "API_KEY")
     presented = header_get(request.headers, header_key)
     if presented is None:
-        return _fail("API_KEY", f"missing {header_key} header")
-    if not hmac.compare_digest(_bytes(presented), _bytes(api_key)):
-        return _fail("API_KEY", "wrong API key")
+        return fail("API_KEY", f"missing {header_key} header")
+    if not hmac.compare_digest(utf8(presented), utf8(api_key)):
+        return fail("API_KEY", "wrong API key")
     return Verification("API_KEY", True, None)
 
 
 def _verify_hmac(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
     # Validate the whole config before looking at the request: config bugs must raise every time.
-    secret = _require(auth, "webhook_secret_key", "HMAC")
-    algorithm = _optional(auth, "algorithm", "HMAC", DEFAULT_HMAC_ALGORITHM).lower()
+    secret = require(auth, "webhook_secret_key", "HMAC")
+    algorithm = optional(auth, "algorithm", "HMAC", DEFAULT_HMAC_ALGORITHM).lower()
     hash_function = _HMAC_ALGORITHMS.get(algorithm)
     if hash_function is None:
         raise ValueError(f"HMAC algorithm must be one of {sorted(_HMAC_ALGORITHMS)}")
-    encoding = _optional(auth, "encoding", "HMAC", DEFAULT_HMAC_ENCODING).lower()
+    encoding = optional(auth, "encoding", "HMAC", DEFAULT_HMAC_ENCODING).lower()
     if encoding not in _HMAC_ENCODINGS:
         raise ValueError(f"HMAC encoding must be one of {sorted(_HMAC_ENCODINGS)}")
-    header_key = _optional(auth, "header_key", "HMAC", DEFAULT_HMAC_HEADER)
-    prefix = _optional(auth, "prefix", "HMAC", "")
-    timestamp_header = _optional(auth, "timestamp_header", "HMAC", "")
+    header_key = optional(auth, "header_key", "HMAC", DEFAULT_HMAC_HEADER)
+    prefix = optional(auth, "prefix", "HMAC", "")
+    timestamp_header = optional(auth, "timestamp_header", "HMAC", "")
     tolerance = auth.get("tolerance_seconds", DEFAULT_TOLERANCE_SECONDS)
     if tolerance is not None and (
         isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0
@@ -175,45 +129,32 @@ def _verify_hmac(auth: Mapping[str, Any], request: IncomingRequest, now: float) 
 
     raw_signature = header_get(request.headers, header_key)
     if raw_signature is None:
-        return _fail("HMAC", f"missing {header_key} header")
+        return fail("HMAC", f"missing {header_key} header")
     payload = request.body
     if timestamp_header:
         stamp = header_get(request.headers, timestamp_header)
         if stamp is None:
-            return _fail("HMAC", f"missing {timestamp_header} header")
+            return fail("HMAC", f"missing {timestamp_header} header")
         stamp = stamp.strip()
-        problem = None if tolerance is None else _timestamp_problem(stamp, tolerance, now)
+        problem = None if tolerance is None else timestamp_problem(stamp, tolerance, now)
         if problem is not None:
-            return _fail("HMAC", problem)
-        payload = _bytes(stamp) + b"." + request.body
+            return fail("HMAC", problem)
+        payload = utf8(stamp) + b"." + request.body
 
-    expected = hmac.new(_bytes(secret), payload, hash_function).digest()
+    expected = hmac.new(utf8(secret), payload, hash_function).digest()
     candidates = [
         decoded
         for token in _signature_tokens(raw_signature, prefix)
         if (decoded := _decode_signature(token, encoding)) is not None
     ]
     if not candidates:
-        return _fail("HMAC", f"malformed {encoding} signature in {header_key}")
+        return fail("HMAC", f"malformed {encoding} signature in {header_key}")
     matched = False
     for candidate in candidates:  # no early exit: timing must not reveal which entry matched
         matched |= hmac.compare_digest(candidate, expected)
     if not matched:
-        return _fail("HMAC", "signature mismatch")
+        return fail("HMAC", "signature mismatch")
     return Verification("HMAC", True, None)
-
-
-def _timestamp_problem(stamp: str, tolerance: float, now: float) -> str | None:
-    # isascii: str.isdigit() also accepts digits such as "²" that int() rejects.
-    # Length cap: int() refuses over 4300 digits, and no real timestamp needs 20.
-    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 20:
-        return "timestamp header is not an integer"
-    seconds = int(stamp)
-    if seconds > _MILLISECONDS_THRESHOLD:
-        seconds //= 1000
-    if abs(now - seconds) > tolerance:
-        return f"timestamp outside the {tolerance:g}s tolerance"
-    return None
 
 
 def _signature_tokens(raw: str, prefix: str) -> Iterator[str]:
@@ -239,14 +180,14 @@ def _decode_signature(token: str, encoding: str) -> bytes | None:
 
 
 def _verify_twilio(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
-    token = _bytes(_require(auth, "auth_token", "TWILIO"))
+    token = utf8(require(auth, "auth_token", "TWILIO"))
     signature = header_get(request.headers, TWILIO_SIGNATURE_HEADER)
     if signature is None:
-        return _fail("TWILIO", f"missing {TWILIO_SIGNATURE_HEADER} header")
+        return fail("TWILIO", f"missing {TWILIO_SIGNATURE_HEADER} header")
     algorithm = _twilio_algorithm(header_get(request.headers, TWILIO_SETTINGS_HEADER))
     hash_function = _TWILIO_ALGORITHMS.get(algorithm.upper())
     if hash_function is None:
-        return _fail("TWILIO", f"unsupported signature algorithm in {TWILIO_SETTINGS_HEADER}")
+        return fail("TWILIO", f"unsupported signature algorithm in {TWILIO_SETTINGS_HEADER}")
 
     url = _signed_url(request.public_url)
     content_type = header_get(request.headers, "content-type") or ""
@@ -257,30 +198,30 @@ def _verify_twilio(auth: Mapping[str, Any], request: IncomingRequest, now: float
         # JSON (or any non-form) bodies: Twilio signs the URL and binds the body through its hash.
         # Checked whatever the content type, so relabelling a signed JSON request cannot skip it.
         actual = hashlib.sha256(request.body).hexdigest().encode()
-        if not hmac.compare_digest(actual, _bytes(body_hash.lower())):
-            return _fail("TWILIO", "body does not match bodySHA256 in the URL")
+        if not hmac.compare_digest(actual, utf8(body_hash.lower())):
+            return fail("TWILIO", "body does not match bodySHA256 in the URL")
     elif is_form:
         # Counted before parsing: a form of a million fields is refused at the cost of a scan.
         if request.body.count(b"&") >= MAX_FORM_FIELDS:
-            return _fail("TWILIO", f"form body has more than {MAX_FORM_FIELDS} fields")
+            return fail("TWILIO", f"form body has more than {MAX_FORM_FIELDS} fields")
         try:
             params = _form_params(request.body)
         except UnicodeDecodeError:
-            return _fail("TWILIO", "form body is not valid UTF-8")
+            return fail("TWILIO", "form body is not valid UTF-8")
         # Mirrors RequestValidator.compute_signature: names sorted, each name's values
         # sorted and de-duplicated.
         suffix = "".join(name + value for name in sorted(params) for value in sorted(params[name]))
     elif request.body:
         # Signing the URL alone would leave this body unauthenticated.
-        return _fail("TWILIO", "non-form body without bodySHA256 in the URL")
+        return fail("TWILIO", "non-form body without bodySHA256 in the URL")
 
-    presented = _bytes(signature.strip())
+    presented = utf8(signature.strip())
     matched = False
     for candidate in _url_variants(url):
-        mac = hmac.new(token, _bytes(candidate + suffix), hash_function).digest()
+        mac = hmac.new(token, utf8(candidate + suffix), hash_function).digest()
         matched |= hmac.compare_digest(base64.b64encode(mac), presented)
     if not matched:
-        return _fail("TWILIO", "signature mismatch")
+        return fail("TWILIO", "signature mismatch")
     return Verification("TWILIO", True, None)
 
 
@@ -357,4 +298,5 @@ _VERIFIERS: dict[str, Callable[[Mapping[str, Any], IncomingRequest, float], Veri
     "API_KEY": _verify_api_key,
     "HMAC": _verify_hmac,
     "TWILIO": _verify_twilio,
+    **PRESET_VERIFIERS,
 }
