@@ -39,6 +39,7 @@ async def test_every_route_needs_a_valid_key_for_a_served_team(api, settings):
         await admin.revoke_key(revoked["id"])
     # The API's view follows the topic: wait until it saw the revocation.
     await eventually(lambda: _status_is(api, 401, key=revoked_key), 5, "revocation seen")
+    await eventually(lambda: _status_is(api, 200, key=other_key), 5, "the other team's key seen")
     for method, path in ROUTES:
         url = concrete(path, ids)
         assert (await api.call(method, url, headers={}))[0] == 401, (method, path)
