@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import stripe
@@ -34,6 +36,7 @@ from tests.deliverer.test_outgoing import make_event as make_outgoing_event
 NEW_SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OLD_SECRET = "whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode().rstrip("=")
 BODY = b'{"type":"message.status","status":"delivered"}'
+DOC = Path(__file__).resolve().parents[2] / "docs" / "verifying-signatures.md"
 
 standard_secrets = st.binary(min_size=1, max_size=64).map(
     lambda key: "whsec_" + base64.b64encode(key).decode())
@@ -212,3 +215,30 @@ def test_both_sdks_take_exactly_the_utf8_bodies(body, offset):
             stripe_accepts(body, fasthook, NEW_SECRET)
         with pytest.raises(UnicodeDecodeError):
             library_accepts(NEW_SECRET, body, standard)
+
+
+# --- the documented recipes ---------------------------------------------------------------
+
+def _documented(start: str, name: str):
+    text = DOC.read_text()
+    snippet = re.search(rf"```python\n({re.escape(start)}.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(snippet, namespace)
+    return namespace[name]
+
+
+def test_documented_standard_webhooks_recipe_verifies_across_a_rotation():
+    check = _documented("from standardwebhooks", "verify_standard")
+    current = new_signing_secret()
+    headers = standard_headers([current, NEW_SECRET], "evt_1", int(time.time()), BODY)
+    assert check(current, BODY, headers) and check(NEW_SECRET, BODY, headers)
+    assert not check(current, BODY + b" ", headers)
+    assert not check(new_signing_secret(), BODY, headers)
+
+
+def test_documented_stripe_recipe_accepts_ours_and_refuses_binary_bodies():
+    check = _documented("import stripe", "verify_with_stripe")
+    now = int(time.time())
+    assert check(BODY, signature_header([NEW_SECRET, OLD_SECRET], now, BODY), OLD_SECRET)
+    assert not check(BODY, signature_header([NEW_SECRET], now, BODY), OLD_SECRET)
+    assert not check(b"\xff", signature_header([NEW_SECRET], now, b"\xff"), NEW_SECRET)
