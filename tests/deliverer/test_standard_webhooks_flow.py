@@ -105,6 +105,11 @@ async def test_receiver_verifies_every_delivery_across_a_rotation(
             assert got.header("webhook-id") == got.header("x-fasthook-event-id")
             assert got.header("x-fasthook-signature") is None
         assert len(set(receiver.event_ids())) == 4
+        # The attempt keeps what was signed: a signature is evidence, not a credential.
+        first = attempts[after[0]["event_id"]][0]
+        stored = {h["name"]: h["value"] for h in first["request_headers"]}
+        assert stored["webhook-id"] == after[0]["event_id"]
+        assert stored["webhook-signature"].count("v1,") == 2
         assert new.startswith("whsec_") and len(base64.b64decode(new[6:], validate=True)) == 32
     finally:
         await receiver.stop()
