@@ -4,6 +4,7 @@ the way out."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
@@ -110,7 +111,9 @@ def public(kind: str, entity: Entity, public_base_url: str) -> dict[str, Any]:
 # --- teams and keys ----------------------------------------------------------------------
 
 def new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    # Standard base64, padded: what Standard Webhooks libraries decode as is. Older secrets
+    # were unpadded base64url; they stay valid until rotated (deliverer.signatures.standard_key).
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def new_team(name: str, box: SecretBox, now: str | None = None) -> Entity:

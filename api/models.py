@@ -242,11 +242,14 @@ DESTINATION_AUTH: dict[str, type[Strict]] = {
 class DestinationConfig(Strict):
     url: HttpUrl
     http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
-    auth_type: Literal["FASTHOOK_SIGNATURE", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN"] | None = None
+    auth_type: Literal[
+        "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN"
+    ] | None = None
     auth: dict[str, Any] | None = Field(
         default=None,
-        description="FASTHOOK_SIGNATURE {} | BASIC_AUTH {username, password} | API_KEY "
-        "{header_key, api_key, to: header|query} | BEARER_TOKEN {token}. Secrets are write-only.",
+        description="FASTHOOK_SIGNATURE {} | STANDARD_WEBHOOKS {} | BASIC_AUTH {username, "
+        "password} | API_KEY {header_key, api_key, to: header|query} | BEARER_TOKEN {token}. "
+        "Secrets are write-only.",
     )
     rate_limit: Annotated[int, Field(ge=1, le=100_000), INTEGRAL] | None = None
     rate_limit_period: Literal["second", "minute", "hour", "concurrent"] | None = None

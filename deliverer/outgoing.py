@@ -7,9 +7,9 @@ and header order pass through untouched; only hop-by-hop headers, `host`, `conte
 and anything posing as ours (`x-fasthook-*`) are dropped.
 
 Signing decision: `x-fasthook-signature` is sent only when the destination's `auth_type` is
-`FASTHOOK_SIGNATURE`. With another auth type the receiver already authenticates us by that
-credential, and with none the user chose no authentication (as API.md says: "with
-FASTHOOK_SIGNATURE").
+`FASTHOOK_SIGNATURE`, the Standard Webhooks headers only with `STANDARD_WEBHOOKS`. With another
+auth type the receiver already authenticates us by that credential, and with none the user
+chose no authentication (as API.md says: "with FASTHOOK_SIGNATURE").
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
-from deliverer.signatures import SIGNATURE_HEADER, signature_header
+from deliverer.signatures import (
+    SIGNATURE_HEADER,
+    STANDARD_HEADERS,
+    signature_header,
+    standard_headers,
+)
 from schemas.limits import HOP_HEADER
 
 # RFC 9110 §7.6.1 plus the legacy `proxy-connection` (dropped by Go's and nginx's proxies too):
@@ -41,7 +46,8 @@ HOP_BY_HOP = frozenset(
 # The HTTP client sets these for the receiver's host and the exact body it sends.
 CLIENT_SET = frozenset({"host", "content-length"})
 OUR_PREFIX = "x-fasthook-"
-AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN")
+AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY",
+              "BEARER_TOKEN")
 DEFAULT_API_KEY_HEADER = "x-api-key"
 # What a stored attempt shows instead of a credential the gateway added.
 REDACTED = "REDACTED"
@@ -181,7 +187,7 @@ def build_request(
     """The request delivering `event` to `destination` at `now_s` (the signature timestamp).
 
     `destination["config"]["auth"]` holds opened (plain) secrets. `signing_secrets` are the
-    team's valid secrets, current first; needed only for FASTHOOK_SIGNATURE (ValueError when
+    team's valid secrets, current first; needed only to sign (ValueError when
     it has none, and on an unknown auth_type: a request we cannot authenticate must not go).
     """
     config = destination["config"]
@@ -198,8 +204,12 @@ def build_request(
     if auth_query is not None:
         url = _join_query(url, urlencode([auth_query]))
 
-    # The provider's credential for the same header would sit beside ours: drop it.
+    # The provider's credential for the same header would sit beside ours: drop it. So are a
+    # provider's own Standard Webhooks headers: a receiver reading the first would fail ours.
     replaced = {auth_header[0].lower()} if auth_header else set()
+    standard = config.get("auth_type") == "STANDARD_WEBHOOKS"
+    if standard:
+        replaced |= STANDARD_HEADERS
     headers = _forwarded_headers(request["headers"], replaced)
     body = bytes(request["body"])
     headers += [
@@ -214,6 +224,8 @@ def build_request(
     ]
     if config.get("auth_type") == "FASTHOOK_SIGNATURE":
         headers.append((SIGNATURE_HEADER, signature_header(signing_secrets, int(now_s), body)))
+    if standard:
+        headers += standard_headers(signing_secrets, event["event_id"], int(now_s), body)
     if auth_header is not None:
         headers.append(auth_header)
     method = config.get("http_method") or request["method"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -135,6 +136,10 @@ async def test_team_signing_secret_rotation_keeps_the_old_one_for_a_grace_period
     assert rotated["signing_secret"]["previous_valid_until"] > rotated["signing_secret"][
         "rotated_at"]
     assert (await api.call("GET", "/v1/team"))[1] == rotated
+    # `whsec_` + standard base64 of 32 bytes: what Standard Webhooks libraries read as is.
+    key = base64.b64decode(rotated["signing_secret"]["current"].removeprefix("whsec_"),
+                           validate=True)
+    assert len(key) == 32
 
 
 async def test_a_key_serving_several_teams_needs_x_team_id(api, settings):

@@ -164,7 +164,7 @@ def test_documented_node_verifier_agrees():
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    snippet = re.search(r"```js\n(.*?)```", DOC.read_text(), re.S).group(1)
+    snippet = re.search(r"```js\n(const crypto.*?)```", DOC.read_text(), re.S).group(1)
     import time
 
     now = int(time.time())
