@@ -47,6 +47,9 @@ FILTER_OPERATORS = frozenset(
     }
 )
 _SECTIONS = ("headers", "body", "query", "path")
+# The provider's view of a request (schemas.providers): a string each, or absent.
+_PROVIDER_FIELDS = ("event_type", "idempotency_key")
+_FILTERABLE = _SECTIONS + _PROVIDER_FIELDS
 JS_COMPILE_TIMEOUT_SEC = 2.0
 
 # strict: JSON gives real ints and strings; coercing "5" or true into a count hides mistakes.
@@ -199,17 +202,18 @@ def validate_filter(value: object, path: str = "", section: str | None = None) -
     """Every problem of one filter value, as (path, message) pairs; never raises.
 
     `section` adds what the request's shape implies: `headers` must be an object (header
-    names matched case-insensitively, so two keys differing only in case clash); `path` is a
-    string, so only a string or an object of operators can ever match it.
+    names matched case-insensitively, so two keys differing only in case clash); `path`,
+    `event_type` and `idempotency_key` are strings, so only a string or an object of operators
+    can ever match them.
     """
     errors: Errors = []
     if section == "headers" and not isinstance(value, dict):
         return [(path, "must be an object of header names to filters")]
-    if section == "path":
+    if section in ("path", *_PROVIDER_FIELDS):
         if isinstance(value, dict):
             for key in value:
                 if isinstance(key, str) and not key.startswith("$"):
-                    msg = "the path is a string: use a string or operators such as $in"
+                    msg = f"the {section} is a string: use a string or operators such as $in"
                     errors.append((_join(path, key), msg))
         elif not isinstance(value, str):
             return [(path, "must be a string or an object of operators such as $in")]
@@ -288,12 +292,15 @@ class FilterRule(BaseModel):
     body: FilterValue = None
     query: FilterValue = None
     path: FilterValue = None
+    # The provider's event type / delivery id, as the request's evidence shows them.
+    event_type: FilterValue = None
+    idempotency_key: FilterValue = None
 
     @model_validator(mode="after")
     def _some_section(self) -> FilterRule:
-        if all(getattr(self, name) is None for name in _SECTIONS):
+        if all(getattr(self, name) is None for name in _FILTERABLE):
             raise PydanticCustomError(
-                "filter_empty", "a filter needs at least one of headers, body, query, path"
+                "filter_empty", "a filter needs at least one of " + ", ".join(_FILTERABLE)
             )
         return self
 
@@ -311,10 +318,13 @@ class TransformationRule(BaseModel):
 
 
 def _check_field_path(value: str) -> str:
+    if value in _PROVIDER_FIELDS:
+        return value
     section, _, rest = value.partition(".")
     if section not in _SECTIONS:
         raise PydanticCustomError(
-            "field_path", "must start with headers, body, query or path, e.g. body.MessageSid"
+            "field_path", "must be event_type, idempotency_key, or start with headers, body, "
+            "query or path, e.g. body.MessageSid"
         )
     if "." in value and not all(rest.split(".")):
         raise PydanticCustomError("field_path", "must not contain empty segments")
@@ -385,7 +395,7 @@ def validate_rules(rules: list[Rule]) -> Errors:
         if rule.type != "filter" and first != i:
             errors.append((f"{at}.type", f"only one {rule.type} rule allowed (see rules[{first}])"))
         if isinstance(rule, FilterRule):
-            for section in _SECTIONS:
+            for section in _FILTERABLE:
                 value = getattr(rule, section)
                 if value is not None:
                     errors += validate_filter(value, f"{at}.{section}", section)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingress.signatures import Verification
 from ingress.sources import Source
+from schemas.providers import provider_view
 
 ACCEPTED = "accepted"
 # Stands for a source credential's value: the header's name and place stay as evidence.
@@ -83,6 +84,7 @@ def request_record(
     verification: Verification,
     rejection_cause: str | None = None,
 ) -> dict[str, Any]:
+    event_type, idempotency_key = provider_view(headers, body)
     return {
         "request_id": request_id,
         "team_id": source.team_id,
@@ -105,6 +107,8 @@ def request_record(
         "rejection_cause": rejection_cause,
         "replay_of": None,
         "connection_ids": None,
+        "event_type": event_type,
+        "idempotency_key": idempotency_key,
     }
 
 

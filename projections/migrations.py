@@ -206,6 +206,22 @@ SEARCH_INDEX_4 = tuple(
     )
 )
 
+# Additive: rows stored before are NULL in both (the record did not carry them).
+PROVIDER_VIEW: tuple[tuple[str, str | None], ...] = (
+    ("ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS event_type "
+     "LowCardinality(Nullable(String)) COMMENT 'the provider''s event type "
+     "(X-GitHub-Event, Stripe''s type...), NULL where it names none' AFTER connection_ids", None),
+    ("ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS idempotency_key Nullable(String) "
+     "COMMENT 'the provider''s delivery id (X-GitHub-Delivery, Stripe''s event id, webhook-id, "
+     "I-Twilio-Idempotency-Token...), NULL where it names none' AFTER event_type", None),
+    (f"ALTER TABLE {{db}}.requests ADD INDEX IF NOT EXISTS idx_event_type event_type {BLOOM}",
+     None),
+    ("ALTER TABLE {db}.requests ADD INDEX IF NOT EXISTS idx_idempotency_key idempotency_key "
+     f"{BLOOM}", None),
+    ("ALTER TABLE {db}.requests MATERIALIZE INDEX idx_event_type", None),
+    ("ALTER TABLE {db}.requests MATERIALIZE INDEX idx_idempotency_key", None),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", tuple((ddl, column) for _, column, ddl in TABLES)),
     Migration(2, "views: events, twilio", tuple((ddl, None) for ddl in VIEW_STATEMENTS)),
@@ -213,6 +229,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Tables made before CANCELLED existed describe it too (DESCRIBE is what analysts read).
     Migration(4, "event_log.state: CANCELLED", ((
         f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),)),
+    Migration(5, "requests: the provider's event type and idempotency key", PROVIDER_VIEW),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

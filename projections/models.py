@@ -85,7 +85,8 @@ def request_model(row: dict[str, Any], counts: dict[str, int] | None = None) -> 
         "rejection_cause": row["rejection_cause"],
         "verification": {"method": row["verification_method"], "verified": row["verified"],
                          "detail": row["verification_detail"]},
-        "replay_of": row["replay_of"], "created_at": iso(row["created_ms"]),
+        "replay_of": row["replay_of"], "event_type": row["event_type"],
+        "idempotency_key": row["idempotency_key"], "created_at": iso(row["created_ms"]),
     }
     if counts is not None:
         model["events_count"] = counts.get("events_count", 0)
@@ -173,4 +174,6 @@ def replayed_request(row: dict[str, Any], request_id: str, now_ms: int,
                          "detail": row["verification_detail"]},
         "status": row["status"], "rejection_cause": row["rejection_cause"],
         "replay_of": row["request_id"], "connection_ids": connection_ids,
+        # What the provider named stays with the replay: rules on them route it alike.
+        "event_type": row["event_type"], "idempotency_key": row["idempotency_key"],
     }

@@ -23,8 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.providers import MAX_VALUE_CHARS
+
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+# A provider's event type or delivery id, as the ingress keeps them (schemas.providers).
+ProviderValue = Annotated[str, Field(min_length=1, max_length=MAX_VALUE_CHARS)]
 Cursor = Annotated[str, Field(max_length=300, pattern=r"^[A-Za-z0-9_-]*$")]
 MAX_LIMIT = 250
 # RFC 3339 (a space for the T allowed, no offset read as UTC): not pydantic's lax reading,
@@ -107,6 +111,8 @@ class RequestQuery(ListQuery):
     source_id: Id | None = None
     status: Literal["accepted", "rejected"] | None = None
     rejection_cause: Id | None = None
+    event_type: ProviderValue | None = None
+    idempotency_key: ProviderValue | None = None
     q: Text | None = None
     include_data: bool = False
 

@@ -74,13 +74,15 @@ def _equal(bind: _Binder, **filters: Any) -> list[str]:
 # --- requests ---------------------------------------------------------------------------------
 REQUEST_COLUMNS = (
     "request_id AS id, source_id, status, rejection_cause, verification_method, verified, "
-    f"verification_detail, replay_of, {ms('received_at')} AS created_ms"
+    f"verification_detail, replay_of, event_type, idempotency_key, "
+    f"{ms('received_at')} AS created_ms"
 )
 REQUEST_DATA_COLUMNS = "method, path, query, headers, content_type, body"
 REQUEST_RECORD_COLUMNS = (
     f"team_id, request_id, source_id, {ms('received_at')} AS received_ms, method, path, query, "
     "public_url, headers, header_raw, body, body_size, client_ip, verification_method, "
-    "verified, verification_detail, status, rejection_cause, replay_of, connection_ids"
+    "verified, verification_detail, status, rejection_cause, replay_of, connection_ids, "
+    "event_type, idempotency_key"
 )
 
 
@@ -89,7 +91,8 @@ def list_requests(db: str, team_id: str, query: RequestQuery,
     bind = _Binder(team_id)
     where = ["team_id = {team:String}"]
     where += _equal(bind, request_id=request_id, source_id=query.source_id,
-                    status=query.status, rejection_cause=query.rejection_cause)
+                    status=query.status, rejection_cause=query.rejection_cause,
+                    event_type=query.event_type, idempotency_key=query.idempotency_key)
     if query.q:
         where.append(f"search LIKE {bind(like_pattern(query.q))}")
     where += _time_range(query, "received_at", bind)

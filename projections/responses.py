@@ -43,6 +43,8 @@ class Request(Described):
     rejection_cause: str | None
     verification: Verification
     replay_of: str | None
+    event_type: str | None  # the provider's, where it names one (X-GitHub-Event, Stripe's type)
+    idempotency_key: str | None  # the provider's delivery id (X-GitHub-Delivery, webhook-id)
     created_at: datetime
     events_count: int
     ignored_count: int

@@ -23,7 +23,7 @@ REQUEST_COLUMNS = (
     "team_id", "request_id", "source_id", "received_at", "method", "path", "query",
     "public_url", "headers", "header_raw", "content_type", "body", "body_size", "client_ip",
     "verification_method", "verified", "verification_detail", "status", "rejection_cause",
-    "replay_of", "connection_ids", "search",
+    "replay_of", "connection_ids", "event_type", "idempotency_key", "search",
 )
 EVENT_LOG_COLUMNS = (
     "team_id", "event_id", "event_time", "request_id", "source_id", "connection_id",
@@ -118,8 +118,10 @@ def request_row(r: dict[str, Any]) -> Row:
         "rejection_cause": r.get("rejection_cause"), "replay_of": r.get("replay_of"),
         "connection_ids": (json.dumps(r["connection_ids"])
                            if r.get("connection_ids") is not None else None),
+        "event_type": r.get("event_type"), "idempotency_key": r.get("idempotency_key"),
         "search": search_text(
-            r["request_id"], r["source_id"], r.get("replay_of"), r["method"], r["path"],
+            r["request_id"], r["source_id"], r.get("replay_of"), r.get("event_type"),
+            r.get("idempotency_key"), r["method"], r["path"],
             _query_text(r["query"]), *(v for _, v in headers), body_text(r["body"], ctype)),
     }
 

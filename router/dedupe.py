@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from router.outgoing import PROVIDER_FIELDS
+
 _MISSING = object()
 
 
@@ -34,11 +36,14 @@ def _without(view: dict[str, Any], paths: list[str]) -> dict[str, Any]:
 
 
 def dedupe_key(connection_id: str, rule: dict[str, Any], view: dict[str, Any]) -> str:
-    """Same key ⇔ duplicate. include_fields: only those fields count; exclude_fields: all but
-    those; neither: the whole request (headers, body, path, query)."""
+    """Same key ⇔ duplicate. include_fields: only those fields count (event_type and
+    idempotency_key among them: the provider's delivery id needs no path by hand);
+    exclude_fields: all but those; neither: the whole request (headers, body, path, query —
+    the provider fields derive from those, so they add nothing and keys stay as they were)."""
     whole = {k: view[k] for k in ("headers", "body", "path", "query")}
     if rule.get("include_fields"):
-        basis: Any = [[p, _at(whole, p) if _at(whole, p) is not _MISSING else None]
+        named = {**whole, **{k: view[k] for k in PROVIDER_FIELDS if k in view}}
+        basis: Any = [[p, _at(named, p) if _at(named, p) is not _MISSING else None]
                       for p in rule["include_fields"]]
     elif rule.get("exclude_fields"):
         basis = _without(whole, rule["exclude_fields"])

@@ -38,7 +38,7 @@ from typing import Any, Final
 
 __all__ = ["OPERATORS", "matches", "request_matches"]
 
-FILTER_PARTS: Final = ("headers", "body", "query", "path")
+FILTER_PARTS: Final = ("headers", "body", "query", "path", "event_type", "idempotency_key")
 
 
 class _Missing:
@@ -62,9 +62,12 @@ def matches(filter_value: object, data: object, *, root: object | None = None) -
 
 
 def request_matches(rule: dict, request: dict) -> bool:
-    """Whether a request view satisfies every part (headers/body/query/path) present in ``rule``.
+    """Whether a request view satisfies every part (headers/body/query/path, and the provider's
+    event_type/idempotency_key) present in ``rule``.
 
-    ``request`` is ``{"headers": {name: value}, "body": ..., "query": {...}, "path": str}``.
+    ``request`` is ``{"headers": {name: value}, "body": ..., "query": {...}, "path": str}``,
+    with ``event_type``/``idempotency_key`` strings where the provider named them (absent
+    otherwise).
     Other rule keys (``type``…) are ignored; a part set to ``null`` counts as absent (an API
     may serialise unset parts as null). Header names match case-insensitively.
     """

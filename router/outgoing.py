@@ -16,6 +16,8 @@ from router.validation import InvalidOutput
 from schemas.limits import HOP_HEADER
 
 Header = dict[str, Any]
+# Top-level fields of the filter view besides the request's parts (schemas.providers).
+PROVIDER_FIELDS = ("event_type", "idempotency_key")
 
 
 def header_map(headers: list[Header]) -> dict[str, str]:
@@ -31,19 +33,30 @@ def content_type_of(headers: list[Header]) -> str | None:
     return next((h["value"] for h in headers if h["name"].lower() == "content-type"), None)
 
 
-def request_view(outgoing: dict[str, Any]) -> dict[str, Any]:
-    """The request as filters see it: `query` is the parsed query object."""
+def provider_fields(request: dict[str, Any]) -> dict[str, str]:
+    """The request's provider view (schemas.providers), as computed at the edge: only the
+    values the provider named, so a filter sees an unnamed one as absent ($exist: false)."""
+    return {name: request[name] for name in PROVIDER_FIELDS if request.get(name) is not None}
+
+
+def request_view(outgoing: dict[str, Any],
+                 provider: dict[str, str] | None = None) -> dict[str, Any]:
+    """The request as filters see it: `query` is the parsed query object; `provider` adds
+    event_type / idempotency_key, which stay what the provider sent whatever a
+    transformation does to the request."""
     return {
         "headers": header_map(outgoing["headers"]),
         "body": body_for_filters(outgoing["body"], content_type_of(outgoing["headers"])),
         "path": outgoing["path"],
         "query": parse_query_string(outgoing["query"]),
+        **(provider or {}),
     }
 
 
 def transformation_input(view: dict[str, Any], outgoing: dict[str, Any]) -> dict[str, Any]:
     """The `request` a transformation gets (Hookdeck's shape): `query` is the raw string."""
-    return {**view, "query": outgoing["query"], "parsed_query": view["query"],
+    return {**{k: v for k, v in view.items() if k not in PROVIDER_FIELDS},
+            "query": outgoing["query"], "parsed_query": view["query"],
             "method": outgoing["method"]}
 
 

@@ -18,6 +18,7 @@ from router.filters import request_matches
 from router.outgoing import (
     apply_transformation,
     outgoing_from_request,
+    provider_fields,
     request_view,
     transformation_input,
 )
@@ -96,7 +97,8 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
     if not destination_enabled:
         return ignored(request, connection, "DISABLED", "the destination is disabled", at_ms)
     outgoing = outgoing_from_request(request)
-    view = request_view(outgoing)
+    provider = provider_fields(request)
+    view = request_view(outgoing, provider)
     delay_ms = 0
     dedupe_rule: dict[str, Any] | None = None
     for index, rule in enumerate(connection.rules):
@@ -115,7 +117,7 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
                 outgoing = apply_transformation(outgoing, before, after)
             except (TransformationFailed, InvalidOutput) as exc:
                 return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), at_ms)
-            view = request_view(outgoing)
+            view = request_view(outgoing, provider)
         elif kind == "delay":
             delay_ms += int(rule["delay"])
         elif kind == "deduplicate":

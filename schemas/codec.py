@@ -39,6 +39,11 @@ SCHEMA_FILES = (
     "event_ignored.avsc",
     "attempt_recorded.avsc",
 )
+# Earlier versions still on the topics (retention, replays, a projection rebuild): readable
+# only. A change to a record's schema keeps its previous file here under a versioned name.
+PAST_SCHEMA_FILES = (
+    "request_received.v1.avsc",  # before event_type and idempotency_key
+)
 RECORD_NAMES = (
     "ConfigChanged",
     "RequestReceived",
@@ -180,9 +185,9 @@ class Codec:
         return writer.name, record  # type: ignore[return-value]
 
 
-def load_definitions() -> list[dict[str, Any]]:
+def load_definitions(files: tuple[str, ...] = SCHEMA_FILES) -> list[dict[str, Any]]:
     folder = resources.files("schemas") / "avro"
-    return [json.loads((folder / name).read_text("utf-8")) for name in SCHEMA_FILES]
+    return [json.loads((folder / name).read_text("utf-8")) for name in files]
 
 
 def contract_registry() -> SchemaRegistry:
@@ -190,6 +195,8 @@ def contract_registry() -> SchemaRegistry:
     registry = SchemaRegistry()
     for definition in load_definitions():
         registry.register(definition)
+    for definition in load_definitions(PAST_SCHEMA_FILES):
+        registry.register(definition, current=False)
     return registry
 
 

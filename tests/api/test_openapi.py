@@ -234,7 +234,8 @@ BEYOND_SCHEMA = re.compile(
     r"|source_id|destination_id"  # must name entities of the team
     r"|next|prev"  # opaque cursors: only ones this API returned, and not both
     r"|rules\[\d+\]"  # a filter rule needs a section; ...
-    r"(\.(headers|body|query|path)([.\[].*)?"  # ... Hookdeck filter grammar (free-form JSON)
+    # ... Hookdeck filter grammar (free-form JSON), on the request and the provider's view
+    r"(\.(headers|body|query|path|event_type|idempotency_key)([.\[].*)?"
     r"|\.code"  # JavaScript that compiles and calls addHandler
     r"|\.response_status_codes\[\d+\]"  # status code expressions ("500-599", "!501", ">=400")
     r"|\.type"  # one rule of each type but filter

@@ -126,7 +126,7 @@ def test_retry_interval_defaults_to_a_minute() -> None:
         (
             {"type": "deduplicate", "window": 1000, "include_fields": ["body.a", "foo.x"]},
             "rules[0].include_fields[1]",
-            "must start with headers, body, query or path",
+            "must be event_type, idempotency_key, or start with headers, body, query or path",
         ),
         (
             {"type": "deduplicate", "window": 1000, "exclude_fields": ["body..a"]},
@@ -247,6 +247,24 @@ def test_section_specific_checks() -> None:
     assert paths_of({"type": "filter", "path": {"segment": "x"}}) == ["rules[0].path.segment"]
     assert paths_of({"type": "filter", "path": 5}) == ["rules[0].path"]
     assert paths_of({"type": "filter", "path": "/twilio/status", "query": {"x": "1"}}) == []
+
+
+def test_the_provider_view_is_filterable_and_a_dedupe_field() -> None:
+    assert errors_of(
+        {"type": "filter", "event_type": {"$in": ["push", "pull_request"]}},
+        {"type": "filter", "idempotency_key": {"$exist": True}},
+        {"type": "deduplicate", "window": 60_000, "include_fields": ["idempotency_key"]},
+    ) == []
+    assert errors_of({"type": "deduplicate", "window": 60_000,
+                      "exclude_fields": ["event_type", "body.at"]}) == []
+    # Both are strings: a field match or a non-string could never hold.
+    assert paths_of({"type": "filter", "event_type": {"name": "push"}}) == [
+        "rules[0].event_type.name"]
+    assert errors_of({"type": "filter", "idempotency_key": ["a"]}) == [
+        ("rules[0].idempotency_key", "must be a string or an object of operators such as $in")]
+    # They are whole fields, with nothing below them.
+    assert paths_of({"type": "deduplicate", "window": 60_000,
+                     "include_fields": ["idempotency_key.x"]}) == ["rules[0].include_fields[0]"]
 
 
 def nested(depth: int) -> Any:

@@ -118,10 +118,12 @@ def test_republished_records_keep_the_exact_bytes() -> None:
     assert event["request"]["headers"] == [{"name": "X", "value": "\xff", "raw": b"\xff"}]
     row = {**stored, "public_url": "https://h/x", "body_size": 1, "client_ip": None,
            "verification_method": "NONE", "verified": True, "verification_detail": None,
-           "status": "accepted", "rejection_cause": None, "replay_of": None}
+           "status": "accepted", "rejection_cause": None, "replay_of": None,
+           "event_type": "push", "idempotency_key": "d-1"}
     replay = replayed_request(row, "req_2", 11, ["con_9"])
     assert (replay["request_id"], replay["replay_of"], replay["connection_ids"]) == (
         "req_2", "req_1", ["con_9"])
+    assert (replay["event_type"], replay["idempotency_key"]) == ("push", "d-1")
     assert replay["body"] == b"\x00" and replay["received_at"] == 11
 
 

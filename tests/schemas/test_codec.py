@@ -15,6 +15,7 @@ from schemas import codec as codec_module
 from schemas.codec import (
     HEADER_SIZE,
     MARKER,
+    PAST_SCHEMA_FILES,
     RECORD_NAMES,
     SCHEMA_FILES,
     Codec,
@@ -163,6 +164,8 @@ def request_received() -> dict[str, Any]:
         "rejection_cause": None,
         "replay_of": None,
         "connection_ids": None,
+        "event_type": None,
+        "idempotency_key": "a1b2c3-twilio-token",
     }
 
 
@@ -358,6 +361,36 @@ def test_new_reader_reads_an_old_record_with_defaults() -> None:
     assert back == {**SAMPLES["RequestReceived"], "tenant": None, "priority": 0}
 
 
+PROVIDER_FIELDS = ("event_type", "idempotency_key")
+
+
+def test_the_kept_past_version_is_the_current_one_without_the_provider_view() -> None:
+    (past,) = load_definitions(PAST_SCHEMA_FILES)
+    current = load_definitions()[SCHEMA_FILES.index("request_received.avsc")]
+    assert past == {**current, "fields": [f for f in current["fields"]
+                                          if f["name"] not in PROVIDER_FIELDS]}
+
+
+def test_provider_view_fields_evolve_both_ways() -> None:
+    # A component not yet upgraded: the past version is its current one, and it was told of
+    # the new one (readers upgrade before writers; an unknown writer fails clearly, below).
+    old_registry = contract_registry()
+    old_registry.register(load_definitions(PAST_SCHEMA_FILES)[0])
+    old_registry.register(load_definitions()[SCHEMA_FILES.index("request_received.avsc")],
+                          current=False)
+    # The shipped registry itself reads what the previous version wrote: records stay on the
+    # requests topic across an upgrade (retention, replays, a projection rebuild).
+    old, new = Codec(old_registry), Codec(contract_registry())
+    sample = {**SAMPLES["RequestReceived"], "event_type": "push", "idempotency_key": "d-1"}
+    before = {k: v for k, v in sample.items() if k not in PROVIDER_FIELDS}
+
+    # A record the ingress wrote before the upgrade reads with neither value known...
+    assert new.decode(old.encode("RequestReceived", before), "RequestReceived") == {
+        **before, "event_type": None, "idempotency_key": None}
+    # ...and a component not yet upgraded reads a new record without them.
+    assert old.decode(new.encode("RequestReceived", sample), "RequestReceived") == before
+
+
 def test_old_reader_without_the_new_schema_fails_clearly() -> None:
     writer_registry = contract_registry()
     v2 = writer_registry.register(request_received_v2())
@@ -499,6 +532,8 @@ REQUESTS = st.fixed_dictionaries({
     "rejection_cause": OPT_TEXT,
     "replay_of": OPT_TEXT,
     "connection_ids": st.none() | st.lists(TEXT, max_size=3),
+    "event_type": OPT_TEXT,
+    "idempotency_key": OPT_TEXT,
 })
 
 
