@@ -3,8 +3,11 @@
 Each record is handled in its own task; a handler that fails because the broker is briefly away
 is retried with backoff rather than skipped, so nothing is lost; the committed offset moves
 only past records whose handler finished. Any other failure is a bug in handling that one
-record: it is logged and the record left behind (the handler records what it can first), since
-retrying it for ever would hold its partition. In flight is bounded: past it, reading waits.
+record: with `skip_failed` (the events consumer, whose handler records the failure first) it is
+logged and the record left behind, since retrying it for ever would hold its partition; without
+(the retry tiers and held events, whose handlers only wait and hand records back) it is retried
+like the broker's absence, since leaving such a record behind would lose its event. In flight is
+bounded: past it, reading waits.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ class _Rebalance(ConsumerRebalanceListener):
 
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
-                 max_in_flight: int, *, drain_on_stop: bool = True,
+                 max_in_flight: int, *, drain_on_stop: bool = True, skip_failed: bool = True,
                  idle_rest_s: float = 0.05) -> None:
         self.drain_on_stop = drain_on_stop
+        self.skip_failed = skip_failed
         self.topics = topics
         self.group = group
         self.handle = handle
@@ -100,17 +104,15 @@ class ConcurrentConsumer:
                 break
             except asyncio.CancelledError:
                 raise
-            except INFRASTRUCTURE_ERRORS:
-                log.exception("handler failed; retrying",
-                              extra={"group": self.group, "topic": tp.topic,
-                                     "partition": tp.partition, "offset": message.offset})
+            except Exception as exc:
+                where = {"group": self.group, "topic": tp.topic, "partition": tp.partition,
+                         "offset": message.offset}
+                if self.skip_failed and not isinstance(exc, INFRASTRUCTURE_ERRORS):
+                    log.exception("handler failed on this record; left behind", extra=where)
+                    break
+                log.exception("handler failed; retrying", extra=where)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
-            except Exception:
-                log.exception("handler failed on this record; left behind",
-                              extra={"group": self.group, "topic": tp.topic,
-                                     "partition": tp.partition, "offset": message.offset})
-                break
         tracker.finished(message.offset)
         self._in_flight -= 1
         if self._in_flight < self.max_in_flight:

@@ -32,7 +32,7 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         app[KAFKA] = kafka
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).
-        await kafka.follower.wait_caught_up(60)
+        await kafka.follower.wait_caught_up()  # the port opens only then
         yield
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -138,9 +139,10 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
 
     # Verified (or not) against the credential; stored and forwarded without it.
     common["headers"] = redact(headers, credential_header(source.auth_type, source.auth))
-    record = request_record(
-        **common, body=body, body_size=body_size, verification=verification, rejection_cause=cause
-    )
+    build = partial(request_record, **common, body=body, body_size=body_size,
+                    verification=verification, rejection_cause=cause)
+    # Reading a provider's JSON body (its event type and id) off the loop when it is big.
+    record = build() if len(body) <= VERIFY_ON_LOOP_MAX_BYTES else await asyncio.to_thread(build)
     # Known unreachable: answer 503 at once rather than make the provider wait for a timeout.
     stored = app[KAFKA].broker.reachable and await store(app, request_id, record)
     if cause is not None:

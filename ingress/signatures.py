@@ -74,7 +74,10 @@ def credential_header(auth_type: str | None, auth: Mapping[str, Any] | None) -> 
     if kind == "BASIC_AUTH":
         return "authorization"
     if kind == "API_KEY" and auth is not None:
-        return require(auth, "header_key", "API_KEY")
+        # A config without a header name verifies nothing (verify says so); here it names none,
+        # so a disabled source or a refused method still gets its own answer, not an error.
+        header = auth.get("header_key")
+        return header if isinstance(header, str) and header else None
     return None
 
 

@@ -177,12 +177,14 @@ def create_app(settings: Settings) -> faust.App:
             key = event.key
             window_ms = int(dict(event.headers or {}).get(WINDOW_HEADER, b"0"))
             first = seen.get(key)
-            now_ms = int(time.time() * 1000)
-            fresh = first is None or now_ms - first["at"] >= first["window"]
+            # The request's time, not the clock: the window is between the provider's calls,
+            # and a candidate deduplicated again after a crash yields the same records.
+            at_ms = candidate["created_at"]
+            fresh = first is None or at_ms - first["at"] >= first["window"]
             if fresh or first["event_id"] == candidate["event_id"]:
                 # The same event again is a re-processing after a crash: let it through again.
                 if fresh:
-                    seen[key] = {"at": now_ms, "event_id": candidate["event_id"],
+                    seen[key] = {"at": at_ms, "event_id": candidate["event_id"],
                                  "window": window_ms}
                 await emit(Routed(candidate))
             else:
@@ -192,7 +194,7 @@ def create_app(settings: Settings) -> faust.App:
                     "source_id": candidate["source_id"],
                     "connection_id": candidate["connection_id"], "cause": "DUPLICATE",
                     "detail": f"same as event {first['event_id']} within {first['window']} ms",
-                    "created_at": now_ms,
+                    "created_at": at_ms,
                 }))
 
     @app.timer(DEDUPE_CLEANUP_S)

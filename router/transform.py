@@ -22,6 +22,9 @@ MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 # It must leave room for more isolates than transformations run at once (router_concurrency),
 # so that an idle one can always be evicted.
 MEMORY_BUDGET_BYTES = 1024 * 1024 * 1024
+# Isolates are made one at a time: a router once died in V8's own start-up checks
+# ("Check failed: !IsConfigurablePoolInitialized()") with several made at once.
+_MAKING = threading.Lock()
 
 PRELUDE = """
 var __handlers = {};
@@ -82,7 +85,8 @@ class Sandboxes:
             return len(self._cache)
 
     def _create(self, code: str, env: dict[str, str]) -> _Sandbox:
-        racer = MiniRacer()
+        with _MAKING:
+            racer = MiniRacer()
         racer.set_hard_memory_limit(self.memory_bytes)
         try:
             racer.eval(PRELUDE + f"var process = {{env: {json.dumps(env)}}};")

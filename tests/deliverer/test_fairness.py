@@ -139,7 +139,9 @@ async def test_parked_events_come_back_and_keep_the_rate(
     arrivals = [r.at for r in receiver.received]
     # Evenly spaced at 4 a second (arrivals jitter with the machine's load, sends do not).
     assert arrivals[-1] - arrivals[0] >= 29 * 0.25 - 0.1
-    assert max(sum(1 for t in arrivals if s <= t < s + 1.0) for s in arrivals) <= 5
+    # 4 a second, +1 at a window's edge, +1 for one arrival delayed onto the next (seen once in
+    # a loaded full run); the spacing itself is proven exactly in test_parking.
+    assert max(sum(1 for t in arrivals if s <= t < s + 1.0) for s in arrivals) <= 6
     found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 30)
     assert all([(a["attempt_number"], a["trigger"], a["event_status"]) for a in attempts] == [
         (1, "INITIAL", "SUCCESSFUL")] for attempts in found.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+from ingress.signatures import credential_header
 from tests.support.http import send_raw
 from tests.support.ingress import declare_source
 from tests.support.kafka import read_topic
@@ -78,3 +79,10 @@ async def test_signature_headers_are_kept_byte_for_byte(ingress, producer, setti
     [record] = await read_topic(bootstrap, settings.topics.requests, expect=1)
     headers = stored_headers(record)
     assert ("X-Sig", "c2lnbmF0dXJl") in headers and ("X-Twilio-Signature", "abc=") in headers
+
+
+def test_a_broken_api_key_config_names_no_credential_header() -> None:
+    # It raised before, so a disabled source or a refused method answered 500.
+    assert credential_header("API_KEY", {}) is None
+    assert credential_header("API_KEY", {"header_key": ""}) is None
+    assert credential_header("API_KEY", {"header_key": "X-Key"}) == "X-Key"
