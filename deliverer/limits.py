@@ -53,10 +53,10 @@ class DestinationLimits:
             line.waiting -= 1
             self.waiting -= 1
 
-    async def _enter(self, destination: dict[str, Any], event_id: str) -> float | None:
+    async def _enter(self, line: Line, semaphore: asyncio.Semaphore,
+                     event_id: str) -> float | None:
         """None once the event holds its concurrency slot and its send time has come; else
         how many seconds to park it for (holding nothing)."""
-        line, semaphore = self._line(destination)
         if semaphore.locked() and not self._may_wait(line):
             now = time.monotonic()
             return line.busy_until(event_id, now) - now
@@ -81,11 +81,12 @@ class DestinationLimits:
             float | None]:
         """Yields None when the event may be sent now (its slot is held until the block ends),
         or how many seconds to park it for."""
-        park_s = await self._enter(destination, event_id)
+        # One lookup: a limit changed meanwhile must not release a slot never taken.
+        line, semaphore = self._line(destination)
+        park_s = await self._enter(line, semaphore, event_id)
         if park_s is not None:
             yield park_s
             return
-        line, semaphore = self._line(destination)
         started = time.monotonic()
         line.started(started)
         try:

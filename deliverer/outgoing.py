@@ -15,7 +15,6 @@ chose no authentication (as API.md says: "with FASTHOOK_SIGNATURE").
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
@@ -26,7 +25,7 @@ from deliverer.signatures import (
     signature_header,
     standard_headers,
 )
-from schemas.limits import HOP_HEADER
+from schemas.limits import HOP_HEADER, hop_count
 
 # RFC 9110 §7.6.1 plus the legacy `proxy-connection` (dropped by Go's and nginx's proxies too):
 # they describe one TCP hop, ours to the provider, not the hop to the receiver.
@@ -51,9 +50,6 @@ AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "AP
 DEFAULT_API_KEY_HEADER = "x-api-key"
 # What a stored attempt shows instead of a credential the gateway added.
 REDACTED = "REDACTED"
-# A hop count is a plain decimal; past nine digits it is "very many" (and int() stays cheap).
-_HOPS = re.compile(r"[0-9]{1,9}", re.ASCII)
-MANY_HOPS = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,20 +138,6 @@ def _forwarded_url(base: str, path: str, query: str) -> str:
     return _join_query(url, query)
 
 
-def incoming_hops(headers: list[dict[str, Any]]) -> int:
-    """How many gateway hops the request made before it reached us: its `x-fasthook-hops`
-    (the first one), 0 when absent or unreadable."""
-    for header in headers:
-        if header["name"].lower() == HOP_HEADER:
-            if header.get("raw") is not None:
-                return 0
-            value = header["value"].strip()
-            if _HOPS.fullmatch(value):
-                return int(value)
-            return MANY_HOPS if value.isascii() and value.isdigit() else 0
-    return 0
-
-
 Pair = tuple[str, str]
 
 
@@ -220,7 +202,7 @@ def build_request(
         ("x-fasthook-connection-id", event["connection_id"]),
         ("x-fasthook-destination-id", event["destination_id"]),
         ("x-fasthook-source-url", event["source_url"]),
-        (HOP_HEADER, str(incoming_hops(request["headers"]) + 1)),
+        (HOP_HEADER, str(hop_count(request["headers"]) + 1)),
     ]
     if config.get("auth_type") == "FASTHOOK_SIGNATURE":
         headers.append((SIGNATURE_HEADER, signature_header(signing_secrets, int(now_s), body)))

@@ -7,7 +7,6 @@ produces the same event and ignored ids, and downstream can drop the repeat.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +24,11 @@ from router.outgoing import (
 from router.transform import TransformationFailed
 from router.validation import InvalidOutput
 from schemas.ids import derived_id
-from schemas.limits import HOP_HEADER, MAX_HOPS
+from schemas.limits import HOP_HEADER, MAX_HOPS, hop_count
 
 # (team id, code, env, request, context) → the transformation's output.
 Transform = Callable[[str, str, dict[str, str], dict[str, Any], dict[str, Any]],
                      Awaitable[Any]]
-# ASCII digits only: int() would also take "²"-like digits, signs and underscores.
-_DIGITS = re.compile(r"[0-9]+")
-_HOPS_CEILING = 10**18
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,21 +62,6 @@ def connections_for(request: dict[str, Any], connections: list[Connection]) -> l
     """A replay may name the connections it re-runs; otherwise every connection of the source."""
     wanted = request.get("connection_ids")
     return [c for c in connections if wanted is None or c.id in wanted]
-
-
-def hop_count(headers: list[dict[str, Any]]) -> int:
-    """How many gateway hops the request has made (HOP_HEADER; absent or not an integer: 0).
-
-    With several such headers the largest counts: a repeat cannot lower the count."""
-    counts = [_saturated(h["value"].strip()) for h in headers
-              if h["name"].lower() == HOP_HEADER and _DIGITS.fullmatch(h["value"].strip())]
-    return max(counts, default=0)
-
-
-def _saturated(digits: str) -> int:
-    # int() refuses more than 4300 digits; any count this long is far past the limit anyway.
-    digits = digits.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 18 else _HOPS_CEILING
 
 
 async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,

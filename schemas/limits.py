@@ -8,6 +8,10 @@ so a body the ingress accepts always fits through the router and the deliverer.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -29,3 +33,20 @@ MAX_MESSAGE_BYTES = MAX_BODY_BYTES + MAX_HEADER_COUNT * MAX_HEADER_BYTES + MIB
 # arrives with this many hops already is not delivered again (ignored, cause LOOP_DETECTED).
 HOP_HEADER = "x-fasthook-hops"
 MAX_HOPS = 5
+# ASCII digits only: int() would also take "²"-like digits, signs and underscores.
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_HOPS_CEILING = 10**18
+
+
+def hop_count(headers: Iterable[Mapping[str, Any]]) -> int:
+    """How many gateway hops a request has made: its HOP_HEADER (header records, as on the
+    topics), 0 when absent or not an integer. With several such headers the largest counts, so
+    a repeat cannot lower it; a count too long for int() saturates (it is far past MAX_HOPS)."""
+    counts = [_saturated(h["value"].strip()) for h in headers
+              if h["name"].lower() == HOP_HEADER and _DIGITS.fullmatch(h["value"].strip())]
+    return max(counts, default=0)
+
+
+def _saturated(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _HOPS_CEILING

@@ -1,4 +1,4 @@
-"""The hop count a request carries (router.routing.hop_count) and what the router does at the
+"""The hop count a request carries (schemas.limits.hop_count) and what the router does at the
 limit: every connection's outcome is ignored with cause LOOP_DETECTED."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.connections import Connection
-from router.routing import Ignored, hop_count, route
-from schemas.limits import HOP_HEADER, MAX_HOPS
+from router.routing import Ignored, route
+from schemas.limits import HOP_HEADER, MAX_HOPS, hop_count
 
 
 def headers(*pairs: tuple[str, str]) -> list[dict]:
