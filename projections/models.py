@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from schemas.providers import provider_view
+
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -164,16 +166,21 @@ def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str =
 def replayed_request(row: dict[str, Any], request_id: str, now_ms: int,
                      connection_ids: list[str] | None) -> dict[str, Any]:
     """The stored RequestReceived under a new id, replaying the original."""
+    headers = header_records(row["headers"], row["header_raw"])
+    event_type, idempotency_key = row["event_type"], row["idempotency_key"]
+    if event_type is None and idempotency_key is None:
+        # Stored before the ingress kept them (or the provider named none): read them now.
+        event_type, idempotency_key = provider_view(headers, row["body"])
     return {
         "request_id": request_id, "team_id": row["team_id"], "source_id": row["source_id"],
         "received_at": now_ms, "method": row["method"], "path": row["path"],
         "query": row["query"], "public_url": row["public_url"],
-        "headers": header_records(row["headers"], row["header_raw"]), "body": row["body"],
+        "headers": headers, "body": row["body"],
         "body_size": row["body_size"], "client_ip": row["client_ip"],
         "verification": {"method": row["verification_method"], "verified": row["verified"],
                          "detail": row["verification_detail"]},
         "status": row["status"], "rejection_cause": row["rejection_cause"],
         "replay_of": row["request_id"], "connection_ids": connection_ids,
         # What the provider named stays with the replay: rules on them route it alike.
-        "event_type": row["event_type"], "idempotency_key": row["idempotency_key"],
+        "event_type": event_type, "idempotency_key": idempotency_key,
     }

@@ -59,3 +59,20 @@ async def test_the_filters_are_validated(service: Service) -> None:
     status, body = await service.call("GET", "/v1/requests",
                                       params={"idempotency_key": "k" * 257})
     assert status == 422 and body["errors"][0]["path"] == "idempotency_key", body
+
+
+async def test_a_replay_of_a_request_stored_before_the_fields_gets_them(
+        service: Service, producer, bootstrap) -> None:
+    """Stored by an ingress that did not know them yet (an old schema's record): the replay
+    reads them off its headers and body, so rules on them route it."""
+    settings = service.settings
+    old = request_record(TEAM, SOURCE, b'{"ref": "main"}', headers=[
+        *JSON, {"name": "X-GitHub-Event", "value": "push", "raw": None},
+        {"name": "X-GitHub-Delivery", "value": "0ld-d3l1very", "raw": None}])
+    await publish(producer, settings, "requests", [old])
+    await service.wait_for("/v1/requests", 1, source_id=SOURCE)
+    status, _ = await service.call("POST", f"/v1/requests/{old['request_id']}/retry")
+    assert status == 202
+    records = await read_topic(bootstrap, settings.topics.requests, expect=2)
+    [replay] = [r for r in records if r["replay_of"]]
+    assert (replay["event_type"], replay["idempotency_key"]) == ("push", "0ld-d3l1very")
