@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ingress.verification import (
@@ -20,7 +20,9 @@ from ingress.verification import (
     epoch_seconds,
     fail,
     header_get,
+    matches_any,
     require,
+    timestamp_problem,
     utf8,
 )
 
@@ -40,13 +42,6 @@ Verifier = Callable[[Mapping[str, Any], IncomingRequest, float], Verification]
 
 def _mac(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def _matches_any(expected: bytes, presented: Iterable[bytes]) -> bool:
-    matched = False
-    for candidate in presented:  # no early exit: timing must not reveal which entry matched
-        matched |= hmac.compare_digest(candidate, expected)
-    return matched
 
 
 def _tolerance(auth: Mapping[str, Any], kind: str) -> int:
@@ -76,7 +71,7 @@ def _verify_stripe(auth: Mapping[str, Any], request: IncomingRequest, now: float
     if not signatures:
         return fail("STRIPE", f"no v1 signature in {STRIPE_SIGNATURE_HEADER}")
     expected = _mac(secret, utf8(stamps[0]) + b"." + request.body).hex().encode()
-    if not _matches_any(expected, signatures):
+    if not matches_any(expected, signatures):
         return fail("STRIPE", "signature mismatch")
     if int(stamps[0]) < now - tolerance:
         return fail("STRIPE", f"timestamp older than the {tolerance}s tolerance")
@@ -107,11 +102,9 @@ def _verify_slack(auth: Mapping[str, Any], request: IncomingRequest, now: float)
     stamp = header_get(request.headers, SLACK_TIMESTAMP_HEADER)
     if stamp is None:
         return fail("SLACK", f"missing {SLACK_TIMESTAMP_HEADER} header")
-    seconds = epoch_seconds(stamp)
-    if seconds is None:
-        return fail("SLACK", f"{SLACK_TIMESTAMP_HEADER} is not an integer")
-    if abs(now - seconds) > tolerance:
-        return fail("SLACK", f"timestamp outside the {tolerance}s tolerance")
+    problem = timestamp_problem(stamp, tolerance, now, SLACK_TIMESTAMP_HEADER)
+    if problem is not None:
+        return fail("SLACK", problem)
     expected = b"v0=" + _mac(secret, b"v0:" + utf8(stamp) + b":" + request.body).hex().encode()
     return _verified("SLACK", hmac.compare_digest(expected, utf8(signature)))
 
@@ -142,17 +135,15 @@ def _verify_standard(auth: Mapping[str, Any], request: IncomingRequest, now: flo
         return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_TIMESTAMP_HEADER} header")
     if not signatures:
         return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_SIGNATURE_HEADER} header")
-    seconds = epoch_seconds(stamp)
-    if seconds is None:
-        return fail("STANDARD_WEBHOOKS", f"{STANDARD_TIMESTAMP_HEADER} is not an integer")
-    if abs(now - seconds) > tolerance:
-        return fail("STANDARD_WEBHOOKS", f"timestamp outside the {tolerance}s tolerance")
+    problem = timestamp_problem(stamp, tolerance, now, STANDARD_TIMESTAMP_HEADER)
+    if problem is not None:
+        return fail("STANDARD_WEBHOOKS", problem)
     presented = [decoded for entry in signatures.split(" ")
                  if (decoded := _v1_signature(entry)) is not None]
     if not presented:
         return fail("STANDARD_WEBHOOKS", f"no v1 signature in {STANDARD_SIGNATURE_HEADER}")
     expected = _mac(key, utf8(msg_id) + b"." + utf8(stamp) + b"." + request.body)
-    return _verified("STANDARD_WEBHOOKS", _matches_any(expected, presented))
+    return _verified("STANDARD_WEBHOOKS", matches_any(expected, presented))
 
 
 def _v1_signature(entry: str) -> bytes | None:

@@ -23,6 +23,7 @@ from ingress.verification import (
     Verification,
     fail,
     header_get,
+    matches_any,
     optional,
     require,
     timestamp_problem,
@@ -152,10 +153,7 @@ def _verify_hmac(auth: Mapping[str, Any], request: IncomingRequest, now: float) 
     ]
     if not candidates:
         return fail("HMAC", f"malformed {encoding} signature in {header_key}")
-    matched = False
-    for candidate in candidates:  # no early exit: timing must not reveal which entry matched
-        matched |= hmac.compare_digest(candidate, expected)
-    if not matched:
+    if not matches_any(expected, candidates):
         return fail("HMAC", "signature mismatch")
     return Verification("HMAC", True, None)
 

@@ -7,6 +7,7 @@ produce ``Verification(verified=False, detail=...)``, so hostile input earns a 4
 ``detail`` never echoes a secret or a presented credential.
 """
 
+import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +77,19 @@ def epoch_seconds(stamp: str) -> int | None:
     return seconds // 1000 if seconds > _MILLISECONDS_THRESHOLD else seconds
 
 
-def timestamp_problem(stamp: str, tolerance: float, now: float) -> str | None:
+def timestamp_problem(stamp: str, tolerance: float, now: float,
+                      name: str = "timestamp header") -> str | None:
     seconds = epoch_seconds(stamp)
     if seconds is None:
-        return "timestamp header is not an integer"
+        return f"{name} is not an integer"
     if abs(now - seconds) > tolerance:
         return f"timestamp outside the {tolerance:g}s tolerance"
     return None
+
+
+def matches_any(expected: bytes, presented: Iterable[bytes]) -> bool:
+    """Whether any presented signature is `expected` (several while a secret rotates)."""
+    matched = False
+    for candidate in presented:  # no early exit: timing must not reveal which entry matched
+        matched |= hmac.compare_digest(candidate, expected)
+    return matched
