@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TEAM = "default"
 DEMO_SOURCE = {
-    "name": "Twilio status callbacks",
-    "description": "Twilio messaging and voice status callback source",
+    # Not the guide's own name: a newcomer who follows the guide's `POST /v1/sources` verbatim
+    # must get 201, not 409 against this demo.
+    "name": "demo-twilio-status",
+    "description": "Demo source made by `fasthook run` (Twilio status callbacks, unsigned)",
     "type": "WEBHOOK",
     "status": "enabled",
     "config": {

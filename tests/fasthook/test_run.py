@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 
 from tests.api.test_guide import RECEIVER, guide_connection
+from tests.api.test_guide import TWILIO_SOURCE as GUIDE_SOURCE
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
 from tests.support.supervised import SupervisedStack
@@ -21,6 +22,10 @@ async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
             async with http.post(first["source_url"] + "/twilio/status", data=callback) as r:
                 assert r.status == 200 and await r.json() == {"queued": True}
                 request_id = r.headers["x-fasthook-request-id"]
+            # The guide's own first call works verbatim beside the demo source.
+            async with http.post(first["api"] + "/v1/sources", json=GUIDE_SOURCE,
+                                 headers=auth) as r:
+                assert r.status == 201, await r.text()
             async with http.post(first["api"] + "/v1/destinations", json=RECEIVER,
                                  headers=auth) as r:
                 assert r.status == 201
