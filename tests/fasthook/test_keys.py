@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from fasthook import stack
-from fasthook.stack import local_secret, write_private
+from fasthook import files
+from fasthook.files import local_secret, write_private
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def modes_at_write(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
         return real_write(fd, data)
 
-    monkeypatch.setattr(stack.os, "write", spying_write)
+    monkeypatch.setattr(files.os, "write", spying_write)
     return seen
 
 

@@ -1,0 +1,158 @@
+"""The operator's commands: `run`, `topics`, `secret-key`, `teams`, `keys`.
+
+They talk to the broker directly (the config topic), not to the API: they are how the first
+team and key come to exist. Their heavy imports (Kafka clients, the API's admin) happen when
+one runs, so the gateway verbs start fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+
+from fasthook.cli.app import examples
+from fasthook.cli.output import note
+from runtime.settings import Settings, load_settings
+
+
+def admin_settings() -> Settings:
+    from runtime.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging("fasthook", settings.log_level, settings.log_format)
+    return settings
+
+
+@click.command()
+@click.option("--kafka-port", type=int, default=19092, show_default=True,
+              help="Port of the embedded broker (ignored with FASTHOOK_KAFKA_BOOTSTRAP).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Every service's full log on the terminal too (as FASTHOOK_LOG_FORMAT does).")
+@examples(
+    "fasthook run                        # embedded broker and ClickHouse under .fasthook/",
+    "fasthook run --verbose              # and every service's log on the terminal",
+    "FASTHOOK_KAFKA_BOOTSTRAP=kafka:9092 fasthook run   # your own Kafka cluster",
+    "fasthook logs router -f             # in another terminal: follow one service",
+)
+def run(kafka_port: int, verbose: bool) -> None:
+    """Run the whole gateway on this machine, supervised.
+
+    The terminal is a dashboard: the banner (URLs, API key), one line per service state
+    change, and warnings that need you. Each service's log goes to a file under the data
+    directory (`fasthook logs` reads them). Ctrl-C stops everything.
+    """
+    from fasthook.stack import prepare_data_dir, run_stack
+
+    settings = load_settings()
+    verbose = verbose or "FASTHOOK_LOG_FORMAT" in os.environ
+    data_dir = prepare_data_dir(settings)
+    asyncio.run(run_stack(settings, data_dir, embedded_kafka_port=kafka_port, verbose=verbose))
+
+
+@click.command()
+@examples("FASTHOOK_KAFKA_BOOTSTRAP=kafka:9092 fasthook topics")
+def topics() -> None:
+    """Create every topic of the catalog that is missing (with its partitions and config)."""
+    from runtime.kafka import ensure_topics
+
+    settings = admin_settings()
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topics,
+                                        replication=settings.topic_replication))
+    click.echo("created: " + (", ".join(created) or "nothing (all exist)"))
+
+
+@click.command("secret-key")
+@examples("export FASTHOOK_SECRET_KEY=$(fasthook secret-key)")
+def secret_key() -> None:
+    """Print a new FASTHOOK_SECRET_KEY (seals secrets at rest, signs service hops)."""
+    from runtime.secrets import generate_key
+
+    click.echo(generate_key())
+
+
+@click.group()
+def teams() -> None:
+    """Create or list teams (straight on the config topic: operators only)."""
+
+
+@teams.command("create")
+@click.argument("name")
+@examples("fasthook teams create acme")
+def teams_create(name: str) -> None:
+    """Create a team; prints its id and name."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            team = await admin.create_team(name)
+        click.echo(f"{team['id']}  {team['name']}")
+    asyncio.run(go())
+
+
+@teams.command("list")
+@examples("fasthook teams list")
+def teams_list() -> None:
+    """Every team: id and name."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            for team in admin.view.all("team"):
+                click.echo(f"{team['id']}  {team['name']}")
+    asyncio.run(go())
+
+
+@click.group()
+def keys() -> None:
+    """Create, list or revoke API keys (straight on the config topic: operators only)."""
+
+
+@keys.command("create")
+@click.option("--team", "team_ids", multiple=True, required=True, metavar="TEAM_ID",
+              help="Team the key serves (repeatable).")
+@click.option("--name", default="cli", show_default=True, help="A label for the key.")
+@examples("fasthook keys create --team tm_01H… --name deploy")
+def keys_create(team_ids: tuple[str, ...], name: str) -> None:
+    """Create an API key; prints its id and the key itself (shown once)."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            key, entity = await admin.create_key(name, list(team_ids))
+        click.echo(f"{entity['id']}  {key}")
+        note("The key is shown once; FastHook keeps only its hash.")
+    asyncio.run(go())
+
+
+@keys.command("list")
+@examples("fasthook keys list")
+def keys_list() -> None:
+    """Every key: id, hint, name, teams, state (never the key itself)."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            for entity in admin.view.all("api_key"):
+                state = f"revoked {entity['revoked_at']}" if entity["revoked_at"] else "active"
+                click.echo(f"{entity['id']}  {entity['hint']}  {entity['name']}  "
+                           f"teams={','.join(entity['team_ids'])}  {state}")
+    asyncio.run(go())
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@examples("fasthook keys revoke key_01H…")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: every service refuses it from then on."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            entity = await admin.revoke_key(key_id)
+        click.echo(f"{entity['id']}  revoked at {entity['revoked_at']}")
+    asyncio.run(go())
+
+
+COMMANDS = (run, topics, secret_key, teams, keys)

@@ -1,0 +1,101 @@
+"""`fasthook logs [SERVICE…] [-f] [--json]`: the logs `fasthook run` keeps under its data
+directory, merged by time and coloured by service."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.text import Text
+
+from fasthook.cli.app import examples
+from fasthook.cli.output import stdout
+from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, log_dir, read_merged
+
+COLOURS = {"broker": "magenta", "ingress": "cyan", "api": "green", "router": "yellow",
+           "deliverer": "blue", "projections": "bright_magenta", "fasthook": "white"}
+LEVELS = {"warning": "yellow", "error": "bold red", "critical": "bold red"}
+# Fields every JSON line has, shown in their own columns (the rest follow as key=value).
+SHOWN = ("ts", "level", "logger", "msg", "exc", "service")
+WIDTH = max(len(s) for s in SERVICES)
+
+
+def human(entry: Entry) -> Text:
+    """One entry as a line for people: time, service, level, message, its fields."""
+    clock = entry.ts[11:23] if len(entry.ts) >= 23 else " " * 12
+    text = Text(f"{clock} ", style="dim")
+    text.append(f"{entry.service:<{WIDTH}} ", style=COLOURS.get(entry.service, "white"))
+    record = entry.record
+    if record is None:
+        text.append(f"({known_noise(entry.line)})" if known_noise(entry.line) else entry.line)
+        return text
+    level = str(record.get("level", "info"))
+    text.append(f"{level.upper():<7} ", style=LEVELS.get(level, ""))
+    text.append(str(record.get("msg", "")))
+    extras = [f"{k}={_value(v)}" for k, v in record.items() if k not in SHOWN]
+    if extras:
+        text.append("  " + " ".join(extras), style="dim")
+    if record.get("exc"):
+        text.append("\n" + str(record["exc"]), style="red")
+    return text
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def emit(entry: Entry, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(entry.as_json(), separators=(",", ":")))
+    else:
+        stdout().print(human(entry))
+
+
+def default_data_dir() -> Path:
+    from runtime.settings import load_settings
+
+    return Path(load_settings().data_dir)
+
+
+@click.command()
+@click.argument("services", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (for jq).")
+@click.option("--tail", "-n", type=click.IntRange(0), default=None,
+              help="Only the last N lines before following.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The data directory of `fasthook run` (default: FASTHOOK_DATA_DIR or "
+              ".fasthook).")
+@examples(
+    "fasthook logs                      # every service, merged by time",
+    "fasthook logs router -f            # follow the router",
+    "fasthook logs api deliverer --json | jq 'select(.level==\"error\")'",
+)
+def logs(services: tuple[str, ...], follow: bool, as_json: bool, tail: int | None,
+         data_dir: Path | None) -> None:
+    """Show the logs `fasthook run` writes for each service (broker, ingress, api, router,
+    deliverer, projections, and fasthook itself)."""
+    data_dir = data_dir or default_data_dir()
+    if not log_dir(data_dir).is_dir():
+        raise click.UsageError(f"no logs under {log_dir(data_dir)}: is this where "
+                               "`fasthook run` ran (see --data-dir)?")
+    chosen = services or SERVICES
+    found = read_merged(data_dir, chosen)
+    for entry in found[max(0, len(found) - tail):] if tail is not None else found:
+        emit(entry, as_json)
+    if not follow:
+        return
+    follower = Follower(data_dir, chosen)
+    try:
+        while True:
+            for entry in follower.poll():
+                emit(entry, as_json)
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return
+
+
+COMMANDS = (logs,)
