@@ -25,7 +25,7 @@ KNOWN_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
      "the embedded broker's binary asks for a newer glibc symbol it does not need (a weak "
      "reference, not an error): harmless, ignored"),
 )
-_TEXT_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})[,.](\d{3})")
+_TEXT_TIME = re.compile(r"^\[?(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})[,.](\d{3})")
 
 
 def log_dir(data_dir: Path) -> Path:

@@ -19,11 +19,14 @@ import aiohttp
 from api.admin import Admin, admin_session
 from api.entities import hash_key, new_entity, public
 from api.models import SourceIn
+from fasthook.dashboard import Dashboard, TerminalHandler
 from fasthook.embedded import broker_command, wait_for_kafka
 from fasthook.errors import EmbeddedStackError
 from fasthook.files import local_secret, write_private
+from fasthook.logfiles import LAUNCHER, SERVICES, Follower, log_dir, log_path
 from fasthook.supervisor import ServiceSpec, Supervisor
 from runtime.kafka import ensure_topics
+from runtime.logs import JsonFormatter, configure_logging
 from runtime.secrets import generate_key
 from runtime.settings import Settings
 
@@ -64,7 +67,8 @@ async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
     return team, key, source
 
 
-async def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
+async def wait_ready(url: str, name: str, timeout_s: float = 60,
+                     log_file: Path | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -75,10 +79,20 @@ async def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
             except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.2)
-    raise EmbeddedStackError(f"{name} was not ready at {url} within {timeout_s}s")
+    raise EmbeddedStackError(f"{name} was not ready at {url} within {timeout_s}s"
+                             + last_lines(log_file))
 
 
-def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool) -> str:
+def last_lines(log_file: Path | None, count: int = 15) -> str:
+    """The end of a service's log, for an error that says it did not come up."""
+    if log_file is None or not log_file.exists():
+        return ""
+    lines = log_file.read_text(errors="replace").splitlines()[-count:]
+    return f"; the end of {log_file}:\n" + "\n".join(lines)
+
+
+def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool,
+           logs: Path) -> str:
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]
     auth = f'-H "Authorization: Bearer {key}"'
@@ -96,6 +110,7 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
         "   (ClickHouse projector; queries go through the API)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
+        f"  Logs:         {logs}   (`fasthook logs [SERVICE] -f`)",
         f"  Demo source:  {source_url}   ({source['id']})",
         "",
         "Point a provider at a source URL plus any path, e.g. a Twilio status callback:",
@@ -116,13 +131,71 @@ def prepare_data_dir(settings: Settings) -> Path:
     return data_dir
 
 
-async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: int) -> None:
+async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: int,
+                    verbose: bool = False) -> None:
+    """Everything, supervised, until Ctrl-C. The terminal is a dashboard (fasthook.dashboard);
+    `verbose` echoes every service's log there too."""
     embedded = "FASTHOOK_KAFKA_BOOTSTRAP" not in os.environ
     if embedded:
         settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{embedded_kafka_port}")
     if not settings.secret_key:
         settings = settings.with_(secret_key=local_secret(data_dir / "secret.key", generate_key))
-    env = {
+    logs = log_dir(data_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    dashboard = Dashboard()
+    quiet_launcher_logs(settings, data_dir, dashboard, verbose)
+    background: list[asyncio.Task[None]] = []
+    if verbose:
+        background.append(asyncio.create_task(dashboard.echo(Follower(data_dir, SERVICES))))
+    env = service_env(settings, data_dir)
+    supervisor = Supervisor(grace_s=settings.shutdown_timeout_s, on_change=dashboard.on_change)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    probes = {
+        "ingress": f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
+        "api": f"{settings.api_base_url}/readyz",
+        "router": f"http://{settings.router_host}:{settings.router_port}/readyz",
+        "deliverer": f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
+        "projections": f"http://{settings.projections_host}:{settings.projections_port}/readyz",
+    }
+    try:
+        if embedded:
+            supervisor.add(ServiceSpec("broker", broker_command(data_dir / "kafka",
+                                                                embedded_kafka_port),
+                                       log_path=log_path(data_dir, "broker")))
+            try:
+                await wait_for_kafka(settings.kafka_bootstrap, timeout_s=60)
+            except EmbeddedStackError as exc:
+                raise EmbeddedStackError(
+                    f"{exc}{last_lines(log_path(data_dir, 'broker'))}") from None
+        created = await ensure_topics(settings.kafka_bootstrap, settings.topics,
+                                      replication=settings.topic_replication)
+        if created:
+            log.info("topics created", extra={"topics": created})
+        async with admin_session(settings) as admin:
+            team, key, source = await bootstrap(admin, data_dir)
+        # The projections service is the one process that owns the embedded ClickHouse path.
+        for name in probes:
+            supervisor.add(ServiceSpec(name, [sys.executable, "-m", name], env,
+                                       log_path=log_path(data_dir, name)))
+        for name, url in probes.items():
+            await wait_ready(url, name, log_file=log_path(data_dir, name))
+        dashboard.print(banner(settings, team, key, source, embedded, logs))
+        background.append(asyncio.create_task(dashboard.probe(probes)))
+        await stop.wait()
+        dashboard.print("stopping…")
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await supervisor.stop(
+            order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+
+
+def service_env(settings: Settings, data_dir: Path) -> dict[str, str]:
+    return {
         "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
         "FASTHOOK_INGRESS_HOST": settings.ingress_host,
@@ -144,41 +217,13 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
         "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
     }
-    supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        if embedded:
-            supervisor.add(
-                ServiceSpec("broker", broker_command(data_dir / "kafka", embedded_kafka_port))
-            )
-            await wait_for_kafka(settings.kafka_bootstrap, timeout_s=60)
-        created = await ensure_topics(settings.kafka_bootstrap, settings.topics,
-                                      replication=settings.topic_replication)
-        if created:
-            log.info("topics created", extra={"topics": created})
-        async with admin_session(settings) as admin:
-            team, key, source = await bootstrap(admin, data_dir)
-        supervisor.add(ServiceSpec("ingress", [sys.executable, "-m", "ingress"], env))
-        supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
-        supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
-        supervisor.add(ServiceSpec("deliverer", [sys.executable, "-m", "deliverer"], env))
-        # The one process that owns the embedded ClickHouse path: projector + queries.
-        supervisor.add(ServiceSpec("projections", [sys.executable, "-m", "projections"], env))
-        await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
-                         "ingress")
-        await wait_ready(f"{settings.api_base_url}/readyz", "api")
-        await wait_ready(f"http://{settings.router_host}:{settings.router_port}/readyz", "router")
-        await wait_ready(f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
-                         "deliverer")
-        await wait_ready(
-            f"http://{settings.projections_host}:{settings.projections_port}/readyz",
-            "projections")
-        print(banner(settings, team, key, source, embedded), flush=True)
-        await stop.wait()
-        print("stopping…", flush=True)
-    finally:
-        await supervisor.stop(
-            order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+
+
+def quiet_launcher_logs(settings: Settings, data_dir: Path, dashboard: Dashboard,
+                        verbose: bool) -> None:
+    """The launcher's own log to fasthook.log; its warnings on the dashboard too (unless
+    --verbose, which echoes the whole file anyway)."""
+    configure_logging("fasthook", settings.log_level, settings.log_format,
+                      path=log_path(data_dir, LAUNCHER))
+    if not verbose:
+        logging.getLogger().addHandler(TerminalHandler(dashboard, JsonFormatter("fasthook")))

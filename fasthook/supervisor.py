@@ -1,5 +1,9 @@
 """Keeps child processes running: a process that dies is restarted with backoff, and logged.
 
+A child's output goes to its own log file when the spec names one (a file, not a pipe: a
+child never blocks on a reader, and outlives a supervisor that is killed). Every state change
+is also told to `on_change`, which `fasthook run` turns into one line on the terminal.
+
 Ctrl-C (or SIGTERM) stops every child: SIGTERM first so services finish in-flight work, then
 SIGKILL for whatever outlives the grace period.
 """
@@ -11,8 +15,10 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +28,11 @@ class ServiceSpec:
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+
+# (service, state, details): state is "started", "exited" or "restarted".
+OnChange = Callable[[str, str, dict[str, Any]], None]
 
 
 @dataclass
@@ -41,8 +52,9 @@ class Backoff:
 
 
 class Supervisor:
-    def __init__(self, grace_s: float = 15.0) -> None:
+    def __init__(self, grace_s: float = 15.0, on_change: OnChange | None = None) -> None:
         self.grace_s = grace_s
+        self.on_change = on_change
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.restarts: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -58,9 +70,24 @@ class Supervisor:
         await self._started[name].wait()
 
     async def _spawn(self, spec: ServiceSpec) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *spec.argv, env={**os.environ, **spec.env}, start_new_session=True
-        )
+        if spec.log_path is None:
+            return await asyncio.create_subprocess_exec(
+                *spec.argv, env={**os.environ, **spec.env}, start_new_session=True
+            )
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Appending: a restarted child's lines follow its crash, which stays readable.
+        fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            return await asyncio.create_subprocess_exec(
+                *spec.argv, env={**os.environ, **spec.env}, start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=asyncio.subprocess.STDOUT,
+            )
+        finally:
+            os.close(fd)
+
+    def _tell(self, name: str, state: str, **details: Any) -> None:
+        if self.on_change is not None:
+            self.on_change(name, state, details)
 
     async def _keep(self, spec: ServiceSpec) -> None:
         backoff = Backoff()
@@ -69,6 +96,8 @@ class Supervisor:
             process = await self._spawn(spec)
             self.processes[spec.name] = process
             self._started[spec.name].set()
+            self._tell(spec.name, "restarted" if self.restarts[spec.name] else "started",
+                       pid=process.pid, restarts=self.restarts[spec.name])
             code = await process.wait()
             if self._stopping.is_set():
                 return
@@ -80,6 +109,8 @@ class Supervisor:
                 extra={"child": spec.name, "exit_code": code, "lived_s": round(lived, 2),
                        "restart_in_s": delay, "restarts": self.restarts[spec.name]},
             )
+            self._tell(spec.name, "exited", exit_code=code, lived_s=round(lived, 2),
+                       restart_in_s=delay)
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:

@@ -73,6 +73,7 @@ def secret_key() -> None:
 
 
 @click.group()
+@examples("fasthook teams create acme", "fasthook teams list")
 def teams() -> None:
     """Create or list teams (straight on the config topic: operators only)."""
 
@@ -105,6 +106,7 @@ def teams_list() -> None:
 
 
 @click.group()
+@examples("fasthook keys create --team tm_01H… --name deploy", "fasthook keys list")
 def keys() -> None:
     """Create, list or revoke API keys (straight on the config topic: operators only)."""
 

@@ -22,6 +22,8 @@ POLL_S = 0.5
 
 
 @click.group()
+@examples("fasthook bulk retry events --filter status=FAILED --yes",
+          "fasthook bulk get events blk_01H…")
 def bulk() -> None:
     """Retry many events, or replay many requests, as one durable job."""
 

@@ -6,45 +6,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.text import Text
 
 from fasthook.cli.app import examples
 from fasthook.cli.output import stdout
-from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, log_dir, read_merged
-
-COLOURS = {"broker": "magenta", "ingress": "cyan", "api": "green", "router": "yellow",
-           "deliverer": "blue", "projections": "bright_magenta", "fasthook": "white"}
-LEVELS = {"warning": "yellow", "error": "bold red", "critical": "bold red"}
-# Fields every JSON line has, shown in their own columns (the rest follow as key=value).
-SHOWN = ("ts", "level", "logger", "msg", "exc", "service")
-WIDTH = max(len(s) for s in SERVICES)
-
-
-def human(entry: Entry) -> Text:
-    """One entry as a line for people: time, service, level, message, its fields."""
-    clock = entry.ts[11:23] if len(entry.ts) >= 23 else " " * 12
-    text = Text(f"{clock} ", style="dim")
-    text.append(f"{entry.service:<{WIDTH}} ", style=COLOURS.get(entry.service, "white"))
-    record = entry.record
-    if record is None:
-        text.append(f"({known_noise(entry.line)})" if known_noise(entry.line) else entry.line)
-        return text
-    level = str(record.get("level", "info"))
-    text.append(f"{level.upper():<7} ", style=LEVELS.get(level, ""))
-    text.append(str(record.get("msg", "")))
-    extras = [f"{k}={_value(v)}" for k, v in record.items() if k not in SHOWN]
-    if extras:
-        text.append("  " + " ".join(extras), style="dim")
-    if record.get("exc"):
-        text.append("\n" + str(record["exc"]), style="red")
-    return text
-
-
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+from fasthook.dashboard import human
+from fasthook.logfiles import SERVICES, Entry, Follower, log_dir, read_merged
 
 
 def emit(entry: Entry, as_json: bool) -> None:

@@ -193,7 +193,10 @@ def data_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def make_group(kind: Kind) -> click.Group:
     noun, plural = kind.singular, kind.plural
 
-    @click.group(plural, help=f"List, inspect and change {plural} (the /v1/{plural} API).")
+    @click.group(plural)
+    @examples(f"fasthook {plural} list", f"fasthook {plural} get {kind.prefix}01H…",
+              f"fasthook {plural} create --help",
+              doc=f"List, inspect and change {plural} (the /v1/{plural} API).")
     def group() -> None:
         pass
 

@@ -109,7 +109,9 @@ def query_from(session: Session, plural: str, given: dict[str, Any],
 def make_group(plural: str) -> click.Group:
     noun, prefix = SINGULAR[plural], PREFIX[plural]
 
-    @click.group(plural, help=f"Search and inspect {plural} (the /v1/{plural} API).")
+    @click.group(plural)
+    @examples(f"fasthook {plural} list --limit 20", f"fasthook {plural} get {prefix}01H…",
+              doc=f"Search and inspect {plural} (the /v1/{plural} API).")
     def group() -> None:
         pass
 
