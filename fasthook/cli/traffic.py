@@ -140,13 +140,12 @@ def make_group(plural: str) -> click.Group:
 
     @group.command("get")
     @click.argument("item_id", metavar="ID")
-    @click.option("--include-data", is_flag=True, help="Add its data (headers, body).")
     @output_option
     @pass_session
-    @examples(f"fasthook {plural} get {prefix}01H…", doc=f"Show one {noun}.")
-    def get(session: Session, item_id: str, include_data: bool, output: str) -> None:
-        params = {"include_data": True} if include_data else None
-        show_one(session.client().call("GET", f"/v1/{plural}/{item_id}", params=params), output)
+    @examples(f"fasthook {plural} get {prefix}01H…",
+              doc=f"Show one {noun}, with its data (method, path, headers, body).")
+    def get(session: Session, item_id: str, output: str) -> None:
+        show_one(session.client().call("GET", f"/v1/{plural}/{item_id}"), output)
 
     return group
 
