@@ -60,7 +60,7 @@ class Cli:
 
 async def run_process(args: list[str], env: dict[str, str], timeout_s: float = 120) -> Ran:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fasthook", *args, env=env,
+        sys.executable, "-m", "fasthook", *args, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), timeout_s)
     assert process.returncode is not None
