@@ -1,0 +1,152 @@
+"""The CLI's pure parts: problem lines, profile resolution, filters, log parsing and merging,
+the dashboard's health decisions — and docs/cli.md equals what the commands generate."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import click
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fasthook.cli import cli
+from fasthook.cli.bulk import coerce
+from fasthook.cli.client import problem_line
+from fasthook.cli.docs import reference, walk
+from fasthook.cli.profiles import Profile, resolve, save_profile
+from fasthook.cli.resources import editable, put_at
+from fasthook.cli.traffic import filter_pairs
+from fasthook.dashboard import UNHEALTHY_AFTER, Health, change_line, human
+from fasthook.errors import CliError
+from fasthook.logfiles import Follower, known_noise, log_path, parse, read_merged
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_cli_md_is_generated_from_the_commands():
+    committed = (ROOT / "docs" / "cli.md").read_text()
+    assert committed == reference(), "run: python -m fasthook.cli.docs > docs/cli.md"
+
+
+def test_every_command_has_help_with_examples():
+    for path, text in walk(cli, None, "fasthook"):
+        assert "Examples:" in text and "fasthook" in text.split("Examples:")[1], path
+
+
+def test_a_problem_is_one_line_naming_each_field_path():
+    line = problem_line(422, {"title": "Unprocessable Entity", "detail": "the source is not valid",
+                              "errors": [{"path": "config.auth.auth_token", "message": "required"},
+                                         {"path": "name", "message": "too long"}]})
+    assert line == ("422 Unprocessable Entity: the source is not valid "
+                    "(config.auth.auth_token: required; name: too long)")
+    assert problem_line(503, {}) == "503 HTTP 503"
+    assert "\n" not in problem_line(500, {"detail": "a\nb".replace("\n", " ")})
+
+
+def test_profiles_resolve_current_named_and_environment(tmp_path):
+    path = tmp_path / "config.json"
+    with pytest.raises(CliError, match="fasthook login"):
+        resolve(path, None, {})
+    save_profile(path, Profile("a", "http://a", "fhp_a"))
+    save_profile(path, Profile("b", "http://b", "fhp_b", "tm_b"))
+    assert resolve(path, None, {}) == Profile("b", "http://b", "fhp_b", "tm_b")
+    assert resolve(path, "a", {}).api_url == "http://a"
+    assert resolve(path, None, {"FASTHOOK_PROFILE": "a"}).api_key == "fhp_a"
+    env = {"FASTHOOK_API_URL": "http://env/", "FASTHOOK_API_KEY": "fhp_env"}
+    assert resolve(path, "a", env) == Profile("a", "http://env", "fhp_env", None)
+    with pytest.raises(CliError, match="no profile 'zz'"):
+        resolve(path, "zz", {})
+    # The environment alone is enough (no file at all).
+    assert resolve(tmp_path / "none.json", None, env).api_key == "fhp_env"
+
+
+def test_filters_and_their_json_types():
+    assert filter_pairs(("status=FAILED", "created_at[gte]=2025-01-01T00:00:00Z", "q=a=b")) == {
+        "status": "FAILED", "created_at[gte]": "2025-01-01T00:00:00Z", "q": "a=b"}
+    with pytest.raises(click.BadParameter):
+        filter_pairs(("status",))
+    assert coerce({"response_status": "500", "include_data": "true", "q": "x1"}) == {
+        "response_status": 500, "include_data": True, "q": "x1"}
+
+
+def test_an_update_body_keeps_input_fields_and_unpauses_nothing():
+    model = {"id": "con_1", "team_id": "tm", "name": "n", "status": "paused",
+             "rules": [{"type": "delay", "delay": 5}], "paused_at": "t", "created_at": "t",
+             "source_id": "src_1", "destination_id": "des_1", "description": None}
+    body = editable(model)
+    assert body == {"name": "n", "status": "enabled", "rules": [{"type": "delay", "delay": 5}],
+                    "source_id": "src_1", "destination_id": "des_1", "description": None}
+    put_at(body, ("config", "auth", "token"), "x")
+    assert body["config"] == {"auth": {"token": "x"}}
+
+
+def test_log_lines_parse_json_text_and_untimed(tmp_path):
+    record = {"ts": "2026-01-01T00:00:01.000Z", "level": "info", "service": "api",
+              "logger": "x", "msg": "hello", "k": 1}
+    entry = parse("api", json.dumps(record))
+    assert entry.ts == record["ts"] and entry.record is not None and entry.record["k"] == 1
+    faust = parse("router", "[2026-01-01 00:00:02,500] [1] [INFO] [^Worker]: Starting...")
+    assert faust.ts == "2026-01-01T00:00:02.500Z" and faust.record is None
+    assert parse("broker", "press Ctrl-C to stop", previous_ts=faust.ts).ts == faust.ts
+    noise = ("noida-db: /lib/x86_64-linux-gnu/libc.so.6: weak version `GLIBC_2.39' not found "
+             "(required by noida-db)")
+    assert known_noise(noise) and "harmless" in human(parse("broker", noise)).plain
+    assert "hello" in human(entry).plain and "k=1" in human(entry).plain
+
+
+def test_logs_merge_by_time_and_follow_new_lines(tmp_path):
+    log_path(tmp_path, "api").parent.mkdir()
+    log_path(tmp_path, "api").write_text(
+        '{"ts":"2026-01-01T00:00:01.000Z","msg":"a1"}\n'
+        '{"ts":"2026-01-01T00:00:03.000Z","msg":"a3"}\n')
+    log_path(tmp_path, "router").write_text(
+        "[2026-01-01 00:00:02,000] r2\n  continued\n")
+    merged = read_merged(tmp_path, ("api", "router", "deliverer"))
+    assert [e.record["msg"] if e.record else e.line.split("]")[-1].strip()
+            for e in merged] == ["a1", "r2", "continued", "a3"]
+    follower = Follower(tmp_path, ("api", "router"))
+    assert follower.poll() == []
+    with open(log_path(tmp_path, "router"), "a") as file:
+        file.write("[2026-01-01 00:00:04,000] r4\npartial")
+    assert [e.line for e in follower.poll()] == ["[2026-01-01 00:00:04,000] r4"]
+    with open(log_path(tmp_path, "router"), "a") as file:
+        file.write(" line\n")
+    [entry] = follower.poll()
+    assert entry.line == "partial line" and entry.ts == "2026-01-01T00:00:04.000Z"
+
+
+def test_health_says_unhealthy_once_and_healthy_again():
+    health = Health()
+    assert health.observe(False) is None  # still starting: the banner waits for readiness
+    assert health.observe(True) is None
+    said = [health.observe(False) for _ in range(UNHEALTHY_AFTER + 2)]
+    assert [s for s in said if s] and sum(1 for s in said if s) == 1
+    assert "unhealthy" in next(s for s in said if s)[0]
+    assert health.observe(True) == ("healthy again", "green")
+    health.exited()
+    assert health.observe(False) is None  # down: the exit line said it
+    health.respawned()
+    assert health.observe(True) == ("ready again", "green")
+    assert "fasthook logs router" in change_line("router", "exited", {
+        "exit_code": 1, "lived_s": 2.0, "restart_in_s": 0.5})[0]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]),
+                          st.integers(min_value=0, max_value=59)), max_size=30))
+def test_a_merge_is_ordered_by_time(stamps):
+    lines = {"a": [], "b": []}
+    for service, second in stamps:
+        lines[service].append(second)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        (tmp / "logs").mkdir()
+        for service, seconds in lines.items():
+            log_path(tmp, service).write_text("".join(
+                json.dumps({"ts": f"2026-01-01T00:00:{s:02d}.000Z", "msg": "m"}) + "\n"
+                for s in sorted(seconds)))
+        merged = read_merged(tmp, ("a", "b"))
+    assert [e.ts for e in merged] == sorted(e.ts for e in merged)
+    assert len(merged) == len(stamps)
