@@ -175,6 +175,8 @@ class TerminalHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.split(".")[0] not in self.OURS:
             return  # a library's warning: in the file, not on the dashboard
+        if hasattr(record, "child"):
+            return  # a supervisor's record about a service: its dashboard line says it
         try:
             entry = parse("fasthook", self.format(record))
             self.dashboard.console.print(human(entry), soft_wrap=True)

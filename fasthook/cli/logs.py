@@ -19,7 +19,7 @@ def emit(entry: Entry, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(entry.as_json(), separators=(",", ":")))
     else:
-        stdout().print(human(entry))
+        stdout().print(human(entry), soft_wrap=True)  # one log line, one line: greppable
 
 
 def default_data_dir() -> Path:
