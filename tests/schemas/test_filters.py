@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.bodies import body_for_filters, parse_query
+from schemas.bodies import body_view, parse_query
 from schemas.filters import matches, request_matches
 
 FORM = "application/x-www-form-urlencoded"
@@ -30,7 +30,7 @@ def view(
     """A request view as the router builds it (header names lower-cased)."""
     return {
         "headers": {k.lower(): v for k, v in (headers or {}).items()},
-        "body": body_for_filters(body, content_type),
+        "body": body_view(body, content_type),
         "query": parse_query(query),
         "path": path,
     }
