@@ -11,9 +11,7 @@ with a dot, any other name (dots, spaces, empty, starting with a digit) as `["a 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import threading
 from typing import Annotated, Any, Literal
 
@@ -35,6 +33,7 @@ from pydantic_core import PydanticCustomError
 from schemas.filter_grammar import Errors, join_path, validate_filter
 from schemas.filters import FILTER_PARTS
 from schemas.status_codes import parse_status_code_expression
+from schemas.transformations import compile_error, function_source, handler_problem
 
 MAX_RULES = 20
 RULE_TYPES = ("filter", "transformation", "deduplicate", "delay", "retry")
@@ -83,21 +82,6 @@ def error_path(loc: tuple[int | str, ...], tags: tuple[str, ...] = RULE_TYPES) -
 _js_lock = threading.Lock()
 _js: Any = None
 _js_pid = 0
-_HANDLER_CALL = re.compile(r"\baddHandler\s*\(")
-_V8_LOCATION = re.compile(r"undefined:(\d+): (.*)")
-_WRAPPER_LINES = 2  # `new Function` puts the body after "(function anonymous(addHandler\n) {\n"
-
-
-def _format_js_error(message: str, code: str) -> str:
-    lines = message.splitlines()
-    located = _V8_LOCATION.match(lines[0]) if lines else None
-    if located is None:
-        return lines[0] if lines else "does not compile as JavaScript"
-    line, text = int(located.group(1)) - _WRAPPER_LINES, located.group(2)
-    if not 1 <= line <= code.count("\n") + 1:
-        return f"{text} (at the end of the code)"
-    caret = lines[2].find("^") if len(lines) > 2 else -1
-    return f"{text} (line {line}, column {caret + 1})" if caret >= 0 else f"{text} (line {line})"
 
 
 def check_javascript(code: str) -> str | None:
@@ -110,8 +94,7 @@ def check_javascript(code: str) -> str | None:
     global _js, _js_pid
     from py_mini_racer import JSEvalException, JSTimeoutException, MiniRacer
 
-    # json.dumps yields a valid JS string literal: the code is data, never spliced as source.
-    source = f"new Function('addHandler', {json.dumps(code)}); null"
+    source = f"{function_source(code)}; null"
     with _js_lock:
         if _js is None or _js_pid != os.getpid():
             _js, _js_pid = MiniRacer(), os.getpid()
@@ -122,10 +105,8 @@ def check_javascript(code: str) -> str | None:
             _js = None
             return f"did not compile within {JS_COMPILE_TIMEOUT_SEC:g} s"
         except JSEvalException as exc:
-            return _format_js_error(str(exc), code)
-    if not _HANDLER_CALL.search(code):
-        return "must register a handler with addHandler('transform', (request, context) => request)"
-    return None
+            return compile_error(str(exc), code)
+    return handler_problem(code)
 
 
 # Any, not JsonValue: pydantic would report a bad value deep inside at a path full of union
