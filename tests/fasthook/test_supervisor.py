@@ -47,3 +47,20 @@ async def test_stop_terminates_a_long_running_child():
     assert process.returncode is not None
     assert time.monotonic() - began < 5
     assert supervisor.restarts["sleeper"] == 0
+
+
+async def test_a_child_writes_to_its_log_file_and_each_change_is_told(tmp_path):
+    log_file = tmp_path / "logs" / "crashy.log"
+    said: list[tuple[str, str, dict]] = []
+    script = "import sys; print('hello from the child', flush=True); sys.exit(5)"
+    supervisor = Supervisor(grace_s=2, on_change=lambda *change: said.append(change))
+    supervisor.add(ServiceSpec("crashy", [sys.executable, "-c", script], log_path=log_file))
+    deadline = time.monotonic() + 10
+    while supervisor.restarts["crashy"] < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await supervisor.stop()
+    states = [state for name, state, _ in said if name == "crashy"]
+    assert states[:4] == ["started", "exited", "restarted", "exited"]
+    assert said[1][2]["exit_code"] == 5 and said[2][2]["restarts"] == 1
+    # Appended across restarts: the crash before stays readable.
+    assert log_file.read_text().count("hello from the child") >= 2
