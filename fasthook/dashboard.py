@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -66,9 +69,14 @@ def change_line(service: str, state: str, details: dict[str, Any]) -> tuple[str,
         return f"restarted after a crash (pid {details.get('pid')}, restart " \
                f"#{details.get('restarts')})", "yellow"
     if state == "exited":
+        code = details.get("exit_code")
+        cause = details.get("cause")
+        if isinstance(code, int) and code < 0 and not cause:
+            cause = f"killed by {signal.Signals(-code).name}"
         return (f"exited with code {details.get('exit_code')} after {details.get('lived_s')}s; "
-                f"restarting in {details.get('restart_in_s')}s — `fasthook logs {service}` "
-                "shows why", "bold red")
+                f"restarting in {details.get('restart_in_s')}s"
+                + (f" — {cause}" if cause else "")
+                + f" (`fasthook logs {service}`)", "bold red")
     return state, ""
 
 
@@ -106,6 +114,35 @@ class Health:
                 f"`fasthook logs {{service}}` shows why", "bold yellow")
 
 
+def last_error(path: Path, since: int = 0, window: int = 40) -> str | None:
+    """The last line of a log's tail (written after offset `since`: this run's) that says what
+    went wrong, for a crash's one line."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(since, file.seek(0, 2) - 16_384))
+            tail = file.read().decode(errors="replace").splitlines()[-window:]
+    except OSError:
+        return None
+    return error_in(tail)
+
+
+def error_in(lines: list[str]) -> str | None:
+    """A crash's cause in a log's last lines: an exception's last line, or an error record."""
+    for line in reversed(lines):
+        entry = parse("", line)
+        record = entry.record
+        if record is not None and record.get("exc"):
+            return str(record["exc"]).strip().splitlines()[-1][:200]
+        if record is not None and record.get("level") in ("error", "critical"):
+            return str(record.get("msg", ""))[:200]
+        if record is None and _EXCEPTION.match(line.strip()):
+            return line.strip()[:200]
+    return None
+
+
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
 class Dashboard:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False)
@@ -117,7 +154,7 @@ class Dashboard:
         out.append(time.strftime("%H:%M:%S") + " ", style="dim")
         out.append(f"{service:<{WIDTH}} ", style=COLOURS.get(service, "white"))
         out.append(text, style=style)
-        self.console.print(out)
+        self.console.print(out, soft_wrap=True)  # the terminal wraps; a log file keeps lines
 
     def print(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -126,6 +163,9 @@ class Dashboard:
         health = self.health.setdefault(service, Health())
         if state == "exited":
             health.exited()
+            if details.get("log_path"):
+                cause = last_error(Path(details["log_path"]), details.get("log_from", 0))
+                details = {**details, "cause": cause}
         elif state == "restarted":
             health.respawned()
         self.line(service, *change_line(service, state, details))

@@ -57,6 +57,8 @@ class Supervisor:
         self.on_change = on_change
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.restarts: dict[str, int] = {}
+        # Where each child's current run begins in its log file (what a crash line reads).
+        self.log_offsets: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._started: dict[str, asyncio.Event] = {}
@@ -77,6 +79,7 @@ class Supervisor:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         # Appending: a restarted child's lines follow its crash, which stays readable.
         fd = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.log_offsets[spec.name] = os.fstat(fd).st_size
         try:
             return await asyncio.create_subprocess_exec(
                 *spec.argv, env={**os.environ, **spec.env}, start_new_session=True,
@@ -110,7 +113,8 @@ class Supervisor:
                        "restart_in_s": delay, "restarts": self.restarts[spec.name]},
             )
             self._tell(spec.name, "exited", exit_code=code, lived_s=round(lived, 2),
-                       restart_in_s=delay)
+                       restart_in_s=delay, log_path=spec.log_path,
+                       log_from=self.log_offsets.get(spec.name, 0))
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:

@@ -19,7 +19,14 @@ from fasthook.cli.docs import reference, walk
 from fasthook.cli.profiles import Profile, resolve, save_profile
 from fasthook.cli.resources import editable, put_at
 from fasthook.cli.traffic import filter_pairs
-from fasthook.dashboard import UNHEALTHY_AFTER, Health, change_line, human
+from fasthook.dashboard import (
+    UNHEALTHY_AFTER,
+    Health,
+    change_line,
+    error_in,
+    human,
+    last_error,
+)
 from fasthook.errors import CliError
 from fasthook.logfiles import Follower, known_noise, log_path, parse, read_merged
 
@@ -150,3 +157,29 @@ def test_a_merge_is_ordered_by_time(stamps):
         merged = read_merged(tmp, ("a", "b"))
     assert [e.ts for e in merged] == sorted(e.ts for e in merged)
     assert len(merged) == len(stamps)
+
+
+def test_a_crash_line_names_its_cause():
+    traceback = ["Traceback (most recent call last):", '  File "x.py", line 1, in <module>',
+                 "OSError: [Errno 98] error while attempting to bind on address: "
+                 "address already in use"]
+    assert error_in(traceback) == traceback[-1]
+    record = json.dumps({"ts": "2026-01-01T00:00:00.000Z", "level": "error", "msg": "boom",
+                         "exc": "Traceback…\nValueError: bad"})
+    assert error_in(["plain", record, "[2026-01-01 00:00:00,000] [1] [INFO] later"]) == (
+        "ValueError: bad")
+    assert error_in(["all", "fine"]) is None
+    line = change_line("api", "exited", {"exit_code": 1, "lived_s": 0.4, "restart_in_s": 1.0,
+                                         "cause": traceback[-1]})[0]
+    assert "address already in use" in line and "fasthook logs api" in line
+
+
+def test_a_crash_reads_only_its_own_run(tmp_path):
+    path = tmp_path / "router.log"
+    path.write_text("ValueError: from an older run\n")
+    since = path.stat().st_size
+    with open(path, "a") as file:
+        file.write("[2026-01-01 00:00:00,000] [1] [INFO] Starting...\n")
+    assert last_error(path, since) is None
+    assert last_error(path) == "ValueError: from an older run"
+    assert "killed by SIGKILL" in change_line("router", "exited", {"exit_code": -9})[0]

@@ -97,8 +97,8 @@ def test_run_is_a_dashboard(terminal: Terminal):
 
     # A crash is three lines: it exited, it was restarted, it is ready again.
     os.killpg(terminal.pids["router"], signal.SIGKILL)
-    child.expect(rf"router\s+{STYLE}exited with code -9 after [\d.]+s; restarting in [\d.]+s",
-                 60)
+    child.expect(rf"router\s+{STYLE}exited with code -9 after [\d.]+s; restarting in [\d.]+s"
+                 r" — killed by SIGKILL \(`fasthook logs router`\)", 60)
     child.expect(rf"router\s+{STYLE}restarted after a crash", 60)
     child.expect(rf"router\s+{STYLE}ready again", 120)
     terminal.screen(child.before)
