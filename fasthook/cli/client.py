@@ -56,6 +56,17 @@ class Client:
 
     def call(self, method: str, path: str, *, json: Any = None,
              params: Mapping[str, Any] | None = None) -> Any:
+        response = self.send(method, path, json=json, params=params)
+        if not response.content:
+            return None
+        return response.json()
+
+    def raw(self, path: str) -> bytes:
+        """A GET's body as bytes (e.g. a request's raw body, exactly as the provider sent it)."""
+        return self.send("GET", path).content
+
+    def send(self, method: str, path: str, *, json: Any = None,
+             params: Mapping[str, Any] | None = None) -> httpx.Response:
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         try:
             response = self.http.request(method, path, json=json, params=query)
@@ -68,9 +79,7 @@ class Client:
                 problem = {"detail": response.text.strip()[:200] or None}
             raise ApiError(response.status_code,
                            problem if isinstance(problem, dict) else {"detail": str(problem)})
-        if not response.content:
-            return None
-        return response.json()
+        return response
 
     def pages(self, path: str, params: Mapping[str, Any], limit: int | None) -> Iterator[Any]:
         """Every model of a list, following `next` cursors until `limit` models (or the end)."""

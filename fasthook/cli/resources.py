@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
+from click.shell_completion import CompletionItem
 
 from fasthook.cli.app import Session, examples, pass_session
 from fasthook.cli.client import ApiError, Client
 from fasthook.cli.output import note, output_option, show_list, show_one
+from fasthook.cli.profiles import config_path
+from schemas.errors import FastHookError
 
 # Fields a PUT takes back (the rest of a model is the API's: ids, url, times).
 INPUT_FIELDS = ("name", "description", "type", "status", "config", "source_id",
@@ -151,6 +155,23 @@ def lookup(client: Client, kind: Kind, ref: str) -> dict[str, Any]:
     return models[0]
 
 
+def completer(kind: Kind) -> Callable[[click.Context, click.Parameter, str],
+                                      list[CompletionItem]]:
+    """Shell completion of an ID|NAME argument: the names (and ids) the API lists, or nothing
+    when the API cannot be asked (never an error in the middle of a command line)."""
+    def complete(ctx: click.Context, _: click.Parameter, incomplete: str
+                 ) -> list[CompletionItem]:
+        session = Session(ctx.find_root().params.get("profile"), config_path())
+        try:
+            with Client(session.profile(), timeout_s=2) as client:
+                models = list(client.pages(f"/v1/{kind.plural}", {}, 250))
+        except (FastHookError, httpx.HTTPError):
+            return []
+        refs = [m["id"] if incomplete.startswith(kind.prefix) else m["name"] for m in models]
+        return [CompletionItem(ref) for ref in refs if ref.startswith(incomplete)]
+    return complete
+
+
 def body_from(client: Client, kind: Kind, base: dict[str, Any], data: str | None,
               given: dict[str, Any]) -> dict[str, Any]:
     body = base
@@ -213,7 +234,7 @@ def make_group(kind: Kind) -> click.Group:
         show_list((flatten(m) if output == "table" else m for m in models), kind.columns, output)
 
     @group.command("get")
-    @click.argument("ref", metavar="ID|NAME")
+    @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
     @examples(f"fasthook {plural} get {kind.prefix}01H…", f"fasthook {plural} get my-{noun}",
@@ -249,11 +270,12 @@ def make_group(kind: Kind) -> click.Group:
         decorated = examples(extra, doc=func.__doc__)(
             output_option(data_option(pass_session(decorated))))
         if verb == "update":
-            decorated = click.argument("ref", metavar="ID|NAME")(decorated)
+            decorated = click.argument("ref", metavar="ID|NAME",
+                                       shell_complete=completer(kind))(decorated)
         group.command(verb)(decorated)
 
     @group.command("delete")
-    @click.argument("ref", metavar="ID|NAME")
+    @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
     @examples(f"fasthook {plural} delete {kind.prefix}01H…",
@@ -283,7 +305,7 @@ DISABLED = {"source": "its URL answers 410 and records the request as rejected."
 
 def action_command(kind: Kind, action: str) -> click.Command:
     @click.command(action)
-    @click.argument("ref", metavar="ID|NAME")
+    @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
     @examples(f"fasthook {kind.plural} {action} {kind.prefix}01H…",

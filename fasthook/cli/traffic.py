@@ -61,6 +61,11 @@ FILTERS: dict[str, tuple[Filter, ...]] = {
     "attempts": (
         Filter("--event", "event_id", "The event whose attempts to list."),
         SINCE, UNTIL),
+    "ignored-events": (
+        Filter("--request", "request_id", "The request that was not routed."),
+        Filter("--connection", "connection_id", "Connection id or name.", resolve=CONNECTIONS),
+        Filter("--cause", "cause", "e.g. FILTERED, TRANSFORMATION_FAILED, DUPLICATE."),
+        SINCE, UNTIL),
 }
 COLUMNS = {
     "requests": ("id", "created_at", "source_id", "status", "rejection_cause", "events_count"),
@@ -68,9 +73,13 @@ COLUMNS = {
                "connection_id"),
     "attempts": ("id", "created_at", "event_id", "attempt_number", "trigger", "status",
                  "response_status", "response_latency_ms", "error_code"),
+    "ignored-events": ("id", "created_at", "request_id", "connection_id", "cause", "detail"),
 }
-SINGULAR = {"requests": "request", "events": "event", "attempts": "attempt"}
-PREFIX = {"requests": "req_", "events": "evt_", "attempts": "atm_"}
+SINGULAR = {"requests": "request", "events": "event", "attempts": "attempt",
+            "ignored-events": "ignored event"}
+PREFIX = {"requests": "req_", "events": "evt_", "attempts": "atm_", "ignored-events": "ign_"}
+# What the list route does not take (the ignored events' route has no data to include).
+WITHOUT_DATA = ("ignored-events",)
 
 
 def filter_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -111,12 +120,12 @@ def make_group(plural: str) -> click.Group:
 
     @click.group(plural)
     @examples(f"fasthook {plural} list --limit 20", f"fasthook {plural} get {prefix}01H…",
-              doc=f"Search and inspect {plural} (the /v1/{plural} API).")
+              doc=f"Search and inspect {plural.replace('-', ' ')} (the /v1/{plural} API).")
     def group() -> None:
         pass
 
-    def list_(session: Session, limit: int | None, include_data: bool, output: str,
-              pairs: tuple[str, ...], **given: Any) -> None:
+    def list_(session: Session, limit: int | None, output: str, pairs: tuple[str, ...],
+              include_data: bool = False, **given: Any) -> None:
         query = query_from(session, plural, given, pairs)
         if include_data:
             query["include_data"] = True
@@ -128,13 +137,16 @@ def make_group(plural: str) -> click.Group:
         decorated = flt.decorate(decorated)
     decorated = click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
                              help="At most this many (pages are followed).")(decorated)
-    decorated = click.option("--include-data", is_flag=True,
-                             help="Add each one's data (method, path, headers, body).")(decorated)
+    if plural not in WITHOUT_DATA:
+        decorated = click.option("--include-data", is_flag=True,
+                                 help="Add each one's data (method, path, headers, body).")(
+            decorated)
     example = {"requests": "fasthook requests list --source twilio --status rejected",
                "events": "fasthook events list --status FAILED --output json | jq -r .id",
-               "attempts": "fasthook attempts list --event evt_01H…"}[plural]
+               "attempts": "fasthook attempts list --event evt_01H…",
+               "ignored-events": "fasthook ignored-events list --cause FILTERED"}[plural]
     decorated = examples(example, f"fasthook {plural} list --filter 'created_at[gte]=2025-01-01'",
-                         doc=f"List {plural}, newest first, filtered.")(
+                         doc=f"List {plural.replace('-', ' ')}, newest first, filtered.")(
         filter_option(output_option(pass_session(decorated))))
     group.command("list")(decorated)
 
@@ -150,7 +162,21 @@ def make_group(plural: str) -> click.Group:
     return group
 
 
-REQUESTS, EVENTS, ATTEMPTS = (make_group(p) for p in ("requests", "events", "attempts"))
+REQUESTS, EVENTS, ATTEMPTS, IGNORED = (
+    make_group(p) for p in ("requests", "events", "attempts", "ignored-events"))
+
+
+@REQUESTS.command("raw-body")
+@click.argument("request_id", metavar="ID")
+@pass_session
+@examples("fasthook requests raw-body req_01H… > body.bin",
+          "fasthook requests raw-body req_01H… | sha256sum")
+def raw_body(session: Session, request_id: str) -> None:
+    """Write a request's body to stdout exactly as the provider sent it (bytes, unchanged)."""
+    data = session.client().raw(f"/v1/requests/{request_id}/raw_body")
+    stream = click.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
 
 
 @EVENTS.command("retry")
@@ -184,4 +210,4 @@ def replay_request(session: Session, request_id: str, connections: tuple[str, ..
     note(f"request {request_id} replayed")
 
 
-COMMANDS = (REQUESTS, EVENTS, ATTEMPTS)
+COMMANDS = (REQUESTS, EVENTS, ATTEMPTS, IGNORED)

@@ -42,6 +42,11 @@ async def test_configuration_verbs(stack: Stack, fasthook: Cli):
     assert source["config"]["allowed_http_methods"] == ["POST", "GET"]
     listed = (await fasthook("sources", "list", "--output", "json")).lines()
     assert source["id"] in {s["id"] for s in listed}
+    # Shell completion offers the API's names for an ID|NAME argument.
+    completed = await fasthook.process(env={**fasthook.env(), "_FASTHOOK_COMPLETE": "bash_complete",
+                                            "COMP_WORDS": "fasthook sources get s",
+                                            "COMP_CWORD": "3"})
+    assert completed.code == 0 and "plain,sms" in completed.stdout.splitlines()
     by_name = (await fasthook("sources", "get", "sms", "--output", "json")).json()
     assert by_name == source
     updated = (await fasthook("sources", "update", "sms", "--description", "Twilio SMS",
@@ -120,6 +125,10 @@ async def test_traffic_verbs_retry_and_replay(stack: Stack, fasthook: Cli):
                    stack.receiver.url + "/hook")
     await fasthook("connections", "create", "--name", "sms-to-app", "--source", "sms",
                    "--destination", "app")
+    only_delivered = json.dumps([{"type": "filter",
+                                  "body": {"MessageStatus": {"$eq": "delivered"}}}])
+    await fasthook("connections", "create", "--name", "delivered-only", "--source", "sms",
+                   "--destination", "app", "--rules", only_delivered)
     source = (await fasthook("sources", "get", "sms", "-o", "json")).json()
 
     async def accepted():
@@ -138,6 +147,13 @@ async def test_traffic_verbs_retry_and_replay(stack: Stack, fasthook: Cli):
     assert request["id"] == request_id
     detail = (await fasthook("requests", "get", request_id, "-o", "json")).json()
     assert detail["data"]["path"] == "/twilio/status" and detail["data"]["query"] == "x=1"
+    raw = await fasthook.process("requests", "raw-body", request_id)
+    assert raw.code == 0 and raw.stdout == "MessageStatus=sent"
+    [ignored] = await eventually(lambda: listed("ignored-events", "list", "--connection",
+                                                "delivered-only"), 30, "the filtered request")
+    assert (ignored["request_id"], ignored["cause"]) == (request_id, "FILTERED")
+    assert (await fasthook("ignored-events", "get", ignored["id"], "-o", "json")).json()[
+        "cause"] == "FILTERED"
 
     async def delivered():
         found = await listed("events", "list", "--request", request_id, "--status",
