@@ -36,10 +36,12 @@ class Terminal:
         self.kafka_port = stack.ports["kafka"]
         self.child: pexpect.spawn | None = None
         self.pids: dict[str, int] = {}
+        self.spawn_args: list[str] = []
 
     def spawn(self) -> pexpect.spawn:
         self.child = pexpect.spawn(
-            sys.executable, ["-m", "fasthook", "run", "--kafka-port", str(self.kafka_port)],
+            sys.executable, ["-m", "fasthook", "run", "--kafka-port", str(self.kafka_port),
+                             *self.spawn_args],
             env=self.env, encoding="utf-8", codec_errors="replace", timeout=60,
             dimensions=(60, 220))
         return self.child
@@ -126,3 +128,24 @@ def test_run_is_a_dashboard(terminal: Terminal):
     child.close()
     assert child.exitstatus == 0, child.before
     assert "Traceback" not in child.before
+
+
+def test_run_verbose_brings_the_logs_back(terminal: Terminal):
+    terminal.spawn_args = ["--verbose"]
+    child = terminal.spawn()
+    child.expect("Ctrl-C stops everything", timeout=BANNER_WITHIN_S * 2)
+    shown = child.before
+    child.expect(pexpect.TIMEOUT, timeout=3)  # what the echo still prints after the banner
+    screen = terminal.screen(shown + child.before)
+    # Every service's own lines, labelled; Faust's chatter too (it is what --verbose is for).
+    assert any(re.match(r"^[\d:.]+ router\s+\[\d{4}-.*Starting", line) for line in screen)
+    for service in ("ingress", "api", "deliverer", "projections"):
+        assert any(re.match(rf"^\d\d:\d\d:\d\d\.\d{{3}} {service}\s+INFO", line)
+                   for line in screen), (service, screen)
+    # The broker's glibc notice, if this system makes it print one: explained, and once.
+    assert not [line for line in screen if "GLIBC" in line]
+    assert sum("harmless, ignored" in line for line in screen) <= 1
+    child.sendintr()
+    child.expect(pexpect.EOF, 90)
+    child.close()
+    assert child.exitstatus == 0
