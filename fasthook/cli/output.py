@@ -28,8 +28,9 @@ def output_option(func: F) -> F:
 
 
 def stdout() -> Console:
-    # Not a terminal (a pipe, a file): no colours, no wrapping that would cut ids.
-    return Console(soft_wrap=not sys.stdout.isatty(), highlight=False)
+    # Not a terminal (a pipe, a file): no colours, and room enough that no id is cut or folded.
+    piped = not sys.stdout.isatty()
+    return Console(soft_wrap=piped, width=10_000 if piped else None, highlight=False)
 
 
 def stderr() -> Console:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ from fasthook.dashboard import (
     human,
     last_error,
 )
+from fasthook.embedded import free_port
 from fasthook.errors import CliError
 from fasthook.logfiles import Follower, known_noise, log_path, parse, read_merged
 
@@ -183,3 +185,17 @@ def test_a_crash_reads_only_its_own_run(tmp_path):
     assert last_error(path, since) is None
     assert last_error(path) == "ValueError: from an older run"
     assert "killed by SIGKILL" in change_line("router", "exited", {"exit_code": -9})[0]
+
+
+def test_an_api_that_does_not_answer_is_one_line_and_exit_1(tmp_path):
+    env = {"FASTHOOK_API_URL": f"http://127.0.0.1:{free_port()}", "FASTHOOK_API_KEY": "fhp_x",
+           "FASTHOOK_CONFIG": str(tmp_path / "config.json")}
+    result = CliRunner().invoke(cli, ["sources", "list"], env=env)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("fasthook: the API at http://127.0.0.1:")
+    assert result.stderr.count("\n") == 1
+    # Without any API configured: the same, saying how to configure one.
+    result = CliRunner().invoke(cli, ["events", "list"],
+                                env={"FASTHOOK_CONFIG": str(tmp_path / "none.json"),
+                                     "FASTHOOK_API_URL": "", "FASTHOOK_API_KEY": ""})
+    assert result.exit_code == 1 and "fasthook login" in result.stderr
