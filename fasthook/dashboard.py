@@ -16,13 +16,15 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from rich.console import Console
 from rich.text import Text
 
 from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, parse
+
+if TYPE_CHECKING:
+    import aiohttp
 
 COLOURS = {"broker": "magenta", "ingress": "cyan", "api": "green", "router": "yellow",
            "deliverer": "blue", "projections": "bright_magenta", "fasthook": "white"}
@@ -172,6 +174,8 @@ class Dashboard:
 
     async def probe(self, urls: dict[str, str]) -> None:
         """Forever: poll each service's /readyz, print a line when its health changes."""
+        import aiohttp  # here, not at the top: `fasthook logs` shares this module and starts fast
+
         async with aiohttp.ClientSession() as http:
             while True:
                 for service, url in urls.items():
@@ -195,6 +199,8 @@ class Dashboard:
 
 
 async def _ready(http: aiohttp.ClientSession, url: str) -> bool:
+    import aiohttp
+
     try:
         async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
             return response.status == 200
