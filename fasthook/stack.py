@@ -28,7 +28,7 @@ from fasthook.supervisor import ServiceSpec, Supervisor
 from runtime.kafka import ensure_topics
 from runtime.logs import JsonFormatter, configure_logging
 from runtime.secrets import generate_key
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_environment
 
 log = logging.getLogger(__name__)
 
@@ -195,28 +195,11 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
 
 
 def service_env(settings: Settings, data_dir: Path) -> dict[str, str]:
-    return {
-        "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
-        "FASTHOOK_INGRESS_HOST": settings.ingress_host,
-        "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
-        "FASTHOOK_INGRESS_METRICS_HOST": settings.ingress_metrics_host,
-        "FASTHOOK_INGRESS_METRICS_PORT": str(settings.ingress_metrics_port),
-        "FASTHOOK_API_HOST": settings.api_host,
-        "FASTHOOK_API_PORT": str(settings.api_port),
-        "FASTHOOK_PUBLIC_URL": settings.public_base_url,
-        "FASTHOOK_SECRET_KEY": settings.secret_key,
-        "FASTHOOK_ROUTER_HOST": settings.router_host,
-        "FASTHOOK_ROUTER_PORT": str(settings.router_port),
-        "FASTHOOK_DATA_DIR": str(data_dir),
-        "FASTHOOK_DELIVERER_HOST": settings.deliverer_host,
-        "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
-        # On one machine the receivers usually run on it too.
-        "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations or "127.0.0.1/32,::1/128",
-        "FASTHOOK_PROJECTIONS_HOST": settings.projections_host,
-        "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
-        "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
-    }
+    """The launcher's settings for its children (runtime.settings.settings_environment)."""
+    # On one machine the receivers usually run on it too.
+    allowed = settings.allowed_destinations or "127.0.0.1/32,::1/128"
+    return settings_environment(settings.with_(data_dir=str(data_dir),
+                                               allowed_destinations=allowed))
 
 
 def quiet_launcher_logs(settings: Settings, data_dir: Path, dashboard: Dashboard,
