@@ -199,3 +199,10 @@ def test_an_api_that_does_not_answer_is_one_line_and_exit_1(tmp_path):
                                 env={"FASTHOOK_CONFIG": str(tmp_path / "none.json"),
                                      "FASTHOOK_API_URL": "", "FASTHOOK_API_KEY": ""})
     assert result.exit_code == 1 and "fasthook login" in result.stderr
+
+
+def test_completion_scripts_are_clicks():
+    for shell in ("bash", "zsh", "fish"):
+        result = CliRunner().invoke(cli, ["completion", shell])
+        assert result.exit_code == 0 and "_FASTHOOK_COMPLETE" in result.stdout
+    assert CliRunner().invoke(cli, ["completion", "tcsh"]).exit_code == 2

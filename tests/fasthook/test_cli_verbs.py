@@ -183,6 +183,27 @@ async def test_traffic_verbs_retry_and_replay(stack: Stack, fasthook: Cli):
     replay_all = await fasthook.process("requests", "replay", request_id, "--output", "json")
     assert replay_all.code == 0 and json.loads(replay_all.stdout)
 
+    # Replaying every request of the source as one bulk job (no terminal: --yes).
+    before = len((await fasthook("events", "list", "--source", "sms", "-o", "json")).lines())
+    bulk = await fasthook.process("bulk", "retry", "requests", "--filter", "source_id=" +
+                                  source["id"], "--yes", "--output", "json")
+    assert bulk.code == 0, bulk.stderr
+    job = json.loads(bulk.stdout)
+    assert job["status"] == "COMPLETED" and job["processed_count"] >= 1
+    assert "requests match" in bulk.stderr
+    assert (await fasthook("bulk", "get", "requests", job["id"], "-o", "json")).json()[
+        "id"] == job["id"]
+    await eventually(lambda: listed("events", "list", "--source", "sms", count=before + 1), 30,
+                     "the bulk replay's events")
+    nothing = await fasthook("bulk", "retry", "events", "--filter", "status=HOLD", "--yes")
+    assert nothing.code == 0 and "0 events match" in nothing.stderr
+    assert (await fasthook("bulk", "retry", "events", "--yes")).code == 2  # no filter at all
+    unknown = await fasthook("bulk", "retry", "events", "--filter", "colour=red", "--yes")
+    assert unknown.code == 1 and "query.colour" in unknown.stderr
+
+    rotated = (await fasthook("team", "rotate-secret", "-o", "json")).json()
+    assert rotated["signing_secret"]["previous"]
+
     # Unknown ids: 4; a bad filter value the API refuses: 1 with the field named.
     assert (await fasthook("events", "retry", "evt_01H00000000000000000000000")).code == 4
     refused = await fasthook("events", "list", "--response-status", "999")
