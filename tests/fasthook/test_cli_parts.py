@@ -4,7 +4,12 @@ the dashboard's health decisions — and docs/cli.md equals what the commands ge
 from __future__ import annotations
 
 import json
+import select
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
@@ -206,3 +211,28 @@ def test_completion_scripts_are_clicks():
         result = CliRunner().invoke(cli, ["completion", shell])
         assert result.exit_code == 0 and "_FASTHOOK_COMPLETE" in result.stdout
     assert CliRunner().invoke(cli, ["completion", "tcsh"]).exit_code == 2
+
+
+def test_logs_follow_prints_new_lines_as_they_come(tmp_path):
+    api_log = log_path(tmp_path, "api")
+    api_log.parent.mkdir()
+    api_log.write_text('{"ts":"2026-01-01T00:00:01.000Z","level":"info","msg":"old"}\n')
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "fasthook", "logs", "api", "-f", "--json", "-n", "0",
+         "--data-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while not line:
+            assert time.monotonic() < deadline and follow.poll() is None
+            with open(api_log, "a") as file:  # until the follower (slow to start) sees one
+                file.write('{"ts":"2026-01-01T00:00:02.000Z","level":"error","msg":"new"}\n')
+            ready, _, _ = select.select([follow.stdout], [], [], 1)
+            if ready:
+                line = follow.stdout.readline()
+        assert json.loads(line) == {"service": "api", "ts": "2026-01-01T00:00:02.000Z",
+                                    "level": "error", "msg": "new"}
+    finally:
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(30) == 0, follow.stderr.read()
