@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -138,6 +139,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
     embedded = "FASTHOOK_KAFKA_BOOTSTRAP" not in os.environ
     if embedded:
         settings = settings.with_(kafka_bootstrap=f"127.0.0.1:{embedded_kafka_port}")
+    check_ports(listens(settings, embedded_kafka_port if embedded else None))
     if not settings.secret_key:
         settings = settings.with_(secret_key=local_secret(data_dir / "secret.key", generate_key))
     logs = log_dir(data_dir)
@@ -192,6 +194,40 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         await asyncio.gather(*background, return_exceptions=True)
         await supervisor.stop(
             order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+
+
+def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, int, str]]:
+    """(what, host, port, the variable that moves it) of every port `fasthook run` binds."""
+    ports = [
+        ("ingress", settings.ingress_host, settings.ingress_port, "FASTHOOK_INGRESS_PORT"),
+        ("ingress metrics", settings.ingress_metrics_host, settings.ingress_metrics_port,
+         "FASTHOOK_INGRESS_METRICS_PORT"),
+        ("api", settings.api_host, settings.api_port, "FASTHOOK_API_PORT"),
+        ("router", settings.router_host, settings.router_port, "FASTHOOK_ROUTER_PORT"),
+        ("deliverer", settings.deliverer_host, settings.deliverer_port,
+         "FASTHOOK_DELIVERER_PORT"),
+        ("projections", settings.projections_host, settings.projections_port,
+         "FASTHOOK_PROJECTIONS_PORT"),
+    ]
+    if kafka_port is not None:
+        ports.insert(0, ("embedded broker", "127.0.0.1", kafka_port, "--kafka-port"))
+    return ports
+
+
+def check_ports(ports: list[tuple[str, str, int, str]]) -> None:
+    """Refuse to start, in one clear line, when a port is taken (most often: another
+    `fasthook run`), instead of services crash-looping on it."""
+    taken = []
+    for what, host, port, setting in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                taken.append(f"{what} {host}:{port} (move it with {setting})")
+    if taken:
+        raise EmbeddedStackError("ports already in use — is another `fasthook run` running? "
+                                 + "; ".join(taken))
 
 
 def service_env(settings: Settings, data_dir: Path) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,9 @@ from fasthook.dashboard import (
     last_error,
 )
 from fasthook.embedded import free_port
-from fasthook.errors import CliError
+from fasthook.errors import CliError, EmbeddedStackError
 from fasthook.logfiles import Follower, known_noise, log_path, parse, read_merged
+from fasthook.stack import check_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -236,3 +238,18 @@ def test_logs_follow_prints_new_lines_as_they_come(tmp_path):
     finally:
         follow.send_signal(signal.SIGINT)
         assert follow.wait(30) == 0, follow.stderr.read()
+
+
+def test_a_taken_port_is_one_line_naming_the_setting():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        free = free_port()
+        with pytest.raises(EmbeddedStackError) as refused:
+            check_ports([("api", "127.0.0.1", port, "FASTHOOK_API_PORT"),
+                         ("router", "127.0.0.1", free, "FASTHOOK_ROUTER_PORT")])
+    message = str(refused.value)
+    assert f"api 127.0.0.1:{port} (move it with FASTHOOK_API_PORT)" in message
+    assert "another `fasthook run`" in message and "router" not in message
+    check_ports([("router", "127.0.0.1", free, "FASTHOOK_ROUTER_PORT")])  # free: no error
