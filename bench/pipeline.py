@@ -60,6 +60,7 @@ class Stack:
             "FASTHOOK_ROUTER_PORT": str(self.ports["router"]),
             "FASTHOOK_DELIVERER_PORT": str(self.ports["deliverer"]),
             "FASTHOOK_ALLOWED_DESTINATIONS": "127.0.0.1/32", "FASTHOOK_DATA_DIR": str(tmp),
+            "FASTHOOK_ANALYSTS_PORT": str(free_port()),
         }
         self.use_namespace("bench")
 

@@ -34,6 +34,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations,
         "FASTHOOK_INSTANCE_ID": settings.instance_id,
         "FASTHOOK_DATA_DIR": settings.data_dir,
+        "FASTHOOK_ANALYSTS_PORT": str(settings.analysts_port),
     }
 
 
