@@ -71,6 +71,7 @@ class SupervisedStack:
             "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
             "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
             "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
+            "clickhouse": re.search(r"ClickHouse:\s+(http://\S+)", text),
         }
         assert all(found.values()), text
         return {name: match.group(1) for name, match in found.items()}
