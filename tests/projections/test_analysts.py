@@ -12,6 +12,7 @@ import clickhouse_connect
 import pytest
 
 from api.admin import admin_session
+from projections.keys import DATABASE
 from runtime.settings import Settings
 from tests.projections.analysts_support import (
     client,
@@ -188,3 +189,103 @@ async def test_credentials(service: Service) -> None:
         status, _, _ = await http_query(port, "SELECT 1", user="cred", password=password)
         return status == 401
     await eventually(refused_now, 20, "revocation applied", 0.1)
+
+
+def bypasses(db: str, other: str) -> list[str]:
+    """Every way the tests can think of for team A's analyst to reach team B's rows."""
+    return [
+        f"SELECT count() FROM {db}.requests",
+        f"SELECT count() FROM `{db}`.`requests`",
+        f'SELECT count() FROM "{db}"."requests"',
+        f"SELECT count() FROM {other}.requests",
+        f"SELECT count() FROM requests WHERE request_id IN (SELECT request_id FROM {db}.requests)",
+        f"SELECT count() FROM requests WHERE request_id IN {db}.requests",
+        f"SELECT count() FROM requests AS r JOIN {db}.requests AS o ON r.source_id != o.source_id",
+        f"SELECT (SELECT count() FROM {db}.requests)",
+        f"WITH (SELECT count() FROM {db}.requests) AS n SELECT n",
+        f"SELECT * FROM (SELECT team_id FROM {db}.requests) LIMIT 1",
+        f"SELECT count() FROM requests UNION ALL SELECT count() FROM {db}.requests",
+        f"SELECT count() FROM merge('{db}', '^requests$')",
+        "SELECT count() FROM merge(REGEXP('.*'), '^requests$')",
+        f"SELECT count() FROM remote('127.0.0.1', {db}.requests)",
+        f"SELECT count() FROM cluster('default', {db}.requests)",
+        f"SELECT count() FROM view(SELECT * FROM {db}.requests)",
+        f"SELECT count() FROM loop({db}, requests) LIMIT 1",
+        f"SELECT joinGet('{db}.requests', 'team_id', 'x')",
+        "SELECT * FROM system.tables",
+        "SELECT * FROM system.databases",
+        "SELECT * FROM system.columns",
+        "SELECT * FROM system.parts",
+        "SELECT * FROM system.processes",
+        "SELECT * FROM system.query_log",
+        "SELECT count() FROM INFORMATION_SCHEMA.tables",
+        "SHOW DATABASES",
+        f"SHOW TABLES FROM {db}",
+        "SHOW PROCESSLIST",
+        f"DESCRIBE TABLE {db}.requests",
+        f"EXISTS TABLE {db}.requests",
+        f"SHOW CREATE TABLE {db}.requests",
+        f"EXPLAIN SELECT count() FROM {db}.requests",
+        f"SELECT hasColumnInTable('{db}', 'requests', 'body')",
+    ]
+
+
+async def test_a_team_scoped_analyst_sees_only_its_team(service: Service, teams) -> None:
+    settings, (team_a, team_b) = service.settings, teams
+    password = await make_analyst(settings, "scoped", team_a)
+    cli = await client(settings, "scoped", password)
+    # Its own rows, by the documented queries as written (team filter and FINAL included).
+    assert await rows(cli, f"SELECT count() FROM requests FINAL WHERE team_id = '{team_a}'"
+                      ) == [(3,)]
+    assert await rows(cli, "SELECT team_id, count() FROM requests GROUP BY team_id"
+                      ) == [(team_a, 3)]
+    assert await rows(cli, f"SELECT count() FROM requests WHERE team_id = '{team_b}'"
+                      ) == [(0,)]
+    assert await rows(cli, "SELECT source_id, count() FROM requests FINAL WHERE status = "
+                           "'rejected' GROUP BY source_id") == [("src_a", 1)]
+    # What clients read while connecting, and harmless reference tables, still work.
+    assert await rows(cli, "SELECT count() > 0 FROM system.settings") == [(True,)]
+    assert ("requests",) in await rows(cli, "SHOW TABLES")
+    assert await rows(cli, "SELECT count() FROM numbers(3)") == [(3,)]
+
+    team_b_db = f"{service.app[DATABASE]}_{team_b}"
+    # Team B's analyst: team B's database exists too, and B sees only B.
+    cli_b = await client(settings, "other", await make_analyst(settings, "other", team_b))
+    assert await rows(cli_b, "SELECT count() FROM requests") == [(2,)]
+    for sql in bypasses(service.app[DATABASE], team_b_db):
+        error = await refused(cli, sql)
+        assert "Code: 497." in error or "Code: 164." in error, (sql, error)
+    # The database parameter cannot switch either.
+    status, headers, body = await http_query(settings.analysts_port, "SELECT count() FROM "
+                                             "requests", user="scoped", password=password,
+                                             database=service.app[DATABASE])
+    assert status == 403 and headers["X-ClickHouse-Exception-Code"] == "497", body
+
+
+async def test_a_long_analyst_query_does_not_hold_up_the_projector(
+        psettings: Settings, db: str, producer) -> None:
+    from tests.projections.conftest import start_service, stop_service
+    running = await start_service(psettings.with_(analysts_max_execution_s=15,
+                                                  analysts_max_threads=2))
+    try:
+        settings = running.settings
+        password = await make_analyst(settings, "heavy")
+        cli = await client(settings, "heavy", password)
+        watcher = await client(settings, "heavy", password)
+        long_query = asyncio.create_task(refused(cli, HEAVY))
+        await eventually(lambda: _running(watcher), 10, "the heavy query running", 0.05)
+        record = request_record("tm_projections", "src_live")
+        await publish(producer, settings, "requests", [record])
+        # Written and searchable through the query API while the analyst's query still runs.
+        await running.wait_for("/v1/requests", 1, 30, source_id="src_live")
+        assert not long_query.done()
+        # …and the analyst's query ends at its time limit with ClickHouse's error.
+        assert "Code: 159." in await asyncio.wait_for(long_query, 60)
+    finally:
+        await stop_service(running)
+
+
+async def _running(cli) -> bool:
+    found = await rows(cli, "SELECT count() FROM system.processes WHERE "
+                            "query LIKE '%sipHash64(number)%' AND query NOT LIKE '%processes%'")
+    return found[0][0] > 0
