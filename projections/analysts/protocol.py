@@ -104,7 +104,8 @@ def credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> Credent
     auth = headers.get("Authorization", "")
     if auth[:6].lower() == "basic ":
         try:
-            name, _, password = base64.b64decode(auth[6:].strip()).decode().partition(":")
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+            name, _, password = decoded.partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
         return Credentials(name, password)

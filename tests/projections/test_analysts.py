@@ -62,6 +62,9 @@ async def test_clickhouse_clients_read_the_live_tables(service: Service, teams, 
         {"team_id": team_a, "status": "accepted", "n": 2},
         {"team_id": team_a, "status": "rejected", "n": 1}]
 
+    # The statement reaches the engine as written: newlines, tabs, backslashes, comments.
+    assert await rows(cli, "SELECT concat('a', '\n\t', 'b\\\\c') AS s -- note\n") == [
+        ("a\n\tb\\c",)]
     # A new record is visible to the same client without reconnecting: the tables are live.
     await publish(producer, settings, "requests", [request_record(team_b, "src_b")])
     await eventually(lambda: _count(cli, team_b, 3), 20, "the new request", 0.1)
