@@ -8,7 +8,8 @@ in the default executor the projector's calls use: a long analyst query therefor
 queues the projector's inserts or the query API. What they share is CPU and disk, bounded by
 `max_threads` per statement, `FASTHOOK_ANALYSTS_MAX_CONCURRENT` statements at once (others
 wait, at most the time limit, then get ClickHouse's TOO_MANY_SIMULTANEOUS_QUERIES) and
-`max_execution_time`.
+`max_execution_time`; and the engine runs them at the lowest CPU priority
+(`os_thread_priority = 19`, a nice value), so the projector gets the cores first.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from projections.analysts.scope import RELATIONS_SQL, Relation, team_database, t
 from projections.analysts.statements import Scope, check
 from runtime.settings import Settings
 
+# The nice value of the engine threads running an analyst's statement: the projector, ingress
+# and the query API get the CPU first (raising one's own nice value needs no privilege).
+ANALYST_NICE = 19
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -50,7 +55,8 @@ def limits(settings: Settings) -> dict[str, int]:
             "max_memory_usage": settings.analysts_max_memory_bytes,
             "max_result_rows": settings.analysts_max_result_rows,
             "max_result_bytes": settings.analysts_max_result_bytes,
-            "max_threads": settings.analysts_max_threads}
+            "max_threads": settings.analysts_max_threads,
+            "os_thread_priority": ANALYST_NICE}
 
 
 def _quote(value: str) -> str:
