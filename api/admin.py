@@ -79,13 +79,6 @@ class Admin:
                                                 "updated_at": stamp})
 
 
-async def create_analyst(settings: Settings, name: str, team_id: str | None = None
-                         ) -> tuple[str, Entity]:
-    """`fasthook analysts create NAME [--team tm_…]` as a function: (password, entity)."""
-    async with admin_session(settings) as admin:
-        return await admin.create_analyst(name, team_id)
-
-
 @asynccontextmanager
 async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
     view = ConfigView()
@@ -100,3 +93,10 @@ async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
     finally:
         await follower.stop()
         await producer.stop()
+
+
+async def create_analyst(settings: Settings, name: str, team_id: str | None = None
+                         ) -> tuple[str, Entity]:
+    """`fasthook analysts create NAME [--team tm_…]` as a function: (password, entity)."""
+    async with admin_session(settings) as admin:
+        return await admin.create_analyst(name, team_id)

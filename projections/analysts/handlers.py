@@ -64,11 +64,11 @@ async def ping(request: web.Request) -> web.Response:
 async def query(request: web.Request) -> web.StreamResponse:
     endpoint = request.app[ENDPOINT]
     params = {key: request.query[key] for key in request.query}  # the first of repeated ones
-    analyst = authenticate(endpoint.view, credentials(request.headers, params))
     body = await request.read() if request.method == "POST" else b""
     asked = incoming(params, body, request.headers)
     if not asked.sql.strip():
-        return web.Response(text="Ok.\n")  # what ClickHouse answers a bare GET /
+        return web.Response(text="Ok.\n")  # what ClickHouse answers a bare GET / (no auth)
+    analyst = authenticate(endpoint.view, credentials(request.headers, params))
     answer = await endpoint.runner.run(asked, analyst)
     query_id = params.get("query_id") or str(uuid.uuid4())
     response = web.Response(body=answer.body, headers={

@@ -8,6 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiohttp
 import clickhouse_connect
 import pytest
 
@@ -179,11 +180,14 @@ async def test_credentials(service: Service) -> None:
     with pytest.raises(clickhouse_connect.driver.exceptions.DatabaseError, match="516"):
         await asyncio.to_thread(clickhouse_connect.get_client, host="127.0.0.1", port=port,
                                 username="cred", password="wrong")
-    # No credential at all: ClickHouse's `default` user, refused the same way.
-    import aiohttp
-    async with aiohttp.ClientSession() as http, http.get(
-            f"http://127.0.0.1:{port}/", params={"query": "SELECT 1"}) as response:
-        assert response.status == 401 and b"Code: 516" in await response.read()
+    # No credential at all: ClickHouse's `default` user, refused the same way; the probes a
+    # load balancer or client sends first (`/ping`, a bare `/`) answer as ClickHouse's do.
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/", params={"query": "SELECT 1"}) as r:
+            assert r.status == 401 and b"Code: 516" in await r.read()
+        for path in ("/ping", "/"):
+            async with http.get(f"http://127.0.0.1:{port}{path}") as r:
+                assert (r.status, await r.text()) == (200, "Ok.\n")
     # Revoked: refused as soon as the endpoint reads the revocation from the log.
     async with admin_session(settings) as admin:
         await admin.revoke_analyst("cred")
