@@ -24,6 +24,7 @@ TIMEOUT_EXCEEDED = 159
 TOO_MANY_SIMULTANEOUS_QUERIES = 202
 UNKNOWN_SETTING = 115
 SYNTAX_ERROR = 62
+NOT_IMPLEMENTED = 48
 
 # Parameters the HTTP layer itself consumes (never settings of the query).
 TRANSPORT = frozenset({
@@ -45,7 +46,7 @@ LOWERABLE = frozenset({"max_execution_time", "max_memory_usage", "max_result_row
 
 _STATUS = {AUTHENTICATION_FAILED: 401, 194: 401, READONLY: 403, ACCESS_DENIED: 403,
            SYNTAX_ERROR: 400, 456: 400, 457: 400, UNKNOWN_SETTING: 400, 73: 400, 47: 400,
-           46: 400, 43: 400, 36: 400, 53: 400, 60: 404, 81: 404,
+           46: 400, 43: 400, 36: 400, 53: 400, 60: 404, 81: 404, NOT_IMPLEMENTED: 501,
            TOO_MANY_SIMULTANEOUS_QUERIES: 503}
 _CODE = re.compile(r"Code: (\d+)\.")
 _NAME = re.compile(r"\((\w+)\)(?: \(version [^)]*\))?\.?\s*$")
@@ -117,6 +118,13 @@ def credentials(headers: Mapping[str, str], query: Mapping[str, str]) -> Credent
 def incoming(query: Mapping[str, str], body: bytes, headers: Mapping[str, str]) -> Incoming:
     """The statement and its options. A POST body follows the `query` parameter (ClickHouse
     joins them); `param_x` values bind `{x:Type}` placeholders."""
+    if query.get("compress") == "1" or query.get("decompress") == "1":
+        # ClickHouse's own block compression (CityHash-checked LZ4/ZSTD frames) is not spoken
+        # here; HTTP compression (gzip, deflate) is.
+        raise ClickHouseFailure(
+            NOT_IMPLEMENTED, "NOT_IMPLEMENTED",
+            "compress=1 / decompress=1 (native LZ4/ZSTD) is not supported by this endpoint: "
+            "turn the client's compression off or use HTTP compression (gzip)")
     try:
         text = body.decode()
     except UnicodeDecodeError:

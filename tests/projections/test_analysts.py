@@ -296,3 +296,28 @@ async def _running(cli) -> bool:
     found = await rows(cli, "SELECT count() FROM system.processes WHERE "
                             "query LIKE '%sipHash64(number)%' AND query NOT LIKE '%processes%'")
     return found[0][0] > 0
+
+
+async def test_what_grafana_and_curl_send(service: Service) -> None:
+    """clickhouse-go (Grafana's driver) over HTTP: a POST body, `default_format=Native`, its
+    timeout as a setting; curl with HTTP compression; a client asking native compression."""
+    settings = service.settings
+    password = await make_analyst(settings, "graf")
+    await client(settings, "graf", password)
+    port = settings.analysts_port
+    status, headers, body = await http_query(port, "SELECT timeZone()", user="graf",
+                                             password=password, method="POST",
+                                             default_format="Native", max_execution_time="60")
+    assert (status, headers["X-ClickHouse-Format"]) == (200, "Native"), body
+    # Native: 1 column, 1 row, the column's name and type, then the value.
+    assert body.startswith(b"\x01\x01") and b"String" in body and body.endswith(b"UTC")
+    async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{port}/",
+            params={"query": "SELECT number FROM numbers(1000)", "enable_http_compression": "1"},
+            headers={"Authorization": aiohttp.encode_basic_auth("graf", password),
+                     "Accept-Encoding": "gzip"}) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert (await response.text()).split() == [str(n) for n in range(1000)]
+    status, headers, body = await http_query(port, "SELECT 1", user="graf", password=password,
+                                             compress="1")
+    assert status == 501 and headers["X-ClickHouse-Exception-Code"] == "48", body

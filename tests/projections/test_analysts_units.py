@@ -115,6 +115,11 @@ def test_query_parameter_body_and_options() -> None:
         "TabSeparated")
     with pytest.raises(ClickHouseFailure):
         incoming({}, b"\xff", {})
+    with pytest.raises(ClickHouseFailure) as raised:
+        incoming({"compress": "1"}, b"SELECT 1", {})
+    assert (raised.value.code, raised.value.status) == (48, 501)
+    assert incoming({"enable_http_compression": "1"}, b"SELECT 1",
+                    {"Accept-Encoding": "gzip"}).compress
 
 
 def test_settings_may_lower_limits_and_choose_presentation_only() -> None:
