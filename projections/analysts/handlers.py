@@ -69,7 +69,8 @@ async def query(request: web.Request) -> web.StreamResponse:
     if not asked.sql.strip():
         return web.Response(text="Ok.\n")  # what ClickHouse answers a bare GET / (no auth)
     analyst = authenticate(endpoint.view, credentials(request.headers, params))
-    answer = await endpoint.runner.run(asked, analyst)
+    answer = await endpoint.runner.run(
+        asked, analyst, lambda: request.transport is None or request.transport.is_closing())
     query_id = params.get("query_id") or str(uuid.uuid4())
     response = web.Response(body=answer.body, headers={
         **_base_headers(query_id), "X-ClickHouse-Format": answer.fmt,

@@ -15,8 +15,11 @@ wait, at most the time limit, then get ClickHouse's TOO_MANY_SIMULTANEOUS_QUERIE
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,10 @@ from runtime.settings import Settings
 # The nice value of the engine threads running an analyst's statement: the projector, ingress
 # and the query API get the CPU first (raising one's own nice value needs no privilege).
 ANALYST_NICE = 19
+# How often a waiting request looks whether its client is still there.
+WATCH_S = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,8 @@ class AnalystRunner:
         self.wait_s = float(settings.analysts_max_execution_s)
         size = settings.analysts_max_concurrent
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="analyst")
+        # Our own short calls (kills, team views) must not wait behind analysts' statements.
+        self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyst-ctl")
         self._slots = asyncio.Semaphore(size)
         self._teams: set[str] = set()
         self._team_lock = asyncio.Lock()
@@ -86,9 +95,10 @@ class AnalystRunner:
     def close(self) -> None:
         # Running statements end by their own time limit; nothing waits for them here.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._control.shutdown(wait=False, cancel_futures=True)
 
     async def _in_thread(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
 
     def _version(self) -> str:
         conn = chdb.connect(self.path)
@@ -97,7 +107,10 @@ class AnalystRunner:
         finally:
             conn.close()
 
-    async def run(self, incoming: Incoming, analyst: dict[str, Any]) -> Answer:
+    async def run(self, incoming: Incoming, analyst: dict[str, Any],
+                  gone: Callable[[], bool] = lambda: False) -> Answer:
+        """The statement's answer. `gone` says the client hung up: its statement is then
+        killed (as ClickHouse cancels a readonly HTTP query whose client closed)."""
         chosen = session_settings(incoming.settings, self.limits)
         team = analyst.get("team_id")
         if team:
@@ -114,12 +127,29 @@ class AnalystRunner:
             raise ClickHouseFailure(
                 TOO_MANY_SIMULTANEOUS_QUERIES, "TOO_MANY_SIMULTANEOUS_QUERIES",
                 "Too many simultaneous analyst queries") from None
+        tag = uuid.uuid4().hex
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._execute, incoming, chosen, database, bool(team))
-        # The slot is the thread's, not the request's: a client that hangs up does not free
-        # it while its statement still runs (to its time limit).
+            self._executor, self._execute, incoming, {**chosen, "log_comment": tag}, database,
+            bool(team))
+        # The slot is the thread's, not the request's: it frees when the statement has ended.
         future.add_done_callback(lambda _: self._slots.release())
-        return await asyncio.shield(future)
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=WATCH_S)
+            if done:
+                return future.result()
+            if gone():
+                await self._in_thread(self._kill, tag)
+                return await future  # ends at once: QUERY_WAS_CANCELLED
+
+    def _kill(self, tag: str) -> None:
+        conn = chdb.connect(self.path)
+        try:
+            conn.query("KILL QUERY WHERE Settings['log_comment'] = {tag:String} ASYNC",
+                       params={"tag": tag})
+        except RuntimeError:
+            log.warning("an analyst statement could not be killed", exc_info=True)
+        finally:
+            conn.close()
 
     def _execute(self, incoming: Incoming, chosen: dict[str, str], database: str,
                  scoped: bool) -> Answer:

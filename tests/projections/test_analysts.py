@@ -321,3 +321,21 @@ async def test_what_grafana_and_curl_send(service: Service) -> None:
     status, headers, body = await http_query(port, "SELECT 1", user="graf", password=password,
                                              compress="1")
     assert status == 501 and headers["X-ClickHouse-Exception-Code"] == "48", body
+
+
+async def test_a_client_that_hangs_up_has_its_statement_killed(service: Service) -> None:
+    settings = service.settings
+    password = await make_analyst(settings, "quitter")
+    watcher = await client(settings, "quitter", password)
+    auth = {"Authorization": aiohttp.encode_basic_auth("quitter", password)}
+    async with aiohttp.ClientSession() as http:
+        request = asyncio.create_task(http.get(
+            f"http://127.0.0.1:{settings.analysts_port}/", params={"query": HEAVY},
+            headers=auth))
+        await eventually(lambda: _running(watcher), 10, "the heavy query running", 0.05)
+        request.cancel()  # the client goes away (30 s before the statement's time limit)
+        await asyncio.gather(request, return_exceptions=True)
+
+    async def ended() -> bool:
+        return not await _running(watcher)
+    await eventually(ended, 10, "the statement killed", 0.1)
