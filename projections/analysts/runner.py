@@ -170,7 +170,8 @@ class AnalystRunner:
                                  params=incoming.params).bytes().decode()
             except RuntimeError as exc:
                 raise _failure(exc) from None
-            refusal = check(ast, formatted, Scope(database if scoped else None, databases))
+            refusal = check(ast, formatted,
+                            Scope(database if scoped else None, databases, self.database))
             if refusal is not None:
                 raise ClickHouseFailure(refusal.code, refusal.name, refusal.message)
             fmt = output_format(formatted, incoming.default_format)

@@ -72,6 +72,9 @@ class Scope:
 
     team_database: str | None = None
     databases: frozenset[str] = frozenset()
+    # The deployment's database: every team database is named after it, so a name with its
+    # prefix is refused even if its database appeared after `databases` was read.
+    main: str = ""
 
 
 def parse_ast(text: str) -> Node:
@@ -139,7 +142,9 @@ def _node_refusal(node: Node, scope: Scope) -> Refusal | None:
     if node.kind == "Identifier":
         # `x IN db.t`, `SHOW CREATE TABLE db.t`, `EXISTS db.t`: a table named outside FROM.
         database = node.name.split(".", 1)[0]
-        if database in scope.databases and database != scope.team_database:
+        named = bool(scope.main) and database.startswith(scope.main)
+        known = database in scope.databases or named
+        if known and database != scope.team_database:
             return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
                            f"{node.name} is outside this analyst's team database")
     return None

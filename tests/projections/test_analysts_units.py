@@ -37,7 +37,7 @@ SELECT_FROM = """SelectWithUnionQuery (children 1)
      TableExpression (children 1)
       {table}
 """
-SCOPED = Scope("fh_tm_a", frozenset({"fh", "fh_tm_a", "fh_tm_b", "system", "default"}))
+SCOPED = Scope("fh_tm_a", frozenset({"fh", "fh_tm_a", "fh_tm_b", "system", "default"}), "fh")
 
 
 def select_from(table: str) -> str:
@@ -93,6 +93,9 @@ def test_statement_kinds_and_ways_out() -> None:
                 "  SelectQuery (children 1)\n   Function in (children 1)\n"
                 "    ExpressionList (children 2)\n     Literal 'x'\n     Identifier fh.requests\n")
     assert check(in_table, "SELECT 'x' IN fh.requests", SCOPED).code == 497
+    newer = in_table.replace("fh.requests", "fh_tm_new.requests")  # made after the listing
+    assert check(newer, "SELECT 'x' IN fh_tm_new.requests", SCOPED).code == 497
+    assert check(newer, "…", Scope("fh_tm_a", frozenset({"fh_tm_a"}))) is None
     assert check(in_table, "SELECT 'x' IN fh.requests", unscoped) is None
 
 
