@@ -112,6 +112,23 @@ async def test_make_run_serves_analysts(tmp_path) -> None:
         assert await rows(scoped, "SELECT count() FROM twilio_messages") == [(3,)]
         assert "Code: 497" in await asyncio.to_thread(_error, scoped,
                                                       "SELECT count() FROM fasthook.requests")
+
+        async def cli(*args: str) -> str:
+            done = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "fasthook", "analysts", *args], env=env,
+                capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+        listed = await cli("list")
+        assert f"{analyst_id}  teamed  team={team}  active" in listed
+        assert "  analyst  team=*  active" in listed
+        assert "revoked at" in await cli("revoke", "teamed")
+
+        async def refused() -> bool:
+            status, _, _ = await http_query(endpoint.port, "SELECT 1", user="teamed",
+                                            password=password)
+            return status == 401
+        await eventually(refused, 30, "the revoked analyst refused", 0.2)
         await stack.stop()
     finally:
         stack.kill()
