@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import tempfile
 import threading
 import time
 import urllib.error
@@ -20,12 +19,11 @@ import urllib.parse
 import urllib.request
 import uuid
 from contextlib import ExitStack
-from pathlib import Path
 
 from api.config_log import publish_entity
 from api.entities import new_analyst
 from bench.load import percentile
-from bench.pipeline import Stack
+from bench.pipeline import Stack, source_stack
 from bench.procs import Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
@@ -101,11 +99,7 @@ def run(quick: bool = False, duration_s: float | None = None,
     report = Report("Analysts beside the live gateway",
                     ["ingest → searchable", "samples", "p50", "p95", "notes"])
     with ExitStack() as ctx:
-        tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-anl-")))
-        stack = Stack(tmp)
-        ctx.callback(stack.stop)
-        pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
-        source = pipe["source"]
+        tmp, stack, source = source_stack(ctx, "fh-bench-anl-")
         password, analyst = new_analyst("bench", None)
         asyncio.run(_publish_analyst(stack, analyst))
         ports = {"projections": free_port(), "analysts": free_port()}

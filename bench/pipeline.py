@@ -100,6 +100,15 @@ class Stack:
         self.broker.stop()
 
 
+def source_stack(ctx: ExitStack, prefix: str) -> tuple[Path, Stack, dict[str, Any]]:
+    """A temp dir, a Stack in it (both gone when `ctx` closes) and a declared source."""
+    tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    stack = Stack(tmp)
+    ctx.callback(stack.stop)
+    pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
+    return tmp, stack, pipe["source"]
+
+
 async def topic_count(bootstrap: str, topics: list[str]) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
