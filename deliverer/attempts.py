@@ -8,6 +8,7 @@ from typing import Any
 
 from deliverer.outgoing import HttpRequest, Outcome, redacted
 from deliverer.retry import next_delay_ms, should_retry
+from schemas.headers import header_records
 from schemas.ids import derived_id, id_time_ms
 
 # Only the pipeline's own attempts continue on the retry schedule; an operator's manual or
@@ -48,19 +49,6 @@ def attempt_id(event: dict[str, Any]) -> str:
 class Decision:
     attempt: dict[str, Any]
     retry: dict[str, Any] | None  # the next EventCreated, due later
-
-
-def header_records(headers: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for name, value in headers:
-        if isinstance(value, bytes):
-            try:
-                out.append({"name": name, "value": value.decode(), "raw": None})
-            except UnicodeDecodeError:
-                out.append({"name": name, "value": value.decode("latin-1"), "raw": value})
-        else:
-            out.append({"name": name, "value": value, "raw": None})
-    return out
 
 
 def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,

@@ -8,19 +8,16 @@ bytes are only ever served by `raw_body` and re-published by a retry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from schemas.bodies import body_view, parse_query
+from schemas.headers import header_record
 from schemas.providers import provider_view
+from schemas.times import iso_ms
 
 
 def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    stamp = datetime.fromtimestamp(ms / 1000, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
+    return None if ms is None else iso_ms(ms)
 
 def _pair(header: Any) -> tuple[str, str]:
     if isinstance(header, dict):
@@ -104,13 +101,10 @@ def ignored_model(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- records to publish again -----------------------------------------------------------------
-def header_records(headers: list[Any], raw: list[bytes]) -> list[dict[str, Any]]:
-    out = []
-    for i, header in enumerate(headers):
-        name, value = _pair(header)
-        exact = raw[i] if i < len(raw) and raw[i] else None
-        out.append({"name": name, "value": value, "raw": exact})
-    return out
+def stored_header_records(headers: list[Any], raw: list[bytes]) -> list[dict[str, Any]]:
+    """Stored header columns → header records: the exact bytes where they were kept."""
+    return [header_record(name, raw[i] if i < len(raw) and raw[i] else value)
+            for i, (name, value) in enumerate(map(_pair, headers))]
 
 
 def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str = "MANUAL",
@@ -123,7 +117,8 @@ def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str =
         "attempt_number": attempts + 1, "trigger": trigger, "source_url": row["source_url"],
         "request": {
             "method": row["method"], "path": row["path"], "query": row["query"],
-            "headers": header_records(row["headers"], row["header_raw"]), "body": row["body"],
+            "headers": stored_header_records(row["headers"], row["header_raw"]),
+            "body": row["body"],
         },
         "bulk_id": bulk_id,
     }
@@ -132,7 +127,7 @@ def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str =
 def replayed_request(row: dict[str, Any], request_id: str, now_ms: int,
                      connection_ids: list[str] | None) -> dict[str, Any]:
     """The stored RequestReceived under a new id, replaying the original."""
-    headers = header_records(row["headers"], row["header_raw"])
+    headers = stored_header_records(row["headers"], row["header_raw"])
     event_type, idempotency_key = row["event_type"], row["idempotency_key"]
     if event_type is None and idempotency_key is None:
         # Stored before the ingress kept them (or the provider named none): read them now.

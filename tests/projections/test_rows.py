@@ -13,10 +13,10 @@ from projections.models import (
     replayed_request,
 )
 from projections.params import EventQuery, decode_cursor, encode_cursor, paginate
-from projections.rows import COLUMNS, as_tuple, id_time_ms, project, search_text
+from projections.rows import COLUMNS, as_tuple, project, search_text
 from router.outgoing import request_view
 from schemas.bodies import body_view
-from schemas.ids import new_id
+from schemas.ids import id_time_ms, new_id
 from tests.projections.records import (
     GUIDE_BODY,
     attempt_record,
