@@ -50,6 +50,32 @@ DEMO_SOURCE = {
 }
 
 
+ANALYST = "analyst"
+
+
+def analyst_url(settings: Settings, name: str, password: str) -> str:
+    """Where the analyst connects: the embedded engine's endpoint, else the ClickHouse server."""
+    if settings.clickhouse_dsn.startswith(("http://", "https://")):
+        scheme, _, rest = settings.clickhouse_dsn.partition("://")
+        return f"{scheme}://{name}:{password}@{rest.rpartition('@')[2]}"
+    return f"http://{name}:{password}@{settings.analysts_host}:{settings.analysts_port}"
+
+
+async def ready_analyst(admin: Admin, data_dir: Path) -> str:
+    """The password of the `analyst` credential `make run` prints (unscoped), kept in the data
+    dir like the admin key; made again if it was lost or revoked."""
+    password_file = data_dir / "analyst.password"
+    password = password_file.read_text().strip() if password_file.exists() else ""
+    held = admin.active_analyst(ANALYST)
+    if held is not None and password and held["hash"] == hash_key(password):
+        return password
+    if held is not None:
+        await admin.revoke_analyst(ANALYST)
+    password, _ = await admin.create_analyst(ANALYST)
+    write_private(password_file, password)
+    return password
+
+
 async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
     """Idempotently: the default team, an admin key, and the demo source."""
     team = await admin.ensure_team(DEFAULT_TEAM)
@@ -93,7 +119,7 @@ def last_lines(log_file: Path | None, count: int = 15) -> str:
 
 
 def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool,
-           logs: Path) -> str:
+           analyst_password: str, logs: Path) -> str:
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]
     auth = f'-H "Authorization: Bearer {key}"'
@@ -110,6 +136,8 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "   (probes, metrics)",
         f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
         "   (ClickHouse projector; queries go through the API)",
+        f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
+        "   (read-only, any ClickHouse client: docs/analysts.md)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
         f"  Logs:         {logs}   (`fasthook logs [SERVICE] -f`)",
         f"  Demo source:  {source_url}   ({source['id']})",
@@ -178,13 +206,14 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             log.info("topics created", extra={"topics": created})
         async with admin_session(settings) as admin:
             team, key, source = await bootstrap(admin, data_dir)
+            analyst_password = await ready_analyst(admin, data_dir)
         # The projections service is the one process that owns the embedded ClickHouse path.
         for name in probes:
             supervisor.add(ServiceSpec(name, [sys.executable, "-m", name], env,
                                        log_path=log_path(data_dir, name)))
         for name, url in probes.items():
             await wait_ready(url, name, log_file=log_path(data_dir, name))
-        dashboard.print(banner(settings, team, key, source, embedded, logs))
+        dashboard.print(banner(settings, team, key, source, embedded, analyst_password, logs))
         background.append(asyncio.create_task(dashboard.probe(probes)))
         await stop.wait()
         dashboard.print("stopping…")
@@ -209,6 +238,9 @@ def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, 
         ("projections", settings.projections_host, settings.projections_port,
          "FASTHOOK_PROJECTIONS_PORT"),
     ]
+    if not settings.clickhouse_dsn.startswith(("http://", "https://")):  # the embedded engine's
+        ports.append(("analysts' ClickHouse endpoint", settings.analysts_host,
+                      settings.analysts_port, "FASTHOOK_ANALYSTS_PORT"))
     if kafka_port is not None:
         ports.insert(0, ("embedded broker", "127.0.0.1", kafka_port, "--kafka-port"))
     return ports

@@ -85,6 +85,19 @@ class Settings:
     # The projector writes a batch when it has this many records or this much time passed.
     projector_batch_records: int = 5000
     projector_batch_ms: int = 250
+    # --- analysts (issue #16): the read-only ClickHouse HTTP endpoint of the projections
+    # process (embedded engine only; with a ClickHouse server analysts use the server).
+    analysts_host: str = "127.0.0.1"
+    analysts_port: int = 8124
+    # Bounds of every analyst statement (in production: the analyst user's settings).
+    analysts_max_execution_s: int = 30
+    analysts_max_memory_bytes: int = 2 * 1024**3
+    analysts_max_result_rows: int = 1_000_000
+    analysts_max_result_bytes: int = 256 * 1024**2
+    # CPU threads per statement and statements at once: what an analyst can take from the
+    # projector (which never waits on their locks or threads, only shares the cores).
+    analysts_max_threads: int = 1
+    analysts_max_concurrent: int = 2
     # --- end projections ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = "json"
@@ -151,6 +164,7 @@ def check_limits(settings: Settings) -> None:
             raise SettingsError(f"FASTHOOK_{name.upper()}={value} must be positive and at most "
                                 f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
                                 f"for that)")
-    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s"):
+    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s",
+                 "analysts_max_execution_s", "analysts_max_threads", "analysts_max_concurrent"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"FASTHOOK_{name.upper()} must be positive")

@@ -1,4 +1,4 @@
-"""The operator's commands: `run`, `topics`, `secret-key`, `teams`, `keys`.
+"""The operator's commands: `run`, `topics`, `secret-key`, `teams`, `keys`, `analysts`.
 
 They talk to the broker directly (the config topic), not to the API: they are how the first
 team and key come to exist. Their heavy imports (Kafka clients, the API's admin) happen when
@@ -157,4 +157,58 @@ def keys_revoke(key_id: str) -> None:
     asyncio.run(go())
 
 
-COMMANDS = (run, topics, secret_key, teams, keys)
+@click.group()
+@examples("fasthook analysts create ana --team tm_01H…", "fasthook analysts list")
+def analysts() -> None:
+    """Create, list or revoke read-only ClickHouse credentials (docs/analysts.md)."""
+
+
+@analysts.command("create")
+@click.argument("name")
+@click.option("--team", "team_id", default=None, metavar="TEAM_ID",
+              help="See only this team's rows (tm_…); every team's when not given.")
+@examples("fasthook analysts create ana --team tm_01H…",
+          "clickhouse client --host … --user ana --password …")
+def analysts_create(name: str, team_id: str | None) -> None:
+    """Create an analyst (the ClickHouse user NAME); prints its id, name, password (shown
+    once) and a ready URL."""
+    from api.admin import create_analyst
+    from fasthook.stack import analyst_url
+
+    settings = admin_settings()
+    password, entity = asyncio.run(create_analyst(settings, name, team_id))
+    click.echo(f"{entity['id']}  {entity['name']}  {password}  "
+               f"{analyst_url(settings, entity['name'], password)}")
+    note("The password is shown once; FastHook keeps only its hash.")
+
+
+@analysts.command("list")
+@examples("fasthook analysts list")
+def analysts_list() -> None:
+    """Every analyst: id, name, team scope (`*`: all), state."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            for entity in admin.view.all("analyst"):
+                state = f"revoked {entity['revoked_at']}" if entity["revoked_at"] else "active"
+                click.echo(f"{entity['id']}  {entity['name']}  team={entity['team_id'] or '*'}  "
+                           f"{state}")
+    asyncio.run(go())
+
+
+@analysts.command("revoke")
+@click.argument("name")
+@examples("fasthook analysts revoke ana")
+def analysts_revoke(name: str) -> None:
+    """Revoke an analyst: the endpoint refuses its password from then on."""
+    from api.admin import admin_session
+
+    async def go() -> None:
+        async with admin_session(admin_settings()) as admin:
+            entity = await admin.revoke_analyst(name)
+        click.echo(f"{entity['id']}  {entity['name']}  revoked at {entity['revoked_at']}")
+    asyncio.run(go())
+
+
+COMMANDS = (run, topics, secret_key, teams, keys, analysts)
