@@ -27,10 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from api.errors import ControlPlaneError
-
-# Application close codes (4000-4999 are ours, RFC 6455 §7.4.2).
-REPLACED = 4000
-DESTINATION_GONE = 4004
+from schemas.relay import REPLACED_CLOSE_CODE
 
 
 class SessionGone(ControlPlaneError):
@@ -102,7 +99,7 @@ class Relay:
         self.sessions[session.destination_id] = session
         if previous is not None:
             previous.close_pending("replaced by a newer session")
-            await previous.ws.close(code=REPLACED, message=b"a newer session of this "
+            await previous.ws.close(code=REPLACED_CLOSE_CODE, message=b"a newer session of this "
                                     b"destination connected")
 
     def detach(self, session: CliSession) -> None:

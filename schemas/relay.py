@@ -20,6 +20,10 @@ RELAY_ERROR_HEADER = "x-fasthook-relay-error"
 RELAY_DETAIL_HEADER = "x-fasthook-relay-detail"
 RELAY_HEADERS = frozenset({RELAY_TOKEN_HEADER, RELAY_PATH_HEADER})
 
+# The close code of a session replaced by a newer one of the same destination (4000-4999 are
+# an application's own, RFC 6455 §7.4.2).
+REPLACED_CLOSE_CODE = 4000
+
 # No `fasthook listen` session holds the destination's socket (or the relay is not reachable).
 CLI_DISCONNECTED = "CLI_DISCONNECTED"
 
