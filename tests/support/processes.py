@@ -29,6 +29,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_LOG_FORMAT": "text",
         "FASTHOOK_SECRET_KEY": settings.secret_key,
         "FASTHOOK_API_PORT": str(settings.api_port),
+        "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
         "FASTHOOK_ROUTER_PORT": str(settings.router_port),
         "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
         "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations,
