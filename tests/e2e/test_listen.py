@@ -196,6 +196,11 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
         stack.api.kill()  # SIGKILL: the socket drops as a network failure would drop it
         missed = [await stack.post(url, signed(url), GUIDE_BODY) for _ in range(3)]
         await cli.wait_stderr("reconnecting")
+
+        async def failed_meanwhile() -> bool:
+            page = await stack.query("/v1/events?error_code=CLI_DISCONNECTED&status=FAILED")
+            return set(missed) <= {e["request_id"] for e in page["models"]}
+        await eventually(failed_meanwhile, 60, "the events failed as CLI_DISCONNECTED", 0.3)
         await stack.start_api()
         await cli.wait_stderr("reconnected")
 
@@ -203,6 +208,13 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
             got = {r.header("x-fasthook-request-id") for r in stack.local.received}
             return set(missed) <= got
         await eventually(all_arrived, 120, "the events sent while the API was down", 0.5)
+        # Each failed as CLI_DISCONNECTED and came back by the session's catch-up (a bulk retry).
+        event_id = next(r.header("x-fasthook-event-id") for r in stack.local.received
+                        if r.header("x-fasthook-request-id") == missed[0])
+        attempts = await stack.attempts(event_id, 2)
+        assert (attempts[0]["error_code"], attempts[0]["trigger"]) == ("CLI_DISCONNECTED",
+                                                                       "INITIAL")
+        assert attempts[-1]["trigger"] == "BULK_RETRY"
     finally:
         assert await cli.stop() == 0
     assert "Traceback" not in cli.stderr()
