@@ -4,10 +4,12 @@ own process), forwarding to a real local aiohttp server."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
+import pexpect
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -218,3 +220,42 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
     finally:
         assert await cli.stop() == 0
     assert "Traceback" not in cli.stderr()
+
+
+async def test_interactive_mode_shows_each_event_and_retries_the_selected_one(stack):
+    source = await twilio_source(stack, "twilio")
+    child = pexpect.spawn(sys.executable, ["-m", "fasthook", "listen", str(stack.local.port),
+                                           "--source", "twilio"],
+                          env=stack.cli_env(), dimensions=(30, 200), timeout=60)
+
+    async def expect(pattern: str) -> None:
+        await asyncio.to_thread(child.expect, pattern)
+
+    def row(*cells: str) -> str:
+        # Cells apart by spaces, and by the terminal's colour codes around some of them.
+        return r"(?:\x1b\[[0-9;]*m|\s)+".join(cells)
+
+    try:
+        await expect("connected")
+        url = source["url"] + "/twilio/status"
+        request_id = await until_delivered(stack, url, signed(url), GUIDE_BODY)
+        event_id = next(r.header("x-fasthook-event-id") for r in stack.local.received
+                        if r.header("x-fasthook-request-id") == request_id)
+        # The event's line: status, method, path, local status, latency, id.
+        await expect(row("FAIL", "POST", "/twilio/status", "500", r"\d+ ms", event_id + " #1"))
+        await expect(row("OK", "POST", "/twilio/status", "200", r"\d+ ms", event_id + " #2"))
+
+        child.send("r")  # retries the selected (newest) event
+        await expect("retry of " + event_id + " requested")
+        attempts = await stack.attempts(event_id, 3)
+        assert "MANUAL" in {a["trigger"] for a in attempts}
+
+        child.send("d")  # its data
+        await expect("x-fasthook-signature")
+        child.send("o")
+        await expect(f"open \\S+/events/{event_id}")
+        child.send("q")
+        await asyncio.to_thread(child.expect, pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
