@@ -284,7 +284,25 @@ class DestinationConfig(Strict):
         return self
 
 
+def _destination_types(schema: dict[str, Any]) -> None:
+    """The document says what `destination_type_problems` checks: an HTTP destination (the
+    default type) has a URL and no path; a CLI one no URL and only our signature schemes."""
+    schema["oneOf"] = [
+        {"required": ["config"], "properties": {
+            "type": {"const": "HTTP"},
+            "config": {"required": ["url"], "properties": {"url": {"type": "string"},
+                                                           "path": {"type": "null"}}}}},
+        {"required": ["type"], "properties": {
+            "type": {"const": "CLI"},
+            "config": {"properties": {"url": {"type": "null"},
+                                      "auth_type": {"enum": list(CLI_AUTH_TYPES)}}}}},
+    ]
+
+
 class DestinationIn(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra=_destination_types)
+
     name: Name
     description: Description = None
     type: Literal["HTTP", "CLI"] = Field(default="HTTP", description="HTTP: delivered to "
