@@ -113,10 +113,11 @@ async def test_twilio_callback_reaches_the_local_server_exactly_and_is_retried(s
 
 async def test_sessions_of_one_team_each_get_their_own_events(stack, tmp_path):
     await twilio_source(stack, "twilio")
+    second = await twilio_source(stack, "twilio-eu")
     other = Receiver()
     await other.start()
-    mine = stack.start_cli(str(stack.local.port), "--source", "twilio", "--output", "json",
-                           "--name", "ada", name="ada")
+    mine = stack.start_cli(str(stack.local.port), "--source", "twilio", "--source", second["id"],
+                           "--output", "json", "--name", "ada", name="ada")
     theirs = stack.start_cli(str(other.port), "--source", "twilio", "--output", "json",
                              "--name", "bob", name="bob")
     try:
@@ -131,8 +132,14 @@ async def test_sessions_of_one_team_each_get_their_own_events(stack, tmp_path):
             return bool(stack.local.received) and bool(other.received)
         await eventually(both, 60, "both sessions forwarded an event")
         assert not set(stack.local.event_ids()) & set(other.event_ids())
+
+        # One session, several sources: the second source's events reach ada alone.
+        second_url = second["url"] + "/eu"
+        request_id = await until_delivered(stack, second_url, signed(second_url), GUIDE_BODY)
+        assert request_id not in {r.header("x-fasthook-request-id") for r in other.received}
         _, connections = await stack.call("GET", "/v1/connections")
-        assert {c["name"] for c in connections["models"]} == {"twilio to ada", "twilio to bob"}
+        assert {c["name"] for c in connections["models"]} == {
+            "twilio to ada", "twilio-eu to ada", "twilio to bob"}
     finally:
         await mine.stop()
         await theirs.stop()
