@@ -94,6 +94,12 @@ async def listen(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def whole_body(request: web.Request) -> bytes:
+    """The body the deliverer sends, up to the contract's limit: not capped by the API's own
+    `client_max_size`, which is sized for JSON requests, not providers' bodies."""
+    return await request.content.read()
+
+
 def _failed(error_code: str, detail: str, status: int = 502) -> web.Response:
     # Header values are one line: a detail from afar must not split the answer.
     line = " ".join(detail.split())[:400].encode("ascii", "replace").decode("ascii")
@@ -114,7 +120,7 @@ async def relay(request: web.Request) -> web.Response:
     try:
         frame = await session.exchange(
             request.method, request.headers.get(RELAY_PATH_HEADER) or "/",
-            header_pairs(request.raw_headers, HOP_HEADERS), await request.read(),
+            header_pairs(request.raw_headers, HOP_HEADERS), await whole_body(request),
             max(0.1, timeout_ms / 1000 - TIMEOUT_MARGIN_S))
     except SessionGone as exc:
         return _failed(CLI_DISCONNECTED, str(exc), 503)

@@ -4,6 +4,7 @@ destination, one session per destination) and the deliverer's hop (the relay cre
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 
 import aiohttp
@@ -88,8 +89,8 @@ async def test_the_socket_needs_a_key_and_a_cli_destination_of_the_team(api):
 async def test_a_session_answers_relayed_requests_and_a_newer_one_replaces_it(api):
     destination = await cli_destination(api)
     token = relay_token(api.settings.secret_key)
-    async with api.http.ws_connect(ws_url(api, destination["id"]),
-                                   headers=api.headers()) as first:
+    async with api.http.ws_connect(ws_url(api, destination["id"]), headers=api.headers(),
+                                   max_msg_size=0) as first:  # as the CLI: any body
         ready = json.loads((await first.receive()).data)
         assert ready["type"] == "ready" and ready["destination"]["id"] == destination["id"]
 
@@ -109,6 +110,21 @@ async def test_a_session_answers_relayed_requests_and_a_newer_one_replaces_it(ap
         names = {k.lower() for k, _ in frame["headers"]}
         assert "x-twilio-signature" in names
         assert not names & {RELAY_TOKEN_HEADER, RELAY_PATH_HEADER, "host", "content-length"}
+
+        # A provider's body up to the contract's limit passes (more than JSON requests may be).
+        big = b"B" * (3 * 1024 * 1024)
+
+        async def echo_size() -> None:
+            frame = json.loads((await first.receive()).data)
+            size = str(len(base64.b64decode(frame["body"])))
+            await first.send_str(json.dumps({"type": "response", "id": frame["id"],
+                                             "status": 200, "headers": [["X-Size", size]],
+                                             "body": "", "latency_ms": 1}))
+        answering = asyncio.ensure_future(echo_size())
+        async with api.http.post(f"{api.url}/relay/{destination['id']}", data=big,
+                                 headers={RELAY_TOKEN_HEADER: token}) as answer:
+            assert answer.status == 200 and answer.headers["X-Size"] == str(len(big))
+        await answering
 
         async with api.http.ws_connect(ws_url(api, destination["id"]),
                                        headers=api.headers()) as second:
