@@ -160,7 +160,9 @@ class Interactive:
             self._saved = termios.tcgetattr(fd)
             tty.setcbreak(fd)
             asyncio.get_running_loop().add_reader(fd, self._typed, fd)
-        self.live = Live(self, console=self.console, refresh_per_second=8,
+        # Drawn when something changes (an event, a key, a message), not on a timer: an idle
+        # session costs no CPU.
+        self.live = Live(self, console=self.console, auto_refresh=False,
                          redirect_stdout=False, redirect_stderr=False)
         self.live.start()
 
