@@ -20,8 +20,8 @@ from typing import Any
 
 import aiohttp
 
-from deliverer.outgoing import HttpRequest
-from deliverer.sending import Outcome, make_session, send
+from deliverer.outgoing import HttpRequest, Outcome
+from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
 from runtime.secrets import relay_token
 from runtime.settings import Settings

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from deliverer.outgoing import HttpRequest
-from deliverer.sending import Outcome, make_session, send
+from deliverer.outgoing import HttpRequest, Outcome
+from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
 
 # The local server is whatever the developer named: nothing is off limits.

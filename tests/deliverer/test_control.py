@@ -68,10 +68,12 @@ async def test_rate_limit_per_second_is_respected(deliverer, receiver, producer,
     started = time.monotonic()
     await publish_events(producer, settings, events)
     await receiver.wait_for(15)
-    # Evenly spaced at 5 a second: the 15th call cannot come before 14 / 5 s.
-    assert receiver.received[-1].at - started >= 2.6
-    window = [r.at for r in receiver.received]
-    assert max(sum(1 for t in window if s <= t < s + 1.0) for s in window) <= 6
+    # Evenly spaced at 5 a second: the n-th send cannot come before n / 5 s. A call arrives at
+    # or after its send (the network only delays), so the n-th arrival is bound the same way
+    # however a loaded machine bunches arrivals together.
+    arrivals = sorted(r.at - started for r in receiver.received)
+    late = [(n, round(at, 3)) for n, at in enumerate(arrivals) if at < n / 5 - 0.25]
+    assert not late, f"calls arrived faster than 5 a second: {late}"
 
 
 async def test_transport_failures_are_named(deliverer, receiver, producer, settings, bootstrap):

@@ -3,9 +3,8 @@ stand-in URL, carried to the relay, and the relay's answer read back as the atte
 
 from __future__ import annotations
 
-from deliverer.outgoing import build_request
+from deliverer.outgoing import Outcome, build_request
 from deliverer.relay import addressed, local_path, relayed, transport
-from deliverer.sending import Outcome
 from deliverer.signatures import verify
 from schemas.relay import (
     CLI_DISCONNECTED,

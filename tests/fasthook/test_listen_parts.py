@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from api.models import Name
-from deliverer.sending import Outcome
+from deliverer.outgoing import Outcome
 from fasthook.listen.client import BACKOFF_MAX_S, backoff_s, catch_up_query
 from fasthook.listen.forward import answer_frame, local_base, local_port, request_of
 from fasthook.listen.output import keys_of, moved
