@@ -4,9 +4,10 @@ relayed request, and come back after a drop.
 Reconnecting: exponential backoff with jitter (0.5 s doubling to 10 s), for as long as it
 takes. Events that failed while the session was away (CLI_DISCONNECTED) are asked again once
 back (`catch_up`): a bulk retry of this destination's events that failed so since just before
-the drop, run twice a few seconds apart because the failures of the last moments before the
-reconnect reach the query side a little later. Events still on their retry schedule come on
-their own.
+the drop, run at once and again 5 s and 30 s later, because the failures of the last moments
+before the reconnect reach the query side a little later (an event retried by an earlier pass
+is SUCCESSFUL or in flight by then, so it is not asked twice). Events still on their retry
+schedule come on their own.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ BACKOFF_MAX_S = 10.0
 # Failures recorded this long before the drop was noticed are missed events too (the socket
 # may have been dead a heartbeat before anyone knew).
 CATCH_UP_MARGIN_S = 30.0
-CATCH_UP_PASSES_S = (0.0, 5.0)
+# Seconds after the reconnect (each relative to the previous pass).
+CATCH_UP_PASSES_S = (0.0, 5.0, 25.0)
 HEARTBEAT_S = 15.0
 
 
