@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from api.errors import Conflict, NotFound, Unauthorized
 from api.keys import SETTINGS, TEAM_ID, VIEW
-from api.relay import CliSession, Relay, SessionGone, header_pairs, response_of
+from api.relay import CliSession, Relay, SessionGone, error_of, header_pairs, response_of
 from runtime.secrets import is_hop_token, relay_token
 from schemas import limits
 from schemas.relay import (
@@ -128,7 +128,7 @@ async def relay(request: web.Request) -> web.Response:
         return _failed("TIMEOUT", "the local server did not answer in time", 504)
     answer = response_of(frame)
     if answer is None:
-        return _failed(str(frame.get("error_code") or "NETWORK_ERROR"),
+        return _failed(error_of(frame),
                        str(frame.get("error") or "the local server could not be reached"))
     status, headers, body = answer
     kept = [(k, v) for k, v in headers if k.lower() not in ANSWER_DROPPED]

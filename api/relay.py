@@ -47,12 +47,32 @@ def request_frame(frame_id: int, method: str, path: str, headers: list[list[str]
                        "headers": headers, "body": base64.b64encode(body).decode("ascii")})
 
 
+# What a session may name as the reason there is no local answer: the transport errors a
+# delivery can have. Anything else (the CLI is the user's program) reads as NETWORK_ERROR, so a
+# session cannot cancel its events or mark them as our own failures.
+LOCAL_ERRORS = frozenset({"CONNECTION_REFUSED", "CONNECTION_ERROR", "CONNECTION_CLOSED",
+                          "DNS_FAILURE", "TLS_ERROR", "TIMEOUT", "NETWORK_ERROR",
+                          "INVALID_REQUEST"})
+_UNSAFE = ("\r", "\n", "\x00")
+
+
+def error_of(frame: dict[str, Any]) -> str:
+    code = frame.get("error_code")
+    return code if code in LOCAL_ERRORS else "NETWORK_ERROR"
+
+
 def response_of(frame: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes] | None:
-    """(status, headers, body) of a `response` frame; None when it carries an error instead."""
-    if frame.get("error_code") or not isinstance(frame.get("status"), int):
+    """(status, headers, body) of a `response` frame; None when it carries an error instead
+    (or no usable status). Header lines that would split the answer are dropped."""
+    status = frame.get("status")
+    if frame.get("error_code") or not isinstance(status, int) or not 100 <= status <= 599:
         return None
-    headers = [(str(k), str(v)) for k, v in frame.get("headers") or ()]
-    return frame["status"], headers, base64.b64decode(frame.get("body") or "")
+    headers = [(str(k), str(v)) for k, v in frame.get("headers") or ()
+               if not any(c in str(k) + str(v) for c in _UNSAFE)]
+    try:
+        return status, headers, base64.b64decode(frame.get("body") or "", validate=True)
+    except ValueError:  # not base64: no answer we can pass on
+        return None
 
 
 @dataclass

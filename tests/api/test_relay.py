@@ -10,6 +10,7 @@ import json
 import aiohttp
 import pytest
 
+from api.relay import error_of, response_of
 from runtime.secrets import generate_key, projections_token, relay_token
 from schemas.relay import (
     CLI_DISCONNECTED,
@@ -137,3 +138,15 @@ async def test_a_session_answers_relayed_requests_and_a_newer_one_replaces_it(ap
             answer = await relay_call(api, destination["id"], token)
             return answer.headers.get(RELAY_ERROR_HEADER) == CLI_DISCONNECTED
         await eventually(gone, 10, "the relay to see no session")
+
+
+def test_what_a_session_answers_is_checked_before_it_is_passed_on():
+    assert error_of({"error_code": "CONNECTION_REFUSED"}) == "CONNECTION_REFUSED"
+    # A session cannot cancel its events nor pose as the gateway's own failure.
+    for code in ("CONNECTION_DELETED", "INTERNAL_ERROR", "x\r\ny", None, 5):
+        assert error_of({"error_code": code}) == "NETWORK_ERROR"
+    assert response_of({"status": 200, "headers": [["A", "b"], ["X", "1\r\nSet-Cookie: a"]],
+                        "body": "b2s="}) == (200, [("A", "b")], b"ok")
+    for bad in ({"status": 99}, {"status": 600}, {"status": "200"}, {"status": 200,
+                "body": "not base64!"}, {"status": 200, "error_code": "TIMEOUT"}):
+        assert response_of(bad) is None
