@@ -156,7 +156,9 @@ def listen(target: str, sources: tuple[str, ...], path: str | None, filter_body:
         raise click.BadParameter("must start with /", param_hint="--path")
     wanted = filter_rule(json_option(filter_body, "--filter-body"),
                          json_option(filter_headers, "--filter-headers"))
-    terminal = sys.stdout.isatty() and sys.stdin.isatty()
+    # A dumb terminal cannot redraw a live list: it gets lines.
+    terminal = (sys.stdout.isatty() and sys.stdin.isatty()
+                and os.environ.get("TERM", "") not in ("dumb", "unknown"))
     mode = output or ("interactive" if terminal else "compact")
     if mode == "interactive" and not terminal:
         click.echo("fasthook listen: not a terminal; showing compact lines", err=True)

@@ -233,7 +233,8 @@ async def test_interactive_mode_shows_each_event_and_retries_the_selected_one(st
     source = await twilio_source(stack, "twilio")
     child = pexpect.spawn(sys.executable, ["-m", "fasthook", "listen", str(stack.local.port),
                                            "--source", "twilio"],
-                          env=stack.cli_env(), dimensions=(30, 200), timeout=60)
+                          env={**stack.cli_env(), "TERM": "xterm-256color"},
+                          dimensions=(30, 200), timeout=60)
 
     async def expect(pattern: str) -> None:
         await asyncio.to_thread(child.expect, pattern)
