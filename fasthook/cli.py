@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--kafka-port", type=int, default=19092,
                      help="port of the embedded broker (ignored with FASTHOOK_KAFKA_BOOTSTRAP)")
     commands.add_parser("topics", help="create every topic of the catalog that is missing")
+    commands.add_parser("listen", help="forward a source's events to a local server "
+                        "(fasthook listen --help)", add_help=False)
     commands.add_parser("secret-key", help="print a new FASTHOOK_SECRET_KEY")
     team = commands.add_parser("teams", help="create or list teams")
     team_actions = team.add_subparsers(dest="action", required=True)
@@ -90,6 +92,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["listen"]:
+        # A Click command: it parses its own arguments (the tree is becoming Click's).
+        from fasthook.listen.command import main as listen
+
+        return listen(given[1:])
     args = parser().parse_args(argv)
     settings = load_settings()
     configure_logging("fasthook", settings.log_level, settings.log_format)
