@@ -8,5 +8,7 @@ class EmbeddedStackError(RuntimeSetupError):
     """The embedded broker or ClickHouse engine could not start."""
 
 
-class CliError(FastHookError):
-    """A CLI command cannot go on: one line for the terminal."""
+class FastHookCliError(FastHookError):
+    """A `fasthook` command could not do what was asked; `exit_code` says how it ends."""
+
+    exit_code = 1

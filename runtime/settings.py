@@ -35,6 +35,10 @@ class Settings:
     ingress_body_timeout_s: float = 30.0
     api_host: str = "127.0.0.1"
     api_port: int = 8081
+    # Where the deliverer reaches the API's relay to `fasthook listen` sessions (CLI
+    # destinations); empty = http://api_host:api_port. Behind a load balancer, the API replica
+    # holding the sessions (see docs/cli-listen.md).
+    relay_url: str = ""
     # The router (a Faust worker) serves its probes and metrics here.
     router_host: str = "127.0.0.1"
     router_port: int = 8082
@@ -113,6 +117,10 @@ class Settings:
     @property
     def api_base_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def relay_base_url(self) -> str:
+        return (self.relay_url or self.api_base_url).rstrip("/")
 
     @property
     def public_base_url(self) -> str:

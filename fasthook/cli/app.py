@@ -3,7 +3,9 @@ failure becomes one line on stderr and the contract's exit code."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +34,31 @@ class Failure(click.ClickException):
 
 
 class Root(click.Group):
+    """The root group: turns failures into one line and an exit code, and loads the commands
+    with heavy imports (`listen`: aiohttp, websockets) only when they run or are listed."""
+
+    LAZY = {"listen": "fasthook.listen.command:listen"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, _, name = self.LAZY[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except ApiError as exc:
             raise Failure(str(exc), NOT_FOUND if exc.status == 404 else API_ERROR) from None
         except (Unreachable, FastHookError) as exc:
-            raise Failure(str(exc)) from None
+            raise Failure(str(exc), getattr(exc, "exit_code", API_ERROR)) from None
+        if isinstance(result, int) and result:  # a command that ends with its own exit code
+            ctx.exit(result)
+        return result
 
 
 @dataclass
@@ -93,3 +113,5 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     Exit codes: 0 ok, 1 API or server error, 2 usage, 4 not found.
     """
     ctx.obj = Session(profile, config_path())
+    if profile:  # for commands that resolve the profile themselves (`listen`)
+        os.environ["FASTHOOK_PROFILE"] = profile

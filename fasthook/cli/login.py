@@ -16,7 +16,7 @@ from fasthook.cli.profiles import (
     remove_profile,
     save_profile,
 )
-from fasthook.errors import CliError
+from fasthook.errors import FastHookCliError
 
 
 @click.command()
@@ -63,7 +63,7 @@ def logout(session: Session, name: str | None) -> None:
     """Forget a profile's URL and key."""
     chosen = name or session.profile_name or read_config(session.config).get("current")
     if not chosen:
-        raise CliError("not logged in")
+        raise FastHookCliError("not logged in")
     remove_profile(session.config, chosen)
     note(f"forgot profile {chosen!r}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fasthook.errors import CliError
+from fasthook.errors import FastHookCliError
 from fasthook.files import write_private
 
 DEFAULT_PROFILE = "default"
@@ -42,9 +42,9 @@ def read_config(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read {path}: {exc}") from None
+        raise FastHookCliError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("profiles"), dict):
-        raise CliError(f"{path} is not a fasthook config file")
+        raise FastHookCliError(f"{path} is not a fasthook config file")
     return data
 
 
@@ -61,7 +61,7 @@ def save_profile(path: Path, profile: Profile, make_current: bool = True) -> Non
 def remove_profile(path: Path, name: str) -> None:
     data = read_config(path)
     if name not in data["profiles"]:
-        raise CliError(f"no profile {name!r} in {path}")
+        raise FastHookCliError(f"no profile {name!r} in {path}")
     del data["profiles"][name]
     if data.get("current") == name:
         data["current"] = next(iter(data["profiles"]), None)
@@ -75,12 +75,13 @@ def resolve(path: Path, name: str | None, environ: Mapping[str, str] | None = No
     chosen = name or env.get("FASTHOOK_PROFILE") or data.get("current") or DEFAULT_PROFILE
     stored = data["profiles"].get(chosen)
     if name and stored is None:
-        raise CliError(f"no profile {name!r} in {path}; run `fasthook login --profile {name}`")
+        raise FastHookCliError(
+            f"no profile {name!r} in {path}; run `fasthook login --profile {name}`")
     stored = stored or {}
     url = env.get("FASTHOOK_API_URL") or stored.get("api_url")
     key = env.get("FASTHOOK_API_KEY") or stored.get("api_key")
     if not url or not key:
-        raise CliError("no API to talk to: run `fasthook login --api URL --key fhp_…` "
+        raise FastHookCliError("no API to talk to: run `fasthook login --api URL --key fhp_…` "
                        "or set FASTHOOK_API_URL and FASTHOOK_API_KEY")
     team = env.get("FASTHOOK_TEAM_ID") or stored.get("team_id")
     return Profile(chosen, url.rstrip("/"), key, team)

@@ -35,7 +35,7 @@ from fasthook.dashboard import (
     last_error,
 )
 from fasthook.embedded import free_port
-from fasthook.errors import CliError, EmbeddedStackError
+from fasthook.errors import EmbeddedStackError, FastHookCliError
 from fasthook.logfiles import Follower, known_noise, log_path, parse, read_merged
 from fasthook.stack import check_ports
 
@@ -64,7 +64,7 @@ def test_a_problem_is_one_line_naming_each_field_path():
 
 def test_profiles_resolve_current_named_and_environment(tmp_path):
     path = tmp_path / "config.json"
-    with pytest.raises(CliError, match="fasthook login"):
+    with pytest.raises(FastHookCliError, match="fasthook login"):
         resolve(path, None, {})
     save_profile(path, Profile("a", "http://a", "fhp_a"))
     save_profile(path, Profile("b", "http://b", "fhp_b", "tm_b"))
@@ -73,7 +73,7 @@ def test_profiles_resolve_current_named_and_environment(tmp_path):
     assert resolve(path, None, {"FASTHOOK_PROFILE": "a"}).api_key == "fhp_a"
     env = {"FASTHOOK_API_URL": "http://env/", "FASTHOOK_API_KEY": "fhp_env"}
     assert resolve(path, "a", env) == Profile("a", "http://env", "fhp_env", None)
-    with pytest.raises(CliError, match="no profile 'zz'"):
+    with pytest.raises(FastHookCliError, match="no profile 'zz'"):
         resolve(path, "zz", {})
     # The environment alone is enough (no file at all).
     assert resolve(tmp_path / "none.json", None, env).api_key == "fhp_env"
