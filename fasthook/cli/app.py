@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,5 +112,3 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     Exit codes: 0 ok, 1 API or server error, 2 usage, 4 not found.
     """
     ctx.obj = Session(profile, config_path())
-    if profile:  # for commands that resolve the profile themselves (`listen`)
-        os.environ["FASTHOOK_PROFILE"] = profile

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import click
 
 from fasthook.cli.profiles import config_path, resolve
 from fasthook.errors import FastHookCliError
@@ -29,8 +30,10 @@ class ApiTarget:
         url, key = env.get("FASTHOOK_API_URL", "").strip(), env.get("FASTHOOK_API_KEY", "").strip()
         if not url or not key:
             # Else the `fasthook login` profile (the environment still overrides its parts).
+            ctx = click.get_current_context(silent=True)  # `fasthook --profile NAME listen …`
+            name = ctx.find_root().params.get("profile") if ctx is not None else None
             try:
-                profile = resolve(config_path(env), None, env)
+                profile = resolve(config_path(env), name, env)
             except FastHookCliError:
                 raise UsageError("run `fasthook login --api URL --key fhp_…`, or set "
                                  "FASTHOOK_API_URL (e.g. http://127.0.0.1:8081) and "

@@ -49,3 +49,11 @@ def test_without_the_environment_the_login_profile_says_where_the_api_is(tmp_pat
     # Exit 1 (the profile's API does not answer), not 2 (no API configured).
     assert done.returncode == 1, done.stderr
     assert "is not reachable" in done.stderr and "Traceback" not in done.stderr
+    # `fasthook --profile NAME listen` names the profile (one that does not exist: refused).
+    named = subprocess.run([sys.executable, "-m", "fasthook", "--profile", "other", "listen",
+                            "3000", "--source", "twilio"],
+                           env={**{k: v for k, v in os.environ.items()
+                                   if not k.startswith("FASTHOOK_")},
+                                "FASTHOOK_CONFIG": str(config)},
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert named.returncode == 2 and "fasthook login" in named.stderr, named.stderr
