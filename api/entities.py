@@ -16,7 +16,7 @@ from schemas.ids import new_id
 
 Entity = dict[str, Any]
 PREFIX = {"source": "src", "destination": "des", "connection": "con", "team": "tm",
-          "api_key": "key"}
+          "api_key": "key", "issue_trigger": "itr"}
 KEY_PREFIX = "fhp_"
 
 

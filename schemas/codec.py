@@ -38,6 +38,10 @@ SCHEMA_FILES = (
     "event_created.avsc",
     "event_ignored.avsc",
     "attempt_recorded.avsc",
+    "issue_state.avsc",
+    "issue_opened.avsc",
+    "issue_updated.avsc",
+    "issue_resolved.avsc",
 )
 # Earlier versions still on the topics (retention, replays, a projection rebuild): readable
 # only. A change to a record's schema keeps its previous file here under a versioned name.
@@ -50,6 +54,9 @@ RECORD_NAMES = (
     "EventCreated",
     "EventIgnored",
     "AttemptRecorded",
+    "IssueOpened",
+    "IssueUpdated",
+    "IssueResolved",
 )
 
 Record = dict[str, Any]

@@ -172,7 +172,8 @@ class Team:
         return found[0]["id"] if found else self._create(plural)
 
     def _create(self, plural: str) -> str:
-        body = {"sources": TWILIO_SOURCE, "destinations": RECEIVER}.get(plural) or guide_connection(
+        body = {"sources": TWILIO_SOURCE, "destinations": RECEIVER,
+                "issue-triggers": {"type": "transformation"}}.get(plural) or guide_connection(
             self.some_id("sources"), self.some_id("destinations"))
         body = {**body, "name": f"seed {uuid.uuid4().hex}"}
         response = self.http.post(f"{self.url}/v1/{plural}", json=body, timeout=10)
@@ -240,6 +241,7 @@ BEYOND_SCHEMA = re.compile(
     r"|\.response_status_codes\[\d+\]"  # status code expressions ("500-599", "!501", ">=400")
     r"|\.type"  # one rule of each type but filter
     r"|\.(include|exclude)_fields(\[\d+\])?)?"  # field paths; include or exclude, not both
+    r"|configs([.\[].+)?"  # an issue trigger's configs: their shape depends on its type
 )
 
 
