@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, HttpUrl, ValidationError,
 
 from api.models import Name, Strict, id_pattern
 from api.rules import INTEGRAL, error_path
-from schemas.ids import derived_id, id_time_ms
+from schemas.issues import channel_ids
 from schemas.status_codes import parse_status_code_expression
 
 ConnectionIds = Literal["*"] | Annotated[
@@ -149,14 +149,6 @@ def default_trigger() -> dict[str, Any]:
 
 
 # --- companions: a channel's system destination and connection ----------------------------
-def channel_ids(trigger_id: str, channel: str) -> tuple[str, str]:
-    """(destination id, connection id) of a trigger's channel: derived, so the same for the
-    API and the issues job."""
-    at = id_time_ms(trigger_id)
-    return (derived_id("des", at, trigger_id, channel, "destination"),
-            derived_id("con", at, trigger_id, channel, "connection"))
-
-
 def companions(trigger: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The system entities that deliver the trigger's channels, as (kind, entity)."""
     found: list[tuple[str, dict[str, Any]]] = []

@@ -218,3 +218,8 @@ def encode(name: str, record: Record) -> bytes:
 
 def decode(data: bytes, expected: str | None = None) -> Record:
     return default_codec().decode(data, expected)
+
+
+def decode_named_record(data: bytes) -> tuple[str, Record]:
+    """(record name, record): for topics carrying several records (issues)."""
+    return default_codec().decode_named(data)
