@@ -31,6 +31,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "FASTHOOK_API_PORT": str(settings.api_port),
         "FASTHOOK_ROUTER_PORT": str(settings.router_port),
         "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
+        "FASTHOOK_ISSUES_PORT": str(settings.issues_port),
         "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations,
         "FASTHOOK_INSTANCE_ID": settings.instance_id,
         "FASTHOOK_DATA_DIR": settings.data_dir,
