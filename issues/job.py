@@ -176,6 +176,10 @@ class IssuesJob:
         last_tick = 0
         while not self._stopping:
             batches = await idle.getmany(max_records=BATCH)
+            if batches:
+                # A record may follow a config change (a trigger made a moment ago) that this
+                # view has not applied yet: the config topic's end as of now is applied first.
+                await self.follower.sync(30)
             now = now_ms()
             for tp, messages in batches.items():
                 for message in messages:
