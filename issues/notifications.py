@@ -41,9 +41,10 @@ def notification_events(trigger: Trigger, kind: str, issue: dict[str, Any],
         body = slack_body(kind, issue, trigger) if channel == "slack" else \
             webhook_body(kind, issue)
         parts = (issue["issue_id"], kind, str(issue["version"]), channel)
+        at = issue["updated_at"]  # this version's time: the same ids however often it is sent
         events.append({
-            "event_id": derived_id("evt", now, *parts),
-            "request_id": derived_id("req", now, *parts),
+            "event_id": derived_id("evt", at, *parts),
+            "request_id": derived_id("req", at, *parts),
             "team_id": issue["team_id"], "source_id": "", "connection_id": connection_id,
             "destination_id": destination_id, "created_at": now, "due_at": now,
             "attempt_number": 1, "trigger": "INITIAL", "source_url": "",
