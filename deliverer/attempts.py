@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deliverer.outgoing import HttpRequest, redacted
+from deliverer.outgoing import HttpRequest, Outcome, redacted
 from deliverer.retry import next_delay_ms, should_retry
-from deliverer.sending import Outcome
 from schemas.ids import derived_id, id_time_ms
 
 # Only the pipeline's own attempts continue on the retry schedule; an operator's manual or

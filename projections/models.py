@@ -1,21 +1,18 @@
 """Query rows → the JSON models of API.md, and stored rows → records to publish again.
 
 Pure. Times come from ClickHouse as unix milliseconds and leave as RFC 3339 UTC with
-milliseconds. `data.body` is how a person reads a body (JSON → value, form → object of
-strings, else text); the exact bytes are only ever served by `raw_body` and re-published by a
-retry.
+milliseconds. `data.body` is how a person reads a body, the very value a connection filter
+saw (`schemas.bodies.body_view`: JSON → value, form → object of strings, else text); the exact
+bytes are only ever served by `raw_body` and re-published by a retry.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
+from schemas.bodies import body_view, parse_query
 from schemas.providers import provider_view
-
-FORM = "application/x-www-form-urlencoded"
 
 
 def iso(ms: int | None) -> str | None:
@@ -41,41 +38,10 @@ def headers_object(headers: list[Any]) -> dict[str, str]:
     return out
 
 
-def parse_form(raw: bytes) -> dict[str, str | list[str]]:
-    """`a=1&b=&a=2` → {"a": ["1", "2"], "b": ""}: blanks kept, repeats become lists."""
-    out: dict[str, str | list[str]] = {}
-    for pair in raw.split(b"&"):
-        if not pair:
-            continue
-        name_raw, _, value_raw = pair.partition(b"=")
-        name = unquote_to_bytes(name_raw.replace(b"+", b" ")).decode("utf-8", "replace")
-        value = unquote_to_bytes(value_raw.replace(b"+", b" ")).decode("utf-8", "replace")
-        previous = out.get(name)
-        if previous is None:
-            out[name] = value
-        elif isinstance(previous, list):
-            previous.append(value)
-        else:
-            out[name] = [previous, value]
-    return out
-
-
-def body_view(body: bytes, content_type: str) -> Any:
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        try:
-            return json.loads(body.decode("utf-8-sig"))
-        except (ValueError, RecursionError):
-            pass
-    elif media == FORM:
-        return parse_form(body)
-    return body.decode("utf-8", "replace")
-
-
 def data_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": row["method"], "path": row["path"], "query": row["query"],
-        "parsed_query": parse_form(row["query"].encode("utf-8", "surrogateescape")),
+        "parsed_query": parse_query(row["query"]),
         "headers": headers_object(row["headers"]),
         "body": body_view(row["body"], row["content_type"]),
     }
