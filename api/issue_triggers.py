@@ -140,6 +140,18 @@ class IssueTriggerOut(BaseModel):
     updated_at: str
 
 
+def check_trigger(view: Any, team_id: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The connections and destinations a trigger names are the team's own."""
+    errors = []
+    for field, kind in (("connections", "connection"), ("destinations", "destination")):
+        named = body["configs"].get(field)
+        for i, entity_id in enumerate(named if isinstance(named, list) else ()):
+            held = view.get(kind, entity_id, team_id)
+            if held is None or held.entity.get("system"):
+                errors.append((f"configs.{field}[{i}]", f"no {kind} {entity_id} in this team"))
+    return errors
+
+
 def default_trigger() -> dict[str, Any]:
     """What a new team gets: delivery failures on every connection, final attempts, notify."""
     model = IssueTriggerIn(name="delivery failures", type="delivery",

@@ -12,7 +12,13 @@ from pydantic import BaseModel
 
 from api.entities import new_entity, public, revise, with_status
 from api.errors import Conflict, NotFound, Unprocessable
-from api.issue_triggers import IssueTriggerIn, IssueTriggerOut, companions, trigger_view
+from api.issue_triggers import (
+    IssueTriggerIn,
+    IssueTriggerOut,
+    check_trigger,
+    companions,
+    trigger_view,
+)
 from api.keys import BOX, SETTINGS, STORE, TEAM_ID, VIEW
 from api.models import (
     ConnectionIn,
@@ -158,5 +164,5 @@ DESTINATIONS = Resource("destination", "destinations", DestinationIn, Destinatio
 CONNECTIONS = Resource("connection", "connections", ConnectionIn, ConnectionOut,
                        actions=("disable", "enable", "pause", "unpause"), check=check_connection)
 ISSUE_TRIGGERS = Resource("issue_trigger", "issue-triggers", IssueTriggerIn, IssueTriggerOut,
-                          companions=companions, present=trigger_view)
+                          check=check_trigger, companions=companions, present=trigger_view)
 RESOURCES = (SOURCES, DESTINATIONS, CONNECTIONS, ISSUE_TRIGGERS)

@@ -64,6 +64,7 @@ class Engine:
         self.tracked: dict[str, Tracked] = {}
         self.by_issue_id: dict[str, str] = {}
         self.runs: dict[str, int] = {}
+        self._by_connection: dict[str, set[str]] = {}  # connection id → keys of its issues
         self._by_team: dict[tuple[str, str], list[Trigger]] = {}
         self._dirty: set[str] = set()
         self._touched: dict[str, str] = {}
@@ -99,13 +100,11 @@ class Engine:
         """One entry of the state topic (None: deleted)."""
         kind, _, rest = key.partition(":")
         if kind == "issue":
-            old = self.tracked.pop(rest, None)
+            old = self.tracked.get(rest)
             if old is not None:
-                self.by_issue_id.pop(old.issue["issue_id"], None)
+                self._forget(old)
             if value is not None:
-                tracked = Tracked.from_json(value)
-                self.tracked[rest] = tracked
-                self.by_issue_id[tracked.issue["issue_id"]] = rest
+                self._hold(Tracked.from_json(value))
         elif kind == "run":
             if value is None:
                 self.runs.pop(rest, None)
@@ -125,14 +124,37 @@ class Engine:
         self._dirty.clear()
         return out
 
-    def _keep(self, tracked: Tracked) -> None:
+    def reset(self) -> None:
+        """Forget every issue and run (before the state is loaded again)."""
+        self.tracked.clear()
+        self.by_issue_id.clear()
+        self._by_connection.clear()
+        self.runs.clear()
+        self._dirty.clear()
+        self._touched.clear()
+        self._effects.clear()
+
+    def _hold(self, tracked: Tracked) -> None:
         self.tracked[tracked.key] = tracked
         self.by_issue_id[tracked.issue["issue_id"]] = tracked.key
+        self._by_connection.setdefault(tracked.issue["connection_id"] or "", set()).add(
+            tracked.key)
+
+    def _forget(self, tracked: Tracked) -> None:
+        self.tracked.pop(tracked.key, None)
+        self.by_issue_id.pop(tracked.issue["issue_id"], None)
+        keys = self._by_connection.get(tracked.issue["connection_id"] or "")
+        if keys is not None:
+            keys.discard(tracked.key)
+            if not keys:
+                del self._by_connection[tracked.issue["connection_id"] or ""]
+
+    def _keep(self, tracked: Tracked) -> None:
+        self._hold(tracked)
         self._dirty.add(f"issue:{tracked.key}")
 
     def _drop(self, tracked: Tracked) -> None:
-        self.tracked.pop(tracked.key, None)
-        self.by_issue_id.pop(tracked.issue["issue_id"], None)
+        self._forget(tracked)
         self._touched.pop(tracked.key, None)
         self._dirty.add(f"issue:{tracked.key}")
 
@@ -178,12 +200,10 @@ class Engine:
             run_key = f"{trigger.id}|{connection_id}"
             if run_key in self.runs:
                 self._run(run_key, 0)
-        prefix_ids = {t.id for t in self.triggers.values() if t.team_id == team_id}
-        for tracked in list(self.tracked.values()):
-            issue = tracked.issue
-            if issue["connection_id"] == connection_id and issue["issue_trigger_id"] in prefix_ids:
-                if (tracked.last_success_at or 0) < at:
-                    self._keep(succeeded(tracked, at))
+        for key in list(self._by_connection.get(connection_id, ())):
+            tracked = self.tracked[key]
+            if tracked.issue["team_id"] == team_id and (tracked.last_success_at or 0) < at:
+                self._keep(succeeded(tracked, at))
 
     def on_ignored(self, ignored: dict[str, Any]) -> None:
         if ignored["cause"] != "TRANSFORMATION_FAILED":

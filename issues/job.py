@@ -126,9 +126,7 @@ class IssuesJob:
             stored = await read_state(reader, self.topics.issues_state)
         finally:
             await reader.stop()
-        self.engine.tracked.clear()
-        self.engine.by_issue_id.clear()
-        self.engine.runs.clear()
+        self.engine.reset()
         for key, value in stored.items():
             if key != POSITIONS:
                 self.engine.load(key, value)

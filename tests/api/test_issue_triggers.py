@@ -67,3 +67,6 @@ async def test_invalid_trigger_configs_name_the_field(api):
     status, problem = await api.call("POST", "/v1/issue-triggers", {
         "name": "bad", "type": "delivery", "channels": {"email": {"url": "x"}}})
     assert status == 422 and problem["errors"][0]["path"] == "channels.email"
+    status, problem = await api.call("POST", "/v1/issue-triggers", {
+        "name": "bad", "type": "delivery", "configs": {"connections": ["con_nothere"]}})
+    assert status == 422 and problem["errors"][0]["path"] == "configs.connections[0]"
