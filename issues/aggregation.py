@@ -49,11 +49,18 @@ class Tracked:
         return cls(**data)
 
 
-def issue_key(trigger_id: str, connection_id: str | None,
-              response_status: int | None, error_code: str | None) -> str:
-    """One open issue per (trigger, connection, error class)."""
-    kind = f"status:{response_status}" if response_status is not None else f"error:{error_code}"
-    return f"{trigger_id}|{connection_id or ''}|{kind}"
+def scope(issue: dict[str, Any] | Failure) -> str:
+    """What an issue is about: its connection, or (backpressure) its destination."""
+    if isinstance(issue, Failure):
+        return issue.connection_id or issue.destination_id or ""
+    return issue.get("connection_id") or issue.get("destination_id") or ""
+
+
+def issue_key(trigger_id: str, failure: Failure) -> str:
+    """One open issue per (trigger, connection — or destination —, error class)."""
+    status, code = failure.response_status, failure.error_code
+    kind = f"status:{status}" if status is not None else f"error:{code}"
+    return f"{trigger_id}|{scope(failure)}|{kind}"
 
 
 def _latest(ids: list[str], new: str | None) -> list[str]:
@@ -64,8 +71,7 @@ def _latest(ids: list[str], new: str | None) -> list[str]:
 
 def open_issue(trigger: Trigger, failure: Failure) -> Tracked:
     at = failure.at
-    key = issue_key(trigger.id, failure.connection_id, failure.response_status,
-                    failure.error_code)
+    key = issue_key(trigger.id, failure)
     issue = {
         "issue_id": derived_id("iss", at, key, failure.record_id),
         "team_id": failure.team_id, "type": trigger.type, "status": "OPENED",

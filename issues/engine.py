@@ -23,10 +23,18 @@ from issues.aggregation import (
     issue_key,
     notified,
     open_issue,
+    scope,
     succeeded,
     with_status,
 )
-from issues.triggers import Trigger, counts_attempt, error_class, failure_matches, parse_trigger
+from issues.triggers import (
+    Trigger,
+    counts_attempt,
+    error_class,
+    failure_matches,
+    first_attempt_wait_ms,
+    parse_trigger,
+)
 
 RECORD = {"opened": "IssueOpened", "resolved": "IssueResolved"}  # anything else: IssueUpdated
 
@@ -64,7 +72,8 @@ class Engine:
         self.tracked: dict[str, Tracked] = {}
         self.by_issue_id: dict[str, str] = {}
         self.runs: dict[str, int] = {}
-        self._by_connection: dict[str, set[str]] = {}  # connection id → keys of its issues
+        # connection id (destination id for backpressure) → keys of its issues
+        self._by_scope: dict[str, set[str]] = {}
         self._by_team: dict[tuple[str, str], list[Trigger]] = {}
         self._dirty: set[str] = set()
         self._touched: dict[str, str] = {}
@@ -128,7 +137,7 @@ class Engine:
         """Forget every issue and run (before the state is loaded again)."""
         self.tracked.clear()
         self.by_issue_id.clear()
-        self._by_connection.clear()
+        self._by_scope.clear()
         self.runs.clear()
         self._dirty.clear()
         self._touched.clear()
@@ -137,17 +146,16 @@ class Engine:
     def _hold(self, tracked: Tracked) -> None:
         self.tracked[tracked.key] = tracked
         self.by_issue_id[tracked.issue["issue_id"]] = tracked.key
-        self._by_connection.setdefault(tracked.issue["connection_id"] or "", set()).add(
-            tracked.key)
+        self._by_scope.setdefault(scope(tracked.issue), set()).add(tracked.key)
 
     def _forget(self, tracked: Tracked) -> None:
         self.tracked.pop(tracked.key, None)
         self.by_issue_id.pop(tracked.issue["issue_id"], None)
-        keys = self._by_connection.get(tracked.issue["connection_id"] or "")
+        keys = self._by_scope.get(scope(tracked.issue))
         if keys is not None:
             keys.discard(tracked.key)
             if not keys:
-                del self._by_connection[tracked.issue["connection_id"] or ""]
+                del self._by_scope[scope(tracked.issue)]
 
     def _keep(self, tracked: Tracked) -> None:
         self._hold(tracked)
@@ -176,6 +184,7 @@ class Engine:
         if attempt["event_status"] == "CANCELLED" or self._system(connection_id):
             return
         at = attempt["created_at"]
+        self._backpressure(attempt)
         if attempt["status"] == "SUCCESSFUL":
             # A delivery went out: the connection's transformation ran, its destination took it.
             self._successes(attempt["team_id"], connection_id, at)
@@ -200,10 +209,37 @@ class Engine:
             run_key = f"{trigger.id}|{connection_id}"
             if run_key in self.runs:
                 self._run(run_key, 0)
-        for key in list(self._by_connection.get(connection_id, ())):
+        self._succeeded(team_id, connection_id, at)
+
+    def _succeeded(self, team_id: str, scope_id: str, at: int,
+                   kind: str | None = None) -> None:
+        for key in list(self._by_scope.get(scope_id, ())):
             tracked = self.tracked[key]
+            if kind is not None and tracked.issue["type"] != kind:
+                continue
             if tracked.issue["team_id"] == team_id and (tracked.last_success_at or 0) < at:
                 self._keep(succeeded(tracked, at))
+
+    def _backpressure(self, attempt: dict[str, Any]) -> None:
+        """A first attempt that came long after its event was made (beyond the connection's
+        own delay rule): its destination is backed up. A prompt first attempt is the
+        backpressure issue's "success"."""
+        wait = first_attempt_wait_ms(attempt, self.connections.get(attempt["connection_id"]))
+        if wait is None:
+            return
+        destination_id = attempt["destination_id"]
+        for trigger in self._triggers(attempt["team_id"], "backpressure"):
+            if trigger.oldest_pending_ms is None or not trigger.covers_destination(
+                    destination_id):
+                continue
+            if wait <= trigger.oldest_pending_ms:
+                self._succeeded(attempt["team_id"], destination_id, attempt["created_at"],
+                                "backpressure")
+                continue
+            self._failure(trigger, Failure(
+                attempt["team_id"], None, destination_id, None, None, "BACKPRESSURE",
+                attempt["event_id"], attempt["request_id"], attempt["attempt_id"],
+                f"an event waited {wait} ms for its first attempt", attempt["created_at"]))
 
     def on_ignored(self, ignored: dict[str, Any]) -> None:
         if ignored["cause"] != "TRANSFORMATION_FAILED":
@@ -219,8 +255,7 @@ class Engine:
                     ignored["created_at"]))
 
     def _failure(self, trigger: Trigger, failure: Failure) -> None:
-        key = issue_key(trigger.id, failure.connection_id, failure.response_status,
-                        failure.error_code)
+        key = issue_key(trigger.id, failure)
         tracked = self.tracked.get(key)
         if tracked is None:
             tracked = open_issue(trigger, failure)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.ids import id_time_ms
 from schemas.status_codes import status_matches
 
 DEFAULT_RESOLVE_AFTER_MS = 5 * 60_000
@@ -31,9 +32,14 @@ class Trigger:
     channels: tuple[str, ...]
     action: str
     enabled: bool
+    destinations: frozenset[str] | None = None  # backpressure: None = every destination
+    oldest_pending_ms: int | None = None
 
     def covers(self, connection_id: str | None) -> bool:
         return self.connections is None or connection_id in self.connections
+
+    def covers_destination(self, destination_id: str) -> bool:
+        return self.destinations is None or destination_id in self.destinations
 
 
 def parse_trigger(entity: dict[str, Any]) -> Trigger:
@@ -55,6 +61,9 @@ def parse_trigger(entity: dict[str, Any]) -> Trigger:
         channels=tuple(c for c in CHANNELS if (entity.get("channels") or {}).get(c)),
         action=entity.get("action", "notify"),
         enabled=entity.get("status", "enabled") == "enabled",
+        destinations=None if configs.get("destinations", "*") == "*"
+        else frozenset(configs["destinations"]),
+        oldest_pending_ms=configs.get("oldest_pending_ms"),
     )
 
 
@@ -86,3 +95,14 @@ def error_class(attempt: dict[str, Any]) -> tuple[int | None, str | None]:
     if status is not None:
         return status, None
     return None, attempt.get("error_code") or "UNKNOWN"
+
+
+def first_attempt_wait_ms(attempt: dict[str, Any],
+                          connection: dict[str, Any] | None) -> int | None:
+    """How long an event waited for its first attempt past its connection's delay rule (the
+    event id holds its creation time); None for any other attempt."""
+    if attempt["attempt_number"] != 1 or attempt["trigger"] != "INITIAL":
+        return None
+    delay = sum(int(rule.get("delay") or 0) for rule in (connection or {}).get("rules") or ()
+                if rule.get("type") == "delay")
+    return max(0, attempt["created_at"] - id_time_ms(attempt["event_id"]) - delay)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from issues.engine import Emit, Engine, Notify, Pause
 from schemas.codec import decode, encode
+from schemas.ids import new_id
 from tests.issues.records import TEAM, attempt, config, ignored, trigger_entity
 
 T0 = 1_700_000_000_000
@@ -166,3 +167,28 @@ def test_state_saved_and_restored_midway_ends_the_same(steps, cut):
 
     assert summary(second) == summary(whole)
     assert second.runs == whole.runs
+
+
+def test_backpressure_a_late_first_attempt_opens_an_issue_on_the_destination():
+    engine = engine_with(type="backpressure", destinations="*", oldest_pending_ms=5_000,
+                         resolve_after_ms=1_000)
+    late = attempt("con_1", T0, ok=True, event_id=new_id("evt", T0 - 60_000))
+    prompt = attempt("con_1", T0 + 10, ok=True, event_id=new_id("evt", T0 + 5))
+    engine.on_attempt(prompt)
+    assert engine.drain() == []
+    engine.on_attempt(late)
+    [emit] = engine.drain()
+    assert emit.change == "opened" and emit.issue["destination_id"] == "des_1"
+    assert emit.issue["connection_id"] is None and emit.issue["error_code"] == "BACKPRESSURE"
+    engine.on_attempt({**prompt, "created_at": T0 + 20})  # prompt again: catching up
+    engine.tick(T0 + 2_000)
+    assert emitted(engine.drain()) == [("resolved", 1)]
+
+
+def test_a_delay_rule_is_not_backpressure():
+    engine = engine_with(type="backpressure", oldest_pending_ms=5_000)
+    engine.apply_config("con_1", config("connection", {
+        "id": "con_1", "team_id": TEAM, "destination_id": "des_1",
+        "rules": [{"type": "delay", "delay": 60_000}]}))
+    engine.on_attempt(attempt("con_1", T0, ok=True, event_id=new_id("evt", T0 - 61_000)))
+    assert engine.drain() == []
