@@ -16,7 +16,7 @@ from projections.keys import BULK, DATABASE, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import iso
 from projections.params import IssueQuery, IssueStatus, paginate
 from projections.queries import list_issues
-from runtime.problems import NotFound, Unavailable, Unprocessable
+from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
 from schemas.codec import encode
 from schemas.issues import public_issue
 
@@ -71,6 +71,9 @@ async def update_issue(request: web.Request) -> web.Response:
     """A status change is a record: IssueUpdated by the API, the issue's next version."""
     body = await read_body(request, StatusBody)
     state = await _issue(request)
+    if state["status"] == "RESOLVED":
+        # The job no longer follows it: a failure now opens a new issue.
+        raise Conflict(f"issue {state['issue_id']} is resolved; a new failure opens a new one")
     now = int(time.time() * 1000)
     changed = {**{k: v for k, v in state.items() if k != "id"}, "status": body.status,
                "updated_at": now, "version": state["version"] + 1,

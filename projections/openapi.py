@@ -85,7 +85,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/issues/{id}", "Get an issue", "Issues", None, None, r.Issue, 200,
           (404,)),
     Route("PUT", "/v1/issues/{id}", "Change an issue's status (IGNORED dismisses it)",
-          "Issues", None, StatusBody, r.Issue, 200, (404, 422)),
+          "Issues", None, StatusBody, r.Issue, 200, (404, 409, 422)),
     Route("POST", "/v1/issues/{id}/replay",
           "Bulk retry of the events the issue counted that are still FAILED", "Issues", None,
           None, r.BulkJob, 202, (404, 422)),

@@ -137,6 +137,10 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         [done] = await eventually(lambda: _status(api, issue["id"], "RESOLVED"), 30,
                                   "the issue resolved in the API")
         assert done["count"] == 5
+        status, _ = await api.call("PUT", f"/v1/issues/{issue['id']}", {"status": "OPENED"})
+        assert status == 409  # resolved stays resolved: a new failure opens a new issue
+        status, problem = await api.call("PUT", f"/v1/issues/{issue['id']}", {"status": "x"})
+        assert status == 422 and problem["errors"][0]["path"] == "status"
 
         # Replay: exactly the five events that stayed FAILED, now delivered.
         before = len(receiver.received)
