@@ -83,13 +83,15 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
     running, switch = stack
     api, receiver = running.api, running.receiver
     pager = await Receiver().start()
+    slack = await Receiver().start()
     try:
         source, connection = await pipeline(api, receiver.url, "flaky")
         status, trigger = await api.call("POST", "/v1/issue-triggers", {
             "name": "flaky deliveries", "type": "delivery",
             "configs": {"connections": [connection["id"]], "strategy": "final_attempt",
                         "resolve_after_ms": 3_000, "escalate_at": [1000]},
-            "channels": {"webhook": {"url": pager.url + "/notify"}}})
+            "channels": {"webhook": {"url": pager.url + "/notify"},
+                         "slack": {"url": slack.url + "/services/T/B/X"}}})
         assert status == 201, trigger
         _, team = await api.call("GET", "/v1/team")
         secret = team["signing_secret"]["current"]
@@ -104,6 +106,9 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         assert issue["connection_id"] == connection["id"]
         assert issue["aggregation_keys"] == {"response_status": 500}
         assert opened.header("x-fasthook-event-id")  # an event: visible, retryable
+        [posted] = await slack.wait_for(1, 60)  # Slack's incoming-webhook payload
+        assert issue["id"] in json.loads(posted.body)["text"]
+        assert posted.path_qs == "/services/T/B/X"
 
         # Repeats update the same issue.
         await send(source, 2)
@@ -157,6 +162,7 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         await eventually(all_delivered, 60, "every event delivered")
     finally:
         await pager.stop()
+        await slack.stop()
 
 
 async def _status(api, issue_id: str, status: str):
