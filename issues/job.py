@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from issues.engine import Emit, Engine, Notify, Pause
 from issues.metrics import IssuesMetrics
@@ -107,6 +107,11 @@ class IssuesJob:
         while not self._stopping:
             try:
                 await self._session()
+            except ProducerFenced:
+                # A newer job took over (this one is the zombie): step aside, not fight back.
+                log.error("another issues job fenced this one; stopping")
+                self.consuming.clear()
+                return
             except (KafkaError, TimeoutError, OSError):
                 log.exception("issues job interrupted; resuming from its committed state")
                 self.consuming.clear()
