@@ -38,22 +38,25 @@ class Operation:
 
 
 def resource_operations(r: Resource) -> list[Operation]:
-    base, item, tag = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}", r.plural.capitalize()
+    base, item = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}"
+    tag = r.plural.replace("-", " ").capitalize()
     params = id_path(PREFIX[r.kind])
+    label = r.kind.replace("_", " ")
+    a = f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
     ops = [
-        Operation("POST", base, r.create, f"Create a {r.kind}", tag, r.model_out, 201,
+        Operation("POST", base, r.create, f"Create {a}", tag, r.model_out, 201,
                   body=r.model_in, errors=(400, 401, 403, 409, 422)),
         Operation("GET", base, r.list, f"List {r.plural}", tag, list_model(r.model_out),
                   query=ListQuery, errors=(400, 401, 403, 422)),
-        Operation("GET", item, r.get, f"Get a {r.kind}", tag, r.model_out,
+        Operation("GET", item, r.get, f"Get {a}", tag, r.model_out,
                   params=params, errors=(400, 401, 403, 404)),
-        Operation("PUT", item, r.update, f"Update a {r.kind}", tag, r.model_out,
+        Operation("PUT", item, r.update, f"Update {a}", tag, r.model_out,
                   body=r.model_in, params=params, errors=(400, 401, 403, 404, 409, 422)),
-        Operation("DELETE", item, r.delete, f"Delete a {r.kind}", tag, Deleted,
+        Operation("DELETE", item, r.delete, f"Delete {a}", tag, Deleted,
                   params=params, errors=(400, 401, 403, 404)),
     ]
     ops += [
-        Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} a {r.kind}",
+        Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} {a}",
                   tag, r.model_out, params=params, errors=(400, 401, 403, 404))
         for action in r.actions
     ]

@@ -152,6 +152,8 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
         "   (probes, metrics)",
+        f"  Issues:       http://{settings.issues_host}:{settings.issues_port}"
+        "   (probes, metrics: open issues by type)",
         f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
         "   (ClickHouse projector; queries go through the API)",
         f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
@@ -206,6 +208,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
         "FASTHOOK_ANALYSTS_HOST": settings.analysts_host,
         "FASTHOOK_ANALYSTS_PORT": str(settings.analysts_port),
+        "FASTHOOK_ISSUES_HOST": settings.issues_host,
+        "FASTHOOK_ISSUES_PORT": str(settings.issues_port),
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -229,6 +233,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
         supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
         supervisor.add(ServiceSpec("deliverer", [sys.executable, "-m", "deliverer"], env))
+        supervisor.add(ServiceSpec("issues", [sys.executable, "-m", "issues"], env))
         # The one process that owns the embedded ClickHouse path: projector + queries.
         supervisor.add(ServiceSpec("projections", [sys.executable, "-m", "projections"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
@@ -240,9 +245,12 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         await wait_ready(
             f"http://{settings.projections_host}:{settings.projections_port}/readyz",
             "projections")
+        await wait_ready(f"http://{settings.issues_host}:{settings.issues_port}/readyz",
+                         "issues")
         print(banner(settings, team, key, source, embedded, analyst_password), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
         await supervisor.stop(
-            order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+            order=["ingress", "api", "router", "deliverer", "issues", "projections",
+                   "broker"])

@@ -13,7 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 from projections import responses as r
 from projections.handlers import NOT_IN_BULK, RetryRequestBody
-from projections.params import AttemptQuery, EventQuery, IgnoredQuery, RequestQuery
+from projections.issues import StatusBody
+from projections.params import AttemptQuery, EventQuery, IgnoredQuery, IssueQuery, RequestQuery
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}  # the API's own problem model
@@ -79,6 +80,15 @@ ROUTES: tuple[Route, ...] = (
           None, r.IgnoredEventPage, 200, (422,)),
     Route("GET", "/v1/ignored-events/{id}", "Get an ignored event", "Ignored events", None,
           None, r.IgnoredEvent, 200, (404,)),
+    Route("GET", "/v1/issues", "List issues", "Issues", IssueQuery, None, r.IssuePage, 200,
+          (422,)),
+    Route("GET", "/v1/issues/{id}", "Get an issue", "Issues", None, None, r.Issue, 200,
+          (404,)),
+    Route("PUT", "/v1/issues/{id}", "Change an issue's status (IGNORED dismisses it)",
+          "Issues", None, StatusBody, r.Issue, 200, (404, 409, 422)),
+    Route("POST", "/v1/issues/{id}/replay",
+          "Bulk retry of the events the issue counted that are still FAILED", "Issues", None,
+          None, r.BulkJob, 202, (404, 422)),
     *(
         route
         for kind in ("events", "requests")

@@ -10,7 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from projections.params import EventStatus
+from projections.params import EventStatus, IssueStatus
 
 T = TypeVar("T")
 
@@ -135,6 +135,38 @@ class BulkJob(Described):
 
 class BulkPlan(Described):
     estimated_count: int
+
+
+class AggregationKeys(Described):
+    response_status: int | None = None
+    error_code: str | None = None
+
+
+class Issue(Described):
+    id: str
+    team_id: str
+    type: Literal["delivery", "transformation", "backpressure"]
+    status: IssueStatus
+    issue_trigger_id: str
+    connection_id: str | None
+    destination_id: str | None
+    source_id: str | None
+    aggregation_keys: AggregationKeys
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    opened_at: datetime
+    resolved_at: datetime | None
+    updated_at: datetime
+    sample_event_ids: list[str]
+    sample_request_ids: list[str]
+    detail: str | None
+    paused_at: datetime | None
+    events_query: dict[str, Any] | None  # the events it counted still FAILED (what replay takes)
+
+
+class IssuePage(Page[Issue]):
+    pass
 
 
 class RequestPage(Page[Request]):

@@ -74,6 +74,9 @@ class Settings:
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5
     shutdown_timeout_s: float = 15.0
+    # The issues job serves its probes and metrics (open issues by type) here.
+    issues_host: str = "127.0.0.1"
+    issues_port: int = 8087
     # --- projections (issue #6) -------------------------------------------------------
     # The query service (`python -m projections`): projector + query API in one process,
     # because the embedded engine (chdb) allows one owner per data path.
