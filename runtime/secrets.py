@@ -7,6 +7,7 @@ secrets of an entity without knowing its shape. The key comes from FASTHOOK_SECR
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Any
@@ -73,6 +74,13 @@ def projections_token(secret_key: str) -> str:
     """The hop credential: HMAC-SHA256 of a fixed label under the secret key, so it differs
     from the key itself and from anything else derived from it."""
     return hmac.new(_require(secret_key).encode(), _PROJECTIONS_HOP, hashlib.sha256).hexdigest()
+
+
+def derived_fernet_key(secret_key: str, label: bytes) -> str:
+    """A Fernet key of its own for one purpose (e.g. the console's session cookies), derived
+    from the secret key: a leaked cookie key opens nothing on the config topic."""
+    digest = hmac.new(_require(secret_key).encode(), label, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def is_projections_token(expected: str, presented: str | None) -> bool:

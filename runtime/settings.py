@@ -85,6 +85,11 @@ class Settings:
     # The projector writes a batch when it has this many records or this much time passed.
     projector_batch_records: int = 5000
     projector_batch_ms: int = 250
+    # The web console (`python -m console`): a browser client of the API above.
+    console_host: str = "127.0.0.1"
+    console_port: int = 8086
+    # A console session lasts this long after sign-in.
+    console_session_s: int = 12 * 60 * 60
     # --- end projections ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = "json"
@@ -100,6 +105,10 @@ class Settings:
     @property
     def api_base_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def console_base_url(self) -> str:
+        return f"http://{self.console_host}:{self.console_port}"
 
     @property
     def public_base_url(self) -> str:
