@@ -24,16 +24,16 @@ async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     key = str(form.get("key", "")).strip()
     if not key:
-        return render(request, "signin.html", {"error": "Paste an API key (fhp_…)."}, 400)
+        return render(request, "signin.html", {"error": "Paste an API key (fhp_…)."})
     try:
         teams = await request.app[CLIENT].call(key, None, "GET", "/v1/teams")
     except ApiError as exc:
         message = ("That key is not valid (unknown or revoked)." if exc.status == 401
                    else exc.detail)
-        return render(request, "signin.html", {"error": message}, 400)
+        return render(request, "signin.html", {"error": message})
     found = [(t["id"], t["name"]) for t in teams["models"]]
     if not found:
-        return render(request, "signin.html", {"error": "That key serves no team."}, 400)
+        return render(request, "signin.html", {"error": "That key serves no team."})
     response = web.HTTPSeeOther("/events")
     set_cookie(request, response, new_session(key, found))
     raise response

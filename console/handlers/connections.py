@@ -39,11 +39,13 @@ async def act(request: web.Request) -> web.StreamResponse:
 
 
 async def _connection_form(request: web.Request, connection: dict | None, values: dict,
-                           errors: dict[str, list[str]], status: int = 200) -> web.Response:
+                           errors: dict[str, list[str]]) -> web.Response:
+    # A form shown again with its errors answers 200: the page is what was asked for, and a
+    # 4xx document is logged as an error by the browser.
     return render(request, "connection_form.html", {
         "connection": connection, "values": values, "errors": errors,
         "sources": await _all(request, "sources"),
-        "destinations": await _all(request, "destinations")}, status)
+        "destinations": await _all(request, "destinations")})
 
 
 def _values(connection: dict) -> dict:
@@ -78,7 +80,7 @@ async def connection_save(request: web.Request) -> web.StreamResponse:
                                   ("name", "description", "source_id", "destination_id",
                                    "rules", "status"))
     return await _connection_form(request, current, {**body, "rules": form.get("rules", "")},
-                                   errors, 422)
+                                   errors)
 
 
 SOURCE_FIELDS = ("name", "description", "config.allowed_http_methods", "config")
@@ -110,7 +112,7 @@ async def entity_create(request: web.Request) -> web.StreamResponse:
         if "config.url" in errors:
             errors["url"] = errors.pop("config.url")
         return render(request, "entity_form.html",
-                      {"kind": kind, "values": form, "errors": errors}, 422)
+                      {"kind": kind, "values": form, "errors": errors})
     if kind == "sources":
         return redirect(request, f"/connections#{created['id']}")
     return redirect(request, "/connections")

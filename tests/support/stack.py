@@ -12,7 +12,7 @@ from fasthook.embedded import free_port
 from projections.clickhouse import Engine, database_name
 from projections.migrations import migrate
 from runtime.settings import Settings
-from tests.projections.conftest import start_service, stop_service
+from tests.projections.conftest import Service, start_service, stop_service
 from tests.support.api import RunningApi, start_api, stop_api
 from tests.support.deliverer import start_deliverer
 from tests.support.ingress import RunningIngress, start_ingress
@@ -26,6 +26,7 @@ class Stack:
     api: RunningApi
     router: ServiceProcess
     receiver: Receiver
+    projections: Service | None = None
 
 
 def stack_settings(settings: Settings, engine: Engine) -> Settings:
@@ -50,7 +51,7 @@ async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
     await receiver.start()
     try:
         await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
-        yield Stack(ingress, api, router, receiver)
+        yield Stack(ingress, api, router, receiver, projections)
     finally:
         await receiver.stop()
         await deliverer.runner.cleanup()
