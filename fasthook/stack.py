@@ -119,6 +119,7 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
+        f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
         f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
         f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
         f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
@@ -175,6 +176,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_PROJECTIONS_HOST": settings.projections_host,
         "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
         "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
+        "FASTHOOK_CONSOLE_HOST": settings.console_host,
+        "FASTHOOK_CONSOLE_PORT": str(settings.console_port),
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -199,6 +202,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         supervisor.add(ServiceSpec("deliverer", [sys.executable, "-m", "deliverer"], env))
         # The one process that owns the embedded ClickHouse path: projector + queries.
         supervisor.add(ServiceSpec("projections", [sys.executable, "-m", "projections"], env))
+        supervisor.add(ServiceSpec("console", [sys.executable, "-m", "console"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
         await wait_ready(f"{settings.api_base_url}/readyz", "api")
@@ -208,9 +212,10 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         await wait_ready(
             f"http://{settings.projections_host}:{settings.projections_port}/readyz",
             "projections")
+        await wait_ready(f"{settings.console_base_url}/readyz", "console")
         print(banner(settings, team, key, source, embedded), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
         await supervisor.stop(
-            order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+            order=["console", "ingress", "api", "router", "deliverer", "projections", "broker"])

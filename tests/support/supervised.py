@@ -21,14 +21,15 @@ import aiohttp
 
 from fasthook.embedded import free_port
 
-SERVICES = ("ingress", "api", "router", "deliverer", "projections")
+SERVICES = ("ingress", "api", "router", "deliverer", "projections", "console")
 
 
 class SupervisedStack:
     def __init__(self, tmp_path: Path, **env: str) -> None:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
                       "router": free_port(), "deliverer": free_port(),
-                      "projections": free_port(), "ingress_metrics": free_port()}
+                      "projections": free_port(), "ingress_metrics": free_port(),
+                      "console": free_port()}
         self.log_path = tmp_path / "fasthook-run.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
@@ -37,7 +38,8 @@ class SupervisedStack:
                         FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
                         FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
                         FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
-                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]), **env)
+                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
+                        FASTHOOK_CONSOLE_PORT=str(self.ports["console"]), **env)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,6 +71,7 @@ class SupervisedStack:
             "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
             "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
             "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
+            "console": re.search(r"Console:\s+(http://\S+)", text),
         }
         assert all(found.values()), text
         return {name: match.group(1) for name, match in found.items()}

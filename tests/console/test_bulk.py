@@ -1,0 +1,115 @@
+"""Bulk retry from the browser: 200 failed events, the plan's count, a job's progress to the
+end; a second job cancelled midway; the jobs list. Real stack, real headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from projections.keys import BULK
+from runtime.settings import Settings
+from tests.console.test_story import FORM, send
+from tests.support.console import running_console, screenshot, sign_in
+from tests.support.http import send_raw
+from tests.support.poll import eventually
+from tests.support.receiver import Received, Receiver
+from tests.support.stack import running_stack, stack_settings
+
+COUNT = 200
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def settings(settings: Settings, engine) -> Settings:
+    return stack_settings(settings, engine)
+
+
+@pytest.fixture
+async def world(settings: Settings, engine, tmp_path) -> AsyncIterator[dict[str, Any]]:
+    answer = {"status": 500}
+
+    def respond(_: int, __: Received) -> tuple[int, dict[str, str]]:
+        return answer["status"], {}
+
+    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond)) as stack:
+        async with running_console(stack.api.settings) as console:
+            yield {"stack": stack, "api": stack.api, "console": console, "answer": answer}
+
+
+async def count(api, query: str) -> int:
+    total, cursor = 0, ""
+    while True:
+        _, page = await api.call("GET", f"/v1/events?{query}&limit=250{cursor}")
+        total += page["count"]
+        if not page["pagination"]["next"]:
+            return total
+        cursor = f"&next={page['pagination']['next']}"
+
+
+async def test_bulk_retry_of_failed_events_with_plan_progress_and_cancel(world, new_page):
+    api, console, answer = world["api"], world["console"], world["answer"]
+    receiver = world["stack"].receiver
+    _, source = await api.call("POST", "/v1/sources", {"name": "bulk-source"})
+    _, destination = await api.call("POST", "/v1/destinations", {
+        "name": "flaky", "config": {"url": receiver.url + "/hook"}})
+    await api.call("POST", "/v1/connections", {
+        "name": "bulk-connection", "source_id": source["id"],
+        "destination_id": destination["id"]})
+    url = source["url"] + "/twilio/status"
+    await send(url)  # the source is served
+    gate = asyncio.Semaphore(20)
+
+    async def one(n: int) -> None:
+        async with gate:
+            got = await send_raw(url, "POST", FORM, f"MessageSid=SM{n:032d}".encode())
+            assert got.status == 200
+    await asyncio.gather(*(one(n) for n in range(COUNT - 1)))
+    failed = f"source_id={source['id']}&status=FAILED"
+
+    async def all_failed() -> bool:
+        return await count(api, failed) == COUNT
+    await eventually(all_failed, 120, f"{COUNT} failed events", interval_s=1)
+
+    page = await new_page()
+    await sign_in(page, console, api.key)
+    await page.goto(f"{console.url}/events?{failed}")
+    await page.click("text=Retry all matching…")
+    await expect(page.locator("#plan-count")).to_have_text(str(COUNT), timeout=TIMEOUT)
+    await screenshot(page, "bulk-plan")
+    answer["status"] = 204  # the destination is fixed
+    bulk = world["stack"].projections.app[BULK]
+    bulk.page_size, bulk.pause_s = 50, 0.2
+    await page.click(f"text=Retry {COUNT} events")
+    await page.wait_for_url("**/bulk/events/blk_*")
+    await expect(page.locator("#job-status")).to_have_text("COMPLETED", timeout=TIMEOUT)
+    await expect(page.locator("#processed")).to_have_text(str(COUNT))
+    await screenshot(page, "bulk-job")
+
+    async def all_successful() -> bool:
+        return await count(api, f"source_id={source['id']}&status=SUCCESSFUL") == COUNT
+    await eventually(all_successful, 120, "every event delivered", interval_s=1)
+
+    # A second job over every event of the source, slowed down, cancelled midway.
+    bulk.page_size, bulk.pause_s = 10, 1.0
+    await page.goto(f"{console.url}/events?source_id={source['id']}")
+    await page.click("text=Retry all matching…")
+    await expect(page.locator("#plan-count")).to_have_text(str(COUNT), timeout=TIMEOUT)
+    await page.click(f"text=Retry {COUNT} events")
+    await page.wait_for_url("**/bulk/events/blk_*")
+    await expect(page.locator("#job-status")).to_have_text("RUNNING", timeout=TIMEOUT)
+    await expect(page.locator("#processed")).not_to_have_text("0", timeout=TIMEOUT)
+    await page.click("button:has-text('Cancel')")
+    await expect(page.locator("#job-status")).to_have_text("CANCELLED", timeout=TIMEOUT)
+    processed = int(await page.locator("#processed").inner_text())
+    assert 0 < processed < COUNT
+
+    await page.goto(f"{console.url}/bulk")
+    rows = page.locator("table.rows tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text("CANCELLED")
+    await expect(rows.nth(1)).to_contain_text("COMPLETED")
+    await screenshot(page, "bulk-jobs")
