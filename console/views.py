@@ -85,6 +85,14 @@ class Body:
     fields: list[tuple[str, str]] = field(default_factory=list)  # form fields, in order
 
 
+def _plain(raw: bytes, text: str) -> Body:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Body("binary", text)
+    return Body("text", text)
+
+
 def body_view(raw: bytes, content_type: str) -> Body:
     text = raw.decode("utf-8", errors="backslashreplace")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -95,18 +103,14 @@ def body_view(raw: bytes, content_type: str) -> Body:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
             return Body("form", text, fields=pairs)
         except (ValueError, UnicodeDecodeError):
-            return Body("text", text)
+            return _plain(raw, text)
     if media.endswith("json") or media.endswith("+json"):
         try:
             return Body("json", text, pretty=json.dumps(json.loads(raw), indent=2,
                                                          ensure_ascii=False))
         except ValueError:
-            return Body("text", text)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return Body("binary", text)
-    return Body("text", text)
+            return _plain(raw, text)
+    return _plain(raw, text)
 
 
 def twilio_glance(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
