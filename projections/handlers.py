@@ -11,7 +11,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from projections import queries
+from projections import queries, timeseries
 from projections.bulk import Job, Kind
 from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
@@ -354,3 +354,18 @@ async def bulk_cancel(request: web.Request) -> web.Response:
     if job.status == "COMPLETED":
         raise Conflict(f"bulk retry {job.id} already completed")
     return web.json_response(job.model())
+
+
+# --- metrics ----------------------------------------------------------------------------------
+async def metrics(request: web.Request) -> web.Response:
+    query = read_query(request, timeseries.MetricsQuery)
+    db, team = ctx(request)
+    now_ms = int(time.time() * 1000)
+    start_ms, end_ms = query.range_ms()
+    bucket_s = query.bucket(start_ms, end_ms)
+    params = timeseries.params(team, start_ms, end_ms, bucket_s)
+    with request.app[METRICS].query_seconds.labels("metrics").time():
+        rows = [await fetch(request, build(db, params)) for build in (
+            timeseries.requests_sql, timeseries.events_sql, timeseries.attempts_sql,
+            timeseries.destination_attempts_sql, timeseries.backlog_sql)]
+    return web.json_response(timeseries.shape(start_ms, end_ms, bucket_s, now_ms, *rows))

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 from projections import responses as r
 from projections.handlers import NOT_IN_BULK, RetryRequestBody
 from projections.params import AttemptQuery, EventQuery, IgnoredQuery, RequestQuery
+from projections.timeseries import MetricsQuery
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}  # the API's own problem model
@@ -79,6 +80,8 @@ ROUTES: tuple[Route, ...] = (
           None, r.IgnoredEventPage, 200, (422,)),
     Route("GET", "/v1/ignored-events/{id}", "Get an ignored event", "Ignored events", None,
           None, r.IgnoredEvent, 200, (404,)),
+    Route("GET", "/v1/metrics", "Time series: requests, events, attempts; destinations' "
+          "error rate and backlog", "Metrics", MetricsQuery, None, r.Metrics, 200, (422,)),
     *(
         route
         for kind in ("events", "requests")

@@ -33,6 +33,7 @@ def query_routes() -> list[web.RouteDef]:
         web.post(f"/v1/bulk/{BULK_KIND}/retry/plan", h.bulk_plan),
         web.get(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}", h.bulk_progress),
         web.post(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}/cancel", h.bulk_cancel),
+        web.get("/v1/metrics", h.metrics),
     ]
 
 
