@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console.handlers import auth, bulk, connections, inspect, lists, live
+from console.handlers import auth, bulk, connections, inspect, lists, live, metrics
 
 ID = "{id:[A-Za-z0-9_]+}"
 
@@ -35,6 +35,7 @@ def console_routes() -> list[web.RouteDef]:
         web.post("/{kind:sources|destinations}/new", connections.entity_create),
         web.post("/team/signing-secret", connections.signing_secret),
         web.post("/team/signing-secret/rotate", connections.rotate_secret),
+        web.get("/metrics", metrics.metrics_page),
         web.get("/bulk", bulk.jobs_page),
         web.post("/bulk/{kind}/plan", bulk.plan),
         web.post("/bulk/{kind}/start", bulk.start),

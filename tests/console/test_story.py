@@ -157,6 +157,26 @@ async def test_the_on_call_story(world, new_page):
     await page.goto(f"{console.url}/requests")
     await screenshot(page, "requests")
 
+    # Metrics: a chart per kind of thing counted, destinations' health.
+    await page.goto(f"{console.url}/metrics")
+    await expect(page.locator(".uplot")).to_have_count(4)
+    await expect(page.locator("#destinations")).to_contain_text("receiver")
+    await screenshot(page, "metrics")
+
+    # Keyboard: the first Tab reaches the skip link, then the navigation.
+    await page.goto(f"{console.url}/events")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.getAttribute('href')") == "/requests"
+
+    # A phone-sized screen: the events page still fits its width.
+    phone = await new_page(390, 844)
+    await sign_in(phone, console, api.key)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await screenshot(phone, "events-phone")
+
     # Another team's session sees none of it.
     async with admin_session(api.settings) as admin:
         _, other_key = await make_team(admin, "globex")
@@ -170,6 +190,8 @@ async def test_the_on_call_story(world, new_page):
     assert answer_page.status == 404
     await other.goto(f"{console.url}/connections")
     await expect(other.locator("body")).not_to_contain_text("twilio-status")
+    await other.goto(f"{console.url}/metrics")
+    await expect(other.locator("#destinations tr.empty")).to_have_count(1)
 
 
 async def stored(api, path: str) -> list:
