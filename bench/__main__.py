@@ -10,11 +10,12 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import ingest, pipeline, projections
+from bench import console, ingest, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+    "console": console.run,
 }
 
 
