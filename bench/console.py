@@ -29,7 +29,7 @@ from bench.procs import Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
 from runtime.kafka import make_producer
-from runtime.settings import load_settings
+from runtime.settings import Settings, load_settings
 from schemas.codec import decode, encode
 from schemas.ids import new_id
 
@@ -125,6 +125,31 @@ async def tail_at_rate(console: str, key: str, bootstrap: str, topic: str,
     return len(sent), len(lags), lags
 
 
+async def make_key(settings: Settings) -> str:
+    async with admin_session(settings) as admin:
+        team = await admin.create_team("bench")
+        key, _ = await admin.create_key("bench", [team["id"]])
+        return key
+
+
+async def declare(api: str, key: str) -> dict[str, Any]:
+    made: dict[str, Any] = {}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        for kind, body in (
+            ("source", {"name": "bench-source"}),
+            ("destination", {"name": "bench-destination",
+                             "config": {"url": "http://127.0.0.1:9/none"}}),
+            ("connection", {"name": "bench-connection"}),
+        ):
+            if kind == "connection":
+                body |= {"source_id": made["source"]["id"],
+                         "destination_id": made["destination"]["id"]}
+            async with http.post(f"{api}/v1/{kind}s", json=body) as answer:
+                assert answer.status == 201, await answer.text()
+                made[kind] = await answer.json()
+    return made
+
+
 def run(quick: bool = False, duration_s: float | None = None,
         concurrency: int | None = None) -> Report:
     n = int(os.environ.get("FASTHOOK_BENCH_CONSOLE_N") or (20_000 if quick else 200_000))
@@ -135,19 +160,18 @@ def run(quick: bool = False, duration_s: float | None = None,
         tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-console-")))
         stack = Stack(tmp)
         ctx.callback(stack.stop)
-        pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
         ports = {name: free_port() for name in ("projections", "api", "console")}
         env = {**stack.env, "FASTHOOK_PROJECTIONS_PORT": str(ports["projections"]),
                "FASTHOOK_API_PORT": str(ports["api"]),
                "FASTHOOK_CONSOLE_PORT": str(ports["console"]),
                "FASTHOOK_PROJECTOR_BATCH_RECORDS": "20000"}
         settings = load_settings(env)
-
-        async def make_key() -> str:
-            async with admin_session(settings) as admin:
-                key, _ = await admin.create_key("bench", [pipe["source"]["team_id"]])
-                return key
-        key = asyncio.run(make_key())
+        key = asyncio.run(make_key(settings))
+        # The entities through the API, as a user makes them (the console lists them).
+        child = ctx.enter_context(Child("api", python("-m", "api"), tmp / "api.log", env))
+        wait_for(child, ports["api"], "GET", "/readyz", timeout_s=120)
+        api = f"http://127.0.0.1:{ports['api']}"
+        pipe = asyncio.run(declare(api, key))
         last_request = ""
         for start in range(0, n, 25_000):
             requests, events = pairs(pipe, start, min(n, start + 25_000))
@@ -155,11 +179,10 @@ def run(quick: bool = False, duration_s: float | None = None,
             asyncio.run(preload(stack.broker.bootstrap, stack.topics.events, events))
             last_request = requests[-1][0].decode()
         began = time.monotonic()
-        for name in ("projections", "api", "console"):
+        for name in ("projections", "console"):
             child = ctx.enter_context(Child(name, python("-m", name), tmp / f"{name}.log", env))
             wait_for(child, ports[name], "GET", "/readyz", timeout_s=120)
         console = f"http://127.0.0.1:{ports['console']}"
-        api = f"http://127.0.0.1:{ports['api']}"
 
         async def projected() -> None:
             auth = {"Authorization": f"Bearer {key}"}

@@ -1,44 +1,42 @@
-"""The live tail's pure core: which rows of a polled window are new or changed, and where the
-next window starts. The API has no push: the console polls `GET /v1/events` server-side with
-`created_at[gte]` a little before the newest row it has seen (rows reach ClickHouse a batch
-late and not strictly in `created_at` order), and forgets ids once they fall out of reach."""
+"""The live tail's pure core: which rows of a polled window are new or changed.
+
+The API has no push. The console polls the events list's first page server-side (newest
+first by id: ids are time-sortable ULIDs, and the unfiltered first page is the list's cheap
+path) and reads on through the cursors until it reaches the newest id it has already sent.
+A row is sent when it is newer than what the page showed and was not sent yet (rows reach
+ClickHouse a batch late and not strictly in id order, so a late one is still sent), or when a
+row it sent has changed status."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-LOOKBACK = timedelta(seconds=10)
-FORGET = timedelta(seconds=60)
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def api_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+REMEMBER = 2000  # ids whose status changes are still followed
 
 
 @dataclass
 class Tail:
-    watermark: datetime
-    # id → (created_at, status) of every row sent and still within reach.
-    seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    floor: str = ""  # ids up to this one were on the page, or are forgotten: never sent
+    seen: dict[str, str] = field(default_factory=dict)  # id → status last sent
 
-    def window_start(self) -> str:
-        return api_stamp(self.watermark - LOOKBACK)
+    @property
+    def after(self) -> str:
+        """The newest id sent (or shown)."""
+        return max(self.seen, default=self.floor)
+
+    def reached(self, page: list[dict]) -> bool:
+        """Whether a page goes back as far as what was already sent: read no further."""
+        newest = self.after
+        return any(row["id"] <= newest for row in page)
 
     def take(self, rows: list[dict]) -> list[dict]:
-        """The rows to send (new ids, or a known id whose status changed), oldest first so
-        a client prepending each keeps the newest on top."""
-        fresh = []
-        for row in rows:
-            created, status = parse_time(row["created_at"]), row["status"]
-            if self.seen.get(row["id"], (None, None))[1] != status:
-                fresh.append(row)
-            self.seen[row["id"]] = (created, status)
-            self.watermark = max(self.watermark, created)
-        horizon = self.watermark - FORGET
-        self.seen = {k: v for k, v in self.seen.items() if v[0] >= horizon}
-        return sorted(fresh, key=lambda r: (r["created_at"], r["id"]))
+        """The rows to send, oldest first so a client prepending each keeps the newest on
+        top; remembers them."""
+        fresh = {row["id"]: row for row in rows
+                 if row["id"] > self.floor and self.seen.get(row["id"]) != row["status"]}
+        self.seen.update((i, row["status"]) for i, row in fresh.items())
+        if len(self.seen) > REMEMBER:
+            kept = sorted(self.seen)[-REMEMBER:]
+            self.floor = max(self.floor, min(kept))
+            self.seen = {i: self.seen[i] for i in kept}
+        return sorted(fresh.values(), key=lambda r: r["id"])

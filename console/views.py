@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 # The console's URL names (short, readable in a deep link) → the API's list parameters.
@@ -35,6 +36,10 @@ SAVED_VIEWS: tuple[tuple[str, dict[str, str]], ...] = (
 TWILIO_FIELDS = ("MessageSid", "SmsSid", "CallSid", "AccountSid", "MessageStatus", "SmsStatus",
                  "CallStatus", "ErrorCode", "ErrorMessage", "From", "To")
 _TWILIO_IDS = ("MessageSid", "SmsSid", "CallSid")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def api_time(value: str) -> str:

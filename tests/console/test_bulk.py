@@ -13,11 +13,10 @@ from playwright.async_api import expect
 from projections.keys import BULK
 from runtime.settings import Settings
 from tests.console.test_story import FORM, send
-from tests.support.console import running_console, screenshot, sign_in
+from tests.support.console import console_world, screenshot, sign_in
 from tests.support.http import send_raw
 from tests.support.poll import eventually
-from tests.support.receiver import Received, Receiver
-from tests.support.stack import running_stack, stack_settings
+from tests.support.stack import stack_settings
 
 COUNT = 200
 TIMEOUT = 120_000
@@ -30,14 +29,8 @@ def settings(settings: Settings, engine) -> Settings:
 
 @pytest.fixture
 async def world(settings: Settings, engine, tmp_path) -> AsyncIterator[dict[str, Any]]:
-    answer = {"status": 500}
-
-    def respond(_: int, __: Received) -> tuple[int, dict[str, str]]:
-        return answer["status"], {}
-
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond)) as stack:
-        async with running_console(stack.api.settings) as console:
-            yield {"stack": stack, "api": stack.api, "console": console, "answer": answer}
+    async with console_world(settings, engine, tmp_path, 500) as running:
+        yield running
 
 
 async def count(api, query: str) -> int:

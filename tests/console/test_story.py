@@ -17,11 +17,11 @@ from playwright.async_api import expect
 from api.admin import admin_session
 from runtime.settings import Settings
 from tests.support.api import make_team
-from tests.support.console import running_console, screenshot, sign_in
+from tests.support.console import console_world, screenshot, sign_in
 from tests.support.http import send_raw
 from tests.support.poll import eventually
-from tests.support.receiver import Received, Receiver
-from tests.support.stack import running_stack, stack_settings
+from tests.support.receiver import Receiver
+from tests.support.stack import stack_settings
 
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
 CALLBACK = (b"MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered"
@@ -36,14 +36,8 @@ def settings(settings: Settings, engine) -> Settings:
 
 @pytest.fixture
 async def world(settings: Settings, engine, tmp_path) -> AsyncIterator[dict[str, Any]]:
-    answer = {"status": 204}
-
-    def respond(_: int, __: Received) -> tuple[int, dict[str, str]]:
-        return answer["status"], {}
-
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond)) as stack:
-        async with running_console(stack.api.settings) as console:
-            yield {"stack": stack, "api": stack.api, "console": console, "answer": answer}
+    async with console_world(settings, engine, tmp_path, 204) as running:
+        yield running
 
 
 async def send(url: str, body: bytes = CALLBACK) -> str:

@@ -11,12 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from console.app import create_app
 from fasthook.embedded import free_port
+from projections.clickhouse import Engine
 from runtime.settings import Settings
+from tests.support.receiver import Received, Receiver
+from tests.support.stack import running_stack
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -55,6 +59,21 @@ async def running_console(settings: Settings) -> AsyncIterator[RunningConsole]:
         yield RunningConsole(settings, runner)
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def console_world(settings: Settings, engine: Engine, tmp_path: Path,
+                        status: int) -> AsyncIterator[dict[str, Any]]:
+    """The whole stack, the console in front of it, and a receiver answering
+    `world["answer"]["status"]` (a test breaks and fixes it by changing that)."""
+    answer = {"status": status}
+
+    def respond(_: int, __: Received) -> tuple[int, dict[str, str]]:
+        return answer["status"], {}
+
+    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond)) as stack:
+        async with running_console(stack.api.settings) as console:
+            yield {"stack": stack, "api": stack.api, "console": console, "answer": answer}
 
 
 @dataclass
