@@ -81,6 +81,8 @@ class Attempt(Described):
     error_code: str | None
     created_at: datetime
     body: str | None = None  # the response body (truncated), with include_data
+    # the destination's response headers as received (names kept), with include_data
+    response_headers: dict[str, str] | None = None
 
 
 class IgnoredEvent(Described):

@@ -84,6 +84,8 @@ async def test_the_on_call_story(world, new_page):
     attempt = page.locator("li.attempt").first
     await expect(attempt).to_contain_text("INITIAL")
     await expect(attempt).to_contain_text("204")
+    await attempt.locator("summary:has-text('Response headers')").click()
+    await expect(attempt.locator("table.kv")).to_contain_text("Server")
     await screenshot(page, "event-inspector")
     event_url = page.url
 
