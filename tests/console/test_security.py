@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from api.admin import admin_session
 from tests.support.api import RunningApi, start_api, stop_api
 from tests.support.console import RunningConsole, running_console
 from tests.support.poll import eventually
@@ -75,3 +76,34 @@ async def test_sign_in_cookie_csrf_and_origin(console):
         async with http.post(running.url + "/signout", data={"csrf": token},
                              allow_redirects=False) as r:
             assert r.status == 303 and 'fasthook_console=""' in r.headers["Set-Cookie"]
+
+
+async def test_a_key_of_two_teams_chooses_one_per_page(console, settings):
+    api, running = console
+    async with admin_session(settings) as admin:
+        other = await admin.create_team("zeta")
+        key, _ = await admin.create_key("both", [api.team["id"], other["id"]])
+    _, mine = await api.call("POST", "/v1/sources", {"name": "acme-only"})
+    _, theirs = await api.call("POST", "/v1/sources", {"name": "zeta-only"}, key=key,
+                               team_id=other["id"])
+    assert mine["team_id"] == api.team["id"] and theirs["team_id"] == other["id"]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async def signed_in() -> bool:
+            async with http.post(running.url + "/signin", data={"key": key},
+                                 allow_redirects=False) as r:
+                return r.status == 303
+        await eventually(signed_in, 10, "the new key seen by the API")
+        async with http.get(running.url + "/connections") as r:
+            page = await r.text()
+        assert "acme-only" in page and "zeta-only" not in page  # the first team by name
+        assert 'name="team_id"' in page and ">zeta</option>" in page
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        async with http.post(running.url + "/team", data={"csrf": token, "team_id": other["id"]},
+                             allow_redirects=False) as r:
+            assert r.status == 303
+        async with http.get(running.url + "/connections") as r:
+            page = await r.text()
+        assert "zeta-only" in page and "acme-only" not in page
+        async with http.post(running.url + "/team", data={"csrf": token,
+                                                          "team_id": "tm_nobody"}) as r:
+            assert r.status == 400
