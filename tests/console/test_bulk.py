@@ -43,6 +43,8 @@ async def count(api, query: str) -> int:
         cursor = f"&next={page['pagination']['next']}"
 
 
+# A whole story in a browser on a loaded machine: more than the default 300 s.
+@pytest.mark.timeout(900)
 async def test_bulk_retry_of_failed_events_with_plan_progress_and_cancel(world, new_page):
     api, console, answer = world["api"], world["console"], world["answer"]
     receiver = world["stack"].receiver

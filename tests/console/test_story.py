@@ -49,6 +49,8 @@ async def send(url: str, body: bytes = CALLBACK) -> str:
     return answer.header("x-fasthook-request-id")
 
 
+# A whole story in a browser on a loaded machine: more than the default 300 s.
+@pytest.mark.timeout(900)
 async def test_the_on_call_story(world, new_page):
     api, console, answer = world["api"], world["console"], world["answer"]
     receiver = world["stack"].receiver
