@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test browser chaos bench lint fmt clean
+.PHONY: run test check browser chaos bench lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ browser:
 
 test: $(STAMP_TEST) browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# The inner loop, well under a minute: lint, import contracts, the pure core's tests.
+check: $(STAMP_TEST)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "not stack" -q
 
 # The chaos suite for as long as asked: `make chaos MINUTES=5` (the fault cycle repeats every ~1.5 min).
 MINUTES ?= 5
@@ -49,6 +56,7 @@ bench: $(STAMP_TEST)
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 fmt: $(STAMP_TEST)
 	$(BIN)/ruff check --fix .

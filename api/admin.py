@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from api.config_log import ConfigStore
-from api.entities import new_api_key, new_team, now_iso
+from api.entities import new_api_key, new_team
 from api.errors import NotFound
 from api.view import ConfigView, Entity
 from runtime.kafka import ConfigFollower, make_producer
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
+from schemas.times import now_iso
 
 
 @dataclass

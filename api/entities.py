@@ -13,16 +13,12 @@ from typing import Any
 from api.models import SECRET_FIELDS
 from runtime.secrets import SecretBox, is_sealed
 from schemas.ids import new_id
+from schemas.times import now_iso
 
 Entity = dict[str, Any]
 PREFIX = {"source": "src", "destination": "des", "connection": "con", "team": "tm",
           "api_key": "key"}
 KEY_PREFIX = "fhp_"
-
-
-def now_iso(now_s: float | None = None) -> str:
-    t = time.time() if now_s is None else now_s
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 def new_source_token() -> str:

@@ -11,10 +11,7 @@ with a dot, any other name (dots, spaces, empty, starting with a digit) as `["a 
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 import threading
 from typing import Annotated, Any, Literal
 
@@ -33,23 +30,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schemas.filter_grammar import Errors, join_path, validate_filter
+from schemas.filters import FILTER_PARTS
 from schemas.status_codes import parse_status_code_expression
-
-Errors = list[tuple[str, str]]
+from schemas.transformations import compile_error, function_source, handler_problem
 
 MAX_RULES = 20
-MAX_FILTER_DEPTH = 32
 RULE_TYPES = ("filter", "transformation", "deduplicate", "delay", "retry")
-FILTER_OPERATORS = frozenset(
-    {
-        *("$eq", "$neq", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$startsWith", "$endsWith"),
-        *("$exist", "$exists", "$or", "$and", "$not", "$ref"),
-    }
-)
-_SECTIONS = ("headers", "body", "query", "path")
-# The provider's view of a request (schemas.providers): a string each, or absent.
-_PROVIDER_FIELDS = ("event_type", "idempotency_key")
-_FILTERABLE = _SECTIONS + _PROVIDER_FIELDS
+_PROVIDER_FIELDS = FILTER_PARTS[4:]  # event_type, idempotency_key: the provider's view
+_SECTIONS = FILTER_PARTS[:4]  # headers, body, query, path: the HTTP request
 JS_COMPILE_TIMEOUT_SEC = 2.0
 
 # strict: JSON gives real ints and strings; coercing "5" or true into a count hides mistakes.
@@ -70,15 +59,6 @@ def _integral(value: object) -> object:
 INTEGRAL = BeforeValidator(_integral)
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*", re.ASCII)
-
-
-def _join(path: str, name: str) -> str:
-    if _PLAIN_NAME.fullmatch(name):
-        return f"{path}.{name}" if path else name
-    return f"{path}[{json.dumps(name, ensure_ascii=False)}]"
-
-
 def error_path(loc: tuple[int | str, ...], tags: tuple[str, ...] = RULE_TYPES) -> str:
     """`("rules", 1, "retry", "count")` → `rules[1].count`; `("config", "auth")` → `config.auth`.
 
@@ -94,159 +74,14 @@ def error_path(loc: tuple[int | str, ...], tags: tuple[str, ...] = RULE_TYPES) -
         elif part == "[key]" or (i > 0 and isinstance(loc[i - 1], int) and part in tags):
             continue
         else:
-            path = _join(path, str(part))
+            path = join_path(path, str(part))
     return path
-
-
-def _scalar_problem(value: object) -> str | None:
-    """None when `value` is a JSON scalar a filter can compare against."""
-    if value is None or isinstance(value, bool | str):
-        return None
-    if isinstance(value, int | float):
-        # NaN/inf have no JSON form and never compare equal: surely a bug upstream.
-        return None if math.isfinite(value) else "must be a finite number"
-    return "must be a JSON value"
-
-
-def _too_deep(depth: int, path: str, errors: Errors) -> bool:
-    # Bounded so a hostile filter can neither blow Python's stack nor the router's matcher.
-    if depth >= MAX_FILTER_DEPTH:
-        errors.append((path, f"is nested deeper than {MAX_FILTER_DEPTH} levels"))
-        return True
-    return False
-
-
-def _check_json(value: object, path: str, depth: int, errors: Errors) -> None:
-    """Any JSON value, taken literally ($eq/$neq): no operators inside."""
-    if isinstance(value, dict | list):
-        if _too_deep(depth, path, errors):
-            return
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            if isinstance(key, int):
-                _check_json(item, f"{path}[{key}]", depth + 1, errors)
-            elif isinstance(key, str):
-                _check_json(item, _join(path, key), depth + 1, errors)
-            else:
-                errors.append((path, "object keys must be strings"))
-    elif (problem := _scalar_problem(value)) is not None:
-        errors.append((path, problem))
-
-
-def _check_filter(value: object, path: str, depth: int, errors: Errors) -> None:
-    if isinstance(value, list):  # a plain array means "contains each of these"
-        if not _too_deep(depth, path, errors):
-            for i, item in enumerate(value):
-                _check_filter(item, f"{path}[{i}]", depth + 1, errors)
-        return
-    if not isinstance(value, dict):
-        if (problem := _scalar_problem(value)) is not None:
-            errors.append((path, problem))
-        return
-    if _too_deep(depth, path, errors):
-        return
-    for key, arg in value.items():
-        if not isinstance(key, str):
-            errors.append((path, "object keys must be strings"))
-        elif not key.startswith("$"):  # a field name: nested, partial match
-            _check_filter(arg, _join(path, key), depth + 1, errors)
-        elif key in FILTER_OPERATORS:
-            _check_operator(key, arg, _join(path, key), depth + 1, errors)
-        else:
-            ops = ", ".join(sorted(FILTER_OPERATORS))
-            errors.append((_join(path, key), f"unknown operator {key}; expected one of {ops}"))
-
-
-_DOTTED = re.compile(r"[^.\s]+(\.[^.\s]+)*")
-
-
-def _check_operator(op: str, arg: object, path: str, depth: int, errors: Errors) -> None:
-    if op in ("$eq", "$neq"):
-        _check_json(arg, path, depth, errors)
-    elif op in ("$gt", "$gte", "$lt", "$lte"):
-        if isinstance(arg, bool) or not isinstance(arg, int | float | str):
-            errors.append((path, "must be a number or a string"))
-        elif isinstance(arg, float) and not math.isfinite(arg):
-            errors.append((path, "must be a finite number"))
-    elif op in ("$in", "$nin"):
-        if not isinstance(arg, list):
-            errors.append((path, "must be a list of values"))
-        elif not arg:  # `$in: []` never matches, `$nin: []` always does: surely a mistake
-            errors.append((path, "must be a non-empty list of values"))
-        elif not _too_deep(depth, path, errors):
-            for i, item in enumerate(arg):
-                if _scalar_problem(item) is not None:
-                    msg = "must be a string, number, boolean or null"
-                    errors.append((f"{path}[{i}]", msg))
-    elif op in ("$startsWith", "$endsWith"):
-        if isinstance(arg, list) and arg and all(isinstance(s, str) for s in arg):
-            return
-        if not isinstance(arg, str):
-            errors.append((path, "must be a string or a non-empty list of strings"))
-    elif op in ("$exist", "$exists"):
-        if not isinstance(arg, bool):
-            errors.append((path, "must be true or false"))
-    elif op in ("$or", "$and"):
-        if not isinstance(arg, list) or not arg:
-            errors.append((path, "must be a non-empty list of filters"))
-        elif not _too_deep(depth, path, errors):
-            for i, item in enumerate(arg):
-                _check_filter(item, f"{path}[{i}]", depth + 1, errors)
-    elif op == "$not":
-        _check_filter(arg, path, depth, errors)
-    elif op == "$ref" and not (isinstance(arg, str) and _DOTTED.fullmatch(arg)):
-        errors.append((path, 'must be a dotted field path such as "body.user.id"'))
-
-
-def validate_filter(value: object, path: str = "", section: str | None = None) -> Errors:
-    """Every problem of one filter value, as (path, message) pairs; never raises.
-
-    `section` adds what the request's shape implies: `headers` must be an object (header
-    names matched case-insensitively, so two keys differing only in case clash); `path`,
-    `event_type` and `idempotency_key` are strings, so only a string or an object of operators
-    can ever match them.
-    """
-    errors: Errors = []
-    if section == "headers" and not isinstance(value, dict):
-        return [(path, "must be an object of header names to filters")]
-    if section in ("path", *_PROVIDER_FIELDS):
-        if isinstance(value, dict):
-            for key in value:
-                if isinstance(key, str) and not key.startswith("$"):
-                    msg = f"the {section} is a string: use a string or operators such as $in"
-                    errors.append((_join(path, key), msg))
-        elif not isinstance(value, str):
-            return [(path, "must be a string or an object of operators such as $in")]
-    if section == "headers" and isinstance(value, dict):
-        seen: dict[str, str] = {}
-        for key in value:
-            if isinstance(key, str) and not key.startswith("$"):
-                if (first := seen.setdefault(key.lower(), key)) != key:
-                    msg = f"duplicates header {first!r}: header names are case-insensitive"
-                    errors.append((_join(path, key), msg))
-    _check_filter(value, path, 0, errors)
-    return errors
 
 
 # One V8 isolate per process: creating one costs ~30 ms; V8 is not fork-safe, hence the pid.
 _js_lock = threading.Lock()
 _js: Any = None
 _js_pid = 0
-_HANDLER_CALL = re.compile(r"\baddHandler\s*\(")
-_V8_LOCATION = re.compile(r"undefined:(\d+): (.*)")
-_WRAPPER_LINES = 2  # `new Function` puts the body after "(function anonymous(addHandler\n) {\n"
-
-
-def _format_js_error(message: str, code: str) -> str:
-    lines = message.splitlines()
-    located = _V8_LOCATION.match(lines[0]) if lines else None
-    if located is None:
-        return lines[0] if lines else "does not compile as JavaScript"
-    line, text = int(located.group(1)) - _WRAPPER_LINES, located.group(2)
-    if not 1 <= line <= code.count("\n") + 1:
-        return f"{text} (at the end of the code)"
-    caret = lines[2].find("^") if len(lines) > 2 else -1
-    return f"{text} (line {line}, column {caret + 1})" if caret >= 0 else f"{text} (line {line})"
 
 
 def check_javascript(code: str) -> str | None:
@@ -259,8 +94,7 @@ def check_javascript(code: str) -> str | None:
     global _js, _js_pid
     from py_mini_racer import JSEvalException, JSTimeoutException, MiniRacer
 
-    # json.dumps yields a valid JS string literal: the code is data, never spliced as source.
-    source = f"new Function('addHandler', {json.dumps(code)}); null"
+    source = f"{function_source(code)}; null"
     with _js_lock:
         if _js is None or _js_pid != os.getpid():
             _js, _js_pid = MiniRacer(), os.getpid()
@@ -271,10 +105,8 @@ def check_javascript(code: str) -> str | None:
             _js = None
             return f"did not compile within {JS_COMPILE_TIMEOUT_SEC:g} s"
         except JSEvalException as exc:
-            return _format_js_error(str(exc), code)
-    if not _HANDLER_CALL.search(code):
-        return "must register a handler with addHandler('transform', (request, context) => request)"
-    return None
+            return compile_error(str(exc), code)
+    return handler_problem(code)
 
 
 # Any, not JsonValue: pydantic would report a bad value deep inside at a path full of union
@@ -298,9 +130,9 @@ class FilterRule(BaseModel):
 
     @model_validator(mode="after")
     def _some_section(self) -> FilterRule:
-        if all(getattr(self, name) is None for name in _FILTERABLE):
+        if all(getattr(self, name) is None for name in FILTER_PARTS):
             raise PydanticCustomError(
-                "filter_empty", "a filter needs at least one of " + ", ".join(_FILTERABLE)
+                "filter_empty", "a filter needs at least one of " + ", ".join(FILTER_PARTS)
             )
         return self
 
@@ -395,7 +227,7 @@ def validate_rules(rules: list[Rule]) -> Errors:
         if rule.type != "filter" and first != i:
             errors.append((f"{at}.type", f"only one {rule.type} rule allowed (see rules[{first}])"))
         if isinstance(rule, FilterRule):
-            for section in _FILTERABLE:
+            for section in FILTER_PARTS:
                 value = getattr(rule, section)
                 if value is not None:
                     errors += validate_filter(value, f"{at}.{section}", section)

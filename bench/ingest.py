@@ -9,7 +9,6 @@ ingress's peak, which is where the latency aim is set.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import secrets
@@ -29,6 +28,8 @@ from bench.procs import ROOT, Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import EmbeddedBroker, free_port
 from runtime.kafka import ensure_topics, make_producer
+from runtime.secrets import generate_key
+from runtime.settings import Settings, settings_environment
 from schemas.ids import new_id
 from schemas.topics import Topics
 
@@ -95,18 +96,12 @@ def ingress_stack(tmp: Path) -> Iterator[Target]:
         topics = Topics(f"bench{os.getpid()}")
         source = asyncio.run(declare_source(broker.bootstrap, topics))
         port = free_port()
-        env = {
-            "FASTHOOK_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "FASTHOOK_TOPIC_NAMESPACE": topics.namespace,
-            "FASTHOOK_INGRESS_HOST": "127.0.0.1",
-            "FASTHOOK_INGRESS_PORT": str(port),
-            "FASTHOOK_INGRESS_METRICS_PORT": str(free_port()),
-            "FASTHOOK_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "FASTHOOK_LOG_LEVEL": "WARNING",
-            "FASTHOOK_SHUTDOWN_TIMEOUT_S": "5",
-            # A Fernet key (sealed source secrets); this source has none, but the key is required.
-            "FASTHOOK_SECRET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        }
+        env = settings_environment(Settings(
+            kafka_bootstrap=broker.bootstrap, topic_namespace=topics.namespace,
+            ingress_host="127.0.0.1", ingress_port=port, ingress_metrics_port=free_port(),
+            public_url=f"http://127.0.0.1:{port}", log_level="WARNING", shutdown_timeout_s=5,
+            # Sealed source secrets need a key; this source has none, but the key is required.
+            secret_key=generate_key()))
         ingress = stack.enter_context(
             Child("ingress", python("-m", "ingress"), tmp / "ingress.log", env)
         )

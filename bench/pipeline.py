@@ -30,6 +30,7 @@ from bench.report import Report
 from fasthook.embedded import EmbeddedBroker, free_port
 from runtime.kafka import ensure_topics, make_producer
 from runtime.secrets import SecretBox, generate_key
+from runtime.settings import Settings, settings_environment
 from schemas.codec import encode
 from schemas.ids import new_id
 from schemas.topics import Topics
@@ -52,15 +53,12 @@ class Stack:
         self.key = generate_key()
         self.box = SecretBox(self.key)
         self.ports = {name: free_port() for name in ("ingress", "router", "deliverer")}
-        self.env = {
-            "FASTHOOK_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-            "FASTHOOK_SECRET_KEY": self.key, "FASTHOOK_LOG_LEVEL": "WARNING",
-            "FASTHOOK_INGRESS_PORT": str(self.ports["ingress"]),
-            "FASTHOOK_INGRESS_METRICS_PORT": str(free_port()),
-            "FASTHOOK_ROUTER_PORT": str(self.ports["router"]),
-            "FASTHOOK_DELIVERER_PORT": str(self.ports["deliverer"]),
-            "FASTHOOK_ALLOWED_DESTINATIONS": "127.0.0.1/32", "FASTHOOK_DATA_DIR": str(tmp),
-        }
+        self.settings = Settings(
+            kafka_bootstrap=self.broker.bootstrap, secret_key=self.key, log_level="WARNING",
+            ingress_port=self.ports["ingress"], ingress_metrics_port=free_port(),
+            router_port=self.ports["router"], deliverer_port=self.ports["deliverer"],
+            allowed_destinations="127.0.0.1/32", data_dir=str(tmp))
+        self.env = settings_environment(self.settings)
         self.use_namespace("bench")
 
     def use_namespace(self, namespace: str) -> None:

@@ -15,7 +15,6 @@ from deliverer.consuming import ConcurrentConsumer
 from deliverer.delivery import Delivery
 from deliverer.keys import CONSUMERS, KAFKA, METRICS, SETTINGS, VIEW
 from deliverer.metrics import DelivererMetrics
-from deliverer.retry import TIERS_MS
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
@@ -23,6 +22,7 @@ from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
+from schemas.topics import RETRY_TIERS_MS
 
 # Events waiting in a tier or for an unpause cost only memory, so many may wait at once.
 WAITING_IN_FLIGHT = 10_000
@@ -58,7 +58,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         *(ConcurrentConsumer(settings, [topics.retry(tier)], f"{ns}-deliverer-tier-{tier}",
                              delivery.handle_due, WAITING_IN_FLIGHT, drain_on_stop=False,
                              skip_failed=False, idle_rest_s=0.25)
-          for tier in TIERS_MS),
+          for tier in RETRY_TIERS_MS),
     ]
     try:
         for consumer in consumers:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deliverer.outgoing import HttpRequest, redacted
+from deliverer.outgoing import HttpRequest, Outcome, redacted
 from deliverer.retry import next_delay_ms, should_retry
-from deliverer.sending import Outcome
+from schemas.headers import header_records
 from schemas.ids import derived_id, id_time_ms
 
 # Only the pipeline's own attempts continue on the retry schedule; an operator's manual or
@@ -49,19 +49,6 @@ def attempt_id(event: dict[str, Any]) -> str:
 class Decision:
     attempt: dict[str, Any]
     retry: dict[str, Any] | None  # the next EventCreated, due later
-
-
-def header_records(headers: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for name, value in headers:
-        if isinstance(value, bytes):
-            try:
-                out.append({"name": name, "value": value.decode(), "raw": None})
-            except UnicodeDecodeError:
-                out.append({"name": name, "value": value.decode("latin-1"), "raw": value})
-        else:
-            out.append({"name": name, "value": value, "raw": None})
-    return out
 
 
 def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,

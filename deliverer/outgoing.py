@@ -15,7 +15,7 @@ chose no authentication (as API.md says: "with FASTHOOK_SIGNATURE").
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
@@ -240,3 +240,16 @@ def redacted(request: HttpRequest) -> tuple[str, list[tuple[str, str | bytes]]]:
     headers = [(name, _redacted_value(value) if name.lower() == request.credential_header
                 else value) for name, value in request.headers]
     return url, headers
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    latency_ms: int = 0
+    error_code: str | None = None
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)

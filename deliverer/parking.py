@@ -27,7 +27,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from deliverer.retry import TIERS_MS, tier_for
+from deliverer.retry import tier_for
+from schemas.topics import RETRY_TIERS_MS
 
 # Past its concurrency, a destination's events wait in memory only while the expected wait
 # (the line ahead times how long a delivery holds a slot, over the concurrency) is this short.
@@ -42,7 +43,7 @@ RETURN_LEAD_S = 1.0
 # A busy destination's parked events come back no sooner than this (a trip through a tier
 # takes about as long anyway), and no later than that.
 BUSY_PARK_MIN_S = 0.1
-BUSY_PARK_MAX_S = TIERS_MS[3] / 1000
+BUSY_PARK_MAX_S = RETRY_TIERS_MS[3] / 1000
 # How long a delivery holds a slot, until deliveries have been seen (then a moving average).
 HOLD_START_S = 1.0
 HOLD_WEIGHT = 0.2
@@ -169,4 +170,4 @@ def parked_event(event: dict[str, Any], now_ms: int, wait_s: float) -> dict[str,
 def parking_tier(wait_ms: int) -> int:
     """The retry tier a parked event waits on: the largest that fits, else the smallest (even a
     short wait is spent in a tier's consumer, never in an events slot)."""
-    return tier_for(wait_ms) or TIERS_MS[0]
+    return tier_for(wait_ms) or RETRY_TIERS_MS[0]

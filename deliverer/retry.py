@@ -18,14 +18,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from schemas.status_codes import status_matches
+from schemas.topics import RETRY_TIERS_MS
 
 MAX_DELAY_MS = 24 * 60 * 60 * 1000  # exponential growth stops at one day
 RETRY_AFTER_MAX_MS = 60 * 60 * 1000
 RETRY_AFTER_MAX_FACTOR = 10
 DEFAULT_INTERVAL_MS = 60_000  # the API's default for `interval`
-# Delayed topics (`fasthook.retry.<tier>`): a retry waits on the largest tier not after its due
-# time, then in memory for the rest; below the smallest tier it waits in memory only.
-TIERS_MS = (5_000, 30_000, 120_000, 600_000, 3_600_000)
 
 
 def should_retry(rule: dict[str, Any] | None, status: int | None, error_code: str | None) -> bool:
@@ -104,7 +102,10 @@ def next_delay_ms(
 
 
 def tier_for(delay_ms: int) -> int | None:
-    """The largest tier in TIERS_MS not longer than `delay_ms`; None below the smallest (the
+    """Delayed topics (`fasthook.retry.<tier>`, the catalog's RETRY_TIERS_MS): a retry waits on
+    the largest tier not after its due time, then in memory for the rest.
+
+    The largest tier in RETRY_TIERS_MS not longer than `delay_ms`; None below the smallest (the
     caller waits in memory). 7 s → 5 s, 2 h → 1 h, 4 s → None."""
-    fitting = [tier for tier in TIERS_MS if tier <= delay_ms]
+    fitting = [tier for tier in RETRY_TIERS_MS if tier <= delay_ms]
     return fitting[-1] if fitting else None

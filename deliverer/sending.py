@@ -18,7 +18,6 @@ import re
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -28,7 +27,7 @@ from aiohttp.resolver import DefaultResolver
 from multidict import CIMultiDict
 from yarl import URL
 
-from deliverer.outgoing import HttpRequest
+from deliverer.outgoing import HttpRequest, Outcome
 from deliverer.ssrf import DestinationGuard
 
 MAX_RESPONSE_BODY = 64 * 1024
@@ -40,19 +39,6 @@ _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 class BlockedDestination(OSError):
     """The destination resolves to an address FastHook refuses to call (SSRF guard)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: int | None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    latency_ms: int = 0
-    error_code: str | None = None
-    error: str | None = None
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
 class GuardedResolver(AbstractResolver):

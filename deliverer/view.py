@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from runtime.errors import SettingsError
 from runtime.secrets import SecretBox
+from schemas.times import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class DeliveryView:
             return []
         found = [self._box.open(secret["current"])]
         until = secret.get("previous_valid_until")
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s or time.time()))
+        now = now_iso(now_s)
         if secret.get("previous") and until and until > now:
             found.append(self._box.open(secret["previous"]))
         return found

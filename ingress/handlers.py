@@ -14,7 +14,6 @@ from ingress.keys import KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.records import (
     accepted_answer,
     header_pairs,
-    header_records,
     longest_header_line,
     redact,
     rejection_answer,
@@ -24,6 +23,7 @@ from ingress.records import (
 from ingress.signatures import IncomingRequest, Verification, credential_header, verify
 from ingress.sources import Source
 from schemas.codec import encode
+from schemas.headers import header_records
 from schemas.ids import new_id
 from schemas.limits import MAX_REJECTED_BODY_BYTES
 

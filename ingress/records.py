@@ -29,18 +29,6 @@ REJECTION_MESSAGE = {
 }
 
 
-def header_records(raw_headers: Iterable[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
-    """Headers in order, exactly: text where the bytes are UTF-8, raw bytes kept where not."""
-    out: list[dict[str, Any]] = []
-    for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1")
-        try:
-            out.append({"name": name, "value": raw_value.decode("utf-8"), "raw": None})
-        except UnicodeDecodeError:
-            out.append({"name": name, "value": raw_value.decode("latin-1"), "raw": raw_value})
-    return out
-
-
 def longest_header_line(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
     """Length of the longest `Name: value` line: the unit of schemas.limits.MAX_HEADER_BYTES."""
     return max((len(name) + 2 + len(value) for name, value in raw_headers), default=0)

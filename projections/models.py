@@ -1,29 +1,23 @@
 """Query rows → the JSON models of API.md, and stored rows → records to publish again.
 
 Pure. Times come from ClickHouse as unix milliseconds and leave as RFC 3339 UTC with
-milliseconds. `data.body` is how a person reads a body (JSON → value, form → object of
-strings, else text); the exact bytes are only ever served by `raw_body` and re-published by a
-retry.
+milliseconds. `data.body` is how a person reads a body, the very value a connection filter
+saw (`schemas.bodies.body_view`: JSON → value, form → object of strings, else text); the exact
+bytes are only ever served by `raw_body` and re-published by a retry.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
+from schemas.bodies import body_view, parse_query
+from schemas.headers import header_record
 from schemas.providers import provider_view
-
-FORM = "application/x-www-form-urlencoded"
+from schemas.times import iso_ms
 
 
 def iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    stamp = datetime.fromtimestamp(ms / 1000, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
+    return None if ms is None else iso_ms(ms)
 
 def _pair(header: Any) -> tuple[str, str]:
     if isinstance(header, dict):
@@ -41,41 +35,10 @@ def headers_object(headers: list[Any]) -> dict[str, str]:
     return out
 
 
-def parse_form(raw: bytes) -> dict[str, str | list[str]]:
-    """`a=1&b=&a=2` → {"a": ["1", "2"], "b": ""}: blanks kept, repeats become lists."""
-    out: dict[str, str | list[str]] = {}
-    for pair in raw.split(b"&"):
-        if not pair:
-            continue
-        name_raw, _, value_raw = pair.partition(b"=")
-        name = unquote_to_bytes(name_raw.replace(b"+", b" ")).decode("utf-8", "replace")
-        value = unquote_to_bytes(value_raw.replace(b"+", b" ")).decode("utf-8", "replace")
-        previous = out.get(name)
-        if previous is None:
-            out[name] = value
-        elif isinstance(previous, list):
-            previous.append(value)
-        else:
-            out[name] = [previous, value]
-    return out
-
-
-def body_view(body: bytes, content_type: str) -> Any:
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        try:
-            return json.loads(body.decode("utf-8-sig"))
-        except (ValueError, RecursionError):
-            pass
-    elif media == FORM:
-        return parse_form(body)
-    return body.decode("utf-8", "replace")
-
-
 def data_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": row["method"], "path": row["path"], "query": row["query"],
-        "parsed_query": parse_form(row["query"].encode("utf-8", "surrogateescape")),
+        "parsed_query": parse_query(row["query"]),
         "headers": headers_object(row["headers"]),
         "body": body_view(row["body"], row["content_type"]),
     }
@@ -140,13 +103,10 @@ def ignored_model(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- records to publish again -----------------------------------------------------------------
-def header_records(headers: list[Any], raw: list[bytes]) -> list[dict[str, Any]]:
-    out = []
-    for i, header in enumerate(headers):
-        name, value = _pair(header)
-        exact = raw[i] if i < len(raw) and raw[i] else None
-        out.append({"name": name, "value": value, "raw": exact})
-    return out
+def stored_header_records(headers: list[Any], raw: list[bytes]) -> list[dict[str, Any]]:
+    """Stored header columns → header records: the exact bytes where they were kept."""
+    return [header_record(name, raw[i] if i < len(raw) and raw[i] else value)
+            for i, (name, value) in enumerate(map(_pair, headers))]
 
 
 def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str = "MANUAL",
@@ -159,7 +119,8 @@ def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str =
         "attempt_number": attempts + 1, "trigger": trigger, "source_url": row["source_url"],
         "request": {
             "method": row["method"], "path": row["path"], "query": row["query"],
-            "headers": header_records(row["headers"], row["header_raw"]), "body": row["body"],
+            "headers": stored_header_records(row["headers"], row["header_raw"]),
+            "body": row["body"],
         },
         "bulk_id": bulk_id,
     }
@@ -168,7 +129,7 @@ def manual_event(row: dict[str, Any], attempts: int, now_ms: int, trigger: str =
 def replayed_request(row: dict[str, Any], request_id: str, now_ms: int,
                      connection_ids: list[str] | None) -> dict[str, Any]:
     """The stored RequestReceived under a new id, replaying the original."""
-    headers = header_records(row["headers"], row["header_raw"])
+    headers = stored_header_records(row["headers"], row["header_raw"])
     event_type, idempotency_key = row["event_type"], row["idempotency_key"]
     if event_type is None and idempotency_key is None:
         # Stored before the ingress kept them (or the provider named none): read them now.

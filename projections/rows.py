@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from schemas.ids import CROCKFORD
+from schemas.ids import id_time_ms
 
 Row = dict[str, Any]
 SEARCH_MAX_CHARS = 1_000_000
@@ -58,20 +58,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 # Ties on `at` go to the later kind of fact: an attempt recorded in the same millisecond as
 # the retry it scheduled describes the event better than the retry.
 RANK = {"CREATED": 1, "HELD": 2, "ATTEMPT": 3}
-
-
-def id_time_ms(value: str, fallback: int) -> int:
-    """The creation time in a ULID id, or `fallback` for an id that is not one."""
-    body = value.rsplit("_", 1)[-1][:10]
-    if len(body) != 10:
-        return fallback
-    ms = 0
-    for ch in body.upper():
-        digit = CROCKFORD.find(ch)
-        if digit < 0:
-            return fallback
-        ms = ms * 32 + digit
-    return ms
 
 
 def header_columns(headers: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[bytes]]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from router import validation as valid
-from router.bodies import FORM_MEDIA_TYPE, body_for_filters, media_type
-from router.bodies import parse_query as parse_query_string
 from router.validation import InvalidOutput
+from schemas.bodies import FORM_MEDIA_TYPE, body_view, media_type
+from schemas.bodies import parse_query as parse_query_string
 from schemas.limits import HOP_HEADER
 
 Header = dict[str, Any]
@@ -46,7 +46,7 @@ def request_view(outgoing: dict[str, Any],
     transformation does to the request."""
     return {
         "headers": header_map(outgoing["headers"]),
-        "body": body_for_filters(outgoing["body"], content_type_of(outgoing["headers"])),
+        "body": body_view(outgoing["body"], content_type_of(outgoing["headers"])),
         "path": outgoing["path"],
         "query": parse_query_string(outgoing["query"]),
         **(provider or {}),

@@ -13,7 +13,6 @@ from typing import Any
 
 from router.connections import Connection
 from router.dedupe import dedupe_key
-from router.filters import request_matches
 from router.outgoing import (
     apply_transformation,
     outgoing_from_request,
@@ -23,6 +22,7 @@ from router.outgoing import (
 )
 from router.transform import TransformationFailed
 from router.validation import InvalidOutput
+from schemas.filters import request_matches
 from schemas.ids import derived_id
 from schemas.limits import HOP_HEADER, MAX_HOPS, hop_count
 

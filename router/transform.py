@@ -16,6 +16,8 @@ from typing import Any
 
 from py_mini_racer import MiniRacer
 
+from schemas.transformations import function_source
+
 TIMEOUT_S = 1.0
 MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 # The most memory a worker's isolates may hold: their count times their heap limit (16 x 64 MiB).
@@ -90,7 +92,7 @@ class Sandboxes:
         racer.set_hard_memory_limit(self.memory_bytes)
         try:
             racer.eval(PRELUDE + f"var process = {{env: {json.dumps(env)}}};")
-            racer.eval(f"(new Function('addHandler', {json.dumps(code)}))(__register);",
+            racer.eval(f"({function_source(code)})(__register);",
                        timeout_sec=self.timeout_s)
         except Exception as exc:
             racer.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
+
+from schemas.times import iso_ms
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -17,8 +18,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": iso_ms(int(record.created * 1000)),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,

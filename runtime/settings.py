@@ -142,6 +142,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     return settings
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The ``FASTHOOK_*`` variables ``load_settings`` reads back as ``settings``: how a launcher
+    (``fasthook run``, a test, a benchmark) hands its settings to a service process."""
+    return {f"FASTHOOK_{f.name.upper()}": str(getattr(settings, f.name))
+            for f in fields(Settings)}
+
+
 def check_limits(settings: Settings) -> None:
     """Settings may lower the contract's limits, never raise them (schemas/limits.py: every
     topic and Kafka client is sized for those), and deadlines are positive."""

@@ -38,10 +38,16 @@ def derived_id(prefix: str, time_ms: int, *parts: str) -> str:
     return f"{prefix}_{ulid(time_ms, digest[:10])}"
 
 
-def id_time_ms(value: str) -> int:
-    """The creation time encoded in an id."""
+def id_time_ms(value: str, fallback: int | None = None) -> int:
+    """The creation time encoded in an id; for a string that is not one of our ids,
+    ``fallback`` when given, else ValueError."""
     body = value.rsplit("_", 1)[-1][:10]
     ms = 0
-    for ch in body:
-        ms = ms * 32 + CROCKFORD.index(ch)
+    for ch in body.upper() if len(body) == 10 else "!":
+        digit = CROCKFORD.find(ch)
+        if digit < 0:
+            if fallback is None:
+                raise ValueError(f"not an id with a time: {value!r}")
+            return fallback
+        ms = ms * 32 + digit
     return ms

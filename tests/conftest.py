@@ -77,3 +77,16 @@ async def producer(bootstrap: str) -> AsyncIterator:
     await p.start()
     yield p
     await p.stop()
+
+
+# Tests that start real components (the broker, the ClickHouse engine, whole processes) are
+# marked `stack`; the rest are the pure core that `make check` runs in well under a minute.
+_STACK_FIXTURES = frozenset({"broker", "engine", "bootstrap"})
+_STACK_FOLDERS = ("chaos", "e2e", "fasthook")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _STACK_FOLDERS or _STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)

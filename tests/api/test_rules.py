@@ -12,8 +12,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from api.rules import (
-    FILTER_OPERATORS,
-    MAX_FILTER_DEPTH,
     DeduplicateRule,
     DelayRule,
     FilterRule,
@@ -22,9 +20,9 @@ from api.rules import (
     check_javascript,
     error_path,
     parse_rules,
-    validate_filter,
     validate_rules,
 )
+from schemas.filter_grammar import FILTER_OPERATORS, MAX_FILTER_DEPTH, validate_filter
 from schemas.status_codes import (
     StatusCodeExpression,
     parse_status_code_expression,
@@ -188,10 +186,11 @@ def test_at_most_twenty_rules() -> None:
     ("body", "path", "message"),
     [
         (
-            {"MessageStatus": {"$in": "failed"}},
+            {"MessageStatus": {"$in": 3}},
             "body.MessageStatus.$in",
-            "must be a list of values",
+            "must be a list of values or a string",
         ),
+        ({"s": {"$in": ""}}, "body.s.$in", "non-empty string"),
         ({"s": {"$nin": []}}, "body.s.$nin", "non-empty list"),
         ({"s": {"$in": ["a", {"b": 1}]}}, "body.s.$in[1]", "string, number, boolean or null"),
         ({"s": {"$regex": "x"}}, "body.s.$regex", "unknown operator $regex"),
@@ -204,9 +203,13 @@ def test_at_most_twenty_rules() -> None:
         ({"$or": []}, "body.$or", "non-empty list of filters"),
         ({"$and": {"a": 1}}, "body.$and", "non-empty list of filters"),
         ({"$or": [{"a": 1}, {"b": {"$exists": 0}}]}, "body.$or[1].b.$exists", "true or false"),
-        ({"s": {"$not": {"$in": "x"}}}, "body.s.$not.$in", "list of values"),
-        ({"s": {"$ref": "body..x"}}, "body.s.$ref", "dotted field path"),
-        ({"s": {"$ref": 3}}, "body.s.$ref", "dotted field path"),
+        ({"s": {"$not": {"$in": {"a": 1}}}}, "body.s.$not.$in", "list of values"),
+        ({"s": {"$ref": "body..x"}}, "body.s.$ref", "field path"),
+        ({"s": {"$ref": 3}}, "body.s.$ref", "field path"),
+        ({"s": {"$ref": "body.items[x]"}}, "body.s.$ref", "field path"),
+        ({"s": {"$ref": "body.items[$idx]"}}, "body.s.$ref", "field path"),
+        ({"n": {"$gt": {"$ref": "body. m"}}}, "body.n.$gt.$ref", "field path"),
+        ({"n": {"$lte": {"$ref": "body.m", "x": 1}}}, "body.n.$lte", "stands alone"),
         ({"a b": {"$in": 1}}, 'body["a b"].$in', "list of values"),
         ({"a.b": {"c": {"$gte": None}}}, 'body["a.b"].c.$gte', "number or a string"),
         ({"list": [1, {"x": {"$bad": 1}}]}, "body.list[1].x.$bad", "unknown operator"),
@@ -233,6 +236,10 @@ def test_filter_error_paths(body: Any, path: str, message: str) -> None:
         {"$or": [{"a": 1}, {"b": {"$gte": 2, "$lt": "z"}}], "c": {"$neq": {"$in": "literal"}}},
         {"name": {"$startsWith": ["a", "b"], "$endsWith": "z"}, "x": {"$ref": "body.y.0"}},
         {"e": {"$eq": [1, {"a": None}]}, "gone": {"$exist": False}},
+        {"MessageStatus": {"$in": "deliver"}, "To": {"$nin": "+1800"}},
+        {"n": {"$lte": {"$ref": "old_n"}}, "m": {"$neq": {"$ref": "body.previous.m"}}},
+        {"variants": {"updated_at": {"$ref": "variants[$index].created_at"}}},
+        {"t": {"$ref": "types[1]"}, "s": {"$in": {"$ref": "body.allowed"}}},
     ],
 )
 def test_valid_filters(body: Any) -> None:

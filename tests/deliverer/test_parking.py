@@ -22,8 +22,8 @@ from deliverer.parking import (
     parked_event,
     parking_tier,
 )
-from deliverer.retry import TIERS_MS
 from projections.rows import event_created_rows
+from schemas.topics import RETRY_TIERS_MS
 from tests.support.deliverer import Pipe, make_event
 
 PIPE = Pipe({"id": "team_1"}, {"id": "des_1"}, {"id": "con_1", "source_id": "src_1"}, "s")
@@ -153,6 +153,6 @@ def test_a_parked_event_keeps_its_attempt_and_trigger_and_reads_scheduled():
 
 
 def test_a_parked_event_waits_on_a_tier_even_when_due_soon():
-    assert parking_tier(0) == TIERS_MS[0]
+    assert parking_tier(0) == RETRY_TIERS_MS[0]
     assert parking_tier(7_000) == 5_000
     assert parking_tier(2 * 3_600_000) == 3_600_000

@@ -6,13 +6,13 @@ from hypothesis import strategies as st
 
 from deliverer.retry import (
     MAX_DELAY_MS,
-    TIERS_MS,
     next_delay_ms,
     parse_retry_after,
     should_retry,
-    status_matches,
     tier_for,
 )
+from schemas.status_codes import status_matches
+from schemas.topics import RETRY_TIERS_MS
 
 NOW = 1_718_000_000.0
 
@@ -310,7 +310,7 @@ def test_tier_for(delay, tier):
 def test_tier_is_the_largest_not_after_the_delay(delay):
     tier = tier_for(delay)
     if tier is None:
-        assert delay < TIERS_MS[0]
+        assert delay < RETRY_TIERS_MS[0]
     else:
         assert tier <= delay
-        assert all(t <= tier or t > delay for t in TIERS_MS)
+        assert all(t <= tier or t > delay for t in RETRY_TIERS_MS)

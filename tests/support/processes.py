@@ -12,29 +12,12 @@ from pathlib import Path
 
 import aiohttp
 
-from runtime.settings import Settings
+from runtime.settings import Settings, settings_environment
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
-        "FASTHOOK_INGRESS_HOST": settings.ingress_host,
-        "FASTHOOK_INGRESS_PORT": str(settings.ingress_port),
-        "FASTHOOK_INGRESS_METRICS_PORT": str(settings.ingress_metrics_port),
-        "FASTHOOK_PUBLIC_URL": settings.public_base_url,
-        "FASTHOOK_PRODUCE_TIMEOUT_S": str(settings.produce_timeout_s),
-        "FASTHOOK_SHUTDOWN_TIMEOUT_S": str(settings.shutdown_timeout_s),
-        "FASTHOOK_LOG_FORMAT": "text",
-        "FASTHOOK_SECRET_KEY": settings.secret_key,
-        "FASTHOOK_API_PORT": str(settings.api_port),
-        "FASTHOOK_ROUTER_PORT": str(settings.router_port),
-        "FASTHOOK_DELIVERER_PORT": str(settings.deliverer_port),
-        "FASTHOOK_ALLOWED_DESTINATIONS": settings.allowed_destinations,
-        "FASTHOOK_INSTANCE_ID": settings.instance_id,
-        "FASTHOOK_DATA_DIR": settings.data_dir,
-    }
+    # Text logs: a test's failure shows the service's log, read by people.
+    return {**os.environ, **settings_environment(settings.with_(log_format="text"))}
 
 
 class ServiceProcess:

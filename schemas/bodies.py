@@ -1,7 +1,9 @@
-"""How connection filters see a request body and a raw query string.
+"""How a request body and a raw query string are read: by connection filters (the router) and by
+people inspecting a request (`data.body` of the API) — one view, so what a person inspects is
+what the filter saw.
 
-Pure functions, no I/O. This is only the *filter's view*: the delivered body always stays the
-exact raw bytes (Twilio signs them), so nothing here may ever be written back.
+Pure functions, no I/O. This is only a *view*: the delivered body always stays the exact raw
+bytes (Twilio signs them), so nothing here may ever be written back.
 
 - JSON media types (``application/json``, any ``*/*+json``, parameters ignored) → the parsed
   JSON value. Strict JSON: ``NaN``/``Infinity`` are refused. A body that does not parse (or is
@@ -33,7 +35,7 @@ from schemas.limits import MAX_FORM_FIELDS
 __all__ = [
     "FORM_MEDIA_TYPE",
     "FormValue",
-    "body_for_filters",
+    "body_view",
     "is_json_media_type",
     "media_type",
     "parse_query",
@@ -59,7 +61,7 @@ def is_json_media_type(mtype: str) -> bool:
     return bool(kind) and bool(slash) and subtype.endswith("+json")
 
 
-def body_for_filters(body: bytes, content_type: str | None) -> object:
+def body_view(body: bytes, content_type: str | None) -> object:
     """The value a connection filter's ``body`` part is evaluated against."""
     try:
         raw = _as_bytes(body)
@@ -87,7 +89,7 @@ def parse_query(query: str) -> dict[str, FormValue]:
         else:
             raw = _as_bytes(query)
         return _parse_pairs(raw, strict=False, over_cap_fails=False) or {}
-    except Exception:  # defensive: same contract as body_for_filters
+    except Exception:  # defensive: same contract as body_view
         return {}
 
 

@@ -1,0 +1,28 @@
+"""Headers as the records carry them: in order, exactly.
+
+A header is ``{"name", "value", "raw"}``: ``value`` is the text (UTF-8 where the bytes are
+UTF-8, else Latin-1, which maps every byte), and ``raw`` keeps the exact bytes only when they
+are not UTF-8 — so a header that is not text is still sent on byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+HeaderRecord = dict[str, Any]
+
+
+def header_record(name: str | bytes, value: str | bytes) -> HeaderRecord:
+    text_name = name.decode("latin-1") if isinstance(name, bytes) else name
+    if not isinstance(value, bytes):
+        return {"name": text_name, "value": value, "raw": None}
+    try:
+        return {"name": text_name, "value": value.decode("utf-8"), "raw": None}
+    except UnicodeDecodeError:
+        return {"name": text_name, "value": value.decode("latin-1"), "raw": value}
+
+
+def header_records(headers: Iterable[tuple[str | bytes, str | bytes]]) -> list[HeaderRecord]:
+    """``[(name, value), …]`` (text or bytes) → header records, in the same order."""
+    return [header_record(name, value) for name, value in headers]
