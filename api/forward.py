@@ -43,7 +43,7 @@ FORWARDED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/ignored-events/{id}"),
     ("GET", "/v1/metrics"),
     *((method, f"/v1/bulk/{kind}/retry{tail}") for kind in ("events", "requests")
-      for method, tail in (("POST", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
+      for method, tail in (("POST", ""), ("GET", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
                            ("POST", f"/{BULK_ID}/cancel"))),
 )
 

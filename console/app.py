@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from console.client import client_ctx
-from console.keys import JOBS, SEALER, SETTINGS
+from console.keys import SEALER, SETTINGS
 from console.middlewares import errors, sessions
 from console.routes import console_routes
 from console.session import Sealer
@@ -27,7 +27,6 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors, sessions], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[SEALER] = Sealer(settings.secret_key, settings.console_session_s)
-    app[JOBS] = {}
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
                                autoescape=jinja2.select_autoescape(default=True))
     env.globals["public_url"] = settings.public_base_url

@@ -18,6 +18,3 @@ CLIENT: web.AppKey[ApiClient] = web.AppKey("client")
 
 # Set by the session middleware on every page behind sign-in.
 SESSION = web.RequestKey("session", Session)
-# (kind, job id) of the bulk jobs started from this console process, newest first, per team:
-# the API has no route listing a team's jobs yet.
-JOBS = web.AppKey("jobs", dict)

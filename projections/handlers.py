@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -49,6 +49,13 @@ class BulkBody(BaseModel):
 
     # The list route's filters; required, so an empty body is not a bulk retry of everything.
     query: dict[str, Any]
+
+
+class BulkListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=250)] = 50
+    status: Literal["QUEUED", "RUNNING", "COMPLETED", "CANCELLED"] | None = None
 
 
 class RetryRequestBody(BaseModel):
@@ -337,6 +344,17 @@ async def bulk_plan(request: web.Request) -> web.Response:
     query = await _bulk_query(request)
     count = await request.app[BULK].estimate(_kind(request), request[TEAM_ID], query)
     return web.json_response({"estimated_count": count})
+
+
+async def bulk_list(request: web.Request) -> web.Response:
+    """The team's jobs of this kind, newest first (every job is held in memory)."""
+    query = read_query(request, BulkListQuery)
+    kind, team = _kind(request), request[TEAM_ID]
+    jobs = sorted((j for j in request.app[BULK].jobs.values()
+                   if j.team_id == team and j.kind == kind
+                   and query.status in (None, j.status)),
+                  key=lambda j: j.id, reverse=True)[:query.limit]
+    return web.json_response({"models": [j.model() for j in jobs], "count": len(jobs)})
 
 
 async def bulk_progress(request: web.Request) -> web.Response:

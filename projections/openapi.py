@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from projections import responses as r
-from projections.handlers import NOT_IN_BULK, RetryRequestBody
+from projections.handlers import NOT_IN_BULK, BulkListQuery, RetryRequestBody
 from projections.params import AttemptQuery, EventQuery, IgnoredQuery, RequestQuery
 from projections.timeseries import MetricsQuery
 
@@ -88,6 +88,8 @@ ROUTES: tuple[Route, ...] = (
         for route in (
             Route("POST", f"/v1/bulk/{kind}/retry", f"Bulk retry of {kind} by query", "Bulk",
                   None, bulk_body(kind), r.BulkJob, 202, (422,)),
+            Route("GET", f"/v1/bulk/{kind}/retry", f"List bulk retries of {kind}, newest first",
+                  "Bulk", BulkListQuery, None, r.BulkJobList, 200, (422,)),
             Route("POST", f"/v1/bulk/{kind}/retry/plan",
                   f"Count the {kind} a bulk retry would take", "Bulk", None, bulk_body(kind),
                   r.BulkPlan, 200, (422,)),

@@ -135,6 +135,11 @@ class BulkJob(Described):
     cancelled_at: datetime | None
 
 
+class BulkJobList(Described):
+    models: list[BulkJob]
+    count: int
+
+
 class BulkPlan(Described):
     estimated_count: int
 

@@ -1,5 +1,5 @@
 """Bulk retry driven by a list's query: the plan (how many match), then the job's progress,
-and cancel. The jobs started from this console are listed per team."""
+and cancel; the team's jobs of both kinds, newest first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 
 from aiohttp import web
 
-from console.keys import JOBS, SESSION
 from console.pages import api, redirect, render
 from console.views import EVENT_FILTERS, REQUEST_FILTERS, bulk_query, filters_from
 
@@ -43,7 +42,6 @@ async def start(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items()}
     job = await api(request, "POST", f"/v1/bulk/{kind}/retry",
                     json={"query": _query(kind, form)})
-    request.app[JOBS].setdefault(request[SESSION].team_id, []).insert(0, (kind, job["id"]))
     return redirect(request, f"/bulk/{kind}/{job['id']}")
 
 
@@ -70,7 +68,8 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 
 async def jobs_page(request: web.Request) -> web.Response:
-    started = request.app[JOBS].get(request[SESSION].team_id, [])[:50]
-    jobs = [(kind, await api(request, "GET", f"/v1/bulk/{kind}/retry/{job_id}"))
-            for kind, job_id in started]
-    return render(request, "bulk.html", {"jobs": jobs})
+    jobs = [job for kind in KINDS
+            for job in (await api(request, "GET", f"/v1/bulk/{kind}/retry",
+                                  {"limit": "50"}))["models"]]
+    jobs.sort(key=lambda job: job["id"], reverse=True)
+    return render(request, "bulk.html", {"jobs": jobs[:50]})
