@@ -88,6 +88,7 @@ async def test_the_on_call_story(world, new_page):
     await expect(attempt).to_contain_text("204")
     await attempt.locator("summary:has-text('Response headers')").click()
     await expect(attempt.locator("table.kv")).to_contain_text("Server")
+    await expect(page.locator("#outgoing-body")).to_contain_text('"MessageStatus": "delivered"')
     await screenshot(page, "event-inspector")
     event_url = page.url
 
