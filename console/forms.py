@@ -43,6 +43,8 @@ def connection_body(form: Mapping[str, str], current_status: str | None
 
 def rule_summary(rule: dict[str, Any]) -> str:
     """One rule in words, for the connections list."""
+    # The API answers every section of a rule, unset ones as null: only the set ones read.
+    rule = {k: v for k, v in rule.items() if v is not None}
     kind = rule.get("type", "?")
     if kind == "filter":
         parts = [f"{k} {json.dumps(v, separators=(',', ':'))}" for k, v in rule.items()

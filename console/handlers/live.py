@@ -41,16 +41,19 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
               "destinations": await names(request, "destinations")}
     async with sse_response(request) as stream:
         stream.ping_interval = 15
-        while stream.is_connected():
-            try:
-                rows = await _window(request, filters, tail)
-            except (ApiError, ApiUnreachable):
-                await stream.send("", event="stale")  # the page shows the tail is paused
-                await asyncio.sleep(POLL_S * 4)
-                continue
-            for row in tail.take(rows):
-                html = aiohttp_jinja2.render_string("_event_row.html", request,
-                                                    {"e": row, **labels})
-                await stream.send(html, event="row", id=row["id"])
-            await asyncio.sleep(POLL_S)
+        try:
+            while stream.is_connected():
+                try:
+                    rows = await _window(request, filters, tail)
+                except (ApiError, ApiUnreachable):
+                    await stream.send("", event="stale")  # the page shows the tail paused
+                    await asyncio.sleep(POLL_S * 4)
+                    continue
+                for row in tail.take(rows):
+                    html = aiohttp_jinja2.render_string("_event_row.html", request,
+                                                        {"e": row, **labels})
+                    await stream.send(html, event="row", id=row["id"])
+                await asyncio.sleep(POLL_S)
+        except ConnectionResetError:
+            pass  # the page went away between two polls
     return stream
