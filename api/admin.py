@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from api.config_log import ConfigStore
-from api.entities import new_api_key, new_team
-from api.errors import NotFound
+from api.entities import new_analyst, new_api_key, new_team
+from api.errors import Conflict, NotFound, Unprocessable
 from api.view import ConfigView, Entity
 from runtime.kafka import ConfigFollower, make_producer
 from runtime.secrets import SecretBox
@@ -52,6 +52,33 @@ class Admin:
             "api_key", {**held.entity, "revoked_at": stamp, "updated_at": stamp}
         )
 
+    async def create_analyst(self, name: str, team_id: str | None = None
+                             ) -> tuple[str, Entity]:
+        """A ClickHouse credential (user `name`) for the analysts' endpoint; team-scoped when
+        `team_id` is given. Returns (the password, shown once; the entity)."""
+        if team_id is not None and self.view.get("team", team_id) is None:
+            raise NotFound(f"no team {team_id}")
+        if self.active_analyst(name) is not None:
+            raise Conflict(f"an analyst named {name} exists (revoke it first)")
+        try:
+            password, entity = new_analyst(name, team_id)
+        except ValueError as exc:
+            raise Unprocessable(str(exc)) from None
+        await self.store.put("analyst", entity)
+        return password, entity
+
+    def active_analyst(self, name: str) -> Entity | None:
+        return next((a for a in self.view.all("analyst")
+                     if a["name"] == name and not a["revoked_at"]), None)
+
+    async def revoke_analyst(self, name: str) -> Entity:
+        held = self.active_analyst(name)
+        if held is None:
+            raise NotFound(f"no active analyst {name}")
+        stamp = now_iso()
+        return await self.store.put("analyst", {**held, "revoked_at": stamp,
+                                                "updated_at": stamp})
+
 
 @asynccontextmanager
 async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
@@ -67,3 +94,10 @@ async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
     finally:
         await follower.stop()
         await producer.stop()
+
+
+async def create_analyst(settings: Settings, name: str, team_id: str | None = None
+                         ) -> tuple[str, Entity]:
+    """`fasthook analysts create NAME [--team tm_…]` as a function: (password, entity)."""
+    async with admin_session(settings) as admin:
+        return await admin.create_analyst(name, team_id)

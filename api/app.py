@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from api.config_log import ConfigStore
 from api.forward import forwarded_routes, http_ctx
 from api.keys import BOX, KAFKA, SETTINGS, STORE, VIEW
+from api.listen import install as install_relay
 from api.middlewares import authenticate, problems
 from api.openapi import openapi_json
 from api.routes import api_routes
@@ -48,4 +49,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes([web.get("/v1/openapi.json", openapi_json)])
     app.add_routes(api_routes())
     app.add_routes(forwarded_routes())
+    install_relay(app)
     return app

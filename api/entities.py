@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from schemas.times import now_iso
 
 Entity = dict[str, Any]
 PREFIX = {"source": "src", "destination": "des", "connection": "con", "team": "tm",
-          "api_key": "key"}
+          "api_key": "key", "analyst": "anl"}
 KEY_PREFIX = "fhp_"
 
 
@@ -163,4 +164,25 @@ def new_api_key(name: str, team_ids: list[str], now: str | None = None) -> tuple
     return key, {
         "id": new_id("key"), "name": name, "team_ids": team_ids, "hash": hash_key(key),
         "hint": key[:8] + "…", "created_at": stamp, "updated_at": stamp, "revoked_at": None,
+    }
+
+
+# --- analysts (ClickHouse users of the read-only endpoint) --------------------------------
+
+# A ClickHouse user name as is: the same name logs in to the embedded endpoint and, in
+# production, names the ClickHouse server's user.
+ANALYST_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def new_analyst(name: str, team_id: str | None, now: str | None = None
+                ) -> tuple[str, Entity]:
+    """(the password, shown once; the entity, which holds only its SHA-256). Random 192-bit
+    passwords make a plain SHA-256 enough, and it is what ClickHouse's `sha256_hash` takes."""
+    if not ANALYST_NAME.match(name):
+        raise ValueError("an analyst name is a letter then letters, digits or _ (64 at most)")
+    password = secrets.token_urlsafe(24)
+    stamp = now or now_iso()
+    return password, {
+        "id": new_id("anl"), "name": name, "team_id": team_id, "hash": hash_key(password),
+        "created_at": stamp, "updated_at": stamp, "revoked_at": None,
     }

@@ -16,8 +16,10 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    SerializerFunctionWrapHandler,
     ValidationError,
     create_model,
+    model_serializer,
     model_validator,
 )
 
@@ -239,8 +241,18 @@ DESTINATION_AUTH: dict[str, type[Strict]] = {
 }
 
 
+# A CLI destination's path: where on the local server events go (before the request's own path).
+CliPath = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^/[^\s?#]*$")]
+# A CLI destination is reached through the API's relay; a credential of the destination's own
+# would mean nothing to a local server, so only our signatures apply.
+CLI_AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS")
+
+
 class DestinationConfig(Strict):
-    url: HttpUrl
+    url: HttpUrl | None = Field(default=None, description="Required for HTTP destinations; "
+                                "none for CLI ones")
+    path: CliPath | None = Field(default=None, description="CLI destinations only: the path on "
+                                 "the local server, before the request's own path")
     http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
     auth_type: Literal[
         "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN"
@@ -256,6 +268,15 @@ class DestinationConfig(Strict):
     path_forwarding: bool = False
     timeout_ms: Annotated[int, Field(ge=100, le=60_000), INTEGRAL] = 30_000
 
+    @model_serializer(mode="wrap")
+    def _typed_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An HTTP destination has no path and a CLI one no URL: neither shows as null.
+        dumped: dict[str, Any] = handler(self)
+        for name in ("url", "path"):
+            if dumped.get(name, "") is None:
+                del dumped[name]
+        return dumped
+
     @model_validator(mode="after")
     def _consistent(self) -> DestinationConfig:
         if (self.rate_limit is None) != (self.rate_limit_period is None):
@@ -263,18 +284,54 @@ class DestinationConfig(Strict):
         return self
 
 
+def _destination_types(schema: dict[str, Any]) -> None:
+    """The document says what `destination_type_problems` checks: an HTTP destination (the
+    default type) has a URL and no path; a CLI one no URL and only our signature schemes."""
+    schema["oneOf"] = [
+        {"required": ["config"], "properties": {
+            "type": {"const": "HTTP"},
+            "config": {"required": ["url"], "properties": {"url": {"type": "string"},
+                                                           "path": {"type": "null"}}}}},
+        {"required": ["type"], "properties": {
+            "type": {"const": "CLI"},
+            "config": {"properties": {"url": {"type": "null"},
+                                      "auth_type": {"enum": list(CLI_AUTH_TYPES)}}}}},
+    ]
+
+
 class DestinationIn(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra=_destination_types)
+
     name: Name
     description: Description = None
-    type: Literal["HTTP"] = "HTTP"
+    type: Literal["HTTP", "CLI"] = Field(default="HTTP", description="HTTP: delivered to "
+                                         "config.url; CLI: to a connected `fasthook listen`")
     status: Status = "enabled"
-    config: DestinationConfig
+    config: DestinationConfig = Field(default_factory=DestinationConfig)
 
     def problems(self) -> list[tuple[str, str]]:
         auth, found = checked_auth(self.config.auth_type, self.config.auth, DESTINATION_AUTH,
                                    "config.auth")
         self.config.auth = auth
+        return found + destination_type_problems(self.type, self.config)
+
+
+def destination_type_problems(kind: str, config: DestinationConfig) -> Problems:
+    """What the destination's type requires of its config: HTTP a URL, CLI none."""
+    if kind == "HTTP":
+        found = [] if config.url is not None else [("config.url", "Field required")]
+        if config.path is not None:
+            found.append(("config.path", "only CLI destinations have a path"))
         return found
+    found = []
+    if config.url is not None:
+        found.append(("config.url", "a CLI destination has no URL: events go to the "
+                      "connected `fasthook listen`"))
+    if config.auth_type not in CLI_AUTH_TYPES:
+        found.append(("config.auth_type", "a CLI destination takes FASTHOOK_SIGNATURE, "
+                      "STANDARD_WEBHOOKS or null"))
+    return found
 
 
 class DestinationOut(BaseModel):
@@ -282,7 +339,7 @@ class DestinationOut(BaseModel):
     team_id: str
     name: str
     description: str | None
-    type: Literal["HTTP"]
+    type: Literal["HTTP", "CLI"]
     status: Status
     config: dict[str, Any] = Field(description="As written, without secrets (write-only)")
     disabled_at: str | None

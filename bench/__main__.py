@@ -10,11 +10,13 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import console, ingest, pipeline, projections
+from bench import analysts, console, ingest, listen, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+    "analysts": analysts.run,
+    "listen": listen.run,
     "console": console.run,
 }
 

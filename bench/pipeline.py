@@ -57,7 +57,8 @@ class Stack:
             kafka_bootstrap=self.broker.bootstrap, secret_key=self.key, log_level="WARNING",
             ingress_port=self.ports["ingress"], ingress_metrics_port=free_port(),
             router_port=self.ports["router"], deliverer_port=self.ports["deliverer"],
-            allowed_destinations="127.0.0.1/32", data_dir=str(tmp))
+            allowed_destinations="127.0.0.1/32", data_dir=str(tmp),
+            analysts_port=free_port())
         self.env = settings_environment(self.settings)
         self.use_namespace("bench")
 
@@ -95,6 +96,15 @@ class Stack:
 
     def stop(self) -> None:
         self.broker.stop()
+
+
+def source_stack(ctx: ExitStack, prefix: str) -> tuple[Path, Stack, dict[str, Any]]:
+    """A temp dir, a Stack in it (both gone when `ctx` closes) and a declared source."""
+    tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    stack = Stack(tmp)
+    ctx.callback(stack.stop)
+    pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
+    return tmp, stack, pipe["source"]
 
 
 async def topic_count(bootstrap: str, topics: list[str]) -> int:

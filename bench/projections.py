@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from bench.load import percentile
-from bench.pipeline import Stack, preload, request_record
+from bench.pipeline import preload, request_record, source_stack
 from bench.procs import Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
@@ -57,11 +55,7 @@ def run(quick: bool = False, duration_s: float | None = None,
     report = Report(f"Projections over {n:,} requests",
                     ["what", "count", "p50 / rate", "p95", "notes"])
     with ExitStack() as ctx:
-        tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-proj-")))
-        stack = Stack(tmp)
-        ctx.callback(stack.stop)
-        pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", []))
-        source = pipe["source"]
+        tmp, stack, source = source_stack(ctx, "fh-bench-proj-")
         # What the api sends projections: the hop credential and the team.
         caller = {TEAM_HEADER: source["team_id"],
                   PROJECTIONS_TOKEN_HEADER: projections_token(stack.key)}

@@ -15,6 +15,7 @@ from deliverer.consuming import ConcurrentConsumer
 from deliverer.delivery import Delivery
 from deliverer.keys import CONSUMERS, KAFKA, METRICS, SETTINGS, VIEW
 from deliverer.metrics import DelivererMetrics
+from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
@@ -45,8 +46,9 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     topics = settings.topics
     guard = DestinationGuard.for_settings(settings)
     session = make_session(guard, settings.delivery_connect_timeout_s)
+    relay = RelayClient(settings)
     delivery = Delivery(settings, app[VIEW], kafka.producer, session, guard, app[METRICS],
-                        kafka.follower.sync)
+                        kafka.follower.sync, relay)
     ns = settings.topic_namespace
     consumers = [
         ConcurrentConsumer(settings, [topics.events], f"{ns}-deliverer",
@@ -71,6 +73,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         for consumer in consumers:
             await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
         await session.close()
+        await relay.close()
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -26,6 +26,7 @@ from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
 from deliverer.parking import parked_event, parking_tier
+from deliverer.relay import RelayClient, addressed, is_cli
 from deliverer.sending import send
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
@@ -48,8 +49,10 @@ def now_ms() -> int:
 class Delivery:
     def __init__(self, settings: Settings, view: DeliveryView, producer: AIOKafkaProducer,
                  session: aiohttp.ClientSession, guard: DestinationGuard,
-                 metrics: DelivererMetrics, sync_view: Callable[[], Awaitable[None]]) -> None:
+                 metrics: DelivererMetrics, sync_view: Callable[[], Awaitable[None]],
+                 relay: RelayClient | None = None) -> None:
         self.sync_view = sync_view
+        self.relay = relay or RelayClient(settings)
         self.settings = settings
         self.topics = settings.topics
         self.view = view
@@ -173,8 +176,9 @@ class Delivery:
             if park_s is not None:
                 await self._park(event, park_s)
                 return False
+            cli = is_cli(destination)
             try:
-                request = build_request(event, destination,
+                request = build_request(event, addressed(destination) if cli else destination,
                                         self.view.signing_secrets(event["team_id"]),
                                         int(time.time()))
             except (ValueError, KeyError, TypeError) as exc:
@@ -186,7 +190,10 @@ class Delivery:
                 return True
             self.metrics.in_flight.inc()
             try:
-                outcome = await send(self.session, request, timeout_s, self.guard)
+                if cli:  # only the transport differs: through the API's relay
+                    outcome = await self.relay.send(request, destination["id"], timeout_s)
+                else:
+                    outcome = await send(self.session, request, timeout_s, self.guard)
             finally:
                 self.metrics.in_flight.dec()
         self.metrics.latency.observe(outcome.latency_ms / 1000)

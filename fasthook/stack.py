@@ -78,6 +78,32 @@ def local_secret(path: Path, make: Any) -> str:
     return value
 
 
+ANALYST = "analyst"
+
+
+def analyst_url(settings: Settings, name: str, password: str) -> str:
+    """Where the analyst connects: the embedded engine's endpoint, else the ClickHouse server."""
+    if settings.clickhouse_dsn.startswith(("http://", "https://")):
+        scheme, _, rest = settings.clickhouse_dsn.partition("://")
+        return f"{scheme}://{name}:{password}@{rest.rpartition('@')[2]}"
+    return f"http://{name}:{password}@{settings.analysts_host}:{settings.analysts_port}"
+
+
+async def ready_analyst(admin: Admin, data_dir: Path) -> str:
+    """The password of the `analyst` credential `make run` prints (unscoped), kept in the data
+    dir like the admin key; made again if it was lost or revoked."""
+    password_file = data_dir / "analyst.password"
+    password = password_file.read_text().strip() if password_file.exists() else ""
+    held = admin.active_analyst(ANALYST)
+    if held is not None and password and held["hash"] == hash_key(password):
+        return password
+    if held is not None:
+        await admin.revoke_analyst(ANALYST)
+    password, _ = await admin.create_analyst(ANALYST)
+    write_private(password_file, password)
+    return password
+
+
 async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
     """Idempotently: the default team, an admin key, and the demo source."""
     team = await admin.ensure_team(DEFAULT_TEAM)
@@ -110,7 +136,8 @@ async def wait_ready(url: str, name: str, timeout_s: float = 60) -> None:
     raise EmbeddedStackError(f"{name} was not ready at {url} within {timeout_s}s")
 
 
-def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool) -> str:
+def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool,
+           analyst_password: str) -> str:
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]
     auth = f'-H "Authorization: Bearer {key}"'
@@ -128,6 +155,8 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "   (probes, metrics)",
         f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
         "   (ClickHouse projector; queries go through the API)",
+        f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
+        "   (read-only, any ClickHouse client: docs/analysts.md)",
         f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
         f"  Demo source:  {source_url}   ({source['id']})",
         "",
@@ -178,6 +207,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
         "FASTHOOK_CONSOLE_HOST": settings.console_host,
         "FASTHOOK_CONSOLE_PORT": str(settings.console_port),
+        "FASTHOOK_ANALYSTS_HOST": settings.analysts_host,
+        "FASTHOOK_ANALYSTS_PORT": str(settings.analysts_port),
     }
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s)
     stop = asyncio.Event()
@@ -196,6 +227,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             log.info("topics created", extra={"topics": created})
         async with admin_session(settings) as admin:
             team, key, source = await bootstrap(admin, data_dir)
+            analyst_password = await ready_analyst(admin, data_dir)
         supervisor.add(ServiceSpec("ingress", [sys.executable, "-m", "ingress"], env))
         supervisor.add(ServiceSpec("api", [sys.executable, "-m", "api"], env))
         supervisor.add(ServiceSpec("router", [sys.executable, "-m", "router"], env))
@@ -213,7 +245,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             f"http://{settings.projections_host}:{settings.projections_port}/readyz",
             "projections")
         await wait_ready(f"{settings.console_base_url}/readyz", "console")
-        print(banner(settings, team, key, source, embedded), flush=True)
+        print(banner(settings, team, key, source, embedded, analyst_password), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:

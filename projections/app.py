@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from projections.analysts.app import analysts_ctx
 from projections.bulk import BulkRunner
 from projections.clickhouse import Engine, database_name, resolve_dsn
 from projections.keys import (
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
 
     track_in_flight(app)
     app.cleanup_ctx.append(pipeline_ctx)
+    app.cleanup_ctx.append(analysts_ctx)  # needs the engine: after the pipeline
     app.add_routes(probe_routes(app[METRICS].registry, readiness))
     app.add_routes(query_routes())
     return app

@@ -20,7 +20,7 @@ from runtime.problems import Unauthorized, problems_middleware
 from runtime.secrets import (
     PROJECTIONS_TOKEN_HEADER,
     TEAM_HEADER,
-    is_projections_token,
+    is_hop_token,
     projections_token,
 )
 
@@ -40,7 +40,7 @@ def caller_scope(secret_key: str) -> Middleware:
     async def scope(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PROBES:
             return await handler(request)
-        if not is_projections_token(expected, request.headers.get(PROJECTIONS_TOKEN_HEADER)):
+        if not is_hop_token(expected, request.headers.get(PROJECTIONS_TOKEN_HEADER)):
             raise Unauthorized("only the FastHook API may call this service")
         if request.path.startswith("/v1/"):
             team = request.headers.get(TEAM_HEADER, "")

@@ -25,6 +25,9 @@ SEALED = "$secret"
 TEAM_HEADER = "x-fasthook-team-id"
 PROJECTIONS_TOKEN_HEADER = "x-fasthook-projections-token"
 _PROJECTIONS_HOP = b"fasthook-projections-hop"
+# The deliverer → api relay hop (CLI destinations): same idea, its own label, so neither
+# credential opens the other's door.
+_RELAY_HOP = b"fasthook-relay-hop"
 
 
 def generate_key() -> str:
@@ -70,10 +73,20 @@ def _require(key: str) -> str:
     return key
 
 
-def projections_token(secret_key: str) -> str:
-    """The hop credential: HMAC-SHA256 of a fixed label under the secret key, so it differs
+def _hop_token(secret_key: str, label: bytes) -> str:
+    """A hop credential: HMAC-SHA256 of a fixed label under the secret key, so it differs
     from the key itself and from anything else derived from it."""
-    return hmac.new(_require(secret_key).encode(), _PROJECTIONS_HOP, hashlib.sha256).hexdigest()
+    return hmac.new(_require(secret_key).encode(), label, hashlib.sha256).hexdigest()
+
+
+def projections_token(secret_key: str) -> str:
+    """What the api shows projections."""
+    return _hop_token(secret_key, _PROJECTIONS_HOP)
+
+
+def relay_token(secret_key: str) -> str:
+    """What the deliverer shows the api's relay to CLI sessions."""
+    return _hop_token(secret_key, _RELAY_HOP)
 
 
 def derived_fernet_key(secret_key: str, label: bytes) -> str:
@@ -83,7 +96,7 @@ def derived_fernet_key(secret_key: str, label: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
-def is_projections_token(expected: str, presented: str | None) -> bool:
+def is_hop_token(expected: str, presented: str | None) -> bool:
     """Constant time: how much of a guess matched must not show in the answer's timing."""
     return hmac.compare_digest(expected.encode(), (presented or "").encode())
 

@@ -28,6 +28,10 @@ class InFlight:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            # A socket held open for hours is no request to wait for: its app closes it on
+            # shutdown (the client reconnects to the next instance).
+            return await handler(request)
         self.count += 1
         self._idle.clear()
         try:

@@ -35,6 +35,10 @@ class Settings:
     ingress_body_timeout_s: float = 30.0
     api_host: str = "127.0.0.1"
     api_port: int = 8081
+    # Where the deliverer reaches the API's relay to `fasthook listen` sessions (CLI
+    # destinations); empty = http://api_host:api_port. Behind a load balancer, the API replica
+    # holding the sessions (see docs/cli-listen.md).
+    relay_url: str = ""
     # The router (a Faust worker) serves its probes and metrics here.
     router_host: str = "127.0.0.1"
     router_port: int = 8082
@@ -85,6 +89,19 @@ class Settings:
     # The projector writes a batch when it has this many records or this much time passed.
     projector_batch_records: int = 5000
     projector_batch_ms: int = 250
+    # --- analysts (issue #16): the read-only ClickHouse HTTP endpoint of the projections
+    # process (embedded engine only; with a ClickHouse server analysts use the server).
+    analysts_host: str = "127.0.0.1"
+    analysts_port: int = 8124
+    # Bounds of every analyst statement (in production: the analyst user's settings).
+    analysts_max_execution_s: int = 30
+    analysts_max_memory_bytes: int = 2 * 1024**3
+    analysts_max_result_rows: int = 1_000_000
+    analysts_max_result_bytes: int = 256 * 1024**2
+    # CPU threads per statement and statements at once: what an analyst can take from the
+    # projector (which never waits on their locks or threads, only shares the cores).
+    analysts_max_threads: int = 1
+    analysts_max_concurrent: int = 2
     # The web console (`python -m console`): a browser client of the API above.
     console_host: str = "127.0.0.1"
     console_port: int = 8086
@@ -105,6 +122,10 @@ class Settings:
     @property
     def api_base_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def relay_base_url(self) -> str:
+        return (self.relay_url or self.api_base_url).rstrip("/")
 
     @property
     def console_base_url(self) -> str:
@@ -160,6 +181,7 @@ def check_limits(settings: Settings) -> None:
             raise SettingsError(f"FASTHOOK_{name.upper()}={value} must be positive and at most "
                                 f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
                                 f"for that)")
-    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s"):
+    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s",
+                 "analysts_max_execution_s", "analysts_max_threads", "analysts_max_concurrent"):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"FASTHOOK_{name.upper()} must be positive")

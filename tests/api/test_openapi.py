@@ -113,7 +113,7 @@ class ThreadedApi:
             app_settings = load_settings(
                 {}, kafka_bootstrap=bootstrap, topic_namespace=topics.namespace,
                 data_dir=str(data_dir), produce_timeout_s=5.0, log_format="text",
-                secret_key=generate_key(), projections_port=free_port(),
+                secret_key=generate_key(), projections_port=free_port(), analysts_port=free_port(),
                 clickhouse_dsn=engine_dsn, clickhouse_database=topics.namespace,
                 projector_batch_ms=50,
             )

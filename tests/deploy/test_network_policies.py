@@ -66,8 +66,11 @@ def test_the_deliverer_reaches_public_receivers(address: str) -> None:
     assert not is_blocked(address, [])
 
 
-def test_the_deliverer_reaches_dns_and_kafka_only_by_name() -> None:
+def test_the_deliverer_reaches_dns_kafka_and_the_relay_only_by_name() -> None:
     rules = policy("deliverer")["egress"]
     named = [rule for rule in rules if all("ipBlock" not in peer for peer in rule["to"])]
     ports = sorted((p["port"], p["protocol"]) for rule in named for p in rule["ports"])
-    assert ports == [(53, "TCP"), (53, "UDP"), (9092, "TCP")]
+    assert ports == [(53, "TCP"), (53, "UDP"), (8081, "TCP"), (9092, "TCP")]
+    [relay] = [rule for rule in named if rule["ports"][0]["port"] == 8081]
+    assert relay["to"] == [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "fasthook-api"}}}]

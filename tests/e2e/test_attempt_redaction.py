@@ -33,6 +33,7 @@ CREDENTIALS = {
 @pytest.fixture
 def settings(settings: Settings, engine, topics) -> Settings:
     return settings.with_(allowed_destinations="127.0.0.1/32", projections_port=free_port(),
+                          analysts_port=free_port(),
                           clickhouse_dsn=engine.dsn, clickhouse_database=topics.namespace,
                           projector_batch_ms=50)
 

@@ -37,7 +37,8 @@ def api_headers(settings: Settings, team: str | None = TEAM) -> dict[str, str]:
 @pytest.fixture
 def psettings(settings: Settings, engine: Engine, topics: Any) -> Settings:
     return settings.with_(clickhouse_dsn=engine.dsn, clickhouse_database=topics.namespace,
-                          projections_port=free_port(), projector_batch_ms=50)
+                          projections_port=free_port(), analysts_port=free_port(),
+                          projector_batch_ms=50)
 
 
 @pytest.fixture

@@ -202,6 +202,7 @@ async def test_a_second_process_fences_a_stalled_one(
         await asyncio.wait_for(reached.wait(), 30)
         # A zombie: the first process still holds its page open when the second takes over.
         second = await start_service(psettings.with_(projections_port=free_port(),
+                                                     analysts_port=free_port(),
                                                      instance_id="second"))
         await until(second, job["id"], lambda b: b["status"] == "COMPLETED")
         release.set()  # the zombie wakes up fenced: its page can no longer commit

@@ -57,7 +57,7 @@ async def all_ids(http: aiohttp.ClientSession, url: str, settings: Settings) -> 
 
 async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, producer,
                                                         tmp_path: Path) -> None:
-    settings = settings.with_(projections_port=free_port())
+    settings = settings.with_(projections_port=free_port(), analysts_port=free_port())
     base = f"http://127.0.0.1:{settings.projections_port}"
     service = ProjectionsProcess(settings, tmp_path / "projections.log")
     service.start()

@@ -10,7 +10,7 @@ import pytest
 
 from projections.app import create_app
 from runtime.errors import SettingsError
-from runtime.secrets import generate_key, is_projections_token, projections_token
+from runtime.secrets import generate_key, is_hop_token, projections_token
 from runtime.settings import Settings
 from tests.projections.conftest import TEAM, Service
 from tests.projections.records import publish, request_record
@@ -105,10 +105,10 @@ def test_the_credential_is_derived_from_the_secret_key() -> None:
     token = projections_token(key)
     assert token == projections_token(key) != projections_token(other)
     assert key not in token and len(token) == 64
-    assert is_projections_token(token, token)
-    assert not is_projections_token(token, None)
-    assert not is_projections_token(token, token[:-1])
-    assert not is_projections_token(token, "é" * 64)
+    assert is_hop_token(token, token)
+    assert not is_hop_token(token, None)
+    assert not is_hop_token(token, token[:-1])
+    assert not is_hop_token(token, "é" * 64)
 
 
 def test_projections_does_not_start_without_a_secret_key(psettings: Settings) -> None:

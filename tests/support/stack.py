@@ -33,7 +33,8 @@ def stack_settings(settings: Settings, engine: Engine) -> Settings:
     """Test settings for a whole stack: loopback destinations allowed, ports of its own, the
     test's database on the session engine."""
     return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
-                          projections_port=free_port(), clickhouse_dsn=engine.dsn,
+                          projections_port=free_port(), analysts_port=free_port(),
+                          clickhouse_dsn=engine.dsn,
                           clickhouse_database=settings.topic_namespace, projector_batch_ms=50)
 
 

@@ -29,7 +29,7 @@ class SupervisedStack:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
                       "router": free_port(), "deliverer": free_port(),
                       "projections": free_port(), "ingress_metrics": free_port(),
-                      "console": free_port()}
+                      "analysts": free_port(), "console": free_port()}
         self.log_path = tmp_path / "fasthook-run.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
@@ -39,6 +39,7 @@ class SupervisedStack:
                         FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
                         FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
                         FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
+                        FASTHOOK_ANALYSTS_PORT=str(self.ports["analysts"]),
                         FASTHOOK_CONSOLE_PORT=str(self.ports["console"]), **env)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -71,6 +72,7 @@ class SupervisedStack:
             "source_url": re.search(r"Demo source:\s+(http://\S+)", text),
             "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
             "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
+            "clickhouse": re.search(r"ClickHouse:\s+(http://\S+)", text),
             "console": re.search(r"Console:\s+(http://\S+)", text),
         }
         assert all(found.values()), text

@@ -1,0 +1,1 @@
+"""The analysts' read-only ClickHouse HTTP endpoint, served by the engine's owner."""
