@@ -6,10 +6,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from tests.support.console import CHROMIUM_ARGS, INSTALL_HINT, BrowserErrors, chromium_path
+from runtime.settings import Settings
+from tests.support.console import (
+    CHROMIUM_ARGS,
+    INSTALL_HINT,
+    BrowserErrors,
+    chromium_path,
+    console_world,
+)
+from tests.support.stack import stack_settings
+
+
+@pytest.fixture
+def settings(settings: Settings, engine) -> Settings:
+    return stack_settings(settings, engine)
+
+
+@pytest.fixture
+async def world(settings: Settings, engine, tmp_path) -> AsyncIterator[dict[str, Any]]:
+    """The whole stack and the console; its receiver answers 204 until a test says otherwise."""
+    async with console_world(settings, engine, tmp_path, 204) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

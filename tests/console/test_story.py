@@ -8,36 +8,21 @@ none of it. Screenshots of each page go to docs/console/."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
 from api.admin import admin_session
-from runtime.settings import Settings
 from tests.support.api import make_team
-from tests.support.console import console_world, screenshot, sign_in
+from tests.support.console import screenshot, sign_in
 from tests.support.http import send_raw
 from tests.support.poll import eventually
 from tests.support.receiver import Receiver
-from tests.support.stack import stack_settings
 
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
 CALLBACK = (b"MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered"
             b"&AccountSid=AC0123&To=%2B15550001111&From=%2B15550002222&ErrorCode=")
 TIMEOUT = 60_000  # ms: a loaded machine, a batch of ClickHouse behind
-
-
-@pytest.fixture
-def settings(settings: Settings, engine) -> Settings:
-    return stack_settings(settings, engine)
-
-
-@pytest.fixture
-async def world(settings: Settings, engine, tmp_path) -> AsyncIterator[dict[str, Any]]:
-    async with console_world(settings, engine, tmp_path, 204) as running:
-        yield running
 
 
 async def send(url: str, body: bytes = CALLBACK) -> str:
