@@ -10,10 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.entities import PREFIX
-from api.models import TeamOut, id_path, list_model
+from api.models import TeamList, TeamOut, id_path, list_model
 from api.requests import ListQuery
 from api.resources import RESOURCES, Resource
-from api.team import get_team, rotate_secret
+from api.team import get_team, list_teams, rotate_secret
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +64,8 @@ def resource_operations(r: Resource) -> list[Operation]:
 
 
 OPERATIONS: list[Operation] = [
+    Operation("GET", "/v1/teams", list_teams, "The teams the key serves (no x-team-id needed)",
+              "Team", TeamList, errors=(401,)),
     Operation("GET", "/v1/team", get_team, "The current team", "Team", TeamOut),
     Operation("POST", "/v1/team/signing-secret/rotate", rotate_secret,
               "Rotate the destination signing secret", "Team", TeamOut),

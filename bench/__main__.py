@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import analysts, ingest, issues, listen, pipeline, projections
+from bench import analysts, console, ingest, issues, listen, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "analysts": analysts.run,
     "listen": listen.run,
     "issues": issues.run,
+    "console": console.run,
 }
 
 

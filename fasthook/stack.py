@@ -146,6 +146,7 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
+        f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
         f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
         f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
         f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
@@ -206,6 +207,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "FASTHOOK_PROJECTIONS_HOST": settings.projections_host,
         "FASTHOOK_PROJECTIONS_PORT": str(settings.projections_port),
         "FASTHOOK_CLICKHOUSE_DSN": settings.clickhouse_dsn,
+        "FASTHOOK_CONSOLE_HOST": settings.console_host,
+        "FASTHOOK_CONSOLE_PORT": str(settings.console_port),
         "FASTHOOK_ANALYSTS_HOST": settings.analysts_host,
         "FASTHOOK_ANALYSTS_PORT": str(settings.analysts_port),
         "FASTHOOK_ISSUES_HOST": settings.issues_host,
@@ -236,6 +239,7 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         supervisor.add(ServiceSpec("issues", [sys.executable, "-m", "issues"], env))
         # The one process that owns the embedded ClickHouse path: projector + queries.
         supervisor.add(ServiceSpec("projections", [sys.executable, "-m", "projections"], env))
+        supervisor.add(ServiceSpec("console", [sys.executable, "-m", "console"], env))
         await wait_ready(f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
                          "ingress")
         await wait_ready(f"{settings.api_base_url}/readyz", "api")
@@ -247,10 +251,11 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             "projections")
         await wait_ready(f"http://{settings.issues_host}:{settings.issues_port}/readyz",
                          "issues")
+        await wait_ready(f"{settings.console_base_url}/readyz", "console")
         print(banner(settings, team, key, source, embedded, analyst_password), flush=True)
         await stop.wait()
         print("stopping…", flush=True)
     finally:
         await supervisor.stop(
-            order=["ingress", "api", "router", "deliverer", "issues", "projections",
+            order=["console", "ingress", "api", "router", "deliverer", "issues", "projections",
                    "broker"])

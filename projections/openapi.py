@@ -12,9 +12,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from projections import responses as r
-from projections.handlers import NOT_IN_BULK, RetryRequestBody
+from projections.handlers import NOT_IN_BULK, BulkListQuery, RetryRequestBody
 from projections.issues import StatusBody
 from projections.params import AttemptQuery, EventQuery, IgnoredQuery, IssueQuery, RequestQuery
+from projections.timeseries import MetricsQuery
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}  # the API's own problem model
@@ -89,12 +90,16 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/issues/{id}/replay",
           "Bulk retry of the events the issue counted that are still FAILED", "Issues", None,
           None, r.BulkJob, 202, (404, 422)),
+    Route("GET", "/v1/metrics", "Time series: requests, events, attempts; destinations' "
+          "error rate and backlog", "Metrics", MetricsQuery, None, r.Metrics, 200, (422,)),
     *(
         route
         for kind in ("events", "requests")
         for route in (
             Route("POST", f"/v1/bulk/{kind}/retry", f"Bulk retry of {kind} by query", "Bulk",
                   None, bulk_body(kind), r.BulkJob, 202, (422,)),
+            Route("GET", f"/v1/bulk/{kind}/retry", f"List bulk retries of {kind}, newest first",
+                  "Bulk", BulkListQuery, None, r.BulkJobList, 200, (422,)),
             Route("POST", f"/v1/bulk/{kind}/retry/plan",
                   f"Count the {kind} a bulk retry would take", "Bulk", None, bulk_body(kind),
                   r.BulkPlan, 200, (422,)),

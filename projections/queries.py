@@ -211,7 +211,8 @@ def list_attempts(db: str, team_id: str, query: AttemptQuery,
     where += _equal(bind, attempt_id=attempt_id, event_id=query.event_id)
     where += _time_range(query, "created_at", bind)
     cursor, tail = _page(query, "attempt_id", bind)
-    columns = ATTEMPT_COLUMNS + (", response_body" if query.include_data else "")
+    columns = ATTEMPT_COLUMNS + (", response_body, response_headers" if query.include_data
+                                 else "")
     text = (f"SELECT {columns} FROM {ident(db)}.attempts FINAL "
             f"WHERE {' AND '.join(where + cursor)} {tail}")
     return Sql(text, bind.params, ("response_body",) if query.include_data else ())

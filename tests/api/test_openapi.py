@@ -225,7 +225,7 @@ schema = schemathesis.openapi.from_dict(
     config=schemathesis.Config.from_dict({"auth": {"openapi": {"bearer": {"bearer": KEY}}}}),
 )
 # The routes the API forwards to projections (they run ClickHouse queries: fewer cases).
-FORWARDED = r"^/v1/(requests|events|attempts|ignored-events|bulk|issues)(/|$)"
+FORWARDED = r"^/v1/(requests|events|attempts|ignored-events|bulk|issues|metrics)(/|$)"
 control_plane = schema.exclude(path_regex=FORWARDED)
 forwarded = schema.include(path_regex=FORWARDED)
 
@@ -237,6 +237,7 @@ BEYOND_SCHEMA = re.compile(
     r"|config"  # rate_limit and rate_limit_period go together
     r"|source_id|destination_id"  # must name entities of the team
     r"|next|prev"  # opaque cursors: only ones this API returned, and not both
+    r"|\(query\)"  # metrics: `from` before `to`, at most 31 days, at most 1440 buckets
     r"|rules\[\d+\]"  # a filter rule needs a section; ...
     # ... Hookdeck filter grammar (free-form JSON), on the request and the provider's view
     r"(\.(headers|body|query|path|event_type|idempotency_key)([.\[].*)?"

@@ -12,7 +12,7 @@ from fasthook.embedded import free_port
 from projections.clickhouse import Engine, database_name
 from projections.migrations import migrate
 from runtime.settings import Settings
-from tests.projections.conftest import start_service, stop_service
+from tests.projections.conftest import Service, start_service, stop_service
 from tests.support.api import RunningApi, start_api, stop_api
 from tests.support.deliverer import start_deliverer
 from tests.support.ingress import RunningIngress, start_ingress
@@ -27,6 +27,7 @@ class Stack:
     router: ServiceProcess
     receiver: Receiver
     issues: ServiceProcess | None = None  # the issues job, when asked for
+    projections: Service | None = None
 
     async def restart_issues(self) -> None:
         """SIGKILL the issues job and start it again (its state comes back from Kafka)."""
@@ -66,7 +67,7 @@ async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
         await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
         if job is not None:
             await job.wait_ready(f"http://127.0.0.1:{settings.issues_port}/readyz", 60)
-        yield Stack(ingress, api, router, receiver, job)
+        yield Stack(ingress, api, router, receiver, issues=job, projections=projections)
     finally:
         if job is not None:
             job.kill()
