@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from api.config_log import ConfigStore
-from api.entities import new_analyst, new_api_key, new_team
+from api.entities import new_analyst, new_api_key, new_entity, new_team
 from api.errors import Conflict, NotFound, Unprocessable
+from api.issue_triggers import default_trigger
 from api.view import ConfigView, Entity
 from runtime.kafka import ConfigFollower, make_producer
 from runtime.secrets import SecretBox
@@ -29,7 +30,11 @@ class Admin:
         return SecretBox(self.secret_key)
 
     async def create_team(self, name: str) -> Entity:
-        return await self.store.put("team", new_team(name, self.box))
+        team = await self.store.put("team", new_team(name, self.box))
+        # Every team starts told about deliveries that fail for good (API.md).
+        await self.store.put("issue_trigger", new_entity("issue_trigger", team["id"],
+                                                         default_trigger(), self.box))
+        return team
 
     async def ensure_team(self, name: str) -> Entity:
         existing = next((t for t in self.view.all("team") if t["name"] == name), None)

@@ -18,7 +18,7 @@ from schemas.times import now_iso
 
 Entity = dict[str, Any]
 PREFIX = {"source": "src", "destination": "des", "connection": "con", "team": "tm",
-          "api_key": "key", "analyst": "anl"}
+          "api_key": "key", "analyst": "anl", "issue_trigger": "itr"}
 KEY_PREFIX = "fhp_"
 
 

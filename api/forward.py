@@ -41,8 +41,13 @@ FORWARDED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/attempts/{id}"),
     ("GET", "/v1/ignored-events"),
     ("GET", "/v1/ignored-events/{id}"),
+    ("GET", "/v1/issues"),
+    ("GET", "/v1/issues/{id}"),
+    ("PUT", "/v1/issues/{id}"),
+    ("POST", "/v1/issues/{id}/replay"),
+    ("GET", "/v1/metrics"),
     *((method, f"/v1/bulk/{kind}/retry{tail}") for kind in ("events", "requests")
-      for method, tail in (("POST", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
+      for method, tail in (("POST", ""), ("GET", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
                            ("POST", f"/{BULK_ID}/cancel"))),
 )
 

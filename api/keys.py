@@ -17,3 +17,5 @@ KAFKA = web.AppKey("kafka", ServiceKafka)
 # Set by the auth middleware on every /v1 request.
 TEAM_ID = web.RequestKey("team_id", str)
 KEY_ID = web.RequestKey("key_id", str)
+# Every team the key serves (the caller may not have chosen one: see KEY_LEVEL_PATHS).
+KEY_TEAMS = web.RequestKey("key_teams", list)

@@ -9,12 +9,14 @@ from aiohttp.typedefs import Handler
 
 from api.entities import hash_key
 from api.errors import BadRequest, Forbidden, Unauthorized
-from api.keys import KEY_ID, TEAM_ID, VIEW
+from api.keys import KEY_ID, KEY_TEAMS, TEAM_ID, VIEW
 from runtime.problems import problems_middleware
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
+# About the key itself: answered without a chosen team, so a client can offer the choice.
+KEY_LEVEL_PATHS = frozenset({"/v1/teams"})
 problems = problems_middleware()
 
 
@@ -30,7 +32,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if api_key is None or api_key.get("revoked_at"):
         raise Unauthorized("the API key is not valid")
     teams = api_key["team_ids"]
+    request[KEY_ID] = api_key["id"]
+    request[KEY_TEAMS] = teams
     wanted = request.headers.get("x-team-id")
+    if wanted is None and request.path in KEY_LEVEL_PATHS:
+        return await handler(request)
     if wanted is None:
         if len(teams) != 1:
             raise BadRequest("this key serves several teams: choose one with x-team-id")
@@ -38,5 +44,4 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if wanted not in teams or view.get("team", wanted) is None:
         raise Forbidden(f"this key does not serve team {wanted}")
     request[TEAM_ID] = wanted
-    request[KEY_ID] = api_key["id"]
     return await handler(request)

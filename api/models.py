@@ -392,6 +392,17 @@ class TeamOut(BaseModel):
     created_at: str
 
 
+class TeamSummary(BaseModel):
+    id: str
+    name: str
+    created_at: str
+
+
+class TeamList(BaseModel):
+    models: list[TeamSummary]
+    count: int
+
+
 class Pagination(BaseModel):
     limit: int
     next: str | None

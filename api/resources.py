@@ -12,6 +12,13 @@ from pydantic import BaseModel
 
 from api.entities import new_entity, public, revise, with_status
 from api.errors import Conflict, NotFound, Unprocessable
+from api.issue_triggers import (
+    IssueTriggerIn,
+    IssueTriggerOut,
+    check_trigger,
+    companions,
+    trigger_view,
+)
 from api.keys import BOX, SETTINGS, STORE, TEAM_ID, VIEW
 from api.models import (
     ConnectionIn,
@@ -25,6 +32,12 @@ from api.requests import ListQuery, paginate, read_model, read_query
 from api.view import ConfigView
 
 Checker = Callable[[ConfigView, str, dict[str, Any]], list[tuple[str, str]]]
+Companions = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+
+
+def visible(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without the system entities (an issue trigger's channels): those are the trigger's."""
+    return [e for e in entities if not e.get("system")]
 
 
 def check_connection(view: ConfigView, team_id: str, body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -46,15 +59,20 @@ class Resource:
     check: Checker | None = None
     # Deleting a source or destination deletes the connections that use it.
     cascade_field: str | None = None
+    # System entities written with each version of an entity and deleted with it.
+    companions: Companions | None = None
+    present: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     # --- helpers ------------------------------------------------------------------------
     def _out(self, request: web.Request, entity: dict[str, Any]) -> dict[str, Any]:
         view = public(self.kind, entity, request.app[SETTINGS].public_base_url)
+        if self.present is not None:
+            view = self.present(view)
         return self.model_out.model_validate(view).model_dump(mode="json")
 
     def _held(self, request: web.Request) -> dict[str, Any]:
         held = request.app[VIEW].get(self.kind, request.match_info["id"], request[TEAM_ID])
-        if held is None:
+        if held is None or held.entity.get("system"):
             raise NotFound(f"no {self.kind} {request.match_info['id']}")
         return held.entity
 
@@ -69,7 +87,8 @@ class Resource:
             errors += self.check(view, team_id, body)
         if errors:
             raise Unprocessable(f"the {self.kind} is not valid", errors)
-        same_name = view.named(self.kind, team_id, body["name"])
+        same_name = next((e for e in visible(view.all(self.kind, team_id))
+                          if e["name"] == body["name"]), None)
         if same_name is not None and same_name["id"] != exclude_id:
             raise Conflict(f"{self.kind} {same_name['id']} already has the name {body['name']!r}")
         return body
@@ -78,12 +97,28 @@ class Resource:
     async def create(self, request: web.Request) -> web.Response:
         body = await self._validated(request, exclude_id=None)
         entity = new_entity(self.kind, request[TEAM_ID], body, request.app[BOX])
-        await request.app[STORE].put(self.kind, entity)
+        await self._put(request, entity, None)
         return web.json_response(self._out(request, entity), status=201)
+
+    async def _put(self, request: web.Request, entity: dict[str, Any],
+                   before: dict[str, Any] | None) -> None:
+        """The entity, then its companions (deliverable before any issue names them); the
+        companions the previous version had and this one has not are deleted."""
+        store = request.app[STORE]
+        await store.put(self.kind, entity)
+        if self.companions is None:
+            return
+        now = self.companions(entity)
+        for kind, companion in now:
+            await store.put(kind, companion)
+        kept = {c["id"] for _, c in now}
+        for _, gone in self.companions(before) if before else ():
+            if gone["id"] not in kept:
+                await store.delete(gone["id"])
 
     async def list(self, request: web.Request) -> web.Response:
         query = read_query(request, ListQuery)
-        items = request.app[VIEW].all(self.kind, request[TEAM_ID])
+        items = visible(request.app[VIEW].all(self.kind, request[TEAM_ID]))
         if query.name is not None:
             items = [e for e in items if e["name"] == query.name]
         page = paginate(items, query)
@@ -97,7 +132,7 @@ class Resource:
         current = self._held(request)
         body = await self._validated(request, exclude_id=current["id"])
         entity = revise(self.kind, current, body, request.app[BOX])
-        await request.app[STORE].put(self.kind, entity)
+        await self._put(request, entity, current)
         return web.json_response(self._out(request, entity))
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -107,13 +142,16 @@ class Resource:
             for connection in view.all("connection", current["team_id"]):
                 if connection[self.cascade_field] == current["id"]:
                     await store.delete(connection["id"])
+        for _, companion in self.companions(current) if self.companions else ():
+            await store.delete(companion["id"])
         await store.delete(current["id"])
         return web.json_response({"id": current["id"]})
 
     def action(self, name: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
-            entity = with_status(self.kind, self._held(request), name)
-            await request.app[STORE].put(self.kind, entity)
+            current = self._held(request)
+            entity = with_status(self.kind, current, name)
+            await self._put(request, entity, current)
             return web.json_response(self._out(request, entity))
 
         handle.__name__ = f"{name}_{self.kind}"
@@ -125,4 +163,6 @@ DESTINATIONS = Resource("destination", "destinations", DestinationIn, Destinatio
                         cascade_field="destination_id")
 CONNECTIONS = Resource("connection", "connections", ConnectionIn, ConnectionOut,
                        actions=("disable", "enable", "pause", "unpause"), check=check_connection)
-RESOURCES = (SOURCES, DESTINATIONS, CONNECTIONS)
+ISSUE_TRIGGERS = Resource("issue_trigger", "issue-triggers", IssueTriggerIn, IssueTriggerOut,
+                          check=check_trigger, companions=companions, present=trigger_view)
+RESOURCES = (SOURCES, DESTINATIONS, CONNECTIONS, ISSUE_TRIGGERS)

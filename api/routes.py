@@ -10,10 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.entities import PREFIX
-from api.models import TeamOut, id_path, list_model
+from api.models import TeamList, TeamOut, id_path, list_model
 from api.requests import ListQuery
 from api.resources import RESOURCES, Resource
-from api.team import get_team, rotate_secret
+from api.team import get_team, list_teams, rotate_secret
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,22 +38,25 @@ class Operation:
 
 
 def resource_operations(r: Resource) -> list[Operation]:
-    base, item, tag = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}", r.plural.capitalize()
+    base, item = f"/v1/{r.plural}", f"/v1/{r.plural}/{{id}}"
+    tag = r.plural.replace("-", " ").capitalize()
     params = id_path(PREFIX[r.kind])
+    label = r.kind.replace("_", " ")
+    a = f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
     ops = [
-        Operation("POST", base, r.create, f"Create a {r.kind}", tag, r.model_out, 201,
+        Operation("POST", base, r.create, f"Create {a}", tag, r.model_out, 201,
                   body=r.model_in, errors=(400, 401, 403, 409, 422)),
         Operation("GET", base, r.list, f"List {r.plural}", tag, list_model(r.model_out),
                   query=ListQuery, errors=(400, 401, 403, 422)),
-        Operation("GET", item, r.get, f"Get a {r.kind}", tag, r.model_out,
+        Operation("GET", item, r.get, f"Get {a}", tag, r.model_out,
                   params=params, errors=(400, 401, 403, 404)),
-        Operation("PUT", item, r.update, f"Update a {r.kind}", tag, r.model_out,
+        Operation("PUT", item, r.update, f"Update {a}", tag, r.model_out,
                   body=r.model_in, params=params, errors=(400, 401, 403, 404, 409, 422)),
-        Operation("DELETE", item, r.delete, f"Delete a {r.kind}", tag, Deleted,
+        Operation("DELETE", item, r.delete, f"Delete {a}", tag, Deleted,
                   params=params, errors=(400, 401, 403, 404)),
     ]
     ops += [
-        Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} a {r.kind}",
+        Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} {a}",
                   tag, r.model_out, params=params, errors=(400, 401, 403, 404))
         for action in r.actions
     ]
@@ -61,6 +64,8 @@ def resource_operations(r: Resource) -> list[Operation]:
 
 
 OPERATIONS: list[Operation] = [
+    Operation("GET", "/v1/teams", list_teams, "The teams the key serves (no x-team-id needed)",
+              "Team", TeamList, errors=(401,)),
     Operation("GET", "/v1/team", get_team, "The current team", "Team", TeamOut),
     Operation("POST", "/v1/team/signing-secret/rotate", rotate_secret,
               "Rotate the destination signing secret", "Team", TeamOut),

@@ -10,13 +10,15 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import analysts, ingest, listen, pipeline, projections
+from bench import analysts, console, ingest, issues, listen, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
     "analysts": analysts.run,
     "listen": listen.run,
+    "issues": issues.run,
+    "console": console.run,
 }
 
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 COLOURS = {"broker": "magenta", "ingress": "cyan", "api": "green", "router": "yellow",
-           "deliverer": "blue", "projections": "bright_magenta", "fasthook": "white"}
+           "deliverer": "blue", "projections": "bright_magenta", "issues": "red",
+           "console": "bright_cyan", "fasthook": "white"}
 LEVELS = {"warning": "yellow", "error": "bold red", "critical": "bold red"}
 # Fields every JSON line has, shown in their own columns (the rest follow as key=value).
 SHOWN = ("ts", "level", "logger", "msg", "exc", "service")

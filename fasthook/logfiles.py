@@ -17,7 +17,8 @@ from typing import Any
 
 LAUNCHER = "fasthook"
 # The order `fasthook run` starts them in (and the order `fasthook logs` lists them in).
-SERVICES = ("broker", "ingress", "api", "router", "deliverer", "projections", LAUNCHER)
+SERVICES = ("broker", "ingress", "api", "router", "deliverer", "projections", "issues",
+            "console", LAUNCHER)
 
 # Output of a dependency that is harmless, said once in words instead of shown raw.
 KNOWN_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -128,12 +128,15 @@ def banner(settings: Settings, team: dict, key: str, source: dict, embedded: boo
         "FastHook is running" + (" on the embedded broker" if embedded else ""),
         f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
         f"  API key:      {key}   (team {team['id']}, {team['name']})",
+        f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
         f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
         f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
         f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
         f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
         f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
         "   (probes, metrics)",
+        f"  Issues:       http://{settings.issues_host}:{settings.issues_port}"
+        "   (probes, metrics: open issues by type)",
         f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
         "   (ClickHouse projector; queries go through the API)",
         f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
@@ -189,6 +192,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         "router": f"http://{settings.router_host}:{settings.router_port}/readyz",
         "deliverer": f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
         "projections": f"http://{settings.projections_host}:{settings.projections_port}/readyz",
+        "issues": f"http://{settings.issues_host}:{settings.issues_port}/readyz",
+        "console": f"{settings.console_base_url}/readyz",
     }
     try:
         if embedded:
@@ -222,7 +227,8 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await supervisor.stop(
-            order=["ingress", "api", "router", "deliverer", "projections", "broker"])
+            order=["console", "ingress", "api", "router", "deliverer", "issues", "projections",
+                   "broker"])
 
 
 def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, int, str]]:
@@ -237,6 +243,8 @@ def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, 
          "FASTHOOK_DELIVERER_PORT"),
         ("projections", settings.projections_host, settings.projections_port,
          "FASTHOOK_PROJECTIONS_PORT"),
+        ("issues", settings.issues_host, settings.issues_port, "FASTHOOK_ISSUES_PORT"),
+        ("console", settings.console_host, settings.console_port, "FASTHOOK_CONSOLE_PORT"),
     ]
     if not settings.clickhouse_dsn.startswith(("http://", "https://")):  # the embedded engine's
         ports.append(("analysts' ClickHouse endpoint", settings.analysts_host,

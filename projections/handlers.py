@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from projections import queries
+from projections import queries, timeseries
 from projections.bulk import Job, Kind
 from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
@@ -49,6 +49,13 @@ class BulkBody(BaseModel):
 
     # The list route's filters; required, so an empty body is not a bulk retry of everything.
     query: dict[str, Any]
+
+
+class BulkListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[int, Field(ge=1, le=250)] = 50
+    status: Literal["QUEUED", "RUNNING", "COMPLETED", "CANCELLED"] | None = None
 
 
 class RetryRequestBody(BaseModel):
@@ -339,6 +346,17 @@ async def bulk_plan(request: web.Request) -> web.Response:
     return web.json_response({"estimated_count": count})
 
 
+async def bulk_list(request: web.Request) -> web.Response:
+    """The team's jobs of this kind, newest first (every job is held in memory)."""
+    query = read_query(request, BulkListQuery)
+    kind, team = _kind(request), request[TEAM_ID]
+    jobs = sorted((j for j in request.app[BULK].jobs.values()
+                   if j.team_id == team and j.kind == kind
+                   and query.status in (None, j.status)),
+                  key=lambda j: j.id, reverse=True)[:query.limit]
+    return web.json_response({"models": [j.model() for j in jobs], "count": len(jobs)})
+
+
 async def bulk_progress(request: web.Request) -> web.Response:
     read_query(request, NoParams)
     return web.json_response(_bulk_job(request).model())
@@ -354,3 +372,18 @@ async def bulk_cancel(request: web.Request) -> web.Response:
     if job.status == "COMPLETED":
         raise Conflict(f"bulk retry {job.id} already completed")
     return web.json_response(job.model())
+
+
+# --- metrics ----------------------------------------------------------------------------------
+async def metrics(request: web.Request) -> web.Response:
+    query = read_query(request, timeseries.MetricsQuery)
+    db, team = ctx(request)
+    now_ms = int(time.time() * 1000)
+    start_ms, end_ms = query.range_ms()
+    bucket_s = query.bucket(start_ms, end_ms)
+    params = timeseries.params(team, start_ms, end_ms, bucket_s)
+    with request.app[METRICS].query_seconds.labels("metrics").time():
+        rows = [await fetch(request, build(db, params)) for build in (
+            timeseries.requests_sql, timeseries.events_sql, timeseries.attempts_sql,
+            timeseries.destination_attempts_sql, timeseries.backlog_sql)]
+    return web.json_response(timeseries.shape(start_ms, end_ms, bucket_s, now_ms, *rows))

@@ -167,6 +167,33 @@ CREATE TABLE IF NOT EXISTS {{db}}.ignored_events (
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (team_id, ignored_id)
 {{ttl}} {GRANULARITY}"""),
+    # Kept whole (no TTL): issues are few, and one still open may be old. One row per issue:
+    # its latest version (each change on the issues topic carries the whole issue).
+    ("issues", None, f"""
+CREATE TABLE IF NOT EXISTS {{db}}.issues (
+    team_id LowCardinality(String),
+    issue_id String,
+    type LowCardinality(String) COMMENT 'delivery | transformation | backpressure',
+    status LowCardinality(String) COMMENT 'OPENED | ACKNOWLEDGED | RESOLVED | IGNORED',
+    issue_trigger_id String,
+    connection_id Nullable(String),
+    destination_id Nullable(String),
+    source_id Nullable(String),
+    response_status Nullable(UInt16) COMMENT 'aggregation key',
+    error_code LowCardinality(Nullable(String)) COMMENT 'aggregation key',
+    count UInt64,
+    first_seen_at {TIME},
+    last_seen_at {TIME},
+    opened_at {TIME},
+    resolved_at Nullable({TIME}),
+    updated_at {TIME},
+    sample_event_ids Array(String),
+    sample_request_ids Array(String),
+    detail Nullable(String),
+    paused_at Nullable({TIME}),
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (team_id, issue_id)"""),
     # Kept whole (no TTL): the compacted topic holds the current state of every entity. The
     # topic offset orders versions (tombstones have none); is_deleted hides them under FINAL.
     ("config", None, f"""
@@ -230,6 +257,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "event_log.state: CANCELLED", ((
         f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),)),
     Migration(5, "requests: the provider's event type and idempotency key", PROVIDER_VIEW),
+    Migration(6, "issues", tuple((ddl, None) for table, _, ddl in TABLES if table == "issues")),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

@@ -89,6 +89,8 @@ def attempt_model(row: dict[str, Any]) -> dict[str, Any]:
     }
     if "response_body" in row:
         model["body"] = row["response_body"].decode("utf-8", "replace")
+    if "response_headers" in row:
+        model["response_headers"] = headers_object(row["response_headers"])
     return model
 
 

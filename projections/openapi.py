@@ -12,8 +12,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from projections import responses as r
-from projections.handlers import NOT_IN_BULK, RetryRequestBody
-from projections.params import AttemptQuery, EventQuery, IgnoredQuery, RequestQuery
+from projections.handlers import NOT_IN_BULK, BulkListQuery, RetryRequestBody
+from projections.issues import StatusBody
+from projections.params import AttemptQuery, EventQuery, IgnoredQuery, IssueQuery, RequestQuery
+from projections.timeseries import MetricsQuery
 
 REF = "#/components/schemas/{model}"
 PROBLEM = {"$ref": "#/components/schemas/Problem"}  # the API's own problem model
@@ -79,12 +81,25 @@ ROUTES: tuple[Route, ...] = (
           None, r.IgnoredEventPage, 200, (422,)),
     Route("GET", "/v1/ignored-events/{id}", "Get an ignored event", "Ignored events", None,
           None, r.IgnoredEvent, 200, (404,)),
+    Route("GET", "/v1/issues", "List issues", "Issues", IssueQuery, None, r.IssuePage, 200,
+          (422,)),
+    Route("GET", "/v1/issues/{id}", "Get an issue", "Issues", None, None, r.Issue, 200,
+          (404,)),
+    Route("PUT", "/v1/issues/{id}", "Change an issue's status (IGNORED dismisses it)",
+          "Issues", None, StatusBody, r.Issue, 200, (404, 409, 422)),
+    Route("POST", "/v1/issues/{id}/replay",
+          "Bulk retry of the events the issue counted that are still FAILED", "Issues", None,
+          None, r.BulkJob, 202, (404, 422)),
+    Route("GET", "/v1/metrics", "Time series: requests, events, attempts; destinations' "
+          "error rate and backlog", "Metrics", MetricsQuery, None, r.Metrics, 200, (422,)),
     *(
         route
         for kind in ("events", "requests")
         for route in (
             Route("POST", f"/v1/bulk/{kind}/retry", f"Bulk retry of {kind} by query", "Bulk",
                   None, bulk_body(kind), r.BulkJob, 202, (422,)),
+            Route("GET", f"/v1/bulk/{kind}/retry", f"List bulk retries of {kind}, newest first",
+                  "Bulk", BulkListQuery, None, r.BulkJobList, 200, (422,)),
             Route("POST", f"/v1/bulk/{kind}/retry/plan",
                   f"Count the {kind} a bulk retry would take", "Bulk", None, bulk_body(kind),
                   r.BulkPlan, 200, (422,)),

@@ -140,6 +140,17 @@ class IgnoredQuery(ListQuery):
     cause: Id | None = None
 
 
+IssueStatus = Literal["OPENED", "ACKNOWLEDGED", "RESOLVED", "IGNORED"]
+
+
+class IssueQuery(ListQuery):
+    status: IssueStatus | None = None
+    type: Literal["delivery", "transformation", "backpressure"] | None = None
+    issue_trigger_id: Id | None = None
+    connection_id: Id | None = None
+    destination_id: Id | None = None
+
+
 def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
     """A list body from rows fetched with `limit + 1` in the cursor's direction."""
     more = len(rows) > query.limit

@@ -33,7 +33,7 @@ from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("requests", "events", "attempts", "ignored", "held", "config")
+KINDS = ("requests", "events", "attempts", "ignored", "held", "config", "issues")
 
 
 def group_name(settings: Settings) -> str:

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from projections.clickhouse import ident
-from projections.params import AttemptQuery, EventQuery, IgnoredQuery, ListQuery, RequestQuery
+from projections.params import (
+    AttemptQuery,
+    EventQuery,
+    IgnoredQuery,
+    IssueQuery,
+    ListQuery,
+    RequestQuery,
+)
 from projections.views import EVENT_AGGREGATES
 
 
@@ -204,7 +211,8 @@ def list_attempts(db: str, team_id: str, query: AttemptQuery,
     where += _equal(bind, attempt_id=attempt_id, event_id=query.event_id)
     where += _time_range(query, "created_at", bind)
     cursor, tail = _page(query, "attempt_id", bind)
-    columns = ATTEMPT_COLUMNS + (", response_body" if query.include_data else "")
+    columns = ATTEMPT_COLUMNS + (", response_body, response_headers" if query.include_data
+                                 else "")
     text = (f"SELECT {columns} FROM {ident(db)}.attempts FINAL "
             f"WHERE {' AND '.join(where + cursor)} {tail}")
     return Sql(text, bind.params, ("response_body",) if query.include_data else ())
@@ -226,5 +234,28 @@ def list_ignored(db: str, team_id: str, query: IgnoredQuery,
     where += _time_range(query, "created_at", bind)
     cursor, tail = _page(query, "ignored_id", bind)
     text = (f"SELECT {IGNORED_COLUMNS} FROM {ident(db)}.ignored_events FINAL "
+            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    return Sql(text, bind.params)
+
+
+# --- issues -----------------------------------------------------------------------------------
+ISSUE_TIMES = ("first_seen_at", "last_seen_at", "opened_at", "resolved_at", "updated_at",
+               "paused_at")
+ISSUE_COLUMNS = ", ".join(
+    f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c
+    for c in ("team_id", "issue_id", "type", "status", "issue_trigger_id", "connection_id",
+              "destination_id", "source_id", "response_status", "error_code", "count",
+              *ISSUE_TIMES, "sample_event_ids", "sample_request_ids", "detail", "version"))
+
+
+def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None = None) -> Sql:
+    bind = _Binder(team_id)
+    where = ["team_id = {team:String}"]
+    where += _equal(bind, issue_id=issue_id, status=query.status, type=query.type,
+                    issue_trigger_id=query.issue_trigger_id,
+                    connection_id=query.connection_id, destination_id=query.destination_id)
+    where += _time_range(query, "opened_at", bind)
+    cursor, tail = _page(query, "issue_id", bind)
+    text = (f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
             f"WHERE {' AND '.join(where + cursor)} {tail}")
     return Sql(text, bind.params)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
-from projections.params import EventStatus
+from projections.params import EventStatus, IssueStatus
 
 T = TypeVar("T")
 
@@ -81,6 +81,8 @@ class Attempt(Described):
     error_code: str | None
     created_at: datetime
     body: str | None = None  # the response body (truncated), with include_data
+    # the destination's response headers as received (names kept), with include_data
+    response_headers: dict[str, str] | None = None
 
 
 class IgnoredEvent(Described):
@@ -133,8 +135,45 @@ class BulkJob(Described):
     cancelled_at: datetime | None
 
 
+class BulkJobList(Described):
+    models: list[BulkJob]
+    count: int
+
+
 class BulkPlan(Described):
     estimated_count: int
+
+
+class AggregationKeys(Described):
+    response_status: int | None = None
+    error_code: str | None = None
+
+
+class Issue(Described):
+    id: str
+    team_id: str
+    type: Literal["delivery", "transformation", "backpressure"]
+    status: IssueStatus
+    issue_trigger_id: str
+    connection_id: str | None
+    destination_id: str | None
+    source_id: str | None
+    aggregation_keys: AggregationKeys
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    opened_at: datetime
+    resolved_at: datetime | None
+    updated_at: datetime
+    sample_event_ids: list[str]
+    sample_request_ids: list[str]
+    detail: str | None
+    paused_at: datetime | None
+    events_query: dict[str, Any] | None  # the events it counted still FAILED (what replay takes)
+
+
+class IssuePage(Page[Issue]):
+    pass
 
 
 class RequestPage(Page[Request]):
@@ -151,3 +190,42 @@ class AttemptPage(Page[Attempt]):
 
 class IgnoredEventPage(Page[IgnoredEvent]):
     pass
+
+
+class RequestSeries(Described):
+    accepted: list[int]
+    rejected: list[int]
+
+
+class EventSeries(Described):
+    QUEUED: list[int]
+    SCHEDULED: list[int]
+    HOLD: list[int]
+    SUCCESSFUL: list[int]
+    FAILED: list[int]
+    CANCELLED: list[int]
+
+
+AttemptSeries = create_model(
+    "AttemptSeries", __base__=Described,
+    **{name: (list[int], ...) for name in ("2xx", "3xx", "4xx", "5xx", "no_response")},
+    latency_p50_ms=(list[float | None], ...), latency_p99_ms=(list[float | None], ...),
+)
+
+
+class DestinationHealth(Described):
+    destination_id: str
+    attempts: int
+    failed: int
+    error_rate: float | None
+    pending: int
+    oldest_pending_at: datetime | None
+    oldest_pending_age_s: int | None
+
+
+Metrics = create_model(
+    "Metrics", __base__=Described,
+    **{"from": (datetime, ...)}, to=(datetime, ...), bucket_s=(int, ...),
+    times=(list[datetime], ...), requests=(RequestSeries, ...), events=(EventSeries, ...),
+    attempts=(AttemptSeries, ...), destinations=(list[DestinationHealth], ...),
+)

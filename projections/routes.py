@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from projections import handlers as h
+from projections import issues
 from projections.openapi import openapi_paths
 
 BULK_KIND = "{kind:events|requests}"
@@ -30,9 +31,15 @@ def query_routes() -> list[web.RouteDef]:
         web.get("/v1/ignored-events", h.list_ignored),
         web.get("/v1/ignored-events/{id}", h.get_ignored),
         web.post(f"/v1/bulk/{BULK_KIND}/retry", h.bulk_retry),
+        web.get(f"/v1/bulk/{BULK_KIND}/retry", h.bulk_list),
         web.post(f"/v1/bulk/{BULK_KIND}/retry/plan", h.bulk_plan),
         web.get(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}", h.bulk_progress),
         web.post(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}/cancel", h.bulk_cancel),
+        web.get("/v1/issues", issues.list_issues_route),
+        web.get("/v1/issues/{id}", issues.get_issue),
+        web.put("/v1/issues/{id}", issues.update_issue),
+        web.post("/v1/issues/{id}/replay", issues.replay_issue),
+        web.get("/v1/metrics", h.metrics),
     ]
 
 

@@ -49,10 +49,16 @@ CONFIG_COLUMNS = (
     "entity_id", "entity_type", "team_id", "version", "changed_at", "entity", "offset",
     "is_deleted",
 )
+ISSUE_COLUMNS = (
+    "team_id", "issue_id", "type", "status", "issue_trigger_id", "connection_id",
+    "destination_id", "source_id", "response_status", "error_code", "count", "first_seen_at",
+    "last_seen_at", "opened_at", "resolved_at", "updated_at", "sample_event_ids",
+    "sample_request_ids", "detail", "paused_at", "version",
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "requests": REQUEST_COLUMNS, "event_log": EVENT_LOG_COLUMNS,
     "event_data": EVENT_DATA_COLUMNS, "attempts": ATTEMPT_COLUMNS,
-    "ignored_events": IGNORED_COLUMNS, "config": CONFIG_COLUMNS,
+    "ignored_events": IGNORED_COLUMNS, "config": CONFIG_COLUMNS, "issues": ISSUE_COLUMNS,
 }
 
 # Ties on `at` go to the later kind of fact: an attempt recorded in the same millisecond as
@@ -238,6 +244,9 @@ def project(kind: str, key: str, record: dict[str, Any] | None, timestamp_ms: in
         return attempt_rows(record)
     if kind == "ignored":
         return [("ignored_events", ignored_row(record))]
+    if kind == "issues":
+        # IssueOpened / IssueUpdated / IssueResolved: each carries the whole issue.
+        return [("issues", {c: record["issue"][c] for c in ISSUE_COLUMNS})]
     raise ValueError(f"no projection for topic kind {kind!r}")
 
 

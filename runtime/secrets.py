@@ -7,6 +7,7 @@ secrets of an entity without knowing its shape. The key comes from FASTHOOK_SECR
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from typing import Any
@@ -86,6 +87,13 @@ def projections_token(secret_key: str) -> str:
 def relay_token(secret_key: str) -> str:
     """What the deliverer shows the api's relay to CLI sessions."""
     return _hop_token(secret_key, _RELAY_HOP)
+
+
+def derived_fernet_key(secret_key: str, label: bytes) -> str:
+    """A Fernet key of its own for one purpose (e.g. the console's session cookies), derived
+    from the secret key: a leaked cookie key opens nothing on the config topic."""
+    digest = hmac.new(_require(secret_key).encode(), label, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def is_hop_token(expected: str, presented: str | None) -> bool:

@@ -74,6 +74,9 @@ class Settings:
     produce_timeout_s: float = 10.0
     retry_after_s: int = 5
     shutdown_timeout_s: float = 15.0
+    # The issues job serves its probes and metrics (open issues by type) here.
+    issues_host: str = "127.0.0.1"
+    issues_port: int = 8087
     # --- projections (issue #6) -------------------------------------------------------
     # The query service (`python -m projections`): projector + query API in one process,
     # because the embedded engine (chdb) allows one owner per data path.
@@ -102,6 +105,11 @@ class Settings:
     # projector (which never waits on their locks or threads, only shares the cores).
     analysts_max_threads: int = 1
     analysts_max_concurrent: int = 2
+    # The web console (`python -m console`): a browser client of the API above.
+    console_host: str = "127.0.0.1"
+    console_port: int = 8086
+    # A console session lasts this long after sign-in.
+    console_session_s: int = 12 * 60 * 60
     # --- end projections ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = "json"
@@ -121,6 +129,10 @@ class Settings:
     @property
     def relay_base_url(self) -> str:
         return (self.relay_url or self.api_base_url).rstrip("/")
+
+    @property
+    def console_base_url(self) -> str:
+        return f"http://{self.console_host}:{self.console_port}"
 
     @property
     def public_base_url(self) -> str:

@@ -10,7 +10,8 @@ import os
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-PREFIXES = frozenset({"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk", "anl"})
+PREFIXES = frozenset({"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk", "anl",
+                      "itr", "iss"})
 
 
 def ulid(now_ms: int | None = None, randomness: bytes | None = None) -> str:

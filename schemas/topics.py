@@ -50,6 +50,11 @@ CATALOG: tuple[TopicSpec, ...] = (
     # job's whole state. JSON, not Avro (record None): only the projections service writes and
     # reads it, so its shape is internal and free to change, not part of the contract.
     TopicSpec("bulk", 1, None, "bulk id", {"cleanup.policy": "compact"}),
+    # Every change of every issue (its timeline), keyed by issue id.
+    TopicSpec("issues", 4, "IssueOpened", "issue id", {"retention.ms": str(90 * DAY_MS)}),
+    # The issues job's own state (open issues, counters, input positions), written in the same
+    # transaction as what it emits: JSON, internal to the job like the bulk topic.
+    TopicSpec("issues.state", 1, None, "state key", {"cleanup.policy": "compact"}),
 )
 
 
@@ -94,6 +99,14 @@ class Topics:
     @property
     def bulk(self) -> str:
         return topic_name(self.namespace, "bulk")
+
+    @property
+    def issues(self) -> str:
+        return topic_name(self.namespace, "issues")
+
+    @property
+    def issues_state(self) -> str:
+        return topic_name(self.namespace, "issues.state")
 
     def retry(self, tier_ms: int) -> str:
         return topic_name(self.namespace, f"retry.{tier_ms // 1000}s")

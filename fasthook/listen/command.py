@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import click
@@ -52,8 +53,16 @@ def json_option(value: str | None, option: str) -> Any:
     return parsed
 
 
+CONSOLE_PORT = 8086  # the console's default port (FASTHOOK_CONSOLE_PORT), beside the API
+
+
 def console_url(api_url: str, event_id: str) -> str:
-    base = os.environ.get("FASTHOOK_CONSOLE_URL", "").rstrip("/") or f"{api_url}/console"
+    """The event's page in the console: FASTHOOK_CONSOLE_URL, else the console's default port
+    on the API's host (what `fasthook run` serves)."""
+    base = os.environ.get("FASTHOOK_CONSOLE_URL", "").rstrip("/")
+    if not base:
+        api = urlsplit(api_url)
+        base = f"{api.scheme}://{api.hostname}:{CONSOLE_PORT}"
     return f"{base}/events/{event_id}"
 
 

@@ -23,8 +23,9 @@ async def some_entities(api) -> dict[str, str]:
     _, destination = await api.call("POST", "/v1/destinations", RECEIVER)
     _, connection = await api.call(
         "POST", "/v1/connections", guide_connection(source["id"], destination["id"]))
+    _, triggers = await api.call("GET", "/v1/issue-triggers")  # the team's default one
     return {"sources": source["id"], "destinations": destination["id"],
-            "connections": connection["id"]}
+            "connections": connection["id"], "issue-triggers": triggers["models"][0]["id"]}
 
 
 def concrete(path: str, ids: dict[str, str]) -> str:
@@ -66,7 +67,8 @@ def _body_for(method: str, path: str, ids: dict[str, str]):
         return None
     kind = path.split("/")[2]
     return {"sources": TWILIO_SOURCE, "destinations": RECEIVER,
-            "connections": guide_connection("src_x", "des_x")}[kind]
+            "connections": guide_connection("src_x", "des_x"),
+            "issue-triggers": {"name": "t", "type": "delivery"}}[kind]
 
 
 SECRETS = {

@@ -37,6 +37,11 @@ async def test_fasthook_run_serves_and_survives_a_full_restart(tmp_path):
             # The ingress's metrics (they name every source) only on its private port.
             async with http.get(first["metrics"]) as r:
                 assert r.status == 200 and first["source_id"] in await r.text()
+            # The console is served beside the API; the printed key signs in.
+            async with http.post(first["console"] + "/signin", data={"key": first["key"]},
+                                 allow_redirects=False) as r:
+                assert r.status == 303 and r.headers["Location"] == "/events", await r.text()
+                assert "HttpOnly" in r.headers["Set-Cookie"], r.headers["Set-Cookie"]
             public_root = first["source_url"].rsplit("/", 1)[0]
             async with http.get(public_root + "/metrics") as r:
                 assert r.status == 404

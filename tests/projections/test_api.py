@@ -57,9 +57,12 @@ async def test_guide_queries(service: Service, producer) -> None:
     failed = event_record(accepted)
     delivered = event_record(other)
     await publish(producer, settings, "events", [failed, delivered])
+    refused = attempt_record(failed, status=500)
+    refused["response_headers"] = [{"name": "Retry-After", "value": "5", "raw": None},
+                                   {"name": "X-Trace", "value": "a", "raw": None},
+                                   {"name": "X-Trace", "value": "b", "raw": None}]
     await publish(producer, settings, "attempts", [
-        attempt_record(failed, status=500), attempt_record(delivered, status=200,
-                                                           event_status="SUCCESSFUL")])
+        refused, attempt_record(delivered, status=200, event_status="SUCCESSFUL")])
     [event] = await service.wait_for("/v1/events", 1, source_id=SOURCE, status="FAILED",
                                      include_data="true", q="MessageStatus")
     assert event["id"] == failed["event_id"] and event["attempts"] == 1
@@ -74,6 +77,9 @@ async def test_guide_queries(service: Service, producer) -> None:
     assert attempt["status"] == "FAILED" and attempt["response_status"] == 500
     with_body = await service.get(f"/v1/attempts/{attempt['id']}")
     assert with_body["body"] == "upstream says no"
+    # The destination's response headers in received order (the console's inspector).
+    assert list(with_body["response_headers"].items()) == [("Retry-After", "5"),
+                                                           ("X-Trace", "a, b")]
 
     # Requests know their events and ignored events.
     await publish(producer, settings, "ignored", [ignored_record(accepted, "con_2")])

@@ -179,6 +179,19 @@ def outgoing_request() -> dict[str, Any]:
     }
 
 
+
+def issue_sample() -> dict[str, Any]:
+    return {
+        "issue_id": new_id("iss", NOW), "team_id": "tm_default", "type": "delivery",
+        "status": "OPENED", "issue_trigger_id": new_id("itr", NOW),
+        "connection_id": new_id("con", NOW), "destination_id": new_id("des", NOW),
+        "source_id": new_id("src", NOW), "response_status": 500, "error_code": None,
+        "count": 3, "first_seen_at": NOW, "last_seen_at": NOW + 10, "opened_at": NOW,
+        "resolved_at": None, "updated_at": NOW + 10,
+        "sample_event_ids": [new_id("evt", NOW)], "sample_request_ids": [new_id("req", NOW)],
+        "detail": None, "paused_at": None, "version": 2,
+    }
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "ConfigChanged": {
         "entity_type": "source",
@@ -236,6 +249,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "event_status": "SCHEDULED",
         "next_attempt_at": NOW + 5000,
         "created_at": NOW,
+    },
+    **{
+        name: {"issue": issue_sample(), "change": change, "actor": "job", "changed_at": NOW}
+        for name, change in (("IssueOpened", "opened"), ("IssueUpdated", "count"),
+                             ("IssueResolved", "resolved"))
     },
 }
 

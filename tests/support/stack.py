@@ -26,7 +26,16 @@ class Stack:
     api: RunningApi
     router: ServiceProcess
     receiver: Receiver
-    projections: Service
+    issues: ServiceProcess | None = None  # the issues job, when asked for
+    projections: Service | None = None
+
+    async def restart_issues(self) -> None:
+        """SIGKILL the issues job and start it again (its state comes back from Kafka)."""
+        assert self.issues is not None
+        self.issues.kill()
+        self.issues.start()
+        await self.issues.wait_ready(
+            f"http://127.0.0.1:{self.issues.settings.issues_port}/readyz", 60)
 
 
 def stack_settings(settings: Settings, engine: Engine) -> Settings:
@@ -34,13 +43,14 @@ def stack_settings(settings: Settings, engine: Engine) -> Settings:
     test's database on the session engine."""
     return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
                           projections_port=free_port(), analysts_port=free_port(),
+                          issues_port=free_port(),
                           clickhouse_dsn=engine.dsn,
                           clickhouse_database=settings.topic_namespace, projector_batch_ms=50)
 
 
 @asynccontextmanager
 async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
-                        receiver: Receiver) -> AsyncIterator[Stack]:
+                        receiver: Receiver, *, issues: bool = False) -> AsyncIterator[Stack]:
     await migrate(engine, database_name(settings), settings.projections_retention_days)
     ingress = await start_ingress(settings)
     settings = settings.with_(public_url=ingress.base_url)
@@ -49,11 +59,18 @@ async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
     router = ServiceProcess("router", settings, tmp_path / "router.log")
     router.start()
     deliverer = await start_deliverer(settings)
+    job = ServiceProcess("issues", settings, tmp_path / "issues.log") if issues else None
+    if job is not None:
+        job.start()
     await receiver.start()
     try:
         await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
-        yield Stack(ingress, api, router, receiver, projections)
+        if job is not None:
+            await job.wait_ready(f"http://127.0.0.1:{settings.issues_port}/readyz", 60)
+        yield Stack(ingress, api, router, receiver, issues=job, projections=projections)
     finally:
+        if job is not None:
+            job.kill()
         await receiver.stop()
         await deliverer.runner.cleanup()
         router.kill()

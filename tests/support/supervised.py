@@ -21,7 +21,7 @@ import aiohttp
 
 from fasthook.embedded import free_port
 
-SERVICES = ("ingress", "api", "router", "deliverer", "projections")
+SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
 
 
 class SupervisedStack:
@@ -29,7 +29,7 @@ class SupervisedStack:
         self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
                       "router": free_port(), "deliverer": free_port(),
                       "projections": free_port(), "ingress_metrics": free_port(),
-                      "analysts": free_port()}
+                      "analysts": free_port(), "issues": free_port(), "console": free_port()}
         self.log_path = tmp_path / "fasthook-run.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
         self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
@@ -38,8 +38,10 @@ class SupervisedStack:
                         FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
                         FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
                         FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
+                        FASTHOOK_ISSUES_PORT=str(self.ports["issues"]),
                         FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
-                        FASTHOOK_ANALYSTS_PORT=str(self.ports["analysts"]), **env)
+                        FASTHOOK_ANALYSTS_PORT=str(self.ports["analysts"]),
+                        FASTHOOK_CONSOLE_PORT=str(self.ports["console"]), **env)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +74,7 @@ class SupervisedStack:
             "source_id": re.search(r"Demo source:.*\((src_\w+)\)", text),
             "metrics": re.search(r"Ingress metrics:\s+(http://\S+)", text),
             "clickhouse": re.search(r"ClickHouse:\s+(http://\S+)", text),
+            "console": re.search(r"Console:\s+(http://\S+)", text),
         }
         assert all(found.values()), text
         return {name: match.group(1) for name, match in found.items()}

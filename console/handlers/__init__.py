@@ -1,0 +1,1 @@
+"""Page handlers, one module per area; templates live in console/templates."""

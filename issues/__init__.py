@@ -1,0 +1,2 @@
+"""The issues job: attempts and ignored events → issues (opened, updated, resolved),
+notifications delivered as events, and the pause action."""

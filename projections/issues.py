@@ -1,0 +1,105 @@
+"""The issues routes: list and get (from the issues table), a status change (a record on the
+issues topic, which the issues job then confirms), and replay (a bulk retry of the events the
+issue counted that are still FAILED)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, ConfigDict
+
+from projections.handlers import NoParams, fetch, read_body, read_query
+from projections.keys import BULK, DATABASE, PRODUCER, SETTINGS, TEAM_ID
+from projections.models import iso
+from projections.params import IssueQuery, IssueStatus, paginate
+from projections.queries import list_issues
+from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
+from schemas.codec import encode
+from schemas.issues import public_issue
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: IssueStatus
+
+
+def events_query(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The events list (and bulk retry) query of the events the issue counted that are still
+    FAILED: its connection, its error class, created up to its last failure."""
+    if state["type"] != "delivery" or not state.get("connection_id"):
+        return None
+    query: dict[str, Any] = {"connection_id": state["connection_id"], "status": "FAILED",
+                             "created_at[lte]": iso(state["last_seen_at"])}
+    if state.get("response_status") is not None:
+        query["response_status"] = state["response_status"]
+    elif state.get("error_code"):
+        query["error_code"] = state["error_code"]
+    return query
+
+
+def issue_model(state: dict[str, Any]) -> dict[str, Any]:
+    return {**public_issue(state), "events_query": events_query(state)}
+
+
+async def _issue(request: web.Request) -> dict[str, Any]:
+    issue_id = request.match_info["id"]
+    rows = await fetch(request, list_issues(request.app[DATABASE], request[TEAM_ID],
+                                            IssueQuery(limit=1), issue_id))
+    if not rows:
+        raise NotFound(f"no issue {issue_id}")
+    return rows[0]
+
+
+async def list_issues_route(request: web.Request) -> web.Response:
+    query = read_query(request, IssueQuery)
+    rows = await fetch(request, list_issues(request.app[DATABASE], request[TEAM_ID], query))
+    page = paginate(rows, query)
+    page["models"] = [issue_model(r) for r in page["models"]]
+    return web.json_response(page)
+
+
+async def get_issue(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    return web.json_response(issue_model(await _issue(request)))
+
+
+async def update_issue(request: web.Request) -> web.Response:
+    """A status change is a record: IssueUpdated by the API, the issue's next version."""
+    body = await read_body(request, StatusBody)
+    state = await _issue(request)
+    if state["status"] == "RESOLVED":
+        # The job no longer follows it: a failure now opens a new issue.
+        raise Conflict(f"issue {state['issue_id']} is resolved; a new failure opens a new one")
+    now = int(time.time() * 1000)
+    changed = {**{k: v for k, v in state.items() if k != "id"}, "status": body.status,
+               "updated_at": now, "version": state["version"] + 1,
+               "resolved_at": now if body.status == "RESOLVED" else None}
+    record = {"issue": changed, "change": "status", "actor": "api", "changed_at": now}
+    name = "IssueResolved" if body.status == "RESOLVED" else "IssueUpdated"
+    try:
+        await request.app[PRODUCER].send_and_wait(
+            request.app[SETTINGS].topics.issues, encode(name, record),
+            key=changed["issue_id"].encode())
+    except KafkaError as exc:
+        raise Unavailable(f"the broker did not store the change: {exc}") from None
+    return web.json_response(issue_model(changed))
+
+
+async def replay_issue(request: web.Request) -> web.Response:
+    await read_body(request, NoParams)
+    state = await _issue(request)
+    query = events_query(state)
+    if query is None:
+        raise Unprocessable(
+            "only a delivery issue's events can be replayed; replay a transformation issue's "
+            "sample requests with POST /v1/requests/{id}/retry",
+            [("id", "not a delivery issue")])
+    try:
+        job = await request.app[BULK].create("events", request[TEAM_ID], query)
+    except KafkaError as exc:
+        raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
+    return web.json_response(job.model(), status=202)
