@@ -21,7 +21,8 @@ from tests.support.supervised import SupervisedStack
 # The issue's bound is 15 s on a developer's machine; this one is shared and loaded.
 BANNER_WITHIN_S = 45
 DASHBOARD_LINE = re.compile(
-    r"^\d\d:\d\d:\d\d (broker|ingress|api|router|deliverer|projections|fasthook)\s+\S")
+    r"^\d\d:\d\d:\d\d (broker|ingress|api|router|deliverer|projections|issues|console|fasthook)"
+    r"\s+\S")
 CHATTER = ("Traceback", "Starting...", "GLIBC", '{"ts"', "[INFO]", "WARNING:", "aiokafka")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STYLE = r"(?:\x1b\[[0-9;]*m)*"  # colours between a line's columns
