@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,11 +20,35 @@ from aiokafka.errors import KafkaError
 
 from fasthook.errors import EmbeddedStackError
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A port free now that nothing else is about to take: below the kernel's ephemeral range
+    (where every outgoing connection takes its source port, so a port picked there can be
+    gone before the service binds it), and never the same one twice in this process."""
+    low = _ephemeral_low()
+    for _ in range(500):
+        port = random.randint(max(1025, low - 12_000), low - 1)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded range: any port the kernel has
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def noida_binary() -> str:

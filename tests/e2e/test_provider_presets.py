@@ -62,7 +62,9 @@ async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):  #
     for kind, url in urls.items():
         async def served(kind: str = kind, url: str = url) -> bool:
             answer = await send_raw(url, "POST", signed(kind), BODY)
-            assert answer.status in (200, 404), (kind, answer.status)
+            # 404 until the ingress's view has the source; 503 when the broker did not take the
+            # request within the produce timeout (stored nothing: a provider sends it again).
+            assert answer.status in (200, 404, 503), (kind, answer.status)
             return answer.status == 200
         await eventually(served, 20, f"the {kind} source served")
 
