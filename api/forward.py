@@ -15,6 +15,7 @@ from yarl import URL
 from api.errors import Unavailable
 from api.keys import SETTINGS, TEAM_ID
 from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
+from schemas.query_routes import QUERY_ROUTES
 
 log = logging.getLogger(__name__)
 
@@ -22,35 +23,6 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 HOP_TOKEN = web.AppKey("projections_token", str)
 PASSED_BACK = ("Content-Type", "Content-Disposition", "X-Content-Type-Options",
                "Content-Security-Policy")
-
-# A bulk job's id is anything but `plan`, so `…/retry/plan` answers only POST (its Allow
-# header names no GET of a job called "plan").
-BULK_ID = "{id:(?!plan$)[^/]+}"
-# (method, path) served by the projections service.
-FORWARDED: tuple[tuple[str, str], ...] = (
-    ("GET", "/v1/requests"),
-    ("GET", "/v1/requests/{id}"),
-    ("GET", "/v1/requests/{id}/raw_body"),
-    ("GET", "/v1/requests/{id}/events"),
-    ("GET", "/v1/requests/{id}/ignored_events"),
-    ("POST", "/v1/requests/{id}/retry"),
-    ("GET", "/v1/events"),
-    ("GET", "/v1/events/{id}"),
-    ("POST", "/v1/events/{id}/retry"),
-    ("GET", "/v1/attempts"),
-    ("GET", "/v1/attempts/{id}"),
-    ("GET", "/v1/ignored-events"),
-    ("GET", "/v1/ignored-events/{id}"),
-    ("GET", "/v1/issues"),
-    ("GET", "/v1/issues/{id}"),
-    ("PUT", "/v1/issues/{id}"),
-    ("POST", "/v1/issues/{id}/replay"),
-    ("GET", "/v1/metrics"),
-    *((method, f"/v1/bulk/{kind}/retry{tail}") for kind in ("events", "requests")
-      for method, tail in (("POST", ""), ("GET", ""), ("POST", "/plan"), ("GET", f"/{BULK_ID}"),
-                           ("POST", f"/{BULK_ID}/cancel"))),
-)
-
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HOP_TOKEN] = projections_token(app[SETTINGS].secret_key)
@@ -94,4 +66,4 @@ async def forward(request: web.Request) -> web.Response:
 
 
 def forwarded_routes() -> list[web.RouteDef]:
-    return [web.route(method, path, forward) for method, path in FORWARDED]
+    return [web.route(route.method, route.pattern, forward) for route in QUERY_ROUTES]
