@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from issues.engine import Emit, Engine, Notify, Pause
 from issues.metrics import IssuesMetrics
 from issues.notifications import notification_events
+from runtime.background import BackgroundTask
 from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer
 from runtime.settings import Settings
 from schemas.codec import decode_named_record, encode
@@ -81,30 +82,25 @@ class IssuesJob:
         self.inputs = (self.topics.attempts, self.topics.ignored, self.topics.issues)
         self.positions: dict[TopicPartition, int] = {}
         self.consuming = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("issues-job")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     async def start(self) -> None:
         await self.follower.start()
         # Never judge issues on a partial view: an issue whose trigger seems gone resolves.
         await self.follower.wait_caught_up(60)
-        self._task = asyncio.create_task(self._run(), name="issues-job")
+        self._task.start(self._run())
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping = True
-        if self._task is not None:
-            await asyncio.wait({self._task}, timeout=timeout_s)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop(timeout_s)
         await self.follower.stop()
 
     async def _run(self) -> None:
         delay = 0.5
-        while not self._stopping:
+        while not self._task.stopping:
             try:
                 await self._session()
             except ProducerFenced:
@@ -177,7 +173,7 @@ class IssuesJob:
     async def _loop(self, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
         idle = IdleFetch(consumer)
         last_tick = 0
-        while not self._stopping:
+        while not self._task.stopping:
             batches = await idle.getmany(max_records=BATCH)
             if batches:
                 # A record may follow a config change (a trigger made a moment ago) that this

@@ -26,6 +26,7 @@ from projections.clickhouse import Engine, ident
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
+from runtime.background import BackgroundTask
 from runtime.kafka import IdleFetch, make_group_consumer
 from runtime.settings import Settings
 from schemas.codec import decode
@@ -71,22 +72,16 @@ class Projector:
         self.last_write_at = 0.0
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
         self.busy = False
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("projector")
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task.running
 
     async def start(self) -> None:
         await self.consumer.start()
         self.consumer.subscribe(list(self.kinds), listener=_Seek(self))
-        self._task = asyncio.create_task(self._run(), name="projector")
-        self._task.add_done_callback(self._crashed)
-
-    def _crashed(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("projector stopped", exc_info=task.exception())
+        self._task.start(self._run())
 
     async def _next_batch(self) -> list[ConsumerRecord]:
         """Records up to the batch size, or what came within the batch time of the first."""
@@ -95,7 +90,7 @@ class Projector:
         records: list[ConsumerRecord] = []
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        while len(records) < size and not self._stopping:
+        while len(records) < size and not self._task.stopping:
             timeout = 200 if deadline is None else max(0, int((deadline - loop.time()) * 1000))
             batches = await (self._idle.getmany(max_records=size - len(records))
                              if deadline is None else
@@ -115,7 +110,7 @@ class Projector:
         return records
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._task.stopping:
             records = await self._next_batch()
             if records:
                 await self.write(records)
@@ -184,11 +179,7 @@ class Projector:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the batch in hand (bounded), then leave; uncommitted records are re-read."""
-        self._stopping = True
-        if self._task is not None:
-            await asyncio.wait({self._task}, timeout=timeout_s)
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._task.stop(timeout_s)
         await self.consumer.stop()
 
 
