@@ -59,14 +59,14 @@ class Stack:
             router_port=self.ports["router"], deliverer_port=self.ports["deliverer"],
             allowed_destinations="127.0.0.1/32", data_dir=str(tmp),
             analysts_port=free_port())
-        self.env = settings_environment(self.settings)
         self.use_namespace("bench")
 
     def use_namespace(self, namespace: str) -> None:
         """Fresh topics, so one measurement never works through another's records."""
         self.topics = Topics(namespace)
         asyncio.run(ensure_topics(self.broker.bootstrap, self.topics))
-        self.env["FASTHOOK_TOPIC_NAMESPACE"] = namespace
+        self.settings = self.settings.with_(topic_namespace=namespace)
+        self.env = settings_environment(self.settings)
 
     def start(self, name: str) -> Child:
         child = Child(name, python("-m", name), self.tmp / f"{name}.log", self.env)

@@ -29,7 +29,7 @@ from fasthook.supervisor import ServiceSpec, Supervisor
 from runtime.kafka import ensure_topics
 from runtime.logs import JsonFormatter, configure_logging
 from runtime.secrets import generate_key
-from runtime.settings import Settings, settings_environment
+from runtime.settings import Settings, settings_environment, variable
 
 log = logging.getLogger(__name__)
 
@@ -233,22 +233,14 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
 
 def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, int, str]]:
     """(what, host, port, the variable that moves it) of every port `fasthook run` binds."""
-    ports = [
-        ("ingress", settings.ingress_host, settings.ingress_port, "FASTHOOK_INGRESS_PORT"),
-        ("ingress metrics", settings.ingress_metrics_host, settings.ingress_metrics_port,
-         "FASTHOOK_INGRESS_METRICS_PORT"),
-        ("api", settings.api_host, settings.api_port, "FASTHOOK_API_PORT"),
-        ("router", settings.router_host, settings.router_port, "FASTHOOK_ROUTER_PORT"),
-        ("deliverer", settings.deliverer_host, settings.deliverer_port,
-         "FASTHOOK_DELIVERER_PORT"),
-        ("projections", settings.projections_host, settings.projections_port,
-         "FASTHOOK_PROJECTIONS_PORT"),
-        ("issues", settings.issues_host, settings.issues_port, "FASTHOOK_ISSUES_PORT"),
-        ("console", settings.console_host, settings.console_port, "FASTHOOK_CONSOLE_PORT"),
-    ]
+    # (what, the Settings prefix of its `_host` and `_port` fields)
+    services = [("ingress", "ingress"), ("ingress metrics", "ingress_metrics"), ("api", "api"),
+                ("router", "router"), ("deliverer", "deliverer"),
+                ("projections", "projections"), ("issues", "issues"), ("console", "console")]
     if not settings.clickhouse_dsn.startswith(("http://", "https://")):  # the embedded engine's
-        ports.append(("analysts' ClickHouse endpoint", settings.analysts_host,
-                      settings.analysts_port, "FASTHOOK_ANALYSTS_PORT"))
+        services.append(("analysts' ClickHouse endpoint", "analysts"))
+    ports = [(what, getattr(settings, f"{prefix}_host"), getattr(settings, f"{prefix}_port"),
+              variable(f"{prefix}_port")) for what, prefix in services]
     if kafka_port is not None:
         ports.insert(0, ("embedded broker", "127.0.0.1", kafka_port, "--kafka-port"))
     return ports

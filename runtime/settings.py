@@ -142,6 +142,11 @@ class Settings:
         return replace(self, **changes)
 
 
+def variable(name: str) -> str:
+    """The environment variable that sets the Settings field `name`."""
+    return f"FASTHOOK_{name.upper()}"
+
+
 def _convert(name: str, raw: str, kind: Any) -> Any:
     try:
         if kind in (int, "int"):
@@ -149,7 +154,7 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
         if kind in (float, "float"):
             return float(raw)
     except ValueError:
-        raise SettingsError(f"FASTHOOK_{name.upper()}={raw!r} is not a {kind}") from None
+        raise SettingsError(f"{variable(name)}={raw!r} is not a {kind}") from None
     return raw
 
 
@@ -157,7 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        raw = env.get(f"FASTHOOK_{f.name.upper()}")
+        raw = env.get(variable(f.name))
         if raw is not None:
             values[f.name] = _convert(f.name, raw, f.type)
     values.update(overrides)
@@ -169,7 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``FASTHOOK_*`` variables ``load_settings`` reads back as ``settings``: how a launcher
     (``fasthook run``, a test, a benchmark) hands its settings to a service process."""
-    return {f"FASTHOOK_{f.name.upper()}": str(getattr(settings, f.name))
+    return {variable(f.name): str(getattr(settings, f.name))
             for f in fields(Settings)}
 
 
@@ -181,10 +186,10 @@ def check_limits(settings: Settings) -> None:
                           ("max_header_bytes", limits.MAX_HEADER_BYTES)):
         value = getattr(settings, name)
         if not 0 < value <= ceiling:
-            raise SettingsError(f"FASTHOOK_{name.upper()}={value} must be positive and at most "
+            raise SettingsError(f"{variable(name)}={value} must be positive and at most "
                                 f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
                                 f"for that)")
     for name in ("ingress_header_timeout_s", "ingress_body_timeout_s",
                  "analysts_max_execution_s", "analysts_max_threads", "analysts_max_concurrent"):
         if getattr(settings, name) <= 0:
-            raise SettingsError(f"FASTHOOK_{name.upper()} must be positive")
+            raise SettingsError(f"{variable(name)} must be positive")
