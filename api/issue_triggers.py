@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, ValidationError, model_validator
 
+from api.fields import INTEGRAL, field_problems
 from api.models import Name, Strict, id_pattern
-from api.rules import INTEGRAL, error_path
 from schemas.issues import channel_ids
 from schemas.status_codes import parse_status_code_expression
 
@@ -115,7 +115,7 @@ class IssueTriggerIn(Strict):
         try:
             checked = CONFIGS[self.type].model_validate(self.configs)
         except ValidationError as exc:
-            return [(error_path(("configs", *e["loc"])), e["msg"]) for e in exc.errors()]
+            return field_problems(exc.errors(), "configs")
         self.configs = checked.model_dump(mode="json")
         return []
 

@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from api.rules import INTEGRAL, Rule, error_path, validate_rules
+from api.fields import INTEGRAL, field_problems
+from api.rules import MAX_RULES, Rule, validate_rules
 
 Name = Annotated[str, Field(min_length=1, max_length=155, pattern=r"^[A-Za-z0-9 _\-.:/()]+$")]
 Description = Annotated[str | None, Field(default=None, max_length=500)]
@@ -159,7 +160,7 @@ def checked_auth(auth_type: str | None, auth: dict[str, Any] | None,
         return kinds[auth_type].model_validate(auth or {}).model_dump(exclude_none=True), []
     except ValidationError as exc:
         # error_path: a key like "" or "a b" is named `config.auth[""]`, as everywhere else.
-        return auth, [(error_path((*path.split("."), *e["loc"])), e["msg"]) for e in exc.errors()]
+        return auth, field_problems(exc.errors(), *path.split("."))
 
 
 class CustomResponse(Strict):
@@ -355,7 +356,7 @@ class ConnectionIn(Strict):
     source_id: Annotated[str, Field(pattern=id_pattern("src"))]
     destination_id: Annotated[str, Field(pattern=id_pattern("des"))]
     status: Status = "enabled"
-    rules: Annotated[list[Rule], Field(max_length=20)] = Field(default_factory=list)
+    rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = Field(default_factory=list)
 
     def problems(self) -> list[tuple[str, str]]:
         return validate_rules(self.rules)

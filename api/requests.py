@@ -12,15 +12,15 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errors import BadRequest, Unprocessable
+from api.fields import field_problems
 from api.models import Name
-from api.rules import error_path
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 1024 * 1024
 
 
 def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    return [(error_path(tuple(e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
+    return [(path or "(body)", message) for path, message in field_problems(exc.errors())]
 
 
 async def read_model(request: web.Request, model: type[M]) -> M:

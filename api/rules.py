@@ -3,110 +3,41 @@
 Two layers, so a caller gets every problem with an exact path in one answer:
 - the models check shape, types and ranges (`extra="forbid"`, strict: `"5"` is not a count);
 - `validate_rules` checks the filter grammar, status code expressions, the JavaScript of a
-  transformation and the list as a whole, returning `(path, message)` pairs.
-`parse_rules` runs both. Paths look like `rules[0].body.MessageStatus.$in` or
-`rules[1].response_status_codes[0]`: a name matching `[A-Za-z_$][A-Za-z0-9_$-]*` is joined
-with a dot, any other name (dots, spaces, empty, starting with a digit) as `["a b"]`.
+  transformation (`api/javascript.py`) and the list as a whole, returning `(path, message)`
+  pairs; `api/fields.py` names pydantic's own problems the same way.
+Paths look like `rules[0].body.MessageStatus.$in` or `rules[1].response_status_codes[0]`: a
+name matching `[A-Za-z_$][A-Za-z0-9_$-]*` is joined with a dot, any other name (dots, spaces,
+empty, starting with a digit) as `["a b"]`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from schemas.filter_grammar import Errors, join_path, validate_filter
+from api.fields import INTEGRAL
+from api.javascript import check_javascript
+from schemas.filter_grammar import Errors, validate_filter
 from schemas.filters import FILTER_PARTS
 from schemas.status_codes import parse_status_code_expression
-from schemas.transformations import compile_error, function_source, handler_problem
 
-MAX_RULES = 20
-RULE_TYPES = ("filter", "transformation", "deduplicate", "delay", "retry")
+MAX_RULES = 20  # a connection's (pydantic refuses more before any rule is looked at)
 _PROVIDER_FIELDS = FILTER_PARTS[4:]  # event_type, idempotency_key: the provider's view
 _SECTIONS = FILTER_PARTS[:4]  # headers, body, query, path: the HTTP request
-JS_COMPILE_TIMEOUT_SEC = 2.0
 
 # strict: JSON gives real ints and strings; coercing "5" or true into a count hides mistakes.
 _MODEL_CONFIG = ConfigDict(extra="forbid", strict=True)
-
-
-def _integral(value: object) -> object:
-    """JSON has one number type: `5.0` is the integer 5 (as JSON Schema's "integer" says), so a
-    strict int takes it; `5.5`, `"5"` and `true` stay errors."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-# Last in an integer field's Annotated (`Annotated[int, Field(ge=…), INTEGRAL]`) of a strict
-# request model: JSON's 5 or 5.0, never "5" or true. After the bounds, else pydantic can't
-# render them as JSON Schema.
-INTEGRAL = BeforeValidator(_integral)
-
-
-def error_path(loc: tuple[int | str, ...], tags: tuple[str, ...] = RULE_TYPES) -> str:
-    """`("rules", 1, "retry", "count")` → `rules[1].count`; `("config", "auth")` → `config.auth`.
-
-    Pydantic inserts a discriminated union's tag right after the list index (`"retry"` above);
-    a string from `tags` in that position is dropped, since the user never wrote it. Only right
-    after an index, so a real field named like a tag (`DelayRule.delay`) survives.
-    Pydantic's `[key]` marker (an invalid dict key) is dropped: the path names the key.
-    """
-    path = ""
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part == "[key]" or (i > 0 and isinstance(loc[i - 1], int) and part in tags):
-            continue
-        else:
-            path = join_path(path, str(part))
-    return path
-
-
-# One V8 isolate per process: creating one costs ~30 ms; V8 is not fork-safe, hence the pid.
-_js_lock = threading.Lock()
-_js: Any = None
-_js_pid = 0
-
-
-def check_javascript(code: str) -> str | None:
-    """Why `code` does not compile as a transformation, or None. Compiles only, never runs.
-
-    `new Function(...)` parses the whole body (nested functions too) without executing it, and
-    V8 refuses a body that would escape the function. So top-level statements, even
-    `while (true) {}`, never run; the timeout only bounds V8's parser on a pathological input.
-    """
-    global _js, _js_pid
-    from py_mini_racer import JSEvalException, JSTimeoutException, MiniRacer
-
-    source = f"{function_source(code)}; null"
-    with _js_lock:
-        if _js is None or _js_pid != os.getpid():
-            _js, _js_pid = MiniRacer(), os.getpid()
-        try:
-            _js.eval(source, timeout_sec=JS_COMPILE_TIMEOUT_SEC)
-        except JSTimeoutException:
-            _js.close()  # the isolate was interrupted mid-parse: start afresh next time
-            _js = None
-            return f"did not compile within {JS_COMPILE_TIMEOUT_SEC:g} s"
-        except JSEvalException as exc:
-            return compile_error(str(exc), code)
-    return handler_problem(code)
 
 
 # Any, not JsonValue: pydantic would report a bad value deep inside at a path full of union
@@ -209,16 +140,12 @@ Rule = Annotated[
     FilterRule | TransformationRule | DeduplicateRule | DelayRule | RetryRule,
     Field(discriminator="type"),
 ]
-Rules = list[Rule]
-_RULES = TypeAdapter(Rules)
 
 
 def validate_rules(rules: list[Rule]) -> Errors:
     """Semantic checks pydantic can't express well; returns (path, message) pairs like
     ("rules[1].response_status_codes[0]", "...") — empty when fine."""
     errors: Errors = []
-    if len(rules) > MAX_RULES:
-        errors.append(("rules", f"must have at most {MAX_RULES} rules (got {len(rules)})"))
     first_of_type: dict[str, int] = {}
     for i, rule in enumerate(rules):
         at = f"rules[{i}]"
@@ -241,26 +168,3 @@ def validate_rules(rules: list[Rule]) -> Errors:
                 except ValueError as exc:
                     errors.append((f"{at}.response_status_codes[{j}]", str(exc)))
     return errors
-
-
-_TAG_ERRORS = {
-    "union_tag_not_found": "is required: one of " + ", ".join(RULE_TYPES),
-    "union_tag_invalid": "must be one of " + ", ".join(RULE_TYPES),
-}
-
-
-def parse_rules(data: object) -> tuple[list[Rule], Errors]:
-    """Both layers on raw JSON data: (rules, []) when valid, else ([], every error found)."""
-    try:
-        rules = _RULES.validate_python(data)
-    except ValidationError as exc:
-        errors: Errors = []
-        for err in exc.errors():
-            path = error_path(("rules", *err["loc"]))
-            if err["type"] in _TAG_ERRORS:  # point at the field the user got wrong
-                errors.append((f"{path}.type", _TAG_ERRORS[err["type"]]))
-            else:
-                errors.append((path, err["msg"]))
-        return [], errors
-    errors = validate_rules(rules)
-    return ([], errors) if errors else (rules, [])

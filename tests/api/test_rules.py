@@ -10,16 +10,19 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from api.fields import error_path
+from api.javascript import check_javascript
+from api.models import ConnectionIn
+from api.requests import problems_of
 from api.rules import (
     DeduplicateRule,
     DelayRule,
     FilterRule,
     RetryRule,
+    Rule,
     TransformationRule,
-    check_javascript,
-    error_path,
-    parse_rules,
     validate_rules,
 )
 from schemas.filter_grammar import FILTER_OPERATORS, MAX_FILTER_DEPTH, validate_filter
@@ -44,6 +47,17 @@ GUIDE_RULES: list[dict[str, Any]] = [
     },
 ]
 HANDLER = "addHandler('transform', (request, context) => request);"
+
+
+def parse_rules(data: object) -> tuple[list[Rule], list[tuple[str, str]]]:
+    """Rules as the API reads them in a connection: (rules, []) or ([], every problem)."""
+    connection = {"name": "c", "source_id": "src_1", "destination_id": "des_1", "rules": data}
+    try:
+        parsed = ConnectionIn.model_validate(connection)
+    except ValidationError as exc:
+        return [], problems_of(exc)
+    errors = parsed.problems()
+    return ([], errors) if errors else (parsed.rules, [])
 
 
 def errors_of(*rules: dict[str, Any]) -> list[tuple[str, str]]:
