@@ -13,174 +13,44 @@ so a page sent again (seen by a read_uncommitted reader) would carry the very sa
 
 After a restart every QUEUED/RUNNING job is resumed; two processes resuming one job fence
 each other and the later one runs it.
+
+Here: the worker and the runner; a job's state and the topic's reading in `bulk_jobs.py`,
+the SQL a job walks in `bulk_walk.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from itertools import accumulate
-from typing import Any, Literal
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
-from pydantic import BaseModel
 
 from projections import queries
-from projections.clickhouse import Engine, ident
+from projections.bulk_jobs import ACTIVE, Job, Kind, now_ms, read_jobs
+from projections.bulk_walk import COUNT_ALL, PAGE_SIZE, request_records, upper_bound, walk_sql
+from projections.clickhouse import Engine
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
-from projections.models import iso, manual_event, replayed_request
-from projections.params import EventQuery, RequestQuery
+from projections.models import manual_event, replayed_request
 from runtime.errors import RuntimeSetupError
-from runtime.kafka import assign_from_beginning, make_producer
+from runtime.kafka import make_producer
 from runtime.problems import Conflict
 from runtime.settings import Settings
 from schemas.codec import encode
-from schemas.ids import derived_id, new_id, ulid
+from schemas.ids import derived_id, new_id
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["events", "requests"]
-ACTIVE = ("QUEUED", "RUNNING")
-PAGE_SIZE = 500
 # A page is cut short past this many bytes of records: one transaction stays a bounded size.
 PAGE_BYTES = 32 * 1024 * 1024
-COUNT_ALL = 4_000_000_000  # a LIMIT that never binds (the list SQL binds it as UInt32)
-PREFIX = {"events": "evt", "requests": "req"}
-HIGHEST = b"\xff" * 10  # the greatest random part of an id: the last id of a millisecond
 PageHook = Callable[["Job"], Awaitable[None]]
 Message = tuple[str, bytes, bytes]  # topic, key, value
 Item = tuple[str, Message | None]  # an item id, and its record (None: it cannot be retried)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """A bulk job's whole state, as stored on the bulk topic. Replaced, never mutated: the
-    in-memory copy only changes once the broker committed the new state."""
-
-    id: str
-    team_id: str
-    kind: Kind
-    query: dict[str, Any]
-    created_at: int
-    # The greatest id the job may touch: ids minted before the job, so items arriving during
-    # the job (and a requests job's own replays) are never walked into.
-    upper: str
-    estimated_count: int
-    status: str = "QUEUED"
-    processed_count: int = 0
-    skipped_count: int = 0  # walked but not retryable (an event whose request is gone)
-    cursor: str = ""  # the last id processed; the walk goes on after it
-    completed_at: int | None = None
-    cancelled_at: int | None = None
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Job:
-        data = json.loads(raw)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def model(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "status": self.status, "kind": self.kind, "query": self.query,
-            "estimated_count": self.estimated_count, "processed_count": self.processed_count,
-            "skipped_count": self.skipped_count, "created_at": iso(self.created_at),
-            "completed_at": iso(self.completed_at), "cancelled_at": iso(self.cancelled_at),
-        }
-
-
-# --- queries ----------------------------------------------------------------------------------
-class _Walk(BaseModel):
-    """A list query's filters walking ascending ids after `after`, `limit` at a time: the
-    list SQL reads the cursor `("gt", after)` as "the next page, oldest first"."""
-
-    limit: int = PAGE_SIZE
-    after: str = ""
-
-    @property
-    def cursor(self) -> tuple[str, str] | None:
-        return ("gt", self.after)
-
-
-class EventWalk(_Walk, EventQuery):  # type: ignore[misc]
-    pass
-
-
-class RequestWalk(_Walk, RequestQuery):  # type: ignore[misc]
-    pass
-
-
-def upper_bound(kind: Kind, at_ms: int) -> str:
-    return f"{PREFIX[kind]}_{ulid(at_ms - 1, HIGHEST)}"
-
-
-def walk_sql(db: str, job: Job, after: str, limit: int, *, count: bool = False
-             ) -> queries.Sql:
-    """The job's matching ids after `after`, ascending (up to `limit` + 1: is there more?),
-    or their count: the list route's SQL, bounded by the job's upper id."""
-    data = {**job.query, "after": after, "limit": limit}
-    if job.kind == "events":
-        inner = queries.list_events(db, job.team_id, EventWalk.model_validate(data))
-        columns = "id, attempts"
-    else:
-        inner = queries.list_requests(db, job.team_id, RequestWalk.model_validate(data))
-        columns = "id"
-    bounded = f"FROM ({inner.text}) WHERE id <= {{bulk_upper:String}}"
-    text = f"SELECT count() AS n {bounded}" if count else \
-        f"SELECT {columns} {bounded} ORDER BY id"
-    return queries.Sql(text, {**inner.params, "bulk_upper": job.upper})
-
-
-def request_records(db: str, team_id: str, request_ids: list[str]) -> queries.Sql:
-    """What a replay needs of a page of requests (the batch form of `request_record`)."""
-    text = (f"SELECT {queries.REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
-            "WHERE team_id = {team:String} AND request_id IN {ids:Array(String)}")
-    return queries.Sql(text, {"team": team_id, "ids": request_ids}, ("body", "header_raw"))
-
-
-# --- the bulk topic ---------------------------------------------------------------------------
-async def read_jobs(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, Job]:
-    """Every job's last committed state: the topic read to its end (read_committed, so an
-    aborted page's state never counts)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed")
-    await consumer.start()
-    try:
-        ends = await assign_from_beginning(consumer, topic)
-        assigned = list(ends)
-        jobs: dict[str, Job] = {}
-        async with asyncio.timeout(timeout_s):
-            while any([await consumer.position(tp) < ends[tp] for tp in assigned]):
-                for messages in (await consumer.getmany(timeout_ms=200)).values():
-                    for message in messages:
-                        _apply(jobs, message.key, message.value)
-        return jobs
-    finally:
-        await consumer.stop()
-
-
-def _apply(jobs: dict[str, Job], key: bytes | None, value: bytes | None) -> None:
-    job_id = key.decode("utf-8", "replace") if key else ""
-    if value is None:
-        jobs.pop(job_id, None)
-        return
-    try:
-        jobs[job_id] = Job.from_bytes(value)
-    except (ValueError, TypeError):
-        # One unreadable job must not keep the others from resuming.
-        log.exception("unreadable bulk job record; skipped", extra={"bulk_id": job_id})
 
 
 # --- workers ----------------------------------------------------------------------------------

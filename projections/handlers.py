@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from projections import queries, timeseries
-from projections.bulk import Job, Kind
+from projections.bulk_jobs import Job, Kind
 from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
     attempt_model,

@@ -14,7 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from fasthook.embedded import free_port
-from projections.bulk import Job, read_jobs
+from projections.bulk_jobs import Job, read_jobs
 from projections.keys import BULK
 from runtime.settings import Settings
 from schemas.codec import decode
