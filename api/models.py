@@ -7,7 +7,6 @@ Secret fields are write-only: they are in the request models and never in the re
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,6 +24,19 @@ from pydantic import (
 
 from api.fields import INTEGRAL, field_problems
 from api.rules import MAX_RULES, Rule, validate_rules
+from schemas.auth import (
+    API_KEY_PLACES,
+    DEFAULT_API_KEY_HEADER,
+    DEFAULT_HMAC_ALGORITHM,
+    DEFAULT_HMAC_ENCODING,
+    DEFAULT_HMAC_HEADER,
+    DEFAULT_TOLERANCE_S,
+    DESTINATION_AUTH_TYPES,
+    HMAC_ALGORITHMS,
+    HMAC_ENCODINGS,
+    SOURCE_AUTH_TYPES,
+    whsec_key,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=155, pattern=r"^[A-Za-z0-9 _\-.:/()]+$")]
 Description = Annotated[str | None, Field(default=None, max_length=500)]
@@ -77,9 +89,9 @@ class ApiKeyAuth(Strict):
 
 class HmacAuth(Strict):
     webhook_secret_key: Secret
-    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
-    encoding: Literal["hex", "base64", "base64url"] = "base64"
-    header_key: HeaderName = "x-webhook-signature"
+    algorithm: Literal[HMAC_ALGORITHMS] = DEFAULT_HMAC_ALGORITHM  # type: ignore[valid-type]
+    encoding: Literal[HMAC_ENCODINGS] = DEFAULT_HMAC_ENCODING  # type: ignore[valid-type]
+    header_key: HeaderName = DEFAULT_HMAC_HEADER
     timestamp_header: HeaderName | None = None
     prefix: Annotated[str | None, Field(default=None, max_length=50)] = None
     tolerance_seconds: Annotated[int, Field(ge=1, le=86_400), INTEGRAL] | None = None
@@ -97,19 +109,13 @@ ToleranceSeconds = Annotated[
 
 
 def _standard_webhooks_secret(secret: str) -> str:
-    encoded = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except ValueError:
-        raise ValueError("must be whsec_ followed by base64") from None
-    if not key:
-        raise ValueError("must be whsec_ followed by a non-empty base64 key")
+    whsec_key(secret)  # the ingress verifies with this key: refuse what it could not read
     return secret
 
 
 class StripeAuth(Strict):
     webhook_secret_key: Secret
-    tolerance_s: ToleranceSeconds = 300
+    tolerance_s: ToleranceSeconds = DEFAULT_TOLERANCE_S
 
 
 class SignedBodyAuth(Strict):
@@ -119,14 +125,14 @@ class SignedBodyAuth(Strict):
 
 class SlackAuth(Strict):
     signing_secret: Secret
-    tolerance_s: ToleranceSeconds = 300
+    tolerance_s: ToleranceSeconds = DEFAULT_TOLERANCE_S
 
 
 class StandardWebhooksAuth(Strict):
     webhook_secret_key: Annotated[
         Secret, Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$"),
         AfterValidator(_standard_webhooks_secret)]
-    tolerance_s: ToleranceSeconds = 300
+    tolerance_s: ToleranceSeconds = DEFAULT_TOLERANCE_S
 
 
 SOURCE_AUTH: dict[str, type[Strict]] = {
@@ -169,10 +175,7 @@ class CustomResponse(Strict):
 
 
 class SourceConfig(Strict):
-    auth_type: Literal[
-        "BASIC_AUTH", "API_KEY", "HMAC", "TWILIO",
-        "STRIPE", "GITHUB", "SHOPIFY", "SLACK", "STANDARD_WEBHOOKS",
-    ] | None = Field(default=None, description="Which scheme verifies the source's requests; "
+    auth_type: Literal[SOURCE_AUTH_TYPES] | None = Field(  # type: ignore[valid-type]default=None, description="Which scheme verifies the source's requests; "
                      "null accepts any request")
     auth: dict[str, Any] | None = Field(
         default=None,
@@ -230,9 +233,9 @@ class BearerAuth(Strict):
 
 
 class DestinationApiKeyAuth(Strict):
-    header_key: HeaderName = "x-api-key"
+    header_key: HeaderName = DEFAULT_API_KEY_HEADER
     api_key: Secret
-    to: Literal["header", "query"] = "header"
+    to: Literal[API_KEY_PLACES] = API_KEY_PLACES[0]  # type: ignore[valid-type]
 
 
 DESTINATION_AUTH: dict[str, type[Strict]] = {
@@ -255,9 +258,7 @@ class DestinationConfig(Strict):
     path: CliPath | None = Field(default=None, description="CLI destinations only: the path on "
                                  "the local server, before the request's own path")
     http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
-    auth_type: Literal[
-        "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY", "BEARER_TOKEN"
-    ] | None = None
+    auth_type: Literal[DESTINATION_AUTH_TYPES] | None = None  # type: ignore[valid-type]
     auth: dict[str, Any] | None = Field(
         default=None,
         description="FASTHOOK_SIGNATURE {} | STANDARD_WEBHOOKS {} | BASIC_AUTH {username, "

@@ -25,6 +25,7 @@ from deliverer.signatures import (
     signature_header,
     standard_headers,
 )
+from schemas.auth import API_KEY_PLACES, DEFAULT_API_KEY_HEADER, DESTINATION_AUTH_TYPES
 from schemas.limits import HOP_HEADER, hop_count
 
 # RFC 9110 §7.6.1 plus the legacy `proxy-connection` (dropped by Go's and nginx's proxies too):
@@ -45,9 +46,7 @@ HOP_BY_HOP = frozenset(
 # The HTTP client sets these for the receiver's host and the exact body it sends.
 CLIENT_SET = frozenset({"host", "content-length"})
 OUR_PREFIX = "x-fasthook-"
-AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY",
-              "BEARER_TOKEN")
-DEFAULT_API_KEY_HEADER = "x-api-key"
+AUTH_TYPES = (None, *DESTINATION_AUTH_TYPES)
 # What a stored attempt shows instead of a credential the gateway added.
 REDACTED = "REDACTED"
 
@@ -152,7 +151,7 @@ def _auth(config: dict[str, Any]) -> tuple[Pair | None, Pair | None]:
         return ("Authorization", f"Bearer {auth['token']}"), None
     if auth_type == "API_KEY":
         key = auth.get("header_key") or DEFAULT_API_KEY_HEADER
-        if (auth.get("to") or "header") == "query":
+        if (auth.get("to") or API_KEY_PLACES[0]) == "query":
             return None, (key, auth["api_key"])
         return (key, auth["api_key"]), None
     if auth_type not in AUTH_TYPES:

@@ -23,13 +23,13 @@ import hmac
 import re
 import time
 
+from schemas.auth import DEFAULT_TOLERANCE_S, WHSEC_PREFIX
+
 SIGNATURE_HEADER = "x-fasthook-signature"
 WEBHOOK_ID = "webhook-id"
 WEBHOOK_TIMESTAMP = "webhook-timestamp"
 WEBHOOK_SIGNATURE = "webhook-signature"
 STANDARD_HEADERS = frozenset({WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE})
-SECRET_PREFIX = "whsec_"
-DEFAULT_TOLERANCE_S = 300  # as Stripe and Svix: generous for clock skew, short for replays
 
 _TIMESTAMP = re.compile(r"[0-9]{1,15}", re.ASCII)  # bounded: int() of huge digit strings is slow
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
@@ -67,9 +67,9 @@ def standard_key(secret: str) -> bytes:
     Go's refuse it): for those the key is the whole string's UTF-8 bytes, the key
     `x-fasthook-signature` uses too, which every library takes as a raw key.
     """
-    if secret.startswith(SECRET_PREFIX):
+    if secret.startswith(WHSEC_PREFIX):
         try:
-            key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+            key = base64.b64decode(secret[len(WHSEC_PREFIX):], validate=True)
         except binascii.Error:
             key = b""
         if key:

@@ -4,9 +4,9 @@ Pure (stdlib and the contract's limits only), so the HTTP layer, replays and tes
 one implementation. The error contract is ``ingress.verification``'s; the provider presets
 (Stripe, GitHub, …) live in ``ingress.presets``.
 
-HMAC defaults: algorithm ``sha256``, encoding ``base64``, header ``x-webhook-signature``,
-``tolerance_seconds`` 300 (only with ``timestamp_header``; ``None`` disables the check and
-then the timestamp is signed as-is without being parsed).
+HMAC defaults (``schemas.auth``): algorithm ``sha256``, encoding ``base64``, header
+``x-webhook-signature``, ``tolerance_seconds`` 300 (only with ``timestamp_header``; ``None``
+disables the check and then the timestamp is signed as-is without being parsed).
 """
 
 import base64
@@ -29,19 +29,22 @@ from ingress.verification import (
     timestamp_problem,
     utf8,
 )
+from schemas.auth import (
+    DEFAULT_HMAC_ALGORITHM,
+    DEFAULT_HMAC_ENCODING,
+    DEFAULT_HMAC_HEADER,
+    DEFAULT_TOLERANCE_S,
+    HMAC_ALGORITHMS,
+    HMAC_ENCODINGS,
+)
 from schemas.limits import MAX_FORM_FIELDS
-
-DEFAULT_HMAC_HEADER = "x-webhook-signature"
-DEFAULT_HMAC_ALGORITHM = "sha256"
-DEFAULT_HMAC_ENCODING = "base64"
-DEFAULT_TOLERANCE_SECONDS = 300
 
 TWILIO_SIGNATURE_HEADER = "X-Twilio-Signature"
 TWILIO_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-_HMAC_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
-_HMAC_ENCODINGS = frozenset({"hex", "base64", "base64url"})
+_HMAC_ALGORITHMS = {name: getattr(hashlib, name) for name in HMAC_ALGORITHMS}
+_HMAC_ENCODINGS = frozenset(HMAC_ENCODINGS)
 _TWILIO_ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
 
@@ -125,7 +128,7 @@ def _verify_hmac(auth: Mapping[str, Any], request: IncomingRequest, now: float) 
     header_key = optional(auth, "header_key", "HMAC", DEFAULT_HMAC_HEADER)
     prefix = optional(auth, "prefix", "HMAC", "")
     timestamp_header = optional(auth, "timestamp_header", "HMAC", "")
-    tolerance = auth.get("tolerance_seconds", DEFAULT_TOLERANCE_SECONDS)
+    tolerance = auth.get("tolerance_seconds", DEFAULT_TOLERANCE_S)
     if tolerance is not None and (
         isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0
     ):
