@@ -3,7 +3,6 @@ team is a 404 like an unknown id."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -31,7 +30,8 @@ from projections.params import (
     RequestQuery,
     paginate,
 )
-from runtime.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
+from runtime.inputs import query_data, read_json_object
+from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
 from schemas.codec import encode
 from schemas.ids import new_id
 
@@ -70,27 +70,15 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 def read_query(request: web.Request, model: type[M], **fixed: Any) -> M:
     """The query string as `model`; a repeated parameter is a list (and so refused)."""
-    data: dict[str, Any] = {}
-    for key in request.query:
-        values = request.query.getall(key)
-        data[key] = values[0] if len(values) == 1 else values
     try:
-        return model.model_validate({**data, **fixed})
+        return model.model_validate({**query_data(request), **fixed})
     except ValidationError as exc:
         raise Unprocessable("the query has invalid parameters",
                             [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]) from None
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()
-    if len(raw) > MAX_BODY:
-        raise Unprocessable("the body is over 64 KiB")
-    try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise Unprocessable("the body must be a JSON object", [("(body)", "must be an object")])
+    data = await read_json_object(request, MAX_BODY, empty_is_object=True)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -1,15 +1,12 @@
-"""What a list route accepts (validated into models), and its opaque cursors.
+"""What a list route accepts (validated into models), and its pages (cursors:
+`schemas.paging`).
 
 Every model forbids unknown parameters, so a typo'd filter is a 422 naming it instead of a
-silently unfiltered list. Cursors are base64url JSON of `{"lt": id}` / `{"gt": id}`: lists
-are ordered by time-sortable ids, so "older than this id" is the next page.
+silently unfiltered list.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -23,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.paging import decode_cursor, page_body
 from schemas.providers import MAX_VALUE_CHARS
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_]+$")]
@@ -49,22 +47,6 @@ Time = Annotated[datetime, BeforeValidator(_rfc3339)]
 # CANCELLED: its connection or destination was disabled or deleted (the deliverer recorded
 # why as the last attempt's error code); a retry may still deliver it once they are back.
 EventStatus = Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"]
-
-
-def encode_cursor(direction: str, item_id: str) -> str:
-    raw = json.dumps({direction: item_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        [(direction, item_id)] = data.items()
-        if direction not in ("lt", "gt") or not isinstance(item_id, str) or not item_id:
-            raise ValueError
-    except (ValueError, binascii.Error, TypeError, AttributeError, UnicodeDecodeError):
-        raise ValueError("not a cursor this API returned") from None
-    return direction, item_id
 
 
 def to_ms(value: datetime) -> int:
@@ -160,12 +142,4 @@ def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
         page.reverse()  # fetched oldest first to find the newer page; shown newest first
     older = more if cursor is None or cursor[0] == "lt" else bool(page)
     newer = cursor is not None and (more if cursor[0] == "gt" else bool(page))
-    return {
-        "models": page,
-        "pagination": {
-            "limit": query.limit,
-            "next": encode_cursor("lt", page[-1]["id"]) if older and page else None,
-            "prev": encode_cursor("gt", page[0]["id"]) if newer and page else None,
-        },
-        "count": len(page),
-    }
+    return page_body(page, query.limit, older=older, newer=newer)

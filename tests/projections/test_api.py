@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from projections.params import encode_cursor
+from schemas.paging import encode_cursor
 from tests.projections.conftest import TEAM, Service
 from tests.projections.records import (
     GUIDE_BODY,

@@ -16,9 +16,9 @@ from projections.params import (
     EventQuery,
     IgnoredQuery,
     RequestQuery,
-    encode_cursor,
 )
 from projections.rows import COLUMNS, as_tuple, project
+from schemas.paging import encode_cursor
 from tests.projections.records import (
     attempt_record,
     event_record,

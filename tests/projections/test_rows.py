@@ -12,11 +12,12 @@ from projections.models import (
     manual_event,
     replayed_request,
 )
-from projections.params import EventQuery, decode_cursor, encode_cursor, paginate
+from projections.params import EventQuery, paginate
 from projections.rows import COLUMNS, as_tuple, project, search_text
 from router.outgoing import request_view
 from schemas.bodies import body_view
 from schemas.ids import id_time_ms, new_id
+from schemas.paging import decode_cursor, encode_cursor
 from tests.projections.records import (
     GUIDE_BODY,
     attempt_record,
