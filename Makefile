@@ -38,12 +38,15 @@ browser:
 test: $(STAMP_TEST) browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict schemas
 	$(BIN)/python -m pytest
 
-# The inner loop, well under a minute: lint, import contracts, the pure core's tests.
+# The inner loop, well under a minute: lint, import contracts, the contract's types, the pure
+# core's tests.
 check: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict schemas
 	$(BIN)/python -m pytest -m "not stack" -q
 
 # The chaos suite for as long as asked: `make chaos MINUTES=5` (the fault cycle repeats every ~1.5 min).
@@ -57,9 +60,10 @@ bench: $(STAMP_TEST)
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict schemas
 
 fmt: $(STAMP_TEST)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .fasthook .pytest_cache .ruff_cache
+	rm -rf $(VENV) .fasthook .pytest_cache .ruff_cache .mypy_cache

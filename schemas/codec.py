@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
@@ -134,7 +134,8 @@ class SchemaRegistry:
     def register(self, definition: dict[str, Any], *, current: bool = True) -> Schema:
         """Add a schema; `current=False` keeps an older or newer version readable only."""
         named = dict(self._named)
-        parsed = parse_schema(definition, named, expand=True)
+        # A record's definition parses to a dict (a union or a name would not be a record).
+        parsed = cast(dict[str, Any], parse_schema(definition, named, expand=True))
         _bytes_defaults(parsed)
         name = parsed["name"].rsplit(".", 1)[-1]
         schema = Schema(name, parsed, schema_fingerprint(parsed))

@@ -131,7 +131,7 @@ def matches(filter_value: object, data: object, *, root: object | None = None) -
         return False
 
 
-def request_matches(rule: dict, request: dict) -> bool:
+def request_matches(rule: dict[str, Any], request: dict[str, Any]) -> bool:
     """Whether a request view satisfies every part (headers/body/query/path, and the provider's
     event_type/idempotency_key) present in ``rule``.
 
@@ -179,7 +179,7 @@ def _match(f: object, v: object, s: _Scope) -> bool:
     return _eq(f, v)
 
 
-def _match_object(f: dict, v: object, s: _Scope) -> bool:
+def _match_object(f: dict[Any, Any], v: object, s: _Scope) -> bool:
     if not f:
         return isinstance(v, dict) or (
             isinstance(v, list) and any(isinstance(elem, dict) for elem in v))
@@ -194,7 +194,7 @@ def _match_object(f: dict, v: object, s: _Scope) -> bool:
     return _match_fields(fields, v, s) if fields else True
 
 
-def _match_fields(fields: dict, v: object, s: _Scope) -> bool:
+def _match_fields(fields: dict[Any, object], v: object, s: _Scope) -> bool:
     if v is _MISSING:
         return all(_match(sub, _MISSING, s) for sub in fields.values())
     if isinstance(v, dict):
@@ -282,11 +282,10 @@ def _resolve(path: object, s: _Scope) -> object:
     else:
         header_depth = 0 if s.part_name == "headers" else -1
     indices = iter(s.indices)
-    for depth, segment in enumerate(segments):
-        if isinstance(segment, Index):
-            segment = next(indices, None)  # type: ignore[assignment]
-            if segment is None:
-                return _MISSING
+    for depth, part in enumerate(segments):
+        segment = next(indices, None) if isinstance(part, Index) else part
+        if segment is None:  # `[$index]` outside any list element being matched
+            return _MISSING
         current = _step(current, segment, header_name=depth == header_depth)
         if current is _MISSING:
             return _MISSING

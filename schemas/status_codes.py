@@ -43,9 +43,9 @@ def parse_status_code_expression(expression: str) -> StatusCodeExpression:
     else:
         code, strict = int(bound), len(comparison) == 1  # ">" and "<" exclude the bound
         low, high = (code + strict, 599) if comparison[0] == ">" else (100, code - strict)
-    for code in (first, last, bound):
-        if code is not None and not 100 <= int(code) <= 599:
-            raise ValueError(f"{code} is not an HTTP status code (100-599)")
+    for given in (first, last, bound):
+        if given is not None and not 100 <= int(given) <= 599:
+            raise ValueError(f"{given} is not an HTTP status code (100-599)")
     if low > high:
         reason = "starts after it ends" if comparison is None else "matches no status code"
         raise ValueError(f"{expression!r} {reason}")
