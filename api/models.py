@@ -175,8 +175,9 @@ class CustomResponse(Strict):
 
 
 class SourceConfig(Strict):
-    auth_type: Literal[SOURCE_AUTH_TYPES] | None = Field(  # type: ignore[valid-type]default=None, description="Which scheme verifies the source's requests; "
-                     "null accepts any request")
+    auth_type: Literal[SOURCE_AUTH_TYPES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="Which scheme verifies the source's requests; null accepts "
+        "any request")
     auth: dict[str, Any] | None = Field(
         default=None,
         description="BASIC_AUTH {username, password} | API_KEY {header_key, api_key} | HMAC "

@@ -45,6 +45,8 @@ def test_every_scheme_the_api_accepts_is_one_the_services_handle() -> None:
     destination = DestinationConfig.model_json_schema()["properties"]["auth_type"]
     assert source == list(SOURCE_AUTH_TYPES)
     assert destination["anyOf"][0]["enum"] == list(DESTINATION_AUTH_TYPES)
+    # Without a scheme, a source accepts any request and a destination adds nothing.
+    assert SourceConfig().auth_type is None and DestinationConfig().auth_type is None
 
 
 def test_the_api_fills_in_the_defaults_the_ingress_assumes() -> None:
