@@ -35,11 +35,14 @@ browser:
 	  fi; \
 	fi
 
+# Test files run in parallel workers (pytest-xdist), a file's tests on one worker so a module's
+# shared stack starts once; each worker has its own broker, engine and port slice.
+TEST_WORKERS ?= 3
 test: $(STAMP_TEST) browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict schemas
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The inner loop, well under a minute: lint, import contracts, the contract's types, the pure
 # core's tests.

@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from api.errors import Conflict, NotFound, Unauthorized
 from api.keys import SETTINGS, TEAM_ID, VIEW
 from api.relay import CliSession, Relay, SessionGone, error_of, header_pairs, response_of
-from runtime.secrets import is_hop_token, relay_token
+from runtime.secrets import is_hop_token, relay_tokens
 from schemas import limits
 from schemas.relay import (
     CLI_DISCONNECTED,
@@ -34,7 +34,7 @@ from schemas.relay import (
 log = logging.getLogger(__name__)
 
 RELAY = web.AppKey("relay", Relay)
-RELAY_TOKEN = web.AppKey("relay_token", str)
+RELAY_TOKENS = web.AppKey("relay_tokens", tuple[str, ...])
 # Not passed to the CLI: they describe this hop (the CLI's client sets its own).
 HOP_HEADERS = frozenset({"host", "content-length", "connection", "keep-alive",
                          "transfer-encoding", "te", "upgrade", *RELAY_HEADERS})
@@ -48,7 +48,7 @@ TIMEOUT_MARGIN_S = 0.5
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RELAY] = Relay()
-    app[RELAY_TOKEN] = relay_token(app[SETTINGS].secret_key)
+    app[RELAY_TOKENS] = relay_tokens(app[SETTINGS].secret_key)
     yield
     await app[RELAY].close_all(WSCloseCode.SERVICE_RESTART, b"the API is restarting")
 
@@ -108,7 +108,7 @@ def _failed(error_code: str, detail: str, status: int = 502) -> web.Response:
 
 
 async def relay(request: web.Request) -> web.Response:
-    if not is_hop_token(request.app[RELAY_TOKEN], request.headers.get(RELAY_TOKEN_HEADER)):
+    if not is_hop_token(request.app[RELAY_TOKENS], request.headers.get(RELAY_TOKEN_HEADER)):
         raise Unauthorized("the relay serves the deliverer only")
     destination_id = request.match_info["id"]
     session = request.app[RELAY].sessions.get(destination_id)

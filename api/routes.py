@@ -65,7 +65,7 @@ def resource_operations(r: Resource) -> list[Operation]:
 
 OPERATIONS: list[Operation] = [
     Operation("GET", "/v1/teams", list_teams, "The teams the key serves (no x-team-id needed)",
-              "Team", TeamList, errors=(401,)),
+              "Team", TeamList, errors=(401, 403)),  # 403: a team named that the key does not serve
     Operation("GET", "/v1/team", get_team, "The current team", "Team", TeamOut),
     Operation("POST", "/v1/team/signing-secret/rotate", rotate_secret,
               "Rotate the destination signing secret", "Team", TeamOut),

@@ -62,6 +62,11 @@ class ConfigView:
         ]
         return sorted(found, key=lambda e: e["id"], reverse=True)
 
+    def every(self) -> list[tuple[str, Entity]]:
+        """(kind, entity) of every entity held, whatever its kind."""
+        return [(kind, v.entity) for kind, held in self._entities.items()
+                for v in held.values()]
+
     def key_by_hash(self, key_hash: str) -> Entity | None:
         entity_id = self._key_by_hash.get(key_hash)
         held = self._entities.get("api_key", {}).get(entity_id or "")

@@ -11,9 +11,9 @@ import json
 import secrets
 from dataclasses import asdict, dataclass, replace
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 
-from runtime.secrets import derived_fernet_key
+from runtime.secrets import derived_fernet
 
 COOKIE = "fasthook_console"
 CSRF_FIELD = "csrf"
@@ -44,7 +44,7 @@ def new_session(key: str, teams: list[tuple[str, str]]) -> Session:
 
 class Sealer:
     def __init__(self, secret_key: str, max_age_s: int) -> None:
-        self._fernet = Fernet(derived_fernet_key(secret_key, _LABEL).encode())
+        self._fernet = derived_fernet(secret_key, _LABEL)
         self.max_age_s = max_age_s
 
     def seal(self, session: Session) -> str:

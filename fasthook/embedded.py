@@ -30,13 +30,25 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def _port_range() -> tuple[int, int]:
+    """Below the kernel's ephemeral range; with FASTHOOK_PORT_SLICE=i/n, the i-th of n equal
+    slices of it, so parallel test workers (and the processes they start) never pick the
+    same port."""
+    low = _ephemeral_low()
+    first, last = max(1025, low - 12_000), low - 1
+    index, _, count = os.environ.get("FASTHOOK_PORT_SLICE", "0/1").partition("/")
+    width = (last - first + 1) // max(1, int(count))
+    first += int(index) * width
+    return first, first + width - 1
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free now that nothing else is about to take: below the kernel's ephemeral range
     (where every outgoing connection takes its source port, so a port picked there can be
     gone before the service binds it), and never the same one twice in this process."""
-    low = _ephemeral_low()
+    first, last = _port_range()
     for _ in range(500):
-        port = random.randint(max(1025, low - 12_000), low - 1)
+        port = random.randint(first, last)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as sock:

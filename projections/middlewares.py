@@ -21,7 +21,7 @@ from runtime.secrets import (
     PROJECTIONS_TOKEN_HEADER,
     TEAM_HEADER,
     is_hop_token,
-    projections_token,
+    projections_tokens,
 )
 
 _TEAM = re.compile(r"^[A-Za-z0-9_]{1,100}$")
@@ -34,13 +34,13 @@ problems = problems_middleware(unavailable=(EngineError,))
 def caller_scope(secret_key: str) -> Middleware:
     """The hop credential on every route but the probes, then the team on every /v1 route.
     Raises SettingsError at start when FASTHOOK_SECRET_KEY is not set."""
-    expected = projections_token(secret_key)
+    accepted = projections_tokens(secret_key)
 
     @web.middleware
     async def scope(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PROBES:
             return await handler(request)
-        if not is_hop_token(expected, request.headers.get(PROJECTIONS_TOKEN_HEADER)):
+        if not is_hop_token(accepted, request.headers.get(PROJECTIONS_TOKEN_HEADER)):
             raise Unauthorized("only the FastHook API may call this service")
         if request.path.startswith("/v1/"):
             team = request.headers.get(TEAM_HEADER, "")

@@ -3,6 +3,10 @@ credential of the api → projections hop.
 
 A sealed value is ``{"$secret": "<fernet token>"}``, so any service can find and open the
 secrets of an entity without knowing its shape. The key comes from FASTHOOK_SECRET_KEY.
+
+FASTHOOK_SECRET_KEY may hold several keys, comma-separated, newest first, so a key can be
+rotated without downtime (docs/operations.md): the newest seals and signs hops, every one
+opens and is accepted, and `fasthook secret-key reseal` rewrites what older keys sealed.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from runtime.errors import SettingsError
 
@@ -34,23 +39,37 @@ def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def secret_keys(secret_key: str) -> list[str]:
+    """The keys in FASTHOOK_SECRET_KEY, newest first (comma-separated)."""
+    keys = [k.strip() for k in _require(secret_key).split(",") if k.strip()]
+    return keys or [_require("")]
+
+
+def _fernet(key: str) -> Fernet:
+    try:
+        return Fernet(key.encode())
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"FASTHOOK_SECRET_KEY holds a key that is not a Fernet key: {exc}"
+                            ) from None
+
+
 class SecretBox:
+    """Seals with the newest key; opens what any of the keys sealed."""
+
     def __init__(self, key: str) -> None:
-        _require(key)
-        try:
-            self._fernet = Fernet(key.encode())
-        except (ValueError, TypeError) as exc:
-            raise SettingsError(f"FASTHOOK_SECRET_KEY is not a Fernet key: {exc}") from None
+        fernets = [_fernet(k) for k in secret_keys(key)]
+        self._newest = fernets[0]
+        self._fernet = MultiFernet(fernets)
 
     def seal(self, value: str) -> dict[str, str]:
-        return {SEALED: self._fernet.encrypt(value.encode()).decode()}
+        return {SEALED: self._newest.encrypt(value.encode()).decode()}
 
     def open(self, sealed: dict[str, str]) -> str:
         try:
             return self._fernet.decrypt(sealed[SEALED].encode()).decode()
         except InvalidToken:
             raise SettingsError(
-                "a secret on the config topic does not open with FASTHOOK_SECRET_KEY"
+                "a secret on the config topic does not open with any key of FASTHOOK_SECRET_KEY"
             ) from None
 
     def open_all(self, value: Any) -> Any:
@@ -63,6 +82,29 @@ class SecretBox:
             return [self.open_all(v) for v in value]
         return value
 
+    def sealed_by_newest(self, sealed: dict[str, str]) -> bool:
+        try:
+            self._newest.decrypt(sealed[SEALED].encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def reseal_all(self, value: Any) -> tuple[Any, int]:
+        """A copy of `value` with every secret an older key sealed sealed again by the newest,
+        and how many there were (0: nothing to rewrite). Raises SettingsError when a secret
+        opens with none of the keys — a key removed too early."""
+        if is_sealed(value):
+            if self.sealed_by_newest(value):
+                return value, 0
+            return self.seal(self.open(value)), 1
+        if isinstance(value, dict):
+            pairs = {k: self.reseal_all(v) for k, v in value.items()}
+            return {k: v for k, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
+        if isinstance(value, list):
+            items = [self.reseal_all(v) for v in value]
+            return [v for v, _ in items], sum(n for _, n in items)
+        return value, 0
+
 
 def _require(key: str) -> str:
     if not key:
@@ -73,32 +115,49 @@ def _require(key: str) -> str:
     return key
 
 
-def _hop_token(secret_key: str, label: bytes) -> str:
-    """A hop credential: HMAC-SHA256 of a fixed label under the secret key, so it differs
-    from the key itself and from anything else derived from it."""
-    return hmac.new(_require(secret_key).encode(), label, hashlib.sha256).hexdigest()
+def _hop_tokens(secret_key: str, label: bytes) -> tuple[str, ...]:
+    """Hop credentials, newest key first: HMAC-SHA256 of a fixed label under each key, so
+    they differ from the keys themselves and from anything else derived from them."""
+    return tuple(hmac.new(k.encode(), label, hashlib.sha256).hexdigest()
+                 for k in secret_keys(secret_key))
 
 
 def projections_token(secret_key: str) -> str:
-    """What the api shows projections."""
-    return _hop_token(secret_key, _PROJECTIONS_HOP)
+    """What the api shows projections (the newest key's)."""
+    return _hop_tokens(secret_key, _PROJECTIONS_HOP)[0]
+
+
+def projections_tokens(secret_key: str) -> tuple[str, ...]:
+    """What projections accepts: any key's, so callers may be a rotation step ahead or behind."""
+    return _hop_tokens(secret_key, _PROJECTIONS_HOP)
 
 
 def relay_token(secret_key: str) -> str:
-    """What the deliverer shows the api's relay to CLI sessions."""
-    return _hop_token(secret_key, _RELAY_HOP)
+    """What the deliverer shows the api's relay to CLI sessions (the newest key's)."""
+    return _hop_tokens(secret_key, _RELAY_HOP)[0]
 
 
-def derived_fernet_key(secret_key: str, label: bytes) -> str:
-    """A Fernet key of its own for one purpose (e.g. the console's session cookies), derived
-    from the secret key: a leaked cookie key opens nothing on the config topic."""
-    digest = hmac.new(_require(secret_key).encode(), label, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()
+def relay_tokens(secret_key: str) -> tuple[str, ...]:
+    return _hop_tokens(secret_key, _RELAY_HOP)
 
 
-def is_hop_token(expected: str, presented: str | None) -> bool:
-    """Constant time: how much of a guess matched must not show in the answer's timing."""
-    return hmac.compare_digest(expected.encode(), (presented or "").encode())
+def derived_fernet(secret_key: str, label: bytes) -> MultiFernet:
+    """A Fernet of its own for one purpose (e.g. the console's session cookies), derived from
+    each key (the newest encrypts): a leaked cookie key opens nothing on the config topic, and
+    a rotation signs nobody out."""
+    return MultiFernet([
+        Fernet(base64.urlsafe_b64encode(hmac.new(k.encode(), label, hashlib.sha256).digest()))
+        for k in secret_keys(secret_key)
+    ])
+
+
+def is_hop_token(accepted: Sequence[str], presented: str | None) -> bool:
+    """Constant time: how much of a guess matched, or which key it matched, must not show
+    in the answer's timing (every candidate is compared)."""
+    if isinstance(accepted, str):  # a str is a sequence too: of one-character "tokens"
+        raise TypeError("is_hop_token takes the accepted tokens as a tuple")
+    given = (presented or "").encode()
+    return sum(hmac.compare_digest(a.encode(), given) for a in accepted) > 0
 
 
 def is_sealed(value: Any) -> bool:

@@ -24,6 +24,15 @@ _counter = itertools.count()
 SECRET_KEY = generate_key()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs workers in parallel), each worker and every process
+    it starts picks ports from a slice of its own (fasthook.embedded.free_port)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, …
+    if worker:
+        count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+        os.environ["FASTHOOK_PORT_SLICE"] = f"{worker.removeprefix('gw')}/{count}"
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     embedded = EmbeddedBroker(tmp_path_factory.mktemp("broker"))

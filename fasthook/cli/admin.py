@@ -63,13 +63,47 @@ def topics() -> None:
     click.echo("created: " + (", ".join(created) or "nothing (all exist)"))
 
 
-@click.command("secret-key")
-@examples("export FASTHOOK_SECRET_KEY=$(fasthook secret-key)")
-def secret_key() -> None:
-    """Print a new FASTHOOK_SECRET_KEY (seals secrets at rest, signs service hops)."""
-    from runtime.secrets import generate_key
+@click.group("secret-key", invoke_without_command=True)
+@examples("export FASTHOOK_SECRET_KEY=$(fasthook secret-key)",
+          'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal')
+@click.pass_context
+def secret_key(ctx: click.Context) -> None:
+    """Print a new FASTHOOK_SECRET_KEY (seals secrets at rest, signs service hops).
 
-    click.echo(generate_key())
+    FASTHOOK_SECRET_KEY may hold several keys, comma-separated, newest first: the newest seals,
+    every one opens. Rotating without downtime: docs/operations.md.
+    """
+    if ctx.invoked_subcommand is None:
+        from runtime.secrets import generate_key
+
+        click.echo(generate_key())
+
+
+@secret_key.command("reseal")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 while any secret is still sealed by an older key.")
+@examples('FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal',
+          'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal --check')
+def secret_key_reseal(check: bool) -> None:
+    """Seal again, with the newest key, every secret on the config topic that an older key of
+    FASTHOOK_SECRET_KEY sealed; then the older keys can be removed."""
+    from api.admin import admin_session
+    from runtime.errors import SettingsError
+
+    async def go() -> dict[str, int]:
+        async with admin_session(admin_settings()) as admin:
+            return await admin.reseal(dry_run=check)
+    try:
+        counts = asyncio.run(go())
+    except SettingsError as exc:
+        raise click.ClickException(f"{exc}: nothing was rewritten") from None
+    done = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "nothing"
+    if check:
+        click.echo(f"sealed by an older key: {done}")
+        if counts:
+            raise SystemExit(1)
+    else:
+        click.echo(f"resealed: {done}")
 
 
 @click.group()

@@ -32,4 +32,7 @@ async def test_teams_lists_the_keys_teams_without_choosing_one(api, settings):
 async def test_teams_route_is_documented(api):
     async with api.http.get(api.url + "/v1/openapi.json") as response:
         document = await response.json()
-    assert "get" in document["paths"]["/v1/teams"]
+    # A team named must be one the key serves (an empty name is none): documented.
+    assert set(document["paths"]["/v1/teams"]["get"]["responses"]) == {"200", "401", "403"}
+    status, body = await api.call("GET", "/v1/teams", headers={**api.headers(), "x-team-id": ""})
+    assert status == 403, body

@@ -30,8 +30,17 @@ def documented(title: str, team_id: str) -> str:
 
 async def make_analyst(settings: Settings, name: str, team_id: str | None = None
                        ) -> str:
+    """A new analyst's password, once the endpoint knows the analyst: the endpoint learns
+    credentials from the config log, a moment after the admin session wrote them."""
     async with admin_session(settings) as admin:
         password, _ = await admin.create_analyst(name, team_id)
+
+    async def known() -> bool:
+        status, _, body = await http_query(settings.analysts_port, "SELECT 1", user=name,
+                                           password=password)
+        assert status in (200, 401), (status, body)  # 401 is "not known yet"
+        return status == 200
+    await eventually(known, 20.0, f"analyst {name} known to the endpoint", 0.05)
     return password
 
 

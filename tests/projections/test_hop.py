@@ -105,10 +105,12 @@ def test_the_credential_is_derived_from_the_secret_key() -> None:
     token = projections_token(key)
     assert token == projections_token(key) != projections_token(other)
     assert key not in token and len(token) == 64
-    assert is_hop_token(token, token)
-    assert not is_hop_token(token, None)
-    assert not is_hop_token(token, token[:-1])
-    assert not is_hop_token(token, "é" * 64)
+    assert is_hop_token((token,), token)
+    assert not is_hop_token((token,), None)
+    assert not is_hop_token((token,), token[:-1])
+    assert not is_hop_token((token,), "é" * 64)
+    with pytest.raises(TypeError):
+        is_hop_token(token, token[0])
 
 
 def test_projections_does_not_start_without_a_secret_key(psettings: Settings) -> None:
