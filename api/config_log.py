@@ -7,31 +7,17 @@ The writer then applies the change to its own view, so a client reads its own wr
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from api.view import ConfigView
 from schemas.codec import encode
-
-
-def config_record(
-    entity_type: str, entity: dict[str, Any], *, version: int, now_ms: int | None = None
-) -> dict[str, Any]:
-    return {
-        "entity_type": entity_type,
-        "entity_id": entity["id"],
-        "team_id": entity.get("team_id"),
-        "version": version,
-        "changed_at": int(time.time() * 1000) if now_ms is None else now_ms,
-        "entity": json.dumps(entity, separators=(",", ":"), sort_keys=True),
-    }
+from schemas.entities import EntityType, config_record
 
 
 async def publish_entity(
-    producer: AIOKafkaProducer, topic: str, entity_type: str, entity: dict[str, Any],
+    producer: AIOKafkaProducer, topic: str, entity_type: EntityType, entity: dict[str, Any],
     *, version: int = 1,
 ) -> dict[str, Any]:
     record = config_record(entity_type, entity, version=version)
@@ -52,7 +38,7 @@ class ConfigStore:
         self.view = view
         self._lock = asyncio.Lock()
 
-    async def put(self, kind: str, entity: dict[str, Any]) -> dict[str, Any]:
+    async def put(self, kind: EntityType, entity: dict[str, Any]) -> dict[str, Any]:
         async with self._lock:
             held = self.view.get(kind, entity["id"])
             version = (held.version + 1) if held else 1

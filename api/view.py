@@ -4,9 +4,10 @@ client reads its own writes)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from schemas.entities import entity_of
 
 Entity = dict[str, Any]
 
@@ -33,7 +34,7 @@ class ConfigView:
         held = self._entities.get(kind, {}).get(entity_id)
         if held is not None and held.version >= record["version"]:
             return
-        entity = json.loads(record["entity"])
+        entity = entity_of(record)
         self._remove(entity_id)
         self._entities.setdefault(kind, {})[entity_id] = Versioned(entity, record["version"])
         self._type_of[entity_id] = kind

@@ -4,7 +4,6 @@ secrets."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 from runtime.errors import SettingsError
 from runtime.secrets import SecretBox
+from schemas.entities import entity_of
 from schemas.times import now_iso
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class DeliveryView:
             self._teams.pop(entity_id, None)
             return
         self._type_of[entity_id] = kind
-        entity = json.loads(record["entity"])
+        entity = entity_of(record)
         try:
             if kind == "destination":
                 self.destinations[entity_id] = self._box.open_all(entity)

@@ -6,7 +6,6 @@ methods, auth and the custom response. It is rebuilt from the compacted config t
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from ingress.errors import InvalidSourceConfig
 from runtime.errors import SettingsError
 from runtime.secrets import SecretBox
+from schemas.entities import entity_of
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class SourceView:
         if record is None:
             return
         try:
-            source = source_from_entity(json.loads(record["entity"]), self._box)
+            source = source_from_entity(entity_of(record), self._box)
         except (InvalidSourceConfig, ValueError) as exc:
             log.error("source not served", extra={"entity_id": entity_id, "error": str(exc)})
             return

@@ -9,7 +9,6 @@ State (what survives a restart, on the issues.state topic): every issue not reso
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from issues.triggers import (
     first_attempt_wait_ms,
     parse_trigger,
 )
+from schemas.entities import entity_of
 
 RECORD = {"opened": "IssueOpened", "resolved": "IssueResolved"}  # anything else: IssueUpdated
 
@@ -84,7 +84,7 @@ class Engine:
         self.triggers.pop(entity_id, None)
         self.connections.pop(entity_id, None)
         if record is not None:
-            entity = json.loads(record["entity"])
+            entity = entity_of(record)
             if record["entity_type"] == "issue_trigger":
                 self.triggers[entity_id] = parse_trigger(entity)
             elif record["entity_type"] == "connection":

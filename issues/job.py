@@ -27,6 +27,7 @@ from runtime.background import BackgroundTask
 from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer
 from runtime.settings import Settings
 from schemas.codec import decode_named_record, encode
+from schemas.entities import config_record
 from schemas.errors import SchemaError
 from schemas.issues import TYPES, iso_ms
 
@@ -65,10 +66,7 @@ def pause_record(connection: dict[str, Any], now: int) -> dict[str, Any]:
     entity = {k: v for k, v in connection.items() if k != "_version"}
     stamp = iso_ms(now)
     entity.update(paused_at=entity.get("paused_at") or stamp, updated_at=stamp)
-    return {"entity_type": "connection", "entity_id": entity["id"],
-            "team_id": entity.get("team_id"), "version": connection["_version"] + 1,
-            "changed_at": now, "entity": json.dumps(entity, separators=(",", ":"),
-                                                    sort_keys=True)}
+    return config_record("connection", entity, version=connection["_version"] + 1, now_ms=now)
 
 
 class IssuesJob:

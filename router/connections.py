@@ -6,9 +6,10 @@ needs: rules, and whether the connection and its destination are enabled.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from schemas.entities import entity_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class ConnectionView:
         if record is None:
             self._destination_enabled.pop(entity_id, None)
             return
-        entity = json.loads(record["entity"])
+        entity = entity_of(record)
         if record["entity_type"] == "connection":
             connection = Connection(
                 id=entity["id"],

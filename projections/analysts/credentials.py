@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from typing import Any
 
 from projections.analysts.protocol import AUTHENTICATION_FAILED, ClickHouseFailure, Credentials
+from schemas.entities import entity_of
 
 Entity = dict[str, Any]
 
@@ -34,7 +34,7 @@ class AnalystView:
             if gone is not None and self._on_change:
                 self._on_change(gone, False)
             return
-        entity = json.loads(record["entity"])
+        entity = entity_of(record)
         active = not entity.get("revoked_at")
         if active:
             self._by_name[entity["name"]] = entity

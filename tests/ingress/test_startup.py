@@ -10,9 +10,9 @@ import asyncio
 
 import aiohttp
 
-from api.config_log import config_record
 from fasthook.embedded import free_port
 from schemas.codec import encode
+from schemas.entities import config_record
 from tests.support.ingress import declare_source
 from tests.support.processes import ServiceProcess
 

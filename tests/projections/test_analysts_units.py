@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.config_log import config_record
 from api.entities import new_analyst
 from projections.analysts.credentials import AnalystView, authenticate
 from projections.analysts.grants import create_user, drop_user
@@ -26,6 +25,7 @@ from projections.analysts.protocol import (
 )
 from projections.analysts.scope import Relation, team_database, team_views
 from projections.analysts.statements import Scope, check, parse_ast
+from schemas.entities import config_record
 
 SELECT_FROM = """SelectWithUnionQuery (children 1)
  ExpressionList (children 1)
