@@ -24,7 +24,8 @@ from issues.engine import Emit, Engine, Notify, Pause
 from issues.metrics import IssuesMetrics
 from issues.notifications import notification_events
 from runtime.background import BackgroundTask
-from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer
+from runtime.errors import RuntimeSetupError
+from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer, read_compacted
 from runtime.settings import Settings
 from schemas.codec import decode_named_record, encode
 from schemas.entities import config_record
@@ -40,25 +41,6 @@ TICK_MS = 500
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-async def read_state(consumer: AIOKafkaConsumer, topic: str) -> dict[str, Any]:
-    """Every key's last committed value on the state topic (deleted keys left out)."""
-    partitions = consumer.partitions_for_topic(topic) or set()
-    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(assigned)
-    await consumer.seek_to_beginning(*assigned)
-    ends = await consumer.end_offsets(assigned)
-    state: dict[str, Any] = {}
-    while any([await consumer.position(tp) < ends[tp] for tp in assigned]):
-        for messages in (await consumer.getmany(timeout_ms=200)).values():
-            for message in messages:
-                key = message.key.decode() if message.key else ""
-                if message.value is None:
-                    state.pop(key, None)
-                else:
-                    state[key] = json.loads(message.value)
-    return state
 
 
 def pause_record(connection: dict[str, Any], now: int) -> dict[str, Any]:
@@ -106,7 +88,9 @@ class IssuesJob:
                 log.error("another issues job fenced this one; stopping")
                 self.consuming.clear()
                 return
-            except (KafkaError, TimeoutError, OSError):
+            except (KafkaError, TimeoutError, OSError, RuntimeSetupError):
+                # RuntimeSetupError: the state topic is not there yet (never a fresh start
+                # over stored state: that would skip what came since).
                 log.exception("issues job interrupted; resuming from its committed state")
                 self.consuming.clear()
                 await asyncio.sleep(delay)
@@ -122,7 +106,8 @@ class IssuesJob:
         reader = self._consumer()
         await reader.start()
         try:
-            stored = await read_state(reader, self.topics.issues_state)
+            stored = {key: json.loads(value) for key, value in
+                      (await read_compacted(reader, self.topics.issues_state)).items()}
         finally:
             await reader.stop()
         self.engine.reset()

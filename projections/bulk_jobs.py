@@ -14,7 +14,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer
 
 from projections.models import iso
-from runtime.kafka import assign_from_beginning
+from runtime.kafka import read_compacted
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +72,15 @@ async def read_jobs(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        ends = await assign_from_beginning(consumer, topic)
-        assigned = list(ends)
-        jobs: dict[str, Job] = {}
         async with asyncio.timeout(timeout_s):
-            while any([await consumer.position(tp) < ends[tp] for tp in assigned]):
-                for messages in (await consumer.getmany(timeout_ms=200)).values():
-                    for message in messages:
-                        _apply(jobs, message.key, message.value)
-        return jobs
+            stored = await read_compacted(consumer, topic)
     finally:
         await consumer.stop()
-
-
-def _apply(jobs: dict[str, Job], key: bytes | None, value: bytes | None) -> None:
-    job_id = key.decode("utf-8", "replace") if key else ""
-    if value is None:
-        jobs.pop(job_id, None)
-        return
-    try:
-        jobs[job_id] = Job.from_bytes(value)
-    except (ValueError, TypeError):
-        # One unreadable job must not keep the others from resuming.
-        log.exception("unreadable bulk job record; skipped", extra={"bulk_id": job_id})
+    jobs: dict[str, Job] = {}
+    for job_id, value in stored.items():
+        try:
+            jobs[job_id] = Job.from_bytes(value)
+        except (ValueError, TypeError):
+            # One unreadable job must not keep the others from resuming.
+            log.exception("unreadable bulk job record; skipped", extra={"bulk_id": job_id})
+    return jobs

@@ -82,6 +82,22 @@ async def assign_from_beginning(consumer: AIOKafkaConsumer,
     return await consumer.end_offsets(assigned)
 
 
+async def read_compacted(consumer: AIOKafkaConsumer, topic: str) -> dict[str, bytes]:
+    """Every key's last value on a compacted topic (deleted keys left out), read by a started
+    consumer to the topic's end as of now: how a job restores the state it keeps there."""
+    ends = await assign_from_beginning(consumer, topic)
+    values: dict[str, bytes] = {}
+    while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+        for messages in (await consumer.getmany(timeout_ms=200)).values():
+            for message in messages:
+                key = message.key.decode("utf-8", "replace") if message.key else ""
+                if message.value is None:
+                    values.pop(key, None)
+                else:
+                    values[key] = message.value
+    return values
+
+
 async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1) -> list[str]:
     """Create every catalog topic that is missing, with its partitions and config."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
