@@ -43,6 +43,7 @@ FORWARDED: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/ignored-events/{id}"),
     ("GET", "/v1/issues"),
     ("GET", "/v1/issues/{id}"),
+    ("GET", "/v1/issues/{id}/timeline"),
     ("PUT", "/v1/issues/{id}"),
     ("POST", "/v1/issues/{id}/replay"),
     ("GET", "/v1/metrics"),

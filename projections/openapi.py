@@ -85,6 +85,9 @@ ROUTES: tuple[Route, ...] = (
           (422,)),
     Route("GET", "/v1/issues/{id}", "Get an issue", "Issues", None, None, r.Issue, 200,
           (404,)),
+    Route("GET", "/v1/issues/{id}/timeline", "An issue's timeline: opened, counted, "
+          "escalated, status changes, resolved; oldest first", "Issues", None, None,
+          r.IssueTimeline, 200, (404,)),
     Route("PUT", "/v1/issues/{id}", "Change an issue's status (IGNORED dismisses it)",
           "Issues", None, StatusBody, r.Issue, 200, (404, 409, 422)),
     Route("POST", "/v1/issues/{id}/replay",

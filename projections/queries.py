@@ -259,3 +259,12 @@ def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None =
     text = (f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
             f"WHERE {' AND '.join(where + cursor)} {tail}")
     return Sql(text, bind.params)
+
+
+def issue_changes(db: str, team_id: str, issue_id: str) -> Sql:
+    """An issue's changes, oldest first (its timeline's raw rows)."""
+    bind = _Binder(team_id)
+    text = (f"SELECT version, actor, change, status, count, {ms('changed_at')} AS changed_at "
+            f"FROM {ident(db)}.issue_changes FINAL WHERE team_id = {{team:String}} "
+            f"AND issue_id = {bind(issue_id)} ORDER BY changed_at, version, actor")
+    return Sql(text, bind.params)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from projections.params import EventStatus, IssueStatus
 
@@ -174,6 +174,22 @@ class Issue(Described):
 
 class IssuePage(Page[Issue]):
     pass
+
+
+class TimelineEntry(Described):
+    kind: str = Field(description="opened | counted | escalated | acknowledged | ignored | "
+                                  "reopened | resolved")
+    status: IssueStatus = Field(description="the issue's status after this change")
+    count: int = Field(description="the issue's count after this change")
+    actor: Literal["job", "api"]
+    at: datetime
+    version: int
+
+
+class IssueTimeline(Described):
+    id: str
+    models: list[TimelineEntry]
+    count: int
 
 
 class RequestPage(Page[Request]):

@@ -37,6 +37,7 @@ def query_routes() -> list[web.RouteDef]:
         web.post(f"/v1/bulk/{BULK_KIND}/retry/{BULK_ID}/cancel", h.bulk_cancel),
         web.get("/v1/issues", issues.list_issues_route),
         web.get("/v1/issues/{id}", issues.get_issue),
+        web.get("/v1/issues/{id}/timeline", issues.issue_timeline),
         web.put("/v1/issues/{id}", issues.update_issue),
         web.post("/v1/issues/{id}/replay", issues.replay_issue),
         web.get("/v1/metrics", h.metrics),

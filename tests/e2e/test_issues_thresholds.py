@@ -1,7 +1,8 @@
 """Issues end to end, thresholds: backpressure by `pending_count` (a paused destination piles
 up pending events → an issue opens; unpaused, it drains → the issue resolves) and escalation
 (the count crossing `escalate_at` values notifies, never more than once per issue per
-`notify_interval_ms`). Real broker, real ClickHouse engine, real receivers, the job a process."""
+`notify_interval_ms`), seen in the issue's timeline. Real broker, real ClickHouse engine,
+real receivers, the job a process."""
 
 from __future__ import annotations
 
@@ -134,6 +135,24 @@ async def test_escalation_notifies_when_the_count_crosses_at_most_once_per_inter
         escalated = bodies[1]["issue"]
         assert escalated["id"] == first["id"] and escalated["count"] == 6
         assert _ms(escalated["updated_at"]) - _ms(first["opened_at"]) >= INTERVAL_MS
+
+        # Its timeline: opened, counted, escalated, counted, then acknowledged by hand.
+        status, _ = await api.call("PUT", f"/v1/issues/{first['id']}",
+                                   {"status": "ACKNOWLEDGED"})
+        assert status == 200
+
+        async def acknowledged():
+            status, found = await api.call("GET", f"/v1/issues/{first['id']}/timeline")
+            assert status == 200, found
+            kinds = [(e["kind"], e["count"]) for e in found["models"]]
+            return kinds if kinds and kinds[-1][0] == "acknowledged" else None
+        kinds = await eventually(acknowledged, 30, "the acknowledgement in the timeline")
+        # (the 6th and 7th failures may come in one batch: one record, escalated at 7)
+        assert kinds[0] == ("opened", 1) and {("escalated", 6), ("escalated", 7)} & set(kinds)
+        assert kinds[-1] == ("acknowledged", 7)
+        assert [k for k, _ in kinds].count("acknowledged") == 1
+        status, _ = await api.call("GET", "/v1/issues/iss_nope/timeline")
+        assert status == 404
     finally:
         await pager.stop()
 
