@@ -82,6 +82,7 @@ class Job:
     cursor: str = ""  # the last id processed; the walk goes on after it
     completed_at: int | None = None
     cancelled_at: int | None = None
+    connection_ids: list[str] | None = None  # a requests job: replayed to these only
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -98,6 +99,7 @@ class Job:
             "estimated_count": self.estimated_count, "processed_count": self.processed_count,
             "skipped_count": self.skipped_count, "created_at": iso(self.created_at),
             "completed_at": iso(self.completed_at), "cancelled_at": iso(self.cancelled_at),
+            "connection_ids": self.connection_ids,
         }
 
 
@@ -297,7 +299,7 @@ class Worker:
                 continue
             # Derived, not random: a page sent again would carry the very same ids.
             replay_id = derived_id("req", job.created_at, job.id, request_id)
-            replay = replayed_request(data, replay_id, now, None)
+            replay = replayed_request(data, replay_id, now, job.connection_ids)
             out.append((request_id, (topics.requests, replay_id.encode(),
                                      encode("RequestReceived", replay))))
         return out
@@ -366,10 +368,12 @@ class BulkRunner:
         [row] = await self.fetch(walk_sql(self.db, probe, "", COUNT_ALL, count=True))
         return int(row["n"])
 
-    async def create(self, kind: Kind, team_id: str, query: dict[str, Any]) -> Job:
+    async def create(self, kind: Kind, team_id: str, query: dict[str, Any],
+                     connection_ids: list[str] | None = None) -> Job:
         at = now_ms()
         job = Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
-                  await self.estimate(kind, team_id, query, at))
+                  await self.estimate(kind, team_id, query, at),
+                  connection_ids=connection_ids)
         if self._producer is None:
             raise RuntimeSetupError("the bulk runner is not started")
         # Stored before its worker starts: every later state of the job lands after it.

@@ -41,8 +41,19 @@ def events_query(state: dict[str, Any]) -> dict[str, Any] | None:
     return query
 
 
+def requests_query(state: dict[str, Any]) -> dict[str, Any] | None:
+    """A transformation issue's affected requests, as the requests list (and bulk replay)
+    query: those whose transformation failed on its connection, up to its last failure."""
+    if state["type"] != "transformation" or not state.get("connection_id"):
+        return None
+    return {"ignored_cause": "TRANSFORMATION_FAILED",
+            "ignored_connection_id": state["connection_id"], "status": "accepted",
+            "created_at[lte]": iso(state["last_seen_at"])}
+
+
 def issue_model(state: dict[str, Any]) -> dict[str, Any]:
-    return {**public_issue(state), "events_query": events_query(state)}
+    return {**public_issue(state), "events_query": events_query(state),
+            "requests_query": requests_query(state)}
 
 
 async def _issue(request: web.Request) -> dict[str, Any]:
@@ -123,16 +134,21 @@ async def issue_timeline(request: web.Request) -> web.Response:
 
 
 async def replay_issue(request: web.Request) -> web.Response:
+    """A delivery issue: the bulk retry of its events still FAILED. A transformation issue:
+    the bulk replay of its affected requests through today's rules, to its connection only."""
     await read_body(request, NoParams)
     state = await _issue(request)
-    query = events_query(state)
-    if query is None:
-        raise Unprocessable(
-            "only a delivery issue's events can be replayed; replay a transformation issue's "
-            "sample requests with POST /v1/requests/{id}/retry",
-            [("id", "not a delivery issue")])
+    events, requests = events_query(state), requests_query(state)
     try:
-        job = await request.app[BULK].create("events", request[TEAM_ID], query)
+        if events is not None:
+            job = await request.app[BULK].create("events", request[TEAM_ID], events)
+        elif requests is not None:
+            job = await request.app[BULK].create("requests", request[TEAM_ID], requests,
+                                                 [state["connection_id"]])
+        else:
+            raise Unprocessable(
+                "a backpressure issue has nothing to replay: its events are delivered once "
+                "the destination catches up", [("id", "a backpressure issue")])
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
     return web.json_response(job.model(), status=202)

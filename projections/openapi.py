@@ -48,11 +48,17 @@ def bulk_body(kind: str) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF, by_alias=True)
     filters = {name: {k: v for k, v in prop.items() if k != "default"}
                for name, prop in schema["properties"].items() if name not in NOT_IN_BULK}
+    properties: dict[str, Any] = {"query": {"type": "object", "additionalProperties": False,
+                                            "properties": filters}}
     if kind == "requests":
         filters["status"] = {"anyOf": [{"const": "accepted"}, {"type": "null"}]}
+        # As a single request's retry takes it: replayed to these connections only.
+        retry = RetryRequestBody.model_json_schema(ref_template=REF)
+        properties["connection_ids"] = {k: v for k, v in
+                                        retry["properties"]["connection_ids"].items()
+                                        if k != "default"}
     return {"type": "object", "required": ["query"], "additionalProperties": False,
-            "properties": {"query": {"type": "object", "additionalProperties": False,
-                                     "properties": filters}}}
+            "properties": properties}
 
 
 ROUTES: tuple[Route, ...] = (
@@ -91,7 +97,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/v1/issues/{id}", "Change an issue's status (IGNORED dismisses it)",
           "Issues", None, StatusBody, r.Issue, 200, (404, 409, 422)),
     Route("POST", "/v1/issues/{id}/replay",
-          "Bulk retry of the events the issue counted that are still FAILED", "Issues", None,
+          "Bulk retry of the events the issue counted that are still FAILED (a transformation "
+          "issue: bulk replay of its requests)", "Issues", None,
           None, r.BulkJob, 202, (404, 422)),
     Route("GET", "/v1/metrics", "Time series: requests, events, attempts; destinations' "
           "error rate and backlog", "Metrics", MetricsQuery, None, r.Metrics, 200, (422,)),

@@ -102,6 +102,11 @@ def list_requests(db: str, team_id: str, query: RequestQuery,
                     event_type=query.event_type, idempotency_key=query.idempotency_key)
     if query.q:
         where.append(f"search LIKE {bind(like_pattern(query.q))}")
+    if query.ignored_cause is not None or query.ignored_connection_id is not None:
+        ignored = ["team_id = {team:String}", *_equal(
+            bind, cause=query.ignored_cause, connection_id=query.ignored_connection_id)]
+        where.append(f"request_id IN (SELECT request_id FROM {ident(db)}.ignored_events "
+                     f"WHERE {' AND '.join(ignored)})")
     where += _time_range(query, "received_at", bind)
     cursor, tail = _page(query, "request_id", bind)
     columns = REQUEST_COLUMNS + (f", {REQUEST_DATA_COLUMNS}" if query.include_data else "")

@@ -133,6 +133,8 @@ class BulkJob(Described):
     created_at: datetime
     completed_at: datetime | None
     cancelled_at: datetime | None
+    connection_ids: list[str] | None = Field(
+        None, description="requests: replayed to these connections only (null: every one)")
 
 
 class BulkJobList(Described):
@@ -170,6 +172,8 @@ class Issue(Described):
     detail: str | None
     paused_at: datetime | None
     events_query: dict[str, Any] | None  # the events it counted still FAILED (what replay takes)
+    # a transformation issue: the requests whose transformation failed (what replay takes)
+    requests_query: dict[str, Any] | None
 
 
 class IssuePage(Page[Issue]):
