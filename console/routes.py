@@ -38,6 +38,7 @@ def console_routes() -> list[web.RouteDef]:
         web.get("/metrics", metrics.metrics_page),
         web.get("/issues", issues.issues_page),
         web.get(f"/issues/{ID}", issues.issue_page),
+        web.get(f"/issues/{ID}/live", issues.issue_live),
         web.post(f"/issues/{ID}/status", issues.change_status),
         web.post(f"/issues/{ID}/replay", issues.replay),
         web.get("/bulk", bulk.jobs_page),

@@ -34,23 +34,34 @@ async def issues_page(request: web.Request) -> web.Response:
     })
 
 
-async def issue_page(request: web.Request) -> web.Response:
+async def _live(request: web.Request) -> dict:
+    """The part of an issue's page that changes: status, actions, counts, timeline."""
     issue_id = request.match_info["id"]
     issue = await api(request, "GET", f"/v1/issues/{issue_id}")
     timeline = await api(request, "GET", f"/v1/issues/{issue_id}/timeline")
     replayable = affected(issue)
+    return {"issue": issue, "timeline": timeline["models"],
+            "actions": status_actions(issue["status"]),
+            "affected_kind": replayable[0] if replayable else None,
+            "connections": await names(request, "connections"),
+            "destinations": await names(request, "destinations"),
+            "keys_text": keys_text, "scope_text": scope_text}
+
+
+async def issue_page(request: web.Request) -> web.Response:
+    context = await _live(request)
     items: list[dict] = []
+    replayable = affected(context["issue"])
     if replayable is not None:
         kind, query = replayable
         items = (await api(request, "GET", f"/v1/{kind}", as_params(query)))["models"]
     return render(request, "issue.html", {
-        "issue": issue, "timeline": timeline["models"], "actions": status_actions(issue["status"]),
-        "affected_kind": replayable[0] if replayable else None, "affected": items,
-        "sources": await names(request, "sources"),
-        "connections": await names(request, "connections"),
-        "destinations": await names(request, "destinations"),
-        "keys_text": keys_text, "scope_text": scope_text,
-    })
+        **context, "affected": items, "sources": await names(request, "sources")})
+
+
+async def issue_live(request: web.Request) -> web.Response:
+    """Polled by the issue's page: a status changed by hand shows once the API has it."""
+    return render(request, "_issue_live.html", await _live(request))
 
 
 async def change_status(request: web.Request) -> web.StreamResponse:
