@@ -1,5 +1,6 @@
 """Issues end to end, thresholds: backpressure by `pending_count` (a paused destination piles
-up pending events → an issue opens; unpaused, it drains → the issue resolves) and escalation
+up pending events → an issue opens; unpaused, it drains → the issue resolves; a destination
+that hangs keeps its events pending until they time out) and escalation
 (the count crossing `escalate_at` values notifies, never more than once per issue per
 `notify_interval_ms`), seen in the issue's timeline. Real broker, real ClickHouse engine,
 real receivers, the job a process."""
@@ -81,6 +82,42 @@ async def test_pending_events_over_the_threshold_open_a_backpressure_issue(stack
         assert kinds == ["issue.opened", "issue.resolved"]
     finally:
         await pager.stop()
+
+
+async def test_a_hanging_destination_backs_up_until_its_calls_time_out(stack):
+    """Not paused this time: the destination takes calls and never answers. Its events stay
+    in flight (pending) until the timeout ends them FAILED: over the threshold meanwhile."""
+    running, _ = stack
+    api = running.api
+    receiver = await Receiver(answer=lambda n, got: None).start()  # never answers
+    try:
+        _, source = await api.call("POST", "/v1/sources", {"name": "src-hang"})
+        _, destination = await api.call("POST", "/v1/destinations", {
+            "name": "des-hang", "config": {"url": receiver.url + "/hook", "timeout_ms": 8_000}})
+        status, connection = await api.call("POST", "/v1/connections", {
+            "name": "con-hang", "source_id": source["id"], "destination_id": destination["id"]})
+        assert status == 201, connection
+        status, trigger = await api.call("POST", "/v1/issue-triggers", {
+            "name": "hang", "type": "backpressure",
+            "configs": {"destinations": [destination["id"]], "pending_count": 3,
+                        "resolve_after_ms": 1_000}})
+        assert status == 201, trigger
+        await send(source, 3)
+        issue = await one_issue(api, trigger["id"], 1)
+        assert issue["destination_id"] == destination["id"]
+        assert issue["status"] == "OPENED"
+        await receiver.wait_for(3, 60)  # all three were called, none answered
+
+        async def resolved():
+            _, found = await api.call("GET", f"/v1/issues/{issue['id']}")
+            return found if found["status"] == "RESOLVED" else None
+        await eventually(resolved, 90, "the calls timed out, the backlog ended, resolved")
+        _, page = await api.call(
+            "GET", f"/v1/events?connection_id={connection['id']}&status=FAILED")
+        assert page["count"] == 3
+        assert {e["error_code"] for e in page["models"]} == {"TIMEOUT"}
+    finally:
+        await receiver.stop()
 
 
 async def _kinds(pager: Receiver, n: int) -> list[str] | None:
