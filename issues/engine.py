@@ -292,9 +292,13 @@ class Engine:
     def _pending_end(self, attempt: dict[str, Any]) -> None:
         destination_id = attempt["destination_id"]
         triggers = self._counting(attempt["team_id"], destination_id)
-        if not triggers:
-            return
         at = attempt["created_at"]
+        if not triggers:
+            # No longer watched (its trigger deleted or disabled): what it still counts ends
+            # all the same, so a trigger made again later does not find them pending.
+            if self.pending.count(destination_id):
+                self.pending.end(destination_id, attempt["event_id"], at, remember=False)
+            return
         self.pending.end(destination_id, attempt["event_id"], at)
         pending = self.pending.count(destination_id)
         if any(pending < (t.pending_count or 0) for t in triggers):

@@ -39,14 +39,17 @@ class Pending:
         self.dirty.add(f"pending:{destination_id}|{event_id}")
         return True
 
-    def end(self, destination_id: str, event_id: str, at: int) -> bool:
-        """An event's attempt that ended it: True when it was pending."""
+    def end(self, destination_id: str, event_id: str, at: int, remember: bool = True) -> bool:
+        """An event's attempt that ended it: True when it was pending. One that was not is
+        remembered (`done`) unless told otherwise."""
         events = self.by_destination.get(destination_id)
         if events is not None and events.pop(event_id, None) is not None:
             if not events:
                 del self.by_destination[destination_id]
             self.dirty.add(f"pending:{destination_id}|{event_id}")
             return True
+        if not remember:
+            return False
         self.done[event_id] = at
         self.dirty.add(f"done:{event_id}")
         return False

@@ -69,6 +69,17 @@ def test_an_end_read_before_its_event_is_not_counted_and_is_forgotten_later():
     assert engine.pending.done == {}
 
 
+def test_events_pending_when_the_trigger_goes_still_end():
+    engine = counting(5)
+    first, second = event(T0), event(T0 + 1)
+    engine.on_event(first)
+    engine.on_event(second)
+    engine.apply_config("itr_1", None)  # the trigger deleted
+    engine.on_attempt(attempt("con_1", T0 + 5, ok=True, event_id=first["event_id"]))
+    engine.on_attempt(attempt("con_1", T0 + 6, ok=True, event_id=new_id("evt", T0)))
+    assert engine.pending.count("des_1") == 1 and engine.pending.done == {}
+
+
 def test_other_destinations_and_system_connections_are_not_counted():
     engine = counting(1)
     engine.on_event({**event(T0), "destination_id": "des_2"})
