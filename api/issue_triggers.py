@@ -84,6 +84,12 @@ class BackpressureConfigs(_Timing):
     pending_count: Annotated[int, Field(ge=1), INTEGRAL] | None = None
     oldest_pending_ms: Millis | None = None
 
+    @model_validator(mode="after")
+    def _threshold(self) -> BackpressureConfigs:
+        if self.pending_count is None and self.oldest_pending_ms is None:
+            raise ValueError("needs pending_count or oldest_pending_ms (or both)")
+        return self
+
 
 CONFIGS: dict[str, type[Strict]] = {"delivery": DeliveryConfigs,
                                     "transformation": TransformationConfigs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console.handlers import auth, bulk, connections, inspect, lists, live, metrics
+from console.handlers import auth, bulk, connections, inspect, issues, lists, live, metrics
 
 ID = "{id:[A-Za-z0-9_]+}"
 
@@ -36,6 +36,11 @@ def console_routes() -> list[web.RouteDef]:
         web.post("/team/signing-secret", connections.signing_secret),
         web.post("/team/signing-secret/rotate", connections.rotate_secret),
         web.get("/metrics", metrics.metrics_page),
+        web.get("/issues", issues.issues_page),
+        web.get(f"/issues/{ID}", issues.issue_page),
+        web.get(f"/issues/{ID}/live", issues.issue_live),
+        web.post(f"/issues/{ID}/status", issues.change_status),
+        web.post(f"/issues/{ID}/replay", issues.replay),
         web.get("/bulk", bulk.jobs_page),
         web.post("/bulk/{kind}/plan", bulk.plan),
         web.post("/bulk/{kind}/start", bulk.start),

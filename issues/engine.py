@@ -4,7 +4,9 @@
 state in one transaction.
 
 State (what survives a restart, on the issues.state topic): every issue not resolved
-(`issue:<key>`) and each (trigger, connection)'s run of consecutive failures (`run:<…>`).
+(`issue:<key>`), each (trigger, connection)'s run of consecutive failures (`run:<…>`) and,
+for destinations a `pending_count` trigger watches, their pending events (`pending:<…>`,
+`done:<…>`; see issues.pending).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from issues.aggregation import (
     succeeded,
     with_status,
 )
+from issues.pending import END_STATUSES, Pending
 from issues.triggers import (
     Trigger,
     counts_attempt,
@@ -72,6 +75,7 @@ class Engine:
         self.tracked: dict[str, Tracked] = {}
         self.by_issue_id: dict[str, str] = {}
         self.runs: dict[str, int] = {}
+        self.pending = Pending()
         # connection id (destination id for backpressure) → keys of its issues
         self._by_scope: dict[str, set[str]] = {}
         self._by_team: dict[tuple[str, str], list[Trigger]] = {}
@@ -119,10 +123,16 @@ class Engine:
                 self.runs.pop(rest, None)
             else:
                 self.runs[rest] = int(value)
+        elif kind in ("pending", "done"):
+            self.pending.load(kind, rest, value)
 
     def state_changes(self) -> dict[str, Any]:
         """The state entries changed since the last call (None: deleted)."""
         out: dict[str, Any] = {}
+        for key in self.pending.dirty:
+            kind, _, rest = key.partition(":")
+            out[key] = self.pending.value(kind, rest)
+        self.pending.dirty.clear()
         for key in self._dirty:
             kind, _, rest = key.partition(":")
             if kind == "issue":
@@ -139,6 +149,7 @@ class Engine:
         self.by_issue_id.clear()
         self._by_scope.clear()
         self.runs.clear()
+        self.pending.clear()
         self._dirty.clear()
         self._touched.clear()
         self._effects.clear()
@@ -181,7 +192,11 @@ class Engine:
     # --- inputs -------------------------------------------------------------------------
     def on_attempt(self, attempt: dict[str, Any]) -> None:
         connection_id = attempt["connection_id"]
-        if attempt["event_status"] == "CANCELLED" or self._system(connection_id):
+        if self._system(connection_id):
+            return
+        if attempt["event_status"] in END_STATUSES:
+            self._pending_end(attempt)
+        if attempt["event_status"] == "CANCELLED":
             return
         at = attempt["created_at"]
         self._backpressure(attempt)
@@ -212,10 +227,12 @@ class Engine:
         self._succeeded(team_id, connection_id, at)
 
     def _succeeded(self, team_id: str, scope_id: str, at: int,
-                   kind: str | None = None) -> None:
+                   kind: str | None = None, code: str | None = None) -> None:
         for key in list(self._by_scope.get(scope_id, ())):
             tracked = self.tracked[key]
             if kind is not None and tracked.issue["type"] != kind:
+                continue
+            if code is not None and tracked.issue["error_code"] != code:
                 continue
             if tracked.issue["team_id"] == team_id and (tracked.last_success_at or 0) < at:
                 self._keep(succeeded(tracked, at))
@@ -234,12 +251,60 @@ class Engine:
                 continue
             if wait <= trigger.oldest_pending_ms:
                 self._succeeded(attempt["team_id"], destination_id, attempt["created_at"],
-                                "backpressure")
+                                "backpressure", "BACKPRESSURE")
                 continue
             self._failure(trigger, Failure(
                 attempt["team_id"], None, destination_id, None, None, "BACKPRESSURE",
                 attempt["event_id"], attempt["request_id"], attempt["attempt_id"],
                 f"an event waited {wait} ms for its first attempt", attempt["created_at"]))
+
+    def _counting(self, team_id: str, destination_id: str) -> list[Trigger]:
+        return [t for t in self._triggers(team_id, "backpressure")
+                if t.pending_count is not None and t.covers_destination(destination_id)]
+
+    @property
+    def watches_pending(self) -> bool:
+        """Whether any trigger counts pending events (else events need not be read)."""
+        return any(t.pending_count is not None and t.type == "backpressure" and t.enabled
+                   for t in self.triggers.values())
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """An event made or sent again: one more pending on its destination, and over a
+        `pending_count` threshold a backpressure failure (each event that comes while the
+        destination is backed up counts)."""
+        destination_id = event["destination_id"]
+        if self._system(event["connection_id"]):
+            return
+        triggers = self._counting(event["team_id"], destination_id)
+        if not triggers or not self.pending.add(destination_id, event["event_id"],
+                                                event["created_at"]):
+            return
+        pending = self.pending.count(destination_id)
+        for trigger in triggers:
+            if pending >= (trigger.pending_count or 0):
+                self._failure(trigger, Failure(
+                    event["team_id"], None, destination_id, None, None, "PENDING_COUNT",
+                    event["event_id"], event["request_id"],
+                    f"{event['event_id']}@{event['created_at']}",
+                    f"{pending} events pending (threshold {trigger.pending_count})",
+                    event["created_at"]))
+
+    def _pending_end(self, attempt: dict[str, Any]) -> None:
+        destination_id = attempt["destination_id"]
+        triggers = self._counting(attempt["team_id"], destination_id)
+        at = attempt["created_at"]
+        if not triggers:
+            # No longer watched (its trigger deleted or disabled): what it still counts ends
+            # all the same, so a trigger made again later does not find them pending.
+            if self.pending.count(destination_id):
+                self.pending.end(destination_id, attempt["event_id"], at, remember=False)
+            return
+        self.pending.end(destination_id, attempt["event_id"], at)
+        pending = self.pending.count(destination_id)
+        if any(pending < (t.pending_count or 0) for t in triggers):
+            # Drained below a threshold: this is the backpressure issue's "success".
+            self._succeeded(attempt["team_id"], destination_id, at, "backpressure",
+                            "PENDING_COUNT")
 
     def on_ignored(self, ignored: dict[str, Any]) -> None:
         if ignored["cause"] != "TRANSFORMATION_FAILED":
@@ -301,6 +366,7 @@ class Engine:
 
     def tick(self, now: int) -> None:
         """Resolve the issues whose quiet time has passed."""
+        self.pending.expire(now)
         for tracked in list(self.tracked.values()):
             trigger = self.triggers.get(tracked.issue["issue_trigger_id"])
             if due_to_resolve(tracked, trigger, now):

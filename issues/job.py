@@ -59,7 +59,8 @@ class IssuesJob:
         self.engine = Engine()
         self.follower = ConfigFollower(settings.kafka_bootstrap, self.topics.config,
                                        self.engine.apply_config)
-        self.inputs = (self.topics.attempts, self.topics.ignored, self.topics.issues)
+        self.inputs = (self.topics.attempts, self.topics.ignored, self.topics.issues,
+                       self.topics.events)
         self.positions: dict[TopicPartition, int] = {}
         self.consuming = asyncio.Event()
         self._task = BackgroundTask("issues-job")
@@ -179,6 +180,8 @@ class IssuesJob:
     def _dispatch(self, topic: str, value: bytes | None, now: int) -> None:
         if value is None:
             return
+        if topic == self.topics.events and not self.engine.watches_pending:
+            return  # events (with their bodies) matter only to a pending_count trigger
         try:
             name, record = decode_named_record(value)
         except SchemaError:
@@ -187,6 +190,8 @@ class IssuesJob:
             return
         if name == "AttemptRecorded":
             self.engine.on_attempt(record)
+        elif name == "EventCreated":
+            self.engine.on_event(record)
         elif name == "EventIgnored":
             self.engine.on_ignored(record)
         elif name.startswith("Issue") and record["actor"] == "api":

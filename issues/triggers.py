@@ -34,6 +34,7 @@ class Trigger:
     enabled: bool
     destinations: frozenset[str] | None = None  # backpressure: None = every destination
     oldest_pending_ms: int | None = None
+    pending_count: int | None = None
 
     def covers(self, connection_id: str | None) -> bool:
         return self.connections is None or connection_id in self.connections
@@ -64,6 +65,7 @@ def parse_trigger(entity: dict[str, Any]) -> Trigger:
         destinations=None if configs.get("destinations", "*") == "*"
         else frozenset(configs["destinations"]),
         oldest_pending_ms=configs.get("oldest_pending_ms"),
+        pending_count=configs.get("pending_count"),
     )
 
 

@@ -167,7 +167,7 @@ class Worker:
                 continue
             # Derived, not random: a page sent again would carry the very same ids.
             replay_id = derived_id("req", job.created_at, job.id, request_id)
-            replay = replayed_request(data, replay_id, now, None)
+            replay = replayed_request(data, replay_id, now, job.connection_ids)
             out.append((request_id, (topics.requests, replay_id.encode(),
                                      encode("RequestReceived", replay))))
         return out
@@ -236,10 +236,12 @@ class BulkRunner:
         [row] = await self.fetch(walk_sql(self.db, probe, "", COUNT_ALL, count=True))
         return int(row["n"])
 
-    async def create(self, kind: Kind, team_id: str, query: dict[str, Any]) -> Job:
+    async def create(self, kind: Kind, team_id: str, query: dict[str, Any],
+                     connection_ids: list[str] | None = None) -> Job:
         at = now_ms()
         job = Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
-                  await self.estimate(kind, team_id, query, at))
+                  await self.estimate(kind, team_id, query, at),
+                  connection_ids=connection_ids)
         if self._producer is None:
             raise RuntimeSetupError("the bulk runner is not started")
         # Stored before its worker starts: every later state of the job lands after it.

@@ -46,6 +46,7 @@ class Job:
     cursor: str = ""  # the last id processed; the walk goes on after it
     completed_at: int | None = None
     cancelled_at: int | None = None
+    connection_ids: list[str] | None = None  # a requests job: replayed to these only
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
@@ -62,6 +63,7 @@ class Job:
             "estimated_count": self.estimated_count, "processed_count": self.processed_count,
             "skipped_count": self.skipped_count, "created_at": iso(self.created_at),
             "completed_at": iso(self.completed_at), "cancelled_at": iso(self.cancelled_at),
+            "connection_ids": self.connection_ids,
         }
 
 

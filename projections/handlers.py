@@ -49,6 +49,8 @@ class BulkBody(BaseModel):
 
     # The list route's filters; required, so an empty body is not a bulk retry of everything.
     query: dict[str, Any]
+    # Requests only: replayed to these connections (as POST /v1/requests/{id}/retry takes).
+    connection_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] | None = None
 
 
 class BulkListQuery(BaseModel):
@@ -280,9 +282,12 @@ def _kind(request: web.Request) -> Kind:
     return "events" if request.match_info["kind"] == "events" else "requests"
 
 
-async def _bulk_query(request: web.Request) -> dict[str, Any]:
+async def _bulk_query(request: web.Request) -> tuple[dict[str, Any], list[str] | None]:
     body = await read_body(request, BulkBody)
-    return _bulk_filters(_kind(request), body.query)
+    if body.connection_ids is not None and _kind(request) == "events":
+        raise Unprocessable("an event belongs to one connection already",
+                            [("connection_ids", "only a bulk retry of requests takes it")])
+    return _bulk_filters(_kind(request), body.query), body.connection_ids
 
 
 def _bulk_filters(kind: Kind, raw: dict[str, Any]) -> dict[str, Any]:
@@ -320,16 +325,17 @@ def _bulk_job(request: web.Request) -> Job:
 
 
 async def bulk_retry(request: web.Request) -> web.Response:
-    query = await _bulk_query(request)
+    query, connection_ids = await _bulk_query(request)
     try:
-        job = await request.app[BULK].create(_kind(request), request[TEAM_ID], query)
+        job = await request.app[BULK].create(_kind(request), request[TEAM_ID], query,
+                                             connection_ids)
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
     return web.json_response(job.model(), status=202)
 
 
 async def bulk_plan(request: web.Request) -> web.Response:
-    query = await _bulk_query(request)
+    query, _ = await _bulk_query(request)
     count = await request.app[BULK].estimate(_kind(request), request[TEAM_ID], query)
     return web.json_response({"estimated_count": count})
 

@@ -1,6 +1,6 @@
 """The issues routes: list and get (from the issues table), a status change (a record on the
-issues topic, which the issues job then confirms), and replay (a bulk retry of the events the
-issue counted that are still FAILED)."""
+issues topic, which the issues job then confirms), the timeline (from the issue_changes table),
+and replay (a bulk retry of the events the issue counted that are still FAILED)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from projections.handlers import NoParams, fetch, read_body, read_query
 from projections.keys import BULK, DATABASE, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import iso
 from projections.params import IssueQuery, IssueStatus, paginate
-from projections.queries import list_issues
+from projections.queries import issue_changes, list_issues
 from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
 from schemas.codec import encode
 from schemas.issues import public_issue
@@ -41,8 +41,19 @@ def events_query(state: dict[str, Any]) -> dict[str, Any] | None:
     return query
 
 
+def requests_query(state: dict[str, Any]) -> dict[str, Any] | None:
+    """A transformation issue's affected requests, as the requests list (and bulk replay)
+    query: those whose transformation failed on its connection, up to its last failure."""
+    if state["type"] != "transformation" or not state.get("connection_id"):
+        return None
+    return {"ignored_cause": "TRANSFORMATION_FAILED",
+            "ignored_connection_id": state["connection_id"], "status": "accepted",
+            "created_at[lte]": iso(state["last_seen_at"])}
+
+
 def issue_model(state: dict[str, Any]) -> dict[str, Any]:
-    return {**public_issue(state), "events_query": events_query(state)}
+    return {**public_issue(state), "events_query": events_query(state),
+            "requests_query": requests_query(state)}
 
 
 async def _issue(request: web.Request) -> dict[str, Any]:
@@ -89,17 +100,55 @@ async def update_issue(request: web.Request) -> web.Response:
     return web.json_response(issue_model(changed))
 
 
+def timeline(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An issue's changes as a reader wants them: a run of counts is one entry (the last), and
+    the job's confirmation of a status asked through the API is not a second entry."""
+    entries: list[dict[str, Any]] = []
+    for change in changes:
+        kind = change["change"]
+        confirms = kind in ("status", "resolved")
+        if kind == "status":
+            kind = "reopened" if change["status"] == "OPENED" else change["status"].lower()
+        elif kind == "count":
+            kind = "counted"
+        last = entries[-1] if entries else None
+        if confirms and last is not None and change["actor"] == "job" \
+                and last["actor"] == "api" and last["status"] == change["status"]:
+            continue  # the job confirming what the API asked
+        if last is not None and kind == last["kind"] == "counted":
+            entries.pop()
+        entries.append({"kind": kind, "status": change["status"], "count": change["count"],
+                        "actor": change["actor"], "at": iso(change["changed_at"]),
+                        "version": change["version"]})
+    return entries
+
+
+async def issue_timeline(request: web.Request) -> web.Response:
+    read_query(request, NoParams)
+    state = await _issue(request)
+    rows = await fetch(request, issue_changes(request.app[DATABASE], request[TEAM_ID],
+                                              state["issue_id"]))
+    entries = timeline(rows)
+    return web.json_response({"id": state["issue_id"], "models": entries,
+                              "count": len(entries)})
+
+
 async def replay_issue(request: web.Request) -> web.Response:
+    """A delivery issue: the bulk retry of its events still FAILED. A transformation issue:
+    the bulk replay of its affected requests through today's rules, to its connection only."""
     await read_body(request, NoParams)
     state = await _issue(request)
-    query = events_query(state)
-    if query is None:
-        raise Unprocessable(
-            "only a delivery issue's events can be replayed; replay a transformation issue's "
-            "sample requests with POST /v1/requests/{id}/retry",
-            [("id", "not a delivery issue")])
+    events, requests = events_query(state), requests_query(state)
     try:
-        job = await request.app[BULK].create("events", request[TEAM_ID], query)
+        if events is not None:
+            job = await request.app[BULK].create("events", request[TEAM_ID], events)
+        elif requests is not None:
+            job = await request.app[BULK].create("requests", request[TEAM_ID], requests,
+                                                 [state["connection_id"]])
+        else:
+            raise Unprocessable(
+                "a backpressure issue has nothing to replay: its events are delivered once "
+                "the destination catches up", [("id", "a backpressure issue")])
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
     return web.json_response(job.model(), status=202)

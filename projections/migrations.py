@@ -194,6 +194,20 @@ CREATE TABLE IF NOT EXISTS {{db}}.issues (
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (team_id, issue_id)"""),
+    # Every change of every issue (its timeline): a row per record of the issues topic, the
+    # same record read twice is one row. Kept whole, like the issues.
+    ("issue_changes", None, f"""
+CREATE TABLE IF NOT EXISTS {{db}}.issue_changes (
+    team_id LowCardinality(String),
+    issue_id String,
+    version UInt64,
+    actor LowCardinality(String) COMMENT 'job | api',
+    change LowCardinality(String) COMMENT 'opened | count | escalated | status | resolved',
+    status LowCardinality(String),
+    count UInt64,
+    changed_at {TIME}
+) ENGINE = ReplacingMergeTree
+ORDER BY (team_id, issue_id, version, actor)"""),
     # Kept whole (no TTL): the compacted topic holds the current state of every entity. The
     # topic offset orders versions (tombstones have none); is_deleted hides them under FINAL.
     ("config", None, f"""
@@ -258,6 +272,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),)),
     Migration(5, "requests: the provider's event type and idempotency key", PROVIDER_VIEW),
     Migration(6, "issues", tuple((ddl, None) for table, _, ddl in TABLES if table == "issues")),
+    Migration(7, "issue_changes: the issues' timelines",
+              tuple((ddl, None) for table, _, ddl in TABLES if table == "issue_changes")),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 

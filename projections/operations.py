@@ -46,11 +46,17 @@ def bulk_body(kind: str) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF, by_alias=True)
     filters = {name: {k: v for k, v in prop.items() if k != "default"}
                for name, prop in schema["properties"].items() if name not in NOT_IN_BULK}
+    properties: dict[str, Any] = {"query": {"type": "object", "additionalProperties": False,
+                                            "properties": filters}}
     if kind == "requests":
         filters["status"] = {"anyOf": [{"const": "accepted"}, {"type": "null"}]}
+        # As a single request's retry takes it: replayed to these connections only.
+        retry = RetryRequestBody.model_json_schema(ref_template=REF)
+        properties["connection_ids"] = {k: v for k, v in
+                                        retry["properties"]["connection_ids"].items()
+                                        if k != "default"}
     return {"type": "object", "required": ["query"], "additionalProperties": False,
-            "properties": {"query": {"type": "object", "additionalProperties": False,
-                                     "properties": filters}}}
+            "properties": properties}
 
 
 BINDINGS: dict[str, Binding] = {
@@ -70,6 +76,7 @@ BINDINGS: dict[str, Binding] = {
     "get_ignored": Binding(h.get_ignored, r.IgnoredEvent),
     "list_issues": Binding(issues.list_issues_route, r.IssuePage, query=IssueQuery),
     "get_issue": Binding(issues.get_issue, r.Issue),
+    "issue_timeline": Binding(issues.issue_timeline, r.IssueTimeline),
     "update_issue": Binding(issues.update_issue, r.Issue, body=StatusBody),
     "replay_issue": Binding(issues.replay_issue, r.BulkJob),
     "metrics": Binding(h.metrics, r.Metrics, query=MetricsQuery),

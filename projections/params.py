@@ -95,6 +95,10 @@ class RequestQuery(ListQuery):
     rejection_cause: Id | None = None
     event_type: ProviderValue | None = None
     idempotency_key: ProviderValue | None = None
+    # Requests with an ignored event of this cause and/or on this connection (a transformation
+    # issue's affected requests).
+    ignored_cause: Id | None = None
+    ignored_connection_id: Id | None = None
     q: Text | None = None
     include_data: bool = False
 

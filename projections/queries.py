@@ -102,6 +102,11 @@ def list_requests(db: str, team_id: str, query: RequestQuery,
                     event_type=query.event_type, idempotency_key=query.idempotency_key)
     if query.q:
         where.append(f"search LIKE {bind(like_pattern(query.q))}")
+    if query.ignored_cause is not None or query.ignored_connection_id is not None:
+        ignored = ["team_id = {team:String}", *_equal(
+            bind, cause=query.ignored_cause, connection_id=query.ignored_connection_id)]
+        where.append(f"request_id IN (SELECT request_id FROM {ident(db)}.ignored_events "
+                     f"WHERE {' AND '.join(ignored)})")
     where += _time_range(query, "received_at", bind)
     cursor, tail = _page(query, "request_id", bind)
     columns = REQUEST_COLUMNS + (f", {REQUEST_DATA_COLUMNS}" if query.include_data else "")
@@ -258,4 +263,13 @@ def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None =
     cursor, tail = _page(query, "issue_id", bind)
     text = (f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
             f"WHERE {' AND '.join(where + cursor)} {tail}")
+    return Sql(text, bind.params)
+
+
+def issue_changes(db: str, team_id: str, issue_id: str) -> Sql:
+    """An issue's changes, oldest first (its timeline's raw rows)."""
+    bind = _Binder(team_id)
+    text = (f"SELECT version, actor, change, status, count, {ms('changed_at')} AS changed_at "
+            f"FROM {ident(db)}.issue_changes FINAL WHERE team_id = {{team:String}} "
+            f"AND issue_id = {bind(issue_id)} ORDER BY changed_at, version, actor")
     return Sql(text, bind.params)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from projections.params import EventStatus, IssueStatus
 
@@ -133,6 +133,8 @@ class BulkJob(Described):
     created_at: datetime
     completed_at: datetime | None
     cancelled_at: datetime | None
+    connection_ids: list[str] | None = Field(
+        None, description="requests: replayed to these connections only (null: every one)")
 
 
 class BulkJobList(Described):
@@ -170,10 +172,28 @@ class Issue(Described):
     detail: str | None
     paused_at: datetime | None
     events_query: dict[str, Any] | None  # the events it counted still FAILED (what replay takes)
+    # a transformation issue: the requests whose transformation failed (what replay takes)
+    requests_query: dict[str, Any] | None
 
 
 class IssuePage(Page[Issue]):
     pass
+
+
+class TimelineEntry(Described):
+    kind: str = Field(description="opened | counted | escalated | acknowledged | ignored | "
+                                  "reopened | resolved")
+    status: IssueStatus = Field(description="the issue's status after this change")
+    count: int = Field(description="the issue's count after this change")
+    actor: Literal["job", "api"]
+    at: datetime
+    version: int
+
+
+class IssueTimeline(Described):
+    id: str
+    models: list[TimelineEntry]
+    count: int
 
 
 class RequestPage(Page[Request]):

@@ -55,10 +55,14 @@ ISSUE_COLUMNS = (
     "last_seen_at", "opened_at", "resolved_at", "updated_at", "sample_event_ids",
     "sample_request_ids", "detail", "paused_at", "version",
 )
+ISSUE_CHANGE_COLUMNS = (
+    "team_id", "issue_id", "version", "actor", "change", "status", "count", "changed_at",
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "requests": REQUEST_COLUMNS, "event_log": EVENT_LOG_COLUMNS,
     "event_data": EVENT_DATA_COLUMNS, "attempts": ATTEMPT_COLUMNS,
     "ignored_events": IGNORED_COLUMNS, "config": CONFIG_COLUMNS, "issues": ISSUE_COLUMNS,
+    "issue_changes": ISSUE_CHANGE_COLUMNS,
 }
 
 # Ties on `at` go to the later kind of fact: an attempt recorded in the same millisecond as
@@ -246,7 +250,12 @@ def project(kind: str, key: str, record: dict[str, Any] | None, timestamp_ms: in
         return [("ignored_events", ignored_row(record))]
     if kind == "issues":
         # IssueOpened / IssueUpdated / IssueResolved: each carries the whole issue.
-        return [("issues", {c: record["issue"][c] for c in ISSUE_COLUMNS})]
+        issue = record["issue"]
+        return [("issues", {c: issue[c] for c in ISSUE_COLUMNS}),
+                ("issue_changes", {**{c: issue[c] for c in ISSUE_CHANGE_COLUMNS[:3]},
+                                   "actor": record["actor"], "change": record["change"],
+                                   "status": issue["status"], "count": issue["count"],
+                                   "changed_at": record["changed_at"]})]
     raise ValueError(f"no projection for topic kind {kind!r}")
 
 

@@ -74,11 +74,15 @@ QUERY_ROUTES: tuple[QueryRoute, ...] = (
                "Ignored events"),
     QueryRoute("list_issues", "GET", "/v1/issues", "List issues", "Issues", errors=(422,)),
     QueryRoute("get_issue", "GET", "/v1/issues/{id}", "Get an issue", "Issues"),
+    QueryRoute("issue_timeline", "GET", "/v1/issues/{id}/timeline",
+               "An issue's timeline: opened, counted, escalated, status changes, resolved; "
+               "oldest first", "Issues"),
     QueryRoute("update_issue", "PUT", "/v1/issues/{id}",
                "Change an issue's status (IGNORED dismisses it)", "Issues",
                errors=(404, 409, 422)),
     QueryRoute("replay_issue", "POST", "/v1/issues/{id}/replay",
-               "Bulk retry of the events the issue counted that are still FAILED", "Issues",
+               "Bulk retry of the events the issue counted that are still FAILED (a "
+               "transformation issue: bulk replay of its requests)", "Issues",
                202, (404, 422)),
     QueryRoute("metrics", "GET", "/v1/metrics", "Time series: requests, events, attempts; "
                "destinations' error rate and backlog", "Metrics", errors=(422,)),

@@ -65,6 +65,9 @@ async def test_invalid_trigger_configs_name_the_field(api):
         "name": "bad", "type": "backpressure", "configs": {"destinations": ["con_1"]}})
     assert status == 422 and problem["errors"][0]["path"].startswith("configs.destinations")
     status, problem = await api.call("POST", "/v1/issue-triggers", {
+        "name": "bad", "type": "backpressure", "configs": {"destinations": "*"}})
+    assert status == 422 and "pending_count" in problem["errors"][0]["message"], problem
+    status, problem = await api.call("POST", "/v1/issue-triggers", {
         "name": "bad", "type": "delivery", "channels": {"email": {"url": "x"}}})
     assert status == 422 and problem["errors"][0]["path"] == "channels.email"
     status, problem = await api.call("POST", "/v1/issue-triggers", {

@@ -49,40 +49,66 @@ async def one_issue(api, trigger_id: str, count: int, timeout_s: float = 60) -> 
     return found[0]
 
 
-async def test_transformation_errors_open_an_issue_with_sample_requests(stack):
+async def test_transformation_errors_open_an_issue_and_replay_routes_its_requests(stack):
     running, switch = stack
     api = running.api
     switch.down = False
-    source, connection = await pipeline(api, running.receiver.url, "transform")
-    connection["rules"] = [{"type": "transformation", "code": THROWS}]
-    body = {k: connection[k] for k in ("name", "source_id", "destination_id", "rules")}
-    status, _ = await api.call("PUT", f"/v1/connections/{connection['id']}", body)
-    assert status == 200
-    _, trigger = await api.call("POST", "/v1/issue-triggers", {
-        "name": "broken code", "type": "transformation",
-        "configs": {"connections": [connection["id"]]}})
-    url = source["url"] + "/status"
-    bad = []
-    for i in range(4):
-        payload = f"n={i}&v={'bad' if i % 2 else 'good'}".encode()
-        answer = await eventually(lambda p=payload: _accepted(url, p), 10, "the source served")
-        if i % 2:
-            bad.append(answer.header("x-fasthook-request-id"))
-    issue = await one_issue(api, trigger["id"], 2)
-    assert issue["type"] == "transformation" and issue["connection_id"] == connection["id"]
-    assert issue["aggregation_keys"] == {"error_code": "TRANSFORMATION_FAILED"}
-    assert sorted(issue["sample_request_ids"]) == sorted(bad)
-    assert "cannot read" in issue["detail"]
+    other = await Receiver().start()  # a second connection of the same source
+    try:
+        source, connection = await pipeline(api, running.receiver.url, "transform")
+        _, other_destination = await api.call("POST", "/v1/destinations", {
+            "name": "des-transform-other", "config": {"url": other.url + "/hook"}})
+        status, _ = await api.call("POST", "/v1/connections", {
+            "name": "con-transform-other", "source_id": source["id"],
+            "destination_id": other_destination["id"]})
+        assert status == 201
+        connection["rules"] = [{"type": "transformation", "code": THROWS}]
+        body = {k: connection[k] for k in ("name", "source_id", "destination_id", "rules")}
+        status, _ = await api.call("PUT", f"/v1/connections/{connection['id']}", body)
+        assert status == 200
+        _, trigger = await api.call("POST", "/v1/issue-triggers", {
+            "name": "broken code", "type": "transformation",
+            "configs": {"connections": [connection["id"]]}})
+        url = source["url"] + "/status"
+        bad = []
+        for i in range(4):
+            payload = f"n={i}&v={'bad' if i % 2 else 'good'}".encode()
+            answer = await eventually(lambda p=payload: _accepted(url, p), 10,
+                                      "the source served")
+            if i % 2:
+                bad.append(answer.header("x-fasthook-request-id"))
+        issue = await one_issue(api, trigger["id"], 2)
+        assert issue["type"] == "transformation" and issue["connection_id"] == connection["id"]
+        assert issue["aggregation_keys"] == {"error_code": "TRANSFORMATION_FAILED"}
+        assert sorted(issue["sample_request_ids"]) == sorted(bad)
+        assert "cannot read" in issue["detail"] and issue["events_query"] is None
+        await other.wait_for(4, 60)  # the other connection took every request
 
-    # Fixed code, then the sample requests replayed: they are routed and delivered.
-    body["rules"] = []
-    status, _ = await api.call("PUT", f"/v1/connections/{connection['id']}", body)
-    assert status == 200
-    for request_id in issue["sample_request_ids"]:
-        status, _ = await api.call("POST", f"/v1/requests/{request_id}/retry")
-        assert status == 202
-    delivered = await running.receiver.wait_for(4, 60)
-    assert sum(b"bad" in got.body for got in delivered) == 2
+        # The affected requests, as a list query usable as is.
+        query = "&".join(f"{k}={v}" for k, v in issue["requests_query"].items())
+        status, page = await api.call("GET", f"/v1/requests?{query}")
+        assert status == 200 and sorted(r["id"] for r in page["models"]) == sorted(bad)
+
+        # Fixed code, then the issue replayed: its requests go through today's rules, to its
+        # connection only (the other one has them already).
+        body["rules"] = []
+        status, _ = await api.call("PUT", f"/v1/connections/{connection['id']}", body)
+        assert status == 200
+        status, job = await api.call("POST", f"/v1/issues/{issue['id']}/replay")
+        assert status == 202, job
+        assert job["kind"] == "requests" and job["estimated_count"] == 2
+        assert job["connection_ids"] == [connection["id"]]
+        delivered = await running.receiver.wait_for(4, 60)
+        assert sum(b"bad" in got.body for got in delivered) == 2
+
+        async def completed():
+            _, found = await api.call("GET", f"/v1/bulk/requests/retry/{job['id']}")
+            return found if found["status"] == "COMPLETED" else None
+        done = await eventually(completed, 60, "the bulk replay completed")
+        assert done["processed_count"] == 2
+        assert len(other.received) == 4  # no duplicates on the other connection
+    finally:
+        await other.stop()
 
 
 async def _accepted(url: str, payload: bytes):

@@ -69,15 +69,17 @@ async def running_console(settings: Settings) -> AsyncIterator[RunningConsole]:
 
 @asynccontextmanager
 async def console_world(settings: Settings, engine: Engine, tmp_path: Path,
-                        status: int) -> AsyncIterator[dict[str, Any]]:
-    """The whole stack, the console in front of it, and a receiver answering
-    `world["answer"]["status"]` (a test breaks and fixes it by changing that)."""
+                        status: int, *, issues: bool = False) -> AsyncIterator[dict[str, Any]]:
+    """The whole stack (with the issues job if asked), the console in front of it, and a
+    receiver answering `world["answer"]["status"]` (a test breaks and fixes it by changing
+    that)."""
     answer = {"status": status}
 
     def respond(_: int, __: Received) -> tuple[int, dict[str, str]]:
         return answer["status"], {}
 
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond)) as stack:
+    async with running_stack(settings, engine, tmp_path, Receiver(answer=respond),
+                             issues=issues) as stack:
         async with running_console(stack.api.settings) as console:
             yield {"stack": stack, "api": stack.api, "console": console, "answer": answer}
 
