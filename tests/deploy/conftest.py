@@ -20,7 +20,8 @@ INSTALL_HINT = ("install kubectl 1.21 or later (its built-in kustomize renders t
                 "or set FASTHOOK_KUBECTL=/path/to/kubectl: see the Makefile's `kubectl` target")
 
 # Every folder an operator applies with `kubectl apply -k`.
-OVERLAYS = ("base", "overlays/dev", "overlays/production", "network-policies", "platform")
+OVERLAYS = ("base", "overlays/dev", "overlays/production", "network-policies", "platform",
+            "monitoring")
 
 
 def kubectl_path() -> str | None:

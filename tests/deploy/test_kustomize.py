@@ -18,7 +18,7 @@ from tests.deploy.conftest import OVERLAYS, of_kind
 VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 # Kinds of operators the manifests use, checked field by field in test_platform.py.
 CUSTOM = {"keda.sh/v1alpha1", "kafka.strimzi.io/v1beta2", "clickhouse.altinity.com/v1",
-          "clickhouse-keeper.altinity.com/v1"}
+          "clickhouse-keeper.altinity.com/v1", "monitoring.coreos.com/v1"}
 SERVICES = ("ingress", "api", "router", "deliverer", "issues", "projections")
 
 

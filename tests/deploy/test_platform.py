@@ -6,10 +6,16 @@ of the production overlay leave only the ingress public."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from deliverer.metrics import DelivererMetrics
+from ingress.metrics import IngressMetrics
+from issues.metrics import IssuesMetrics
+from projections.metrics import ProjectionMetrics
 from projections.projector import group_name
 from router.app import create_app
+from router.metrics import RouterMetrics
 from runtime.settings import load_settings
 from schemas import limits
 from schemas.topics import Topics
@@ -154,3 +160,32 @@ def test_only_the_ingress_is_public(kustomize) -> None:
                        for peer in peers if "namespaceSelector" not in peer}
             assert callers <= {"fasthook-projections": {"fasthook-api"},
                                "fasthook-api": {"fasthook-deliverer"}}.get(name, set()), name
+
+
+def exported_series() -> set[str]:
+    """Every series name the services' /metrics can show, from the metrics the code registers."""
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
+    names: set[str] = set()
+    for holder in (IngressMetrics(), RouterMetrics(), DelivererMetrics(), ProjectionMetrics(),
+                   IssuesMetrics()):
+        for family in holder.registry.collect():
+            names.update(family.name + s for s in suffixes[family.type])
+    return names
+
+
+def test_the_alerts_use_series_the_services_export(kustomize) -> None:
+    [rules] = of_kind(kustomize("monitoring"), "PrometheusRule").values()
+    exprs = {rule["alert"]: str(rule["expr"]) for group in rules["spec"]["groups"]
+             for rule in group["rules"]}
+    named = {name for expr in exprs.values() for name in re.findall(r"\bfasthook_\w+", expr)}
+    assert named and named <= exported_series(), named - exported_series()
+    # Lag alerts watch the groups KEDA scales on (and the projector's).
+    groups = {g for expr in exprs.values()
+              for g in re.findall(r'consumergroup=~?"([^"]+)"', expr)}
+    scaled = {s["spec"]["triggers"][0]["metadata"]["consumerGroup"]
+              for s in of_kind(kustomize("overlays/production"), "ScaledObject").values()}
+    assert all(any(re.fullmatch(g, s) for g in groups) for s in scaled)
+    # What docs/operations.md promises to alert on.
+    for alert in ("FastHookConsumerLag", "FastHookProjectorLag", "FastHookBackpressure",
+                  "FastHookIssuesOpen"):
+        assert alert in exprs
