@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test check browser chaos bench lint fmt clean
+.PHONY: run test check browser kubectl chaos bench lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,20 @@ browser:
 	  fi; \
 	fi
 
+# tests/deploy renders deploy/kubernetes with `kubectl kustomize` (kubectl 1.21 or later: older
+# ones, like Debian's kubernetes-client 1.20, embed a kustomize too old for the overlays). It is
+# not installed from here: no Debian package is recent enough, and the kubectl wheels on PyPI
+# are repackagings we cannot verify. Missing, one line says what to install.
+KUBECTL ?= $(or $(FASTHOOK_KUBECTL),kubectl)
+kubectl:
+	@$(KUBECTL) kustomize deploy/kubernetes/base >/dev/null 2>&1 || { \
+	  echo "make test needs kubectl 1.21 or later to render deploy/kubernetes (https://kubernetes.io/docs/tasks/tools/), or set FASTHOOK_KUBECTL=/path/to/kubectl"; \
+	  exit 1; }
+
 # Test files run in parallel workers (pytest-xdist), a file's tests on one worker so a module's
 # shared stack starts once; each worker has its own broker, engine and port slice.
 TEST_WORKERS ?= 3
-test: $(STAMP_TEST) browser
+test: $(STAMP_TEST) browser kubectl
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict schemas
