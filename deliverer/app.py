@@ -55,11 +55,11 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
                            delivery.handle_event, settings.deliverer_max_in_flight),
         ConcurrentConsumer(settings, [topics.held], f"{ns}-deliverer-held",
                            delivery.handle_held, WAITING_IN_FLIGHT, drain_on_stop=False,
-                           skip_failed=False, idle_rest_s=0.25),
+                           skip_failed=False, idle_rest_s=1.0),
         # One consumer per tier: a long wait in one tier never holds up another.
         *(ConcurrentConsumer(settings, [topics.retry(tier)], f"{ns}-deliverer-tier-{tier}",
                              delivery.handle_due, WAITING_IN_FLIGHT, drain_on_stop=False,
-                             skip_failed=False, idle_rest_s=0.25)
+                             skip_failed=False, idle_rest_s=1.0)
           for tier in RETRY_TIERS_MS),
     ]
     try:

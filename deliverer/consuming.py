@@ -48,7 +48,7 @@ class _Rebalance(ConsumerRebalanceListener):
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
                  max_in_flight: int, *, drain_on_stop: bool = True, skip_failed: bool = True,
-                 idle_rest_s: float = 0.05) -> None:
+                 idle_rest_s: float = 0.1) -> None:
         self.drain_on_stop = drain_on_stop
         self.skip_failed = skip_failed
         self.topics = topics

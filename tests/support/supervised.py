@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.cpu import group_cpu_seconds
 from fasthook.embedded import free_port
 
 SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
@@ -99,6 +100,12 @@ class SupervisedStack:
             if argv[1:3] == [b"-m", name.encode()]:
                 return int(entry.name)
         return None
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each live child (a service, or "broker") has used so far, its whole
+        process group (the supervisor starts each in its own)."""
+        pids = {name: self.child_pid(name) for name in (*SERVICES, "broker")}
+        return {name: group_cpu_seconds(pid) for name, pid in pids.items() if pid is not None}
 
     def signal_child(self, name: str, sig: int) -> int:
         """Signal a child's whole process group (the supervisor starts each in its own)."""
