@@ -13,7 +13,9 @@ EVENT_LOOPS = ("uvloop", "asyncio")
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     if name == "asyncio":
-        return asyncio.new_event_loop
+        # The standard policy's loop, made directly: asyncio.new_event_loop would ask the
+        # policy, which use_loop replaces.
+        return asyncio.SelectorEventLoop
     if name == "uvloop":
         import uvloop  # only when chosen: the standard loop needs nothing installed
 

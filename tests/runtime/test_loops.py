@@ -61,16 +61,18 @@ async def test_a_served_app_runs_on_the_chosen_loop(name, module):
         assert await asyncio.to_thread(server.wait, 30) == 0  # a graceful stop on SIGTERM
 
 
-def test_loops_made_elsewhere_follow_the_choice():
+@pytest.mark.parametrize("name", ["uvloop", "asyncio"])
+def test_loops_made_elsewhere_follow_the_choice(name):
     saved = asyncio.get_event_loop_policy()
     made: list[asyncio.AbstractEventLoop] = []
     try:
-        use_loop("uvloop")
+        use_loop(name)
         # As Faust's consumer thread does: a new loop of its own, on another thread.
         thread = threading.Thread(target=lambda: made.append(asyncio.new_event_loop()))
         thread.start()
         thread.join()
-        assert isinstance(made[0], uvloop.Loop)
+        assert isinstance(made[0], uvloop.Loop) == (name == "uvloop")
+        assert made[0].run_until_complete(asyncio.sleep(0, "ran")) == "ran"
     finally:
         for loop in made:
             loop.close()
