@@ -53,11 +53,14 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
-def make_group_consumer(settings: Settings, group: str, **overrides: object) -> AIOKafkaConsumer:
+def make_group_consumer(settings: Settings, group: str, *,
+                        idle_hold_max_s: float = resting.HOLD_MAX_S,
+                        **overrides: object) -> AIOKafkaConsumer:
     """A consumer-group member as every FastHook worker runs one: commits by hand, reads only
     committed records (bulk retries publish pages in transactions), and has a static member
     name so a restarted worker takes its partitions back at once (the embedded broker never
-    evicts a killed member)."""
+    evicts a killed member). `idle_hold_max_s`: how long its idle fetches may rest
+    (runtime.resting), longer only for records that wait anyway."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group,
@@ -71,7 +74,8 @@ def make_group_consumer(settings: Settings, group: str, **overrides: object) -> 
         **CONSUMER_SIZES,
     }
     options.update(overrides)
-    return AIOKafkaConsumer(**options)  # type: ignore[arg-type]
+    return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s,
+                                   **options)  # type: ignore[arg-type]
 
 
 async def assign_from_beginning(consumer: AIOKafkaConsumer,

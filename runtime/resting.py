@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer import consumer as aiokafka_consumer
 from aiokafka.consumer.fetcher import Fetcher
 
@@ -31,13 +32,15 @@ HOLD_MAX_S = 0.1
 HOLD_SHARE = 0.25
 
 
-def idle_hold(silence_s: float, answered_in_s: float, max_wait_s: float) -> float:
+def idle_hold(silence_s: float, answered_in_s: float, max_wait_s: float,
+              hold_max_s: float = HOLD_MAX_S) -> float:
     """Seconds to wait before the next fetch after an empty answer.
 
     `silence_s`: since the first of the empty answers in a row was asked for; `answered_in_s`:
-    how long the broker took to answer this one; `max_wait_s`: the consumer's fetch.max.wait.ms.
+    how long the broker took to answer this one; `max_wait_s`: the consumer's fetch.max.wait.ms;
+    `hold_max_s`: the consumer's ceiling (HOLD_MAX_S unless it reads records that wait anyway).
     """
-    ceiling = min(HOLD_MAX_S, max_wait_s) - answered_in_s
+    ceiling = min(hold_max_s, max_wait_s) - answered_in_s
     return max(0.0, min(HOLD_SHARE * silence_s, ceiling))
 
 
@@ -48,6 +51,7 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         # Per broker: loop time the first of the empty answers in a row was asked for.
         self._quiet_since: dict[int, float] = {}
+        self.hold_max_s = HOLD_MAX_S
 
     async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
         loop = asyncio.get_running_loop()
@@ -58,7 +62,8 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
             return True
         now = loop.time()
         since = self._quiet_since.setdefault(node_id, asked)
-        hold = idle_hold(now - since, now - asked, self._fetch_max_wait_ms / 1000)
+        hold = idle_hold(now - since, now - asked, self._fetch_max_wait_ms / 1000,
+                         self.hold_max_s)
         if hold > 0:
             # The broker stays "in flight" meanwhile, so the fetcher sends it nothing new. Seeks,
             # resumes and new assignments wait for the hold too: at most HOLD_MAX_S.
@@ -69,6 +74,24 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
                 # on a new assignment, and expects them to end quietly.
                 return False
         return False
+
+
+class RestingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
+    """A consumer whose idle fetches may rest longer than HOLD_MAX_S: for records that wait
+    anyway (a retry tier's, held events), where a second more costs nothing and the fetches
+    saved are most of an idle process's CPU. fetch.max.wait.ms is raised to match."""
+
+    def __init__(self, *args: Any, idle_hold_max_s: float = HOLD_MAX_S, **kwargs: Any) -> None:
+        if idle_hold_max_s > HOLD_MAX_S:
+            kwargs["fetch_max_wait_ms"] = max(kwargs.get("fetch_max_wait_ms", 500),
+                                              int(idle_hold_max_s * 1000))
+        super().__init__(*args, **kwargs)
+        self.idle_hold_max_s = idle_hold_max_s
+
+    async def start(self) -> None:
+        await super().start()
+        if isinstance(self._fetcher, RestingFetcher):
+            self._fetcher.hold_max_s = self.idle_hold_max_s
 
 
 def install() -> None:

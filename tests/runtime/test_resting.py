@@ -16,11 +16,12 @@ from runtime.resting import HOLD_MAX_S, HOLD_SHARE, RestingFetcher, idle_hold
 seconds = st.floats(min_value=0, max_value=3600, allow_nan=False)
 
 
-@given(silence=seconds, answered_in=seconds, max_wait=seconds)
+@given(silence=seconds, answered_in=seconds, max_wait=seconds,
+       ceiling=st.sampled_from([HOLD_MAX_S, 1.0]))
 def test_a_hold_is_bounded_by_the_silence_the_ceiling_and_the_brokers_own_wait(
-        silence, answered_in, max_wait):
-    hold = idle_hold(silence, answered_in, max_wait)
-    assert 0 <= hold <= HOLD_MAX_S
+        silence, answered_in, max_wait, ceiling):
+    hold = idle_hold(silence, answered_in, max_wait, ceiling)
+    assert 0 <= hold <= ceiling
     assert hold <= HOLD_SHARE * silence + 1e-12  # a short gap in a stream adds next to nothing
     if hold > 0:
         # Never past what a broker holding the fetch itself would have waited.
@@ -79,3 +80,19 @@ async def test_a_plain_consumer_rests_too_and_stops_cleanly_while_holding(bootst
     # raise out of the held fetch.
     assert await consumer.getmany(timeout_ms=1000) == {}
     await asyncio.wait_for(consumer.stop(), 10)
+
+
+async def test_a_consumer_of_records_that_wait_anyway_may_rest_longer(settings, topics):
+    consumer = make_group_consumer(settings, f"{topics.namespace}-waiting", idle_hold_max_s=1.0)
+    await consumer.start()
+    try:
+        assert consumer._fetcher.hold_max_s == 1.0
+        assert consumer._fetcher._fetch_max_wait_ms >= 1000  # else the hold would be cut short
+    finally:
+        await consumer.stop()
+    default = make_group_consumer(settings, f"{topics.namespace}-default")
+    await default.start()
+    try:
+        assert default._fetcher.hold_max_s == HOLD_MAX_S
+    finally:
+        await default.stop()
