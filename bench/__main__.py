@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import analysts, console, ingest, issues, listen, pipeline, projections
+from bench import analysts, console, idle, ingest, issues, listen, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
+    "idle": idle.run,
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
     "analysts": analysts.run,
     "listen": listen.run,

@@ -46,3 +46,27 @@ def machine_busy_seconds() -> float:
     # user nice system idle iowait irq softirq steal (guest time is already in user)
     user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
     return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def supervised_children(parent_pid: int, names: tuple[str, ...]) -> dict[str, int]:
+    """The live children of a `fasthook run` supervisor: service name (`python -m NAME`), or
+    "broker" for the embedded broker, to pid. The supervisor starts each in its own process
+    group, so a pid is also the group to count with `group_cpu_seconds`."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        # Fields after the command name, which may hold spaces: state, ppid, ...
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) != parent_pid or state == "Z":
+            continue
+        if argv and argv[0].endswith(b"noida-db"):
+            found["broker"] = int(entry.name)
+        elif len(argv) > 2 and argv[1] == b"-m" and argv[2].decode() in names:
+            found[argv[2].decode()] = int(entry.name)
+    return found

@@ -17,7 +17,7 @@ def main() -> None:
         "console starting", extra={"listen": f"{settings.console_host}:{settings.console_port}",
                                    "api": settings.api_base_url})
     run(create_app(settings), settings.console_host, settings.console_port,
-        settings.shutdown_timeout_s)
+        settings.shutdown_timeout_s, settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ def main() -> None:
     configure_logging("deliverer", settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("deliverer starting")
     run(create_app(settings), settings.deliverer_host, settings.deliverer_port,
-        settings.shutdown_timeout_s)
+        settings.shutdown_timeout_s, settings.event_loop)
 
 
 if __name__ == "__main__":

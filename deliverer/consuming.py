@@ -22,6 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from deliverer.offsets import PartitionOffsets
 from runtime.kafka import IdleFetch, make_group_consumer
+from runtime.resting import HOLD_MAX_S
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class _Rebalance(ConsumerRebalanceListener):
 class ConcurrentConsumer:
     def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
                  max_in_flight: int, *, drain_on_stop: bool = True, skip_failed: bool = True,
-                 idle_rest_s: float = 0.05) -> None:
+                 idle_rest_s: float = 0.1, idle_hold_max_s: float = HOLD_MAX_S) -> None:
         self.drain_on_stop = drain_on_stop
         self.skip_failed = skip_failed
         self.topics = topics
@@ -62,7 +63,7 @@ class ConcurrentConsumer:
         self._room.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
-        self.consumer = make_group_consumer(settings, group)
+        self.consumer = make_group_consumer(settings, group, idle_hold_max_s=idle_hold_max_s)
         self._fetch = IdleFetch(self.consumer, rest_s=idle_rest_s)
 
     @property

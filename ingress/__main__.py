@@ -20,7 +20,7 @@ def main() -> None:
                "public_url": settings.public_base_url},
     )
     run(create_app(settings), settings.ingress_host, settings.ingress_port,
-        settings.shutdown_timeout_s)
+        settings.shutdown_timeout_s, settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ def main() -> None:
     configure_logging("issues", settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("issues job starting")
     run(create_app(settings), settings.issues_host, settings.issues_port,
-        settings.shutdown_timeout_s)
+        settings.shutdown_timeout_s, settings.event_loop)
 
 
 if __name__ == "__main__":

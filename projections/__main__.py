@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     log.info("projections starting")
     run(create_app(settings), settings.projections_host, settings.projections_port,
-        settings.shutdown_timeout_s)
+        settings.shutdown_timeout_s, settings.event_loop)
     return 0
 
 

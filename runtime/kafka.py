@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from runtime import resting
 from runtime.errors import RuntimeSetupError
 from runtime.settings import Settings
 from schemas.codec import decode
@@ -25,6 +26,10 @@ from schemas.limits import MAX_MESSAGE_BYTES
 from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
+
+# Every process with a Kafka consumer imports this module: its consumers (Faust's included)
+# rest when idle instead of spinning against a broker that answers empty fetches at once.
+resting.install()
 
 # Every client is sized from the contract's one record limit (schemas.limits): a producer sends a
 # record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
@@ -48,11 +53,14 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
-def make_group_consumer(settings: Settings, group: str, **overrides: object) -> AIOKafkaConsumer:
+def make_group_consumer(settings: Settings, group: str, *,
+                        idle_hold_max_s: float = resting.HOLD_MAX_S,
+                        **overrides: object) -> AIOKafkaConsumer:
     """A consumer-group member as every FastHook worker runs one: commits by hand, reads only
     committed records (bulk retries publish pages in transactions), and has a static member
     name so a restarted worker takes its partitions back at once (the embedded broker never
-    evicts a killed member)."""
+    evicts a killed member). `idle_hold_max_s`: how long its idle fetches may rest
+    (runtime.resting), longer only for records that wait anyway."""
     options: dict[str, object] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group,
@@ -66,7 +74,8 @@ def make_group_consumer(settings: Settings, group: str, **overrides: object) -> 
         **CONSUMER_SIZES,
     }
     options.update(overrides)
-    return AIOKafkaConsumer(**options)  # type: ignore[arg-type]
+    return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s,
+                                   **options)  # type: ignore[arg-type]
 
 
 async def assign_from_beginning(consumer: AIOKafkaConsumer,
@@ -169,7 +178,7 @@ class ConfigFollower:
 
     async def _run(self, targets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
-        idle = IdleFetch(self._consumer, rest_s=0.2)  # config changes are rare
+        idle = IdleFetch(self._consumer, rest_s=1.0)  # nothing to do between records
         pending = {tp: end for tp, end in targets.items() if end > 0}
         if not pending:
             self.caught_up.set()
@@ -302,36 +311,19 @@ def not_started() -> dict[str, bool]:
 
 
 class IdleFetch:
-    """`getmany` that stops fetching while a consumer has been idle for a while.
+    """`getmany` for a consumer loop that must come round now and then (to commit, tick or see
+    a stop flag) but not spin: it returns as soon as records are fetched, else after `rest_s`.
 
-    A Kafka broker holds an empty fetch for fetch.max.wait.ms; the embedded broker answers at
-    once, so an idle aiokafka consumer fetches thousands of times a second and takes most of a
-    core. Once nothing came for `idle_after_s`, the partitions rest paused for `rest_s` between
-    short fetch windows: the first record after a quiet spell waits at most `rest_s` more,
-    and a busy stream is never slowed. Harmless against a real Kafka.
+    Records are never waited for here: aiokafka wakes `getmany` the moment its fetcher has
+    some. The fetcher itself rests when idle (runtime.resting), which is what keeps an idle
+    consumer cheap against the embedded broker.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, rest_s: float = 0.1,
-                 idle_after_s: float = 1.0, window_ms: int = 5) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, rest_s: float = 0.1) -> None:
         self.consumer = consumer
         self.rest_s = rest_s
-        self.idle_after_s = idle_after_s
-        self.window_ms = window_ms
-        self._idle_since: float | None = None
 
     async def getmany(self, *, max_records: int | None = None
                       ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        loop = asyncio.get_running_loop()
-        if self._idle_since is not None and loop.time() - self._idle_since > self.idle_after_s:
-            assigned = list(self.consumer.assignment())
-            self.consumer.pause(*assigned)
-            try:
-                await asyncio.sleep(self.rest_s)
-            finally:
-                self.consumer.resume(*[tp for tp in assigned if tp in self.consumer.assignment()])
-        batches = await self.consumer.getmany(timeout_ms=self.window_ms, max_records=max_records)
-        if batches:
-            self._idle_since = None
-        elif self._idle_since is None:
-            self._idle_since = loop.time()
-        return batches
+        return await self.consumer.getmany(timeout_ms=int(self.rest_s * 1000),
+                                           max_records=max_records)

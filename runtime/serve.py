@@ -15,6 +15,8 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from runtime.loops import loop_factory
+
 log = logging.getLogger(__name__)
 
 
@@ -80,5 +82,7 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         await runner.cleanup()
 
 
-def run(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
-    asyncio.run(serve(app, host, port, shutdown_timeout_s))
+def run(app: web.Application, host: str, port: int, shutdown_timeout_s: float,
+        event_loop: str = "uvloop") -> None:
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(serve(app, host, port, shutdown_timeout_s))

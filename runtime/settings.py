@@ -113,6 +113,8 @@ class Settings:
     # --- end projections ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = "json"
+    # The services' event loop: "uvloop" (less CPU per socket event) or "asyncio".
+    event_loop: str = "uvloop"
     data_dir: str = ".fasthook"
 
     @property

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.cpu import group_cpu_seconds, supervised_children
 from fasthook.embedded import free_port
 
 SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
@@ -82,23 +83,14 @@ class SupervisedStack:
     def child_pid(self, name: str) -> int | None:
         """The pid of the supervisor's live child running `name` (a service, or "broker")."""
         assert self.process is not None
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:  # gone meanwhile
-                continue
-            # Fields after the command name, which may hold spaces: state, ppid, ...
-            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if int(ppid) != self.process.pid or state == "Z":
-                continue
-            if name == "broker" and argv and argv[0].endswith(b"noida-db"):
-                return int(entry.name)
-            if argv[1:3] == [b"-m", name.encode()]:
-                return int(entry.name)
-        return None
+        return supervised_children(self.process.pid, SERVICES).get(name)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds each live child (a service, or "broker") has used so far, its whole
+        process group (the supervisor starts each in its own)."""
+        assert self.process is not None
+        return {name: group_cpu_seconds(pid)
+                for name, pid in supervised_children(self.process.pid, SERVICES).items()}
 
     def signal_child(self, name: str, sig: int) -> int:
         """Signal a child's whole process group (the supervisor starts each in its own)."""

@@ -1,0 +1,98 @@
+"""Consumers rest when idle (runtime.resting): the hold rule, and a real consumer on the
+embedded broker that costs next to nothing idle yet reads what arrives, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.kafka import assign_from_beginning, make_group_consumer
+from runtime.resting import HOLD_MAX_S, HOLD_SHARE, RestingFetcher, idle_hold
+
+seconds = st.floats(min_value=0, max_value=3600, allow_nan=False)
+
+
+@given(silence=seconds, answered_in=seconds, max_wait=seconds,
+       ceiling=st.sampled_from([HOLD_MAX_S, 1.0]))
+def test_a_hold_is_bounded_by_the_silence_the_ceiling_and_the_brokers_own_wait(
+        silence, answered_in, max_wait, ceiling):
+    hold = idle_hold(silence, answered_in, max_wait, ceiling)
+    assert 0 <= hold <= ceiling
+    assert hold <= HOLD_SHARE * silence + 1e-12  # a short gap in a stream adds next to nothing
+    if hold > 0:
+        # Never past what a broker holding the fetch itself would have waited.
+        assert answered_in + hold <= max_wait + 1e-9
+
+
+@given(silence=seconds, longer=seconds, answered_in=seconds, max_wait=seconds)
+def test_a_longer_silence_never_holds_less(silence, longer, answered_in, max_wait):
+    assert (idle_hold(silence + longer, answered_in, max_wait)
+            >= idle_hold(silence, answered_in, max_wait))
+
+
+def test_a_broker_that_held_the_fetch_itself_is_not_held_again():
+    assert idle_hold(60.0, answered_in_s=0.5, max_wait_s=0.5) == 0
+    assert idle_hold(60.0, answered_in_s=HOLD_MAX_S, max_wait_s=1.5) == 0
+    assert idle_hold(60.0, answered_in_s=0.0, max_wait_s=1.5) == HOLD_MAX_S
+
+
+async def test_every_consumer_rests_and_an_idle_one_costs_a_sliver_of_a_core(
+        settings, topics, producer):
+    consumer = make_group_consumer(settings, f"{topics.namespace}-resting")
+    await consumer.start()
+    try:
+        assert isinstance(consumer._fetcher, RestingFetcher)
+        consumer.subscribe([topics.events])
+        await consumer.getmany(timeout_ms=3000)  # joined and assigned, nothing there
+        # Against the embedded broker, which answers empty fetches at once, an idle consumer
+        # that does not rest takes most of a core; the bound is a bug guard, not a figure.
+        cpu, wall = time.process_time(), time.monotonic()
+        while time.monotonic() - wall < 3.0:
+            assert await consumer.getmany(timeout_ms=200) == {}
+        share = (time.process_time() - cpu) / (time.monotonic() - wall)
+        assert share < 0.2, f"an idle consumer used {share:.0%} of a core"
+
+        # After the quiet spell, what arrives is read, all of it and in order.
+        values = [str(n).encode() for n in range(50)]
+        for value in values:
+            await producer.send(topics.events, value, partition=0)
+        await producer.flush()
+        read: list[bytes] = []
+        deadline = time.monotonic() + 20
+        while len(read) < len(values) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            read += [m.value for m in batches.get(TopicPartition(topics.events, 0), [])]
+        assert read == values
+    finally:
+        await consumer.stop()
+
+
+async def test_a_plain_consumer_rests_too_and_stops_cleanly_while_holding(bootstrap, topics):
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    assert isinstance(consumer._fetcher, RestingFetcher)
+    await assign_from_beginning(consumer, topics.config)
+    # Long enough for the fetcher to be holding after empty answers; stop must not hang or
+    # raise out of the held fetch.
+    assert await consumer.getmany(timeout_ms=1000) == {}
+    await asyncio.wait_for(consumer.stop(), 10)
+
+
+async def test_a_consumer_of_records_that_wait_anyway_may_rest_longer(settings, topics):
+    consumer = make_group_consumer(settings, f"{topics.namespace}-waiting", idle_hold_max_s=1.0)
+    await consumer.start()
+    try:
+        assert consumer._fetcher.hold_max_s == 1.0
+        assert consumer._fetcher._fetch_max_wait_ms >= 1000  # else the hold would be cut short
+    finally:
+        await consumer.stop()
+    default = make_group_consumer(settings, f"{topics.namespace}-default")
+    await default.start()
+    try:
+        assert default._fetcher.hold_max_s == HOLD_MAX_S
+    finally:
+        await default.stop()
