@@ -7,8 +7,9 @@ server, by way of the deliverer, the API's relay and the CLI's socket.
   the local server receiving it (p50/p99). This is the forward path alone: ingress and router
   are measured by the pipeline benchmark.
 
-The session is a real `fasthook listen` subprocess (`--output quiet`), provisioned through the
-API as a developer's would be.
+The session is a real `fasthook listen` subprocess in its default mode on a terminal, the one
+a developer watches: interactive, on a pseudo-terminal (160 x 40) whose screen is read all along;
+provisioned through the API as a developer's would be.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from aiohttp import web
 from api.admin import admin_session
 from bench.load import percentile
 from bench.pipeline import BODY, Receiver, Stack, preload
-from bench.procs import Child, python, wait_for
+from bench.procs import Child, TerminalChild, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
 from runtime.kafka import make_producer
@@ -156,8 +157,8 @@ async def measure(stack: Stack, api_url: str, tmp: Path, n: int, duration_s: flo
         direct = await direct_connection(http, api_url, receiver, source["id"])
     cli_log = tmp / "listen.log"
     env = {**stack.env, "FASTHOOK_API_URL": api_url, "FASTHOOK_API_KEY": key}
-    with Child("listen", python("-m", "fasthook", "listen", str(receiver.port), "--source",
-                                "bench", "--output", "quiet"), cli_log, env):
+    with TerminalChild("listen", python("-m", "fasthook", "listen", str(receiver.port),
+                                        "--source", "bench"), cli_log, env):
         connection = await session_connection(api_url, key, cli_log)
         # Warm-up: the deliverer's view has the session's destination and connection.
         while not receiver.arrived:
@@ -204,5 +205,7 @@ def run(quick: bool = False, duration_s: float | None = None,
                         f"{p99:.1f} ms", p99 < AIM_P99_MS and not rows[1][4]))
     report.notes.append("2 cores: broker, API (relay), router, deliverer, the CLI and the local "
                         "server share them; one worker each.")
+    report.notes.append("The session runs interactive on a pseudo-terminal (the live list a "
+                        "developer watches), not --output quiet.")
     report.notes.append(json.dumps({"events": n, "latency_seconds": duration}))
     return report

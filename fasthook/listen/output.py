@@ -31,6 +31,11 @@ KEYS: dict[str, str] = {"\x1b[A": "up", "\x1bOA": "up", "k": "up", "\x1b[B": "do
                         "\x1bOB": "down", "j": "down", "r": "retry", "d": "data",
                         "o": "open", "q": "quit", "\x03": "quit"}
 HELP = "↑/↓ select · r retry · d show data · o open in console · q quit"
+# Redraws at most this often: a burst of events is one redraw, not one per event (drawing
+# the table costs more than forwarding an event). A key redraws at once.
+REDRAW_EVERY_S = 0.05
+# The events kept for selection (with their data): a long session must not grow without end.
+ROWS_KEPT = 1000
 BODY_SHOWN = 2000
 
 
@@ -124,6 +129,7 @@ class Interactive:
         self.retry, self.console_url, self.quit, self.spawn = retry, console_url, quit_, spawn
         self.live: Live | None = None
         self._saved: Any = None
+        self._redraw: asyncio.TimerHandle | None = None
 
     # --- drawing ------------------------------------------------------------------------
     def _table(self) -> Table:
@@ -167,7 +173,11 @@ class Interactive:
         self.live.start()
 
     def stop(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
         if self.live is not None:
+            self.live.refresh()  # the last events, should a redraw still be due
             self.live.stop()
         if self._saved is not None:
             fd = sys.stdin.fileno()
@@ -176,13 +186,24 @@ class Interactive:
 
     def forwarded(self, record: Forwarded) -> None:
         self.rows.append(record)
-        self._refresh()
+        if len(self.rows) > ROWS_KEPT:
+            del self.rows[0]
+            if self.selected is not None:
+                self.selected = max(0, self.selected - 1)
+        self._soon()
 
     def state(self, message: str) -> None:
         self.message = message
         self._refresh()
 
+    def _soon(self) -> None:
+        if self._redraw is None and self.live is not None:
+            self._redraw = asyncio.get_running_loop().call_later(REDRAW_EVERY_S, self._refresh)
+
     def _refresh(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
         if self.live is not None:
             self.live.refresh()
 
