@@ -30,9 +30,10 @@ KEYS: dict[str, str] = {"\x1b[A": "up", "\x1bOA": "up", "k": "up", "\x1b[B": "do
                         "\x1bOB": "down", "j": "down", "r": "retry", "d": "data",
                         "o": "open", "q": "quit", "\x03": "quit"}
 HELP = "↑/↓ select · r retry · d show data · o open in console · q quit"
-# Redraws at most ten times a second: a burst of events is one redraw, not one per event (drawing
-# the table costs more than forwarding an event). A key redraws at once.
-REDRAW_EVERY_S = 0.1
+# Redraws at most four times a second (rich.Live's own default rate): a burst of events is
+# one redraw, not one per event (drawing the list costs more than forwarding an event). A key
+# or a message redraws at once.
+REDRAW_EVERY_S = 0.25
 PATH_WIDTH = 48  # a longer path pushes the columns after it, no further
 # The events kept for selection (with their data): a long session must not grow without end.
 ROWS_KEPT = 1000
