@@ -77,6 +77,7 @@ class TerminalChild(Child):
             stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         )
         os.close(slave)
+        log_path.touch()  # there from the start, as a Child's log is
         # Drained all along: a terminal nobody reads would block the child's writes.
         threading.Thread(target=self._drain, args=(master,), daemon=True).start()
 
