@@ -206,9 +206,9 @@ def run(quick: bool = False, duration_s: float | None = None,
         stack.use_namespace("bench-listen")
         api = ctx.enter_context(Child("api", python("-m", "api"), tmp / "api.log", stack.env))
         wait_for(api, stack.ports["api"], "GET", "/readyz", timeout_s=90)
-        router = ctx.enter_context(stack.start("router"))
+        ctx.enter_context(stack.start("router"))
         deliverer = ctx.enter_context(stack.start("deliverer"))
-        groups = {"deliverer": deliverer.pgid, "api": api.pgid, "router": router.pgid}
+        groups = {"deliverer": deliverer.pgid, "api": api.pgid}
         rows = asyncio.run(measure(stack, f"http://127.0.0.1:{stack.ports['api']}", tmp, n,
                                    duration, groups))
     report.rows += rows
