@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from api.errors import Conflict, NotFound, Unauthorized
 from api.keys import SETTINGS, TEAM_ID, VIEW
@@ -23,12 +23,14 @@ from api.relay import CliSession, Relay, SessionGone, error_of, header_pairs, re
 from runtime.secrets import is_hop_token, relay_tokens
 from schemas import limits
 from schemas.relay import (
+    BINARY_PROTOCOL,
     CLI_DISCONNECTED,
     RELAY_DETAIL_HEADER,
     RELAY_ERROR_HEADER,
     RELAY_HEADERS,
     RELAY_PATH_HEADER,
     RELAY_TOKEN_HEADER,
+    unpack_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,10 @@ def cli_destination(request: web.Request, destination_id: str) -> dict[str, Any]
 
 async def listen(request: web.Request) -> web.StreamResponse:
     destination = cli_destination(request, request.match_info["id"])
-    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_FRAME)
+    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_FRAME,
+                               protocols=(BINARY_PROTOCOL,))
     await ws.prepare(request)
-    session = CliSession(destination["id"], ws)
+    session = CliSession(destination["id"], ws, binary=ws.ws_protocol == BINARY_PROTOCOL)
     relay = request.app[RELAY]
     await relay.attach(session)
     log.info("cli session attached", extra={"destination_id": destination["id"]})
@@ -80,18 +83,26 @@ async def listen(request: web.Request) -> web.StreamResponse:
             "id": destination["id"], "name": destination["name"],
             "config": {"path": destination.get("config", {}).get("path")}}}))
         async for message in ws:
-            if message.type != WSMsgType.TEXT:
-                continue
-            try:
-                frame = json.loads(message.data)
-            except ValueError:
-                continue  # not ours to guess at: the attempt it meant times out
+            frame = frame_of(message)
             if isinstance(frame, dict) and frame.get("type") == "response":
                 session.answered(frame)
     finally:
         relay.detach(session)
         log.info("cli session detached", extra={"destination_id": destination["id"]})
     return ws
+
+
+def frame_of(message: WSMessage) -> Any:
+    """The frame of a session's message (text: JSON; binary: schemas.relay's); None when it
+    is none — not ours to guess at: the attempt it meant times out."""
+    try:
+        if message.type == WSMsgType.BINARY:
+            return unpack_frame(message.data)
+        if message.type == WSMsgType.TEXT:
+            return json.loads(message.data)
+    except ValueError:
+        pass
+    return None
 
 
 async def whole_body(request: web.Request) -> bytes:

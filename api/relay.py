@@ -10,6 +10,9 @@ Frames are JSON text (the protocol is small and readable in a debugger):
 - cli → api: `{"type": "response", "id": n, "status", "headers", "body": b64, "latency_ms"}`
   or `{"type": "response", "id": n, "error_code": "CONNECTION_REFUSED", "error": "…"}`.
 Header values travel as their bytes read as latin-1, so any byte survives the trip.
+A session that negotiates the binary subprotocol (schemas.relay.BINARY_PROTOCOL, what
+`fasthook listen` offers) gets the same frames as binary messages, each body as raw bytes
+after a small JSON head: no base64 and no JSON escaping of bodies on the hot path.
 
 One session per destination: a newer one replaces the older (closed with REPLACED), which is
 also what a CLI reconnecting after a network drop needs while its old socket still looks open.
@@ -27,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from api.errors import ControlPlaneError
-from schemas.relay import REPLACED_CLOSE_CODE
+from schemas.relay import REPLACED_CLOSE_CODE, pack_frame
 
 
 class SessionGone(ControlPlaneError):
@@ -37,14 +40,24 @@ class SessionGone(ControlPlaneError):
 def header_pairs(raw_headers: tuple[tuple[bytes, bytes], ...],
                  dropped: frozenset[str]) -> list[list[str]]:
     """The request's headers as frame pairs, in order, minus `dropped` (lower-case names)."""
-    return [[name.decode("latin-1"), value.decode("latin-1")] for name, value in raw_headers
-            if name.decode("latin-1").lower() not in dropped]
+    pairs = []
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1")
+        if name.lower() not in dropped:
+            pairs.append([name, raw_value.decode("latin-1")])
+    return pairs
+
+
+def request_head(frame_id: int, method: str, path: str,
+                 headers: list[list[str]]) -> dict[str, Any]:
+    return {"type": "request", "id": frame_id, "method": method, "path": path,
+            "headers": headers}
 
 
 def request_frame(frame_id: int, method: str, path: str, headers: list[list[str]],
                   body: bytes) -> str:
-    return json.dumps({"type": "request", "id": frame_id, "method": method, "path": path,
-                       "headers": headers, "body": base64.b64encode(body).decode("ascii")})
+    return json.dumps({**request_head(frame_id, method, path, headers),
+                       "body": base64.b64encode(body).decode("ascii")})
 
 
 # What a session may name as the reason there is no local answer: the transport errors a
@@ -69,8 +82,11 @@ def response_of(frame: dict[str, Any]) -> tuple[int, list[tuple[str, str]], byte
         return None
     headers = [(str(k), str(v)) for k, v in frame.get("headers") or ()
                if not any(c in str(k) + str(v) for c in _UNSAFE)]
+    body = frame.get("body") or b""
+    if isinstance(body, bytes):  # a binary frame's
+        return status, headers, body
     try:
-        return status, headers, base64.b64decode(frame.get("body") or "", validate=True)
+        return status, headers, base64.b64decode(body, validate=True)
     except ValueError:  # not base64: no answer we can pass on
         return None
 
@@ -80,6 +96,8 @@ class CliSession:
     destination_id: str
     ws: web.WebSocketResponse
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # Negotiated on the handshake: the session speaks binary frames.
+    binary: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def exchange(self, method: str, path: str, headers: list[list[str]], body: bytes,
@@ -90,7 +108,11 @@ class CliSession:
         self.pending[frame_id] = answer
         try:
             try:
-                await self.ws.send_str(request_frame(frame_id, method, path, headers, body))
+                if self.binary:
+                    await self.ws.send_bytes(pack_frame(
+                        request_head(frame_id, method, path, headers), body))
+                else:
+                    await self.ws.send_str(request_frame(frame_id, method, path, headers, body))
             except (ConnectionError, RuntimeError) as exc:
                 raise SessionGone(f"the session's socket closed: {exc}") from None
             return await asyncio.wait_for(answer, timeout_s)

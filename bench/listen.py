@@ -7,8 +7,9 @@ server, by way of the deliverer, the API's relay and the CLI's socket.
   the local server receiving it (p50/p99). This is the forward path alone: ingress and router
   are measured by the pipeline benchmark.
 
-The session is a real `fasthook listen` subprocess (`--output quiet`), provisioned through the
-API as a developer's would be.
+The session is a real `fasthook listen` subprocess in its default mode on a terminal, the one
+a developer watches: interactive, on a pseudo-terminal (160 x 40) whose screen is read all along;
+provisioned through the API as a developer's would be.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import aiohttp
 from aiohttp import web
 
 from api.admin import admin_session
+from bench.cpu import snapshot
 from bench.load import percentile
 from bench.pipeline import BODY, Receiver, Stack, preload
-from bench.procs import Child, python, wait_for
+from bench.procs import Child, TerminalChild, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
 from runtime.kafka import make_producer
@@ -99,18 +101,29 @@ async def direct_connection(http: aiohttp.ClientSession, api_url: str, receiver:
     return connection
 
 
+def cpu_per_event(before: dict[str, float], after: dict[str, float], n: int) -> str:
+    """CPU milliseconds per event of each process: what the load of the machine (other work
+    on the 2 cores) does not change, where the events/s figure halves."""
+    return ", ".join(f"{name} {(after[name] - before[name]) * 1000 / n:.2f}"
+                     for name in before if name != "machine")
+
+
 async def throughput(stack: Stack, connection: dict[str, Any], team_id: str,
-                     receiver: ByEvent, n: int, what: str) -> list[str]:
+                     receiver: ByEvent, n: int, what: str,
+                     groups: dict[str, int]) -> list[str]:
     records = [event_record(connection, team_id) for _ in range(n)]
+    cpu_before = snapshot(groups)
     started = time.monotonic()
     await preload(stack.broker.bootstrap, stack.topics.events,
                   [(event_id.encode(), value) for event_id, value in records])
     wanted = {event_id for event_id, _ in records}
     await receiver.wait_all(wanted, 300)
     seconds = time.monotonic() - started
+    cpu = cpu_per_event(cpu_before, snapshot(groups), n)
     lost = len(wanted - set(receiver.arrived))
     return [f"{what} ({n} events preloaded)", f"{n}",
-            f"{(n - lost) / seconds:,.0f} events/s", "", f"{lost} missing" if lost else ""]
+            f"{(n - lost) / seconds:,.0f} events/s", "",
+            (f"{lost} missing; " if lost else "") + f"CPU ms/event: {cpu}"]
 
 
 async def latency(stack: Stack, connection: dict[str, Any], team_id: str, receiver: ByEvent,
@@ -139,8 +152,8 @@ async def latency(stack: Stack, connection: dict[str, Any], team_id: str, receiv
             f"{lost} not forwarded within 60 s" if lost else ""]
 
 
-async def measure(stack: Stack, api_url: str, tmp: Path, n: int, duration_s: float
-                  ) -> list[list[str]]:
+async def measure(stack: Stack, api_url: str, tmp: Path, n: int, duration_s: float,
+                  groups: dict[str, int]) -> list[list[str]]:
     team_id, key = await team_key(stack)
     receiver = ByEvent()
     await receiver.start()
@@ -156,19 +169,21 @@ async def measure(stack: Stack, api_url: str, tmp: Path, n: int, duration_s: flo
         direct = await direct_connection(http, api_url, receiver, source["id"])
     cli_log = tmp / "listen.log"
     env = {**stack.env, "FASTHOOK_API_URL": api_url, "FASTHOOK_API_KEY": key}
-    with Child("listen", python("-m", "fasthook", "listen", str(receiver.port), "--source",
-                                "bench", "--output", "quiet"), cli_log, env):
+    with TerminalChild("listen", python("-m", "fasthook", "listen", str(receiver.port),
+                                        "--source", "bench"), cli_log, env) as cli:
+        groups = {**groups, "cli": cli.pgid}
         connection = await session_connection(api_url, key, cli_log)
         # Warm-up: the deliverer's view has the session's destination and connection.
         while not receiver.arrived:
             await preload(stack.broker.bootstrap, stack.topics.events,
                           [(b"w", event_record(connection, team_id)[1])])
             await asyncio.sleep(0.3)
-        rows = [await throughput(stack, connection, team_id, receiver, n, "through one session"),
+        rows = [await throughput(stack, connection, team_id, receiver, n, "through one session",
+                                groups),
                 await latency(stack, connection, team_id, receiver, 100, duration_s,
                               "forward latency"),
                 await throughput(stack, direct, team_id, receiver, n,
-                                 "baseline: HTTP destination, same server"),
+                                 "baseline: HTTP destination, same server", groups),
                 await latency(stack, direct, team_id, receiver, 100, duration_s,
                               "baseline latency")]
     assert receiver.runner is not None
@@ -192,17 +207,23 @@ def run(quick: bool = False, duration_s: float | None = None,
         api = ctx.enter_context(Child("api", python("-m", "api"), tmp / "api.log", stack.env))
         wait_for(api, stack.ports["api"], "GET", "/readyz", timeout_s=90)
         ctx.enter_context(stack.start("router"))
-        ctx.enter_context(stack.start("deliverer"))
+        deliverer = ctx.enter_context(stack.start("deliverer"))
+        groups = {"deliverer": deliverer.pgid, "api": api.pgid}
         rows = asyncio.run(measure(stack, f"http://127.0.0.1:{stack.ports['api']}", tmp, n,
-                                   duration))
+                                   duration, groups))
     report.rows += rows
     events_s = float(rows[0][2].split()[0].replace(",", ""))
     p99 = float(rows[1][3].split()[1])
     report.aims.append((f"≥ {AIM_EVENTS_S} events/s through one session: {events_s:,.0f}",
-                        events_s >= AIM_EVENTS_S and not rows[0][4]))
+                        events_s >= AIM_EVENTS_S and "missing" not in rows[0][4]))
     report.aims.append((f"p99 forward latency under {AIM_P99_MS} ms at 100 events/s: "
                         f"{p99:.1f} ms", p99 < AIM_P99_MS and not rows[1][4]))
     report.notes.append("2 cores: broker, API (relay), router, deliverer, the CLI and the local "
                         "server share them; one worker each.")
+    report.notes.append("The session runs interactive on a pseudo-terminal (the live list a "
+                        "developer watches), not --output quiet.")
+    report.notes.append("CPU ms/event: each process's CPU time over the throughput run, per "
+                        "event (the local server runs in the benchmark's own process); "
+                        "the load of the machine changes events/s, much less these.")
     report.notes.append(json.dumps({"events": n, "latency_seconds": duration}))
     return report

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import os
+import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,6 +59,40 @@ class Child:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+class TerminalChild(Child):
+    """A child on a pseudo-terminal of `columns` x `rows`, as in a developer's terminal (what a
+    CLI draws for a person is part of its cost); what it draws is copied to the log."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path,
+                 env: Mapping[str, str] | None = None, columns: int = 160,
+                 rows: int = 40) -> None:
+        self.name = name
+        self.log_path = log_path
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        )
+        os.close(slave)
+        log_path.touch()  # there from the start, as a Child's log is
+        # Drained all along: a terminal nobody reads would block the child's writes.
+        threading.Thread(target=self._drain, args=(master,), daemon=True).start()
+
+    def _drain(self, master: int) -> None:
+        with open(self.log_path, "ab") as log:
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the child is gone (EIO)
+                    break
+                if not data:
+                    break
+                log.write(data)
+                log.flush()
+        os.close(master)
 
 
 def python(*args: str) -> list[str]:

@@ -25,8 +25,14 @@ import aiohttp
 
 from fasthook.listen.api import Api
 from fasthook.listen.errors import ListenError, NotFoundError
-from fasthook.listen.forward import Forwarded, Forwarder
-from schemas.relay import CLI_DISCONNECTED, REPLACED_CLOSE_CODE
+from fasthook.listen.forward import Forwarded, Forwarder, answer_frame, answer_head
+from schemas.relay import (
+    BINARY_PROTOCOL,
+    CLI_DISCONNECTED,
+    REPLACED_CLOSE_CODE,
+    pack_frame,
+    unpack_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +113,15 @@ class SessionClient:
         async with self.api.http.ws_connect(
             self.api.target.ws_url(self.destination["id"]), headers=self.api.target.headers,
             heartbeat=HEARTBEAT_S, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            protocols=(BINARY_PROTOCOL,),  # an API without it keeps sending JSON text frames
         ) as ws:
             async for message in ws:
-                if message.type != aiohttp.WSMsgType.TEXT:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    frame = unpack_frame(message.data)
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    frame = json.loads(message.data)
+                else:
                     continue
-                frame = json.loads(message.data)
                 if frame.get("type") == "request":
                     self._spawn(self._answer(ws, frame))
                 elif frame.get("type") == "ready":
@@ -124,9 +134,13 @@ class SessionClient:
                                   f"{self.destination['name']!r}; this one stops")
 
     async def _answer(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
-        answer, record = await self.forwarder.forward(frame)
+        outcome, record = await self.forwarder.forward(frame)
         try:
-            await ws.send_str(json.dumps(answer))
+            if isinstance(frame.get("body"), bytes):  # answered in the form it was asked
+                await ws.send_bytes(pack_frame(answer_head(frame.get("id"), outcome),
+                                               outcome.body))
+            else:
+                await ws.send_str(json.dumps(answer_frame(frame.get("id"), outcome)))
         except (ConnectionError, RuntimeError):
             pass  # the socket went: the attempt fails as CLI_DISCONNECTED and is retried
         self.hooks.forwarded(record)

@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,8 @@ from fasthook.listen.errors import ListenError, UsageError
 from fasthook.listen.forward import Forwarder, local_base, local_port, reachable
 from fasthook.listen.output import OUTPUTS, Interactive, Lines, Renderer
 from fasthook.listen.provision import filter_rule, provision, session_name
+from runtime import loops
+from runtime.settings import variable
 
 LOCAL_CHECK_EVERY_S = 1.0
 EXAMPLES = """
@@ -173,8 +175,16 @@ def listen(target: str, sources: tuple[str, ...], path: str | None, filter_body:
         click.echo("fasthook listen: not a terminal; showing compact lines", err=True)
         mode = "compact"
     listening = Listening(target, mode)
-    return asyncio.run(listening.run(list(sources), name or session_name(local_port(target)),
-                                     path, wanted))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(listening.run(list(sources), name or session_name(local_port(target)),
+                                        path, wanted))
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The services' loop (uvloop unless FASTHOOK_EVENT_LOOP=asyncio): every event crosses two
+    sockets of this process, and libuv's transports cost a fraction of asyncio's own per
+    write."""
+    return loops.loop_factory(os.environ.get(variable("event_loop"), loops.EVENT_LOOPS[0]))
 
 
 def main(args: list[str]) -> int:

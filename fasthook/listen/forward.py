@@ -89,19 +89,27 @@ class Forwarded:
 
 
 def request_of(frame: dict[str, Any], base: str) -> HttpRequest:
+    body = frame.get("body") or b""  # bytes in a binary frame, base64 in a JSON one
     return HttpRequest(method=str(frame["method"]), url=base + str(frame.get("path") or "/"),
                        headers=[(str(k), _value(str(v))) for k, v in frame.get("headers") or ()],
-                       body=base64.b64decode(frame.get("body") or ""))
+                       body=body if isinstance(body, bytes) else base64.b64decode(body))
 
 
-def answer_frame(frame_id: Any, outcome: Outcome) -> dict[str, Any]:
+def answer_head(frame_id: Any, outcome: Outcome) -> dict[str, Any]:
+    """The answer frame without its body (the local server's, `outcome.body`)."""
     if outcome.status is None:
         return {"type": "response", "id": frame_id, "error_code": outcome.error_code,
                 "error": outcome.error, "latency_ms": outcome.latency_ms}
     return {"type": "response", "id": frame_id, "status": outcome.status,
-            "headers": [[k, v] for k, v in outcome.headers],
-            "body": base64.b64encode(outcome.body).decode("ascii"),
-            "latency_ms": outcome.latency_ms}
+            "headers": [[k, v] for k, v in outcome.headers], "latency_ms": outcome.latency_ms}
+
+
+def answer_frame(frame_id: Any, outcome: Outcome) -> dict[str, Any]:
+    """The answer as a JSON frame (the body in base64)."""
+    head = answer_head(frame_id, outcome)
+    if outcome.status is None:
+        return head
+    return {**head, "body": base64.b64encode(outcome.body).decode("ascii")}
 
 
 def forwarded(frame: dict[str, Any], request: HttpRequest, outcome: Outcome) -> Forwarded:
@@ -130,11 +138,12 @@ class Forwarder:
         if self._session is not None:
             await self._session.close()
 
-    async def forward(self, frame: dict[str, Any]) -> tuple[dict[str, Any], Forwarded]:
+    async def forward(self, frame: dict[str, Any]) -> tuple[Outcome, Forwarded]:
+        """The local server's answer to the frame's request, and what to show of it."""
         assert self._session is not None, "use the Forwarder as an async context manager"
         request = request_of(frame, self.base)
         outcome = await send(self._session, request, LOCAL_TIMEOUT_S, LOCAL_GUARD)
-        return answer_frame(frame.get("id"), outcome), forwarded(frame, request, outcome)
+        return outcome, forwarded(frame, request, outcome)
 
 
 async def reachable(target: str, timeout_s: float = 2.0) -> str | None:

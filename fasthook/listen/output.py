@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from fasthook.listen.forward import Forwarded
@@ -31,6 +30,13 @@ KEYS: dict[str, str] = {"\x1b[A": "up", "\x1bOA": "up", "k": "up", "\x1b[B": "do
                         "\x1bOB": "down", "j": "down", "r": "retry", "d": "data",
                         "o": "open", "q": "quit", "\x03": "quit"}
 HELP = "↑/↓ select · r retry · d show data · o open in console · q quit"
+# Redraws at most four times a second (rich.Live's own default rate): a burst of events is
+# one redraw, not one per event (drawing the list costs more than forwarding an event). A key
+# or a message redraws at once.
+REDRAW_EVERY_S = 0.25
+PATH_WIDTH = 48  # a longer path pushes the columns after it, no further
+# The events kept for selection (with their data): a long session must not grow without end.
+ROWS_KEPT = 1000
 BODY_SHOWN = 2000
 
 
@@ -124,22 +130,28 @@ class Interactive:
         self.retry, self.console_url, self.quit, self.spawn = retry, console_url, quit_, spawn
         self.live: Live | None = None
         self._saved: Any = None
+        self._redraw: asyncio.TimerHandle | None = None
 
     # --- drawing ------------------------------------------------------------------------
-    def _table(self) -> Table:
-        table = Table(box=None, pad_edge=False, expand=False, show_header=True)
-        for column in ("", "time", "status", "method", "path", "local", "latency", "event"):
-            table.add_column(column, no_wrap=True)
+    def _table(self) -> Text:
+        """The newest rows that fit, as padded lines: one Text, not a rich Table, whose
+        layout costs a hundred times more per redraw."""
         shown = max(3, self.console.height - 6)
         first = max(0, len(self.rows) - shown)
         chosen = len(self.rows) - 1 if self.selected is None else self.selected
-        for index in range(first, len(self.rows)):
-            row = self.rows[index]
+        rows = self.rows[first:]
+        path_width = min(PATH_WIDTH, max([4, *(len(row.path) for row in rows)]))
+        local_width = max([5, *(len(local_answer(row)) for row in rows)])
+        table = Text(no_wrap=True, overflow="ellipsis")
+        table.append(f"  {'time':<8} {'status':<6} {'method':<7} {'path':<{path_width}} "
+                     f"{'local':<{local_width}} {'latency':>9}  event", style="bold")
+        for index, row in enumerate(rows, start=first):
             style = "green" if row.ok else "red"
-            table.add_row(">" if index == chosen else " ", clock(row.at),
-                          Text("OK" if row.ok else "FAIL", style=style), row.method, row.path,
-                          Text(local_answer(row), style=style), f"{row.latency_ms} ms",
-                          f"{row.event_id} #{row.attempt}")
+            table.append(f"\n{'>' if index == chosen else ' '} {clock(row.at)} ")
+            table.append(f"{'OK' if row.ok else 'FAIL':<6}", style=style)
+            table.append(f" {row.method:<7} {row.path:<{path_width}} ")
+            table.append(f"{local_answer(row):<{local_width}}", style=style)
+            table.append(f" {row.latency_ms:>6} ms  {row.event_id} #{row.attempt}")
         return table
 
     def __rich__(self) -> RenderableType:
@@ -167,7 +179,11 @@ class Interactive:
         self.live.start()
 
     def stop(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
         if self.live is not None:
+            self.live.refresh()  # the last events, should a redraw still be due
             self.live.stop()
         if self._saved is not None:
             fd = sys.stdin.fileno()
@@ -176,13 +192,24 @@ class Interactive:
 
     def forwarded(self, record: Forwarded) -> None:
         self.rows.append(record)
-        self._refresh()
+        if len(self.rows) > ROWS_KEPT:
+            del self.rows[0]
+            if self.selected is not None:
+                self.selected = max(0, self.selected - 1)
+        self._soon()
 
     def state(self, message: str) -> None:
         self.message = message
         self._refresh()
 
+    def _soon(self) -> None:
+        if self._redraw is None and self.live is not None:
+            self._redraw = asyncio.get_running_loop().call_later(REDRAW_EVERY_S, self._refresh)
+
     def _refresh(self) -> None:
+        if self._redraw is not None:
+            self._redraw.cancel()
+            self._redraw = None
         if self.live is not None:
             self.live.refresh()
 

@@ -13,11 +13,14 @@ import pytest
 from api.relay import error_of, response_of
 from runtime.secrets import generate_key, projections_token, relay_token
 from schemas.relay import (
+    BINARY_PROTOCOL,
     CLI_DISCONNECTED,
     RELAY_ERROR_HEADER,
     RELAY_PATH_HEADER,
     RELAY_TOKEN_HEADER,
     REPLACED_CLOSE_CODE,
+    pack_frame,
+    unpack_frame,
 )
 from tests.support.poll import eventually
 
@@ -138,6 +141,47 @@ async def test_a_session_answers_relayed_requests_and_a_newer_one_replaces_it(ap
             answer = await relay_call(api, destination["id"], token)
             return answer.headers.get(RELAY_ERROR_HEADER) == CLI_DISCONNECTED
         await eventually(gone, 10, "the relay to see no session")
+
+
+async def test_a_session_that_offers_binary_frames_gets_raw_bodies_both_ways(api):
+    destination = await cli_destination(api, "binary")
+    token = relay_token(api.settings.secret_key)
+    body = bytes(range(256))  # no UTF-8, no base64: the bytes themselves
+    async with api.http.ws_connect(ws_url(api, destination["id"]), headers=api.headers(),
+                                   protocols=(BINARY_PROTOCOL,), max_msg_size=0) as session:
+        assert session.protocol == BINARY_PROTOCOL
+        assert json.loads((await session.receive()).data)["type"] == "ready"
+
+        async def answer_one() -> dict:
+            message = await session.receive()
+            assert message.type == aiohttp.WSMsgType.BINARY
+            frame = unpack_frame(message.data)
+            await session.send_bytes(pack_frame({
+                "type": "response", "id": frame["id"], "status": 202,
+                "headers": [["X-Local", "binary"]], "latency_ms": 2}, frame["body"][::-1]))
+            return frame
+        answering = asyncio.ensure_future(answer_one())
+        async with api.http.post(f"{api.url}/relay/{destination['id']}", data=body, headers={
+                RELAY_TOKEN_HEADER: token, RELAY_PATH_HEADER: "/hooks/s?x=1",
+                "X-Twilio-Signature": "sig"}) as answer:
+            answered = await answer.read()
+            assert answer.status == 202 and answer.headers["X-Local"] == "binary"
+        frame = await answering
+        assert frame["body"] == body and frame["path"] == "/hooks/s?x=1"
+        assert ["X-Twilio-Signature", "sig"] in frame["headers"]
+        assert answered == body[::-1]
+
+        # An error answer (no local server) passes as the attempt's error, as in JSON.
+        async def refuse() -> None:
+            frame = unpack_frame((await session.receive()).data)
+            await session.send_bytes(pack_frame({"type": "response", "id": frame["id"],
+                                                 "error_code": "CONNECTION_REFUSED",
+                                                 "error": "nothing listens"}, b""))
+        refusing = asyncio.ensure_future(refuse())
+        answer = await relay_call(api, destination["id"], token)
+        await refusing
+        assert answer.status == 502
+        assert answer.headers[RELAY_ERROR_HEADER] == "CONNECTION_REFUSED"
 
 
 def test_what_a_session_answers_is_checked_before_it_is_passed_on():

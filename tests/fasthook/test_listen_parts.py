@@ -10,8 +10,15 @@ from pydantic import TypeAdapter
 from api.models import Name
 from deliverer.outgoing import Outcome
 from fasthook.listen.client import BACKOFF_MAX_S, backoff_s, catch_up_query
-from fasthook.listen.forward import answer_frame, local_base, local_port, request_of
-from fasthook.listen.output import keys_of, moved
+from fasthook.listen.forward import (
+    Forwarded,
+    answer_frame,
+    answer_head,
+    local_base,
+    local_port,
+    request_of,
+)
+from fasthook.listen.output import ROWS_KEPT, Interactive, keys_of, moved
 from fasthook.listen.provision import (
     DEFAULT_RETRY,
     clean_name,
@@ -66,6 +73,35 @@ def test_frames_keep_header_bytes_and_body():
     assert answer_frame(3, Outcome(None, error_code="CONNECTION_REFUSED", error="no"))[
         "error_code"] == "CONNECTION_REFUSED"
     assert answer_frame(3, Outcome(200, [("A", "b")], b"ok", 2))["body"] == "b2s="
+
+
+def test_binary_frames_carry_the_body_as_bytes():
+    frame = {"id": 4, "method": "POST", "path": "/", "headers": [], "body": b"\xff\x00"}
+    assert request_of(frame, "http://localhost:1").body == b"\xff\x00"
+    head = answer_head(4, Outcome(200, [("A", "b")], b"ok", 2))
+    assert "body" not in head and head["status"] == 200 and head["headers"] == [["A", "b"]]
+
+
+def record(n: int) -> Forwarded:
+    return Forwarded(event_id=f"evt_{n}", request_id="req", attempt="1", method="POST",
+                     path="/", url="http://localhost:1/", request_headers=[],
+                     request_body=b"", local_status=200, latency_ms=1, error_code=None,
+                     error=None)
+
+
+def test_the_interactive_list_keeps_the_newest_events_and_the_selection():
+    async def retry(event_id: str) -> str:
+        return event_id
+
+    shown = Interactive(retry, console_url=str, quit_=lambda: None, spawn=lambda work: None)
+    for n in range(ROWS_KEPT):
+        shown.forwarded(record(n))
+    shown.act("up")
+    chosen = shown.rows[shown.selected]
+    for n in range(ROWS_KEPT, ROWS_KEPT + 10):
+        shown.forwarded(record(n))
+    assert len(shown.rows) == ROWS_KEPT and shown.rows[-1].event_id == f"evt_{ROWS_KEPT + 9}"
+    assert shown.rows[shown.selected] is chosen  # the selected event stays selected
 
 
 @given(st.integers(min_value=1, max_value=100), st.floats(min_value=0, max_value=0.999))
