@@ -46,13 +46,15 @@ kubectl:
 	  exit 1; }
 
 # Test files run in parallel workers (pytest-xdist), a file's tests on one worker so a module's
-# shared stack starts once; each worker has its own broker, engine and port slice.
+# shared stack starts once; each worker has its own broker, engine and port slice. The tests
+# with bounds on time (marked `serial`) run afterwards, alone.
 TEST_WORKERS ?= 3
 test: $(STAMP_TEST) browser kubectl
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict schemas
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # The inner loop, well under a minute: lint, import contracts, the contract's types, the pure
 # core's tests.

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from fasthook.embedded import EmbeddedBroker
@@ -22,6 +23,11 @@ from schemas.topics import Topics
 
 _counter = itertools.count()
 SECRET_KEY = generate_key()
+
+# Hypothesis' per-example deadline measures speed, which belongs to `make bench`: on a loaded
+# machine it only makes property tests flaky.
+hypothesis.settings.register_profile("fasthook", deadline=None)
+hypothesis.settings.load_profile("fasthook")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,6 +98,15 @@ async def producer(bootstrap: str) -> AsyncIterator:
 # marked `stack`; the rest are the pure core that `make check` runs in well under a minute.
 _STACK_FIXTURES = frozenset({"broker", "engine", "bootstrap"})
 _STACK_FOLDERS = ("chaos", "e2e", "fasthook")
+# Tests whose bounds are on time (fairness between teams, a slow client not stalling others, a
+# transformation cut off in time, a pty's screen): marked `serial`, `make test` runs them after
+# the parallel workers are done, alone on the machine.
+_SERIAL_FILES = frozenset({
+    "tests/ingress/test_slow_clients.py", "tests/deliverer/test_fairness.py",
+    "tests/router/test_team_fairness_flow.py", "tests/router/test_rules_flow.py",
+    "tests/e2e/test_listen.py",
+})
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -99,3 +114,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.parent.name
         if folder in _STACK_FOLDERS or _STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+        if item.path.relative_to(_ROOT).as_posix() in _SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)

@@ -83,6 +83,10 @@ async def test_a_key_of_two_teams_chooses_one_per_page(console, settings):
     async with admin_session(settings) as admin:
         other = await admin.create_team("zeta")
         key, _ = await admin.create_key("both", [api.team["id"], other["id"]])
+
+    async def key_known() -> bool:  # the API's view follows the config topic
+        return (await api.call("GET", "/v1/teams", key=key))[0] == 200
+    await eventually(key_known, 20, "the new key seen by the API")
     _, mine = await api.call("POST", "/v1/sources", {"name": "acme-only"})
     _, theirs = await api.call("POST", "/v1/sources", {"name": "zeta-only"}, key=key,
                                team_id=other["id"])

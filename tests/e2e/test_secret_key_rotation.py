@@ -67,7 +67,9 @@ async def delivered_and_verified(api: RunningApi, receiver: Receiver, source: di
 
     async def both_delivered() -> bool:  # entities written a moment ago reach every view soon
         answer = await send_raw(url, "POST", headers, GUIDE_BODY)
-        assert answer.status in (200, 404), answer  # 404: ingress does not know the source yet
+        # 404: ingress does not know the source yet; 503: the broker was slower than the
+        # produce timeout (nothing stored: a provider sends again, and so do we).
+        assert answer.status in (200, 404, 503), answer
         try:
             await receiver.wait_for(len(receiver.received) + 1, timeout_s=0.5)
         except AssertionError:
