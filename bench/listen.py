@@ -202,7 +202,7 @@ def run(quick: bool = False, duration_s: float | None = None,
         stack = Stack(tmp)
         ctx.callback(stack.stop)
         stack.ports["api"] = free_port()
-        stack.env["FASTHOOK_API_PORT"] = str(stack.ports["api"])
+        stack.settings = stack.settings.with_(api_port=stack.ports["api"])
         stack.use_namespace("bench-listen")
         api = ctx.enter_context(Child("api", python("-m", "api"), tmp / "api.log", stack.env))
         wait_for(api, stack.ports["api"], "GET", "/readyz", timeout_s=90)
