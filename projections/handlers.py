@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from projections import queries, timeseries
 from projections.bulk import Job, Kind
+from projections.event_pages import event_rows
 from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
 from projections.models import (
     attempt_model,
@@ -29,6 +31,7 @@ from projections.params import (
     IgnoredQuery,
     ListQuery,
     RequestQuery,
+    event_cursor_item,
     paginate,
 )
 from runtime.problems import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
@@ -37,7 +40,8 @@ from schemas.ids import new_id
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 64 * 1024
-NOT_IN_BULK = ("limit", "next", "prev", "include_data")  # paging/presentation, not filters
+# Paging and presentation, not filters.
+NOT_IN_BULK = ("limit", "next", "prev", "include_data", "order_by")
 
 
 class NoParams(BaseModel):
@@ -202,7 +206,8 @@ async def _list_events(request: web.Request, **fixed: Any) -> web.Response:
     query = read_query(request, EventQuery, **fixed)
     db, team = ctx(request)
     with request.app[METRICS].query_seconds.labels("events").time():
-        body = paginate(await fetch(request, queries.list_events(db, team, query)), query)
+        rows = await event_rows(partial(fetch, request), db, team, query)
+        body = paginate(rows, query, lambda row: event_cursor_item(row, query.order_by))
         data = {}
         if query.include_data and body["models"]:
             ids = [r["id"] for r in body["models"]]

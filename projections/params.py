@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -125,8 +126,39 @@ class EventQuery(ListQuery):
     status: EventStatus | None = None
     response_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error_code: Id | None = None
+    attempts_gte: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        None, alias="attempts[gte]")
+    attempts_lte: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        None, alias="attempts[lte]")
     q: Text | None = None
     include_data: bool = False
+    # created_at: newest first by id (the sort key). last_attempt_at: the latest attempt
+    # first, never-attempted events last; its cursors carry the attempt time with the id.
+    order_by: Literal["created_at", "last_attempt_at"] = "created_at"
+
+    @model_validator(mode="after")
+    def _cursor_fits_order(self) -> EventQuery:
+        cursor = self.cursor
+        if cursor is not None and (self.order_by == "last_attempt_at") != (
+                last_attempt_key(cursor[1]) is not None):
+            raise ValueError("the cursor belongs to another order_by")
+        return self
+
+
+def last_attempt_key(item: str) -> tuple[int, str] | None:
+    """A last_attempt_at cursor's (attempt time in ms, -1 for none; event id), else None."""
+    ms, _, event_id = item.partition(":")
+    if not event_id or not re.fullmatch(r"-1|\d{1,15}", ms):
+        return None
+    return int(ms), event_id
+
+
+def event_cursor_item(row: dict[str, Any], order_by: str) -> str:
+    """What a page's cursor points at: the id, or for last_attempt_at the sort key too."""
+    if order_by == "last_attempt_at":
+        ms = row["last_attempt_ms"]
+        return f"{-1 if ms is None else int(ms)}:{row['id']}"
+    return str(row["id"])
 
 
 class AttemptQuery(ListQuery):
@@ -151,8 +183,11 @@ class IssueQuery(ListQuery):
     destination_id: Id | None = None
 
 
-def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
-    """A list body from rows fetched with `limit + 1` in the cursor's direction."""
+def paginate(rows: list[dict[str, Any]], query: ListQuery,
+             key: Callable[[dict[str, Any]], str] = lambda row: str(row["id"])
+             ) -> dict[str, Any]:
+    """A list body from rows fetched with `limit + 1` in the cursor's direction; `key` is
+    what a cursor points at (the id, unless the list is sorted otherwise)."""
     more = len(rows) > query.limit
     page = rows[: query.limit]
     cursor = query.cursor
@@ -164,8 +199,8 @@ def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
         "models": page,
         "pagination": {
             "limit": query.limit,
-            "next": encode_cursor("lt", page[-1]["id"]) if older and page else None,
-            "prev": encode_cursor("gt", page[0]["id"]) if newer and page else None,
+            "next": encode_cursor("lt", key(page[-1])) if older and page else None,
+            "prev": encode_cursor("gt", key(page[0])) if newer and page else None,
         },
         "count": len(page),
     }

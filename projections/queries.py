@@ -19,6 +19,7 @@ from projections.params import (
     IssueQuery,
     ListQuery,
     RequestQuery,
+    last_attempt_key,
 )
 from projections.views import EVENT_AGGREGATES
 
@@ -147,10 +148,49 @@ EVENT_COLUMNS = (
 )
 
 
-def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None) -> Sql:
-    bind = _Binder(team_id)
-    # Filters on what never changes for an event select facts before aggregating; filters
-    # on its state apply to the aggregate.
+def _event_state(query: EventQuery, bind: _Binder) -> list[str]:
+    """Conditions on an event's aggregated state (its status, outcome, attempts, times)."""
+    state = _equal(bind, e_status=query.status, e_error_code=query.error_code)
+    if query.response_status is not None:
+        state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
+    if query.attempts_gte is not None:
+        state.append(f"e_attempts >= {bind(query.attempts_gte, 'UInt32')}")
+    if query.attempts_lte is not None:
+        state.append(f"e_attempts <= {bind(query.attempts_lte, 'UInt32')}")
+    return state + _time_range(query, "e_created_at", bind)
+
+
+def _event_candidates(query: EventQuery, bind: _Binder) -> list[str]:
+    """Conditions that one row of event_log meets for every event whose state matches: read
+    before aggregating, they narrow the events to aggregate. Each holds on one row at once:
+    the latest fact (it carries the status) or, without a status filter, the latest attempt
+    (it carries the response status and error code). An event is never created before the
+    request its id is dated by, so its id time bounds `created_at[lte]`; a fact other than an
+    attempt is never earlier than the event's creation, which bounds `created_at[gte]`."""
+    rows = []
+    gte, lte = query.created_range_ms
+    if lte is not None:
+        rows.append(f"event_time <= fromUnixTimestamp64Milli({bind(lte, 'Int64')}, 'UTC')")
+    since = (f"event_created_at >= fromUnixTimestamp64Milli({bind(gte, 'Int64')}, 'UTC')"
+             if gte is not None else None)
+    if query.status is not None:
+        rows.append(f"state = {bind(query.status)}")
+        if since:
+            rows.append(f"(fact = 'ATTEMPT' OR {since})")
+    elif query.error_code is not None or query.response_status is not None:
+        rows.append("fact = 'ATTEMPT'")
+        rows += _equal(bind, outcome_error=query.error_code)
+        if query.response_status is not None:
+            rows.append(f"outcome_status = {bind(query.response_status, 'UInt16')}")
+    elif query.attempts_gte:
+        rows.append("fact = 'ATTEMPT'")
+    elif since:
+        rows.append(since)
+    return rows
+
+
+def _event_facts(db: str, query: EventQuery, bind: _Binder, event_id: str | None) -> list[str]:
+    """Conditions on what never changes for an event (the same on all its rows)."""
     facts = ["team_id = {team:String}"]
     facts += _equal(bind, event_id=event_id, source_id=query.source_id,
                     connection_id=query.connection_id, destination_id=query.destination_id,
@@ -159,22 +199,78 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
         facts.append(
             f"event_id IN (SELECT event_id FROM {ident(db)}.event_data "
             f"WHERE team_id = {{team:String}} AND search LIKE {bind(like_pattern(query.q))})")
-    cursor, tail = _page(query, "event_id", bind)
-    state = _equal(bind, e_status=query.status, e_error_code=query.error_code)
-    if query.response_status is not None:
-        state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
-    state += _time_range(query, "e_created_at", bind)
-    if not state:
+    return facts
+
+
+def _last_attempt_page(query: EventQuery, bind: _Binder) -> tuple[list[str], str]:
+    """order_by=last_attempt_at: the cursor's condition and ORDER BY … LIMIT over the
+    aggregate (never-attempted events sort as -1: last)."""
+    key = f"(ifNull({ms('e_last_attempt_at')}, -1), event_id)"
+    where, order = [], "DESC"
+    if query.cursor is not None:
+        direction, item = query.cursor
+        parsed = last_attempt_key(item)
+        assert parsed is not None  # the query model refuses a cursor of another order
+        where.append(f"{key} {'<' if direction == 'lt' else '>'} "
+                     f"({bind(parsed[0], 'Int64')}, {bind(parsed[1])})")
+        order = "DESC" if direction == "lt" else "ASC"
+    return where, (f"ORDER BY ifNull({ms('e_last_attempt_at')}, -1) {order}, event_id {order} "
+                   f"LIMIT {bind(query.limit + 1, 'UInt32')}")
+
+
+def event_windowed(query: EventQuery) -> bool:
+    """Whether a page is found window by window (`event_window`, then `list_events` over
+    it): when state filters select among events walked in id order."""
+    return query.order_by == "created_at" and bool(_event_state(query, _Binder("")))
+
+
+def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None,
+                edge: str | None = None) -> Sql:
+    """A page of events. Filters on the state apply to the aggregate, but only events that
+    `_event_candidates` lets through are aggregated; `edge` (from `event_window`) bounds
+    them further to the window's ids."""
+    bind = _Binder(team_id)
+    facts = _event_facts(db, query, bind, event_id)
+    state = _event_state(query, bind)
+    if query.order_by == "last_attempt_at":
+        cursor, tail = _last_attempt_page(query, bind)
+        state += cursor
+        cursor = []
+    else:
+        cursor, tail = _page(query, "event_id", bind)
+    if edge is not None:
+        descending = query.cursor is None or query.cursor[0] == "lt"
+        cursor.append(f"event_id {'>=' if descending else '<='} {bind(edge)}")
+    log = f"{ident(db)}.event_log WHERE {' AND '.join(facts + cursor)}"
+    if not state and query.order_by == "created_at":
         # Nothing filters on the state: the page's events are known before aggregating, so
         # only their facts are read (the sort key walks them newest first).
-        facts.append(
-            f"event_id IN (SELECT DISTINCT event_id FROM {ident(db)}.event_log "
-            f"WHERE {' AND '.join(facts + cursor)} {tail})")
+        facts.append(f"event_id IN (SELECT DISTINCT event_id FROM {log} {tail})")
+    else:
+        candidates = _event_candidates(query, bind)
+        if candidates:
+            facts.append(f"event_id IN (SELECT event_id FROM {log} AND "
+                         f"{' AND '.join(candidates)})")
     text = (
         f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
         f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts + cursor)} GROUP BY event_id) "
         f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}"
     )
+    return Sql(text, bind.params)
+
+
+def event_window(db: str, team_id: str, query: EventQuery, size: int) -> Sql:
+    """The next `size` candidate events in the page's direction after its cursor: their
+    count `n` and the farthest id `edge` (a page then aggregates only up to it)."""
+    bind = _Binder(team_id)
+    facts = _event_facts(db, query, bind, None)
+    cursor, _ = _page(query, "event_id", bind)
+    descending = query.cursor is None or query.cursor[0] == "lt"
+    where = " AND ".join(facts + cursor + _event_candidates(query, bind))
+    text = (f"SELECT count() AS n, {'min' if descending else 'max'}(event_id) AS edge FROM ("
+            f"SELECT DISTINCT event_id FROM {ident(db)}.event_log WHERE {where} "
+            f"ORDER BY event_id {'DESC' if descending else 'ASC'} "
+            f"LIMIT {bind(size, 'UInt32')})")
     return Sql(text, bind.params)
 
 
