@@ -202,47 +202,79 @@ def _event_facts(db: str, query: EventQuery, bind: _Binder, event_id: str | None
     return facts
 
 
-def _last_attempt_page(query: EventQuery, bind: _Binder) -> tuple[list[str], str]:
-    """order_by=last_attempt_at: the cursor's condition and ORDER BY … LIMIT over the
-    aggregate (never-attempted events sort as -1: last)."""
-    key = f"(ifNull({ms('e_last_attempt_at')}, -1), event_id)"
-    where, order = [], "DESC"
+# order_by=last_attempt_at: the latest attempt first, never-attempted events (-1) last, the id
+# breaking ties. The same key over an event's rows (to rank candidates before aggregating)
+# and over its aggregate (to order the page).
+_LAST_ATTEMPT = "maxIfOrNull(at, fact = 'ATTEMPT')"
+LAST_ATTEMPT_ROWS = f"(ifNull({ms(_LAST_ATTEMPT)}, -1), event_id)"
+LAST_ATTEMPT_AGGREGATE = f"(ifNull({ms('e_last_attempt_at')}, -1), event_id)"
+
+
+def _descending(query: EventQuery) -> bool:
+    return query.cursor is None or query.cursor[0] == "lt"
+
+
+def _bound(key: str, item: str, op: str, bind: _Binder, last_attempt: bool) -> str:
+    """`key op item`, where item is an id or (last_attempt_at) a `ms:id` cursor item."""
+    if not last_attempt:
+        return f"{key} {op} {bind(item)}"
+    parsed = last_attempt_key(item)
+    assert parsed is not None  # the query model refuses a cursor of another order
+    return f"{key} {op} ({bind(parsed[0], 'Int64')}, {bind(parsed[1])})"
+
+
+def _ranked(db: str, query: EventQuery, bind: _Binder, facts: list[str],
+            edge: str | None, limit: str | None = None, select: str = "event_id") -> str:
+    """Event ids in last-attempt order after the cursor (up to `edge`, or `limit` of them),
+    ranked on two columns of their rows before anything is aggregated."""
+    descending = _descending(query)
+    having = []
     if query.cursor is not None:
-        direction, item = query.cursor
-        parsed = last_attempt_key(item)
-        assert parsed is not None  # the query model refuses a cursor of another order
-        where.append(f"{key} {'<' if direction == 'lt' else '>'} "
-                     f"({bind(parsed[0], 'Int64')}, {bind(parsed[1])})")
-        order = "DESC" if direction == "lt" else "ASC"
-    return where, (f"ORDER BY ifNull({ms('e_last_attempt_at')}, -1) {order}, event_id {order} "
-                   f"LIMIT {bind(query.limit + 1, 'UInt32')}")
+        having.append(_bound(LAST_ATTEMPT_ROWS, query.cursor[1], "<" if descending else ">",
+                             bind, True))
+    if edge is not None:
+        having.append(_bound(LAST_ATTEMPT_ROWS, edge, ">=" if descending else "<=", bind, True))
+    order = (f" ORDER BY {LAST_ATTEMPT_ROWS} {'DESC' if descending else 'ASC'} LIMIT {limit}"
+             if limit else "")
+    return (f"SELECT {select} FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} "
+            f"GROUP BY event_id {'HAVING ' + ' AND '.join(having) if having else ''}{order}")
 
 
 def event_windowed(query: EventQuery) -> bool:
     """Whether a page is found window by window (`event_window`, then `list_events` over
-    it): when state filters select among events walked in id order."""
-    return query.order_by == "created_at" and bool(_event_state(query, _Binder("")))
+    it): when state filters select among the events walked in the page's order."""
+    return bool(_event_state(query, _Binder("")))
 
 
 def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None,
                 edge: str | None = None) -> Sql:
     """A page of events. Filters on the state apply to the aggregate, but only events that
     `_event_candidates` lets through are aggregated; `edge` (from `event_window`) bounds
-    them further to the window's ids."""
+    them further to the window's."""
     bind = _Binder(team_id)
     facts = _event_facts(db, query, bind, event_id)
     state = _event_state(query, bind)
+    descending = _descending(query)
     if query.order_by == "last_attempt_at":
-        cursor, tail = _last_attempt_page(query, bind)
-        state += cursor
-        cursor = []
-    else:
-        cursor, tail = _page(query, "event_id", bind)
+        limit = bind(query.limit + 1, 'UInt32')
+        direction = "DESC" if descending else "ASC"
+        tail = f"ORDER BY {LAST_ATTEMPT_AGGREGATE} {direction} LIMIT {limit}"
+        # Without state filters the page's events are the first ranked; with them, those up
+        # to the window's edge are aggregated and filtered.
+        ranked = _ranked(db, query, bind, facts, edge, None if state or edge else limit)
+        if query.cursor is not None:
+            state.append(_bound(LAST_ATTEMPT_AGGREGATE, query.cursor[1],
+                                "<" if descending else ">", bind, True))
+        facts = [*facts, f"event_id IN ({ranked})"]
+        text = (f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
+                f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} GROUP BY event_id) "
+                f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}")
+        return Sql(text, bind.params)
+    cursor, tail = _page(query, "event_id", bind)
     if edge is not None:
-        descending = query.cursor is None or query.cursor[0] == "lt"
         cursor.append(f"event_id {'>=' if descending else '<='} {bind(edge)}")
     log = f"{ident(db)}.event_log WHERE {' AND '.join(facts + cursor)}"
-    if not state and query.order_by == "created_at":
+    if not state:
         # Nothing filters on the state: the page's events are known before aggregating, so
         # only their facts are read (the sort key walks them newest first).
         facts.append(f"event_id IN (SELECT DISTINCT event_id FROM {log} {tail})")
@@ -260,14 +292,21 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
 
 
 def event_window(db: str, team_id: str, query: EventQuery, size: int) -> Sql:
-    """The next `size` candidate events in the page's direction after its cursor: their
-    count `n` and the farthest id `edge` (a page then aggregates only up to it)."""
+    """The next `size` candidate events in the page's order after its cursor: their count
+    `n` and the farthest one's cursor item `edge` (a page then aggregates only up to it)."""
     bind = _Binder(team_id)
     facts = _event_facts(db, query, bind, None)
+    descending = _descending(query)
+    farthest = "min" if descending else "max"
+    if query.order_by == "last_attempt_at":
+        ranked = _ranked(db, query, bind, facts, None, bind(size, "UInt32"),
+                         f"{LAST_ATTEMPT_ROWS} AS k")
+        text = (f"SELECT count() AS n, concat(toString(tupleElement({farthest}(k), 1)), ':', "
+                f"tupleElement({farthest}(k), 2)) AS edge FROM ({ranked})")
+        return Sql(text, bind.params)
     cursor, _ = _page(query, "event_id", bind)
-    descending = query.cursor is None or query.cursor[0] == "lt"
     where = " AND ".join(facts + cursor + _event_candidates(query, bind))
-    text = (f"SELECT count() AS n, {'min' if descending else 'max'}(event_id) AS edge FROM ("
+    text = (f"SELECT count() AS n, {farthest}(event_id) AS edge FROM ("
             f"SELECT DISTINCT event_id FROM {ident(db)}.event_log WHERE {where} "
             f"ORDER BY event_id {'DESC' if descending else 'ASC'} "
             f"LIMIT {bind(size, 'UInt32')})")
