@@ -15,6 +15,7 @@ from console.views import (
     EVENT_FILTERS,
     api_params,
     body_view,
+    bulk_query,
     filters_from,
     link,
     page_params,
@@ -70,6 +71,14 @@ def test_filters_become_api_parameters_and_cursors_do_not_carry_over():
     assert dict(parse_qsl(link(filters, status=None, prev="p")[1:])) == {
         "q": "SM1", "from": "2026-01-02T03:04", "prev": "p"}
     assert link({}) == "?"
+
+
+def test_sort_and_attempts_reach_the_api_but_a_bulk_query_takes_no_sort():
+    query = {"attempts_min": "2", "attempts_max": "5", "sort": "last_attempt_at"}
+    filters = filters_from(query, EVENT_FILTERS)
+    assert api_params(filters, EVENT_FILTERS) == {
+        "attempts[gte]": "2", "attempts[lte]": "5", "order_by": "last_attempt_at"}
+    assert bulk_query(filters, EVENT_FILTERS) == {"attempts[gte]": "2", "attempts[lte]": "5"}
 
 
 @given(st.dictionaries(st.sampled_from(sorted(EVENT_FILTERS)), st.text(min_size=1).filter(
