@@ -135,6 +135,10 @@ class EventQuery(ListQuery):
     # created_at: newest first by id (the sort key). last_attempt_at: the latest attempt
     # first, never-attempted events last; its cursors carry the attempt time with the id.
     order_by: Literal["created_at", "last_attempt_at"] = "created_at"
+    # A live tail's long poll: answer once the projector has written a batch of event facts
+    # other than batch number `after_batch` (the `batch` of the previous answer), or after
+    # TAIL_WAIT_S without one: new events then arrive as soon as they are stored.
+    after_batch: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _cursor_fits_order(self) -> EventQuery:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from projections.params import EventStatus, IssueStatus
 
@@ -181,7 +181,9 @@ class RequestPage(Page[Request]):
 
 
 class EventPage(Page[Event]):
-    pass
+    batch: int = Field(description=(
+        "How many batches of event facts this query service has written since it started: "
+        "pass it back as `after_batch` to wait for the next one (a live tail)"))
 
 
 class AttemptPage(Page[Attempt]):
