@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.support.console import screenshot, sign_in
+from tests.support.console import make_pipe, screenshot, sign_in
 
 SECRET = "first-bearer-token-xyz"
 NEW_SECRET = "second-bearer-token-abc"
@@ -17,12 +17,8 @@ NEW_SECRET = "second-bearer-token-abc"
 async def test_edit_a_source_and_a_destination(world, new_page):
     api, console = world["api"], world["console"]
     receiver = world["stack"].receiver
-    _, source = await api.call("POST", "/v1/sources", {"name": "editable-source"})
-    status, destination = await api.call("POST", "/v1/destinations", {
-        "name": "editable-destination",
-        "config": {"url": receiver.url + "/hook", "auth_type": "BEARER_TOKEN",
-                   "auth": {"token": SECRET}}})
-    assert status == 201, destination
+    source, destination, _ = await make_pipe(api, receiver.url, "editable",
+                                             auth_type="BEARER_TOKEN", auth={"token": SECRET})
     page = await new_page()
     await sign_in(page, console, api.key)
 

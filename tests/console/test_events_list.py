@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.console.test_story import CALLBACK, TIMEOUT, send
-from tests.support.console import screenshot, sign_in
+from tests.support.console import make_pipe, screenshot, sign_in
 from tests.support.poll import eventually
 
 
@@ -18,12 +18,7 @@ async def test_sort_by_last_attempt_and_filter_by_attempts(world, new_page):
     api, console, answer = world["api"], world["console"], world["answer"]
     receiver = world["stack"].receiver
     answer["status"] = 500
-    _, source = await api.call("POST", "/v1/sources", {"name": "sorted-source"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "sorted-receiver", "config": {"url": receiver.url + "/hook"}})
-    await api.call("POST", "/v1/connections", {
-        "name": "sorted-connection", "source_id": source["id"],
-        "destination_id": destination["id"]})
+    source, _, _ = await make_pipe(api, receiver.url, "sorted")
     for n in range(3):
         await send(source["url"] + "/twilio/status", CALLBACK + str(n).encode())
 

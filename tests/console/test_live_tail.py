@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.console.test_story import CALLBACK, send
-from tests.support.console import sign_in
+from tests.support.console import make_pipe, sign_in
 from tests.support.poll import eventually
 
 
@@ -17,12 +17,7 @@ from tests.support.poll import eventually
 async def test_new_events_are_pushed_to_the_open_page(world, new_page):
     api, console = world["api"], world["console"]
     receiver = world["stack"].receiver
-    _, source = await api.call("POST", "/v1/sources", {"name": "tail-source"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "tail-receiver", "config": {"url": receiver.url + "/hook"}})
-    await api.call("POST", "/v1/connections", {
-        "name": "tail-connection", "source_id": source["id"],
-        "destination_id": destination["id"]})
+    source, _, _ = await make_pipe(api, receiver.url, "tail")
     url = source["url"] + "/twilio/status"
     await send(url, CALLBACK)  # the source is served; its event is on the page before
     page = await new_page()
