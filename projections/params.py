@@ -47,6 +47,16 @@ def _rfc3339(value: Any) -> Any:
 
 
 Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON `false` would be read as 0, a count an attempt filter accepts.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+AttemptCount = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_not_bool)]
 # CANCELLED: its connection or destination was disabled or deleted (the deliverer recorded
 # why as the last attempt's error code); a retry may still deliver it once they are back.
 EventStatus = Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"]
@@ -126,10 +136,8 @@ class EventQuery(ListQuery):
     status: EventStatus | None = None
     response_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error_code: Id | None = None
-    attempts_gte: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        None, alias="attempts[gte]")
-    attempts_lte: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        None, alias="attempts[lte]")
+    attempts_gte: AttemptCount | None = Field(None, alias="attempts[gte]")
+    attempts_lte: AttemptCount | None = Field(None, alias="attempts[lte]")
     q: Text | None = None
     include_data: bool = False
     # created_at: newest first by id (the sort key). last_attempt_at: the latest attempt
