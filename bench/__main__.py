@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import analysts, console, ingest, issues, listen, pipeline, projections
+from bench import analysts, console, event_pages, ingest, issues, listen, pipeline, projections
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "listen": listen.run,
     "issues": issues.run,
     "console": console.run,
+    "event_pages": event_pages.run,
 }
 
 
