@@ -10,7 +10,17 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import analysts, console, idle, ingest, issues, listen, pipeline, projections
+from bench import (
+    analysts,
+    console,
+    event_pages,
+    idle,
+    ingest,
+    issues,
+    listen,
+    pipeline,
+    projections,
+)
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
@@ -20,6 +30,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "listen": listen.run,
     "issues": issues.run,
     "console": console.run,
+    "event_pages": event_pages.run,
 }
 
 

@@ -33,6 +33,8 @@ def console_routes() -> list[web.RouteDef]:
         web.post(f"/{{kind}}/{ID}/{{action:pause|unpause|enable|disable}}", connections.act),
         web.get("/{kind:sources|destinations}/new", connections.entity_new),
         web.post("/{kind:sources|destinations}/new", connections.entity_create),
+        web.get(f"/{{kind:sources|destinations}}/{ID}/edit", connections.entity_edit),
+        web.post(f"/{{kind:sources|destinations}}/{ID}/edit", connections.entity_save),
         web.post("/team/signing-secret", connections.signing_secret),
         web.post("/team/signing-secret/rotate", connections.rotate_secret),
         web.get("/metrics", metrics.metrics_page),

@@ -15,7 +15,13 @@ EVENT_FILTERS: dict[str, str] = {
     "destination_id": "destination_id", "response_status": "response_status",
     "error_code": "error_code", "request_id": "request_id", "q": "q",
     "from": "created_at[gte]", "to": "created_at[lte]",
+    "attempts_min": "attempts[gte]", "attempts_max": "attempts[lte]", "sort": "order_by",
 }
+# How the events list may be sorted (the URL's `sort`; none is the API's default, newest
+# created first). Presentation, not a filter: a bulk job's query leaves it out.
+EVENT_SORTS: tuple[tuple[str, str], ...] = (("", "Created, newest first"),
+                                            ("last_attempt_at", "Last attempt, latest first"))
+NOT_FILTERS = ("sort",)
 REQUEST_FILTERS: dict[str, str] = {
     "source_id": "source_id", "status": "status", "cause": "rejection_cause",
     "event_type": "event_type", "q": "q", "from": "created_at[gte]", "to": "created_at[lte]",
@@ -79,7 +85,7 @@ def link(filters: Mapping[str, str], **changes: str | None) -> str:
 
 def bulk_query(filters: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str]:
     """A list page's filters as a bulk job's `query` (the list route's filters as JSON)."""
-    return api_params(filters, names)
+    return api_params({k: v for k, v in filters.items() if k not in NOT_FILTERS}, names)
 
 
 @dataclass(frozen=True)

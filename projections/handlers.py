@@ -4,6 +4,7 @@ team is a 404 like an unknown id."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
@@ -12,7 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from projections import queries, timeseries
 from projections.bulk_jobs import Job, Kind
-from projections.keys import BULK, DATABASE, ENGINE, METRICS, PRODUCER, SETTINGS, TEAM_ID
+from projections.event_pages import event_rows
+from projections.keys import (
+    BULK,
+    DATABASE,
+    ENGINE,
+    METRICS,
+    PRODUCER,
+    PROJECTOR,
+    SETTINGS,
+    TEAM_ID,
+)
 from projections.models import (
     attempt_model,
     event_model,
@@ -28,6 +39,7 @@ from projections.params import (
     IgnoredQuery,
     ListQuery,
     RequestQuery,
+    event_cursor_item,
     paginate,
 )
 from runtime.inputs import query_data, read_json_object
@@ -37,7 +49,9 @@ from schemas.ids import new_id
 
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 64 * 1024
-NOT_IN_BULK = ("limit", "next", "prev", "include_data")  # paging/presentation, not filters
+# Paging and presentation, not filters.
+NOT_IN_BULK = ("limit", "next", "prev", "include_data", "order_by", "after_batch")
+TAIL_WAIT_S = 20.0  # below the API's 30 s forwarding timeout
 
 
 class NoParams(BaseModel):
@@ -191,8 +205,13 @@ async def _publish(request: web.Request, topic: str, key: str, name: str,
 async def _list_events(request: web.Request, **fixed: Any) -> web.Response:
     query = read_query(request, EventQuery, **fixed)
     db, team = ctx(request)
+    projector = request.app[PROJECTOR]
+    if query.after_batch is not None:
+        await projector.events_written_after(query.after_batch, TAIL_WAIT_S)
+    batch = projector.event_batches  # read before the query: a later batch is not missed
     with request.app[METRICS].query_seconds.labels("events").time():
-        body = paginate(await fetch(request, queries.list_events(db, team, query)), query)
+        rows = await event_rows(partial(fetch, request), db, team, query)
+        body = paginate(rows, query, lambda row: event_cursor_item(row, query.order_by))
         data = {}
         if query.include_data and body["models"]:
             ids = [r["id"] for r in body["models"]]
@@ -200,7 +219,7 @@ async def _list_events(request: web.Request, **fixed: Any) -> web.Response:
                                                           queries.event_data(db, team, ids))}
     body["models"] = [event_model(r, data.get(r["id"]), query.include_data)
                       for r in body["models"]]
-    return web.json_response(body)
+    return web.json_response({**body, "batch": batch})
 
 
 async def list_events(request: web.Request) -> web.Response:

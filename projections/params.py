@@ -8,6 +8,7 @@ silently unfiltered list.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -44,6 +45,16 @@ def _rfc3339(value: Any) -> Any:
 
 
 Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON `false` would be read as 0, a count an attempt filter accepts.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+AttemptCount = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_not_bool)]
 # CANCELLED: its connection or destination was disabled or deleted (the deliverer recorded
 # why as the last attempt's error code); a retry may still deliver it once they are back.
 EventStatus = Literal["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"]
@@ -111,8 +122,41 @@ class EventQuery(ListQuery):
     status: EventStatus | None = None
     response_status: Annotated[int, Field(ge=100, le=599)] | None = None
     error_code: Id | None = None
+    attempts_gte: AttemptCount | None = Field(None, alias="attempts[gte]")
+    attempts_lte: AttemptCount | None = Field(None, alias="attempts[lte]")
     q: Text | None = None
     include_data: bool = False
+    # created_at: newest first by id (the sort key). last_attempt_at: the latest attempt
+    # first, never-attempted events last; its cursors carry the attempt time with the id.
+    order_by: Literal["created_at", "last_attempt_at"] = "created_at"
+    # A live tail's long poll: answer once the projector has written a batch of event facts
+    # other than batch number `after_batch` (the `batch` of the previous answer), or after
+    # TAIL_WAIT_S without one: new events then arrive as soon as they are stored.
+    after_batch: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _cursor_fits_order(self) -> EventQuery:
+        cursor = self.cursor
+        if cursor is not None and (self.order_by == "last_attempt_at") != (
+                last_attempt_key(cursor[1]) is not None):
+            raise ValueError("the cursor belongs to another order_by")
+        return self
+
+
+def last_attempt_key(item: str) -> tuple[int, str] | None:
+    """A last_attempt_at cursor's (attempt time in ms, -1 for none; event id), else None."""
+    ms, _, event_id = item.partition(":")
+    if not event_id or not re.fullmatch(r"-1|\d{1,15}", ms):
+        return None
+    return int(ms), event_id
+
+
+def event_cursor_item(row: dict[str, Any], order_by: str) -> str:
+    """What a page's cursor points at: the id, or for last_attempt_at the sort key too."""
+    if order_by == "last_attempt_at":
+        ms = row["last_attempt_ms"]
+        return f"{-1 if ms is None else int(ms)}:{row['id']}"
+    return str(row["id"])
 
 
 class AttemptQuery(ListQuery):
@@ -137,8 +181,11 @@ class IssueQuery(ListQuery):
     destination_id: Id | None = None
 
 
-def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
-    """A list body from rows fetched with `limit + 1` in the cursor's direction."""
+def paginate(rows: list[dict[str, Any]], query: ListQuery,
+             key: Callable[[dict[str, Any]], str] = lambda row: str(row["id"])
+             ) -> dict[str, Any]:
+    """A list body from rows fetched with `limit + 1` in the cursor's direction; `key` is
+    what a cursor points at (the id, unless the list is sorted otherwise)."""
     more = len(rows) > query.limit
     page = rows[: query.limit]
     cursor = query.cursor
@@ -146,4 +193,4 @@ def paginate(rows: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
         page.reverse()  # fetched oldest first to find the newer page; shown newest first
     older = more if cursor is None or cursor[0] == "lt" else bool(page)
     newer = cursor is not None and (more if cursor[0] == "gt" else bool(page))
-    return page_body(page, query.limit, older=older, newer=newer)
+    return page_body(page, query.limit, older=older, newer=newer, key=key)

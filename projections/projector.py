@@ -70,6 +70,9 @@ class Projector:
             settings, group, max_poll_records=settings.projector_batch_records)
         self._idle = IdleFetch(self.consumer)
         self.last_write_at = 0.0
+        # Batches that wrote event facts, and a condition the list route's long poll waits on.
+        self.event_batches = 0
+        self._events_written = asyncio.Condition()
         self.assigned = asyncio.Event()  # set once partitions were assigned (and seeked)
         self.busy = False
         self._task = BackgroundTask("projector")
@@ -153,6 +156,22 @@ class Projector:
                     delay = min(delay * 2, 10.0)
         self.metrics.batch_seconds.observe(time.monotonic() - began)
         self.last_write_at = time.time()
+        if "event_log" in tables:
+            async with self._events_written:
+                self.event_batches += 1
+                self._events_written.notify_all()
+
+    async def events_written_after(self, batch: int, timeout_s: float) -> None:
+        """Return once a batch of event facts other than number `batch` has been written (at
+        once if it already was: a restarted projector counts from 0 again), or after
+        `timeout_s`."""
+        try:
+            async with self._events_written:
+                await asyncio.wait_for(
+                    self._events_written.wait_for(lambda: self.event_batches != batch),
+                    timeout_s)
+        except TimeoutError:
+            pass
 
     async def _commit(self, records: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

@@ -19,6 +19,7 @@ from projections.params import (
     IssueQuery,
     ListQuery,
     RequestQuery,
+    last_attempt_key,
 )
 from projections.views import EVENT_AGGREGATES
 
@@ -152,10 +153,49 @@ EVENT_COLUMNS = (
 )
 
 
-def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None) -> Sql:
-    bind = _Binder(team_id)
-    # Filters on what never changes for an event select facts before aggregating; filters
-    # on its state apply to the aggregate.
+def _event_state(query: EventQuery, bind: _Binder) -> list[str]:
+    """Conditions on an event's aggregated state (its status, outcome, attempts, times)."""
+    state = _equal(bind, e_status=query.status, e_error_code=query.error_code)
+    if query.response_status is not None:
+        state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
+    if query.attempts_gte is not None:
+        state.append(f"e_attempts >= {bind(query.attempts_gte, 'UInt32')}")
+    if query.attempts_lte is not None:
+        state.append(f"e_attempts <= {bind(query.attempts_lte, 'UInt32')}")
+    return state + _time_range(query, "e_created_at", bind)
+
+
+def _event_candidates(query: EventQuery, bind: _Binder) -> list[str]:
+    """Conditions that one row of event_log meets for every event whose state matches: read
+    before aggregating, they narrow the events to aggregate. Each holds on one row at once:
+    the latest fact (it carries the status) or, without a status filter, the latest attempt
+    (it carries the response status and error code). An event is never created before the
+    request its id is dated by, so its id time bounds `created_at[lte]`; a fact other than an
+    attempt is never earlier than the event's creation, which bounds `created_at[gte]`."""
+    rows = []
+    gte, lte = query.created_range_ms
+    if lte is not None:
+        rows.append(f"event_time <= fromUnixTimestamp64Milli({bind(lte, 'Int64')}, 'UTC')")
+    since = (f"event_created_at >= fromUnixTimestamp64Milli({bind(gte, 'Int64')}, 'UTC')"
+             if gte is not None else None)
+    if query.status is not None:
+        rows.append(f"state = {bind(query.status)}")
+        if since:
+            rows.append(f"(fact = 'ATTEMPT' OR {since})")
+    elif query.error_code is not None or query.response_status is not None:
+        rows.append("fact = 'ATTEMPT'")
+        rows += _equal(bind, outcome_error=query.error_code)
+        if query.response_status is not None:
+            rows.append(f"outcome_status = {bind(query.response_status, 'UInt16')}")
+    elif query.attempts_gte:
+        rows.append("fact = 'ATTEMPT'")
+    elif since:
+        rows.append(since)
+    return rows
+
+
+def _event_facts(db: str, query: EventQuery, bind: _Binder, event_id: str | None) -> list[str]:
+    """Conditions on what never changes for an event (the same on all its rows)."""
     facts = ["team_id = {team:String}"]
     facts += _equal(bind, event_id=event_id, source_id=query.source_id,
                     connection_id=query.connection_id, destination_id=query.destination_id,
@@ -164,22 +204,117 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
         facts.append(
             f"event_id IN (SELECT event_id FROM {ident(db)}.event_data "
             f"WHERE team_id = {{team:String}} AND search LIKE {bind(like_pattern(query.q))})")
+    return facts
+
+
+# order_by=last_attempt_at: the latest attempt first, never-attempted events (-1) last, the id
+# breaking ties. The same key over an event's rows (to rank candidates before aggregating)
+# and over its aggregate (to order the page).
+_LAST_ATTEMPT = "maxIfOrNull(at, fact = 'ATTEMPT')"
+LAST_ATTEMPT_ROWS = f"(ifNull({ms(_LAST_ATTEMPT)}, -1), event_id)"
+LAST_ATTEMPT_AGGREGATE = f"(ifNull({ms('e_last_attempt_at')}, -1), event_id)"
+
+
+def _descending(query: EventQuery) -> bool:
+    return query.cursor is None or query.cursor[0] == "lt"
+
+
+def _bound(key: str, item: str, op: str, bind: _Binder, last_attempt: bool) -> str:
+    """`key op item`, where item is an id or (last_attempt_at) a `ms:id` cursor item."""
+    if not last_attempt:
+        return f"{key} {op} {bind(item)}"
+    parsed = last_attempt_key(item)
+    assert parsed is not None  # the query model refuses a cursor of another order
+    return f"{key} {op} ({bind(parsed[0], 'Int64')}, {bind(parsed[1])})"
+
+
+def _ranked(db: str, query: EventQuery, bind: _Binder, facts: list[str],
+            edge: str | None, limit: str | None = None, select: str = "event_id") -> str:
+    """Event ids in last-attempt order after the cursor (up to `edge`, or `limit` of them),
+    ranked on two columns of their rows before anything is aggregated."""
+    descending = _descending(query)
+    having = []
+    if query.cursor is not None:
+        having.append(_bound(LAST_ATTEMPT_ROWS, query.cursor[1], "<" if descending else ">",
+                             bind, True))
+    if edge is not None:
+        having.append(_bound(LAST_ATTEMPT_ROWS, edge, ">=" if descending else "<=", bind, True))
+    order = (f" ORDER BY {LAST_ATTEMPT_ROWS} {'DESC' if descending else 'ASC'} LIMIT {limit}"
+             if limit else "")
+    return (f"SELECT {select} FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} "
+            f"GROUP BY event_id {'HAVING ' + ' AND '.join(having) if having else ''}{order}")
+
+
+def event_windowed(query: EventQuery) -> bool:
+    """Whether a page is found window by window (`event_window`, then `list_events` over
+    it): when state filters select among the events walked in the page's order."""
+    return bool(_event_state(query, _Binder("")))
+
+
+def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None,
+                edge: str | None = None) -> Sql:
+    """A page of events. Filters on the state apply to the aggregate, but only events that
+    `_event_candidates` lets through are aggregated; `edge` (from `event_window`) bounds
+    them further to the window's."""
+    bind = _Binder(team_id)
+    facts = _event_facts(db, query, bind, event_id)
+    state = _event_state(query, bind)
+    descending = _descending(query)
+    if query.order_by == "last_attempt_at":
+        limit = bind(query.limit + 1, 'UInt32')
+        direction = "DESC" if descending else "ASC"
+        tail = f"ORDER BY {LAST_ATTEMPT_AGGREGATE} {direction} LIMIT {limit}"
+        # Without state filters the page's events are the first ranked; with them, those up
+        # to the window's edge are aggregated and filtered.
+        ranked = _ranked(db, query, bind, facts, edge, None if state or edge else limit)
+        if query.cursor is not None:
+            state.append(_bound(LAST_ATTEMPT_AGGREGATE, query.cursor[1],
+                                "<" if descending else ">", bind, True))
+        facts = [*facts, f"event_id IN ({ranked})"]
+        text = (f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
+                f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} GROUP BY event_id) "
+                f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}")
+        return Sql(text, bind.params)
     cursor, tail = _page(query, "event_id", bind)
-    state = _equal(bind, e_status=query.status, e_error_code=query.error_code)
-    if query.response_status is not None:
-        state.append(f"e_response_status = {bind(query.response_status, 'UInt16')}")
-    state += _time_range(query, "e_created_at", bind)
+    if edge is not None:
+        cursor.append(f"event_id {'>=' if descending else '<='} {bind(edge)}")
+    log = f"{ident(db)}.event_log WHERE {' AND '.join(facts + cursor)}"
     if not state:
         # Nothing filters on the state: the page's events are known before aggregating, so
         # only their facts are read (the sort key walks them newest first).
-        facts.append(
-            f"event_id IN (SELECT DISTINCT event_id FROM {ident(db)}.event_log "
-            f"WHERE {' AND '.join(facts + cursor)} {tail})")
+        facts.append(f"event_id IN (SELECT DISTINCT event_id FROM {log} {tail})")
+    else:
+        candidates = _event_candidates(query, bind)
+        if candidates:
+            facts.append(f"event_id IN (SELECT event_id FROM {log} AND "
+                         f"{' AND '.join(candidates)})")
     text = (
         f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
         f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts + cursor)} GROUP BY event_id) "
         f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}"
     )
+    return Sql(text, bind.params)
+
+
+def event_window(db: str, team_id: str, query: EventQuery, size: int) -> Sql:
+    """The next `size` candidate events in the page's order after its cursor: their count
+    `n` and the farthest one's cursor item `edge` (a page then aggregates only up to it)."""
+    bind = _Binder(team_id)
+    facts = _event_facts(db, query, bind, None)
+    descending = _descending(query)
+    farthest = "min" if descending else "max"
+    if query.order_by == "last_attempt_at":
+        ranked = _ranked(db, query, bind, facts, None, bind(size, "UInt32"),
+                         f"{LAST_ATTEMPT_ROWS} AS k")
+        text = (f"SELECT count() AS n, concat(toString(tupleElement({farthest}(k), 1)), ':', "
+                f"tupleElement({farthest}(k), 2)) AS edge FROM ({ranked})")
+        return Sql(text, bind.params)
+    cursor, _ = _page(query, "event_id", bind)
+    where = " AND ".join(facts + cursor + _event_candidates(query, bind))
+    text = (f"SELECT count() AS n, {farthest}(event_id) AS edge FROM ("
+            f"SELECT DISTINCT event_id FROM {ident(db)}.event_log WHERE {where} "
+            f"ORDER BY event_id {'DESC' if descending else 'ASC'} "
+            f"LIMIT {bind(size, 'UInt32')})")
     return Sql(text, bind.params)
 
 

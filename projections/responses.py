@@ -201,7 +201,9 @@ class RequestPage(Page[Request]):
 
 
 class EventPage(Page[Event]):
-    pass
+    batch: int = Field(description=(
+        "How many batches of event facts this query service has written since it started: "
+        "pass it back as `after_batch` to wait for the next one (a live tail)"))
 
 
 class AttemptPage(Page[Attempt]):

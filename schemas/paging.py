@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 Direction = str  # "lt" (the next, older page) or "gt" (the previous, newer one)
@@ -29,16 +30,21 @@ def decode_cursor(cursor: str) -> tuple[Direction, str]:
     return direction, item_id
 
 
-def page_body(page: list[dict[str, Any]], limit: int, *, older: bool,
-              newer: bool) -> dict[str, Any]:
+def _by_id(item: dict[str, Any]) -> str:
+    return str(item["id"])
+
+
+def page_body(page: list[dict[str, Any]], limit: int, *, older: bool, newer: bool,
+              key: Callable[[dict[str, Any]], str] = _by_id) -> dict[str, Any]:
     """A list's answer: `page` newest first, with cursors to the older and newer pages when
-    there are such pages."""
+    there are such pages; `key` is what a cursor points at (the id, unless the list is
+    sorted otherwise)."""
     return {
         "models": page,
         "pagination": {
             "limit": limit,
-            "next": encode_cursor("lt", page[-1]["id"]) if older and page else None,
-            "prev": encode_cursor("gt", page[0]["id"]) if newer and page else None,
+            "next": encode_cursor("lt", key(page[-1])) if older and page else None,
+            "prev": encode_cursor("gt", key(page[0])) if newer and page else None,
         },
         "count": len(page),
     }

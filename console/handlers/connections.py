@@ -8,7 +8,15 @@ import json
 from aiohttp import web
 
 from console.errors import ApiError
-from console.forms import connection_body, field_errors, rule_summary
+from console.forms import (
+    connection_body,
+    entity_body,
+    entity_errors,
+    entity_values,
+    field_errors,
+    rule_summary,
+    secret_field,
+)
 from console.pages import api, redirect, render
 
 ACTIONS = {"pause", "unpause", "enable", "disable"}
@@ -27,7 +35,7 @@ async def connections_page(request: web.Request) -> web.Response:
     groups = [(s, [c for c in connections if c["source_id"] == s["id"]]) for s in sources]
     return render(request, "connections.html", {
         "groups": groups, "destinations": destinations, "rule_summary": rule_summary,
-        "orphans": list(destinations.values())})
+        "destination_list": list(destinations.values())})
 
 
 async def act(request: web.Request) -> web.StreamResponse:
@@ -116,6 +124,45 @@ async def entity_create(request: web.Request) -> web.StreamResponse:
     if kind == "sources":
         return redirect(request, f"/connections#{created['id']}")
     return redirect(request, "/connections")
+
+
+def _entity_kind(request: web.Request) -> str:
+    kind = request.match_info["kind"]
+    if kind not in ("sources", "destinations"):
+        raise web.HTTPNotFound()
+    return kind
+
+
+def _entity_form(request: web.Request, kind: str, entity: dict, values: dict,
+                 errors: dict[str, list[str]]) -> web.Response:
+    # Shown again with its errors it answers 200, as the connection editor does.
+    return render(request, "entity_form.html", {
+        "kind": kind, "entity": entity, "values": values, "errors": errors,
+        "secret": secret_field(kind, entity.get("config") or {})})
+
+
+async def entity_edit(request: web.Request) -> web.Response:
+    kind = _entity_kind(request)
+    entity = await api(request, "GET", f"/v1/{kind}/{request.match_info['id']}")
+    return _entity_form(request, kind, entity, entity_values(kind, entity), {})
+
+
+async def entity_save(request: web.Request) -> web.StreamResponse:
+    kind = _entity_kind(request)
+    entity_id = request.match_info["id"]
+    entity = await api(request, "GET", f"/v1/{kind}/{entity_id}")
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    body, errors = entity_body(kind, form, entity)
+    if not errors:
+        try:
+            await api(request, "PUT", f"/v1/{kind}/{entity_id}", json=body)
+            return redirect(request, f"/connections#{entity_id}")
+        except ApiError as exc:
+            if exc.status not in (400, 409, 422):
+                raise
+            errors = entity_errors(exc.errors or [{"path": "", "message": exc.detail}])
+    values = {k: v for k, v in form.items() if k not in ("secret", "csrf")}  # never echoed
+    return _entity_form(request, kind, entity, values, errors)
 
 
 async def signing_secret(request: web.Request) -> web.Response:

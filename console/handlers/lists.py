@@ -7,6 +7,7 @@ from aiohttp import web
 from console.pages import api, names, render
 from console.views import (
     EVENT_FILTERS,
+    EVENT_SORTS,
     EVENT_STATUSES,
     REJECTION_CAUSES,
     REQUEST_FILTERS,
@@ -23,11 +24,13 @@ async def events_page(request: web.Request) -> web.Response:
     sources = await names(request, "sources")
     context = {
         "events": page["models"], "pagination": page["pagination"], "filters": filters,
-        "statuses": EVENT_STATUSES, "views": SAVED_VIEWS, "link": link,
+        "statuses": EVENT_STATUSES, "views": SAVED_VIEWS, "link": link, "sorts": EVENT_SORTS,
+        "by_last_attempt": filters.get("sort") == "last_attempt_at",
         "sources": sources, "connections": await names(request, "connections"),
         "destinations": await names(request, "destinations"),
-        # Whether the first page is the newest: only then does the live tail prepend rows.
-        "live": not any(request.query.get(c) for c in ("next", "prev")),
+        # Whether the first page is the newest created: only then does the live tail
+        # prepend rows.
+        "live": not any(request.query.get(c) for c in ("next", "prev", "sort")),
     }
     if not page["models"] and not filters:
         # An empty list should say whether anything arrived at all.

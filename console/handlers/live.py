@@ -1,4 +1,8 @@
-"""The events list's live tail as server-sent events: each new or changed row, rendered."""
+"""The events list's live tail as server-sent events: each new or changed row, rendered.
+
+New rows are pushed as soon as they are stored: the tail long-polls the events list
+(`after_batch`: the API answers once the projector has written the next batch of event facts),
+so it wakes when there is something to read instead of on a timer."""
 
 from __future__ import annotations
 
@@ -13,23 +17,30 @@ from console.pages import api, names
 from console.tail import Tail
 from console.views import EVENT_FILTERS, api_params, filters_from
 
-POLL_S = 0.5
+POLL_S = 0.5  # between polls only when the API answers without a `batch` (no long poll)
 PAGE = 250
 MAX_PAGES = 8  # 2,000 rows per poll: far above what one poll can fall behind by
 
 
-async def _window(request: web.Request, params: dict[str, str], tail: Tail) -> list[dict]:
-    """The newest rows down to the last one already sent (the first page at least)."""
+async def _window(request: web.Request, params: dict[str, str], tail: Tail,
+                  batch: int | None) -> tuple[list[dict], int | None]:
+    """The newest rows down to the last one already sent (the first page at least), once a
+    batch after `batch` is stored; and the batch they include."""
     rows: list[dict] = []
     query = {**params, "limit": str(PAGE)}
+    if batch is not None:
+        query["after_batch"] = str(batch)
+    newest_batch = None
     for _ in range(MAX_PAGES):
         page = await api(request, "GET", "/v1/events", query)
+        if newest_batch is None:
+            newest_batch = page.get("batch")
         rows += page["models"]
         cursor = page["pagination"]["next"]
         if not cursor or tail.reached(page["models"]):
             break
         query = {**params, "limit": str(PAGE), "next": cursor}
-    return rows
+    return rows, newest_batch
 
 
 async def events_tail(request: web.Request) -> web.StreamResponse:
@@ -39,12 +50,13 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
     labels = {"sources": await names(request, "sources"),
               "connections": await names(request, "connections"),
               "destinations": await names(request, "destinations")}
+    batch: int | None = None
     async with sse_response(request) as stream:
         stream.ping_interval = 15
         try:
             while stream.is_connected():
                 try:
-                    rows = await _window(request, filters, tail)
+                    rows, batch = await _window(request, filters, tail, batch)
                 except (ApiError, ApiUnreachable):
                     await stream.send("", event="stale")  # the page shows the tail paused
                     await asyncio.sleep(POLL_S * 4)
@@ -53,7 +65,8 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
                     html = aiohttp_jinja2.render_string("_event_row.html", request,
                                                         {"e": row, **labels})
                     await stream.send(html, event="row", id=row["id"])
-                await asyncio.sleep(POLL_S)
+                if batch is None:
+                    await asyncio.sleep(POLL_S)
         except ConnectionResetError:
             pass  # the page went away between two polls
     return stream

@@ -8,13 +8,21 @@ from urllib.parse import parse_qsl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.forms import connection_body, field_errors, rule_summary
+from console.forms import (
+    connection_body,
+    entity_body,
+    entity_errors,
+    entity_values,
+    field_errors,
+    rule_summary,
+)
 from console.session import Sealer, Session, csrf_ok, new_session, same_origin
 from console.tail import Tail
 from console.views import (
     EVENT_FILTERS,
     api_params,
     body_view,
+    bulk_query,
     filters_from,
     link,
     page_params,
@@ -70,6 +78,14 @@ def test_filters_become_api_parameters_and_cursors_do_not_carry_over():
     assert dict(parse_qsl(link(filters, status=None, prev="p")[1:])) == {
         "q": "SM1", "from": "2026-01-02T03:04", "prev": "p"}
     assert link({}) == "?"
+
+
+def test_sort_and_attempts_reach_the_api_but_a_bulk_query_takes_no_sort():
+    query = {"attempts_min": "2", "attempts_max": "5", "sort": "last_attempt_at"}
+    filters = filters_from(query, EVENT_FILTERS)
+    assert api_params(filters, EVENT_FILTERS) == {
+        "attempts[gte]": "2", "attempts[lte]": "5", "order_by": "last_attempt_at"}
+    assert bulk_query(filters, EVENT_FILTERS) == {"attempts[gte]": "2", "attempts[lte]": "5"}
 
 
 @given(st.dictionaries(st.sampled_from(sorted(EVENT_FILTERS)), st.text(min_size=1).filter(
@@ -163,3 +179,26 @@ def test_the_tail_forgets_old_ids_without_sending_them_again():
     tail.take([_row(f"evt_{n:05d}") for n in range(2500)])
     assert len(tail.seen) == 2000 and tail.floor == "evt_00500"
     assert tail.take([_row("evt_00001"), _row("evt_00499")]) == []
+
+
+def test_an_edited_entity_keeps_its_settings_and_asks_for_its_secret_again():
+    destination = {"type": "HTTP", "status": "disabled", "name": "d", "config": {
+        "url": "http://a/x", "auth_type": "BEARER_TOKEN", "auth": {}, "rate_limit": 5}}
+    assert entity_values("destinations", destination)["url"] == "http://a/x"
+    form = {"name": " d2 ", "description": "", "url": "http://b/y", "http_method": ""}
+    body, errors = entity_body("destinations", form, destination)
+    assert ("secret" in errors and "auth" not in body["config"]) or not body["config"]["auth"]
+    body, errors = entity_body("destinations", {**form, "secret": "tok"}, destination)
+    assert errors == {}
+    assert body == {"name": "d2", "description": None, "status": "disabled", "type": "HTTP",
+                    "config": {"url": "http://b/y", "http_method": None,
+                               "path_forwarding": False, "auth_type": "BEARER_TOKEN",
+                               "auth": {"token": "tok"}, "rate_limit": 5}}
+    source = {"status": "enabled", "config": {"auth_type": None, "allowed_http_methods": ["POST"]}}
+    body, errors = entity_body("sources", {"name": "s", "allowed_http_methods": "post, get"},
+                               source)
+    assert errors == {} and body["config"]["allowed_http_methods"] == ["POST", "GET"]
+    assert entity_errors([{"path": "config.url", "message": "bad"},
+                          {"path": "config.allowed_http_methods.1", "message": "no"},
+                          {"path": "", "message": "all"}]) == {
+        "url": ["bad"], "allowed_http_methods": ["1: no"], "_form": ["all"]}

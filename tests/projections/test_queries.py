@@ -38,8 +38,8 @@ def test_user_input_travels_only_as_parameters() -> None:
     assert queries.like_pattern(HOSTILE) == "%'; drop table requests; --\\\\\\%\\_%"
     events = queries.list_events("db1", "tm_1", EventQuery(q=HOSTILE, error_code="TIMEOUT"))
     assert HOSTILE not in events.text and "TIMEOUT" not in events.text
-    # The sub-query searching event data is scoped to the team as well.
-    assert events.text.count("team_id = {team:String}") == 2
+    # Every sub-query (searching event data, choosing the candidates) is scoped to the team.
+    assert events.text.count("team_id = {team:String}") == events.text.count("FROM db1.") == 4
 
 
 ids = st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True)

@@ -106,3 +106,19 @@ async def sign_in(page, console: RunningConsole, key: str) -> None:
 async def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def make_pipe(api, receiver_url: str, prefix: str,
+                    **destination_config: Any) -> tuple[dict, dict, dict]:
+    """A source, a destination at the receiver, and the connection between them, through the
+    API: (source, destination, connection)."""
+    _, source = await api.call("POST", "/v1/sources", {"name": f"{prefix}-source"})
+    status, destination = await api.call("POST", "/v1/destinations", {
+        "name": f"{prefix}-destination",
+        "config": {"url": receiver_url + "/hook", **destination_config}})
+    assert status == 201, destination
+    status, connection = await api.call("POST", "/v1/connections", {
+        "name": f"{prefix}-connection", "source_id": source["id"],
+        "destination_id": destination["id"]})
+    assert status == 201, connection
+    return source, destination, connection
