@@ -93,7 +93,9 @@ async def test_a_hanging_destination_backs_up_until_its_calls_time_out(stack):
     try:
         _, source = await api.call("POST", "/v1/sources", {"name": "src-hang"})
         _, destination = await api.call("POST", "/v1/destinations", {
-            "name": "des-hang", "config": {"url": receiver.url + "/hook", "timeout_ms": 8_000}})
+            # Long enough that a job behind by a batch on a loaded machine still sees the
+            # three in flight together (it judges the count after each batch).
+            "name": "des-hang", "config": {"url": receiver.url + "/hook", "timeout_ms": 25_000}})
         status, connection = await api.call("POST", "/v1/connections", {
             "name": "con-hang", "source_id": source["id"], "destination_id": destination["id"]})
         assert status == 201, connection
