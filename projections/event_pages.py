@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from projections import queries
-from projections.params import EventQuery, encode_cursor
+from projections.params import EventQuery
+from schemas.paging import encode_cursor
 
 FIRST_WINDOW = 2_000
 GROWTH = 4
