@@ -101,10 +101,12 @@ _STACK_FOLDERS = ("chaos", "e2e", "fasthook")
 # Tests whose bounds are on time (fairness between teams, a slow client not stalling others, a
 # transformation cut off in time, a pty's screen): marked `serial`, `make test` runs them after
 # the parallel workers are done, alone on the machine.
+# Also schemathesis' cases (tests/api/test_openapi.py): under pytest-xdist each of its
+# parametrized tests runs one operation's cases and reports the rest as nothing at all.
 _SERIAL_FILES = frozenset({
     "tests/ingress/test_slow_clients.py", "tests/deliverer/test_fairness.py",
     "tests/router/test_team_fairness_flow.py", "tests/router/test_rules_flow.py",
-    "tests/e2e/test_listen.py",
+    "tests/e2e/test_listen.py", "tests/api/test_openapi.py",
 })
 _ROOT = Path(__file__).resolve().parents[1]
 
