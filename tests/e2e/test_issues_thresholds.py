@@ -77,7 +77,10 @@ async def test_pending_events_over_the_threshold_open_a_backpressure_issue(stack
             _, found = await api.call("GET", f"/v1/issues/{issue['id']}")
             return found if found["status"] == "RESOLVED" else None
         done = await eventually(resolved, 60, "the backlog drained and the issue resolved")
-        assert done["count"] == 3
+        # One issue, counting at least the three arrivals above; events the unpause sends
+        # again while the job still sees the destination over its threshold may count too
+        # (seen once on a loaded machine: 6).
+        assert done["count"] >= 3
         kinds = await eventually(lambda: _kinds(pager, 2), 60, "open and resolve notified")
         assert kinds == ["issue.opened", "issue.resolved"]
     finally:
