@@ -21,6 +21,7 @@ from mode import Service
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from router.acks import InOrderAcks
 from router.connections import ConnectionView
 from router.fairness import TeamSlots, team_share
 from router.metrics import RouterMetrics
@@ -151,24 +152,28 @@ def create_app(settings: Settings) -> faust.App:
                                    view.destination_enabled(connection.destination_id),
                                    transform, request["received_at"]))
 
-    async def route_and_ack(event: faust.EventT) -> None:
+    async def route_and_ack(event: faust.EventT, acks: InOrderAcks[faust.EventT],
+                            slot: Any) -> None:
         try:
             await route_request(event.value)
-            event.ack()  # only now may its offset be committed
+            acks.finished(event.message.tp, slot)  # its offset, once those before it are done
         finally:
             in_flight.release()
 
-    # Each request is routed in a task of its own, acked when routed (Faust commits only offsets
-    # acked without a gap), so a team waiting for its transformation slots waits beside other
-    # teams' requests, not in front of them. An unexpected error in any task stops the worker
-    # (to be restarted from the last commit) rather than skipping the request.
+    # Each request is routed in a task of its own, so a team waiting for its transformation
+    # slots waits beside other teams' requests, not in front of them; acks reach Faust in
+    # offset order per partition (router.acks: Faust would commit past a request still being
+    # routed). An unexpected error in any task stops the worker (to be restarted from the last
+    # commit) rather than skipping the request.
     @app.agent(requests_topic, supervisor_strategy=CrashingSupervisor)
     async def route_requests(stream: faust.StreamT) -> None:
         await config.follower.caught_up.wait()  # never route on a partial view
+        acks: InOrderAcks[faust.EventT] = InOrderAcks(lambda event: event.ack())
         async with asyncio.TaskGroup() as routing:
             async for event in stream.noack().events():
                 await in_flight.acquire()
-                routing.create_task(route_and_ack(event))
+                slot = acks.taken(event.message.tp, event)
+                routing.create_task(route_and_ack(event, acks, slot))
 
     @app.agent(dedupe_topic, supervisor_strategy=CrashingSupervisor)
     async def deduplicate(stream: faust.StreamT) -> None:
