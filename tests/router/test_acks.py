@@ -46,3 +46,20 @@ def test_acks_follow_offsets_whatever_order_routing_ends_in(partitions: list[int
             assert len(done) == first_open
     assert sorted(acked) == sorted((p, o) for p, n in offsets.items() for o in range(n))
     assert acks.waiting() == 0
+
+
+def test_why_faust_needs_acks_in_order() -> None:
+    """The finding itself, on Faust's own bookkeeping: committed position 190 (the next offset
+    to read), 190 still being routed, 191 and 192 acked → Faust commits 193, past 190."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from faust.transport.consumer import Consumer
+    from intervaltree import IntervalTree
+
+    tp = ("fasthook.requests", 6)
+    consumer = SimpleNamespace(_acked=defaultdict(list, {tp: [191, 192]}),
+                               _gap=defaultdict(IntervalTree),
+                               _committed_offset=defaultdict(lambda: None, {tp: 190}),
+                               _acked_index=defaultdict(set, {tp: {191, 192}}))
+    assert Consumer._new_offset(consumer, tp) == 193  # 190 would be skipped
