@@ -9,34 +9,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import aiohttp
-import pytest
 
-from runtime.settings import Settings
-from tests.e2e.test_issues import Switch, pipeline, send, verified
+from tests.e2e import test_issues_actions
+from tests.e2e.test_issues import pipeline, send, verified
 from tests.e2e.test_issues_actions import one_issue
 from tests.support.poll import eventually
 from tests.support.receiver import Receiver
-from tests.support.stack import Stack, running_stack, stack_settings
+
+# The same stack (with the issues job) as the actions tests: their fixtures.
+settings = test_issues_actions.settings
+stack = test_issues_actions.stack
 
 PENDING = 6  # the trigger's threshold
 INTERVAL_MS = 15_000  # notify_interval_ms: long enough that a quick burst stays inside it
-
-
-@pytest.fixture
-def settings(settings: Settings, engine) -> Settings:
-    return stack_settings(settings, engine)
-
-
-@pytest.fixture
-async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[tuple[Stack, Switch]]:
-    switch = Switch()
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=switch),
-                             issues=True) as running:
-        yield running, switch
 
 
 async def test_pending_events_over_the_threshold_open_a_backpressure_issue(stack):
