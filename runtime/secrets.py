@@ -41,8 +41,9 @@ def generate_key() -> str:
 
 def secret_keys(secret_key: str) -> list[str]:
     """The keys in FASTHOOK_SECRET_KEY, newest first (comma-separated)."""
-    keys = [k.strip() for k in _require(secret_key).split(",") if k.strip()]
-    return keys or [_require("")]
+    keys = [k.strip() for k in secret_key.split(",") if k.strip()]
+    _require(",".join(keys))  # empty and " , " alike: not set
+    return keys
 
 
 def _fernet(key: str) -> Fernet:
