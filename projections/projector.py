@@ -38,7 +38,7 @@ KINDS = ("requests", "events", "attempts", "ignored", "held", "config", "issues"
 
 
 def group_name(settings: Settings) -> str:
-    return f"{settings.topic_namespace}-projector"
+    return settings.projector_group or f"{settings.topic_namespace}-projector"
 
 
 class _Seek(ConsumerRebalanceListener):
