@@ -7,8 +7,13 @@ fails is retried with backoff, never skipped, so the committed offset never pass
 that is not in ClickHouse. A record that cannot be decoded is logged and counted: it can never
 be projected, and stopping the projector for it would stop every view.
 
-The consumer group is `<ns>-projector` with static membership: a restarted projector takes
-its partitions back at once (and the embedded broker never evicts a SIGKILLed dynamic member).
+The consumer group is `<ns>-projector` (or `projector_group`) with static membership: a
+projector restarted after a crash takes its partitions back at once (and the embedded broker
+never evicts a SIGKILLed dynamic member). Any number of projector workers share the group's
+partitions (docs/operations.md, "Scaling projections"); one that stops leaves the group, so
+the others take its partitions at once. Every row is keyed by what it records (table ORDER BY
+keys, ReplacingMergeTree) and the group's offsets live in Kafka, committed per partition by
+its owner after the write: a batch re-read by a partition's next owner converges, no gap.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
 from runtime.background import BackgroundTask
-from runtime.kafka import IdleFetch, make_group_consumer
+from runtime.kafka import IdleFetch, leave_group, make_group_consumer
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -197,8 +202,10 @@ class Projector:
         return not self.busy
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Finish the batch in hand (bounded), then leave; uncommitted records are re-read."""
+        """Finish the batch in hand (bounded), then leave the group, so the other workers
+        take this one's partitions at once; uncommitted records are re-read by them."""
         await self._task.stop(timeout_s)
+        await leave_group(self.consumer)
         await self.consumer.stop()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from runtime import resting
 from runtime.errors import RuntimeSetupError
@@ -76,6 +77,23 @@ def make_group_consumer(settings: Settings, group: str, *,
     options.update(overrides)
     return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s,
                                    **options)  # type: ignore[arg-type]
+
+
+async def leave_group(consumer: AIOKafkaConsumer) -> None:
+    """Leave the consumer's group now, although it is a static member (which by design never
+    leaves: a restart under the same name takes its partitions back at once). For a worker
+    stopping for good — scaled down, or one of several sharing the topics — whose partitions
+    must move to the others at once rather than after the broker's session timeout (never, on
+    the embedded broker). Best effort: a failed leave falls back to that timeout. aiokafka
+    skips the leave for static members, so the request is sent through its coordinator."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    member_id = getattr(coordinator, "member_id", "")
+    if coordinator is None or not member_id or member_id == JoinGroupRequest.UNKNOWN_MEMBER_ID:
+        return
+    try:
+        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member_id))
+    except KafkaError:
+        log.warning("leaving the consumer group failed", exc_info=True)
 
 
 async def assign_from_beginning(consumer: AIOKafkaConsumer,
