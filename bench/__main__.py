@@ -20,12 +20,14 @@ from bench import (
     listen,
     pipeline,
     projections,
+    projections_scale,
 )
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "idle": idle.run,
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+    "projections_scale": projections_scale.run,
     "analysts": analysts.run,
     "listen": listen.run,
     "issues": issues.run,
