@@ -35,7 +35,15 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from projections import queries
 from projections.bulk_jobs import ACTIVE, Job, Kind, now_ms, read_jobs
-from projections.bulk_lease import claimed, expired, newer, renew_due, renewed, to_claim
+from projections.bulk_lease import (
+    claimed,
+    created,
+    expired,
+    newer,
+    renew_due,
+    renewed,
+    to_claim,
+)
 from projections.bulk_walk import COUNT_ALL, PAGE_SIZE, request_records, upper_bound, walk_sql
 from projections.clickhouse import Engine
 from projections.errors import EngineError
@@ -315,9 +323,9 @@ class BulkRunner:
     async def create(self, kind: Kind, team_id: str, query: dict[str, Any],
                      connection_ids: list[str] | None = None) -> Job:
         at = now_ms()
-        job = Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
-                  await self.estimate(kind, team_id, query, at),
-                  connection_ids=connection_ids)
+        job = created(Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
+                          await self.estimate(kind, team_id, query, at),
+                          connection_ids=connection_ids), self.me, at, self.lease_ms)
         if self._producer is None:
             raise RuntimeSetupError("the bulk runner is not started")
         # Stored before its worker starts: every later state of the job lands after it.

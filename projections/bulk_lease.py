@@ -38,6 +38,12 @@ def to_claim(jobs: Iterable[Job], running: set[str], me: str, now_ms: int, *,
                   and (expired(job, now_ms) or (starting and job.owner == me)))
 
 
+def created(job: Job, me: str, now_ms: int, lease_ms: int) -> Job:
+    """A new job as its creator stores it: already leased to the creator (no claim counted
+    yet), so the replicas that see it before the creator's worker claims it leave it alone."""
+    return replace(job, owner=me, lease_until=now_ms + lease_ms)
+
+
 def claimed(job: Job, me: str, now_ms: int, lease_ms: int) -> Job:
     """The job's state once `me` took it: the next token, a fresh lease."""
     return replace(job, owner=me, token=job.token + 1, lease_until=now_ms + lease_ms)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from projections.bulk_jobs import Job
 from projections.bulk_lease import (
     claimed,
+    created,
     expired,
     newer,
     renew_due,
@@ -37,6 +38,15 @@ def test_a_new_job_is_claimed_and_a_held_one_is_not() -> None:
     # Its holder died: once the lease lapsed any replica takes it, with the next token.
     assert to_claim([held], set(), "b", NOW + LEASE_MS) == ["blk_1"]
     assert claimed(held, "b", NOW + LEASE_MS, LEASE_MS).token == 2
+
+
+def test_a_new_job_is_left_to_the_replica_that_created_it() -> None:
+    fresh = created(job(), "a", NOW, LEASE_MS)
+    assert (fresh.owner, fresh.token) == ("a", 0)
+    assert to_claim([fresh], set(), "b", NOW + 1) == []
+    assert claimed(fresh, "a", NOW + 1, LEASE_MS).token == 1
+    # Its creator died before its worker claimed it: the lease lapses like any other.
+    assert to_claim([fresh], set(), "b", NOW + LEASE_MS) == ["blk_1"]
 
 
 def test_a_restarted_replica_takes_back_its_own_jobs_at_once() -> None:
