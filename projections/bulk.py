@@ -124,6 +124,7 @@ class Worker:
             # The claim, committed at once: the other replicas see the job is held again.
             await self._commit(producer, [], claimed(self.job, runner.me, now_ms(),
                                                      runner.lease_ms))
+            runner.metrics.bulk_claims.inc()
             while self.job.status in ACTIVE:
                 if self.cancel_requested.is_set():
                     await self._commit(producer, [], replace(

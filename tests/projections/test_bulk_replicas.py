@@ -99,6 +99,11 @@ async def test_a_job_whose_replica_is_killed_is_finished_by_another(
             done = await job_until(http, second, job["id"],
                                    lambda j: j["status"] == "COMPLETED",
                                    "the job finished by the second replica", 120)
+            async with http.get(second.url + "/metrics") as response:
+                metrics = await response.text()
+            [claims] = [float(line.split()[-1]) for line in metrics.splitlines()
+                        if line.startswith("fasthook_projections_bulk_claims_total ")]
+            assert claims >= 1  # the takeover, counted where operators look
         assert done["processed_count"] == TOTAL
         sent = await bulk_events(bootstrap, settings, job["id"])
         assert sorted(sent) == failed and set(sent.values()) == {1}
