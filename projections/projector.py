@@ -190,6 +190,13 @@ class Projector:
             # writing it twice changes nothing.
             log.warning("commit failed; the batch will be read again", exc_info=True)
 
+    def unassigned(self) -> list[TopicPartition]:
+        """The partitions of the projected topics this member does not own."""
+        owned = self.consumer.assignment()
+        return [TopicPartition(topic, partition) for topic in self.kinds
+                for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
+                if TopicPartition(topic, partition) not in owned]
+
     async def caught_up(self) -> bool:
         """Has every assigned partition been written up to its end offset as of now?"""
         assigned = list(self.consumer.assignment())
@@ -219,6 +226,13 @@ async def replay_all(settings: Settings, engine: Engine, db: str, metrics: Proje
         async with asyncio.timeout(timeout_s):
             # Positions only count once the seek to the beginning has happened.
             await projector.assigned.wait()
+            missing = projector.unassigned()
+            if missing:
+                # Another projector shares the group: it keeps those partitions, and the
+                # rebuilt tables would miss their records.
+                raise EngineError(f"{len(missing)} partitions are owned by another projector "
+                                  "of the group: stop every projections process, then run "
+                                  "the rebuild again")
             while not await projector.caught_up():
                 if not projector.running:
                     raise EngineError("the projector stopped during the replay")

@@ -14,7 +14,10 @@ from aiohttp import web
 
 from fasthook.embedded import free_port
 from projections.app import create_app
+from projections.clickhouse import Engine
+from projections.errors import EngineError
 from projections.keys import BULK, PROJECTOR
+from projections.rebuild import rebuild
 from runtime.errors import SettingsError
 from runtime.settings import Settings
 from tests.projections.conftest import TEAM, Service, api_headers, start_service, stop_service
@@ -41,6 +44,12 @@ async def replicas(psettings: Settings, db: str) -> AsyncIterator[tuple[Service,
     finally:
         for service in started:
             await stop_service(service)
+
+
+async def test_a_rebuild_refuses_to_share_the_group(service: Service, engine: Engine) -> None:
+    """A rebuild beside a live projector would only get some partitions back: it stops."""
+    with pytest.raises(EngineError, match="another projector"):
+        await rebuild(service.settings.with_(instance_id="rebuild"), engine)
 
 
 def test_an_unknown_role_fails_at_start(psettings: Settings) -> None:
