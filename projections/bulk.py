@@ -40,6 +40,7 @@ from projections.bulk_lease import (
     created,
     expired,
     newer,
+    released,
     renew_due,
     renewed,
     to_claim,
@@ -74,7 +75,9 @@ class Worker:
     def __init__(self, runner: BulkRunner, job_id: str) -> None:
         self.runner = runner
         self.job_id = job_id
-        self.cancel_requested = asyncio.Event()
+        self.cancel_requested = False
+        self.release_requested = False  # this replica stops: hand the job over at once
+        self._wake = asyncio.Event()  # set by either request: a pause ends at once
         self.task: asyncio.Task[None] | None = None
         # The job as this worker committed it: its own, never the (lagging) shared view, so
         # a page is never walked from a stale cursor.
@@ -95,6 +98,8 @@ class Worker:
                               extra={"bulk_id": self.job_id})
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
+                if self.release_requested:
+                    return  # this replica stops: the lease lapses and another resumes it
                 seen = self.runner.jobs[self.job_id]
                 if seen.owner != self.runner.me and not expired(seen, now_ms()):
                     return  # another replica holds it now: claiming it back would thrash
@@ -102,7 +107,7 @@ class Worker:
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once for a cancel."""
         try:
-            await asyncio.wait_for(self.cancel_requested.wait(), seconds)
+            await asyncio.wait_for(self._wake.wait(), seconds)
         except TimeoutError:
             pass
 
@@ -126,9 +131,14 @@ class Worker:
                                                      runner.lease_ms))
             runner.metrics.bulk_claims.inc()
             while self.job.status in ACTIVE:
-                if self.cancel_requested.is_set():
+                if self.cancel_requested:
                     await self._commit(producer, [], replace(
                         self.job, status="CANCELLED", cancelled_at=now_ms()))
+                    break
+                if self.release_requested:
+                    # The lease ended now: another replica resumes the job at its next look
+                    # instead of after the lease.
+                    await self._commit(producer, [], released(self.job), renew=False)
                     break
                 await self._page(producer)
                 if self.job.status in ACTIVE and runner.pause_s:
@@ -143,7 +153,7 @@ class Worker:
         """Pause between pages, renewing the lease whenever it is due (a cancel wakes it)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
-        while not self.cancel_requested.is_set() and (left := end - loop.time()) > 0:
+        while not self._wake.is_set() and (left := end - loop.time()) > 0:
             if renew_due(self.job, now_ms(), self.runner.lease_ms):
                 await self._commit(producer, [], self.job)
             await self._pause(min(left, self.runner.lease_ms / 4000))
@@ -201,11 +211,17 @@ class Worker:
                                      encode("RequestReceived", replay))))
         return out
 
-    async def _commit(self, producer: AIOKafkaProducer,
-                      outgoing: list[Message], state: Job) -> None:
+    def request(self, *, cancel: bool = False, release: bool = False) -> None:
+        """Stop before the next page: cancelling the job, or releasing it to the others."""
+        self.cancel_requested |= cancel
+        self.release_requested |= release
+        self._wake.set()
+
+    async def _commit(self, producer: AIOKafkaProducer, outgoing: list[Message], state: Job,
+                      *, renew: bool = True) -> None:
         """The page's records and the job's new state (its lease renewed): all committed, or
         none."""
-        if state.status in ACTIVE:
+        if renew and state.status in ACTIVE:
             state = renewed(state, now_ms(), self.runner.lease_ms)
         async with producer.transaction():
             sent = [await producer.send(topic, value, key=key)
@@ -300,14 +316,20 @@ class BulkRunner:
             self._spawn(job_id)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop watching and every worker; an open page is aborted and sent again by
-        whichever replica resumes the job."""
+        """Stop watching; let every worker finish its page and release its job (so another
+        replica resumes it at once), within half of `timeout_s`; then cancel what is left —
+        an open page is aborted and sent again by whichever replica resumes the job after its
+        lease lapses."""
         await self._watch.stop(0)  # it only waits on the topic: nothing to finish
         tasks = [w.task for w in self.workers.values() if w.task is not None]
+        for worker in self.workers.values():
+            worker.request(release=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s / 2)
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout_s)
+            await asyncio.wait(tasks, timeout=timeout_s / 2)
 
     async def fetch(self, sql: queries.Sql) -> list[dict[str, Any]]:
         if self._engine is None:
@@ -345,7 +367,7 @@ class BulkRunner:
         worker = self.workers.get(job.id)
         if worker is None or worker.task is None or worker.task.done():
             worker = self._spawn(job.id)
-        worker.cancel_requested.set()
+        worker.request(cancel=True)
         assert worker.task is not None
         await asyncio.wait_for(asyncio.shield(worker.task), timeout_s)
         return self.jobs[job.id]

@@ -49,6 +49,16 @@ def claimed(job: Job, me: str, now_ms: int, lease_ms: int) -> Job:
     return replace(job, owner=me, token=job.token + 1, lease_until=now_ms + lease_ms)
 
 
+def released(job: Job) -> Job:
+    """The holder's last state under its claim when its replica stops: the lease ends now, so
+    another replica resumes the job at its next look rather than after the lease."""
+    return replace(job, lease_until=0)
+
+
+def is_released(job: Job) -> bool:
+    return bool(job.owner) and job.lease_until == 0
+
+
 def renewed(job: Job, now_ms: int, lease_ms: int) -> Job:
     """The holder's state with its lease pushed forward (the owner and token stay)."""
     return replace(job, lease_until=max(job.lease_until, now_ms + lease_ms))
@@ -63,11 +73,13 @@ def newer(candidate: Job, current: Job | None) -> bool:
     """Is `candidate` a later state of the job than `current`? A replica's view hears of a
     job both from the topic and from its own commits; the view must never go back (a view
     that regressed would show a stale state and could lead a replica to claim a held job).
-    Within one claim a job only moves forward; a later claim supersedes the earlier one."""
+    Within one claim a job only moves forward (a release is its last state); a later claim
+    supersedes the earlier one."""
     if current is None:
         return True
     return _progress(candidate) >= _progress(current)
 
 
-def _progress(job: Job) -> tuple[int, int, int, int]:
-    return (job.token, _STATUS_RANK.get(job.status, 0), job.processed_count, job.lease_until)
+def _progress(job: Job) -> tuple[int, int, int, bool, int]:
+    return (job.token, _STATUS_RANK.get(job.status, 0), job.processed_count, is_released(job),
+            job.lease_until)

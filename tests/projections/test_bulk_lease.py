@@ -15,6 +15,7 @@ from projections.bulk_lease import (
     created,
     expired,
     newer,
+    released,
     renew_due,
     renewed,
     to_claim,
@@ -47,6 +48,14 @@ def test_a_new_job_is_left_to_the_replica_that_created_it() -> None:
     assert claimed(fresh, "a", NOW + 1, LEASE_MS).token == 1
     # Its creator died before its worker claimed it: the lease lapses like any other.
     assert to_claim([fresh], set(), "b", NOW + LEASE_MS) == ["blk_1"]
+
+
+def test_a_released_job_is_claimed_at_once_and_the_release_is_its_latest_state() -> None:
+    held = claimed(job(), "a", NOW, LEASE_MS)
+    gone = released(held)
+    assert newer(gone, held) and not newer(held, gone)
+    assert to_claim([gone], set(), "b", NOW + 1) == ["blk_1"]
+    assert newer(claimed(gone, "b", NOW + 1, LEASE_MS), gone)
 
 
 def test_a_restarted_replica_takes_back_its_own_jobs_at_once() -> None:
@@ -83,6 +92,8 @@ def history(steps: list[tuple[str, int]]) -> list[Job]:
         now += amount
         if last.status not in ("QUEUED", "RUNNING"):
             break
+        if not last.lease_until and step != "claim":
+            continue  # released (or never claimed): only a claim comes next
         if step == "claim":
             states.append(claimed(last, f"r{amount % 3}", now, LEASE_MS))
         elif step == "page" and last.owner:
@@ -91,12 +102,14 @@ def history(steps: list[tuple[str, int]]) -> list[Job]:
                                   now, LEASE_MS))
         elif step == "renew" and last.owner:
             states.append(renewed(last, now, LEASE_MS))
+        elif step == "release" and last.owner:
+            states.append(released(last))
         elif step == "end" and last.owner:
             states.append(replace(last, status="COMPLETED" if amount % 2 else "CANCELLED"))
     return states
 
 
-STEPS = st.lists(st.tuples(st.sampled_from(["claim", "page", "renew", "end"]),
+STEPS = st.lists(st.tuples(st.sampled_from(["claim", "page", "renew", "release", "end"]),
                            st.integers(min_value=1, max_value=40_000)), max_size=40)
 
 

@@ -11,14 +11,17 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer
 
 from fasthook.embedded import free_port
 from projections.app import create_app
+from projections.bulk_jobs import Job
 from projections.clickhouse import Engine
 from projections.errors import EngineError
 from projections.keys import BULK, PROJECTOR
 from projections.rebuild import rebuild
 from runtime.errors import SettingsError
+from runtime.kafka import assign_from_beginning
 from runtime.settings import Settings
 from tests.projections.conftest import TEAM, Service, api_headers, start_service, stop_service
 from tests.projections.records import event_record, publish, request_record
@@ -111,6 +114,61 @@ async def test_a_job_is_cancelled_through_another_replica(
         await until(first, job["id"], lambda b: b["status"] == "CANCELLED")
         sent = await bulk_events(bootstrap, psettings, job["id"])
         assert set(sent.values()) == {1} and sum(sent.values()) == cancelled["processed_count"]
+    finally:
+        for running in (first, second):
+            if running is not None:
+                await stop_service(running)
+
+
+async def job_states(bootstrap: str, topic: str, job_id: str) -> list[Job]:
+    """Every committed state of the job on the bulk topic, in order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        ends = await assign_from_beginning(consumer, topic)
+        states: list[Job] = []
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for messages in (await consumer.getmany(timeout_ms=200)).values():
+                states += [Job.from_bytes(m.value) for m in messages
+                           if m.key == job_id.encode() and m.value is not None]
+        return states
+    finally:
+        await consumer.stop()
+
+
+async def test_a_stopping_replica_hands_its_job_over_at_once(
+        psettings: Settings, db: str, producer, bootstrap) -> None:
+    """A replica stopping (SIGTERM, a rolling update) ends its lease as its last state: the
+    others resume the job at their next look, not after the lease (30 s here)."""
+    first: Service | None = await start_service(psettings)
+    second: Service | None = None
+    try:
+        assert first is not None
+        failed = await seed_failed(first, producer)
+        first.app[BULK].page_size = 50
+        first.app[BULK].pause_s = 0.2
+        _, job = await first.call("POST", "/v1/bulk/events/retry",
+                                  json={"query": {"status": "FAILED"}})
+        second = await start_service(psettings.with_(projections_port=free_port(),
+                                                     analysts_port=free_port(),
+                                                     instance_id="second"))
+        await until(second, job["id"], lambda b: b["processed_count"] >= 100)
+        await stop_service(first)
+        first = None
+        done = await until(second, job["id"], lambda b: b["status"] == "COMPLETED")
+        assert done["processed_count"] == len(failed)
+        states = await job_states(bootstrap, psettings.topics.bulk, job["id"])
+        owners = [s.owner for s in states]
+        first_name, second_name = (psettings.member_name("projections"),
+                                   psettings.with_(instance_id="second").member_name(
+                                       "projections"))
+        handover = owners.index(second_name)
+        assert set(owners[:handover]) == {first_name}
+        assert states[handover - 1].lease_until == 0  # released, not left to lapse
+        assert states[-1].owner == second_name and states[-1].token == 2
+        sent = await bulk_events(bootstrap, psettings, job["id"])
+        assert sorted(sent) == failed and set(sent.values()) == {1}
     finally:
         for running in (first, second):
             if running is not None:
