@@ -216,6 +216,34 @@ class Projector:
         await self.consumer.stop()
 
 
+def check_alone(projector: Projector) -> None:
+    """Refuse to go on beside another projector of the group: it keeps some partitions, and
+    a replay (or rebuild) would miss their records."""
+    missing = projector.unassigned()
+    if missing:
+        raise EngineError(f"{len(missing)} partitions are owned by another projector of the "
+                          "group: stop every projections process first")
+
+
+async def ensure_alone(settings: Settings, engine: Engine, db: str,
+                       timeout_s: float = 60.0) -> None:
+    """Join the projector's group without projecting anything, check no other member holds
+    partitions, and leave: what a rebuild does before it drops any table."""
+    projector = Projector(settings, engine, db, ProjectionMetrics())
+    await projector.consumer.start()
+    try:
+        projector.consumer.subscribe(list(projector.kinds), listener=_Seek(projector))
+        async with asyncio.timeout(timeout_s):
+            while not projector.assigned.is_set():
+                # Polls the group (the join happens here); the records fetched are dropped,
+                # nothing is committed.
+                await projector.consumer.getmany(timeout_ms=200)
+        check_alone(projector)
+    finally:
+        await leave_group(projector.consumer)
+        await projector.consumer.stop()
+
+
 async def replay_all(settings: Settings, engine: Engine, db: str, metrics: ProjectionMetrics,
                      timeout_s: float = 600.0) -> None:
     """Read every topic from the beginning into the tables, as the projector's group, then
@@ -226,13 +254,7 @@ async def replay_all(settings: Settings, engine: Engine, db: str, metrics: Proje
         async with asyncio.timeout(timeout_s):
             # Positions only count once the seek to the beginning has happened.
             await projector.assigned.wait()
-            missing = projector.unassigned()
-            if missing:
-                # Another projector shares the group: it keeps those partitions, and the
-                # rebuilt tables would miss their records.
-                raise EngineError(f"{len(missing)} partitions are owned by another projector "
-                                  "of the group: stop every projections process, then run "
-                                  "the rebuild again")
+            check_alone(projector)
             while not await projector.caught_up():
                 if not projector.running:
                     raise EngineError("the projector stopped during the replay")

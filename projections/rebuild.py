@@ -13,7 +13,7 @@ import time
 from projections.clickhouse import Engine, database_name, resolve_dsn
 from projections.metrics import ProjectionMetrics
 from projections.migrations import drop_all, migrate
-from projections.projector import replay_all
+from projections.projector import ensure_alone, replay_all
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ async def rebuild(settings: Settings, engine: Engine | None = None) -> Projectio
     began = time.monotonic()
     metrics = ProjectionMetrics()
     try:
+        await ensure_alone(settings, engine, db)  # before any table is dropped
         await drop_all(engine, db)
         await migrate(engine, db, settings.projections_retention_days)
         await replay_all(settings, engine, db, metrics)

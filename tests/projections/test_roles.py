@@ -49,10 +49,16 @@ async def replicas(psettings: Settings, db: str) -> AsyncIterator[tuple[Service,
             await stop_service(service)
 
 
-async def test_a_rebuild_refuses_to_share_the_group(service: Service, engine: Engine) -> None:
-    """A rebuild beside a live projector would only get some partitions back: it stops."""
+async def test_a_rebuild_refuses_to_share_the_group(service: Service, engine: Engine,
+                                                    producer) -> None:
+    """A rebuild beside a live projector would only get some partitions back: it stops
+    before it drops anything."""
+    event = event_record(request_record(TEAM, "src_rebuild"))
+    await publish(producer, service.settings, "events", [event])
+    await service.wait_for("/v1/events", 1, 30, source_id="src_rebuild")
     with pytest.raises(EngineError, match="another projector"):
         await rebuild(service.settings.with_(instance_id="rebuild"), engine)
+    assert (await service.get("/v1/events", source_id="src_rebuild"))["count"] == 1
 
 
 def test_an_unknown_role_fails_at_start(psettings: Settings) -> None:
