@@ -19,7 +19,10 @@ from api.view import ConfigView
 from fasthook.embedded import free_port
 from runtime.kafka import ConfigFollower
 from runtime.settings import Settings
+from schemas.codec import decode
+from schemas.config_fold import ConfigFold, Verdict
 from tests.support.api import make_team
+from tests.support.kafka import read_topic
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
 
@@ -136,6 +139,11 @@ async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_4
     finally:
         await follower.stop()
 
+    # What compaction leaves (each key's last record) folds to the same state: a refused
+    # write was restated by its writer, so it is never a key's last record.
+    assert compacted_state(await read_topic(settings.kafka_bootstrap, settings.topics.config,
+                                            raw=True)) == folded_state(view)
+
     # A stale version is refused at once; a version this replica never saw, too.
     status, problem, _ = await replicas[1].call(
         "PUT", path, body_of(connection, "late"), if_match=final_version - 1)
@@ -143,6 +151,22 @@ async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_4
     status, _, _ = await replicas[1].call(
         "PUT", path, body_of(connection, "early"), if_match=final_version + 5)
     assert status == 409
+
+
+def compacted_state(messages: list[Any]) -> dict[str, tuple[int, dict[str, Any]]]:
+    last = {m.key.decode(): m for m in messages}
+    view = ConfigView()
+    fold = ConfigFold()
+    for m in sorted(last.values(), key=lambda m: m.offset):
+        record = decode(m.value) if m.value is not None else None
+        if fold.fold(m.key.decode(), record) is Verdict.ACCEPTED:
+            view.apply(m.key.decode(), record)
+    return folded_state(view)
+
+
+def folded_state(view: ConfigView) -> dict[str, tuple[int, dict[str, Any]]]:
+    return {entity["id"]: (held.version, entity) for kind, entity in view.every()
+            if (held := view.get(kind, entity["id"])) is not None}
 
 
 async def test_unconditional_updates_from_two_replicas_all_apply_in_one_order(
