@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import given, settings
@@ -83,40 +84,60 @@ def folded(log: list[tuple[str, int | None, str]]) -> tuple[ConfigFold, list[Ver
     return fold, verdicts
 
 
-@settings(max_examples=300, deadline=None)
-@given(records)
-def test_every_reader_of_the_same_log_decides_the_same(
-        log: list[tuple[str, int | None, str]]) -> None:
-    assert folded(log)[1] == folded(list(log))[1]
-
-
-@settings(max_examples=300, deadline=None)
-@given(records)
-def test_accepted_versions_of_an_entity_only_go_up_between_deletes(
-        log: list[tuple[str, int | None, str]]) -> None:
-    _, verdicts = folded(log)
-    last: dict[str, int] = {}
-    for (entity_id, version, _), verdict in zip(log, verdicts, strict=True):
-        if version is None:
-            last.pop(entity_id, None)
-        elif verdict is Verdict.ACCEPTED:
-            assert version > last.get(entity_id, 0)
-            last[entity_id] = version
-
-
-@settings(max_examples=300, deadline=None)
-@given(records)
-def test_no_two_live_entities_hold_one_name(log: list[tuple[str, int | None, str]]) -> None:
-    fold, verdicts = folded(log)
-    live: dict[str, str] = {}
+def live_after_each(log: list[tuple[str, int | None, str]], verdicts: list[Verdict]
+                    ) -> Iterator[dict[str, tuple[int, str]]]:
+    """The live entities (id -> (version, name)) after each record, by the records that took
+    effect."""
+    live: dict[str, tuple[int, str]] = {}
     for (entity_id, version, name), verdict in zip(log, verdicts, strict=True):
         if version is None:
             live.pop(entity_id, None)
         elif verdict is Verdict.ACCEPTED:
-            live[entity_id] = name
-        assert len(set(live.values())) == len(live)
+            assert version > live.get(entity_id, (0, ""))[0]  # versions only go up
+            live[entity_id] = (version, name)
+        yield live
+
+
+@settings(max_examples=300, deadline=None)
+@given(records)
+def test_versions_only_go_up_and_no_two_live_entities_hold_one_name(
+        log: list[tuple[str, int | None, str]]) -> None:
+    fold, verdicts = folded(log)
+    live: dict[str, tuple[int, str]] = {}
+    for live in live_after_each(log, verdicts):
+        names = [name for _, name in live.values()]
+        assert len(set(names)) == len(names)
     assert {key[2]: holder for key, holder in fold.holders.items()} == {
-        n: i for i, n in live.items()}
+        name: entity_id for entity_id, (_, name) in live.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(records)
+def test_with_refusals_restated_what_compaction_leaves_folds_to_the_same_state(
+        writes: list[tuple[str, int | None, str]]) -> None:
+    """Each writer restates what the fold holds after a refusal (api.config_log): then each
+    key's last record — all compaction is sure to keep — folds to the full log's state."""
+    fold, log = ConfigFold(), []
+    for entity_id, version, name in writes:
+        log.append((entity_id, version, name))
+        if fold.fold(entity_id, None if version is None else write(entity_id, version, name=name)
+                     ) is not Verdict.ACCEPTED:
+            held = fold.versions.get(entity_id)
+            restated = None if held is None else (held, dict(fold_names(fold))[entity_id])
+            log.append((entity_id, *restated) if restated else (entity_id, None, ""))
+            fold.fold(entity_id, None if restated is None else write(entity_id, *restated))
+    full, full_verdicts = folded(log)
+    last = {entity_id: at for at, (entity_id, _, _) in enumerate(log)}
+    compacted = [log[at] for at in sorted(last.values())]
+    small, small_verdicts = folded(compacted)
+    assert small.versions == full.versions and small.holders == full.holders
+    assert list(live_after_each(compacted, small_verdicts))[-1:] == list(
+        live_after_each(log, full_verdicts))[-1:]
+
+
+def fold_names(fold: ConfigFold) -> Iterator[tuple[str, str]]:
+    """(entity id, name) of every entity the fold holds a name for."""
+    return ((entity_id, key[2]) for entity_id, key in fold.claims.items())
 
 
 @settings(max_examples=200, deadline=None)
