@@ -14,7 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from api.errors import Conflict, Unavailable
+from api.errors import Unavailable, WriteRefused
 from api.view import ConfigView
 from runtime.kafka import ConfigFollower
 from schemas.codec import encode
@@ -34,14 +34,6 @@ REFUSED = {
     Verdict.DELETED: "the {kind} was deleted",
     Verdict.NAME_TAKEN: "another {kind} took the name {name!r} first",
 }
-
-
-class WriteRefused(Conflict):
-    """The fold refused the write (409): `verdict` says why."""
-
-    def __init__(self, verdict: Verdict, detail: str) -> None:
-        super().__init__(detail)
-        self.verdict = verdict
 
 
 async def publish_entity(

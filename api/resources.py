@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.config_log import ConfigStore, WriteRefused
+from api.config_log import ConfigStore
 from api.entities import new_entity, public, revise, with_status
-from api.errors import Conflict, NotFound, Unprocessable
+from api.errors import Conflict, NotFound, Unprocessable, WriteRefused
 from api.issue_triggers import (
     IssueTriggerIn,
     IssueTriggerOut,
