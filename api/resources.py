@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ Companions = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
 # A write without If-Match that other replicas' writes keep beating is made again on the new
 # state this many times at most, then refused (409) like a conditional one.
 UNCONDITIONAL_TRIES = 20
+RETRY_PAUSE_S = 0.005
 
 
 def visible(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -130,6 +132,9 @@ class Resource:
                 if (conditional or refused.verdict is not Verdict.STALE
                         or attempt == UNCONDITIONAL_TRIES - 1):
                     raise
+                # Jittered and growing: writers that keep beating each other spread out
+                # instead of colliding again in lockstep.
+                await asyncio.sleep(random.uniform(0, RETRY_PAUSE_S * 2 ** min(attempt, 6)))
                 continue
             return self._respond(request, entity, held.version + 1)
         raise AssertionError("unreachable")
