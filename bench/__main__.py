@@ -12,6 +12,7 @@ from types import FrameType
 
 from bench import (
     analysts,
+    api_replicas,
     console,
     event_pages,
     idle,
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "issues": issues.run,
     "console": console.run,
     "event_pages": event_pages.run,
+    "api_replicas": api_replicas.run,
 }
 
 

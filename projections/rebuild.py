@@ -27,8 +27,9 @@ async def rebuild(settings: Settings, engine: Engine | None = None) -> Projectio
     metrics = ProjectionMetrics()
     try:
         await ensure_alone(settings, engine, db)  # before any table is dropped
-        await drop_all(engine, db)
-        await migrate(engine, db, settings.projections_retention_days)
+        await drop_all(engine, db, settings.clickhouse_cluster)
+        await migrate(engine, db, settings.projections_retention_days,
+                      settings.clickhouse_cluster)
         await replay_all(settings, engine, db, metrics)
     finally:
         if own:

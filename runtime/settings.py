@@ -87,6 +87,10 @@ class Settings:
     clickhouse_dsn: str = ""
     # Database holding the tables; empty = derived from the topic namespace.
     clickhouse_database: str = ""
+    # A ClickHouse cluster (a name in the servers' remote_servers) to create the tables on:
+    # replicated, sharded, queried through Distributed tables (projections.layout). Empty:
+    # one server (or the embedded engine).
+    clickhouse_cluster: str = ""
     # Rows older than this are dropped by ClickHouse TTL; 0 keeps everything.
     projections_retention_days: int = 30
     # The projector writes a batch when it has this many records or this much time passed.
