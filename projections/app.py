@@ -23,6 +23,7 @@ from projections.keys import (
     PROJECTOR,
     SETTINGS,
 )
+from projections.layout import Layout
 from projections.metrics import ProjectionMetrics
 from projections.middlewares import caller_scope, problems
 from projections.migrations import migrate
@@ -48,8 +49,10 @@ def role(settings: Settings) -> tuple[bool, bool]:
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = await Engine.open(resolve_dsn(settings))
-    await migrate(engine, app[DATABASE], settings.projections_retention_days)
+    engine = await Engine.open(resolve_dsn(settings),
+                                  Layout(settings.clickhouse_cluster).client_settings())
+    await migrate(engine, app[DATABASE], settings.projections_retention_days,
+                  settings.clickhouse_cluster)
     app[ENGINE] = engine
     try:
         async with producing(settings.kafka_bootstrap) as (producer, broker):

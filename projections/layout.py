@@ -62,6 +62,14 @@ class Layout:
     def on_cluster(self) -> str:
         return f" ON CLUSTER {quote(self.cluster)}" if self.cluster else ""
 
+    def client_settings(self) -> dict[str, int | str]:
+        """What the client sets per session: on a cluster, an insert into a Distributed table
+        returns once every shard has it (read-your-writes for the projector's checkpoints), and
+        subqueries over Distributed tables run once, globally."""
+        if not self.cluster:
+            return {}
+        return {"insert_distributed_sync": 1, "distributed_product_mode": "global"}
+
     def storage(self, table: str) -> str:
         """The table that holds `table`'s rows (and its TTL) on each node."""
         return table + LOCAL if self.cluster else table

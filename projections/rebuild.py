@@ -11,6 +11,7 @@ import logging
 import time
 
 from projections.clickhouse import Engine, database_name, resolve_dsn
+from projections.layout import Layout
 from projections.metrics import ProjectionMetrics
 from projections.migrations import drop_all, migrate
 from projections.projector import ensure_alone, replay_all
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 
 async def rebuild(settings: Settings, engine: Engine | None = None) -> ProjectionMetrics:
     own = engine is None
-    engine = engine or await Engine.open(resolve_dsn(settings))
+    engine = engine or await Engine.open(resolve_dsn(settings),
+                                  Layout(settings.clickhouse_cluster).client_settings())
     db = database_name(settings)
     began = time.monotonic()
     metrics = ProjectionMetrics()

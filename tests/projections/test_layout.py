@@ -179,3 +179,9 @@ async def test_the_real_engine_parses_every_cluster_statement(engine: Engine) ->
         assert f"ON CLUSTER {CLUSTER}" in formatted or f"ON CLUSTER '{CLUSTER}'" in formatted
         if "Distributed(" in statement:
             assert "cityHash64(" in formatted
+
+
+def test_a_cluster_client_inserts_synchronously_and_subqueries_globally() -> None:
+    assert Layout("").client_settings() == {}
+    assert Layout("fasthook").client_settings() == {
+        "insert_distributed_sync": 1, "distributed_product_mode": "global"}
