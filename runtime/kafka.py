@@ -34,15 +34,7 @@ resting.install()
 # Every client is sized from the contract's one record limit (schemas.limits): a producer sends a
 # record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
 # full-size record from each of a few partitions.
-# A partition's batch holds up to PRODUCER_BATCH_BYTES (aiokafka's default is 16 KiB): with many
-# sends in flight (the deliverer records an attempt per delivery, a thousand at once under a
-# burst) every send that finds the batch full waits for it to drain, then all of them wake to
-# race for the next one; with 16 KiB batches of ~1.5 KB attempts that cost 0.26 ms of CPU per
-# record (1,000 concurrent sends), with 256 KiB 0.04 ms. A lone record still leaves after
-# linger_ms.
-PRODUCER_BATCH_BYTES = 256 * 1024
-PRODUCER_SIZES: dict[str, object] = {"max_request_size": MAX_MESSAGE_BYTES,
-                                     "max_batch_size": PRODUCER_BATCH_BYTES}
+PRODUCER_SIZES: dict[str, object] = {"max_request_size": MAX_MESSAGE_BYTES}
 CONSUMER_SIZES: dict[str, object] = {"max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
                                      "fetch_max_bytes": 8 * MAX_MESSAGE_BYTES}
 
