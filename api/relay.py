@@ -40,12 +40,8 @@ class SessionGone(ControlPlaneError):
 def header_pairs(raw_headers: tuple[tuple[bytes, bytes], ...],
                  dropped: frozenset[str]) -> list[list[str]]:
     """The request's headers as frame pairs, in order, minus `dropped` (lower-case names)."""
-    pairs = []
-    for raw_name, raw_value in raw_headers:
-        name = raw_name.decode("latin-1")
-        if name.lower() not in dropped:
-            pairs.append([name, raw_value.decode("latin-1")])
-    return pairs
+    return [[name.decode("latin-1"), value.decode("latin-1")] for name, value in raw_headers
+            if name.lower().decode("latin-1") not in dropped]
 
 
 def request_head(frame_id: int, method: str, path: str,

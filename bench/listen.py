@@ -32,6 +32,7 @@ from bench.pipeline import BODY, Receiver, Stack, preload
 from bench.procs import Child, TerminalChild, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
+from runtime import heap
 from runtime.kafka import make_producer
 from runtime.settings import load_settings
 from schemas.codec import encode
@@ -169,6 +170,8 @@ async def measure(stack: Stack, api_url: str, tmp: Path, n: int, duration_s: flo
         direct = await direct_connection(http, api_url, receiver, source["id"])
     cli_log = tmp / "listen.log"
     env = {**stack.env, "FASTHOOK_API_URL": api_url, "FASTHOOK_API_KEY": key}
+    # The measuring process (the local server, the clock) must not pause to collect either.
+    heap.settle()
     with TerminalChild("listen", python("-m", "fasthook", "listen", str(receiver.port),
                                         "--source", "bench"), cli_log, env) as cli:
         groups = {**groups, "cli": cli.pgid}

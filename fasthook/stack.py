@@ -209,13 +209,16 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
                                       replication=settings.topic_replication)
         if created:
             log.info("topics created", extra={"topics": created})
-        async with admin_session(settings) as admin:
-            team, key, source = await bootstrap(admin, data_dir)
-            analyst_password = await ready_analyst(admin, data_dir)
-        # The projections service is the one process that owns the embedded ClickHouse path.
+        # The services start now, beside the launcher's own set-up below (their start-up is
+        # most of the wait for the banner): they follow the config topic, so the team, key and
+        # source it writes reach them as any change does. The projections service is the one
+        # process that owns the embedded ClickHouse path; the set-up only writes config.
         for name in probes:
             supervisor.add(ServiceSpec(name, [sys.executable, "-m", name], env,
                                        log_path=log_path(data_dir, name)))
+        async with admin_session(settings) as admin:
+            team, key, source = await bootstrap(admin, data_dir)
+            analyst_password = await ready_analyst(admin, data_dir)
         for name, url in probes.items():
             await wait_ready(url, name, log_file=log_path(data_dir, name))
         dashboard.print(banner(settings, team, key, source, embedded, analyst_password, logs))

@@ -15,6 +15,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from runtime.heap import settle
 from runtime.loops import loop_factory
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
+    settle()  # started: what it holds now lives as long as the process
     try:
         await stop.wait()
         began = time.monotonic()

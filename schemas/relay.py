@@ -45,9 +45,13 @@ BINARY_PROTOCOL = "fasthook.relay.binary.v1"
 _HEAD_LENGTH = 4
 
 
+# One encoder for every frame: json.dumps with separators builds a new one per call.
+_HEAD_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def pack_frame(head: dict[str, Any], body: bytes) -> bytes:
     """One binary frame: `head` (no body in it) as JSON, then `body` as is."""
-    encoded = json.dumps(head, separators=(",", ":")).encode()
+    encoded = _HEAD_ENCODER.encode(head).encode()
     return len(encoded).to_bytes(_HEAD_LENGTH, "big") + encoded + body
 
 

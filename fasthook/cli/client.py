@@ -6,12 +6,13 @@ It knows nothing the API does not publish: routes, bearer keys, `x-team-id`, pro
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from fasthook.cli.profiles import Profile
 from schemas.errors import FastHookError
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "fasthook-cli"
 
@@ -46,6 +47,8 @@ class Client:
         if profile.team_id:
             headers["x-team-id"] = profile.team_id
         self.base = profile.api_url
+        import httpx  # on first use: half a second of imports that `fasthook run` never needs
+
         self.http = httpx.Client(base_url=profile.api_url, headers=headers, timeout=timeout_s)
 
     def __enter__(self) -> Client:
@@ -67,6 +70,8 @@ class Client:
 
     def send(self, method: str, path: str, *, json: Any = None,
              params: Mapping[str, Any] | None = None) -> httpx.Response:
+        import httpx
+
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         try:
             response = self.http.request(method, path, json=json, params=query)

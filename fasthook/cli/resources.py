@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 from click.shell_completion import CompletionItem
 
 from fasthook.cli.app import Session, examples, pass_session
@@ -161,6 +160,8 @@ def completer(kind: Kind) -> Callable[[click.Context, click.Parameter, str],
     when the API cannot be asked (never an error in the middle of a command line)."""
     def complete(ctx: click.Context, _: click.Parameter, incomplete: str
                  ) -> list[CompletionItem]:
+        import httpx  # as the client does: only when a command calls the API
+
         session = Session(ctx.find_root().params.get("profile"), config_path())
         try:
             with Client(session.profile(), timeout_s=2) as client:

@@ -28,7 +28,7 @@ from fasthook.listen.errors import ListenError, UsageError
 from fasthook.listen.forward import Forwarder, local_base, local_port, reachable
 from fasthook.listen.output import OUTPUTS, Interactive, Lines, Renderer
 from fasthook.listen.provision import filter_rule, provision, session_name
-from runtime import loops
+from runtime import heap, loops
 from runtime.settings import variable
 
 LOCAL_CHECK_EVERY_S = 1.0
@@ -126,6 +126,7 @@ class Listening:
                        err=True)
             renderer = self.renderer(api)
             renderer.start()
+            heap.settle()  # provisioned and drawing: no collection walks all that again
             try:
                 client = SessionClient(api, destination, forwarder,
                                        Hooks(renderer.forwarded, renderer.state))
