@@ -33,9 +33,10 @@ from api.models import (
 from api.requests import ListQuery, etag, if_match, paginate, read_model, read_query
 from api.view import ConfigView, Versioned
 from schemas.config_fold import Verdict
+from schemas.entities import EntityType
 
 Checker = Callable[[ConfigView, str, dict[str, Any]], list[tuple[str, str]]]
-Companions = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+Companions = Callable[[dict[str, Any]], list[tuple[EntityType, dict[str, Any]]]]
 # A write without If-Match that other replicas' writes keep beating is made again on the new
 # state this many times at most, then refused (409) like a conditional one.
 UNCONDITIONAL_TRIES = 20
@@ -58,7 +59,7 @@ def check_connection(view: ConfigView, team_id: str, body: dict[str, Any]) -> li
 
 @dataclass(frozen=True)
 class Resource:
-    kind: str
+    kind: EntityType
     plural: str
     model_in: type[BaseModel]
     model_out: type[BaseModel]
