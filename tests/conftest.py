@@ -121,7 +121,9 @@ _PURE_FOLDERS = ("tests/schemas/",)
 _PURE_FILES = frozenset({
     "tests/deliverer/test_retry.py", "tests/deliverer/test_offsets.py",
     "tests/deliverer/test_limits.py", "tests/deliverer/test_attempts.py",
-    "tests/deliverer/test_parking.py", "tests/router/test_routing.py",
+    "tests/deliverer/test_parking.py", "tests/deliverer/test_outgoing.py",
+    "tests/deliverer/test_signatures.py", "tests/deliverer/test_standard_webhooks.py",
+    "tests/router/test_routing.py",
     "tests/router/test_dedupe.py", "tests/router/test_hops.py",
     # The filter grammar and the query routes as the API and projections hold them.
     "tests/api/test_rules.py", "tests/projections/test_operations.py",
