@@ -53,14 +53,15 @@ TEST_WORKERS ?= 3
 TYPED := schemas runtime deliverer issues console fasthook api
 # The pure core's own tests (marked `pure`) with its coverage: below 100% of its branches
 # ([tool.coverage] in pyproject.toml) the run fails. Coverage costs the other tests more than
-# it tells (measured: docs/architecture.md), so they run without it.
+# it tells (measured: docs/architecture.md), so they run without it. One process: on 3
+# workers each collects the whole tree again (measured: twice the CPU, slower too).
 PURE_COVERAGE := -m pure --cov --cov-report=term-missing:skip-covered
 test: $(STAMP_TEST) browser kubectl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict $(TYPED)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PURE_COVERAGE)
+	$(BIN)/python -m pytest -q $(PURE_COVERAGE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial and not pure"
 	$(BIN)/python -m pytest -m serial
 
