@@ -152,7 +152,7 @@ class Resource:
         """The entity, then its companions (deliverable before any issue names them); the
         companions the previous version had and this one has not are deleted."""
         store = request.app[STORE]
-        await store.put(self.kind, entity, base=before.version if before else None,  # type: ignore[arg-type]
+        await store.put(self.kind, entity, base=before.version if before else None,
                         fresh=before is None)
         if self.companions is None:
             return
@@ -205,7 +205,7 @@ class Resource:
         return handle
 
 
-def version_in(view: ConfigView, kind: str, entity: dict[str, Any]) -> int:
+def version_in(view: ConfigView, kind: EntityType, entity: dict[str, Any]) -> int:
     held = view.get(kind, entity["id"])
     return held.version if held else 1
 
