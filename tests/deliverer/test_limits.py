@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -13,14 +12,22 @@ import pytest
 from deliverer.limits import DestinationLimits
 
 
-def destination(rate: int | None = None, period: str | None = None,
-                did: str = "des_1") -> dict[str, Any]:
-    return {"id": did, "config": {"url": "https://receiver.example/hook", "rate_limit": rate,
-                                  "rate_limit_period": period}}
+def destination(
+    rate: int | None = None, period: str | None = None, did: str = "des_1"
+) -> dict[str, Any]:
+    return {
+        "id": did,
+        "config": {
+            "url": "https://receiver.example/hook",
+            "rate_limit": rate,
+            "rate_limit_period": period,
+        },
+    }
 
 
-async def enter(limits: DestinationLimits, dest: dict[str, Any], event_id: str,
-                release: asyncio.Event) -> float | None:
+async def enter(
+    limits: DestinationLimits, dest: dict[str, Any], event_id: str, release: asyncio.Event
+) -> float | None:
     """Takes a slot (or is told to park) and holds it until `release`."""
     async with limits.slot(dest, event_id) as park_s:
         if park_s is None:
@@ -85,12 +92,15 @@ async def test_a_rate_limit_spaces_sends_in_memory_when_the_wait_is_short() -> N
     limits = DestinationLimits(default_concurrency=4, global_slots=40)
     dest = destination(10, "second")  # one send every 0.1 s
     sent: list[float] = []
+    start = time.monotonic()
     for event_id in ("evt_1", "evt_2", "evt_3"):
         async with limits.slot(dest, event_id) as park_s:
             assert park_s is None
             sent.append(time.monotonic())
-    # A lower bound only: however loaded the machine, a send never comes early.
-    assert all(later - earlier >= 0.09 for earlier, later in pairwise(sent))
+    # Lower bounds only: however loaded the machine, no send comes before its slot on the
+    # schedule (a late one does not push the next one back: the schedule keeps the rate).
+    # 10 ms of slack: asyncio ends a sleep within its clock's resolution of the time.
+    assert all(at - start >= k * 0.1 - 0.01 for k, at in enumerate(sent))
 
 
 async def test_a_far_rate_limit_parks_the_event_until_its_reserved_time() -> None:
