@@ -35,27 +35,35 @@ def test_ids_refuse_an_unknown_prefix_and_fall_back_for_foreign_strings() -> Non
 
 def test_every_named_topic_is_in_the_catalog_under_its_namespace() -> None:
     topics = Topics("acme")
-    named = {topics.config, topics.requests, topics.events, topics.ignored, topics.held,
-             topics.router_dedupe, topics.attempts, topics.bulk, topics.issues,
-             topics.issues_state, *(topics.retry(tier) for tier in RETRY_TIERS_MS)}
+    properties = [name for name, value in vars(Topics).items() if isinstance(value, property)]
+    named = {getattr(topics, name) for name in properties}
+    named |= {topics.retry(tier) for tier in RETRY_TIERS_MS}
     assert all(name.startswith("acme.") for name in named)
     assert named == {name for name, _spec in topics.all()}
-    assert len(named) == len(CATALOG)
+    assert len(named) == len(CATALOG) == len(properties) + len(RETRY_TIERS_MS)
 
 
 def test_a_relay_route_is_per_destination() -> None:
     assert relay_route("des_1") == "/relay/des_1" != relay_route("des_2")
 
 
-@pytest.mark.parametrize(("message", "code", "expected"), [
-    ("", "x", "does not compile as JavaScript"),
-    ("SyntaxError: odd", "x", "SyntaxError: odd"),
-    ("undefined:3: SyntaxError: Unexpected token\nx)\n ^", "a\nx)", "SyntaxError: Unexpected "
-     "token (line 1, column 2)"),
-    ("undefined:3: SyntaxError: Unexpected end", "a", "SyntaxError: Unexpected end (line 1)"),
-    ("undefined:9: SyntaxError: Unexpected end of input", "a",
-     "SyntaxError: Unexpected end of input (at the end of the code)"),
-])
-def test_a_compile_error_points_into_the_users_code(message: str, code: str,
-                                                    expected: str) -> None:
+@pytest.mark.parametrize(
+    ("message", "code", "expected"),
+    [
+        ("", "x", "does not compile as JavaScript"),
+        ("SyntaxError: odd", "x", "SyntaxError: odd"),
+        (
+            "undefined:3: SyntaxError: Unexpected token\nx)\n ^",
+            "a\nx)",
+            "SyntaxError: Unexpected token (line 1, column 2)",
+        ),
+        ("undefined:3: SyntaxError: Unexpected end", "a", "SyntaxError: Unexpected end (line 1)"),
+        (
+            "undefined:9: SyntaxError: Unexpected end of input",
+            "a",
+            "SyntaxError: Unexpected end of input (at the end of the code)",
+        ),
+    ],
+)
+def test_a_compile_error_points_into_the_users_code(message: str, code: str, expected: str) -> None:
     assert compile_error(message, code) == expected
