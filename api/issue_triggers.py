@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, HttpUrl, ValidationError,
 
 from api.fields import INTEGRAL, field_problems
 from api.models import Name, Strict, Version, id_pattern
+from schemas.entities import EntityType
 from schemas.issues import channel_ids
 from schemas.status_codes import parse_status_code_expression
 
@@ -168,9 +169,9 @@ def default_trigger() -> dict[str, Any]:
 
 
 # --- companions: a channel's system destination and connection ----------------------------
-def companions(trigger: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def companions(trigger: dict[str, Any]) -> list[tuple[EntityType, dict[str, Any]]]:
     """The system entities that deliver the trigger's channels, as (kind, entity)."""
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: list[tuple[EntityType, dict[str, Any]]] = []
     stamp = {k: trigger[k] for k in ("team_id", "created_at", "updated_at")}
     for channel in CHANNELS:
         spec = (trigger.get("channels") or {}).get(channel)

@@ -119,7 +119,8 @@ def _failed(error_code: str, detail: str, status: int = 502) -> web.Response:
 
 
 async def relay(request: web.Request) -> web.Response:
-    if not is_hop_token(request.app[RELAY_TOKENS], request.headers.get(RELAY_TOKEN_HEADER)):
+    accepted = request.app[RELAY_TOKENS]
+    if not is_hop_token(accepted, request.headers.get(RELAY_TOKEN_HEADER)):
         raise Unauthorized("the relay serves the deliverer only")
     destination_id = request.match_info["id"]
     session = request.app[RELAY].sessions.get(destination_id)

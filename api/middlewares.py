@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -11,8 +9,6 @@ from api.entities import hash_key
 from api.errors import BadRequest, Forbidden, Unauthorized
 from api.keys import KEY_ID, KEY_TEAMS, TEAM_ID, VIEW
 from runtime.problems import problems_middleware
-
-log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 # About the key itself: answered without a chosen team, so a client can offer the choice.

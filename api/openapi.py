@@ -3,13 +3,14 @@ validate requests — so the spec cannot drift from what the API enforces."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue, models_json_schema
 
 from api.forward import HTTP, hop_headers, projections_url
 from api.models import Problem, id_pattern
@@ -49,7 +50,13 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
     ]
 
 
-def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> dict[str, Any]:
+# A model as a request body ("validation") or an answer ("serialization").
+ModelUse = tuple[type[BaseModel], JsonSchemaMode]
+# The `$ref` of a model in that use.
+Ref = Callable[[type[BaseModel], JsonSchemaMode], JsonSchemaValue]
+
+
+def _operation(op: Operation, ref: Ref) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": "x-team-id", "in": "header", "required": False,
          "description": "The team, when the key serves several",
@@ -58,11 +65,11 @@ def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> d
         *_parameters(op.query, "query"),
         *([IF_MATCH] if op.conditional else []),
     ]
-    problem = {"application/problem+json": {"schema": refs[(Problem, "serialization")]}}
+    problem = {"application/problem+json": {"schema": ref(Problem, "serialization")}}
     responses: dict[str, Any] = {
         str(op.status): {
             "description": "OK" if op.status == 200 else "Created",
-            "content": {"application/json": {"schema": refs[(op.response, "serialization")]}},
+            "content": {"application/json": {"schema": ref(op.response, "serialization")}},
         },
         **{str(code): {"description": TITLES[code], "content": problem} for code in op.errors},
     }
@@ -77,24 +84,27 @@ def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> d
     if op.body is not None:
         spec["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            "content": {"application/json": {"schema": ref(op.body, "validation")}},
         }
     return spec
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    models = {(Problem, "serialization")}
+    models: set[ModelUse] = {(Problem, "serialization")}
     for op in OPERATIONS:
-        if op.response is not None:
-            models.add((op.response, "serialization"))
+        models.add((op.response, "serialization"))
         if op.body is not None:
             models.add((op.body, "validation"))
     refs, defs = models_json_schema(sorted(models, key=lambda m: (m[0].__name__, m[1])),
                                     ref_template=REF)
+
+    def ref(model: type[BaseModel], use: JsonSchemaMode) -> JsonSchemaValue:
+        return refs[(model, use)]
+
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, ref)
     return {
         "openapi": "3.1.0",
         "info": {"title": "FastHook API", "version": "1",

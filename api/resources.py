@@ -33,9 +33,10 @@ from api.models import (
 from api.requests import ListQuery, etag, if_match, paginate, read_model, read_query
 from api.view import ConfigView, Versioned
 from schemas.config_fold import Verdict
+from schemas.entities import EntityType
 
 Checker = Callable[[ConfigView, str, dict[str, Any]], list[tuple[str, str]]]
-Companions = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any]]]]
+Companions = Callable[[dict[str, Any]], list[tuple[EntityType, dict[str, Any]]]]
 # A write without If-Match that other replicas' writes keep beating is made again on the new
 # state this many times at most, then refused (409) like a conditional one.
 UNCONDITIONAL_TRIES = 20
@@ -58,7 +59,7 @@ def check_connection(view: ConfigView, team_id: str, body: dict[str, Any]) -> li
 
 @dataclass(frozen=True)
 class Resource:
-    kind: str
+    kind: EntityType
     plural: str
     model_in: type[BaseModel]
     model_out: type[BaseModel]
@@ -151,7 +152,7 @@ class Resource:
         """The entity, then its companions (deliverable before any issue names them); the
         companions the previous version had and this one has not are deleted."""
         store = request.app[STORE]
-        await store.put(self.kind, entity, base=before.version if before else None,  # type: ignore[arg-type]
+        await store.put(self.kind, entity, base=before.version if before else None,
                         fresh=before is None)
         if self.companions is None:
             return
@@ -204,7 +205,7 @@ class Resource:
         return handle
 
 
-def version_in(view: ConfigView, kind: str, entity: dict[str, Any]) -> int:
+def version_in(view: ConfigView, kind: EntityType, entity: dict[str, Any]) -> int:
     held = view.get(kind, entity["id"])
     return held.version if held else 1
 

@@ -29,7 +29,7 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    response: type[BaseModel] | None
+    response: type[BaseModel]
     status: int = 200
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None

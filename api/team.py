@@ -8,9 +8,10 @@ from api.entities import rotate_signing_secret, team_view
 from api.errors import NotFound
 from api.keys import BOX, KEY_TEAMS, SETTINGS, STORE, TEAM_ID, VIEW
 from api.models import TeamOut, TeamSummary
+from api.view import Entity
 
 
-def _team(request: web.Request) -> dict:
+def _team(request: web.Request) -> Entity:
     held = request.app[VIEW].get("team", request[TEAM_ID])
     if held is None:
         raise NotFound(f"no team {request[TEAM_ID]}")

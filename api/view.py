@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.entities import entity_of
+from schemas.entities import EntityType, entity_of
 
 Entity = dict[str, Any]
 
@@ -20,8 +20,8 @@ class Versioned:
 
 class ConfigView:
     def __init__(self) -> None:
-        self._entities: dict[str, dict[str, Versioned]] = {}
-        self._type_of: dict[str, str] = {}
+        self._entities: dict[EntityType, dict[str, Versioned]] = {}
+        self._type_of: dict[str, EntityType] = {}
         self._key_by_hash: dict[str, str] = {}
 
     def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
@@ -30,7 +30,7 @@ class ConfigView:
         if record is None:
             self._remove(entity_id)
             return
-        kind = record["entity_type"]
+        kind: EntityType = record["entity_type"]
         held = self._entities.get(kind, {}).get(entity_id)
         if held is not None and held.version >= record["version"]:
             return
@@ -49,13 +49,13 @@ class ConfigView:
         if kind == "api_key":
             self._key_by_hash.pop(held.entity["hash"], None)
 
-    def get(self, kind: str, entity_id: str, team_id: str | None = None) -> Versioned | None:
+    def get(self, kind: EntityType, entity_id: str, team_id: str | None = None) -> Versioned | None:
         held = self._entities.get(kind, {}).get(entity_id)
         if held is None or (team_id is not None and held.entity.get("team_id") != team_id):
             return None
         return held
 
-    def all(self, kind: str, team_id: str | None = None) -> list[Entity]:
+    def all(self, kind: EntityType, team_id: str | None = None) -> list[Entity]:
         """Newest first (ids are time-sortable)."""
         found = [
             v.entity for v in self._entities.get(kind, {}).values()
@@ -63,7 +63,7 @@ class ConfigView:
         ]
         return sorted(found, key=lambda e: e["id"], reverse=True)
 
-    def every(self) -> list[tuple[str, Entity]]:
+    def every(self) -> list[tuple[EntityType, Entity]]:
         """(kind, entity) of every entity held, whatever its kind."""
         return [(kind, v.entity) for kind, held in self._entities.items()
                 for v in held.values()]
@@ -73,5 +73,5 @@ class ConfigView:
         held = self._entities.get("api_key", {}).get(entity_id or "")
         return held.entity if held else None
 
-    def named(self, kind: str, team_id: str, name: str) -> Entity | None:
+    def named(self, kind: EntityType, team_id: str, name: str) -> Entity | None:
         return next((e for e in self.all(kind, team_id) if e["name"] == name), None)

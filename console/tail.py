@@ -10,6 +10,7 @@ row it sent has changed status."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 REMEMBER = 2000  # ids whose status changes are still followed
 
@@ -24,12 +25,12 @@ class Tail:
         """The newest id sent (or shown)."""
         return max(self.seen, default=self.floor)
 
-    def reached(self, page: list[dict]) -> bool:
+    def reached(self, page: list[dict[str, Any]]) -> bool:
         """Whether a page goes back as far as what was already sent: read no further."""
         newest = self.after
         return any(row["id"] <= newest for row in page)
 
-    def take(self, rows: list[dict]) -> list[dict]:
+    def take(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows to send, oldest first so a client prepending each keeps the newest on
         top; remembers them."""
         fresh = {row["id"]: row for row in rows

@@ -90,8 +90,9 @@ def create_app(settings: Settings) -> web.Application:
 
     def readiness() -> dict[str, bool]:
         kafka = app.get(KAFKA)
+        consumers = app.get(CONSUMERS)
         return {**(kafka.readiness() if kafka else not_started()),
-                "consuming": bool(app.get(CONSUMERS))}
+                "consuming": bool(consumers)}
 
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(probe_routes(app[METRICS].registry, readiness))

@@ -33,7 +33,8 @@ COMMIT_EVERY_S = 0.5
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
 
 
-class _Rebalance(ConsumerRebalanceListener):
+# aiokafka has no type information (its classes are `Any` to mypy) yet insists on a subclass.
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: ConcurrentConsumer) -> None:
         self.owner = owner
 

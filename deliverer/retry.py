@@ -74,7 +74,7 @@ def strategy_delay_ms(rule: dict[str, Any], retry_number: int) -> int:
         return min(interval, MAX_DELAY_MS)
     if strategy == "exponential":
         # Capping the exponent first keeps 2**n small for count up to 50 and beyond.
-        return min(interval * 2 ** min(retry_number - 1, 64), MAX_DELAY_MS)
+        return min(interval * (1 << min(max(retry_number - 1, 0), 64)), MAX_DELAY_MS)
     raise ValueError(f"unknown retry strategy {strategy!r}: expected linear or exponential")
 
 

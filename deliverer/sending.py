@@ -88,7 +88,7 @@ def _serialize_headers(status_line: str, headers: CIMultiDict[str]) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-http_writer._serialize_headers = _serialize_headers  # type: ignore[assignment]
+http_writer._serialize_headers = _serialize_headers
 
 
 def request_problem(request: HttpRequest) -> str | None:
@@ -175,7 +175,7 @@ async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: 
                for k, v in request.headers]
     try:
         async with session.request(
-            request.method, aiohttp.client.URL(request.url, encoded=True),
+            request.method, URL(request.url, encoded=True),
             headers=headers, data=request.body, allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:

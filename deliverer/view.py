@@ -40,13 +40,11 @@ class DeliveryView:
         # Team id -> its signing secrets opened so far ("current", "previous"): opening one is
         # a Fernet decryption, which every delivery would otherwise pay (~4% of its CPU).
         self._opened: dict[str, dict[str, str]] = {}
-        self._type_of: dict[str, str] = {}
         # Called with a connection id when its held events may go: it was unpaused, disabled
         # or deleted (the last two cancel them).
         self.on_release: Callable[[str], None] = lambda _: None
 
     def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
-        kind = record["entity_type"] if record else self._type_of.pop(entity_id, None)
         if record is None:
             self.destinations.pop(entity_id, None)
             if self.connections.pop(entity_id, None) is not None:
@@ -54,7 +52,7 @@ class DeliveryView:
             self._teams.pop(entity_id, None)
             self._opened.pop(entity_id, None)
             return
-        self._type_of[entity_id] = kind
+        kind: str = record["entity_type"]
         entity = entity_of(record)
         try:
             if kind == "destination":

@@ -14,12 +14,14 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from api.admin import Admin, admin_session
 from api.entities import hash_key, new_entity, public
 from api.models import SourceIn
+from api.view import Entity
 from fasthook.dashboard import Dashboard, TerminalHandler
 from fasthook.embedded import broker_command, wait_for_kafka
 from fasthook.errors import EmbeddedStackError
@@ -34,7 +36,7 @@ from runtime.settings import Settings, settings_environment, variable
 log = logging.getLogger(__name__)
 
 DEFAULT_TEAM = "default"
-DEMO_SOURCE = {
+DEMO_SOURCE: dict[str, Any] = {
     # Not the guide's own name: a newcomer who follows the guide's `POST /v1/sources` verbatim
     # must get 201, not 409 against this demo.
     "name": "demo-twilio-status",
@@ -76,7 +78,7 @@ async def ready_analyst(admin: Admin, data_dir: Path) -> str:
     return password
 
 
-async def bootstrap(admin: Admin, data_dir: Path) -> tuple[dict, str, dict]:
+async def bootstrap(admin: Admin, data_dir: Path) -> tuple[Entity, str, Entity]:
     """Idempotently: the default team, an admin key, and the demo source."""
     team = await admin.ensure_team(DEFAULT_TEAM)
     key_file = data_dir / "admin.key"
@@ -118,7 +120,7 @@ def last_lines(log_file: Path | None, count: int = 15) -> str:
     return f"; the end of {log_file}:\n" + "\n".join(lines)
 
 
-def banner(settings: Settings, team: dict, key: str, source: dict, embedded: bool,
+def banner(settings: Settings, team: Entity, key: str, source: Entity, embedded: bool,
            analyst_password: str, logs: Path) -> str:
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]

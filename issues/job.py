@@ -100,7 +100,7 @@ class IssuesJob:
     def _consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
                                 enable_auto_commit=False, isolation_level="read_committed",
-                                **CONSUMER_SIZES)  # type: ignore[arg-type]
+                                **CONSUMER_SIZES)
 
     async def _restore(self) -> None:
         """The engine's state and the positions, as last committed."""

@@ -85,9 +85,11 @@ def failure_matches(trigger: Trigger, response_status: int | None,
 def counts_attempt(trigger: Trigger, attempt: dict[str, Any]) -> bool:
     """Whether the strategy looks at this failed attempt at all (consecutive: every one)."""
     if trigger.strategy == "first_attempt":
-        return attempt["attempt_number"] == 1
+        number: int = attempt["attempt_number"]
+        return number == 1
     if trigger.strategy == "final_attempt":
-        return attempt["event_status"] == "FAILED"
+        status: str = attempt["event_status"]
+        return status == "FAILED"
     return True
 
 
@@ -107,4 +109,5 @@ def first_attempt_wait_ms(attempt: dict[str, Any],
         return None
     delay = sum(int(rule.get("delay") or 0) for rule in (connection or {}).get("rules") or ()
                 if rule.get("type") == "delay")
-    return max(0, attempt["created_at"] - id_time_ms(attempt["event_id"]) - delay)
+    created_at: int = attempt["created_at"]
+    return max(0, created_at - id_time_ms(attempt["event_id"]) - delay)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,7 +22,7 @@ from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 from runtime import resting
 from runtime.errors import RuntimeSetupError
 from runtime.settings import Settings
-from schemas.codec import decode
+from schemas.codec import Record, decode
 from schemas.config_fold import ConfigFold, Verdict
 from schemas.errors import SchemaError
 from schemas.limits import MAX_MESSAGE_BYTES
@@ -52,7 +53,7 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
         **PRODUCER_SIZES,
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+    return AIOKafkaProducer(**options)
 
 
 def make_group_consumer(settings: Settings, group: str, *,
@@ -76,8 +77,7 @@ def make_group_consumer(settings: Settings, group: str, *,
         **CONSUMER_SIZES,
     }
     options.update(overrides)
-    return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s,
-                                   **options)  # type: ignore[arg-type]
+    return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s, **options)
 
 
 async def leave_group(consumer: AIOKafkaConsumer) -> None:
@@ -107,7 +107,8 @@ async def assign_from_beginning(consumer: AIOKafkaConsumer,
     assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assigned)
     await consumer.seek_to_beginning(*assigned)
-    return await consumer.end_offsets(assigned)
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+    return ends
 
 
 async def read_compacted(consumer: AIOKafkaConsumer, topic: str) -> dict[str, bytes]:
@@ -150,7 +151,8 @@ async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1)
         await admin.close()
 
 
-ConfigHandler = Callable[[str, dict | None], None]
+# (entity id, its ConfigChanged record or None for a tombstone)
+ConfigHandler = Callable[[str, Record | None], None]
 
 
 # Refused config records remembered for writers waiting on their own (by offset): refusals
@@ -181,7 +183,7 @@ class ConfigFollower:
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            **CONSUMER_SIZES,  # type: ignore[arg-type]
+            **CONSUMER_SIZES,
         )
         await consumer.start()
         try:
@@ -269,10 +271,17 @@ class ConfigFollower:
 
 
 
+class MetadataClient(Protocol):
+    """What BrokerWatch needs of a Kafka client (aiokafka's `AIOKafkaClient` is one)."""
+
+    def fetch_all_metadata(self) -> Awaitable[object]: ...
+
+
 class BrokerWatch:
     """Keeps `reachable` current by asking a started client for cluster metadata now and then."""
 
-    def __init__(self, client: object, interval_s: float = 2.0, timeout_s: float = 2.0) -> None:
+    def __init__(self, client: MetadataClient, interval_s: float = 2.0,
+                 timeout_s: float = 2.0) -> None:
         self._client = client
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -281,10 +290,7 @@ class BrokerWatch:
 
     async def check(self) -> bool:
         try:
-            await asyncio.wait_for(
-                self._client.fetch_all_metadata(),  # type: ignore[attr-defined]
-                self._timeout_s,
-            )
+            await asyncio.wait_for(self._client.fetch_all_metadata(), self._timeout_s)
         except (KafkaError, TimeoutError, OSError):
             self.reachable = False
         else:
@@ -367,5 +373,6 @@ class IdleFetch:
 
     async def getmany(self, *, max_records: int | None = None
                       ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        return await self.consumer.getmany(timeout_ms=int(self.rest_s * 1000),
-                                           max_records=max_records)
+        batches: dict[TopicPartition, list[ConsumerRecord]] = await self.consumer.getmany(
+            timeout_ms=int(self.rest_s * 1000), max_records=max_records)
+        return batches

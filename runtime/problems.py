@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from schemas.errors import FastHookError
 
@@ -71,9 +70,7 @@ def problem_response(status: int, title: str, detail: str | None = None,
                         headers=headers)
 
 
-def problems_middleware(
-    unavailable: tuple[type[Exception], ...] = (),
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def problems_middleware(unavailable: tuple[type[Exception], ...] = ()) -> Middleware:
     """The middleware; exceptions in `unavailable` (a backend that failed) answer 503."""
 
     @web.middleware

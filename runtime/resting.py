@@ -96,4 +96,4 @@ class RestingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
 
 def install() -> None:
     """Make every aiokafka consumer this process starts from now on rest when idle."""
-    aiokafka_consumer.Fetcher = RestingFetcher  # type: ignore[attr-defined]
+    aiokafka_consumer.Fetcher = RestingFetcher

@@ -143,7 +143,7 @@ def _check_operator(op: str, arg: object, path: str, depth: int, errors: Errors)
                 _check_filter(item, f"{path}[{i}]", depth + 1, errors)
     elif op == "$not":
         _check_filter(arg, path, depth, errors)
-    elif op == "$ref":
+    else:  # "$ref", the last of schemas.filters.OPERATORS
         _check_reference(arg, path, errors)
 
 

@@ -208,9 +208,8 @@ def _match_fields(fields: dict[Any, object], v: object, s: _Scope) -> bool:
 
 def _match_literal(target: object, v: object) -> bool:
     """A referenced value as a filter, taken literally: its ``$`` keys are data, not
-    operators (the data is the sender's; it must not be able to write filters)."""
-    if v is _MISSING:
-        return False
+    operators (the data is the sender's; it must not be able to write filters). `v` is
+    always present: its callers read it from the data."""
     if isinstance(target, dict):
         if isinstance(v, dict):
             return all(key in v and _match_literal(sub, v[key]) for key, sub in target.items())

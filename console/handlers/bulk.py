@@ -4,6 +4,7 @@ and cancel; the team's jobs of both kinds, newest first."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
@@ -45,7 +46,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     return redirect(request, f"/bulk/{kind}/{job['id']}")
 
 
-async def _job(request: web.Request) -> tuple[str, dict]:
+async def _job(request: web.Request) -> tuple[str, dict[str, Any]]:
     kind = _kind(request)
     return kind, await api(request, "GET", f"/v1/bulk/{kind}/retry/{request.match_info['id']}")
 

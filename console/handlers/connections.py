@@ -4,6 +4,7 @@ enable; the team's signing secret on explicit action."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
@@ -23,9 +24,10 @@ ACTIONS = {"pause", "unpause", "enable", "disable"}
 KINDS = {"sources", "destinations", "connections"}
 
 
-async def _all(request: web.Request, kind: str) -> list[dict]:
+async def _all(request: web.Request, kind: str) -> list[dict[str, Any]]:
     page = await api(request, "GET", f"/v1/{kind}", {"limit": "250"})
-    return page["models"]
+    models: list[dict[str, Any]] = page["models"]
+    return models
 
 
 async def connections_page(request: web.Request) -> web.Response:
@@ -46,8 +48,8 @@ async def act(request: web.Request) -> web.StreamResponse:
     return redirect(request, "/connections")
 
 
-async def _connection_form(request: web.Request, connection: dict | None, values: dict,
-                           errors: dict[str, list[str]]) -> web.Response:
+async def _connection_form(request: web.Request, connection: dict[str, Any] | None,
+                           values: dict[str, Any], errors: dict[str, list[str]]) -> web.Response:
     # A form shown again with its errors answers 200: the page is what was asked for, and a
     # 4xx document is logged as an error by the browser.
     return render(request, "connection_form.html", {
@@ -56,7 +58,7 @@ async def _connection_form(request: web.Request, connection: dict | None, values
         "destinations": await _all(request, "destinations")})
 
 
-def _values(connection: dict) -> dict:
+def _values(connection: dict[str, Any]) -> dict[str, Any]:
     return {**connection, "rules": json.dumps(connection["rules"], indent=2)}
 
 
@@ -107,7 +109,8 @@ async def entity_create(request: web.Request) -> web.StreamResponse:
     if kind not in ("sources", "destinations"):
         raise web.HTTPNotFound()
     form = {k: str(v).strip() for k, v in (await request.post()).items()}
-    body: dict = {"name": form.get("name", ""), "description": form.get("description") or None}
+    body: dict[str, Any] = {"name": form.get("name", ""),
+                            "description": form.get("description") or None}
     if kind == "destinations":
         body["config"] = {"url": form.get("url", "")}
     try:
@@ -133,7 +136,7 @@ def _entity_kind(request: web.Request) -> str:
     return kind
 
 
-def _entity_form(request: web.Request, kind: str, entity: dict, values: dict,
+def _entity_form(request: web.Request, kind: str, entity: dict[str, Any], values: dict[str, Any],
                  errors: dict[str, list[str]]) -> web.Response:
     # Shown again with its errors it answers 200, as the connection editor does.
     return render(request, "entity_form.html", {

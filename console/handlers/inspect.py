@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from console.errors import ApiError
@@ -10,7 +12,7 @@ from console.pages import api, is_htmx, names, redirect, render
 from console.views import body_view, response_class, twilio_glance
 
 
-async def _body(request: web.Request, request_id: str) -> dict:
+async def _body(request: web.Request, request_id: str) -> dict[str, Any]:
     session = request[SESSION]
     raw, content_type = await request.app[CLIENT].raw(
         session.key, session.team_id, f"/v1/requests/{request_id}/raw_body")
@@ -51,7 +53,7 @@ async def replay(request: web.Request) -> web.StreamResponse:
     return redirect(request, f"/requests/{answer['request_id']}")
 
 
-async def _attempts(request: web.Request, event_id: str) -> list[dict]:
+async def _attempts(request: web.Request, event_id: str) -> list[dict[str, Any]]:
     page = await api(request, "GET", "/v1/attempts",
                      {"event_id": event_id, "include_data": "true", "limit": "100"})
     return sorted(page["models"], key=lambda a: a["attempt_number"])

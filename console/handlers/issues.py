@@ -4,6 +4,8 @@ job, whose progress page follows)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from console.issue_views import (
@@ -34,7 +36,7 @@ async def issues_page(request: web.Request) -> web.Response:
     })
 
 
-async def _live(request: web.Request) -> dict:
+async def _live(request: web.Request) -> dict[str, Any]:
     """The part of an issue's page that changes: status, actions, counts, timeline."""
     issue_id = request.match_info["id"]
     issue = await api(request, "GET", f"/v1/issues/{issue_id}")
@@ -50,7 +52,7 @@ async def _live(request: web.Request) -> dict:
 
 async def issue_page(request: web.Request) -> web.Response:
     context = await _live(request)
-    items: list[dict] = []
+    items: list[dict[str, Any]] = []
     replayable = affected(context["issue"])
     if replayable is not None:
         kind, query = replayable

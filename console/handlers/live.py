@@ -7,6 +7,7 @@ so it wakes when there is something to read instead of on a timer."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -23,10 +24,10 @@ MAX_PAGES = 8  # 2,000 rows per poll: far above what one poll can fall behind by
 
 
 async def _window(request: web.Request, params: dict[str, str], tail: Tail,
-                  batch: int | None) -> tuple[list[dict], int | None]:
+                  batch: int | None) -> tuple[list[dict[str, Any]], int | None]:
     """The newest rows down to the last one already sent (the first page at least), once a
     batch after `batch` is stored; and the batch they include."""
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     query = {**params, "limit": str(PAGE)}
     if batch is not None:
         query["after_batch"] = str(batch)
@@ -51,8 +52,8 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
               "connections": await names(request, "connections"),
               "destinations": await names(request, "destinations")}
     batch: int | None = None
+    # aiohttp-sse pings every 15 s by default: proxies keep the stream open.
     async with sse_response(request) as stream:
-        stream.ping_interval = 15
         try:
             while stream.is_connected():
                 try:

@@ -83,13 +83,14 @@ def profiles(session: Session, output: str) -> None:
 
 @click.group(invoke_without_command=True)
 @output_option
+@pass_session
 @click.pass_context
 @examples("fasthook team", "fasthook team --output json | jq -r .signing_secret.current",
           "fasthook team rotate-secret")
-def team(ctx: click.Context, output: str) -> None:
+def team(ctx: click.Context, session: Session, output: str) -> None:
     """The current team: id, name and the signing secret receivers verify with."""
     if ctx.invoked_subcommand is None:
-        show_one(ctx.find_object(Session).client().call("GET", "/v1/team"), output)
+        show_one(session.client().call("GET", "/v1/team"), output)
 
 
 @team.command("rotate-secret")

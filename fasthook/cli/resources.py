@@ -147,8 +147,10 @@ def lookup(client: Client, kind: Kind, ref: str) -> dict[str, Any]:
     """An id, or a name (resolved through the list's `name` filter)."""
     plural = kind.plural
     if ref.startswith(kind.prefix):
-        return client.call("GET", f"/v1/{plural}/{ref}")
-    models = client.call("GET", f"/v1/{plural}", params={"name": ref, "limit": 1})["models"]
+        model: dict[str, Any] = client.call("GET", f"/v1/{plural}/{ref}")
+        return model
+    models: list[dict[str, Any]] = client.call(
+        "GET", f"/v1/{plural}", params={"name": ref, "limit": 1})["models"]
     if not models:
         raise ApiError(404, {"title": "Not Found", "detail": f"no {kind.singular} named {ref!r}"})
     return models[0]

@@ -49,7 +49,8 @@ HEARTBEAT_S = 15.0
 def backoff_s(failures: int, jitter: float) -> float:
     """Seconds before reconnect try `failures` (1 = the first): doubling, capped, jittered by
     `jitter` in [0, 1) so a fleet of sessions does not return in step."""
-    base = min(BACKOFF_MAX_S, BACKOFF_START_S * 2 ** max(0, failures - 1))
+    # The exponent is capped: a float times a huge int overflows after ~1,000 failures.
+    base = min(BACKOFF_MAX_S, BACKOFF_START_S * (1 << min(max(0, failures - 1), 32)))
     return base * (0.75 + 0.5 * jitter)
 
 

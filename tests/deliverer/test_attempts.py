@@ -150,3 +150,66 @@ def test_a_providers_own_headers_and_our_signature_are_kept():
     assert stored["x-provider-token"] == "p1"
     assert stored["x-fasthook-signature"].startswith("t=")
     assert attempt["requested_url"] == "https://receiver.example/hook"
+
+
+# --- what follows an attempt (decide) ---------------------------------------------------------
+
+
+def test_a_2xx_is_successful_and_schedules_nothing():
+    decision = attempt_of(make_event(), outcome=Outcome(204), rule=RETRY)
+    assert decision.retry is None
+    assert (decision.attempt["status"], decision.attempt["event_status"]) == ("SUCCESSFUL",
+                                                                              "SUCCESSFUL")
+    assert decision.attempt["next_attempt_at"] is None
+
+
+def test_a_failure_with_a_retry_rule_schedules_the_next_attempt():
+    decision = attempt_of(make_event(), outcome=Outcome(503), rule=RETRY)
+    retry = decision.retry
+    assert retry is not None
+    assert (retry["attempt_number"], retry["trigger"]) == (2, "AUTOMATIC")
+    assert (retry["due_at"], retry["created_at"]) == (NOW_MS + 60_000, NOW_MS)
+    assert retry["event_id"] == decision.attempt["event_id"]
+    assert decision.attempt["event_status"] == "SCHEDULED"
+    assert decision.attempt["next_attempt_at"] == retry["due_at"]
+
+
+def test_retry_after_lengthens_the_wait_within_its_cap():
+    outcome = Outcome(429, headers=[("Retry-After", "120")])
+    retry = attempt_of(make_event(), outcome=outcome, rule=RETRY).retry
+    assert retry is not None and retry["due_at"] == NOW_MS + 120_000
+
+
+@pytest.mark.parametrize(("event", "outcome", "rule", "status"), [
+    (make_event(), Outcome(500), None, "FAILED"),  # no rule: nothing is retried
+    (make_event(4, "AUTOMATIC"), Outcome(500), RETRY, "FAILED"),  # its 3 retries used up
+    (make_event(1, "MANUAL"), Outcome(500), RETRY, "FAILED"),  # an operator's: one attempt
+    (make_event(), Outcome(None, error_code="BLOCKED_DESTINATION"), RETRY, "FAILED"),
+    (make_event(), Outcome(None, error_code="DESTINATION_DISABLED"), RETRY, "CANCELLED"),
+    (make_event(), Outcome(404), {**RETRY, "response_status_codes": ["500-599"]}, "FAILED"),
+])
+def test_a_failure_that_is_not_retried_ends_the_event(event, outcome, rule, status):
+    decision = attempt_of(event, outcome=outcome, rule=rule)
+    assert decision.retry is None
+    assert (decision.attempt["status"], decision.attempt["event_status"]) == ("FAILED", status)
+
+
+def test_an_event_id_not_of_ours_takes_its_records_time_for_the_attempt_id():
+    event = {**make_event(), "event_id": "foreign-id"}
+    assert id_time_ms(attempt_of(event).attempt["attempt_id"]) == event["created_at"]
+
+
+@given(st.one_of(st.none(), st.integers(100, 599)),
+       st.sampled_from([None, "TIMEOUT", "CONNECTION_REFUSED", "BLOCKED_DESTINATION",
+                        "CONNECTION_DELETED"]),
+       st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE", "MANUAL", "BULK_RETRY"]),
+       st.integers(1, 6), st.sampled_from([None, RETRY]))
+def test_a_retry_is_scheduled_exactly_when_the_event_reads_scheduled(
+        status, error_code, trigger, number, rule):
+    outcome = Outcome(status, error_code=None if status else error_code or "TIMEOUT")
+    decision = attempt_of(make_event(number, trigger), outcome=outcome, rule=rule)
+    scheduled = decision.attempt["event_status"] == "SCHEDULED"
+    assert (decision.retry is not None) == scheduled
+    if scheduled:
+        assert decision.retry["due_at"] > NOW_MS and trigger in ("INITIAL", "AUTOMATIC",
+                                                                  "UNPAUSE")

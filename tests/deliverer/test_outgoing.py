@@ -270,6 +270,8 @@ def test_api_key_in_the_query():
     assert "api key" not in names(request)
     with_query = make_destination("https://r.example/h?z=1", auth_type="API_KEY", auth=auth)
     assert build(destination=with_query).url == "https://r.example/h?z=1&api+key=a%26b%3Dc"
+    open_query = make_destination("https://r.example/h?", auth_type="API_KEY", auth=auth)
+    assert build(destination=open_query).url == "https://r.example/h?api+key=a%26b%3Dc"
 
 
 def test_api_key_in_the_query_drops_a_forwarded_decoy():

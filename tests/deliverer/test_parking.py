@@ -156,3 +156,7 @@ def test_a_parked_event_waits_on_a_tier_even_when_due_soon():
     assert parking_tier(0) == RETRY_TIERS_MS[0]
     assert parking_tier(7_000) == 5_000
     assert parking_tier(2 * 3_600_000) == 3_600_000
+
+
+def test_a_line_without_a_rate_limit_sends_at_once() -> None:
+    assert Line(2).send_time("evt_1", 5.0, may_wait=False) == Go(5.0)

@@ -132,3 +132,23 @@ def test_a_query_over_the_field_cap_keeps_its_first_fields() -> None:
     query = "&".join(f"f{i}=v" for i in range(MAX_FORM_FIELDS + 5))
     parsed = parse_query(query)
     assert len(parsed) == MAX_FORM_FIELDS and "f0" in parsed
+
+
+def test_other_buffers_and_text_are_read_like_bytes() -> None:
+    assert body_view(bytearray(b'{"a": 1}'), "application/json") == {"a": 1}
+    assert body_view(memoryview(b"a=1"), "application/x-www-form-urlencoded") == {"a": "1"}
+    assert body_view("plain", None) == "plain"
+    assert body_view(12, None) == ""
+    assert parse_query(b"a=1&b=2") == {"a": "1", "b": "2"}
+
+
+def test_text_with_lone_surrogates_is_still_read() -> None:
+    assert parse_query("a=\udce9") == {"a": "\ufffd"}  # an undecodable byte, escaped upstream
+    assert parse_query("a=\ud800") == {"a": "?"}  # not even that: replaced
+
+
+def test_a_body_or_query_that_cannot_be_read_at_all_is_empty() -> None:
+    released = memoryview(b"a=1")
+    released.release()
+    assert body_view(released, None) == ""
+    assert parse_query(released) == {}

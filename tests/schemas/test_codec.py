@@ -682,3 +682,30 @@ def test_topic_names_are_namespaced_and_unique() -> None:
 def test_retry_tiers_are_increasing_and_whole_seconds() -> None:
     assert list(RETRY_TIERS_MS) == sorted(set(RETRY_TIERS_MS))
     assert all(t % 1000 == 0 and t > 0 for t in RETRY_TIERS_MS)
+
+
+def test_a_named_type_inside_arrays_and_maps_is_defined_once_too() -> None:
+    header = {"type": "record", "name": "H", "fields": [{"name": "v", "type": "bytes",
+                                                         "default": "\u00ff"}]}
+    schema = {"type": "record", "name": "R", "fields": [
+        {"name": "a", "type": {"type": "array", "items": copy.deepcopy(header)}},
+        {"name": "m", "type": {"type": "map", "values": copy.deepcopy(header)}},
+        {"name": "o", "type": ["null", copy.deepcopy(header)], "default": None},
+        {"name": "n", "type": "int"},
+        {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
+        {"name": "s", "type": {"type": "string", "logicalType": "uuid"}},
+    ]}
+    once = codec_module._defined_once(schema, set())
+    assert once["fields"][0]["type"]["items"]["name"] == "H"  # defined at its first use
+    assert once["fields"][1]["type"]["values"] == "H"
+    assert once["fields"][2]["type"] == ["null", "H"]
+    assert once["fields"][4:] == schema["fields"][4:]
+    codec_module._bytes_defaults(schema)
+    assert schema["fields"][0]["type"]["items"]["fields"][0]["default"] == b"\xff"
+    assert schema["fields"][1]["type"]["values"]["fields"][0]["default"] == b"\xff"
+
+
+def test_a_topic_of_several_records_decodes_with_the_records_name() -> None:
+    for name in ("IssueOpened", "IssueUpdated"):
+        assert codec_module.decode_named_record(encode(name, SAMPLES[name])) == (
+            name, SAMPLES[name])

@@ -110,3 +110,7 @@ def test_property_any_request_gives_a_pair_of_short_texts(
                                  and value == value.strip())
         if value is not None:
             value.encode("utf-8")
+
+
+def test_headers_that_are_not_records_are_no_view_and_no_error() -> None:
+    assert provider_view([None], b"{}") == (None, None)
