@@ -1,0 +1,139 @@
+"""Avro binary writers compiled from a parsed schema: the same bytes as fastavro, at a third
+of its cost per record.
+
+fastavro's writer walks the schema for every record and picks each union branch by validating
+the value against every candidate; the records here are mostly strings and ``["null", X]``
+unions, and encoding one was a sixth of the ingress's CPU per request (docs/benchmarks.md).
+A compiled writer is Python source generated once per schema, one statement per field.
+
+Only the types the contract uses are compiled (records, arrays, ``["null", X]`` unions,
+string, bytes, int, long, boolean); `compile_writer` returns None for any other schema, and
+the caller keeps fastavro for it. A writer raises on a value it cannot write as fastavro
+would; the caller then hands the record to fastavro, which writes what it accepts or says what
+is wrong, so errors read as they always did.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+Writer = Callable[[Any], bytes]
+
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _long(out: bytearray, n: int) -> None:
+    """Zig-zag varint, as Avro writes an int or a long."""
+    if not _LONG_MIN <= n <= _LONG_MAX:
+        raise OverflowError(f"{n} does not fit an Avro long")
+    n = (n << 1) ^ (n >> 63)
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _Source:
+    """The generated function's lines, with fresh local names and the constants it needs."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.constants: dict[str, Any] = {}
+        self._names = itertools.count()
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}{next(self._names)}"
+
+    def constant(self, value: Any) -> str:
+        name = self.name("c")
+        self.constants[name] = value
+        return name
+
+    def add(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+
+def _length(src: _Source, indent: int, n: str) -> None:
+    # A length under 64 is one byte (its zig-zag doubled): most strings and arrays here.
+    src.add(indent, f"if {n} < 64: out.append({n} << 1)")
+    src.add(indent, f"else: _long(out, {n})")
+
+
+def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
+    """Lines that write the Python value named `value` as `schema`."""
+    kind = schema if isinstance(schema, str) else (
+        "union" if isinstance(schema, list) else schema.get("type"))
+    if kind == "string":
+        b = src.name("b")
+        n = src.name("n")
+        src.add(indent, f"{b} = {value}.encode()")
+        src.add(indent, f"{n} = len({b})")
+        _length(src, indent, n)
+        src.add(indent, f"out += {b}")
+    elif kind == "bytes":
+        n = src.name("n")
+        # bytes(x) would turn an int into that many zero bytes: only bytes-like values pass.
+        src.add(indent, f"{n} = len(memoryview({value}))")
+        _length(src, indent, n)
+        src.add(indent, f"out += {value}")
+    elif kind in ("int", "long"):
+        src.add(indent, f"if type({value}) is not int: raise TypeError('not an int')")
+        src.add(indent, f"_long(out, {value})")
+    elif kind == "boolean":
+        src.add(indent, f"out.append(1 if {value} else 0)")
+    elif kind == "null":
+        src.add(indent, f"if {value} is not None: raise TypeError('not null')")
+    elif kind == "union":
+        branches = list(schema)
+        if len(branches) != 2 or branches[0] != "null" or branches[1] == "null":
+            raise _Unsupported(f"union {schema!r}")
+        src.add(indent, f"if {value} is None: out.append(0)")
+        src.add(indent, "else:")
+        src.add(indent + 1, "out.append(2)")
+        _write(src, branches[1], value, indent + 1)
+    elif kind == "array":
+        n = src.name("n")
+        item = src.name("i")
+        src.add(indent, f"{n} = len({value})")
+        src.add(indent, f"if {n}:")
+        _length(src, indent + 1, n)
+        src.add(indent + 1, f"for {item} in {value}:")
+        _write(src, schema["items"], item, indent + 2)
+        src.add(indent, "out.append(0)")
+    elif kind in ("record", "error"):
+        for field in schema["fields"]:
+            v = src.name("v")
+            key = repr(field["name"])
+            nullable = field["type"] == "null" or (
+                isinstance(field["type"], list) and "null" in field["type"])
+            if "default" in field:
+                src.add(indent, f"{v} = {value}.get({key}, {src.constant(field['default'])})")
+            elif nullable:
+                src.add(indent, f"{v} = {value}.get({key})")
+            else:
+                # Missing with no default: fastavro's error, not a written null.
+                src.add(indent, f"{v} = {value}[{key}]")
+            _write(src, field["type"], v, indent)
+    else:
+        raise _Unsupported(f"type {kind!r}")
+
+
+def compile_writer(schema: dict[str, Any]) -> Writer | None:
+    """A writer of records of this parsed (expanded) schema, or None where one is not built."""
+    src = _Source()
+    src.add(1, "out = bytearray()")
+    try:
+        _write(src, schema, "record", 1)
+    except _Unsupported:
+        return None
+    src.add(1, "return bytes(out)")
+    text = "def write(record):\n" + "\n".join(src.lines) + "\n"
+    namespace: dict[str, Any] = {"_long": _long, **src.constants}
+    exec(compile(text, f"<avro writer {schema.get('name')}>", "exec"), namespace)
+    return namespace["write"]  # type: ignore[no-any-return]
