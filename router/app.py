@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         processing_guarantee="at_least_once",
         producer_acks=-1,
-        producer_linger=settings.router_linger_ms / 1000,
+        producer_linger=settings.produce_linger_ms / 1000,
         topic_replication_factor=settings.topic_replication,
         topic_partitions=8,
         web_host=settings.router_host,
