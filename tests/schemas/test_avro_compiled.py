@@ -1,5 +1,6 @@
 """Compiled Avro writers write exactly fastavro's bytes, and what they cannot write is still
-refused (or written) as fastavro does, through the codec."""
+refused (or written) as fastavro does, through the codec; compiled readers read exactly
+fastavro's records, and refuse what is not one."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.avro_writers import compile_writer
+from schemas.avro_compiled import compile_reader, compile_writer
 from schemas.codec import MARKER, RECORD_NAMES, contract_registry, decode, encode
 from schemas.errors import RecordEncodeError
 
@@ -49,6 +50,10 @@ def fastavro_bytes(schema: dict[str, Any], record: Any) -> bytes:
     return out.getvalue()
 
 
+def fastavro_record(schema: dict[str, Any], data: bytes) -> Any:
+    return fastavro.schemaless_reader(io.BytesIO(data), schema, None)
+
+
 @pytest.mark.parametrize("name", RECORD_NAMES)
 def test_every_record_of_the_contract_has_a_compiled_writer(name: str) -> None:
     assert REGISTRY.current(name).write is not None
@@ -61,7 +66,47 @@ def test_property_compiled_bytes_are_fastavros(name: str, data: st.DataObject) -
     record = data.draw(values(schema.parsed))
     written = schema.write(record)  # type: ignore[misc]
     assert written == fastavro_bytes(schema.parsed, record)
+    assert schema.read(written) == fastavro_record(schema.parsed, written) == record  # type: ignore[misc]
     assert decode(MARKER + schema.fingerprint + written, name) == record
+
+
+@pytest.mark.parametrize("name", RECORD_NAMES)
+def test_every_registered_schema_has_a_compiled_reader(name: str) -> None:
+    assert REGISTRY.current(name).read is not None
+
+
+@pytest.mark.parametrize("name", ["RequestReceived", "AttemptRecorded"])
+@given(data=st.data())
+def test_property_cut_or_changed_bytes_are_refused_or_read_as_fastavro_reads_them(
+        name: str, data: st.DataObject) -> None:
+    schema = REGISTRY.current(name)
+    written = schema.write(data.draw(values(schema.parsed)))  # type: ignore[misc]
+    cut = data.draw(st.integers(0, max(0, len(written) - 1)))
+    changed = bytearray(written)
+    if written:
+        changed[data.draw(st.integers(0, len(written) - 1))] = data.draw(st.integers(0, 255))
+    for garbage in (written[:cut], bytes(changed)):
+        try:
+            expected = fastavro_record(schema.parsed, garbage)
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, MemoryError, OverflowError):
+            expected = None
+        try:
+            got = schema.read(garbage)  # type: ignore[misc]
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError):
+            got = None
+        if got is not None:  # what the compiled reader reads, fastavro reads the same
+            assert got == expected
+
+
+def test_blocked_arrays_are_read_as_fastavro_reads_them() -> None:
+    """Another writer may split an array into blocks, with a byte size after a negative count."""
+    schema = {"type": "record", "name": "A",
+              "fields": [{"name": "xs", "type": {"type": "array", "items": "string"}}]}
+    # Blocks: -2 (2 items, 4 bytes: "a", "b"), then 1 ("c"), then the end.
+    data = bytes([3, 8, 2, ord("a"), 2, ord("b"), 2, 2, ord("c"), 0])
+    reader = compile_reader(schema)
+    assert reader is not None
+    assert reader(data) == fastavro_record(schema, data) == {"xs": ["a", "b", "c"]}
 
 
 def test_left_out_fields_take_their_defaults_as_fastavro_does() -> None:
@@ -109,8 +154,10 @@ def test_a_long_written_by_fastavro_where_the_compiled_writer_is_stricter() -> N
     assert encode("EventCreated", record)[10:] == fastavro_bytes(schema.parsed, record)
 
 
-def test_schemas_beyond_the_compiled_types_are_left_to_fastavro() -> None:
-    assert compile_writer({"type": "record", "name": "F",
-                           "fields": [{"name": "x", "type": "double"}]}) is None
-    assert compile_writer({"type": "record", "name": "U",
-                           "fields": [{"name": "x", "type": ["string", "long"]}]}) is None
+@pytest.mark.parametrize("schema", [
+    {"type": "record", "name": "F", "fields": [{"name": "x", "type": "double"}]},
+    {"type": "record", "name": "U", "fields": [{"name": "x", "type": ["string", "long"]}]},
+])
+def test_schemas_beyond_the_compiled_types_are_left_to_fastavro(schema: dict[str, Any]) -> None:
+    assert compile_writer(schema) is None
+    assert compile_reader(schema) is None
