@@ -129,19 +129,29 @@ def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
         raise _Unsupported(f"type {kind!r}")
 
 
-def compile_writer(schema: dict[str, Any]) -> Writer | None:
-    """A writer of records of this parsed (expanded) schema, or None where one is not built."""
+def _build(kind: str, schema: dict[str, Any], head: list[str], body: Callable[[_Source], None],
+           tail: str, helpers: dict[str, Any]) -> Callable[..., Any] | None:
+    """The function `def kind(arg)` made of `head`, what `body` adds, and `tail`."""
     src = _Source()
-    src.add(1, "out = bytearray()")
+    for line in head:
+        src.add(1, line)
     try:
-        _write(src, schema, "record", 1)
+        body(src)
     except _Unsupported:
         return None
-    src.add(1, "return bytes(out)")
-    text = "def write(record):\n" + "\n".join(src.lines) + "\n"
-    namespace: dict[str, Any] = {"_long": _long, **src.constants}
-    exec(compile(text, f"<avro writer {schema.get('name')}>", "exec"), namespace)
-    return namespace["write"]  # type: ignore[no-any-return]
+    src.add(1, tail)
+    arg = "record" if kind == "write" else "buf"
+    text = f"def {kind}({arg}):\n" + "\n".join(src.lines) + "\n"
+    namespace: dict[str, Any] = {**helpers, **src.constants}
+    exec(compile(text, f"<avro {kind}r {schema.get('name')}>", "exec"), namespace)
+    return namespace[kind]  # type: ignore[no-any-return]
+
+
+def compile_writer(schema: dict[str, Any]) -> Writer | None:
+    """A writer of records of this parsed (expanded) schema, or None where one is not built."""
+    return _build("write", schema, ["out = bytearray()"],
+                  lambda src: _write(src, schema, "record", 1), "return bytes(out)",
+                  {"_long": _long})
 
 
 def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
@@ -232,15 +242,6 @@ def _read(src: _Source, schema: Any, target: str, indent: int) -> None:
 
 def compile_reader(schema: dict[str, Any]) -> Reader | None:
     """A reader of records this parsed (expanded) schema wrote, or None where one is not built."""
-    src = _Source()
-    src.add(1, "pos = 0")
-    src.add(1, "size = len(buf)")
-    try:
-        _read(src, schema, "record", 1)
-    except _Unsupported:
-        return None
-    src.add(1, "return record")
-    text = "def read(buf):\n" + "\n".join(src.lines) + "\n"
-    namespace: dict[str, Any] = {"_read_long": _read_long}
-    exec(compile(text, f"<avro reader {schema.get('name')}>", "exec"), namespace)
-    return namespace["read"]  # type: ignore[no-any-return]
+    return _build("read", schema, ["pos = 0", "size = len(buf)"],
+                  lambda src: _read(src, schema, "record", 1), "return record",
+                  {"_read_long": _read_long})
