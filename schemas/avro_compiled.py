@@ -64,6 +64,13 @@ class _Source:
         self.lines.append("    " * indent + line)
 
 
+def _optional(union: list[Any]) -> Any:
+    """X of a ``["null", X]`` union: the only kind compiled."""
+    if len(union) != 2 or union[0] != "null" or union[1] == "null":
+        raise _Unsupported(f"union {union!r}")
+    return union[1]
+
+
 def _length(src: _Source, indent: int, n: str) -> None:
     # A length under 64 is one byte (its zig-zag doubled): most strings and arrays here.
     src.add(indent, f"if {n} < 64: out.append({n} << 1)")
@@ -95,13 +102,10 @@ def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
     elif kind == "null":
         src.add(indent, f"if {value} is not None: raise TypeError('not null')")
     elif kind == "union":
-        branches = list(schema)
-        if len(branches) != 2 or branches[0] != "null" or branches[1] == "null":
-            raise _Unsupported(f"union {schema!r}")
         src.add(indent, f"if {value} is None: out.append(0)")
         src.add(indent, "else:")
         src.add(indent + 1, "out.append(2)")
-        _write(src, branches[1], value, indent + 1)
+        _write(src, _optional(schema), value, indent + 1)
     elif kind == "array":
         n = src.name("n")
         item = src.name("i")
@@ -203,14 +207,12 @@ def _read(src: _Source, schema: Any, target: str, indent: int) -> None:
     elif kind == "null":
         src.add(indent, f"{target} = None")
     elif kind == "union":
-        branches = list(schema)
-        if len(branches) != 2 or branches[0] != "null" or branches[1] == "null":
-            raise _Unsupported(f"union {schema!r}")
+        branch = _optional(schema)
         index = src.name("u")
         _long_into(src, indent, index)
         src.add(indent, f"if {index} == 0: {target} = None")
         src.add(indent, f"elif {index} == 1:")
-        _read(src, branches[1], target, indent + 1)
+        _read(src, branch, target, indent + 1)
         src.add(indent, f"else: raise IndexError('union branch ' + str({index}))")
     elif kind == "array":
         if not _never_empty(schema["items"]):
