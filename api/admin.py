@@ -108,7 +108,7 @@ async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
     try:
         await follower.start()
         await follower.wait_caught_up(30)
-        yield Admin(ConfigStore(producer, settings.topics.config, view), view,
+        yield Admin(ConfigStore(producer, settings.topics.config, view, follower), view,
                     settings.secret_key)
     finally:
         await follower.stop()

@@ -27,7 +27,8 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
                              app[VIEW].apply) as kafka:
         app[KAFKA] = kafka
-        app[STORE] = ConfigStore(kafka.producer, settings.topics.config, app[VIEW])
+        app[STORE] = ConfigStore(kafka.producer, settings.topics.config, app[VIEW],
+                                 kafka.follower)
         yield
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, ValidationError, model_validator
 
 from api.fields import INTEGRAL, field_problems
-from api.models import Name, Strict, id_pattern
+from api.models import Name, Strict, Version, id_pattern
 from schemas.issues import channel_ids
 from schemas.status_codes import parse_status_code_expression
 
@@ -144,6 +144,7 @@ class IssueTriggerOut(BaseModel):
     disabled_at: str | None
     created_at: str
     updated_at: str
+    version: Version
 
 
 def check_trigger(view: Any, team_id: str, body: dict[str, Any]) -> list[tuple[str, str]]:

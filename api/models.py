@@ -49,6 +49,10 @@ Method = Literal[
     "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE",
 ]
 Status = Literal["enabled", "disabled"]
+# Every write of an entity makes the next version; a write may carry the version it saw
+# (If-Match) and is refused (409) when another write came first.
+Version = Annotated[int, Field(ge=1, description=(
+    "Moves up by one with every write; send it back as If-Match to update only that version"))]
 
 
 def id_pattern(prefix: str) -> str:
@@ -225,6 +229,7 @@ class SourceOut(BaseModel):
     disabled_at: str | None
     created_at: str
     updated_at: str
+    version: Version
 
 
 # --- destinations ------------------------------------------------------------------------
@@ -348,6 +353,7 @@ class DestinationOut(BaseModel):
     disabled_at: str | None
     created_at: str
     updated_at: str
+    version: Version
 
 
 # --- connections -------------------------------------------------------------------------
@@ -377,6 +383,7 @@ class ConnectionOut(BaseModel):
     disabled_at: str | None
     created_at: str
     updated_at: str
+    version: Version
 
 
 # --- team, keys, lists, problems --------------------------------------------------------

@@ -17,7 +17,14 @@ from api.routes import OPERATIONS, Operation
 
 REF = "#/components/schemas/{model}"
 TITLES = {400: "Bad request", 401: "No or invalid API key", 403: "Team not served by this key",
-          404: "Not found", 409: "Name already used", 422: "Invalid fields (paths in errors)"}
+          404: "Not found",
+          409: "Name already used, or another write came first (a stale If-Match)",
+          422: "Invalid fields (paths in errors)"}
+
+
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+            "description": "The version (ETag) the write applies to; 409 if it moved on",
+            "schema": {"type": "string", "pattern": r'^(W/)?"?[1-9][0-9]*"?$'}}
 
 
 def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +56,7 @@ def _operation(op: Operation, refs: dict[tuple[type, str], dict[str, Any]]) -> d
          "schema": {"type": "string", "pattern": id_pattern("tm")}},
         *_parameters(op.params, "path"),
         *_parameters(op.query, "query"),
+        *([IF_MATCH] if op.conditional else []),
     ]
     problem = {"application/problem+json": {"schema": refs[(Problem, "serialization")]}}
     responses: dict[str, Any] = {

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.errors import Unprocessable
+from api.errors import BadRequest, Unprocessable
 from api.fields import field_problems
 from api.models import Name
 from runtime.inputs import query_data, read_json_object
@@ -28,6 +28,22 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise Unprocessable("the body has invalid fields", problems_of(exc)) from None
+
+
+def if_match(request: web.Request) -> int | None:
+    """The version a write is conditional on (`If-Match: "3"`, as the ETag said), or None."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    tag = raw.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or int(tag) < 1:
+        raise BadRequest("If-Match takes the version an ETag gave",
+                         [("If-Match", f"not a version: {raw!r}")])
+    return int(tag)
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
 
 
 # What `encode_cursor` makes (unpadded base64url); empty is the same as no cursor.

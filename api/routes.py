@@ -35,6 +35,8 @@ class Operation:
     query: type[BaseModel] | None = None
     params: type[BaseModel] | None = None  # the path's parameters
     errors: tuple[int, ...] = (400, 401, 403)
+    # Takes If-Match: the version the write is conditional on (409 when it moved on).
+    conditional: bool = False
 
 
 def resource_operations(r: Resource) -> list[Operation]:
@@ -51,13 +53,15 @@ def resource_operations(r: Resource) -> list[Operation]:
         Operation("GET", item, r.get, f"Get {a}", tag, r.model_out,
                   params=params, errors=(400, 401, 403, 404)),
         Operation("PUT", item, r.update, f"Update {a}", tag, r.model_out,
-                  body=r.model_in, params=params, errors=(400, 401, 403, 404, 409, 422)),
+                  body=r.model_in, params=params, errors=(400, 401, 403, 404, 409, 422),
+                  conditional=True),
         Operation("DELETE", item, r.delete, f"Delete {a}", tag, Deleted,
-                  params=params, errors=(400, 401, 403, 404)),
+                  params=params, errors=(400, 401, 403, 404, 409), conditional=True),
     ]
     ops += [
         Operation("PUT", f"{item}/{action}", r.action(action), f"{action.capitalize()} {a}",
-                  tag, r.model_out, params=params, errors=(400, 401, 403, 404))
+                  tag, r.model_out, params=params, errors=(400, 401, 403, 404, 409),
+                  conditional=True)
         for action in r.actions
     ]
     return ops

@@ -1,6 +1,6 @@
 """The control plane's in-memory view of every configuration entity, built from the config
-topic like every other service's view, and updated in place right after a write is acked (so a
-client reads its own writes)."""
+topic like every other service's view: the follower hands it only the records that took effect
+(schemas.config_fold), and a writer answers once its own record was read back."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ class ConfigView:
         self._key_by_hash: dict[str, str] = {}
 
     def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
-        """A ConfigChanged (or a tombstone); older versions than what we hold are ignored, so
-        applying our own write early and then again from the topic is harmless."""
+        """A ConfigChanged (or a tombstone) that took effect; older versions than what we hold
+        are ignored all the same."""
         if record is None:
             self._remove(entity_id)
             return

@@ -12,6 +12,7 @@ from types import FrameType
 
 from bench import (
     analysts,
+    api_replicas,
     console,
     event_pages,
     idle,
@@ -20,17 +21,20 @@ from bench import (
     listen,
     pipeline,
     projections,
+    projections_scale,
 )
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "idle": idle.run,
     "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+    "projections_scale": projections_scale.run,
     "analysts": analysts.run,
     "listen": listen.run,
     "issues": issues.run,
     "console": console.run,
     "event_pages": event_pages.run,
+    "api_replicas": api_replicas.run,
 }
 
 

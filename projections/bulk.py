@@ -11,8 +11,11 @@ committed cursor; a new producer of the job fences any older one (a zombie) and 
 open page before the worker re-reads the committed state. Replayed requests get derived ids,
 so a page sent again (seen by a read_uncommitted reader) would carry the very same ids.
 
-After a restart every QUEUED/RUNNING job is resumed; two processes resuming one job fence
-each other and the later one runs it.
+Any projections replica runs or resumes a job (projections.bulk_lease): every replica keeps
+a view of every job by tailing the bulk topic; the replica running a job renews its lease
+with each committed page, and when a lease lapses (its replica died or hangs) another replica
+claims the job by starting the job's producer — which fences the old one — and resumes from
+the last committed page. A cancel from any replica is such a claim, committing CANCELLED.
 
 Here: the worker and the runner; a job's state and the topic's reading in `bulk_jobs.py`,
 the SQL a job walks in `bulk_walk.py`.
@@ -27,19 +30,29 @@ from dataclasses import replace
 from itertools import accumulate
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from projections import queries
 from projections.bulk_jobs import ACTIVE, Job, Kind, now_ms, read_jobs
+from projections.bulk_lease import (
+    claimed,
+    created,
+    expired,
+    newer,
+    released,
+    renew_due,
+    renewed,
+    to_claim,
+)
 from projections.bulk_walk import COUNT_ALL, PAGE_SIZE, request_records, upper_bound, walk_sql
 from projections.clickhouse import Engine
 from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.models import manual_event, replayed_request
+from runtime.background import BackgroundTask
 from runtime.errors import RuntimeSetupError
-from runtime.kafka import make_producer
-from runtime.problems import Conflict
+from runtime.kafka import make_producer, read_compacted
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.ids import derived_id, new_id
@@ -62,12 +75,13 @@ class Worker:
     def __init__(self, runner: BulkRunner, job_id: str) -> None:
         self.runner = runner
         self.job_id = job_id
-        self.cancel_requested = asyncio.Event()
+        self.cancel_requested = False
+        self.release_requested = False  # this replica stops: hand the job over at once
+        self._wake = asyncio.Event()  # set by either request: a pause ends at once
         self.task: asyncio.Task[None] | None = None
-
-    @property
-    def job(self) -> Job:
-        return self.runner.jobs[self.job_id]
+        # The job as this worker committed it: its own, never the (lagging) shared view, so
+        # a page is never walked from a stale cursor.
+        self.job = runner.jobs[job_id]
 
     async def run(self) -> None:
         delay = 0.5
@@ -84,11 +98,16 @@ class Worker:
                               extra={"bulk_id": self.job_id})
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
+                if self.release_requested:
+                    return  # this replica stops: the lease lapses and another resumes it
+                seen = self.runner.jobs[self.job_id]
+                if seen.owner != self.runner.me and not expired(seen, now_ms()):
+                    return  # another replica holds it now: claiming it back would thrash
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once for a cancel."""
         try:
-            await asyncio.wait_for(self.cancel_requested.wait(), seconds)
+            await asyncio.wait_for(self._wake.wait(), seconds)
         except TimeoutError:
             pass
 
@@ -103,21 +122,41 @@ class Worker:
         try:
             stored = (await read_jobs(runner.settings.kafka_bootstrap, runner.topic)).get(
                 self.job_id)
-            if stored is not None:
-                runner.jobs[self.job_id] = stored
+            self.job = stored or self.job
+            runner.see(self.job)
+            if self.job.status not in ACTIVE:
+                return
+            # The claim, committed at once: the other replicas see the job is held again.
+            await self._commit(producer, [], claimed(self.job, runner.me, now_ms(),
+                                                     runner.lease_ms))
+            runner.metrics.bulk_claims.inc()
             while self.job.status in ACTIVE:
-                if self.cancel_requested.is_set():
+                if self.cancel_requested:
                     await self._commit(producer, [], replace(
                         self.job, status="CANCELLED", cancelled_at=now_ms()))
                     break
+                if self.release_requested:
+                    # The lease ended now: another replica resumes the job at its next look
+                    # instead of after the lease.
+                    await self._commit(producer, [], released(self.job), renew=False)
+                    break
                 await self._page(producer)
                 if self.job.status in ACTIVE and runner.pause_s:
-                    await self._pause(runner.pause_s)
+                    await self._rest(producer, runner.pause_s)
         finally:
             try:
                 await producer.stop()
             except KafkaError:  # a fenced producer may refuse a clean stop; it is gone anyway
                 log.warning("bulk producer stop failed", exc_info=True)
+
+    async def _rest(self, producer: AIOKafkaProducer, seconds: float) -> None:
+        """Pause between pages, renewing the lease whenever it is due (a cancel wakes it)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while not self._wake.is_set() and (left := end - loop.time()) > 0:
+            if renew_due(self.job, now_ms(), self.runner.lease_ms):
+                await self._commit(producer, [], self.job)
+            await self._pause(min(left, self.runner.lease_ms / 4000))
 
     async def _page(self, producer: AIOKafkaProducer) -> None:
         job, runner = self.job, self.runner
@@ -172,9 +211,18 @@ class Worker:
                                      encode("RequestReceived", replay))))
         return out
 
-    async def _commit(self, producer: AIOKafkaProducer,
-                      outgoing: list[Message], state: Job) -> None:
-        """The page's records and the job's new state: all committed, or none."""
+    def request(self, *, cancel: bool = False, release: bool = False) -> None:
+        """Stop before the next page: cancelling the job, or releasing it to the others."""
+        self.cancel_requested |= cancel
+        self.release_requested |= release
+        self._wake.set()
+
+    async def _commit(self, producer: AIOKafkaProducer, outgoing: list[Message], state: Job,
+                      *, renew: bool = True) -> None:
+        """The page's records and the job's new state (its lease renewed): all committed, or
+        none."""
+        if renew and state.status in ACTIVE:
+            state = renewed(state, now_ms(), self.runner.lease_ms)
         async with producer.transaction():
             sent = [await producer.send(topic, value, key=key)
                     for topic, key, value in outgoing]
@@ -183,11 +231,13 @@ class Worker:
             sent.append(await producer.send(self.runner.topic, state.to_bytes(),
                                             key=state.id.encode()))
             await asyncio.gather(*sent)
-        self.runner.jobs[state.id] = state
+        self.job = state
+        self.runner.see(state)
 
 
 class BulkRunner:
-    """Every job this process knows, and the workers of the active ones.
+    """This replica's view of every job (the bulk topic, tailed) and the workers of the jobs
+    it holds; it claims the active jobs whose lease lapsed.
 
     `page_size`, `pause_s` (between pages) and `page_hook` (awaited inside a page's
     transaction, before its state is sent) are plain attributes so tests can slow a job
@@ -198,6 +248,8 @@ class BulkRunner:
         self.db = db
         self.metrics = metrics
         self.topic = settings.topics.bulk
+        self.me = settings.member_name("projections")
+        self.lease_ms = max(1, int(settings.bulk_lease_s * 1000))
         self.jobs: dict[str, Job] = {}
         self.workers: dict[str, Worker] = {}
         self.page_size = PAGE_SIZE
@@ -205,24 +257,79 @@ class BulkRunner:
         self.page_hook: PageHook | None = None
         self._engine: Engine | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._watch = BackgroundTask("bulk-leases")
 
     async def start(self, engine: Engine, producer: AIOKafkaProducer) -> None:
-        """Load every job and resume the ones that were queued or running."""
+        """Read every job, resume the active ones this replica held (or nobody holds), then
+        keep watching the topic for jobs whose replica stopped renewing them."""
         self._engine, self._producer = engine, producer
-        self.jobs = await read_jobs(self.settings.kafka_bootstrap, self.topic)
-        for job in self.jobs.values():
-            if job.status in ACTIVE:
-                log.info("resuming bulk job", extra={"bulk_id": job.id,
-                                                     "processed": job.processed_count})
-                self._spawn(job.id)
+        tail = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                enable_auto_commit=False, isolation_level="read_committed")
+        await tail.start()
+        try:
+            async with asyncio.timeout(30):
+                for job_id, value in (await read_compacted(tail, self.topic)).items():
+                    self._see_raw(job_id, value)
+        except BaseException:
+            await tail.stop()
+            raise
+        self._claim(starting=True)
+        self._watch.start(self._watching(tail))
+
+    async def _watching(self, tail: AIOKafkaConsumer) -> None:
+        check_s = min(max(self.lease_ms / 4000, 0.2), 5.0)
+        try:
+            while not self._watch.stopping:
+                try:
+                    batches = await tail.getmany(timeout_ms=int(check_s * 1000))
+                except KafkaError:
+                    log.warning("reading the bulk topic failed; retrying", exc_info=True)
+                    await asyncio.sleep(check_s)
+                    continue
+                for messages in batches.values():
+                    for message in messages:
+                        key = message.key.decode("utf-8", "replace") if message.key else ""
+                        if message.value is not None:
+                            self._see_raw(key, message.value)
+                self._claim()
+        finally:
+            await tail.stop()
+
+    def _see_raw(self, job_id: str, value: bytes) -> None:
+        try:
+            self.see(Job.from_bytes(value))
+        except (ValueError, TypeError):
+            # One unreadable job must not keep the others from resuming.
+            log.exception("unreadable bulk job record; skipped", extra={"bulk_id": job_id})
+
+    def see(self, job: Job) -> None:
+        """A state of a job, from the topic or a local commit: the view only moves forward."""
+        if newer(job, self.jobs.get(job.id)):
+            self.jobs[job.id] = job
+
+    def _claim(self, *, starting: bool = False) -> None:
+        for job_id in to_claim(self.jobs.values(), set(self.workers), self.me, now_ms(),
+                               starting=starting):
+            log.info("claiming bulk job", extra={
+                "bulk_id": job_id, "processed": self.jobs[job_id].processed_count,
+                "previous_owner": self.jobs[job_id].owner})
+            self._spawn(job_id)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop every worker; an open page is aborted and sent again after a restart."""
+        """Stop watching; let every worker finish its page and release its job (so another
+        replica resumes it at once), within half of `timeout_s`; then cancel what is left —
+        an open page is aborted and sent again by whichever replica resumes the job after its
+        lease lapses."""
+        await self._watch.stop(0)  # it only waits on the topic: nothing to finish
         tasks = [w.task for w in self.workers.values() if w.task is not None]
+        for worker in self.workers.values():
+            worker.request(release=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s / 2)
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout_s)
+            await asyncio.wait(tasks, timeout=timeout_s / 2)
 
     async def fetch(self, sql: queries.Sql) -> list[dict[str, Any]]:
         if self._engine is None:
@@ -239,31 +346,33 @@ class BulkRunner:
     async def create(self, kind: Kind, team_id: str, query: dict[str, Any],
                      connection_ids: list[str] | None = None) -> Job:
         at = now_ms()
-        job = Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
-                  await self.estimate(kind, team_id, query, at),
-                  connection_ids=connection_ids)
+        job = created(Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
+                          await self.estimate(kind, team_id, query, at),
+                          connection_ids=connection_ids), self.me, at, self.lease_ms)
         if self._producer is None:
             raise RuntimeSetupError("the bulk runner is not started")
         # Stored before its worker starts: every later state of the job lands after it.
         await self._producer.send_and_wait(self.topic, job.to_bytes(), key=job.id.encode())
-        self.jobs[job.id] = job
+        self.see(job)
         self._spawn(job.id)
         return job
 
     async def cancel(self, job: Job, timeout_s: float = 30.0) -> Job:
-        """Ask the job's worker to stop before its next page and wait for the CANCELLED
-        state to be committed (by the worker's producer: one writer per job keeps the
-        topic's last value right). A job that already ended is returned as it is."""
-        worker = self.workers.get(job.id)
+        """Stop the job before its next page and wait for the CANCELLED state to be committed
+        — by the job's producer, so one writer at a time keeps the topic's last value right.
+        A job another replica runs is claimed for that (its worker is fenced). A job that
+        already ended is returned as it is."""
         if job.status not in ACTIVE:
             return job
+        worker = self.workers.get(job.id)
         if worker is None or worker.task is None or worker.task.done():
-            raise Conflict(f"bulk job {job.id} is not run by this process")
-        worker.cancel_requested.set()
+            worker = self._spawn(job.id)
+        worker.request(cancel=True)
+        assert worker.task is not None
         await asyncio.wait_for(asyncio.shield(worker.task), timeout_s)
         return self.jobs[job.id]
 
-    def _spawn(self, job_id: str) -> None:
+    def _spawn(self, job_id: str) -> Worker:
         worker = Worker(self, job_id)
         worker.task = asyncio.create_task(worker.run(), name=f"bulk:{job_id}")
         self.workers[job_id] = worker
@@ -276,3 +385,4 @@ class BulkRunner:
                           extra={"bulk_id": job_id})
 
         worker.task.add_done_callback(done)
+        return worker

@@ -47,6 +47,11 @@ class Job:
     completed_at: int | None = None
     cancelled_at: int | None = None
     connection_ids: list[str] | None = None  # a requests job: replayed to these only
+    # The lease (projections.bulk_lease): the replica running the job, how many times a
+    # replica claimed it, and until when (ms) its holder vouches for it.
+    owner: str = ""
+    token: int = 0
+    lease_until: int = 0
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()

@@ -71,12 +71,13 @@ class Engine:
         self.embedded = dsn.startswith("chdb:")
 
     @classmethod
-    async def open(cls, dsn: str) -> Engine:
+    async def open(cls, dsn: str, settings: dict[str, int | str] | None = None) -> Engine:
         def connect() -> Client:
             if dsn.startswith("chdb:"):
-                return clickhouse_connect.get_client(dsn=dsn)
+                return clickhouse_connect.get_client(dsn=dsn, settings=settings or {})
             # No session id: one HTTP client is then safe to share between threads.
-            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False,
+                                                 settings=settings or {})
 
         try:
             client = await asyncio.to_thread(connect)

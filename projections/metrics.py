@@ -22,3 +22,6 @@ class ProjectionMetrics:
                                        registry=self.registry)
         self.retries = Counter("fasthook_projections_retries_total",
                                "Retries published", ["kind"], registry=self.registry)
+        self.bulk_claims = Counter("fasthook_projections_bulk_claims_total",
+                                   "Bulk jobs this replica claimed (started, resumed, taken "
+                                   "over or cancelled)", registry=self.registry)

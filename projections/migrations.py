@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 from projections.clickhouse import Engine, ident
 from projections.errors import EngineError, MigrationError
+from projections.layout import Layout
 from projections.views import VIEW_NAMES, VIEW_STATEMENTS
 
 log = logging.getLogger(__name__)
+SINGLE_NODE = Layout()
 
 # Smaller granules than the 8192 default: a skip index (above all the n-gram filter over
 # bodies) then discards more of the table per query.
@@ -293,59 +295,71 @@ def render(statement: str, db: str, ttl: str = "") -> str:
     return statement.replace("{db}", ident(db)).replace("{ttl}", ttl)
 
 
+def migration_statements(migration: Migration, db: str, retention_days: int,
+                         layout: Layout = SINGLE_NODE) -> list[str]:
+    """What applying `migration` runs, in order, for `layout`."""
+    return [sql for statement, column in migration.statements
+            for sql in layout.statements(render(statement, db,
+                                                ttl_clause(column, retention_days)))]
+
+
 async def applied_versions(engine: Engine, db: str) -> set[int]:
     rows = await engine.query(f"SELECT DISTINCT version FROM {ident(db)}.schema_migrations")
     return {int(r["version"]) for r in rows}
 
 
-async def migrate(engine: Engine, db: str, retention_days: int) -> list[int]:
-    """Bring `db` to the current schema; returns the versions applied now. Idempotent."""
+async def migrate(engine: Engine, db: str, retention_days: int, cluster: str = "") -> list[int]:
+    """Bring `db` to the current schema; returns the versions applied now. Idempotent.
+    `cluster`: create every table on that ClickHouse cluster (projections.layout)."""
+    layout = Layout(cluster)
     try:
-        await engine.command(f"CREATE DATABASE IF NOT EXISTS {ident(db)}")
-        await engine.command(render(MIGRATIONS_TABLE, db))
+        await engine.command(layout.create_database(ident(db)))
+        for statement in layout.statements(render(MIGRATIONS_TABLE, db)):
+            await engine.command(statement)
         done = await applied_versions(engine, db)
         applied = []
         for migration in MIGRATIONS:
             if migration.version in done:
                 continue
-            for statement, column in migration.statements:
-                await engine.command(render(statement, db, ttl_clause(column, retention_days)))
+            for sql in migration_statements(migration, db, retention_days, layout):
+                await engine.command(sql)
             await engine.insert(f"{ident(db)}.schema_migrations", ("version", "name"),
                                 [(migration.version, migration.name)])
             log.info("migration applied", extra={"version": migration.version,
                                                  "migration": migration.name, "database": db})
             applied.append(migration.version)
-        await ensure_retention(engine, db, retention_days)
+        await ensure_retention(engine, db, retention_days, layout)
     except EngineError as exc:
         raise MigrationError(f"cannot migrate ClickHouse database {db}: {exc}") from exc
     return applied
 
 
-async def ensure_retention(engine: Engine, db: str, days: int) -> None:
+async def ensure_retention(engine: Engine, db: str, days: int,
+                           layout: Layout = SINGLE_NODE) -> None:
     """Make each table's TTL match the setting; only an actual change is altered, because
     MODIFY TTL rewrites parts."""
     rows = await engine.query(
         "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", {"db": db})
     current = {r["name"]: r["engine_full"] for r in rows}
     for table, column, _ in TABLES:
-        if column is None or table not in current:
+        storage = layout.storage(table)
+        if column is None or storage not in current:
             continue
-        found = re.search(r"TTL .*?toIntervalDay\((\d+)\)", current[table])
+        found = re.search(r"TTL .*?toIntervalDay\((\d+)\)", current[storage])
         have = int(found.group(1)) if found else 0
         if have == max(days, 0):
             continue
+        change = ttl_clause(column, days) if days > 0 else ""
         target = f"{ident(db)}.{table}"
-        if days > 0:
-            await engine.command(f"ALTER TABLE {target} MODIFY {ttl_clause(column, days)}")
-        else:
-            await engine.command(f"ALTER TABLE {target} REMOVE TTL")
+        for statement in layout.statements(
+                f"ALTER TABLE {target} MODIFY {change}" if change
+                else f"ALTER TABLE {target} REMOVE TTL"):
+            await engine.command(statement)
         log.info("retention changed", extra={"table": table, "days": days})
 
 
-async def drop_all(engine: Engine, db: str) -> None:
+async def drop_all(engine: Engine, db: str, cluster: str = "") -> None:
     """Drop every projection table and view (for a rebuild); the database stays."""
-    for view in reversed(VIEW_NAMES):
-        await engine.command(f"DROP VIEW IF EXISTS {ident(db)}.{view}")
-    for table, _, _ in TABLES:
-        await engine.command(f"DROP TABLE IF EXISTS {ident(db)}.{table} SYNC")
-    await engine.command(f"DROP TABLE IF EXISTS {ident(db)}.schema_migrations SYNC")
+    tables = (*(table for table, _, _ in TABLES), "schema_migrations")
+    for statement in Layout(cluster).drops(ident(db), tuple(reversed(VIEW_NAMES)), tables):
+        await engine.command(statement)

@@ -7,8 +7,13 @@ fails is retried with backoff, never skipped, so the committed offset never pass
 that is not in ClickHouse. A record that cannot be decoded is logged and counted: it can never
 be projected, and stopping the projector for it would stop every view.
 
-The consumer group is `<ns>-projector` with static membership: a restarted projector takes
-its partitions back at once (and the embedded broker never evicts a SIGKILLed dynamic member).
+The consumer group is `<ns>-projector` (or `projector_group`) with static membership: a
+projector restarted after a crash takes its partitions back at once (and the embedded broker
+never evicts a SIGKILLed dynamic member). Any number of projector workers share the group's
+partitions (docs/operations.md, "Scaling projections"); one that stops leaves the group, so
+the others take its partitions at once. Every row is keyed by what it records (table ORDER BY
+keys, ReplacingMergeTree) and the group's offsets live in Kafka, committed per partition by
+its owner after the write: a batch re-read by a partition's next owner converges, no gap.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from projections.errors import EngineError
 from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
 from runtime.background import BackgroundTask
-from runtime.kafka import IdleFetch, make_group_consumer
+from runtime.kafka import IdleFetch, leave_group, make_group_consumer
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -38,7 +43,7 @@ KINDS = ("requests", "events", "attempts", "ignored", "held", "config", "issues"
 
 
 def group_name(settings: Settings) -> str:
-    return f"{settings.topic_namespace}-projector"
+    return settings.projector_group or f"{settings.topic_namespace}-projector"
 
 
 class _Seek(ConsumerRebalanceListener):
@@ -185,6 +190,13 @@ class Projector:
             # writing it twice changes nothing.
             log.warning("commit failed; the batch will be read again", exc_info=True)
 
+    def unassigned(self) -> list[TopicPartition]:
+        """The partitions of the projected topics this member does not own."""
+        owned = self.consumer.assignment()
+        return [TopicPartition(topic, partition) for topic in self.kinds
+                for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
+                if TopicPartition(topic, partition) not in owned]
+
     async def caught_up(self) -> bool:
         """Has every assigned partition been written up to its end offset as of now?"""
         assigned = list(self.consumer.assignment())
@@ -197,9 +209,39 @@ class Projector:
         return not self.busy
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Finish the batch in hand (bounded), then leave; uncommitted records are re-read."""
+        """Finish the batch in hand (bounded), then leave the group, so the other workers
+        take this one's partitions at once; uncommitted records are re-read by them."""
         await self._task.stop(timeout_s)
+        await leave_group(self.consumer)
         await self.consumer.stop()
+
+
+def check_alone(projector: Projector) -> None:
+    """Refuse to go on beside another projector of the group: it keeps some partitions, and
+    a replay (or rebuild) would miss their records."""
+    missing = projector.unassigned()
+    if missing:
+        raise EngineError(f"{len(missing)} partitions are owned by another projector of the "
+                          "group: stop every projections process first")
+
+
+async def ensure_alone(settings: Settings, engine: Engine, db: str,
+                       timeout_s: float = 60.0) -> None:
+    """Join the projector's group without projecting anything, check no other member holds
+    partitions, and leave: what a rebuild does before it drops any table."""
+    projector = Projector(settings, engine, db, ProjectionMetrics())
+    await projector.consumer.start()
+    try:
+        projector.consumer.subscribe(list(projector.kinds), listener=_Seek(projector))
+        async with asyncio.timeout(timeout_s):
+            while not projector.assigned.is_set():
+                # Polls the group (the join happens here); the records fetched are dropped,
+                # nothing is committed.
+                await projector.consumer.getmany(timeout_ms=200)
+        check_alone(projector)
+    finally:
+        await leave_group(projector.consumer)
+        await projector.consumer.stop()
 
 
 async def replay_all(settings: Settings, engine: Engine, db: str, metrics: ProjectionMetrics,
@@ -212,6 +254,7 @@ async def replay_all(settings: Settings, engine: Engine, db: str, metrics: Proje
         async with asyncio.timeout(timeout_s):
             # Positions only count once the seek to the beginning has happened.
             await projector.assigned.wait()
+            check_alone(projector)
             while not await projector.caught_up():
                 if not projector.running:
                     raise EngineError("the projector stopped during the replay")

@@ -11,9 +11,10 @@ import logging
 import time
 
 from projections.clickhouse import Engine, database_name, resolve_dsn
+from projections.layout import Layout
 from projections.metrics import ProjectionMetrics
 from projections.migrations import drop_all, migrate
-from projections.projector import replay_all
+from projections.projector import ensure_alone, replay_all
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,13 +22,16 @@ log = logging.getLogger(__name__)
 
 async def rebuild(settings: Settings, engine: Engine | None = None) -> ProjectionMetrics:
     own = engine is None
-    engine = engine or await Engine.open(resolve_dsn(settings))
+    engine = engine or await Engine.open(resolve_dsn(settings),
+                                  Layout(settings.clickhouse_cluster).client_settings())
     db = database_name(settings)
     began = time.monotonic()
     metrics = ProjectionMetrics()
     try:
-        await drop_all(engine, db)
-        await migrate(engine, db, settings.projections_retention_days)
+        await ensure_alone(settings, engine, db)  # before any table is dropped
+        await drop_all(engine, db, settings.clickhouse_cluster)
+        await migrate(engine, db, settings.projections_retention_days,
+                      settings.clickhouse_cluster)
         await replay_all(settings, engine, db, metrics)
     finally:
         if own:

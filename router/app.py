@@ -6,6 +6,8 @@
 At-least-once: Faust flushes everything an agent produced before it commits the offset, and
 ids are derived from (request, connection), so a request routed twice after a crash yields
 the same event ids. Several workers share the partitions (one consumer group per namespace).
+Faust's consumer is the guarded one of router.consumer: nothing is committed past a request
+or dedupe candidate the router did not finish, whatever a rebalance does to Faust's bookkeeping.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import faust
 from mode import Service
 from mode.supervisors import CrashingSupervisor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from router import consumer as router_consumer
 from router.acks import InOrderAcks
 from router.connections import Connection, ConnectionView
 from router.fairness import TeamSlots, team_share
@@ -85,6 +88,8 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=MAX_MESSAGE_BYTES,
         consumer_max_fetch_size=MAX_MESSAGE_BYTES,
     )
+    # Faust's own offset bookkeeping can commit past a request never routed (router.consumer).
+    router_consumer.install(app, [topics.requests, topics.router_dedupe])
     view = ConnectionView()
     metrics = RouterMetrics()
     sandboxes = Sandboxes()
@@ -185,7 +190,8 @@ def create_app(settings: Settings) -> faust.App:
         await config.follower.caught_up.wait()  # never route on a partial view
         for topic in (events_topic, ignored_topic, dedupe_topic):
             await topic.maybe_declare()  # send() goes past the layer that would declare them
-        acks: InOrderAcks[faust.EventT] = InOrderAcks(lambda event: event.ack())
+        consumer = cast(router_consumer.RouterConsumer, app.consumer)
+        acks: InOrderAcks[faust.EventT] = InOrderAcks(consumer.finished)
         async with asyncio.TaskGroup() as routing:
             async for event in stream.noack().events():
                 tp = event.message.tp
@@ -205,7 +211,8 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(dedupe_topic, supervisor_strategy=CrashingSupervisor)
     async def deduplicate(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        consumer = cast(router_consumer.RouterConsumer, app.consumer)
+        async for event in stream.noack().events():
             candidate = decode(event.value, "EventCreated")
             key = event.key
             window_ms = int(dict(event.headers or {}).get(WINDOW_HEADER, b"0"))
@@ -229,6 +236,7 @@ def create_app(settings: Settings) -> faust.App:
                     "detail": f"same as event {first['event_id']} within {first['window']} ms",
                     "created_at": at_ms,
                 }))
+            consumer.finished(event)
 
     @app.timer(DEDUPE_CLEANUP_S)
     async def forget_expired() -> None:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from runtime import resting
 from runtime.errors import RuntimeSetupError
 from runtime.settings import Settings
 from schemas.codec import decode
+from schemas.config_fold import ConfigFold, Verdict
 from schemas.errors import SchemaError
 from schemas.limits import MAX_MESSAGE_BYTES
 from schemas.topics import Topics
@@ -104,6 +106,23 @@ def make_group_consumer(settings: Settings, group: str, *,
                                    **options)  # type: ignore[arg-type]
 
 
+async def leave_group(consumer: AIOKafkaConsumer) -> None:
+    """Leave the consumer's group now, although it is a static member (which by design never
+    leaves: a restart under the same name takes its partitions back at once). For a worker
+    stopping for good — scaled down, or one of several sharing the topics — whose partitions
+    must move to the others at once rather than after the broker's session timeout (never, on
+    the embedded broker). Best effort: a failed leave falls back to that timeout. aiokafka
+    skips the leave for static members, so the request is sent through its coordinator."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    member_id = getattr(coordinator, "member_id", "")
+    if coordinator is None or not member_id or member_id == JoinGroupRequest.UNKNOWN_MEMBER_ID:
+        return
+    try:
+        await coordinator._send_req(LeaveGroupRequest(coordinator.group_id, member_id))
+    except KafkaError:
+        log.warning("leaving the consumer group failed", exc_info=True)
+
+
 async def assign_from_beginning(consumer: AIOKafkaConsumer,
                                 topic: str) -> dict[TopicPartition, int]:
     """Assign every partition of `topic` to a started consumer, from the first record; the
@@ -160,13 +179,21 @@ async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1)
 ConfigHandler = Callable[[str, dict | None], None]
 
 
+# Refused config records remembered for writers waiting on their own (by offset): refusals
+# are rare, and a writer asks within seconds of its write.
+REFUSALS_KEPT = 10_000
+
+
 class ConfigFollower:
-    """Feeds every ConfigChanged (or tombstone) of the config topic to `apply`, in order."""
+    """Feeds every ConfigChanged (or tombstone) of the config topic that takes effect to
+    `apply`, in order: `fold` (schemas.config_fold) decides, the same way in every process."""
 
     def __init__(self, bootstrap: str, topic: str, apply: ConfigHandler) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._apply = apply
+        self.fold = ConfigFold()
+        self._refused: dict[tuple[int, int], Verdict] = {}
         self.caught_up = asyncio.Event()
         # Records applied so far: lets an operator (or a test) see the view catch up.
         self.applied = 0
@@ -212,7 +239,7 @@ class ConfigFollower:
             batches = await idle.getmany()
             for tp, messages in batches.items():
                 for message in messages:
-                    self._deliver(message.key, message.value)
+                    self._deliver(message.key, message.value, (tp.partition, message.offset))
                 self._positions[tp] = messages[-1].offset + 1
                 if tp in pending and messages[-1].offset + 1 >= pending[tp]:
                     del pending[tp]
@@ -221,7 +248,7 @@ class ConfigFollower:
             self._progress.set()
             self._progress = asyncio.Event()
 
-    def _deliver(self, key: bytes | None, value: bytes | None) -> None:
+    def _deliver(self, key: bytes | None, value: bytes | None, at: tuple[int, int]) -> None:
         entity_id = key.decode() if key else ""
         try:
             record = decode(value, "ConfigChanged") if value is not None else None
@@ -229,8 +256,23 @@ class ConfigFollower:
             # A config record we cannot read must not stop the view; it is logged loudly.
             log.exception("unreadable config record", extra={"entity_id": entity_id})
             return
-        self._apply(entity_id, record)
+        verdict = self.fold.fold(entity_id, record)
         self.applied += 1
+        if verdict is not Verdict.ACCEPTED:
+            self._refused[at] = verdict
+            if len(self._refused) > REFUSALS_KEPT:
+                del self._refused[next(iter(self._refused))]
+            return
+        self._apply(entity_id, record)
+
+    async def verdict(self, partition: int, offset: int, timeout_s: float = 10.0) -> Verdict:
+        """What the fold decided on the record at (partition, offset), once this follower read
+        it: how a writer learns whether its own write took effect (read-your-writes)."""
+        tp = TopicPartition(self._topic, partition)
+        async with asyncio.timeout(timeout_s):
+            while self._positions.get(tp, 0) <= offset:
+                await self._progress.wait()
+        return self._refused.get((partition, offset), Verdict.ACCEPTED)
 
     async def sync(self, timeout_s: float = 10.0) -> None:
         """Wait until the view holds everything on the topic as of now (read-your-writes

@@ -93,11 +93,27 @@ class Settings:
     clickhouse_dsn: str = ""
     # Database holding the tables; empty = derived from the topic namespace.
     clickhouse_database: str = ""
+    # A ClickHouse cluster (a name in the servers' remote_servers) to create the tables on:
+    # replicated, sharded, queried through Distributed tables (projections.layout). Empty:
+    # one server (or the embedded engine).
+    clickhouse_cluster: str = ""
     # Rows older than this are dropped by ClickHouse TTL; 0 keeps everything.
     projections_retention_days: int = 30
     # The projector writes a batch when it has this many records or this much time passed.
     projector_batch_records: int = 5000
     projector_batch_ms: int = 250
+    # What this projections process does (docs/operations.md, "Scaling projections"): "all"
+    # (the projector, the query routes and bulk jobs: the single-process default), "projector"
+    # (only projects; any number share the topics' partitions in one consumer group) or
+    # "query" (only serves queries and runs bulk jobs; stateless, any number).
+    projections_role: str = "all"
+    # The projector's consumer group; empty = `<namespace>-projector`. Workers writing to one
+    # ClickHouse share the default; a replica with its own embedded engine needs every row,
+    # so it needs a group of its own.
+    projector_group: str = ""
+    # A bulk job's lease: a replica that stops renewing it for this long loses the job to
+    # another replica (which resumes it from its last committed page).
+    bulk_lease_s: float = 30.0
     # --- analysts (issue #16): the read-only ClickHouse HTTP endpoint of the projections
     # process (embedded engine only; with a ClickHouse server analysts use the server).
     analysts_host: str = "127.0.0.1"

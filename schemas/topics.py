@@ -27,7 +27,11 @@ class TopicSpec:
 RETRY_TIERS_MS: tuple[int, ...] = (5_000, 30_000, 120_000, 600_000, 3_600_000)
 
 CATALOG: tuple[TopicSpec, ...] = (
-    TopicSpec("config", 1, "ConfigChanged", "entity id", {"cleanup.policy": "compact"}),
+    # One partition: the config fold compares records of different keys (names). A record stays
+    # uncompacted for an hour, so a refused write's restatement lands before the compactor
+    # looks (schemas.config_fold, api.config_log).
+    TopicSpec("config", 1, "ConfigChanged", "entity id",
+              {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)}),
     TopicSpec("requests", 8, "RequestReceived", "request id",
               {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
     TopicSpec("events", 8, "EventCreated", "event id",

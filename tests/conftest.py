@@ -107,8 +107,11 @@ _SERIAL_FILES = frozenset({
     "tests/ingress/test_slow_clients.py", "tests/deliverer/test_fairness.py",
     "tests/router/test_team_fairness_flow.py", "tests/router/test_rules_flow.py",
     "tests/e2e/test_listen.py", "tests/api/test_openapi.py",
+    "tests/chaos/test_broker_pause.py",  # the broker stopped under load, three times
     "tests/chaos/test_chaos.py",  # two minutes of load and faults: the others' bounds suffer
     "tests/e2e/test_issues_thresholds.py",  # counts what is pending at a moment: flaky loaded
+    # Three projections processes with their own engines each, polled against deadlines.
+    "tests/projections/test_scale_out.py", "tests/projections/test_bulk_replicas.py",
 })
 _ROOT = Path(__file__).resolve().parents[1]
 

@@ -77,6 +77,7 @@ def test_production_requests_a_core_per_worker(kustomize) -> None:
     # KEDA owns these counts (scaledobjects.yaml).
     assert "replicas" not in deployments["fasthook-router"]["spec"]
     assert "replicas" not in deployments["fasthook-deliverer"]["spec"]
+    assert "replicas" not in deployments["fasthook-projections"]["spec"]
 
 
 @pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/production"])
@@ -86,17 +87,21 @@ def test_disruption_budgets_cover_the_multi_replica_services(kustomize, overlay:
     deployments = of_kind(documents, "Deployment")
     covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: b["spec"]
                for b in budgets.values()}
-    assert set(covered) == {"fasthook-ingress", "fasthook-router", "fasthook-deliverer"}
+    assert set(covered) == {"fasthook-ingress", "fasthook-router", "fasthook-deliverer",
+                            "fasthook-projections"}
     for name, spec in covered.items():
         # maxUnavailable, so a one-replica overlay can still drain a node.
         assert spec == {"maxUnavailable": 1, "selector": {"matchLabels": {
             "app.kubernetes.io/name": name}}}
         assert deployments[name]["spec"]["template"]["metadata"]["labels"][
             "app.kubernetes.io/name"] == name
-    # The single writers never run twice: they are replaced, not rolled, or fenced.
-    for single in ("fasthook-issues", "fasthook-projections"):
-        assert deployments[single]["spec"]["replicas"] == 1
-        assert deployments[single]["spec"]["strategy"] == {"type": "Recreate"}
+    # The single writer never runs twice: it is replaced, not rolled, or fenced.
+    assert deployments["fasthook-issues"]["spec"]["replicas"] == 1
+    assert deployments["fasthook-issues"]["spec"]["strategy"] == {"type": "Recreate"}
+    # Projections pods share the work (projector group, leased bulk jobs): rolled, never all
+    # down at once.
+    assert deployments["fasthook-projections"]["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 @pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/production"])

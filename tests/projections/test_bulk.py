@@ -189,6 +189,9 @@ async def test_restart_mid_page_resumes_and_sends_each_event_once(
 
 async def test_a_second_process_fences_a_stalled_one(
         psettings: Settings, db: str, producer, bootstrap) -> None:
+    # The stalled page stops the first process renewing its lease: once it lapses, the
+    # second process claims the job.
+    psettings = psettings.with_(bulk_lease_s=3.0)
     first = await start_service(psettings)
     second: Service | None = None
     release = asyncio.Event()

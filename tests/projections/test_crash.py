@@ -5,8 +5,6 @@ changes nothing)."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,29 +15,18 @@ from runtime.settings import Settings
 from tests.projections.conftest import TEAM, api_headers
 from tests.projections.records import attempt_record, event_record, publish, request_record
 from tests.support.poll import eventually
-from tests.support.processes import ServiceProcess, service_env
+from tests.support.projections import ProjectionsProcess
 
 TOTAL = 1500
 
 
-class ProjectionsProcess(ServiceProcess):
-    """`python -m projections` with its own chdb path (<data_dir>/clickhouse): this test
-    process already owns another one, and chdb allows one per process."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        super().__init__("projections", settings, log_path)
-
-    def start(self, *args: str) -> None:
-        env = {
-            **service_env(self.settings),
-            "FASTHOOK_PROJECTIONS_PORT": str(self.settings.projections_port),
-            "FASTHOOK_CLICKHOUSE_DSN": "", "FASTHOOK_CLICKHOUSE_DATABASE": "",
-            # Small batches: the kill lands between (or inside) many of them.
-            "FASTHOOK_PROJECTOR_BATCH_RECORDS": "100", "FASTHOOK_PROJECTOR_BATCH_MS": "50",
-        }
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "projections", *args],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+def projections_process(settings: Settings, log_path: Path) -> ProjectionsProcess:
+    """`python -m projections` with its own chdb path (<data_dir>/clickhouse)."""
+    return ProjectionsProcess(settings, log_path, env={
+        "FASTHOOK_CLICKHOUSE_DSN": "", "FASTHOOK_CLICKHOUSE_DATABASE": "",
+        # Small batches: the kill lands between (or inside) many of them.
+        "FASTHOOK_PROJECTOR_BATCH_RECORDS": "100", "FASTHOOK_PROJECTOR_BATCH_MS": "50",
+    })
 
 
 async def all_ids(http: aiohttp.ClientSession, url: str, settings: Settings) -> list[str]:
@@ -59,7 +46,7 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
                                                         tmp_path: Path) -> None:
     settings = settings.with_(projections_port=free_port(), analysts_port=free_port())
     base = f"http://127.0.0.1:{settings.projections_port}"
-    service = ProjectionsProcess(settings, tmp_path / "projections.log")
+    service = projections_process(settings, tmp_path / "projections.log")
     service.start()
     try:
         await service.wait_ready(base + "/readyz", 60)

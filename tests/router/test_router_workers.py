@@ -51,3 +51,44 @@ async def test_two_workers_share_the_partitions(router, ingress, producer, setti
         assert sum(counts) >= TOTAL
     finally:
         second.kill()
+
+
+BACKLOG = 3000
+TRANSFORM = ("addHandler('transform', (request, context) => {"
+             " request.headers['x-routed'] = 'yes'; return request; });")
+
+
+async def test_a_worker_joining_mid_backlog_loses_nothing(router, ingress, producer, settings,
+                                                         bootstrap, tmp_path):
+    """A worker joins while the first has a backlog fetched and waiting in its stream: the
+    group rebalances, and what the first worker fetched but never routed is routed by whoever
+    owns its partition now — none of it is committed past unrouted (Faust acks the messages
+    it drops at a rebalance)."""
+    source, _, _ = await setup_connection(producer, settings, ingress,
+                                          [{"type": "transformation", "code": TRANSFORM}])
+    records = [request_record(source, i) for i in range(BACKLOG)]
+    for record in records:
+        await producer.send(settings.topics.requests, encode("RequestReceived", record),
+                            key=record["request_id"].encode())
+    await producer.flush()
+
+    async def some_routed() -> bool:
+        return len(await read_topic(bootstrap, settings.topics.events)) > 50
+    await eventually(some_routed, 60, "routing under way", 0.2)
+    second_settings = settings.with_(router_port=free_port(), instance_id="joining-worker")
+    second = ServiceProcess("router", second_settings, tmp_path / "router-2.log")
+    second.start()
+    try:
+        async def all_routed() -> set[str]:
+            events = await read_topic(bootstrap, settings.topics.events)
+            routed = {e["request_id"] for e in events}
+            return routed if len(routed) >= BACKLOG else set()
+        try:
+            routed = await eventually(all_routed, 120, "every request routed", 1)
+        except AssertionError:
+            routed = {e["request_id"] for e in await read_topic(bootstrap,
+                                                                settings.topics.events)}
+        missing = {r["request_id"] for r in records} - routed
+        assert not missing, f"{len(missing)} of {BACKLOG} requests never routed"
+    finally:
+        second.kill()

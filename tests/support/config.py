@@ -14,10 +14,23 @@ from runtime.secrets import SecretBox
 from runtime.settings import Settings
 
 MODELS = {"source": SourceIn, "destination": DestinationIn, "connection": ConnectionIn}
+# Names taken so far per (topic, team, kind): every follower refuses a second entity with a
+# taken name (schemas.config_fold), as the API does, so a test declaring "twilio" twice in one
+# team gets "twilio", then "twilio-2".
+_NAMES: dict[tuple[str, str, str], set[str]] = {}
+
+
+def free_name(settings: Settings, team_id: str, kind: str, name: str) -> str:
+    taken = _NAMES.setdefault((settings.topics.config, team_id, kind), set())
+    free = next(candidate for n in range(1, len(taken) + 2)
+                if (candidate := name if n == 1 else f"{name}-{n}") not in taken)
+    taken.add(free)
+    return free
 
 
 async def declare(producer: AIOKafkaProducer, settings: Settings, kind: str,
                   body: dict[str, Any], team_id: str = "tm_test") -> dict[str, Any]:
+    body = {**body, "name": free_name(settings, team_id, kind, body["name"])}
     model = MODELS[kind].model_validate(body)
     # In a thread, as the API does it: mini-racer refuses a thread with a running loop.
     assert await asyncio.to_thread(model.problems) == []
