@@ -169,6 +169,8 @@ def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         n |= (b & 0x7F) << shift
         shift += 7
+    if n >> 64:  # not an Avro long (fastavro would wrap it): refused as the corrupt data it is
+        raise ValueError("a varint longer than a long")
     return (n >> 1) ^ -(n & 1), pos
 
 

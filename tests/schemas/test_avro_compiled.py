@@ -161,3 +161,12 @@ def test_a_long_written_by_fastavro_where_the_compiled_writer_is_stricter() -> N
 def test_schemas_beyond_the_compiled_types_are_left_to_fastavro(schema: dict[str, Any]) -> None:
     assert compile_writer(schema) is None
     assert compile_reader(schema) is None
+
+
+def test_a_varint_past_64_bits_is_refused() -> None:
+    schema = {"type": "record", "name": "L", "fields": [{"name": "n", "type": "long"}]}
+    reader = compile_reader(schema)
+    assert reader is not None
+    with pytest.raises(ValueError, match="longer than a long"):
+        reader(bytes([0x80] * 9 + [0x02]))  # 2**64 before the zig-zag
+    assert reader(bytes([0xFE] + [0xFF] * 8 + [0x01])) == {"n": (1 << 63) - 1}
