@@ -1,11 +1,14 @@
 """The ceiling: a bare aiohttp server that answers 200 "ok" and does nothing else.
 
 Same framework, event loop and process model as the ingress, so the gap between the two is
-what the ingress itself costs. `python bench/bare_server.py PORT`.
+what the ingress itself costs. `python bench/bare_server.py PORT`. The loop is the one the
+services run on: uvloop unless FASTHOOK_EVENT_LOOP=asyncio (runtime/loops.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 
 from aiohttp import web
@@ -18,6 +21,10 @@ async def ok(request: web.Request) -> web.Response:
 def main() -> None:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", ok)
+    if os.environ.get("FASTHOOK_EVENT_LOOP", "uvloop") == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     # access_log=None: the ingress runs without one too.
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 

@@ -41,7 +41,7 @@ P99_AIM_MS = 25.0  # at half of the ingress's peak
 BUSY_MACHINE_CORES = 0.15  # CPU use by processes not ours above which the figures are suspect
 RETRIES_WHEN_BUSY = 2
 COLUMNS = ["server", "connection", "load", "req/s", "p50 ms", "p99 ms", "max ms", "non-200",
-           "errors", "CPU cores srv/broker/gen/others"]
+           "errors", "CPU cores srv/broker/gen/others", "srv+broker µs CPU/req"]
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,12 @@ def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
         f"{cores[k]:.2f}" if k in cores else "-"
         for k in ("server", "broker", "generator", "others")
     )
+    # CPU per request holds on a machine that other work loads, where rates do not.
+    per_request = (cores["server"] + cores.get("broker", 0.0)) / f["rps"] * 1e6 if f["rps"] else 0
     return [
         server, mode, load, f"{f['rps']:.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}",
         f"{f['max_ms']:.1f}", str(sum(f["non_200"].values())), str(sum(f["errors"].values())),
-        cpu,
+        cpu, f"{per_request:.0f}",
     ]
 
 
@@ -208,11 +210,12 @@ def run(quick: bool = False, duration_s: float | None = None,
             f" (aim < {P99_AIM_MS:.0f} ms, all 200)",
             half["p99_ms"] < P99_AIM_MS and clean(half),
         ))
+    report.notes.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     report.notes.append(
         f"idle, before any load: ingress {idle['server']:.2f} cores, "
         f"broker {idle['broker']:.2f} cores, other processes {idle['others']:.2f} cores"
     )
-    busiest = max(float(r[-1].rsplit("/", 1)[1]) for r in report.rows)
+    busiest = max(float(r[-2].rsplit("/", 1)[1]) for r in report.rows)
     if busiest > BUSY_MACHINE_CORES:
         report.notes.append(
             f"WARNING: other processes used up to {busiest:.2f} cores during a load: "

@@ -35,8 +35,10 @@ WAITING_REST_S = 1.0
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     topics = settings.topics
-    async with service_kafka(settings.kafka_bootstrap, topics.config,
-                             app[VIEW].apply) as kafka:
+    # Its records (attempts, retries) are produced after the delivery they follow: a linger
+    # delays only the offset's commit, and batches them.
+    async with service_kafka(settings.kafka_bootstrap, topics.config, app[VIEW].apply,
+                             {"linger_ms": settings.produce_linger_ms}) as kafka:
         app[KAFKA] = kafka
         await kafka.follower.wait_caught_up(60)  # never deliver on a partial view
         async with delivering(app, kafka):

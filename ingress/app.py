@@ -11,7 +11,7 @@ from ingress.keys import KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
-from runtime.kafka import not_started, service_kafka
+from runtime.kafka import StickyPartitioner, not_started, service_kafka
 from runtime.probes import health_routes, metrics_site
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
@@ -27,8 +27,11 @@ async def private_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    # Requests are keyed by their unique id: which partition takes one does not matter, and
+    # keeping a window's records on one partition makes one batch of them.
+    producer_options = {"partitioner": StickyPartitioner()}
     async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
-                             app[SOURCES].apply) as kafka:
+                             app[SOURCES].apply, producer_options) as kafka:
         app[KAFKA] = kafka
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).

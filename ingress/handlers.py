@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -65,8 +66,15 @@ async def read_body(request: web.Request, limit: int, deadline_s: float) -> byte
     return b"".join(chunks)
 
 
-async def verify_off_loop(source: Source, incoming: IncomingRequest) -> Verification:
-    if len(incoming.body) <= VERIFY_ON_LOOP_MAX_BYTES:
+NO_AUTH = Verification("NONE", True, None)
+
+
+async def verify_off_loop(source: Source, method: str, url: str, headers: list[dict[str, Any]],
+                          body: bytes) -> Verification:
+    if source.auth_type is None:
+        return NO_AUTH  # what verify says, without building what it would not read
+    incoming = IncomingRequest(method, url, header_pairs(headers), body)
+    if len(body) <= VERIFY_ON_LOOP_MAX_BYTES:
         return verify(source.auth_type, source.auth, incoming)
     return await asyncio.to_thread(verify, source.auth_type, source.auth, incoming)
 
@@ -78,7 +86,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     source = app[SOURCES].by_token(token)
     if source is None:
-        metrics.requests.labels("", "404").inc()
+        metrics.answered("", "404")
         return web.json_response(
             {"status": "NOT_FOUND", "message": "No source at this URL.", "request_id": request_id},
             status=404,
@@ -88,7 +96,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     settings = app[SETTINGS]
     if longest_header_line(request.raw_headers) > settings.max_header_bytes:
         # aiohttp bounds a header's name and value apart; the contract bounds the whole line.
-        metrics.requests.labels(source.id, "431").inc()
+        metrics.answered(source.id, "431")
         return web.json_response(
             {"status": "HEADER_TOO_LARGE", "request_id": request_id,
              "message": f"A header line is over {settings.max_header_bytes} bytes."},
@@ -128,8 +136,8 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         except BodyTooSlow:
             return too_slow(source, request_id, settings.ingress_body_timeout_s, app)
         else:
-            verification = await verify_off_loop(source, IncomingRequest(
-                request.method, common["public_url"], header_pairs(headers), body))
+            verification = await verify_off_loop(source, request.method, common["public_url"],
+                                                 headers, body)
             if not verification.verified:
                 cause = "VERIFICATION_FAILED"
     metrics.body_bytes.observe(body_size)
@@ -148,7 +156,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     if cause is not None:
         return rejected(source, cause, request_id, allowed=source.allowed_methods, app=app)
     if not stored:
-        metrics.requests.labels(source.id, "503").inc()
+        metrics.answered(source.id, "503")
         return web.json_response(
             {
                 "status": "UNAVAILABLE",
@@ -159,7 +167,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
             headers={REQUEST_ID_HEADER: request_id, "Retry-After": str(settings.retry_after_s)},
         )
     content_type, payload = accepted_answer(source, request_id)
-    metrics.requests.labels(source.id, "200").inc()
+    metrics.answered(source.id, "200")
     return web.Response(
         body=payload,
         status=200,
@@ -193,7 +201,7 @@ def too_slow(
     source: Source, request_id: str, deadline_s: float, app: web.Application
 ) -> web.Response:
     """408 and close: a half-read request is neither stored nor acknowledged."""
-    app[METRICS].requests.labels(source.id, "408").inc()
+    app[METRICS].answered(source.id, "408")
     response = web.json_response(
         {
             "status": "REQUEST_TIMEOUT",
@@ -211,7 +219,7 @@ def rejected(
     source: Source, cause: str, request_id: str, *, allowed: frozenset[str], app: web.Application
 ) -> web.Response:
     status, payload = rejection_answer(cause, request_id)
-    app[METRICS].requests.labels(source.id, str(status)).inc()
+    app[METRICS].answered(source.id, str(status))
     headers = {REQUEST_ID_HEADER: request_id, "Content-Type": "application/json"}
     if cause == "METHOD_NOT_ALLOWED":
         headers["Allow"] = ", ".join(sorted(allowed))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -30,9 +31,18 @@ class IngressMetrics:
             ["status"],
             registry=self.registry,
         )
+        # (source id, status) → its counter: `labels()` takes a lock and builds a key each call.
+        self._answered: dict[tuple[str, str], Any] = {}
         self.body_bytes = Histogram(
             "fasthook_ingress_body_bytes",
             "Size of request bodies received",
             buckets=(256, 1024, 4096, 16384, 65536, 262144, 1048576, 5242880),
             registry=self.registry,
         )
+
+    def answered(self, source_id: str, status: str) -> None:
+        """Count one answer of `status` for a source."""
+        child = self._answered.get((source_id, status))
+        if child is None:
+            child = self._answered[source_id, status] = self.requests.labels(source_id, status)
+        child.inc()

@@ -100,16 +100,24 @@ def request_record(
     }
 
 
+def default_accepted_body(request_id: str) -> bytes:
+    return json.dumps({
+        "status": "SUCCESS",
+        "message": "Request handled by FastHook",
+        "request_id": request_id,
+    }).encode()
+
+
+# The default 200's body around its request id (an id needs no JSON escaping): every accepted
+# request is answered, and a dump per answer was a measurable part of the handler.
+_ACCEPTED_HEAD, _ACCEPTED_TAIL = default_accepted_body("<id>").split(b"<id>")
+
+
 def accepted_answer(source: Source, request_id: str) -> tuple[str, bytes]:
     """(content type, body) of a 200: the source's custom response or a default JSON body."""
     if source.custom_response is not None:
         return source.custom_response.content_type, source.custom_response.body.encode()
-    body = {
-        "status": "SUCCESS",
-        "message": "Request handled by FastHook",
-        "request_id": request_id,
-    }
-    return "application/json", json.dumps(body).encode()
+    return "application/json", _ACCEPTED_HEAD + request_id.encode() + _ACCEPTED_TAIL
 
 
 def rejection_answer(cause: str, request_id: str) -> tuple[int, bytes]:

@@ -25,10 +25,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from router import consumer as router_consumer
 from router.acks import InOrderAcks
-from router.connections import ConnectionView
+from router.connections import Connection, ConnectionView
 from router.fairness import TeamSlots, team_share
 from router.metrics import RouterMetrics
-from router.routing import Ignored, Routed, connections_for, route
+from router.routing import Ignored, Routed, connections_for, route, transforms
 from router.transform import Sandboxes
 from runtime.kafka import ConfigFollower
 from runtime.settings import Settings
@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         processing_guarantee="at_least_once",
         producer_acks=-1,
+        producer_linger=settings.produce_linger_ms / 1000,
         topic_replication_factor=settings.topic_replication,
         topic_partitions=8,
         web_host=settings.router_host,
@@ -122,64 +123,91 @@ def create_app(settings: Settings) -> faust.App:
             finally:
                 metrics.transform_seconds.observe(time.perf_counter() - started)
 
+    async def send(topic: faust.TopicT, key: str, value: bytes,
+                   headers: dict[str, bytes] | None = None) -> None:
+        # Straight to the app's producer, past Faust's channel layer (a future message, sensor
+        # calls and a callback per record): the same producer, which Faust flushes before each
+        # commit, so a request's offset is still committed only after its records are stored.
+        await app.producer.send(topic.get_topic_name(), key.encode(), value, None, None,
+                                headers)
+
     async def emit(outcome: Routed | Ignored) -> None:
         if isinstance(outcome, Ignored):
-            metrics.outcomes.labels(outcome.record["cause"]).inc()
-            await ignored_topic.send(key=outcome.record["request_id"].encode(),
-                                     value=encode("EventIgnored", outcome.record))
+            metrics.count(metrics.outcomes, outcome.record["cause"])
+            await send(ignored_topic, outcome.record["request_id"],
+                       encode("EventIgnored", outcome.record))
         elif outcome.dedupe is not None:
             key, window_ms = outcome.dedupe
-            await dedupe_topic.send(key=key.encode(), value=encode("EventCreated", outcome.event),
-                                    headers={WINDOW_HEADER: str(window_ms).encode()})
+            await send(dedupe_topic, key, encode("EventCreated", outcome.event),
+                       {WINDOW_HEADER: str(window_ms).encode()})
         else:
-            metrics.outcomes.labels("EVENT").inc()
-            await events_topic.send(key=outcome.event["event_id"].encode(),
-                                    value=encode("EventCreated", outcome.event))
+            metrics.count(metrics.outcomes, "EVENT")
+            await send(events_topic, outcome.event["event_id"],
+                       encode("EventCreated", outcome.event))
 
-    async def route_request(value: bytes) -> None:
+    def read(value: bytes) -> dict[str, Any] | None:
+        """The request to route, or None: unreadable (skipped, counted) or not accepted."""
         try:
             request = decode(value, "RequestReceived")
         except SchemaError:
             metrics.unreadable.inc()
             log.exception("unreadable request record skipped")
-            return
-        metrics.requests.labels(request["status"]).inc()
-        if request["status"] != "accepted":
-            return
+            return None
+        metrics.count(metrics.requests, request["status"])
+        return request if request["status"] == "accepted" else None
+
+    async def route_request(request: dict[str, Any], connections: list[Connection]) -> None:
         if request.get("replay_of"):
             # A replay usually follows a rule change made a moment ago: route it on a view
             # that holds every config change made before it.
             await config.follower.sync()
+            connections = connections_for(request, view.for_source(request["source_id"]))
         # Times come from the request, not the clock: a request routed again after a crash
         # yields the very same records, which projections then read as one fact.
-        for connection in connections_for(request, view.for_source(request["source_id"])):
+        for connection in connections:
             await emit(await route(request, connection,
                                    view.destination_enabled(connection.destination_id),
                                    transform, request["received_at"]))
 
-    async def route_and_ack(event: faust.EventT, acks: InOrderAcks[faust.EventT],
+    async def route_and_ack(request: dict[str, Any], connections: list[Connection],
+                            event: faust.EventT, acks: InOrderAcks[faust.EventT],
                             slot: Any) -> None:
         try:
-            await route_request(event.value)
+            await route_request(request, connections)
             acks.finished(event.message.tp, slot)  # its offset, once those before it are done
         finally:
             in_flight.release()
 
-    # Each request is routed in a task of its own, so a team waiting for its transformation
-    # slots waits beside other teams' requests, not in front of them; acks reach Faust in
-    # offset order per partition (router.acks: Faust would commit past a request still being
-    # routed). An unexpected error in any task stops the worker (to be restarted from the last
-    # commit) rather than skipping the request.
+    # A request that may wait (a transformation's slot and run, a replay's config sync) is
+    # routed in a task of its own, so a team waiting for its transformation slots waits beside
+    # other teams' requests, not in front of them. Any other request never waits: it is routed
+    # at once in the loop, without a task. Acks reach Faust in offset order per partition
+    # (router.acks: Faust would commit past a request still being routed). An unexpected error
+    # in any task stops the worker (to be restarted from the last commit) rather than skipping
+    # the request.
     @app.agent(requests_topic, supervisor_strategy=CrashingSupervisor)
     async def route_requests(stream: faust.StreamT) -> None:
         await config.follower.caught_up.wait()  # never route on a partial view
+        for topic in (events_topic, ignored_topic, dedupe_topic):
+            await topic.maybe_declare()  # send() goes past the layer that would declare them
         consumer = cast(router_consumer.RouterConsumer, app.consumer)
         acks: InOrderAcks[faust.EventT] = InOrderAcks(consumer.finished)
         async with asyncio.TaskGroup() as routing:
             async for event in stream.noack().events():
-                await in_flight.acquire()
-                slot = acks.taken(event.message.tp, event)
-                routing.create_task(route_and_ack(event, acks, slot))
+                tp = event.message.tp
+                request = read(event.value)
+                if request is None:
+                    acks.finished(tp, acks.taken(tp, event))
+                    continue
+                connections = connections_for(request, view.for_source(request["source_id"]))
+                if request.get("replay_of") or any(map(transforms, connections)):
+                    await in_flight.acquire()
+                    slot = acks.taken(tp, event)
+                    routing.create_task(route_and_ack(request, connections, event, acks, slot))
+                else:
+                    slot = acks.taken(tp, event)
+                    await route_request(request, connections)
+                    acks.finished(tp, slot)
 
     @app.agent(dedupe_topic, supervisor_strategy=CrashingSupervisor)
     async def deduplicate(stream: faust.StreamT) -> None:

@@ -28,6 +28,8 @@ class ConnectionView:
         self._by_source: dict[str, dict[str, Connection]] = {}
         self._source_of: dict[str, str] = {}
         self._destination_enabled: dict[str, bool] = {}
+        # for_source's answers, kept until the next config change (every request asks).
+        self._sorted: dict[str, list[Connection]] = {}
 
     def _drop(self, entity_id: str) -> None:
         source_id = self._source_of.pop(entity_id, None)
@@ -35,6 +37,7 @@ class ConnectionView:
             self._by_source[source_id].pop(entity_id, None)
 
     def apply(self, entity_id: str, record: dict[str, Any] | None) -> None:
+        self._sorted.clear()
         self._drop(entity_id)
         if record is None:
             self._destination_enabled.pop(entity_id, None)
@@ -56,7 +59,12 @@ class ConnectionView:
             self._destination_enabled[entity_id] = entity.get("status", "enabled") == "enabled"
 
     def for_source(self, source_id: str) -> list[Connection]:
-        return sorted(self._by_source.get(source_id, {}).values(), key=lambda c: c.id)
+        """The source's connections by id (a list the caller must not change)."""
+        found = self._sorted.get(source_id)
+        if found is None:
+            found = self._sorted[source_id] = sorted(
+                self._by_source.get(source_id, {}).values(), key=lambda c: c.id)
+        return found
 
     def destination_enabled(self, destination_id: str) -> bool:
         return self._destination_enabled.get(destination_id, False)

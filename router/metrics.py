@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -15,6 +16,8 @@ class RouterMetrics:
         self.requests = Counter(
             "fasthook_router_requests", "Requests read from the requests topic, by status",
             ["status"], registry=self.registry)
+        # (counter, label) → its child: `labels()` takes a lock and builds a key each call.
+        self._children: dict[tuple[str, str], Any] = {}
         self.outcomes = Counter(
             "fasthook_router_outcomes", "Routing outcomes per connection: EVENT or ignore cause",
             ["outcome"], registry=self.registry)
@@ -25,3 +28,11 @@ class RouterMetrics:
             "fasthook_router_transformation_seconds", "Time spent running transformations",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2),
             registry=self.registry)
+
+    def count(self, counter: Counter, label: str) -> None:
+        """Add one to `counter`'s child for `label` (its one label)."""
+        key = (counter._name, label)  # every counter here has one label
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(label)
+        child.inc()

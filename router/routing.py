@@ -64,6 +64,11 @@ def connections_for(request: dict[str, Any], connections: list[Connection]) -> l
     return [c for c in connections if wanted is None or c.id in wanted]
 
 
+def transforms(connection: Connection) -> bool:
+    """Whether routing on this connection runs a transformation (and so may wait for it)."""
+    return any(rule.get("type") == "transformation" for rule in connection.rules)
+
+
 async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,
                 transform: Transform, at_ms: int) -> Routed | Ignored:
     """The request on one connection: an event, or why not. `at_ms` is the time the records

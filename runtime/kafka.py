@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -54,6 +56,30 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+class StickyPartitioner:
+    """Every record of a short window to one partition, the next window's to the next.
+
+    For topics whose keys are unique ids that say nothing about order (requests): hashing such a
+    key spreads a moderate rate over every partition, so each produce request carries one
+    record per partition, each its own record batch (and a sender wake-up each). Kept on one
+    partition for `window_s`, the records of a window share a batch; over time the partitions
+    get equal shares. Each instance starts at a random place, so several ingress processes do
+    not all fill the same partition at once.
+    """
+
+    def __init__(self, window_s: float = 0.005,
+                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        self._window_ns = int(window_s * 1e9)
+        self._clock_ns = clock_ns
+        self._offset = random.randrange(1 << 16)
+
+    def __call__(self, key: bytes | None, all_partitions: list[int],
+                 available: list[int]) -> int:
+        partitions = available or all_partitions
+        tick = self._clock_ns() // self._window_ns + self._offset
+        return partitions[tick % len(partitions)]
 
 
 def make_group_consumer(settings: Settings, group: str, *,
@@ -326,9 +352,11 @@ class ServiceKafka:
 
 
 @asynccontextmanager
-async def producing(bootstrap: str) -> AsyncIterator[tuple[AIOKafkaProducer, BrokerWatch]]:
-    """A started acks=all producer and a watch on the broker it talks to."""
-    producer = make_producer(bootstrap)
+async def producing(bootstrap: str, producer_options: Mapping[str, object] | None = None
+                    ) -> AsyncIterator[tuple[AIOKafkaProducer, BrokerWatch]]:
+    """A started acks=all producer (`producer_options` added to make_producer's) and a watch
+    on the broker it talks to."""
+    producer = make_producer(bootstrap, **(producer_options or {}))
     await producer.start()
     broker = BrokerWatch(producer.client)
     try:
@@ -342,9 +370,10 @@ async def producing(bootstrap: str) -> AsyncIterator[tuple[AIOKafkaProducer, Bro
 
 
 @asynccontextmanager
-async def service_kafka(bootstrap: str, config_topic: str,
-                        apply: ConfigHandler) -> AsyncIterator[ServiceKafka]:
-    async with producing(bootstrap) as (producer, broker):
+async def service_kafka(bootstrap: str, config_topic: str, apply: ConfigHandler,
+                        producer_options: Mapping[str, object] | None = None
+                        ) -> AsyncIterator[ServiceKafka]:
+    async with producing(bootstrap, producer_options) as (producer, broker):
         follower = ConfigFollower(bootstrap, config_topic, apply)
         try:
             await follower.start()

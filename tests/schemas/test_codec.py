@@ -32,7 +32,7 @@ from schemas.errors import (
     UnknownRecordError,
     UnknownSchemaError,
 )
-from schemas.ids import CROCKFORD, PREFIXES, id_time_ms, new_id, ulid
+from schemas.ids import CROCKFORD, PREFIXES, _ulid_digits, id_time_ms, new_id, ulid
 from schemas.topics import CATALOG, RETRY_TIERS_MS, Topics, topic_name
 
 # --- an independent CRC-64-AVRO (Rabin) and Parsing Canonical Form, from the Avro spec ----------
@@ -709,3 +709,11 @@ def test_a_topic_of_several_records_decodes_with_the_records_name() -> None:
     for name in ("IssueOpened", "IssueUpdated"):
         assert codec_module.decode_named_record(encode(name, SAMPLES[name])) == (
             name, SAMPLES[name])
+
+
+@given(st.integers(min_value=-(2**90), max_value=2**90), st.binary(min_size=10, max_size=10))
+def test_property_ulid_is_the_digit_by_digit_encoding(ms: int, randomness: bytes) -> None:
+    """The pair table spells exactly what the digit loop (kept for negative values) spells."""
+    value = (ms << 80) | int.from_bytes(randomness, "big")
+    assert ulid(ms, randomness) == _ulid_digits(value)
+    assert len(_ulid_digits(value)) == 26
