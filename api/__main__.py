@@ -16,8 +16,13 @@ def main() -> None:
     logging.getLogger(__name__).info(
         "api starting", extra={"listen": f"{settings.api_host}:{settings.api_port}"}
     )
-    run(create_app(settings), settings.api_host, settings.api_port, settings.shutdown_timeout_s,
-        settings.event_loop)
+    run(
+        create_app(settings),
+        settings.api_host,
+        settings.api_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ class Admin:
     async def create_team(self, name: str) -> Entity:
         team = await self.store.put("team", new_team(name, self.box))
         # Every team starts told about deliveries that fail for good (API.md).
-        await self.store.put("issue_trigger", new_entity("issue_trigger", team["id"],
-                                                         default_trigger(), self.box))
+        await self.store.put(
+            "issue_trigger", new_entity("issue_trigger", team["id"], default_trigger(), self.box)
+        )
         return team
 
     async def ensure_team(self, name: str) -> Entity:
@@ -57,8 +58,7 @@ class Admin:
             "api_key", {**held.entity, "revoked_at": stamp, "updated_at": stamp}
         )
 
-    async def create_analyst(self, name: str, team_id: str | None = None
-                             ) -> tuple[str, Entity]:
+    async def create_analyst(self, name: str, team_id: str | None = None) -> tuple[str, Entity]:
         """A ClickHouse credential (user `name`) for the analysts' endpoint; team-scoped when
         `team_id` is given. Returns (the password, shown once; the entity)."""
         if team_id is not None and self.view.get("team", team_id) is None:
@@ -73,24 +73,28 @@ class Admin:
         return password, entity
 
     def active_analyst(self, name: str) -> Entity | None:
-        return next((a for a in self.view.all("analyst")
-                     if a["name"] == name and not a["revoked_at"]), None)
+        return next(
+            (a for a in self.view.all("analyst") if a["name"] == name and not a["revoked_at"]), None
+        )
 
     async def revoke_analyst(self, name: str) -> Entity:
         held = self.active_analyst(name)
         if held is None:
             raise NotFound(f"no active analyst {name}")
         stamp = now_iso()
-        return await self.store.put("analyst", {**held, "revoked_at": stamp,
-                                                "updated_at": stamp})
+        return await self.store.put("analyst", {**held, "revoked_at": stamp, "updated_at": stamp})
 
     async def reseal(self, *, dry_run: bool = False) -> dict[str, int]:
         """Every secret an older key of FASTHOOK_SECRET_KEY sealed, sealed again by the newest
         (a new version of each entity holding one): {kind: entities rewritten}. Raises
         SettingsError, before writing anything, when a secret opens with none of the keys."""
         box = self.box
-        rewrites = [(kind, resealed) for kind, entity in self.view.every()
-                    for resealed, changed in [box.reseal_all(entity)] if changed]
+        rewrites = [
+            (kind, resealed)
+            for kind, entity in self.view.every()
+            for resealed, changed in [box.reseal_all(entity)]
+            if changed
+        ]
         counts: dict[str, int] = {}
         for kind, resealed in rewrites:
             if not dry_run:
@@ -108,15 +112,17 @@ async def admin_session(settings: Settings) -> AsyncIterator[Admin]:
     try:
         await follower.start()
         await follower.wait_caught_up(30)
-        yield Admin(ConfigStore(producer, settings.topics.config, view, follower), view,
-                    settings.secret_key)
+        yield Admin(
+            ConfigStore(producer, settings.topics.config, view, follower), view, settings.secret_key
+        )
     finally:
         await follower.stop()
         await producer.stop()
 
 
-async def create_analyst(settings: Settings, name: str, team_id: str | None = None
-                         ) -> tuple[str, Entity]:
+async def create_analyst(
+    settings: Settings, name: str, team_id: str | None = None
+) -> tuple[str, Entity]:
     """`fasthook analysts create NAME [--team tm_…]` as a function: (password, entity)."""
     async with admin_session(settings) as admin:
         return await admin.create_analyst(name, team_id)

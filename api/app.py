@@ -24,11 +24,11 @@ from runtime.settings import Settings
 
 async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
-                             app[VIEW].apply) as kafka:
+    async with service_kafka(
+        settings.kafka_bootstrap, settings.topics.config, app[VIEW].apply
+    ) as kafka:
         app[KAFKA] = kafka
-        app[STORE] = ConfigStore(kafka.producer, settings.topics.config, app[VIEW],
-                                 kafka.follower)
+        app[STORE] = ConfigStore(kafka.producer, settings.topics.config, app[VIEW], kafka.follower)
         yield
 
 

@@ -37,8 +37,12 @@ REFUSED = {
 
 
 async def publish_entity(
-    producer: AIOKafkaProducer, topic: str, entity_type: EntityType, entity: dict[str, Any],
-    *, version: int = 1,
+    producer: AIOKafkaProducer,
+    topic: str,
+    entity_type: EntityType,
+    entity: dict[str, Any],
+    *,
+    version: int = 1,
 ) -> dict[str, Any]:
     record = config_record(entity_type, entity, version=version)
     await producer.send_and_wait(topic, encode("ConfigChanged", record), key=entity["id"].encode())
@@ -52,8 +56,9 @@ async def publish_tombstone(producer: AIOKafkaProducer, topic: str, entity_id: s
 class ConfigStore:
     """Conditional writes to the config topic, each answered once `follower` read it back."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, view: ConfigView,
-                 follower: ConfigFollower) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, topic: str, view: ConfigView, follower: ConfigFollower
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.view = view
@@ -63,8 +68,14 @@ class ConfigStore:
         held = self.view.get(kind, entity_id)
         return held.version if held else None
 
-    async def put(self, kind: EntityType, entity: dict[str, Any], *,
-                  base: int | None = None, fresh: bool = False) -> dict[str, Any]:
+    async def put(
+        self,
+        kind: EntityType,
+        entity: dict[str, Any],
+        *,
+        base: int | None = None,
+        fresh: bool = False,
+    ) -> dict[str, Any]:
         """Write `entity`'s next version. `base`: the version it was computed from (None: the
         one this replica holds now; `fresh`: a new entity, based on nothing). Raises
         WriteRefused when the fold refused it."""
@@ -73,7 +84,8 @@ class ConfigStore:
         version = (base or 0) + 1
         record = config_record(kind, entity, version=version)
         sent = await self.producer.send_and_wait(
-            self.topic, encode("ConfigChanged", record), key=entity["id"].encode())
+            self.topic, encode("ConfigChanged", record), key=entity["id"].encode()
+        )
         verdict = await self._read_back(sent.partition, sent.offset)
         if verdict is not Verdict.ACCEPTED:
             await self._restate(kind, entity["id"])
@@ -89,8 +101,9 @@ class ConfigStore:
         try:
             return await self.follower.verdict(partition, offset, READ_BACK_S)
         except TimeoutError:
-            raise Unavailable("the write is stored but not yet read back; read it to see "
-                              "whether it took effect") from None
+            raise Unavailable(
+                "the write is stored but not yet read back; read it to see whether it took effect"
+            ) from None
 
     async def _restate(self, kind: EntityType, entity_id: str) -> None:
         """After a refusal, write what the fold holds again under the same key, so the refused
@@ -101,13 +114,13 @@ class ConfigStore:
         for _ in range(RESTATES):
             held = self.view.get(kind, entity_id)
             if held is None:
-                sent = await self.producer.send_and_wait(self.topic, None,
-                                                         key=entity_id.encode())
+                sent = await self.producer.send_and_wait(self.topic, None, key=entity_id.encode())
                 await self._read_back(sent.partition, sent.offset)
                 return
             record = config_record(kind, held.entity, version=held.version)
             sent = await self.producer.send_and_wait(
-                self.topic, encode("ConfigChanged", record), key=entity_id.encode())
+                self.topic, encode("ConfigChanged", record), key=entity_id.encode()
+            )
             await self._read_back(sent.partition, sent.offset)
             if self.fold_version(entity_id) == held.version:
                 return

@@ -17,8 +17,15 @@ from schemas.ids import new_id
 from schemas.times import now_iso
 
 Entity = dict[str, Any]
-PREFIX = {"source": "src", "destination": "des", "connection": "con", "team": "tm",
-          "api_key": "key", "analyst": "anl", "issue_trigger": "itr"}
+PREFIX = {
+    "source": "src",
+    "destination": "des",
+    "connection": "con",
+    "team": "tm",
+    "api_key": "key",
+    "analyst": "anl",
+    "issue_trigger": "itr",
+}
 KEY_PREFIX = "fhp_"
 
 
@@ -31,8 +38,9 @@ def seal_auth(config: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     auth = config.get("auth")
     if not auth:
         return config
-    sealed = {k: box.seal(v) if k in SECRET_FIELDS and isinstance(v, str) else v
-              for k, v in auth.items()}
+    sealed = {
+        k: box.seal(v) if k in SECRET_FIELDS and isinstance(v, str) else v for k, v in auth.items()
+    }
     return {**config, "auth": sealed}
 
 
@@ -43,8 +51,9 @@ def without_secrets(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "auth": {k: v for k, v in auth.items() if not is_sealed(v)}}
 
 
-def new_entity(kind: str, team_id: str, body: dict[str, Any], box: SecretBox,
-               now: str | None = None) -> Entity:
+def new_entity(
+    kind: str, team_id: str, body: dict[str, Any], box: SecretBox, now: str | None = None
+) -> Entity:
     stamp = now or now_iso()
     entity: Entity = {
         "id": new_id(PREFIX[kind]),
@@ -57,8 +66,9 @@ def new_entity(kind: str, team_id: str, body: dict[str, Any], box: SecretBox,
     return revise(kind, entity, body, box, stamp)
 
 
-def revise(kind: str, current: Entity, body: dict[str, Any], box: SecretBox,
-           now: str | None = None) -> Entity:
+def revise(
+    kind: str, current: Entity, body: dict[str, Any], box: SecretBox, now: str | None = None
+) -> Entity:
     """`current` with the fields of a full (PUT) body; ids, token and created_at stay."""
     stamp = now or now_iso()
     revised: Entity = {**current, **body, "updated_at": stamp}
@@ -107,6 +117,7 @@ def public(kind: str, entity: Entity, public_base_url: str) -> dict[str, Any]:
 
 # --- teams and keys ----------------------------------------------------------------------
 
+
 def new_signing_secret() -> str:
     # Standard base64, padded: what Standard Webhooks libraries decode as is. Older secrets
     # were unpadded base64url; they stay valid until rotated (deliverer.signatures.standard_key).
@@ -116,18 +127,27 @@ def new_signing_secret() -> str:
 def new_team(name: str, box: SecretBox, now: str | None = None) -> Entity:
     stamp = now or now_iso()
     return {
-        "id": new_id("tm"), "name": name, "created_at": stamp, "updated_at": stamp,
-        "signing_secret": {"current": box.seal(new_signing_secret()), "previous": None,
-                           "previous_valid_until": None, "rotated_at": None},
+        "id": new_id("tm"),
+        "name": name,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "signing_secret": {
+            "current": box.seal(new_signing_secret()),
+            "previous": None,
+            "previous_valid_until": None,
+            "rotated_at": None,
+        },
     }
 
 
-def rotate_signing_secret(team: Entity, box: SecretBox, grace_s: int,
-                          now_s: float | None = None) -> Entity:
+def rotate_signing_secret(
+    team: Entity, box: SecretBox, grace_s: int, now_s: float | None = None
+) -> Entity:
     t = time.time() if now_s is None else now_s
     secret = team["signing_secret"]
     return {
-        **team, "updated_at": now_iso(t),
+        **team,
+        "updated_at": now_iso(t),
         "signing_secret": {
             "current": box.seal(new_signing_secret()),
             "previous": secret["current"],
@@ -139,10 +159,13 @@ def rotate_signing_secret(team: Entity, box: SecretBox, grace_s: int,
 
 def team_view(team: Entity, box: SecretBox, now: str | None = None) -> dict[str, Any]:
     secret = team["signing_secret"]
-    still_valid = (secret["previous"] is not None
-                   and (secret["previous_valid_until"] or "") > (now or now_iso()))
+    still_valid = secret["previous"] is not None and (secret["previous_valid_until"] or "") > (
+        now or now_iso()
+    )
     return {
-        "id": team["id"], "name": team["name"], "created_at": team["created_at"],
+        "id": team["id"],
+        "name": team["name"],
+        "created_at": team["created_at"],
         "signing_secret": {
             "current": box.open(secret["current"]),
             "previous": box.open(secret["previous"]) if still_valid else None,
@@ -162,8 +185,14 @@ def new_api_key(name: str, team_ids: list[str], now: str | None = None) -> tuple
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     stamp = now or now_iso()
     return key, {
-        "id": new_id("key"), "name": name, "team_ids": team_ids, "hash": hash_key(key),
-        "hint": key[:8] + "…", "created_at": stamp, "updated_at": stamp, "revoked_at": None,
+        "id": new_id("key"),
+        "name": name,
+        "team_ids": team_ids,
+        "hash": hash_key(key),
+        "hint": key[:8] + "…",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "revoked_at": None,
     }
 
 
@@ -174,8 +203,7 @@ def new_api_key(name: str, team_ids: list[str], now: str | None = None) -> tuple
 ANALYST_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
-def new_analyst(name: str, team_id: str | None, now: str | None = None
-                ) -> tuple[str, Entity]:
+def new_analyst(name: str, team_id: str | None, now: str | None = None) -> tuple[str, Entity]:
     """(the password, shown once; the entity, which holds only its SHA-256). Random 192-bit
     passwords make a plain SHA-256 enough, and it is what ClickHouse's `sha256_hash` takes."""
     if not ANALYST_NAME.match(name):
@@ -183,6 +211,11 @@ def new_analyst(name: str, team_id: str | None, now: str | None = None
     password = secrets.token_urlsafe(24)
     stamp = now or now_iso()
     return password, {
-        "id": new_id("anl"), "name": name, "team_id": team_id, "hash": hash_key(password),
-        "created_at": stamp, "updated_at": stamp, "revoked_at": None,
+        "id": new_id("anl"),
+        "name": name,
+        "team_id": team_id,
+        "hash": hash_key(password),
+        "created_at": stamp,
+        "updated_at": stamp,
+        "revoked_at": None,
     }

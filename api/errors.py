@@ -16,8 +16,16 @@ from schemas.config_fold import Verdict
 from schemas.errors import FastHookError
 
 __all__ = [
-    "BadRequest", "Conflict", "ControlPlaneError", "Forbidden", "HttpError", "NotFound",
-    "Unauthorized", "Unavailable", "Unprocessable", "WriteRefused",
+    "BadRequest",
+    "Conflict",
+    "ControlPlaneError",
+    "Forbidden",
+    "HttpError",
+    "NotFound",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+    "WriteRefused",
 ]
 
 

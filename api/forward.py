@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 HOP_TOKEN = web.AppKey("projections_token", str)
-PASSED_BACK = ("Content-Type", "Content-Disposition", "X-Content-Type-Options",
-               "Content-Security-Policy")
+PASSED_BACK = (
+    "Content-Type",
+    "Content-Disposition",
+    "X-Content-Type-Options",
+    "Content-Security-Policy",
+)
+
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HOP_TOKEN] = projections_token(app[SETTINGS].secret_key)
@@ -33,8 +38,9 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def projections_url(app: web.Application, raw_path: str) -> URL:
     settings = app[SETTINGS]
-    return URL(f"http://{settings.projections_host}:{settings.projections_port}{raw_path}",
-               encoded=True)
+    return URL(
+        f"http://{settings.projections_host}:{settings.projections_port}{raw_path}", encoded=True
+    )
 
 
 def hop_headers(app: web.Application) -> dict[str, str]:
@@ -50,14 +56,19 @@ async def forward(request: web.Request) -> web.Response:
         headers["Content-Type"] = request.headers["Content-Type"]
     try:
         async with request.app[HTTP].request(
-            request.method, url, headers=headers, data=await request.read(),
+            request.method,
+            url,
+            headers=headers,
+            data=await request.read(),
             timeout=aiohttp.ClientTimeout(total=30),
         ) as answer:
             body = await answer.read()
             if answer.status == 401:
                 # The caller was authenticated here: projections refused the API itself.
-                log.error("projections refused the API's hop credential: is "
-                          "FASTHOOK_SECRET_KEY the same in both services?")
+                log.error(
+                    "projections refused the API's hop credential: is "
+                    "FASTHOOK_SECRET_KEY the same in both services?"
+                )
                 raise Unavailable("the query service refused this API; try again shortly")
             passed = {k: answer.headers[k] for k in PASSED_BACK if k in answer.headers}
             return web.Response(status=answer.status, body=body, headers=passed)

@@ -21,10 +21,18 @@ from schemas.entities import EntityType
 from schemas.issues import channel_ids
 from schemas.status_codes import parse_status_code_expression
 
-ConnectionIds = Literal["*"] | Annotated[
-    list[Annotated[str, Field(pattern=id_pattern("con"))]], Field(min_length=1, max_length=100)]
-DestinationIds = Literal["*"] | Annotated[
-    list[Annotated[str, Field(pattern=id_pattern("des"))]], Field(min_length=1, max_length=100)]
+ConnectionIds = (
+    Literal["*"]
+    | Annotated[
+        list[Annotated[str, Field(pattern=id_pattern("con"))]], Field(min_length=1, max_length=100)
+    ]
+)
+DestinationIds = (
+    Literal["*"]
+    | Annotated[
+        list[Annotated[str, Field(pattern=id_pattern("des"))]], Field(min_length=1, max_length=100)
+    ]
+)
 
 
 def _status_codes(expression: str) -> str:
@@ -41,33 +49,47 @@ NOTIFY_INTERVAL_MS = 60 * 60_000
 ESCALATE_AT = [10, 100, 1_000, 10_000]
 CONSECUTIVE_COUNT = 5
 # Notifications are retried like any event: 6 tries over about 5 minutes.
-NOTIFICATION_RETRY = {"type": "retry", "strategy": "exponential", "count": 5,
-                      "interval": 10_000, "response_status_codes": None}
+NOTIFICATION_RETRY = {
+    "type": "retry",
+    "strategy": "exponential",
+    "count": 5,
+    "interval": 10_000,
+    "response_status_codes": None,
+}
 CHANNELS = ("webhook", "slack")
 SYSTEM = "issue_trigger"
 
 
 class _Timing(Strict):
     resolve_after_ms: Millis = Field(
-        RESOLVE_AFTER_MS, description="An open issue resolves once deliveries succeed again "
-        "and no failure was seen for this long")
+        RESOLVE_AFTER_MS,
+        description="An open issue resolves once deliveries succeed again "
+        "and no failure was seen for this long",
+    )
     notify_interval_ms: Millis = Field(
-        NOTIFY_INTERVAL_MS, description="At most one escalation notification per issue per "
-        "interval (open and resolve always notify)")
-    escalate_at: Annotated[list[Annotated[int, Field(ge=2), INTEGRAL]],
-                           Field(max_length=20)] = Field(
-        default_factory=lambda: list(ESCALATE_AT),
-        description="Counts whose crossing notifies again (issue.updated)")
+        NOTIFY_INTERVAL_MS,
+        description="At most one escalation notification per issue per "
+        "interval (open and resolve always notify)",
+    )
+    escalate_at: Annotated[list[Annotated[int, Field(ge=2), INTEGRAL]], Field(max_length=20)] = (
+        Field(
+            default_factory=lambda: list(ESCALATE_AT),
+            description="Counts whose crossing notifies again (issue.updated)",
+        )
+    )
 
 
 class DeliveryConfigs(_Timing):
     connections: ConnectionIds = "*"
     strategy: Literal["first_attempt", "final_attempt", "consecutive"] = "final_attempt"
     count: Annotated[int, Field(ge=1, le=10_000), INTEGRAL] | None = Field(
-        None, description=f"consecutive: failed attempts in a row (default {CONSECUTIVE_COUNT})")
+        None, description=f"consecutive: failed attempts in a row (default {CONSECUTIVE_COUNT})"
+    )
     response_status_codes: Annotated[list[StatusCodes], Field(max_length=50)] | None = None
-    error_codes: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
-                           Field(max_length=50)] | None = None
+    error_codes: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=50)]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _count(self) -> DeliveryConfigs:
@@ -92,9 +114,11 @@ class BackpressureConfigs(_Timing):
         return self
 
 
-CONFIGS: dict[str, type[Strict]] = {"delivery": DeliveryConfigs,
-                                    "transformation": TransformationConfigs,
-                                    "backpressure": BackpressureConfigs}
+CONFIGS: dict[str, type[Strict]] = {
+    "delivery": DeliveryConfigs,
+    "transformation": TransformationConfigs,
+    "backpressure": BackpressureConfigs,
+}
 
 
 class Channel(Strict):
@@ -109,11 +133,15 @@ class Channels(Strict):
 class IssueTriggerIn(Strict):
     name: Name
     type: Literal["delivery", "transformation", "backpressure"]
-    configs: dict[str, Any] = Field(default_factory=dict, description=(
-        "delivery {connections: '*' | [con_…], strategy: first_attempt|final_attempt|"
-        "consecutive, count?, response_status_codes?, error_codes?} | transformation "
-        "{connections} | backpressure {destinations, pending_count?, oldest_pending_ms?}; "
-        "each also {resolve_after_ms, notify_interval_ms, escalate_at}"))
+    configs: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "delivery {connections: '*' | [con_…], strategy: first_attempt|final_attempt|"
+            "consecutive, count?, response_status_codes?, error_codes?} | transformation "
+            "{connections} | backpressure {destinations, pending_count?, oldest_pending_ms?}; "
+            "each also {resolve_after_ms, notify_interval_ms, escalate_at}"
+        ),
+    )
     channels: Channels = Field(default_factory=Channels)
     action: Literal["notify", "pause"] = "notify"
     status: Literal["enabled", "disabled"] = "enabled"
@@ -162,8 +190,11 @@ def check_trigger(view: Any, team_id: str, body: dict[str, Any]) -> list[tuple[s
 
 def default_trigger() -> dict[str, Any]:
     """What a new team gets: delivery failures on every connection, final attempts, notify."""
-    model = IssueTriggerIn(name="delivery failures", type="delivery",
-                           configs={"connections": "*", "strategy": "final_attempt"})
+    model = IssueTriggerIn(
+        name="delivery failures",
+        type="delivery",
+        configs={"connections": "*", "strategy": "final_attempt"},
+    )
     model.problems()
     return model.model_dump(mode="json")
 
@@ -180,21 +211,49 @@ def companions(trigger: dict[str, Any]) -> list[tuple[EntityType, dict[str, Any]
         destination_id, connection_id = channel_ids(trigger["id"], channel)
         system = {"system": SYSTEM, "issue_trigger_id": trigger["id"], "channel": channel}
         signed = channel == "webhook"  # Slack authenticates by its URL; it ignores ours
-        found.append(("destination", {
-            "id": destination_id, **stamp, **system, "name": f"{trigger['name']} ({channel})",
-            "description": None, "type": "HTTP", "status": "enabled", "disabled_at": None,
-            "config": {"url": spec["url"], "http_method": "POST",
-                       "auth_type": "FASTHOOK_SIGNATURE" if signed else None,
-                       "auth": {} if signed else None, "rate_limit": None,
-                       "rate_limit_period": None, "path_forwarding": False,
-                       "timeout_ms": 10_000},
-        }))
-        found.append(("connection", {
-            "id": connection_id, **stamp, **system, "name": f"{trigger['name']} ({channel})",
-            "description": None, "source_id": "", "destination_id": destination_id,
-            "status": "enabled", "disabled_at": None, "paused_at": None,
-            "rules": [NOTIFICATION_RETRY],
-        }))
+        found.append(
+            (
+                "destination",
+                {
+                    "id": destination_id,
+                    **stamp,
+                    **system,
+                    "name": f"{trigger['name']} ({channel})",
+                    "description": None,
+                    "type": "HTTP",
+                    "status": "enabled",
+                    "disabled_at": None,
+                    "config": {
+                        "url": spec["url"],
+                        "http_method": "POST",
+                        "auth_type": "FASTHOOK_SIGNATURE" if signed else None,
+                        "auth": {} if signed else None,
+                        "rate_limit": None,
+                        "rate_limit_period": None,
+                        "path_forwarding": False,
+                        "timeout_ms": 10_000,
+                    },
+                },
+            )
+        )
+        found.append(
+            (
+                "connection",
+                {
+                    "id": connection_id,
+                    **stamp,
+                    **system,
+                    "name": f"{trigger['name']} ({channel})",
+                    "description": None,
+                    "source_id": "",
+                    "destination_id": destination_id,
+                    "status": "enabled",
+                    "disabled_at": None,
+                    "paused_at": None,
+                    "rules": [NOTIFICATION_RETRY],
+                },
+            )
+        )
     return found
 
 
@@ -204,8 +263,11 @@ def trigger_view(trigger: dict[str, Any]) -> dict[str, Any]:
         spec = (trigger.get("channels") or {}).get(channel)
         if spec:
             destination_id, connection_id = channel_ids(trigger["id"], channel)
-            channels[channel] = {"url": spec["url"], "destination_id": destination_id,
-                                 "connection_id": connection_id}
+            channels[channel] = {
+                "url": spec["url"],
+                "destination_id": destination_id,
+                "connection_id": connection_id,
+            }
         else:
             channels[channel] = None
     return {**trigger, "channels": channels}

@@ -38,8 +38,18 @@ log = logging.getLogger(__name__)
 RELAY = web.AppKey("relay", Relay)
 RELAY_TOKENS = web.AppKey("relay_tokens", tuple[str, ...])
 # Not passed to the CLI: they describe this hop (the CLI's client sets its own).
-HOP_HEADERS = frozenset({"host", "content-length", "connection", "keep-alive",
-                         "transfer-encoding", "te", "upgrade", *RELAY_HEADERS})
+HOP_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        *RELAY_HEADERS,
+    }
+)
 # Nor passed back: the relay's own answer frames the body anew.
 ANSWER_DROPPED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 # A frame carries a body of up to the contract's limit, base64 (4/3) inside JSON.
@@ -71,17 +81,25 @@ def cli_destination(request: web.Request, destination_id: str) -> dict[str, Any]
 
 async def listen(request: web.Request) -> web.StreamResponse:
     destination = cli_destination(request, request.match_info["id"])
-    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_FRAME,
-                               protocols=(BINARY_PROTOCOL,))
+    ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_FRAME, protocols=(BINARY_PROTOCOL,))
     await ws.prepare(request)
     session = CliSession(destination["id"], ws, binary=ws.ws_protocol == BINARY_PROTOCOL)
     relay = request.app[RELAY]
     await relay.attach(session)
     log.info("cli session attached", extra={"destination_id": destination["id"]})
     try:
-        await ws.send_str(json.dumps({"type": "ready", "destination": {
-            "id": destination["id"], "name": destination["name"],
-            "config": {"path": destination.get("config", {}).get("path")}}}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "ready",
+                    "destination": {
+                        "id": destination["id"],
+                        "name": destination["name"],
+                        "config": {"path": destination.get("config", {}).get("path")},
+                    },
+                }
+            )
+        )
         async for message in ws:
             frame = frame_of(message)
             if isinstance(frame, dict) and frame.get("type") == "response":
@@ -114,8 +132,9 @@ async def whole_body(request: web.Request) -> bytes:
 def _failed(error_code: str, detail: str, status: int = 502) -> web.Response:
     # Header values are one line: a detail from afar must not split the answer.
     line = " ".join(detail.split())[:400].encode("ascii", "replace").decode("ascii")
-    return web.Response(status=status, headers={RELAY_ERROR_HEADER: error_code,
-                                                RELAY_DETAIL_HEADER: line})
+    return web.Response(
+        status=status, headers={RELAY_ERROR_HEADER: error_code, RELAY_DETAIL_HEADER: line}
+    )
 
 
 async def relay(request: web.Request) -> web.Response:
@@ -125,23 +144,30 @@ async def relay(request: web.Request) -> web.Response:
     destination_id = request.match_info["id"]
     session = request.app[RELAY].sessions.get(destination_id)
     if session is None:
-        return _failed(CLI_DISCONNECTED, "no `fasthook listen` session is connected for "
-                       f"destination {destination_id}", 503)
+        return _failed(
+            CLI_DISCONNECTED,
+            f"no `fasthook listen` session is connected for destination {destination_id}",
+            503,
+        )
     held = request.app[VIEW].get("destination", destination_id)
     timeout_ms = ((held.entity.get("config") or {}) if held else {}).get("timeout_ms", 30_000)
     try:
         frame = await session.exchange(
-            request.method, request.headers.get(RELAY_PATH_HEADER) or "/",
-            header_pairs(request.raw_headers, HOP_HEADERS), await whole_body(request),
-            max(0.1, timeout_ms / 1000 - TIMEOUT_MARGIN_S))
+            request.method,
+            request.headers.get(RELAY_PATH_HEADER) or "/",
+            header_pairs(request.raw_headers, HOP_HEADERS),
+            await whole_body(request),
+            max(0.1, timeout_ms / 1000 - TIMEOUT_MARGIN_S),
+        )
     except SessionGone as exc:
         return _failed(CLI_DISCONNECTED, str(exc), 503)
     except TimeoutError:
         return _failed("TIMEOUT", "the local server did not answer in time", 504)
     answer = response_of(frame)
     if answer is None:
-        return _failed(error_of(frame),
-                       str(frame.get("error") or "the local server could not be reached"))
+        return _failed(
+            error_of(frame), str(frame.get("error") or "the local server could not be reached")
+        )
     status, headers, body = answer
     kept = [(k, v) for k, v in headers if k.lower() not in ANSWER_DROPPED]
     response = web.Response(status=status, body=body)
@@ -152,12 +178,10 @@ async def relay(request: web.Request) -> web.Response:
 
 
 def listen_routes() -> list[web.RouteDef]:
-    return [web.get("/v1/destinations/{id}/listen", listen),
-            web.route("*", "/relay/{id}", relay)]
+    return [web.get("/v1/destinations/{id}/listen", listen), web.route("*", "/relay/{id}", relay)]
 
 
 def install(app: web.Application) -> None:
     app.cleanup_ctx.append(relay_ctx)
     app.on_shutdown.append(_close_sessions)
     app.add_routes(listen_routes())
-

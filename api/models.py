@@ -45,14 +45,36 @@ TOKEN_CHARS = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # RFC 9110 token: what a header 
 HeaderName = Annotated[str, Field(min_length=1, max_length=200, pattern=TOKEN_CHARS)]
 # HTTP's own methods and the WebDAV/cache ones providers use; a typo is still an error.
 Method = Literal[
-    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PROPFIND", "PROPPATCH",
-    "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH", "PURGE",
+    "GET",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "HEAD",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "PURGE",
 ]
 Status = Literal["enabled", "disabled"]
 # Every write of an entity makes the next version; a write may carry the version it saw
 # (If-Match) and is refused (409) when another write came first.
-Version = Annotated[int, Field(ge=1, description=(
-    "Moves up by one with every write; send it back as If-Match to update only that version"))]
+Version = Annotated[
+    int,
+    Field(
+        ge=1,
+        description=(
+            "Moves up by one with every write; send it back as If-Match to update only that version"
+        ),
+    ),
+]
 
 
 def id_pattern(prefix: str) -> str:
@@ -81,6 +103,7 @@ class Strict(BaseModel):
 
 # --- sources -----------------------------------------------------------------------------
 
+
 class BasicAuth(Strict):
     username: Annotated[str, Field(min_length=1, max_length=200)]
     password: Secret
@@ -108,8 +131,15 @@ class TwilioAuth(Strict):
 # Provider presets: each provider's own scheme, so only the secret (and a replay window where the
 # scheme signs a timestamp) is configured.
 ToleranceSeconds = Annotated[
-    int, Field(ge=1, le=86_400, description="Signed timestamps older (or, but for Stripe, "
-               "newer) than this are refused as replays"), INTEGRAL]
+    int,
+    Field(
+        ge=1,
+        le=86_400,
+        description="Signed timestamps older (or, but for Stripe, "
+        "newer) than this are refused as replays",
+    ),
+    INTEGRAL,
+]
 
 
 def _standard_webhooks_secret(secret: str) -> str:
@@ -124,6 +154,7 @@ class StripeAuth(Strict):
 
 class SignedBodyAuth(Strict):
     """GITHUB and SHOPIFY: an HMAC-SHA256 of the body, no timestamp."""
+
     webhook_secret_key: Secret
 
 
@@ -134,8 +165,10 @@ class SlackAuth(Strict):
 
 class StandardWebhooksAuth(Strict):
     webhook_secret_key: Annotated[
-        Secret, Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$"),
-        AfterValidator(_standard_webhooks_secret)]
+        Secret,
+        Field(pattern=r"^(whsec_)?[A-Za-z0-9+/]+={0,2}$"),
+        AfterValidator(_standard_webhooks_secret),
+    ]
     tolerance_s: ToleranceSeconds = DEFAULT_TOLERANCE_S
 
 
@@ -150,15 +183,17 @@ SOURCE_AUTH: dict[str, type[Strict]] = {
     "SLACK": SlackAuth,
     "STANDARD_WEBHOOKS": StandardWebhooksAuth,
 }
-SECRET_FIELDS = frozenset({"password", "api_key", "webhook_secret_key", "auth_token", "token",
-                           "signing_secret"})
+SECRET_FIELDS = frozenset(
+    {"password", "api_key", "webhook_secret_key", "auth_token", "token", "signing_secret"}
+)
 
 
 Problems = list[tuple[str, str]]
 
 
-def checked_auth(auth_type: str | None, auth: dict[str, Any] | None,
-                 kinds: dict[str, type[Strict]], path: str) -> tuple[Any, Problems]:
+def checked_auth(
+    auth_type: str | None, auth: dict[str, Any] | None, kinds: dict[str, type[Strict]], path: str
+) -> tuple[Any, Problems]:
     """`auth` in the shape its `auth_type` names, with defaults filled in; or the problems,
     with paths into `auth` (the two fields are siblings, so pydantic alone can't say which
     model applies)."""
@@ -180,8 +215,9 @@ class CustomResponse(Strict):
 
 class SourceConfig(Strict):
     auth_type: Literal[SOURCE_AUTH_TYPES] | None = Field(  # type: ignore[valid-type]
-        default=None, description="Which scheme verifies the source's requests; null accepts "
-        "any request")
+        default=None,
+        description="Which scheme verifies the source's requests; null accepts any request",
+    )
     auth: dict[str, Any] | None = Field(
         default=None,
         description="BASIC_AUTH {username, password} | API_KEY {header_key, api_key} | HMAC "
@@ -192,9 +228,12 @@ class SourceConfig(Strict):
         "| STANDARD_WEBHOOKS {webhook_secret_key: whsec_ + base64, tolerance_s=300} "
         "(webhook-signature). Secrets are write-only.",
     )
-    allowed_http_methods: Annotated[
-        list[Method], Field(min_length=1, max_length=17)
-    ] = ["POST", "PUT", "PATCH", "DELETE"]
+    allowed_http_methods: Annotated[list[Method], Field(min_length=1, max_length=17)] = [
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+    ]
     custom_response: CustomResponse | None = None
 
     @model_validator(mode="after")
@@ -211,8 +250,9 @@ class SourceIn(Strict):
     config: SourceConfig = Field(default_factory=SourceConfig)
 
     def problems(self) -> list[tuple[str, str]]:
-        auth, found = checked_auth(self.config.auth_type, self.config.auth, SOURCE_AUTH,
-                                   "config.auth")
+        auth, found = checked_auth(
+            self.config.auth_type, self.config.auth, SOURCE_AUTH, "config.auth"
+        )
         self.config.auth = auth
         return found
 
@@ -233,6 +273,7 @@ class SourceOut(BaseModel):
 
 
 # --- destinations ------------------------------------------------------------------------
+
 
 class BearerAuth(Strict):
     token: Secret
@@ -259,10 +300,14 @@ CLI_AUTH_TYPES = (None, "FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS")
 
 
 class DestinationConfig(Strict):
-    url: HttpUrl | None = Field(default=None, description="Required for HTTP destinations; "
-                                "none for CLI ones")
-    path: CliPath | None = Field(default=None, description="CLI destinations only: the path on "
-                                 "the local server, before the request's own path")
+    url: HttpUrl | None = Field(
+        default=None, description="Required for HTTP destinations; none for CLI ones"
+    )
+    path: CliPath | None = Field(
+        default=None,
+        description="CLI destinations only: the path on "
+        "the local server, before the request's own path",
+    )
     http_method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
     auth_type: Literal[DESTINATION_AUTH_TYPES] | None = None  # type: ignore[valid-type]
     auth: dict[str, Any] | None = Field(
@@ -296,31 +341,47 @@ def _destination_types(schema: dict[str, Any]) -> None:
     """The document says what `destination_type_problems` checks: an HTTP destination (the
     default type) has a URL and no path; a CLI one no URL and only our signature schemes."""
     schema["oneOf"] = [
-        {"required": ["config"], "properties": {
-            "type": {"const": "HTTP"},
-            "config": {"required": ["url"], "properties": {"url": {"type": "string"},
-                                                           "path": {"type": "null"}}}}},
-        {"required": ["type"], "properties": {
-            "type": {"const": "CLI"},
-            "config": {"properties": {"url": {"type": "null"},
-                                      "auth_type": {"enum": list(CLI_AUTH_TYPES)}}}}},
+        {
+            "required": ["config"],
+            "properties": {
+                "type": {"const": "HTTP"},
+                "config": {
+                    "required": ["url"],
+                    "properties": {"url": {"type": "string"}, "path": {"type": "null"}},
+                },
+            },
+        },
+        {
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "CLI"},
+                "config": {
+                    "properties": {
+                        "url": {"type": "null"},
+                        "auth_type": {"enum": list(CLI_AUTH_TYPES)},
+                    }
+                },
+            },
+        },
     ]
 
 
 class DestinationIn(Strict):
-    model_config = ConfigDict(extra="forbid", strict=True,
-                              json_schema_extra=_destination_types)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_destination_types)
 
     name: Name
     description: Description = None
-    type: Literal["HTTP", "CLI"] = Field(default="HTTP", description="HTTP: delivered to "
-                                         "config.url; CLI: to a connected `fasthook listen`")
+    type: Literal["HTTP", "CLI"] = Field(
+        default="HTTP",
+        description="HTTP: delivered to config.url; CLI: to a connected `fasthook listen`",
+    )
     status: Status = "enabled"
     config: DestinationConfig = Field(default_factory=DestinationConfig)
 
     def problems(self) -> list[tuple[str, str]]:
-        auth, found = checked_auth(self.config.auth_type, self.config.auth, DESTINATION_AUTH,
-                                   "config.auth")
+        auth, found = checked_auth(
+            self.config.auth_type, self.config.auth, DESTINATION_AUTH, "config.auth"
+        )
         self.config.auth = auth
         return found + destination_type_problems(self.type, self.config)
 
@@ -334,11 +395,19 @@ def destination_type_problems(kind: str, config: DestinationConfig) -> Problems:
         return found
     found = []
     if config.url is not None:
-        found.append(("config.url", "a CLI destination has no URL: events go to the "
-                      "connected `fasthook listen`"))
+        found.append(
+            (
+                "config.url",
+                "a CLI destination has no URL: events go to the connected `fasthook listen`",
+            )
+        )
     if config.auth_type not in CLI_AUTH_TYPES:
-        found.append(("config.auth_type", "a CLI destination takes FASTHOOK_SIGNATURE, "
-                      "STANDARD_WEBHOOKS or null"))
+        found.append(
+            (
+                "config.auth_type",
+                "a CLI destination takes FASTHOOK_SIGNATURE, STANDARD_WEBHOOKS or null",
+            )
+        )
     return found
 
 
@@ -357,6 +426,7 @@ class DestinationOut(BaseModel):
 
 
 # --- connections -------------------------------------------------------------------------
+
 
 class ConnectionIn(Strict):
     name: Name
@@ -387,6 +457,7 @@ class ConnectionOut(BaseModel):
 
 
 # --- team, keys, lists, problems --------------------------------------------------------
+
 
 class SigningSecret(BaseModel):
     current: str

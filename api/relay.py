@@ -37,31 +37,47 @@ class SessionGone(ControlPlaneError):
     """The session closed (or was replaced) before it answered."""
 
 
-def header_pairs(raw_headers: tuple[tuple[bytes, bytes], ...],
-                 dropped: frozenset[str]) -> list[list[str]]:
+def header_pairs(
+    raw_headers: tuple[tuple[bytes, bytes], ...], dropped: frozenset[str]
+) -> list[list[str]]:
     """The request's headers as frame pairs, in order, minus `dropped` (lower-case names)."""
-    return [[name.decode("latin-1"), value.decode("latin-1")] for name, value in raw_headers
-            if name.lower().decode("latin-1") not in dropped]
+    return [
+        [name.decode("latin-1"), value.decode("latin-1")]
+        for name, value in raw_headers
+        if name.lower().decode("latin-1") not in dropped
+    ]
 
 
-def request_head(frame_id: int, method: str, path: str,
-                 headers: list[list[str]]) -> dict[str, Any]:
-    return {"type": "request", "id": frame_id, "method": method, "path": path,
-            "headers": headers}
+def request_head(frame_id: int, method: str, path: str, headers: list[list[str]]) -> dict[str, Any]:
+    return {"type": "request", "id": frame_id, "method": method, "path": path, "headers": headers}
 
 
-def request_frame(frame_id: int, method: str, path: str, headers: list[list[str]],
-                  body: bytes) -> str:
-    return json.dumps({**request_head(frame_id, method, path, headers),
-                       "body": base64.b64encode(body).decode("ascii")})
+def request_frame(
+    frame_id: int, method: str, path: str, headers: list[list[str]], body: bytes
+) -> str:
+    return json.dumps(
+        {
+            **request_head(frame_id, method, path, headers),
+            "body": base64.b64encode(body).decode("ascii"),
+        }
+    )
 
 
 # What a session may name as the reason there is no local answer: the transport errors a
 # delivery can have. Anything else (the CLI is the user's program) reads as NETWORK_ERROR, so a
 # session cannot cancel its events or mark them as our own failures.
-LOCAL_ERRORS = frozenset({"CONNECTION_REFUSED", "CONNECTION_ERROR", "CONNECTION_CLOSED",
-                          "DNS_FAILURE", "TLS_ERROR", "TIMEOUT", "NETWORK_ERROR",
-                          "INVALID_REQUEST"})
+LOCAL_ERRORS = frozenset(
+    {
+        "CONNECTION_REFUSED",
+        "CONNECTION_ERROR",
+        "CONNECTION_CLOSED",
+        "DNS_FAILURE",
+        "TLS_ERROR",
+        "TIMEOUT",
+        "NETWORK_ERROR",
+        "INVALID_REQUEST",
+    }
+)
 _UNSAFE = ("\r", "\n", "\x00")
 
 
@@ -76,8 +92,11 @@ def response_of(frame: dict[str, Any]) -> tuple[int, list[tuple[str, str]], byte
     status = frame.get("status")
     if frame.get("error_code") or not isinstance(status, int) or not 100 <= status <= 599:
         return None
-    headers = [(str(k), str(v)) for k, v in frame.get("headers") or ()
-               if not any(c in str(k) + str(v) for c in _UNSAFE)]
+    headers = [
+        (str(k), str(v))
+        for k, v in frame.get("headers") or ()
+        if not any(c in str(k) + str(v) for c in _UNSAFE)
+    ]
     body = frame.get("body") or b""
     if isinstance(body, bytes):  # a binary frame's
         return status, headers, body
@@ -96,8 +115,9 @@ class CliSession:
     binary: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def exchange(self, method: str, path: str, headers: list[list[str]], body: bytes,
-                       timeout_s: float) -> dict[str, Any]:
+    async def exchange(
+        self, method: str, path: str, headers: list[list[str]], body: bytes, timeout_s: float
+    ) -> dict[str, Any]:
         """Send one request frame and wait for its response frame (TimeoutError, SessionGone)."""
         frame_id = next(self._ids)
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -105,8 +125,9 @@ class CliSession:
         try:
             try:
                 if self.binary:
-                    await self.ws.send_bytes(pack_frame(
-                        request_head(frame_id, method, path, headers), body))
+                    await self.ws.send_bytes(
+                        pack_frame(request_head(frame_id, method, path, headers), body)
+                    )
                 else:
                     await self.ws.send_str(request_frame(frame_id, method, path, headers, body))
             except (ConnectionError, RuntimeError) as exc:
@@ -137,8 +158,9 @@ class Relay:
         self.sessions[session.destination_id] = session
         if previous is not None:
             previous.close_pending("replaced by a newer session")
-            await previous.ws.close(code=REPLACED_CLOSE_CODE, message=b"a newer session of this "
-                                    b"destination connected")
+            await previous.ws.close(
+                code=REPLACED_CLOSE_CODE, message=b"a newer session of this destination connected"
+            )
 
     def detach(self, session: CliSession) -> None:
         if self.sessions.get(session.destination_id) is session:

@@ -37,8 +37,9 @@ def if_match(request: web.Request) -> int | None:
         return None
     tag = raw.strip().removeprefix("W/").strip('"')
     if not tag.isdigit() or int(tag) < 1:
-        raise BadRequest("If-Match takes the version an ETag gave",
-                         [("If-Match", f"not a version: {raw!r}")])
+        raise BadRequest(
+            "If-Match takes the version an ETag gave", [("If-Match", f"not a version: {raw!r}")]
+        )
     return int(tag)
 
 
@@ -84,7 +85,7 @@ def paginate(items: list[dict[str, Any]], query: ListQuery) -> dict[str, Any]:
     elif query.prev:
         before = _cursor_id("prev", query.prev)
         newer = [e for e in items if e["id"] > before]
-        page = newer[-query.limit:]
+        page = newer[-query.limit :]
     else:
         page = items[: query.limit]
     more_older = bool(page) and any(e["id"] < page[-1]["id"] for e in items)

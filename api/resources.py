@@ -78,10 +78,12 @@ class Resource:
             view = self.present(view)
         return self.model_out.model_validate({**view, "version": version}).model_dump(mode="json")
 
-    def _respond(self, request: web.Request, entity: dict[str, Any], version: int,
-                 status: int = 200) -> web.Response:
-        return web.json_response(self._out(request, entity, version), status=status,
-                                 headers=etag(version))
+    def _respond(
+        self, request: web.Request, entity: dict[str, Any], version: int, status: int = 200
+    ) -> web.Response:
+        return web.json_response(
+            self._out(request, entity, version), status=status, headers=etag(version)
+        )
 
     def _held(self, request: web.Request) -> Versioned:
         held = request.app[VIEW].get(self.kind, request.match_info["id"], request[TEAM_ID])
@@ -112,14 +114,16 @@ class Resource:
         if errors:
             raise Unprocessable(f"the {self.kind} is not valid", errors)
         # What this replica knows; the fold decides for writes racing on other replicas.
-        same_name = next((e for e in visible(view.all(self.kind, team_id))
-                          if e["name"] == body["name"]), None)
+        same_name = next(
+            (e for e in visible(view.all(self.kind, team_id)) if e["name"] == body["name"]), None
+        )
         if same_name is not None and same_name["id"] != exclude_id:
             raise Conflict(f"{self.kind} {same_name['id']} already has the name {body['name']!r}")
         return body
 
-    async def _write(self, request: web.Request,
-                     change: Callable[[dict[str, Any]], dict[str, Any]]) -> web.Response:
+    async def _write(
+        self, request: web.Request, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> web.Response:
         """`change` applied to the entity held and written, conditional on its version. With
         If-Match a refusal is the client's 409; without, the client asked for its change on
         whatever is current, so a write another replica beat is made again on the new state."""
@@ -130,8 +134,11 @@ class Resource:
             try:
                 await self._put(request, entity, held)
             except WriteRefused as refused:
-                if (conditional or refused.verdict is not Verdict.STALE
-                        or attempt == UNCONDITIONAL_TRIES - 1):
+                if (
+                    conditional
+                    or refused.verdict is not Verdict.STALE
+                    or attempt == UNCONDITIONAL_TRIES - 1
+                ):
                     raise
                 # Jittered and growing: writers that keep beating each other spread out
                 # instead of colliding again in lockstep.
@@ -147,13 +154,15 @@ class Resource:
         await self._put(request, entity, None)
         return self._respond(request, entity, 1, status=201)
 
-    async def _put(self, request: web.Request, entity: dict[str, Any],
-                   before: Versioned | None) -> None:
+    async def _put(
+        self, request: web.Request, entity: dict[str, Any], before: Versioned | None
+    ) -> None:
         """The entity, then its companions (deliverable before any issue names them); the
         companions the previous version had and this one has not are deleted."""
         store = request.app[STORE]
-        await store.put(self.kind, entity, base=before.version if before else None,
-                        fresh=before is None)
+        await store.put(
+            self.kind, entity, base=before.version if before else None, fresh=before is None
+        )
         if self.companions is None:
             return
         now = self.companions(entity)
@@ -171,8 +180,9 @@ class Resource:
         if query.name is not None:
             items = [e for e in items if e["name"] == query.name]
         page = paginate(items, query)
-        page["models"] = [self._out(request, e, version_in(view, self.kind, e))
-                          for e in page["models"]]
+        page["models"] = [
+            self._out(request, e, version_in(view, self.kind, e)) for e in page["models"]
+        ]
         return web.json_response(page)
 
     async def get(self, request: web.Request) -> web.Response:
@@ -183,7 +193,8 @@ class Resource:
         current = self._held(request)
         body = await self._validated(request, exclude_id=current.entity["id"])
         return await self._write(
-            request, lambda held: revise(self.kind, held, body, request.app[BOX]))
+            request, lambda held: revise(self.kind, held, body, request.app[BOX])
+        )
 
     async def delete(self, request: web.Request) -> web.Response:
         current = (await self._expected(request)).entity
@@ -223,10 +234,24 @@ async def put_latest(store: ConfigStore, kind: str, entity: dict[str, Any]) -> N
 
 
 SOURCES = Resource("source", "sources", SourceIn, SourceOut, cascade_field="source_id")
-DESTINATIONS = Resource("destination", "destinations", DestinationIn, DestinationOut,
-                        cascade_field="destination_id")
-CONNECTIONS = Resource("connection", "connections", ConnectionIn, ConnectionOut,
-                       actions=("disable", "enable", "pause", "unpause"), check=check_connection)
-ISSUE_TRIGGERS = Resource("issue_trigger", "issue-triggers", IssueTriggerIn, IssueTriggerOut,
-                          check=check_trigger, companions=companions, present=trigger_view)
+DESTINATIONS = Resource(
+    "destination", "destinations", DestinationIn, DestinationOut, cascade_field="destination_id"
+)
+CONNECTIONS = Resource(
+    "connection",
+    "connections",
+    ConnectionIn,
+    ConnectionOut,
+    actions=("disable", "enable", "pause", "unpause"),
+    check=check_connection,
+)
+ISSUE_TRIGGERS = Resource(
+    "issue_trigger",
+    "issue-triggers",
+    IssueTriggerIn,
+    IssueTriggerOut,
+    check=check_trigger,
+    companions=companions,
+    present=trigger_view,
+)
 RESOURCES = (SOURCES, DESTINATIONS, CONNECTIONS, ISSUE_TRIGGERS)

@@ -86,8 +86,9 @@ def _check_field_path(value: str) -> str:
     section, _, rest = value.partition(".")
     if section not in _SECTIONS:
         raise PydanticCustomError(
-            "field_path", "must be event_type, idempotency_key, or start with headers, body, "
-            "query or path, e.g. body.MessageSid"
+            "field_path",
+            "must be event_type, idempotency_key, or start with headers, body, "
+            "query or path, e.g. body.MessageSid",
         )
     if "." in value and not all(rest.split(".")):
         raise PydanticCustomError("field_path", "must not contain empty segments")

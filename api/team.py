@@ -35,9 +35,15 @@ async def list_teams(request: web.Request) -> web.Response:
     """The teams the caller's key serves (no x-team-id needed): what a client offers to choose
     from. Names only: a team's secrets are read with the team chosen."""
     view = request.app[VIEW]
-    teams = [held.entity for team_id in request[KEY_TEAMS]
-             if (held := view.get("team", team_id)) is not None]
-    models = [TeamSummary.model_validate(
-        {"id": t["id"], "name": t["name"], "created_at": t["created_at"]}).model_dump(mode="json")
-        for t in sorted(teams, key=lambda t: t["name"])]
+    teams = [
+        held.entity
+        for team_id in request[KEY_TEAMS]
+        if (held := view.get("team", team_id)) is not None
+    ]
+    models = [
+        TeamSummary.model_validate(
+            {"id": t["id"], "name": t["name"], "created_at": t["created_at"]}
+        ).model_dump(mode="json")
+        for t in sorted(teams, key=lambda t: t["name"])
+    ]
     return web.json_response({"models": models, "count": len(models)})

@@ -58,15 +58,15 @@ class ConfigView:
     def all(self, kind: EntityType, team_id: str | None = None) -> list[Entity]:
         """Newest first (ids are time-sortable)."""
         found = [
-            v.entity for v in self._entities.get(kind, {}).values()
+            v.entity
+            for v in self._entities.get(kind, {}).values()
             if team_id is None or v.entity.get("team_id") == team_id
         ]
         return sorted(found, key=lambda e: e["id"], reverse=True)
 
     def every(self) -> list[tuple[EntityType, Entity]]:
         """(kind, entity) of every entity held, whatever its kind."""
-        return [(kind, v.entity) for kind, held in self._entities.items()
-                for v in held.values()]
+        return [(kind, v.entity) for kind, held in self._entities.items() for v in held.values()]
 
     def key_by_hash(self, key_hash: str) -> Entity | None:
         entity_id = self._key_by_hash.get(key_hash)

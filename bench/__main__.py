@@ -27,7 +27,9 @@ from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "idle": idle.run,
-    "ingest": ingest.run, "pipeline": pipeline.run, "projections": projections.run,
+    "ingest": ingest.run,
+    "pipeline": pipeline.run,
+    "projections": projections.run,
     "projections_scale": projections_scale.run,
     "analysts": analysts.run,
     "listen": listen.run,
@@ -52,13 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
 
-    print(f"# machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}", flush=True)
+    print(
+        f"# machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}",
+        flush=True,
+    )
     names = [args.only] if args.only else list(BENCHMARKS)
     try:
         reports = [
-            BENCHMARKS[name](quick=args.quick, duration_s=args.duration,
-                             concurrency=args.concurrency)
+            BENCHMARKS[name](
+                quick=args.quick, duration_s=args.duration, concurrency=args.concurrency
+            )
             for name in names
         ]
     except KeyboardInterrupt:

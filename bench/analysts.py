@@ -30,12 +30,14 @@ from fasthook.embedded import free_port
 from runtime.kafka import make_producer
 from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
 
-HEAVY = ("SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) % 7 = 1 "
-         "FORMAT TabSeparated")
+HEAVY = (
+    "SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) % 7 = 1 FORMAT TabSeparated"
+)
 
 
-def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 120) -> tuple[int, bytes]:
+def http(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -44,15 +46,17 @@ def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = N
         return error.code, error.read()
 
 
-def ingest_to_searchable(source_url: str, projections: str, caller: dict[str, str],
-                         samples: int) -> list[float]:
+def ingest_to_searchable(
+    source_url: str, projections: str, caller: dict[str, str], samples: int
+) -> list[float]:
     """Milliseconds from posting a callback to finding it with `q`, each."""
     took = []
     for _ in range(samples):
         token = f"smbench{uuid.uuid4().hex}"
         began = time.perf_counter()
-        status, body = http(source_url + "/twilio/status",
-                            f"MessageSid={token}&MessageStatus=sent".encode())
+        status, body = http(
+            source_url + "/twilio/status", f"MessageSid={token}&MessageStatus=sent".encode()
+        )
         if status != 200:
             raise RuntimeError(f"ingress answered {status}: {body!r}")
         while True:
@@ -93,27 +97,36 @@ class Analysts:
         self.stopping.set()
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     samples = 10 if quick else 40
-    report = Report("Analysts beside the live gateway",
-                    ["ingest → searchable", "samples", "p50", "p95", "notes"])
+    report = Report(
+        "Analysts beside the live gateway",
+        ["ingest → searchable", "samples", "p50", "p95", "notes"],
+    )
     with ExitStack() as ctx:
         tmp, stack, source = source_stack(ctx, "fh-bench-anl-")
         password, analyst = new_analyst("bench", None)
         asyncio.run(_publish_analyst(stack, analyst))
         ports = {"projections": free_port(), "analysts": free_port()}
-        env = {**stack.env, "FASTHOOK_PROJECTIONS_PORT": str(ports["projections"]),
-               "FASTHOOK_ANALYSTS_PORT": str(ports["analysts"]),
-               "FASTHOOK_ANALYSTS_MAX_EXECUTION_S": "20"}
-        child = ctx.enter_context(Child("projections", python("-m", "projections"),
-                                        tmp / "projections.log", env))
+        env = {
+            **stack.env,
+            "FASTHOOK_PROJECTIONS_PORT": str(ports["projections"]),
+            "FASTHOOK_ANALYSTS_PORT": str(ports["analysts"]),
+            "FASTHOOK_ANALYSTS_MAX_EXECUTION_S": "20",
+        }
+        child = ctx.enter_context(
+            Child("projections", python("-m", "projections"), tmp / "projections.log", env)
+        )
         wait_for(child, ports["projections"], "GET", "/readyz", timeout_s=120)
         ctx.enter_context(stack.start("ingress"))
         source_url = f"http://127.0.0.1:{stack.ports['ingress']}/{source['token']}"
         projections = f"http://127.0.0.1:{ports['projections']}"
-        caller = {TEAM_HEADER: source["team_id"],
-                  PROJECTIONS_TOKEN_HEADER: projections_token(stack.key)}
+        caller = {
+            TEAM_HEADER: source["team_id"],
+            PROJECTIONS_TOKEN_HEADER: projections_token(stack.key),
+        }
         _wait_source(source_url)
         endpoint = f"http://127.0.0.1:{ports['analysts']}"
         _wait_analyst(endpoint, password)
@@ -123,16 +136,26 @@ def run(quick: bool = False, duration_s: float | None = None,
         with Analysts(endpoint, "bench", password, count=2) as analysts:
             time.sleep(1.0)  # both heavy queries under way
             loaded = ingest_to_searchable(source_url, projections, caller, samples)
-        report.rows.append(["idle", str(samples), f"{percentile(idle, 0.5):.0f} ms",
-                            f"{percentile(idle, 0.95):.0f} ms", ""])
-        report.rows.append(["while 2 analysts run heavy queries", str(samples),
-                            f"{percentile(loaded, 0.5):.0f} ms",
-                            f"{percentile(loaded, 0.95):.0f} ms",
-                            f"max_threads 1 each; {analysts.finished} heavy queries ended "
-                            "(20 s limit)"])
+        report.rows.append(
+            [
+                "idle",
+                str(samples),
+                f"{percentile(idle, 0.5):.0f} ms",
+                f"{percentile(idle, 0.95):.0f} ms",
+                "",
+            ]
+        )
+        report.rows.append(
+            [
+                "while 2 analysts run heavy queries",
+                str(samples),
+                f"{percentile(loaded, 0.5):.0f} ms",
+                f"{percentile(loaded, 0.95):.0f} ms",
+                f"max_threads 1 each; {analysts.finished} heavy queries ended (20 s limit)",
+            ]
+        )
         ratio = percentile(loaded, 0.5) / percentile(idle, 0.5)
-        report.aims.append((f"p50 while analysts run within 2x idle: {ratio:.2f}x",
-                            ratio <= 2.0))
+        report.aims.append((f"p50 while analysts run within 2x idle: {ratio:.2f}x", ratio <= 2.0))
     return report
 
 
@@ -156,8 +179,9 @@ def _wait_source(source_url: str) -> None:
 def _wait_analyst(endpoint: str, password: str) -> None:
     token = base64.b64encode(f"bench:{password}".encode()).decode()
     deadline = time.monotonic() + 60
-    while http(endpoint + "/?query=SELECT%201",
-               headers={"Authorization": f"Basic {token}"})[0] != 200:
+    while (
+        http(endpoint + "/?query=SELECT%201", headers={"Authorization": f"Basic {token}"})[0] != 200
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError("the analysts' endpoint never knew the analyst")
         time.sleep(0.1)

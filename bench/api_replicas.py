@@ -38,7 +38,8 @@ def load_note() -> str:
 
 def body_of(connection: dict[str, Any], description: str) -> dict[str, Any]:
     return {k: connection[k] for k in ("name", "source_id", "destination_id", "rules")} | {
-        "description": description}
+        "description": description
+    }
 
 
 async def measure(apis: list[str], key: str, seconds: float) -> dict[str, Any]:
@@ -47,10 +48,12 @@ async def measure(apis: list[str], key: str, seconds: float) -> dict[str, Any]:
     path = f"/v1/connections/{connection['id']}"
     figures: dict[str, Any] = {}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+
         async def put(api: str, label: str, version: int | None = None) -> tuple[int, Any]:
             headers = {"If-Match": f'"{version}"'} if version else {}
-            async with http.put(api + path, json=body_of(connection, label),
-                                headers=headers) as answer:
+            async with http.put(
+                api + path, json=body_of(connection, label), headers=headers
+            ) as answer:
                 return answer.status, await answer.json()
 
         async def version_on(api: str) -> int:
@@ -87,16 +90,22 @@ async def measure(apis: list[str], key: str, seconds: float) -> dict[str, Any]:
                 counts[status] = counts.get(status, 0) + 1
 
         await asyncio.gather(*(racer(api, n) for api in apis for n in range(RACERS_PER_REPLICA)))
-        figures["race"] = (counts[200] / seconds, counts[409] / seconds,
-                           await version_on(apis[0]) == await version_on(apis[1]))
+        figures["race"] = (
+            counts[200] / seconds,
+            counts[409] / seconds,
+            await version_on(apis[0]) == await version_on(apis[1]),
+        )
     return figures
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     seconds = duration_s or (3.0 if quick else 10.0)
-    report = Report("API replicas: config writes read back from the topic",
-                    ["what", "writes", "p50", "p99", "notes"])
+    report = Report(
+        "API replicas: config writes read back from the topic",
+        ["what", "writes", "p50", "p99", "notes"],
+    )
     with ExitStack() as ctx:
         tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-replicas-")))
         stack = Stack(tmp)
@@ -106,21 +115,37 @@ def run(quick: bool = False, duration_s: float | None = None,
         for n in range(2):
             port = free_port()
             env = settings_environment(stack.settings.with_(api_port=port))
-            child = ctx.enter_context(Child(f"api-{n}", python("-m", "api"),
-                                            tmp / f"api-{n}.log", env))
+            child = ctx.enter_context(
+                Child(f"api-{n}", python("-m", "api"), tmp / f"api-{n}.log", env)
+            )
             wait_for(child, port, "GET", "/readyz", timeout_s=120)
             apis.append(f"http://127.0.0.1:{port}")
         figures = asyncio.run(measure(apis, key, seconds))
-    for name, note in (("one replica", "PUT answered after its record is read back"),
-                       ("alternating", "each PUT on the replica that did not write last"),
-                       ("seen by the other", "PUT on A until GET on B has its version")):
+    for name, note in (
+        ("one replica", "PUT answered after its record is read back"),
+        ("alternating", "each PUT on the replica that did not write last"),
+        ("seen by the other", "PUT on A until GET on B has its version"),
+    ):
         took = figures[name]
-        report.rows.append([name, str(len(took)), f"{percentile(took, 0.5):.1f} ms",
-                            f"{percentile(took, 0.99):.1f} ms", note])
+        report.rows.append(
+            [
+                name,
+                str(len(took)),
+                f"{percentile(took, 0.5):.1f} ms",
+                f"{percentile(took, 0.99):.1f} ms",
+                note,
+            ]
+        )
     accepted, refused, same = figures["race"]
-    report.rows.append([f"{2 * RACERS_PER_REPLICA} racers, If-Match", "-",
-                        f"{accepted:.0f}/s accepted", f"{refused:.0f}/s refused (409)",
-                        "GET then conditional PUT, both replicas"])
+    report.rows.append(
+        [
+            f"{2 * RACERS_PER_REPLICA} racers, If-Match",
+            "-",
+            f"{accepted:.0f}/s accepted",
+            f"{refused:.0f}/s refused (409)",
+            "GET then conditional PUT, both replicas",
+        ]
+    )
     report.aims.append(("both replicas end on the same version after the race", same))
     report.notes.append(load_note())
     return report

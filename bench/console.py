@@ -57,32 +57,60 @@ PAGES = (
 
 
 def event_record(request: dict[str, Any], pipe: dict[str, Any], at: int) -> bytes:
-    return encode("EventCreated", {
-        "event_id": new_id("evt", at), "request_id": request["request_id"],
-        "team_id": request["team_id"], "source_id": request["source_id"],
-        "connection_id": pipe["connection"]["id"], "destination_id": pipe["destination"]["id"],
-        "created_at": at, "due_at": at, "attempt_number": 1, "trigger": "INITIAL",
-        "source_url": request["public_url"],
-        "request": {"method": "POST", "path": request["path"], "query": "",
-                    "headers": request["headers"], "body": BODY},
-        "bulk_id": None,
-    })
+    return encode(
+        "EventCreated",
+        {
+            "event_id": new_id("evt", at),
+            "request_id": request["request_id"],
+            "team_id": request["team_id"],
+            "source_id": request["source_id"],
+            "connection_id": pipe["connection"]["id"],
+            "destination_id": pipe["destination"]["id"],
+            "created_at": at,
+            "due_at": at,
+            "attempt_number": 1,
+            "trigger": "INITIAL",
+            "source_url": request["public_url"],
+            "request": {
+                "method": "POST",
+                "path": request["path"],
+                "query": "",
+                "headers": request["headers"],
+                "body": BODY,
+            },
+            "bulk_id": None,
+        },
+    )
 
 
 def attempt_record(event: dict[str, Any], failed: bool) -> bytes:
     at = event["created_at"] + 40
-    return encode("AttemptRecorded", {
-        "attempt_id": new_id("atm", at), "event_id": event["event_id"],
-        "request_id": event["request_id"], "team_id": event["team_id"],
-        "source_id": event["source_id"], "connection_id": event["connection_id"],
-        "destination_id": event["destination_id"], "attempt_number": 1, "trigger": "INITIAL",
-        "status": "FAILED" if failed else "SUCCESSFUL",
-        "requested_url": "http://127.0.0.1:9/none", "http_method": "POST",
-        "request_headers": [], "response_status": 500 if failed else 204,
-        "response_headers": [], "response_body": b"", "response_latency_ms": 12,
-        "error_code": None, "event_status": "FAILED" if failed else "SUCCESSFUL",
-        "next_attempt_at": None, "created_at": at,
-    })
+    return encode(
+        "AttemptRecorded",
+        {
+            "attempt_id": new_id("atm", at),
+            "event_id": event["event_id"],
+            "request_id": event["request_id"],
+            "team_id": event["team_id"],
+            "source_id": event["source_id"],
+            "connection_id": event["connection_id"],
+            "destination_id": event["destination_id"],
+            "attempt_number": 1,
+            "trigger": "INITIAL",
+            "status": "FAILED" if failed else "SUCCESSFUL",
+            "requested_url": "http://127.0.0.1:9/none",
+            "http_method": "POST",
+            "request_headers": [],
+            "response_status": 500 if failed else 204,
+            "response_headers": [],
+            "response_body": b"",
+            "response_latency_ms": 12,
+            "error_code": None,
+            "event_status": "FAILED" if failed else "SUCCESSFUL",
+            "next_attempt_at": None,
+            "created_at": at,
+        },
+    )
 
 
 def pairs(pipe: dict[str, Any], start: int, end: int) -> tuple[list, list, list]:
@@ -95,13 +123,15 @@ def pairs(pipe: dict[str, Any], start: int, end: int) -> tuple[list, list, list]
         events.append((request["request_id"].encode(), event))
         if i % 10 == 0:
             decoded = decode(event)
-            attempts.append((decoded["event_id"].encode(),
-                             attempt_record(decoded, failed=i % 40 == 0)))
+            attempts.append(
+                (decoded["event_id"].encode(), attempt_record(decoded, failed=i % 40 == 0))
+            )
     return requests, events, attempts
 
 
-async def timed_pages(console: str, key: str, paths: list[str], second: bool = False
-                      ) -> list[float]:
+async def timed_pages(
+    console: str, key: str, paths: list[str], second: bool = False
+) -> list[float]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.post(f"{console}/signin", data={"key": key}) as answer:
             assert answer.status == 200, await answer.text()
@@ -122,9 +152,9 @@ async def timed_pages(console: str, key: str, paths: list[str], second: bool = F
         return sorted(took)
 
 
-async def tail_at_rate(console: str, key: str, bootstrap: str, topic: str,
-                       pipe: dict[str, Any], seconds: float
-                       ) -> tuple[int, int, list[float], float, float]:
+async def tail_at_rate(
+    console: str, key: str, bootstrap: str, topic: str, pipe: dict[str, Any], seconds: float
+) -> tuple[int, int, list[float], float, float]:
     """(published, received on the tail, lags in ms from publish to arrival sorted, p50 lag
     of the first and of the last third published: equal when the tail keeps up)."""
     sent: dict[str, float] = {}
@@ -137,8 +167,9 @@ async def tail_at_rate(console: str, key: str, bootstrap: str, topic: str,
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
         async def follow() -> None:
-            async with http.get(f"{console}/events/tail?since={since}",
-                                timeout=aiohttp.ClientTimeout(total=None)) as stream:
+            async with http.get(
+                f"{console}/events/tail?since={since}", timeout=aiohttp.ClientTimeout(total=None)
+            ) as stream:
                 async for line in stream.content:
                     if line.startswith(b"id: "):
                         got.setdefault(line[4:].strip().decode(), time.monotonic())
@@ -173,8 +204,13 @@ async def tail_at_rate(console: str, key: str, bootstrap: str, topic: str,
     in_order = [(got[e] - sent[e]) * 1000 for e in sent if e in got]  # publish order
     third = max(1, len(in_order) // 3)
     first, last = sorted(in_order[:third]), sorted(in_order[-third:])
-    return (len(sent), len(in_order), sorted(in_order), percentile(first, 0.5),
-            percentile(last, 0.5))
+    return (
+        len(sent),
+        len(in_order),
+        sorted(in_order),
+        percentile(first, 0.5),
+        percentile(last, 0.5),
+    )
 
 
 async def make_key(settings: Settings) -> str:
@@ -189,34 +225,44 @@ async def declare(api: str, key: str) -> dict[str, Any]:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
         for kind, body in (
             ("source", {"name": "bench-source"}),
-            ("destination", {"name": "bench-destination",
-                             "config": {"url": "http://127.0.0.1:9/none"}}),
+            (
+                "destination",
+                {"name": "bench-destination", "config": {"url": "http://127.0.0.1:9/none"}},
+            ),
             ("connection", {"name": "bench-connection"}),
         ):
             if kind == "connection":
-                body |= {"source_id": made["source"]["id"],
-                         "destination_id": made["destination"]["id"]}
+                body |= {
+                    "source_id": made["source"]["id"],
+                    "destination_id": made["destination"]["id"],
+                }
             async with http.post(f"{api}/v1/{kind}s", json=body) as answer:
                 assert answer.status == 201, await answer.text()
                 made[kind] = await answer.json()
     return made
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     n = int(os.environ.get("FASTHOOK_BENCH_CONSOLE_N") or (20_000 if quick else 200_000))
     seconds = duration_s or (3.0 if quick else 10.0)
-    report = Report(f"Console over {n:,} requests and {n:,} events",
-                    ["what", "count", "p50", "p95 / p99", "notes"])
+    report = Report(
+        f"Console over {n:,} requests and {n:,} events",
+        ["what", "count", "p50", "p95 / p99", "notes"],
+    )
     with ExitStack() as ctx:
         tmp = Path(ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-console-")))
         stack = Stack(tmp)
         ctx.callback(stack.stop)
         ports = {name: free_port() for name in ("projections", "api", "console")}
-        env = {**stack.env, "FASTHOOK_PROJECTIONS_PORT": str(ports["projections"]),
-               "FASTHOOK_API_PORT": str(ports["api"]),
-               "FASTHOOK_CONSOLE_PORT": str(ports["console"]),
-               "FASTHOOK_PROJECTOR_BATCH_RECORDS": "20000"}
+        env = {
+            **stack.env,
+            "FASTHOOK_PROJECTIONS_PORT": str(ports["projections"]),
+            "FASTHOOK_API_PORT": str(ports["api"]),
+            "FASTHOOK_CONSOLE_PORT": str(ports["console"]),
+            "FASTHOOK_PROJECTOR_BATCH_RECORDS": "20000",
+        }
         settings = load_settings(env)
         key = asyncio.run(make_key(settings))
         # The entities through the API, as a user makes them (the console lists them).
@@ -247,31 +293,56 @@ def run(quick: bool = False, duration_s: float | None = None,
                     if time.monotonic() - began > 1800:
                         raise RuntimeError("projection did not finish in 30 minutes")
                     await asyncio.sleep(0.5)
+
         asyncio.run(projected())
-        report.notes.append(f"projected in {time.monotonic() - began:.0f} s (engine start "
-                            "included)")
+        report.notes.append(
+            f"projected in {time.monotonic() - began:.0f} s (engine start included)"
+        )
         for label, path, second in PAGES:
             took = asyncio.run(timed_pages(console, key, [path] * 20, second))
-            report.rows.append([label, "20 loads", f"{percentile(took, 0.5):.0f} ms",
-                                f"{percentile(took, 0.95):.0f} ms", "signed in, loopback"])
+            report.rows.append(
+                [
+                    label,
+                    "20 loads",
+                    f"{percentile(took, 0.5):.0f} ms",
+                    f"{percentile(took, 0.95):.0f} ms",
+                    "signed in, loopback",
+                ]
+            )
             if label == PAGES[0][0]:
-                report.aims.append((f"events page under 500 ms (p50) over {n:,} stored: "
-                                    f"{percentile(took, 0.5):.0f} ms",
-                                    percentile(took, 0.5) < 500))
-        published, received, lags, early, late = asyncio.run(tail_at_rate(
-            console, key, stack.broker.bootstrap, stack.topics.events, pipe, seconds))
+                report.aims.append(
+                    (
+                        f"events page under 500 ms (p50) over {n:,} stored: "
+                        f"{percentile(took, 0.5):.0f} ms",
+                        percentile(took, 0.5) < 500,
+                    )
+                )
+        published, received, lags, early, late = asyncio.run(
+            tail_at_rate(console, key, stack.broker.bootstrap, stack.topics.events, pipe, seconds)
+        )
         if lags:
-            report.rows.append([f"live tail at {RATE} events/s", f"{received:,}/{published:,}",
-                                f"{percentile(lags, 0.5):.0f} ms",
-                                f"{percentile(lags, 0.99):.0f} ms",
-                                "publish → projected → polled → row on the SSE stream; "
-                                f"p50 first third {early:.0f} ms, last third {late:.0f} ms"])
+            report.rows.append(
+                [
+                    f"live tail at {RATE} events/s",
+                    f"{received:,}/{published:,}",
+                    f"{percentile(lags, 0.5):.0f} ms",
+                    f"{percentile(lags, 0.99):.0f} ms",
+                    "publish → projected → polled → row on the SSE stream; "
+                    f"p50 first third {early:.0f} ms, last third {late:.0f} ms",
+                ]
+            )
         # Keeping up: every row arrives, and the lag does not grow while the load lasts.
-        report.aims.append((f"live tail kept up with {RATE} events/s: {received:,} of "
-                            f"{published:,} rows, lag p50 {early:.0f} → {late:.0f} ms",
-                            received == published and late <= 2 * early + 1000))
+        report.aims.append(
+            (
+                f"live tail kept up with {RATE} events/s: {received:,} of "
+                f"{published:,} rows, lag p50 {early:.0f} → {late:.0f} ms",
+                received == published and late <= 2 * early + 1000,
+            )
+        )
         if n < 1_000_000:
-            report.notes.append("scaled down from 1,000,000 stored requests: loading and "
-                                "projecting that many takes too long on this machine "
-                                "(set FASTHOOK_BENCH_CONSOLE_N=1000000 to run it)")
+            report.notes.append(
+                "scaled down from 1,000,000 stored requests: loading and "
+                "projecting that many takes too long on this machine "
+                "(set FASTHOOK_BENCH_CONSOLE_N=1000000 to run it)"
+            )
     return report

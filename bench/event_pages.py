@@ -46,12 +46,16 @@ VIEWS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("saved view Held", {"status": "HOLD"}, "none"),
     ("response_status=500", {"response_status": 500}, "3%"),
     ("attempts[gte]=1", {"attempts[gte]": 1}, "98%"),
-    ("created in one minute, an hour after the first", {
-        "created_at[gte]": _iso(START_MS + 3_600_000),
-        "created_at[lte]": _iso(START_MS + 3_660_000)}, "0.6% of 1M"),
+    (
+        "created in one minute, an hour after the first",
+        {
+            "created_at[gte]": _iso(START_MS + 3_600_000),
+            "created_at[lte]": _iso(START_MS + 3_660_000),
+        },
+        "0.6% of 1M",
+    ),
     ("order_by=last_attempt_at", {"order_by": "last_attempt_at"}, "100%"),
-    ("Failed, order_by=last_attempt_at", {"status": "FAILED", "order_by": "last_attempt_at"},
-     "3%"),
+    ("Failed, order_by=last_attempt_at", {"status": "FAILED", "order_by": "last_attempt_at"}, "3%"),
 )
 
 _FACT = """INSERT INTO {db}.event_log (team_id, event_id, event_time, request_id, source_id,
@@ -61,37 +65,49 @@ SELECT '{team}', concat('evt_', leftPad(hex(number), 26, '0')), t, concat('req_'
     'src_1', if(number % 3 = 0, 'con_a', 'con_b'), 'des_1', {fact}
 FROM (SELECT number, fromUnixTimestamp64Milli(toInt64({start} + number * 10), 'UTC') AS t
       FROM numbers({n})) {where}"""
-CREATED = ("'CREATED', concat('created:', toString(number)), t, 0, 'QUEUED', 'INITIAL', 1, '', "
-           "NULL, NULL, t, t")
-ATTEMPT = ("'ATTEMPT', concat('attempt:atm_', toString(number)), t + toIntervalMillisecond(50), "
-           "2, if(number % 100 < 3, 'FAILED', 'SUCCESSFUL'), 'INITIAL', 1, "
-           "concat('atm_', toString(number)), if(number % 100 < 3, 500, 200), "
-           "if(number % 100 < 3, 'BAD_RESPONSE', NULL), NULL, t")
+CREATED = (
+    "'CREATED', concat('created:', toString(number)), t, 0, 'QUEUED', 'INITIAL', 1, '', "
+    "NULL, NULL, t, t"
+)
+ATTEMPT = (
+    "'ATTEMPT', concat('attempt:atm_', toString(number)), t + toIntervalMillisecond(50), "
+    "2, if(number % 100 < 3, 'FAILED', 'SUCCESSFUL'), 'INITIAL', 1, "
+    "concat('atm_', toString(number)), if(number % 100 < 3, 500, 200), "
+    "if(number % 100 < 3, 'BAD_RESPONSE', NULL), NULL, t"
+)
 
 
 def former(query: EventQuery) -> queries.Sql:
     """The query before this change: every event aggregated, then the state filtered."""
     state = {"status": "e_status", "response_status": "e_response_status"}
-    where = " AND ".join(f"{column} = {{{name}:String}}" if name == "status"
-                         else f"{column} = {{{name}:UInt16}}"
-                         for name, column in state.items() if getattr(query, name) is not None)
-    text = (f"SELECT event_id AS id FROM (SELECT event_id, {EVENT_AGGREGATES} FROM {DB}.event_log"
-            f" WHERE team_id = {{team:String}} GROUP BY event_id) WHERE {where} "
-            f"ORDER BY event_id DESC LIMIT 51")
-    return queries.Sql(text, {"team": TEAM, "status": query.status,
-                              "response_status": query.response_status})
+    where = " AND ".join(
+        f"{column} = {{{name}:String}}" if name == "status" else f"{column} = {{{name}:UInt16}}"
+        for name, column in state.items()
+        if getattr(query, name) is not None
+    )
+    text = (
+        f"SELECT event_id AS id FROM (SELECT event_id, {EVENT_AGGREGATES} FROM {DB}.event_log"
+        f" WHERE team_id = {{team:String}} GROUP BY event_id) WHERE {where} "
+        f"ORDER BY event_id DESC LIMIT 51"
+    )
+    return queries.Sql(
+        text, {"team": TEAM, "status": query.status, "response_status": query.response_status}
+    )
 
 
 async def measure(n: int, loads: int, path: str) -> Report:
     """The figures, with the engine's data in `path` (a temporary folder the caller removes)."""
-    report = Report(f"Events list queries over {n:,} events (embedded ClickHouse, in process)",
-                    ["page of 50", "matching", "p50", "p95", "notes"])
+    report = Report(
+        f"Events list queries over {n:,} events (embedded ClickHouse, in process)",
+        ["page of 50", "matching", "p50", "p95", "notes"],
+    )
     engine = await Engine.open("chdb://" + path)
     await migrate(engine, DB, 0)
     began = time.monotonic()
     for fact, where in ((CREATED, ""), (ATTEMPT, "WHERE number % 100 < 98")):
-        await engine.command(_FACT.format(db=DB, team=TEAM, fact=fact, start=START_MS, n=n,
-                                          where=where))
+        await engine.command(
+            _FACT.format(db=DB, team=TEAM, fact=fact, start=START_MS, n=n, where=where)
+        )
     report.notes.append(f"{n:,} events written in {time.monotonic() - began:.0f} s")
 
     async def fetch(sql: queries.Sql) -> list[dict[str, Any]]:
@@ -108,22 +124,37 @@ async def measure(n: int, loads: int, path: str) -> Report:
     for label, params, share in VIEWS:
         query = EventQuery.model_validate({"limit": 50, **params})
         took = await timed(lambda q=query: event_rows(fetch, DB, TEAM, q), loads)
-        report.rows.append([label, share, f"{percentile(took, 0.5):.0f} ms",
-                            f"{percentile(took, 0.95):.0f} ms",
-                            "windowed" if queries.event_windowed(query) else "one query"])
-    for label, params in (("former query: Failed", {"status": "FAILED"}),
-                          ("former query: Pending", {"status": "QUEUED"})):
+        report.rows.append(
+            [
+                label,
+                share,
+                f"{percentile(took, 0.5):.0f} ms",
+                f"{percentile(took, 0.95):.0f} ms",
+                "windowed" if queries.event_windowed(query) else "one query",
+            ]
+        )
+    for label, params in (
+        ("former query: Failed", {"status": "FAILED"}),
+        ("former query: Pending", {"status": "QUEUED"}),
+    ):
         query = EventQuery.model_validate({"limit": 50, **params})
         took = await timed(lambda q=query: fetch(former(q)), 3)
-        report.rows.append([label, "", f"{percentile(took, 0.5):.0f} ms",
-                            f"{percentile(took, 0.95):.0f} ms",
-                            "baseline: every event aggregated (3 loads)"])
+        report.rows.append(
+            [
+                label,
+                "",
+                f"{percentile(took, 0.5):.0f} ms",
+                f"{percentile(took, 0.95):.0f} ms",
+                "baseline: every event aggregated (3 loads)",
+            ]
+        )
     await engine.close()
     return report
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     n = int(os.environ.get("FASTHOOK_BENCH_PAGES_N") or (100_000 if quick else 1_000_000))
     with tempfile.TemporaryDirectory(prefix="fh-bench-pages-") as tmp:
         return asyncio.run(measure(n, 5 if quick else LOADS, os.path.realpath(tmp)))

@@ -19,16 +19,29 @@ from fasthook.embedded import free_port
 
 AIM_CORES = 0.05
 SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
-PORTS = ("INGRESS", "API", "ROUTER", "DELIVERER", "PROJECTIONS", "ISSUES", "INGRESS_METRICS",
-         "ANALYSTS", "CONSOLE")
+PORTS = (
+    "INGRESS",
+    "API",
+    "ROUTER",
+    "DELIVERER",
+    "PROJECTIONS",
+    "ISSUES",
+    "INGRESS_METRICS",
+    "ANALYSTS",
+    "CONSOLE",
+)
 BANNER = "Ctrl-C stops everything"
 
 
 def start_stack(tmp: Path, timeout_s: float = 120.0) -> Child:
     env = {f"FASTHOOK_{name}_PORT": str(free_port()) for name in PORTS}
     env.update(FASTHOOK_DATA_DIR=str(tmp / "data"), FASTHOOK_LOG_FORMAT="text")
-    child = Child("fasthook run", python("-m", "fasthook", "run", "--kafka-port",
-                                         str(free_port())), tmp / "run.log", env)
+    child = Child(
+        "fasthook run",
+        python("-m", "fasthook", "run", "--kafka-port", str(free_port())),
+        tmp / "run.log",
+        env,
+    )
     deadline = time.monotonic() + timeout_s
     while BANNER not in child.log_path.read_text(errors="replace"):
         child.check_alive()
@@ -48,12 +61,15 @@ def measure(parent_pid: int, window_s: float) -> dict[str, float]:
     return {name: (after[name] - before[name]) / (elapsed - started) for name in groups}
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     window_s = duration_s or (5.0 if quick else 20.0)
     settle_s = 5.0 if quick else 10.0
-    report = Report("Whole stack idle (`fasthook run`, nothing arriving)",
-                    ["process", "% of one core", "CPU s in window"])
+    report = Report(
+        "Whole stack idle (`fasthook run`, nothing arriving)",
+        ["process", "% of one core", "CPU s in window"],
+    )
     with tempfile.TemporaryDirectory(prefix="fasthook-bench-idle-") as tmp:
         stack = start_stack(Path(tmp))
         try:
@@ -67,9 +83,15 @@ def run(quick: bool = False, duration_s: float | None = None,
             report.rows.append([name, f"{cores[name] * 100:.1f}", f"{cores[name] * window_s:.2f}"])
     total = sum(cores.values())
     report.rows.append(["total", f"{total * 100:.1f}", f"{total * window_s:.2f}"])
-    report.aims.append((f"whole stack idle {total * 100:.1f}% of one core "
-                        f"(aim < {AIM_CORES * 100:.0f}%)", total < AIM_CORES))
-    report.notes.append(f"{window_s:.0f} s window after {settle_s:.0f} s of settling; CPU "
-                        "seconds from /proc per process group, so other load on the machine "
-                        "does not inflate them")
+    report.aims.append(
+        (
+            f"whole stack idle {total * 100:.1f}% of one core (aim < {AIM_CORES * 100:.0f}%)",
+            total < AIM_CORES,
+        )
+    )
+    report.notes.append(
+        f"{window_s:.0f} s window after {settle_s:.0f} s of settling; CPU "
+        "seconds from /proc per process group, so other load on the machine "
+        "does not inflate them"
+    )
     return report

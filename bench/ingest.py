@@ -40,8 +40,19 @@ THROUGHPUT_AIM = 0.5  # ingress req/s over bare req/s
 P99_AIM_MS = 25.0  # at half of the ingress's peak
 BUSY_MACHINE_CORES = 0.15  # CPU use by processes not ours above which the figures are suspect
 RETRIES_WHEN_BUSY = 2
-COLUMNS = ["server", "connection", "load", "req/s", "p50 ms", "p99 ms", "max ms", "non-200",
-           "errors", "CPU cores srv/broker/gen/others", "srv+broker µs CPU/req"]
+COLUMNS = [
+    "server",
+    "connection",
+    "load",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "non-200",
+    "errors",
+    "CPU cores srv/broker/gen/others",
+    "srv+broker µs CPU/req",
+]
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,7 @@ class Plan:
 
     @classmethod
     def make(cls, quick: bool, duration_s: float | None, concurrency: int | None) -> Plan:
-        return cls(duration_s or (3.0 if quick else 10.0), 0.5 if quick else 1.0,
-                   concurrency or 64)
+        return cls(duration_s or (3.0 if quick else 10.0), 0.5 if quick else 1.0, concurrency or 64)
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,13 @@ async def declare_source(bootstrap: str, topics: Topics) -> dict[str, Any]:
     """
     await ensure_topics(bootstrap, topics)
     source = {
-        "id": new_id("src"), "team_id": TEAM, "token": secrets.token_hex(12), "name": "bench",
-        "type": "WEBHOOK", "status": "enabled", "disabled_at": None,
+        "id": new_id("src"),
+        "team_id": TEAM,
+        "token": secrets.token_hex(12),
+        "name": "bench",
+        "type": "WEBHOOK",
+        "status": "enabled",
+        "disabled_at": None,
         "config": {"auth_type": None, "auth": None},
     }
     producer = make_producer(bootstrap)
@@ -96,12 +111,20 @@ def ingress_stack(tmp: Path) -> Iterator[Target]:
         topics = Topics(f"bench{os.getpid()}")
         source = asyncio.run(declare_source(broker.bootstrap, topics))
         port = free_port()
-        env = settings_environment(Settings(
-            kafka_bootstrap=broker.bootstrap, topic_namespace=topics.namespace,
-            ingress_host="127.0.0.1", ingress_port=port, ingress_metrics_port=free_port(),
-            public_url=f"http://127.0.0.1:{port}", log_level="WARNING", shutdown_timeout_s=5,
-            # Sealed source secrets need a key; this source has none, but the key is required.
-            secret_key=generate_key()))
+        env = settings_environment(
+            Settings(
+                kafka_bootstrap=broker.bootstrap,
+                topic_namespace=topics.namespace,
+                ingress_host="127.0.0.1",
+                ingress_port=port,
+                ingress_metrics_port=free_port(),
+                public_url=f"http://127.0.0.1:{port}",
+                log_level="WARNING",
+                shutdown_timeout_s=5,
+                # Sealed source secrets need a key; this source has none, but the key is required.
+                secret_key=generate_key(),
+            )
+        )
         ingress = stack.enter_context(
             Child("ingress", python("-m", "ingress"), tmp / "ingress.log", env)
         )
@@ -140,9 +163,17 @@ def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
     # CPU per request holds on a machine that other work loads, where rates do not.
     per_request = (cores["server"] + cores.get("broker", 0.0)) / f["rps"] * 1e6 if f["rps"] else 0
     return [
-        server, mode, load, f"{f['rps']:.0f}", f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}",
-        f"{f['max_ms']:.1f}", str(sum(f["non_200"].values())), str(sum(f["errors"].values())),
-        cpu, f"{per_request:.0f}",
+        server,
+        mode,
+        load,
+        f"{f['rps']:.0f}",
+        f"{f['p50_ms']:.1f}",
+        f"{f['p99_ms']:.1f}",
+        f"{f['max_ms']:.1f}",
+        str(sum(f["non_200"].values())),
+        str(sum(f["errors"].values())),
+        cpu,
+        f"{per_request:.0f}",
     ]
 
 
@@ -150,8 +181,9 @@ def clean(f: dict[str, Any]) -> bool:
     return not f["non_200"] and not f["errors"]
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     plan = Plan.make(quick, duration_s, concurrency)
     # aiokafka logs each refused connect while the broker starts; the start is checked anyway.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -159,8 +191,16 @@ def run(quick: bool = False, duration_s: float | None = None,
     notes: list[str] = []
 
     def measure(target: Target, mode: str, keepalive: bool, rate: float = 0.0) -> None:
-        spec = Spec(target.port, target.path, keepalive, plan.duration_s, plan.concurrency,
-                    rate=rate, warmup_s=plan.warmup_s, watch=target.watch)
+        spec = Spec(
+            target.port,
+            target.path,
+            keepalive,
+            plan.duration_s,
+            plan.concurrency,
+            rate=rate,
+            warmup_s=plan.warmup_s,
+            watch=target.watch,
+        )
         # Another process's CPU burst would be charged to the server: measure again (bounded)
         # and keep the run that shared the machine least.
         found = run_load(spec)
@@ -170,12 +210,17 @@ def run(quick: bool = False, duration_s: float | None = None,
             again = run_load(spec)
             found = min(found, again, key=lambda f: f["cores"]["others"])
         figures[mode, target.name, "open" if rate else "closed"] = found
-        print(f"{target.name} {mode} {'open' if rate else 'closed'}: {found['rps']:.0f} req/s,"
-              f" p99 {found['p99_ms']:.1f} ms", file=sys.stderr, flush=True)  # a long run
+        print(
+            f"{target.name} {mode} {'open' if rate else 'closed'}: {found['rps']:.0f} req/s,"
+            f" p99 {found['p99_ms']:.1f} ms",
+            file=sys.stderr,
+            flush=True,
+        )  # a long run
         for kind in ("non_200", "errors"):
             if found[kind]:
-                notes.append(f"{target.name} {mode} {'open' if rate else 'closed'}: "
-                             f"{kind} {found[kind]}")
+                notes.append(
+                    f"{target.name} {mode} {'open' if rate else 'closed'}: {kind} {found[kind]}"
+                )
 
     # One server at a time: an idle server still takes CPU from the other one on 2 cores.
     with tempfile.TemporaryDirectory(prefix="fasthook-bench-") as tmp:
@@ -195,21 +240,28 @@ def run(quick: bool = False, duration_s: float | None = None,
         for loop in ("closed", "open"):
             for server in ("bare", "ingress"):
                 found = figures[mode, server, loop]
-                load = (f"open {figures[mode, 'ingress', 'closed']['rps'] / 2:.0f}/s"
-                        if loop == "open" else f"closed {plan.concurrency}")
+                load = (
+                    f"open {figures[mode, 'ingress', 'closed']['rps'] / 2:.0f}/s"
+                    if loop == "open"
+                    else f"closed {plan.concurrency}"
+                )
                 report.rows.append(row(server, mode, load, found))
         peak, ceiling = figures[mode, "ingress", "closed"], figures[mode, "bare", "closed"]
         ratio = peak["rps"] / ceiling["rps"] if ceiling["rps"] else 0.0
-        report.aims.append((
-            f"{mode}: ingress/bare throughput {ratio:.0%} (aim ≥ {THROUGHPUT_AIM:.0%})",
-            ratio >= THROUGHPUT_AIM and clean(peak),
-        ))
+        report.aims.append(
+            (
+                f"{mode}: ingress/bare throughput {ratio:.0%} (aim ≥ {THROUGHPUT_AIM:.0%})",
+                ratio >= THROUGHPUT_AIM and clean(peak),
+            )
+        )
         half = figures[mode, "ingress", "open"]
-        report.aims.append((
-            f"{mode}: ingress p99 {half['p99_ms']:.1f} ms at half of peak"
-            f" (aim < {P99_AIM_MS:.0f} ms, all 200)",
-            half["p99_ms"] < P99_AIM_MS and clean(half),
-        ))
+        report.aims.append(
+            (
+                f"{mode}: ingress p99 {half['p99_ms']:.1f} ms at half of peak"
+                f" (aim < {P99_AIM_MS:.0f} ms, all 200)",
+                half["p99_ms"] < P99_AIM_MS and clean(half),
+            )
+        )
     report.notes.append(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     report.notes.append(
         f"idle, before any load: ingress {idle['server']:.2f} cores, "

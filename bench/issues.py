@@ -36,15 +36,27 @@ CONNECTIONS = 50
 
 def attempt(team_id: str, connection_id: str, ok: bool, at: int) -> dict[str, Any]:
     return {
-        "attempt_id": new_id("atm", at), "event_id": new_id("evt", at),
-        "request_id": new_id("req", at), "team_id": team_id, "source_id": "src_bench",
-        "connection_id": connection_id, "destination_id": "des_bench", "attempt_number": 1,
-        "trigger": "INITIAL", "status": "SUCCESSFUL" if ok else "FAILED",
-        "requested_url": "http://127.0.0.1:9/hook", "http_method": "POST",
-        "request_headers": [], "response_status": 200 if ok else 500,
-        "response_headers": [], "response_body": b"", "response_latency_ms": 3,
-        "error_code": None, "event_status": "SUCCESSFUL" if ok else "FAILED",
-        "next_attempt_at": None, "created_at": at,
+        "attempt_id": new_id("atm", at),
+        "event_id": new_id("evt", at),
+        "request_id": new_id("req", at),
+        "team_id": team_id,
+        "source_id": "src_bench",
+        "connection_id": connection_id,
+        "destination_id": "des_bench",
+        "attempt_number": 1,
+        "trigger": "INITIAL",
+        "status": "SUCCESSFUL" if ok else "FAILED",
+        "requested_url": "http://127.0.0.1:9/hook",
+        "http_method": "POST",
+        "request_headers": [],
+        "response_status": 200 if ok else 500,
+        "response_headers": [],
+        "response_body": b"",
+        "response_latency_ms": 3,
+        "error_code": None,
+        "event_status": "SUCCESSFUL" if ok else "FAILED",
+        "next_attempt_at": None,
+        "created_at": at,
     }
 
 
@@ -59,9 +71,18 @@ async def declare(stack: Stack) -> str:
     """A team with the default-like trigger on every connection; its id."""
     pipe = await stack.declare("http://127.0.0.1:9/none", [])
     team_id = pipe["source"]["team_id"]
-    trigger = new_entity("issue_trigger", team_id, {
-        "name": "bench", "type": "delivery", "action": "notify", "channels": {},
-        "configs": {"connections": "*", "strategy": "first_attempt"}}, stack.box)
+    trigger = new_entity(
+        "issue_trigger",
+        team_id,
+        {
+            "name": "bench",
+            "type": "delivery",
+            "action": "notify",
+            "channels": {},
+            "configs": {"connections": "*", "strategy": "first_attempt"},
+        },
+        stack.box,
+    )
     producer = make_producer(stack.broker.bootstrap)
     await producer.start()
     try:
@@ -73,30 +94,38 @@ async def declare(stack: Stack) -> str:
 
 async def detection(stack: Stack, team_id: str, rounds: int) -> list[float]:
     """Per round: a failing attempt on a connection never seen → seconds to its IssueOpened."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.broker.bootstrap,
-                                isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.broker.bootstrap, isolation_level="read_committed"
+    )
     producer = make_producer(stack.broker.bootstrap)
     await consumer.start()
     await producer.start()
     took = []
     try:
-        tps = [TopicPartition(stack.topics.issues, p)
-               for p in consumer.partitions_for_topic(stack.topics.issues) or ()]
+        tps = [
+            TopicPartition(stack.topics.issues, p)
+            for p in consumer.partitions_for_topic(stack.topics.issues) or ()
+        ]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for _ in range(rounds):
             connection_id = new_id("con")
             record = attempt(team_id, connection_id, False, int(time.time() * 1000))
             started = time.monotonic()
-            await producer.send_and_wait(stack.topics.attempts, encode("AttemptRecorded", record),
-                                         key=record["event_id"].encode())
+            await producer.send_and_wait(
+                stack.topics.attempts,
+                encode("AttemptRecorded", record),
+                key=record["event_id"].encode(),
+            )
             seen = False
             while not seen:
                 for messages in (await consumer.getmany(timeout_ms=100)).values():
                     for message in messages:
                         name, issue = decode_named_record(message.value)
-                        seen |= (name == "IssueOpened"
-                                 and issue["issue"]["connection_id"] == connection_id)
+                        seen |= (
+                            name == "IssueOpened"
+                            and issue["issue"]["connection_id"] == connection_id
+                        )
                 if time.monotonic() - started > 30:
                     raise RuntimeError("no IssueOpened within 30 s")
             took.append(time.monotonic() - started)
@@ -106,8 +135,9 @@ async def detection(stack: Stack, team_id: str, rounds: int) -> list[float]:
     return took
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     n = 50_000 if quick else 300_000
     report = Report("Issues job", ["what", "count", "p50 / rate", "p95", "notes"])
     with ExitStack() as ctx:
@@ -117,14 +147,19 @@ def run(quick: bool = False, duration_s: float | None = None,
         team_id = asyncio.run(declare(stack))
         port = free_port()
         env = {**stack.env, "FASTHOOK_ISSUES_PORT": str(port)}
-        child = ctx.enter_context(Child("issues", python("-m", "issues"),
-                                        tmp / "issues.log", env))
+        child = ctx.enter_context(Child("issues", python("-m", "issues"), tmp / "issues.log", env))
         wait_for(child, port, "GET", "/readyz", timeout_s=90)
 
         took = sorted(asyncio.run(detection(stack, team_id, 10 if quick else 30)))
-        report.rows.append(["detection: failing attempt → IssueOpened", f"{len(took)}",
-                            f"{percentile(took, 0.5) * 1000:.0f} ms",
-                            f"{percentile(took, 0.95) * 1000:.0f} ms", "job idle before each"])
+        report.rows.append(
+            [
+                "detection: failing attempt → IssueOpened",
+                f"{len(took)}",
+                f"{percentile(took, 0.5) * 1000:.0f} ms",
+                f"{percentile(took, 0.95) * 1000:.0f} ms",
+                "job idle before each",
+            ]
+        )
 
         # A backlog: the job stopped, N attempts written, the job started again.
         child.stop()
@@ -135,8 +170,7 @@ def run(quick: bool = False, duration_s: float | None = None,
             record = attempt(team_id, connections[i % CONNECTIONS], i % 10 == 0, now + i // 100)
             values.append((record["event_id"].encode(), encode("AttemptRecorded", record)))
         asyncio.run(preload(stack.broker.bootstrap, stack.topics.attempts, values))
-        child = ctx.enter_context(Child("issues", python("-m", "issues"),
-                                        tmp / "issues.log", env))
+        child = ctx.enter_context(Child("issues", python("-m", "issues"), tmp / "issues.log", env))
         wait_for(child, port, "GET", "/readyz", timeout_s=90)
         started = time.monotonic()
         while records_read(port) < n:
@@ -146,8 +180,19 @@ def run(quick: bool = False, duration_s: float | None = None,
             time.sleep(0.2)
         seconds = time.monotonic() - started
         rate = n / seconds
-        report.rows.append(["backlog of attempts (90% failing, 50 connections)", f"{n:,}",
-                            f"{rate:,.0f}/s", "", f"{seconds:.1f} s"])
-        report.aims.append((f"keeps up with {AIM_PER_S:,} attempts/s on one worker: "
-                            f"{rate:,.0f}/s", rate >= AIM_PER_S))
+        report.rows.append(
+            [
+                "backlog of attempts (90% failing, 50 connections)",
+                f"{n:,}",
+                f"{rate:,.0f}/s",
+                "",
+                f"{seconds:.1f} s",
+            ]
+        )
+        report.aims.append(
+            (
+                f"keeps up with {AIM_PER_S:,} attempts/s on one worker: {rate:,.0f}/s",
+                rate >= AIM_PER_S,
+            )
+        )
     return report

@@ -115,7 +115,10 @@ FAILURES = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, Val
 
 
 async def closed_client(
-    spec: Spec, stats: Stats, build: Callable[[int], bytes], counter: itertools.count[int],
+    spec: Spec,
+    stats: Stats,
+    build: Callable[[int], bytes],
+    counter: itertools.count[int],
     window: tuple[float, float],
 ) -> None:
     conn: Conn | None = None
@@ -159,8 +162,13 @@ async def closed_loop(spec: Spec, stats: Stats, window: tuple[float, float]) -> 
 
 
 async def open_request(
-    spec: Spec, stats: Stats, request: bytes, scheduled: float, counted: bool,
-    idle: list[Conn], sockets: asyncio.Semaphore,
+    spec: Spec,
+    stats: Stats,
+    request: bytes,
+    scheduled: float,
+    counted: bool,
+    idle: list[Conn],
+    sockets: asyncio.Semaphore,
 ) -> None:
     async with sockets:
         conn = idle.pop() if idle else None
@@ -251,7 +259,11 @@ def run_load(spec: Spec) -> dict[str, Any]:
     # subprocess.run kills the child on timeout and on Ctrl-C before re-raising.
     done = subprocess.run(
         [sys.executable, "-m", "bench.load", json.dumps(asdict(spec))],
-        cwd=ROOT, capture_output=True, text=True, timeout=budget, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=budget,
+        check=False,
         start_new_session=True,  # Ctrl-C reaches us only, and we stop it
     )
     if done.returncode != 0:

@@ -37,11 +37,15 @@ from schemas.codec import encode
 from schemas.ids import new_id
 from schemas.topics import Topics
 
-BODY = (b"MessageSid=SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa&MessageStatus=failed&SmsStatus=failed"
-        b"&To=%2B18005551212&From=%2B18005550199&AccountSid=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        b"&ErrorCode=30003")
-TRANSFORM = ("addHandler('transform', (request, context) => {"
-             " request.headers['x-status'] = request.body.MessageStatus; return request; });")
+BODY = (
+    b"MessageSid=SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa&MessageStatus=failed&SmsStatus=failed"
+    b"&To=%2B18005551212&From=%2B18005550199&AccountSid=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    b"&ErrorCode=30003"
+)
+TRANSFORM = (
+    "addHandler('transform', (request, context) => {"
+    " request.headers['x-status'] = request.body.MessageStatus; return request; });"
+)
 
 
 class Stack:
@@ -54,17 +58,24 @@ class Stack:
         self.topics = Topics("bench")
         self.key = generate_key()
         self.box = SecretBox(self.key)
-        self.ports = {name: free_port()
-                      for name in ("ingress", "router", "deliverer", "projections")}
+        self.ports = {
+            name: free_port() for name in ("ingress", "router", "deliverer", "projections")
+        }
         self.settings = Settings(
-            kafka_bootstrap=self.broker.bootstrap, secret_key=self.key, log_level="WARNING",
-            ingress_port=self.ports["ingress"], ingress_metrics_port=free_port(),
-            router_port=self.ports["router"], deliverer_port=self.ports["deliverer"],
+            kafka_bootstrap=self.broker.bootstrap,
+            secret_key=self.key,
+            log_level="WARNING",
+            ingress_port=self.ports["ingress"],
+            ingress_metrics_port=free_port(),
+            router_port=self.ports["router"],
+            deliverer_port=self.ports["deliverer"],
             projections_port=self.ports["projections"],
-            allowed_destinations="127.0.0.1/32", data_dir=str(tmp),
+            allowed_destinations="127.0.0.1/32",
+            data_dir=str(tmp),
             analysts_port=free_port(),
             # FASTHOOK_EVENT_LOOP=asyncio python -m bench: the same figures on the standard loop.
-            event_loop=os.environ.get("FASTHOOK_EVENT_LOOP", "uvloop"))
+            event_loop=os.environ.get("FASTHOOK_EVENT_LOOP", "uvloop"),
+        )
         self.use_namespace("bench")
 
     def use_namespace(self, namespace: str) -> None:
@@ -85,16 +96,39 @@ class Stack:
         await producer.start()
         try:
             team = new_team("bench", self.box)
-            source = new_entity("source", team["id"], {"name": f"s{new_id('src')}",
-                                                       "config": {}}, self.box)
-            destination = new_entity("destination", team["id"], {
-                "name": "d", "config": {"url": receiver_url, "timeout_ms": 10_000,
-                                       "auth_type": "FASTHOOK_SIGNATURE"}}, self.box)
-            connection = new_entity("connection", team["id"], {
-                "name": "c", "source_id": source["id"], "destination_id": destination["id"],
-                "rules": rules}, self.box)
-            for kind, entity in (("team", team), ("source", source),
-                                 ("destination", destination), ("connection", connection)):
+            source = new_entity(
+                "source", team["id"], {"name": f"s{new_id('src')}", "config": {}}, self.box
+            )
+            destination = new_entity(
+                "destination",
+                team["id"],
+                {
+                    "name": "d",
+                    "config": {
+                        "url": receiver_url,
+                        "timeout_ms": 10_000,
+                        "auth_type": "FASTHOOK_SIGNATURE",
+                    },
+                },
+                self.box,
+            )
+            connection = new_entity(
+                "connection",
+                team["id"],
+                {
+                    "name": "c",
+                    "source_id": source["id"],
+                    "destination_id": destination["id"],
+                    "rules": rules,
+                },
+                self.box,
+            )
+            for kind, entity in (
+                ("team", team),
+                ("source", source),
+                ("destination", destination),
+                ("connection", connection),
+            ):
                 await publish_entity(producer, self.topics.config, kind, entity)
             return {"source": source, "destination": destination, "connection": connection}
         finally:
@@ -134,16 +168,31 @@ async def wait_count(bootstrap: str, topics: list[str], target: int, timeout_s: 
 
 
 def request_record(source: dict[str, Any], i: int) -> bytes:
-    return encode("RequestReceived", {
-        "request_id": new_id("req"), "team_id": source["team_id"], "source_id": source["id"],
-        "received_at": int(time.time() * 1000), "method": "POST", "path": "/twilio/status",
-        "query": "", "public_url": "http://127.0.0.1/x/twilio/status",
-        "headers": [{"name": "Content-Type", "value": "application/x-www-form-urlencoded",
-                     "raw": None}, {"name": "X-Twilio-Signature", "value": f"s{i}", "raw": None}],
-        "body": BODY, "body_size": len(BODY), "client_ip": "127.0.0.1",
-        "verification": {"method": "NONE", "verified": True, "detail": None},
-        "status": "accepted", "rejection_cause": None, "replay_of": None, "connection_ids": None,
-    })
+    return encode(
+        "RequestReceived",
+        {
+            "request_id": new_id("req"),
+            "team_id": source["team_id"],
+            "source_id": source["id"],
+            "received_at": int(time.time() * 1000),
+            "method": "POST",
+            "path": "/twilio/status",
+            "query": "",
+            "public_url": "http://127.0.0.1/x/twilio/status",
+            "headers": [
+                {"name": "Content-Type", "value": "application/x-www-form-urlencoded", "raw": None},
+                {"name": "X-Twilio-Signature", "value": f"s{i}", "raw": None},
+            ],
+            "body": BODY,
+            "body_size": len(BODY),
+            "client_ip": "127.0.0.1",
+            "verification": {"method": "NONE", "verified": True, "detail": None},
+            "status": "accepted",
+            "rejection_cause": None,
+            "replay_of": None,
+            "connection_ids": None,
+        },
+    )
 
 
 async def preload(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> None:
@@ -177,8 +226,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
-        self.arrived.setdefault(request.headers.get("x-fasthook-request-id", ""),
-                                time.monotonic())
+        self.arrived.setdefault(request.headers.get("x-fasthook-request-id", ""), time.monotonic())
         self._arrival.set()
         return web.Response(status=204)
 
@@ -198,24 +246,48 @@ def cpu_per_record(cpu_s: float, n: int, what: str) -> str:
 
 def routing(stack: Stack, n: int) -> list[list[str]]:
     rows = []
-    for index, (label, rules) in enumerate((
-        ("filter only", [{"type": "filter", "headers": {"x-twilio-signature": {"$exists": True}},
-                          "body": {"MessageStatus": {"$in": ["failed", "undelivered"]}}}]),
-        ("transformation", [{"type": "transformation", "code": TRANSFORM}]),
-    )):
+    for index, (label, rules) in enumerate(
+        (
+            (
+                "filter only",
+                [
+                    {
+                        "type": "filter",
+                        "headers": {"x-twilio-signature": {"$exists": True}},
+                        "body": {"MessageStatus": {"$in": ["failed", "undelivered"]}},
+                    }
+                ],
+            ),
+            ("transformation", [{"type": "transformation", "code": TRANSFORM}]),
+        )
+    ):
         stack.use_namespace(f"bench-routing-{index}")
         pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", rules))
-        before = asyncio.run(topic_count(stack.broker.bootstrap, [stack.topics.events,
-                                                                  stack.topics.ignored]))
+        before = asyncio.run(
+            topic_count(stack.broker.bootstrap, [stack.topics.events, stack.topics.ignored])
+        )
         values = [(f"k{i}".encode(), request_record(pipe["source"], i)) for i in range(n)]
         asyncio.run(preload(stack.broker.bootstrap, stack.topics.requests, values))
         with stack.start("router") as router:
             cpu = group_cpu_seconds(router.pgid)
-            seconds = asyncio.run(wait_count(stack.broker.bootstrap, [
-                stack.topics.events, stack.topics.ignored], before + n, 600))
+            seconds = asyncio.run(
+                wait_count(
+                    stack.broker.bootstrap,
+                    [stack.topics.events, stack.topics.ignored],
+                    before + n,
+                    600,
+                )
+            )
             cpu = group_cpu_seconds(router.pgid) - cpu
-        rows.append([f"routing, {label}", f"{n}", f"{n / seconds:,.0f} requests/s", "",
-                     cpu_per_record(cpu, n, "request")])
+        rows.append(
+            [
+                f"routing, {label}",
+                f"{n}",
+                f"{n / seconds:,.0f} requests/s",
+                "",
+                cpu_per_record(cpu, n, "request"),
+            ]
+        )
     return rows
 
 
@@ -228,17 +300,41 @@ async def _delivery(stack: Stack, n: int) -> list[str]:
     request_ids = {new_id("req") for _ in range(n)}
     for request_id in request_ids:
         event_id = new_id("evt")
-        events.append((event_id.encode(), encode("EventCreated", {
-            "event_id": event_id, "request_id": request_id,
-            "team_id": pipe["source"]["team_id"], "source_id": pipe["source"]["id"],
-            "connection_id": pipe["connection"]["id"],
-            "destination_id": pipe["destination"]["id"], "created_at": now, "due_at": now,
-            "attempt_number": 1, "trigger": "INITIAL", "source_url": "http://127.0.0.1/x",
-            "request": {"method": "POST", "path": "/", "query": "", "body": BODY,
-                        "headers": [{"name": "Content-Type",
-                                     "value": "application/x-www-form-urlencoded",
-                                     "raw": None}]},
-            "bulk_id": None})))
+        events.append(
+            (
+                event_id.encode(),
+                encode(
+                    "EventCreated",
+                    {
+                        "event_id": event_id,
+                        "request_id": request_id,
+                        "team_id": pipe["source"]["team_id"],
+                        "source_id": pipe["source"]["id"],
+                        "connection_id": pipe["connection"]["id"],
+                        "destination_id": pipe["destination"]["id"],
+                        "created_at": now,
+                        "due_at": now,
+                        "attempt_number": 1,
+                        "trigger": "INITIAL",
+                        "source_url": "http://127.0.0.1/x",
+                        "request": {
+                            "method": "POST",
+                            "path": "/",
+                            "query": "",
+                            "body": BODY,
+                            "headers": [
+                                {
+                                    "name": "Content-Type",
+                                    "value": "application/x-www-form-urlencoded",
+                                    "raw": None,
+                                }
+                            ],
+                        },
+                        "bulk_id": None,
+                    },
+                ),
+            )
+        )
     await preload(stack.broker.bootstrap, stack.topics.events, events)
     child = await asyncio.to_thread(stack.start, "deliverer")
     try:
@@ -252,8 +348,13 @@ async def _delivery(stack: Stack, n: int) -> list[str]:
         child.stop()
         assert receiver.runner is not None
         await receiver.runner.cleanup()
-    return ["delivery to a fast receiver", f"{n}", f"{n / seconds:,.0f} deliveries/s", "",
-            cpu_per_record(cpu, n, "delivery")]
+    return [
+        "delivery to a fast receiver",
+        f"{n}",
+        f"{n / seconds:,.0f} deliveries/s",
+        "",
+        cpu_per_record(cpu, n, "delivery"),
+    ]
 
 
 def cpu_per_request(before: dict[str, float], after: dict[str, float], accepted: int) -> str:
@@ -265,8 +366,9 @@ def cpu_per_request(before: dict[str, float], after: dict[str, float], accepted:
     return f"{total:.2f} ms CPU per request ({each})"
 
 
-async def _end_to_end(stack: Stack, rates: list[int], duration_s: float,
-                      groups: dict[str, int]) -> list[list[str]]:
+async def _end_to_end(
+    stack: Stack, rates: list[int], duration_s: float, groups: dict[str, int]
+) -> list[list[str]]:
     receiver = Receiver()
     url = await receiver.start()
     pipe = await stack.declare(url, [{"type": "filter", "path": "/twilio/status"}])
@@ -274,9 +376,13 @@ async def _end_to_end(stack: Stack, rates: list[int], duration_s: float,
     rows = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
+
         async def one(sent_at: dict[str, float]) -> None:
-            async with http.post(source_url + "/twilio/status", data=BODY, headers={
-                    "Content-Type": "application/x-www-form-urlencoded"}) as response:
+            async with http.post(
+                source_url + "/twilio/status",
+                data=BODY,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ) as response:
                 await response.read()
                 if response.status == 200:
                     sent_at[response.headers["x-fasthook-request-id"]] = time.monotonic()
@@ -300,25 +406,36 @@ async def _end_to_end(stack: Stack, rates: list[int], duration_s: float,
             achieved = count / (time.monotonic() - began)
             await receiver.wait_all(set(sent_at), 60)
             cpu = cpu_per_request(cpu_before, snapshot(groups), max(1, len(sent_at)))
-            lags = sorted(max(0.0, receiver.arrived[r] - t) * 1000
-                          for r, t in sent_at.items() if r in receiver.arrived)
+            lags = sorted(
+                max(0.0, receiver.arrived[r] - t) * 1000
+                for r, t in sent_at.items()
+                if r in receiver.arrived
+            )
             lost = len(set(sent_at) - set(receiver.arrived))
-            rows.append([f"end to end at {rate}/s (sent {achieved:,.0f}/s)", f"{len(sent_at)}",
-                         f"p50 {percentile(lags, 0.50):.0f} ms",
-                         f"p99 {percentile(lags, 0.99):.0f} ms",
-                         (f"{lost} not delivered within 60 s; " if lost else "") + cpu])
+            rows.append(
+                [
+                    f"end to end at {rate}/s (sent {achieved:,.0f}/s)",
+                    f"{len(sent_at)}",
+                    f"p50 {percentile(lags, 0.50):.0f} ms",
+                    f"p99 {percentile(lags, 0.99):.0f} ms",
+                    (f"{lost} not delivered within 60 s; " if lost else "") + cpu,
+                ]
+            )
     assert receiver.runner is not None
     await receiver.runner.cleanup()
     return rows
 
 
-def run(quick: bool = False, duration_s: float | None = None,
-        concurrency: int | None = None) -> Report:
+def run(
+    quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
+) -> Report:
     n = 2_000 if quick else 20_000
     duration = duration_s or (3.0 if quick else 10.0)
     rates = [200, 500] if quick else [200, 500, 1000]
-    report = Report("Routing, delivery and end-to-end latency",
-                    ["what", "count", "throughput / p50", "p99", "notes"])
+    report = Report(
+        "Routing, delivery and end-to-end latency",
+        ["what", "count", "throughput / p50", "p99", "notes"],
+    )
     with ExitStack() as stack_ctx:
         tmp = Path(stack_ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-")))
         stack = Stack(tmp)
@@ -328,26 +445,43 @@ def run(quick: bool = False, duration_s: float | None = None,
         report.rows.append(asyncio.run(_delivery(stack, n)))
         stack.use_namespace("bench-e2e")
         # The whole pipeline, the projector included (it reads every topic).
-        groups = {name: stack_ctx.enter_context(stack.start(name)).pgid
-                  for name in ("ingress", "router", "deliverer", "projections")}
+        groups = {
+            name: stack_ctx.enter_context(stack.start(name)).pgid
+            for name in ("ingress", "router", "deliverer", "projections")
+        }
         assert stack.broker.process is not None
         groups["broker"] = stack.broker.process.pid
         e2e = asyncio.run(_end_to_end(stack, rates, duration, groups))
         report.rows += e2e
     for label, aim in (("filter only", 4000), ("transformation", 1500)):
-        rate = next(float(r[2].split()[0].replace(",", "")) for r in report.rows
-                    if r[0] == f"routing, {label}")
-        report.aims.append((f"routing, {label}, one worker: {rate:,.0f}/s (aim ≥ {aim:,}/s)",
-                            rate >= aim))
+        rate = next(
+            float(r[2].split()[0].replace(",", ""))
+            for r in report.rows
+            if r[0] == f"routing, {label}"
+        )
+        report.aims.append(
+            (f"routing, {label}, one worker: {rate:,.0f}/s (aim ≥ {aim:,}/s)", rate >= aim)
+        )
     top = e2e[-1]
     p99 = float(top[3].split()[1])
-    report.aims.append((f"end-to-end p99 under 100 ms at {rates[-1]}/s: {p99:.0f} ms",
-                        p99 < 100 and "not delivered" not in top[4]))
+    report.aims.append(
+        (
+            f"end-to-end p99 under 100 ms at {rates[-1]}/s: {p99:.0f} ms",
+            p99 < 100 and "not delivered" not in top[4],
+        )
+    )
     per_request = float(top[4].rpartition("; ")[2].split()[0])
-    report.aims.append((f"CPU per accepted request across the pipeline at {rates[-1]}/s: "
-                        f"{per_request:.2f} ms (aim ≤ 0.8 ms)", per_request <= 0.8))
-    report.notes.append("2 cores: the load generator, receiver, broker and five services share "
-                        "them; figures are for this machine, one worker per service; load "
-                        f"average at the end {os.getloadavg()[0]:.1f}.")
+    report.aims.append(
+        (
+            f"CPU per accepted request across the pipeline at {rates[-1]}/s: "
+            f"{per_request:.2f} ms (aim ≤ 0.8 ms)",
+            per_request <= 0.8,
+        )
+    )
+    report.notes.append(
+        "2 cores: the load generator, receiver, broker and five services share "
+        "them; figures are for this machine, one worker per service; load "
+        f"average at the end {os.getloadavg()[0]:.1f}."
+    )
     report.notes.append(json.dumps({"routing_requests": n, "e2e_seconds_per_rate": duration}))
     return report

@@ -23,15 +23,20 @@ ROOT = Path(__file__).resolve().parents[1]
 class Child:
     """A server subprocess; a context manager so a failure or Ctrl-C never leaves it running."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_path
         with open(log_path, "ab") as log:
             # Own session: Ctrl-C reaches only us, and we stop the children in order.
             self.process = subprocess.Popen(
-                argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                argv,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     @property
@@ -56,8 +61,9 @@ class Child:
     def __enter__(self) -> Child:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -65,16 +71,27 @@ class TerminalChild(Child):
     """A child on a pseudo-terminal of `columns` x `rows`, as in a developer's terminal (what a
     CLI draws for a person is part of its cost); what it draws is copied to the log."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path,
-                 env: Mapping[str, str] | None = None, columns: int = 160,
-                 rows: int = 40) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        columns: int = 160,
+        rows: int = 40,
+    ) -> None:
         self.name = name
         self.log_path = log_path
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.process = subprocess.Popen(
-            argv, cwd=ROOT, env={**os.environ, "TERM": "xterm-256color", **(env or {})},
-            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+            argv,
+            cwd=ROOT,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
         )
         os.close(slave)
         log_path.touch()  # there from the start, as a Child's log is
@@ -112,8 +129,14 @@ def status_of(port: int, method: str, path: str, body: bytes | None = None) -> i
         conn.close()
 
 
-def wait_for(child: Child, port: int, method: str, path: str, body: bytes | None = None,
-             timeout_s: float = 60.0) -> None:
+def wait_for(
+    child: Child,
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    timeout_s: float = 60.0,
+) -> None:
     """Until `method path` answers 200: ready means serving, not just listening."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

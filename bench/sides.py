@@ -33,9 +33,11 @@ def main(argv: list[str]) -> int:
             procs.ROOT = trees[side]
             load = os.getloadavg()
             report = listen.run()
-            print(f"\n### {side} (round {round_ + 1}, {trees[side]}): load average "
-                  f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
-                  flush=True)
+            print(
+                f"\n### {side} (round {round_ + 1}, {trees[side]}): load average "
+                f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end",
+                flush=True,
+            )
             print(render(report), flush=True)
     return 0
 

@@ -27,8 +27,11 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors, sessions], client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app[SEALER] = Sealer(settings.secret_key, settings.console_session_s)
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
-                               autoescape=jinja2.select_autoescape(default=True))
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
     env.globals["public_url"] = settings.public_base_url
     track_in_flight(app)
     app.cleanup_ctx.append(client_ctx)

@@ -26,30 +26,44 @@ class ApiClient:
             headers["x-team-id"] = team_id
         return headers
 
-    async def call(self, key: str, team_id: str | None, method: str, path: str,
-                   params: Params | None = None, json: Any = None) -> Any:
+    async def call(
+        self,
+        key: str,
+        team_id: str | None,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        json: Any = None,
+    ) -> Any:
         """The JSON answer of a 2xx; an ApiError carrying the API's problem otherwise."""
         try:
             async with self._http.request(
-                method, self.base_url + path, params=dict(params or {}), json=json,
-                headers=self._headers(key, team_id), timeout=aiohttp.ClientTimeout(total=30),
+                method,
+                self.base_url + path,
+                params=dict(params or {}),
+                json=json,
+                headers=self._headers(key, team_id),
+                timeout=aiohttp.ClientTimeout(total=30),
             ) as answer:
-                body = await answer.json(content_type=None) if answer.content_length != 0 \
-                    else None
+                body = await answer.json(content_type=None) if answer.content_length != 0 else None
                 if answer.status >= 400:
                     raise ApiError(answer.status, body)
                 return body
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiUnreachable(f"the API at {self.base_url} did not answer: {exc}") from None
         except ValueError:
-            raise ApiUnreachable(f"the API at {self.base_url} answered something not JSON") \
-                from None
+            raise ApiUnreachable(
+                f"the API at {self.base_url} answered something not JSON"
+            ) from None
 
     async def raw(self, key: str, team_id: str, path: str) -> tuple[bytes, str]:
         """Exact bytes (a request's raw body) and their content type."""
         try:
-            async with self._http.get(self.base_url + path, headers=self._headers(key, team_id),
-                                      timeout=aiohttp.ClientTimeout(total=30)) as answer:
+            async with self._http.get(
+                self.base_url + path,
+                headers=self._headers(key, team_id),
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as answer:
                 body = await answer.read()
                 if answer.status >= 400:
                     raise ApiError(answer.status, None)

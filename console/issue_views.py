@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 ISSUE_FILTERS: dict[str, str] = {
-    "status": "status", "type": "type", "connection_id": "connection_id",
-    "destination_id": "destination_id", "from": "created_at[gte]", "to": "created_at[lte]",
+    "status": "status",
+    "type": "type",
+    "connection_id": "connection_id",
+    "destination_id": "destination_id",
+    "from": "created_at[gte]",
+    "to": "created_at[lte]",
 }
 ISSUE_STATUSES = ("OPENED", "ACKNOWLEDGED", "IGNORED", "RESOLVED")
 ISSUE_TYPES = ("delivery", "transformation", "backpressure")
@@ -59,8 +63,9 @@ def keys_text(issue: Mapping[str, Any]) -> str:
     return str(keys.get("error_code") or "—")
 
 
-def scope_text(issue: Mapping[str, Any], connections: Mapping[str, str],
-               destinations: Mapping[str, str]) -> str:
+def scope_text(
+    issue: Mapping[str, Any], connections: Mapping[str, str], destinations: Mapping[str, str]
+) -> str:
     """Where the issue is: its connection by name, else (backpressure) its destination."""
     if issue.get("connection_id"):
         return connections.get(issue["connection_id"], issue["connection_id"])

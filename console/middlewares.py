@@ -20,7 +20,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Scripts and styles from this origin only, nothing inline; no framing.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -36,9 +36,19 @@ def _signin(request: web.Request) -> web.Response:
 
 def _error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
     template = "_error.html" if is_htmx(request) else "error.html"
-    response = aiohttp_jinja2.render_template(template, request, {
-        "session": request.get(SESSION), "csrf": "", "path": request.path,
-        "title": title, "detail": detail, "status": status}, status=status)
+    response = aiohttp_jinja2.render_template(
+        template,
+        request,
+        {
+            "session": request.get(SESSION),
+            "csrf": "",
+            "path": request.path,
+            "title": title,
+            "detail": detail,
+            "status": status,
+        },
+        status=status,
+    )
     if is_htmx(request):
         # htmx swaps only 2xx by default: show the error where the result would have gone.
         response.set_status(200)
@@ -58,9 +68,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = _error_page(request, exc.status, "The API said no", exc.detail)
     except ApiUnreachable as exc:
         log.warning("api unreachable", extra={"error": str(exc)})
-        response = _error_page(request, 503, "The API is not reachable",
-                               "The console could not reach the FastHook API; try again "
-                               "in a moment.")
+        response = _error_page(
+            request,
+            503,
+            "The API is not reachable",
+            "The console could not reach the FastHook API; try again in a moment.",
+        )
     except CsrfRejected as exc:
         response = _error_page(request, 403, "Refused", str(exc))
     except web.HTTPNotFound:
@@ -72,8 +85,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method not in SAFE_METHODS and not same_origin(request.headers.get("Origin"),
-                                                              request.host):
+    if request.method not in SAFE_METHODS and not same_origin(
+        request.headers.get("Origin"), request.host
+    ):
         raise CsrfRejected("this form was sent from another site")
     if request.path in OPEN_PATHS or request.path.startswith("/static/"):
         return await handler(request)

@@ -12,20 +12,32 @@ from aiohttp import web
 from console.keys import CLIENT, SESSION
 
 
-async def api(request: web.Request, method: str, path: str,
-              params: Mapping[str, str] | None = None, json: Any = None) -> Any:
+async def api(
+    request: web.Request,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+    json: Any = None,
+) -> Any:
     session = request[SESSION]
-    return await request.app[CLIENT].call(session.key, session.team_id, method, path,
-                                          params, json)
+    return await request.app[CLIENT].call(session.key, session.team_id, method, path, params, json)
 
 
-def render(request: web.Request, template: str, context: dict[str, Any],
-           status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
     session = request.get(SESSION)
-    return aiohttp_jinja2.render_template(template, request, {
-        "session": session, "csrf": session.csrf if session else "", "path": request.path,
-        **context,
-    }, status=status)
+    return aiohttp_jinja2.render_template(
+        template,
+        request,
+        {
+            "session": session,
+            "csrf": session.csrf if session else "",
+            "path": request.path,
+            **context,
+        },
+        status=status,
+    )
 
 
 def is_htmx(request: web.Request) -> bool:

@@ -33,8 +33,11 @@ class Tail:
     def take(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows to send, oldest first so a client prepending each keeps the newest on
         top; remembers them."""
-        fresh = {row["id"]: row for row in rows
-                 if row["id"] > self.floor and self.seen.get(row["id"]) != row["status"]}
+        fresh = {
+            row["id"]: row
+            for row in rows
+            if row["id"] > self.floor and self.seen.get(row["id"]) != row["status"]
+        }
         self.seen.update((i, row["status"]) for i, row in fresh.items())
         if len(self.seen) > REMEMBER:
             kept = sorted(self.seen)[-REMEMBER:]

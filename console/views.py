@@ -11,25 +11,44 @@ from urllib.parse import parse_qsl, urlencode
 
 # The console's URL names (short, readable in a deep link) → the API's list parameters.
 EVENT_FILTERS: dict[str, str] = {
-    "status": "status", "source_id": "source_id", "connection_id": "connection_id",
-    "destination_id": "destination_id", "response_status": "response_status",
-    "error_code": "error_code", "request_id": "request_id", "q": "q",
-    "from": "created_at[gte]", "to": "created_at[lte]",
-    "attempts_min": "attempts[gte]", "attempts_max": "attempts[lte]", "sort": "order_by",
+    "status": "status",
+    "source_id": "source_id",
+    "connection_id": "connection_id",
+    "destination_id": "destination_id",
+    "response_status": "response_status",
+    "error_code": "error_code",
+    "request_id": "request_id",
+    "q": "q",
+    "from": "created_at[gte]",
+    "to": "created_at[lte]",
+    "attempts_min": "attempts[gte]",
+    "attempts_max": "attempts[lte]",
+    "sort": "order_by",
 }
 # How the events list may be sorted (the URL's `sort`; none is the API's default, newest
 # created first). Presentation, not a filter: a bulk job's query leaves it out.
-EVENT_SORTS: tuple[tuple[str, str], ...] = (("", "Created, newest first"),
-                                            ("last_attempt_at", "Last attempt, latest first"))
+EVENT_SORTS: tuple[tuple[str, str], ...] = (
+    ("", "Created, newest first"),
+    ("last_attempt_at", "Last attempt, latest first"),
+)
 NOT_FILTERS = ("sort",)
 REQUEST_FILTERS: dict[str, str] = {
-    "source_id": "source_id", "status": "status", "cause": "rejection_cause",
-    "event_type": "event_type", "q": "q", "from": "created_at[gte]", "to": "created_at[lte]",
+    "source_id": "source_id",
+    "status": "status",
+    "cause": "rejection_cause",
+    "event_type": "event_type",
+    "q": "q",
+    "from": "created_at[gte]",
+    "to": "created_at[lte]",
 }
 CURSORS = ("next", "prev")
 EVENT_STATUSES = ("QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED")
-REJECTION_CAUSES = ("METHOD_NOT_ALLOWED", "VERIFICATION_FAILED", "SOURCE_DISABLED",
-                    "BODY_TOO_LARGE")
+REJECTION_CAUSES = (
+    "METHOD_NOT_ALLOWED",
+    "VERIFICATION_FAILED",
+    "SOURCE_DISABLED",
+    "BODY_TOO_LARGE",
+)
 # Saved views built in: a name and the filters it sets.
 SAVED_VIEWS: tuple[tuple[str, dict[str, str]], ...] = (
     ("All", {}),
@@ -39,8 +58,19 @@ SAVED_VIEWS: tuple[tuple[str, dict[str, str]], ...] = (
     ("Scheduled", {"status": "SCHEDULED"}),
     ("Held", {"status": "HOLD"}),
 )
-TWILIO_FIELDS = ("MessageSid", "SmsSid", "CallSid", "AccountSid", "MessageStatus", "SmsStatus",
-                 "CallStatus", "ErrorCode", "ErrorMessage", "From", "To")
+TWILIO_FIELDS = (
+    "MessageSid",
+    "SmsSid",
+    "CallSid",
+    "AccountSid",
+    "MessageStatus",
+    "SmsStatus",
+    "CallStatus",
+    "ErrorCode",
+    "ErrorMessage",
+    "From",
+    "To",
+)
 _TWILIO_IDS = ("MessageSid", "SmsSid", "CallSid")
 
 
@@ -61,12 +91,16 @@ def filters_from(query: Mapping[str, str], names: Mapping[str, str]) -> dict[str
 
 def api_params(filters: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str]:
     """Console filters as the API's list parameters."""
-    return {names[k]: api_time(v) if k in ("from", "to") else v
-            for k, v in filters.items() if k in names}
+    return {
+        names[k]: api_time(v) if k in ("from", "to") else v
+        for k, v in filters.items()
+        if k in names
+    }
 
 
-def page_params(query: Mapping[str, str], names: Mapping[str, str],
-                limit: int = 50) -> dict[str, str]:
+def page_params(
+    query: Mapping[str, str], names: Mapping[str, str], limit: int = 50
+) -> dict[str, str]:
     """Everything a list page asks the API: its filters, one cursor, a page size."""
     params = api_params(filters_from(query, names), names)
     cursor = next(((c, query[c]) for c in CURSORS if query.get(c)), None)
@@ -117,8 +151,9 @@ def body_view(raw: bytes, content_type: str) -> Body:
             return _plain(raw, text)
     if media.endswith("json") or media.endswith("+json"):
         try:
-            return Body("json", text, pretty=json.dumps(json.loads(raw), indent=2,
-                                                         ensure_ascii=False))
+            return Body(
+                "json", text, pretty=json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
+            )
         except ValueError:
             return _plain(raw, text)
     return _plain(raw, text)

@@ -14,8 +14,13 @@ def main() -> None:
     settings = load_settings()
     configure_logging("deliverer", settings.log_level, settings.log_format)
     logging.getLogger(__name__).info("deliverer starting")
-    run(create_app(settings), settings.deliverer_host, settings.deliverer_port,
-        settings.shutdown_timeout_s, settings.event_loop)
+    run(
+        create_app(settings),
+        settings.deliverer_host,
+        settings.deliverer_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,12 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     topics = settings.topics
     # Its records (attempts, retries) are produced after the delivery they follow: a linger
     # delays only the offset's commit, and batches them.
-    async with service_kafka(settings.kafka_bootstrap, topics.config, app[VIEW].apply,
-                             {"linger_ms": settings.produce_linger_ms}) as kafka:
+    async with service_kafka(
+        settings.kafka_bootstrap,
+        topics.config,
+        app[VIEW].apply,
+        {"linger_ms": settings.produce_linger_ms},
+    ) as kafka:
         app[KAFKA] = kafka
         await kafka.follower.wait_caught_up(60)  # never deliver on a partial view
         async with delivering(app, kafka):
@@ -52,22 +56,51 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     guard = DestinationGuard.for_settings(settings)
     session = make_session(guard, settings.delivery_connect_timeout_s)
     relay = RelayClient(settings)
-    delivery = Delivery(settings, app[VIEW], kafka.producer, session, guard, app[METRICS],
-                        kafka.follower.sync, relay)
+    delivery = Delivery(
+        settings,
+        app[VIEW],
+        kafka.producer,
+        session,
+        guard,
+        app[METRICS],
+        kafka.follower.sync,
+        relay,
+    )
     ns = settings.topic_namespace
     consumers = [
-        ConcurrentConsumer(settings, [topics.events], f"{ns}-deliverer",
-                           delivery.handle_event, settings.deliverer_max_in_flight),
-        ConcurrentConsumer(settings, [topics.held], f"{ns}-deliverer-held",
-                           delivery.handle_held, WAITING_IN_FLIGHT, drain_on_stop=False,
-                           skip_failed=False, idle_rest_s=WAITING_REST_S,
-                           idle_hold_max_s=WAITING_REST_S),
+        ConcurrentConsumer(
+            settings,
+            [topics.events],
+            f"{ns}-deliverer",
+            delivery.handle_event,
+            settings.deliverer_max_in_flight,
+        ),
+        ConcurrentConsumer(
+            settings,
+            [topics.held],
+            f"{ns}-deliverer-held",
+            delivery.handle_held,
+            WAITING_IN_FLIGHT,
+            drain_on_stop=False,
+            skip_failed=False,
+            idle_rest_s=WAITING_REST_S,
+            idle_hold_max_s=WAITING_REST_S,
+        ),
         # One consumer per tier: a long wait in one tier never holds up another.
-        *(ConcurrentConsumer(settings, [topics.retry(tier)], f"{ns}-deliverer-tier-{tier}",
-                             delivery.handle_due, WAITING_IN_FLIGHT, drain_on_stop=False,
-                             skip_failed=False, idle_rest_s=WAITING_REST_S,
-                             idle_hold_max_s=WAITING_REST_S)
-          for tier in RETRY_TIERS_MS),
+        *(
+            ConcurrentConsumer(
+                settings,
+                [topics.retry(tier)],
+                f"{ns}-deliverer-tier-{tier}",
+                delivery.handle_due,
+                WAITING_IN_FLIGHT,
+                drain_on_stop=False,
+                skip_failed=False,
+                idle_rest_s=WAITING_REST_S,
+                idle_hold_max_s=WAITING_REST_S,
+            )
+            for tier in RETRY_TIERS_MS
+        ),
     ]
     try:
         for consumer in consumers:
@@ -93,8 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     def readiness() -> dict[str, bool]:
         kafka = app.get(KAFKA)
         consumers = app.get(CONSUMERS)
-        return {**(kafka.readiness() if kafka else not_started()),
-                "consuming": bool(consumers)}
+        return {**(kafka.readiness() if kafka else not_started()), "consuming": bool(consumers)}
 
     app.cleanup_ctx.append(pipeline_ctx)
     app.add_routes(probe_routes(app[METRICS].registry, readiness))

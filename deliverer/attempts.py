@@ -16,11 +16,13 @@ from schemas.ids import derived_id, id_time_ms
 SCHEDULING_TRIGGERS = frozenset({"INITIAL", "AUTOMATIC", "UNPAUSE"})
 # The event was not delivered because its connection or destination no longer delivers:
 # it ends CANCELLED (not FAILED), since nothing about the request itself went wrong.
-CANCELLING_ERRORS = frozenset({"CONNECTION_DISABLED", "DESTINATION_DISABLED",
-                               "CONNECTION_DELETED", "DESTINATION_DELETED"})
+CANCELLING_ERRORS = frozenset(
+    {"CONNECTION_DISABLED", "DESTINATION_DISABLED", "CONNECTION_DELETED", "DESTINATION_DELETED"}
+)
 # Errors that another try cannot fix.
-PERMANENT_ERRORS = frozenset({"BLOCKED_DESTINATION", "INVALID_REQUEST", "INTERNAL_ERROR",
-                              *CANCELLING_ERRORS})
+PERMANENT_ERRORS = frozenset(
+    {"BLOCKED_DESTINATION", "INVALID_REQUEST", "INTERNAL_ERROR", *CANCELLING_ERRORS}
+)
 
 
 def attempt_id(event: dict[str, Any]) -> str:
@@ -51,21 +53,33 @@ class Decision:
     retry: dict[str, Any] | None  # the next EventCreated, due later
 
 
-def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
-           retry_rule: dict[str, Any] | None, now_ms: int) -> Decision:
+def decide(
+    event: dict[str, Any],
+    request: HttpRequest,
+    outcome: Outcome,
+    retry_rule: dict[str, Any] | None,
+    now_ms: int,
+) -> Decision:
     ok = outcome.status is not None and 200 <= outcome.status < 300
     retry: dict[str, Any] | None = None
-    if not ok and event["trigger"] in SCHEDULING_TRIGGERS and (
-        outcome.error_code not in PERMANENT_ERRORS
-    ) and should_retry(
-        retry_rule, outcome.status, outcome.error_code
+    if (
+        not ok
+        and event["trigger"] in SCHEDULING_TRIGGERS
+        and (outcome.error_code not in PERMANENT_ERRORS)
+        and should_retry(retry_rule, outcome.status, outcome.error_code)
     ):
         assert retry_rule is not None
-        delay = next_delay_ms(retry_rule, event["attempt_number"],
-                              outcome.header("Retry-After"), now_ms / 1000)
+        delay = next_delay_ms(
+            retry_rule, event["attempt_number"], outcome.header("Retry-After"), now_ms / 1000
+        )
         if delay is not None:
-            retry = {**event, "attempt_number": event["attempt_number"] + 1,
-                     "trigger": "AUTOMATIC", "due_at": now_ms + delay, "created_at": now_ms}
+            retry = {
+                **event,
+                "attempt_number": event["attempt_number"] + 1,
+                "trigger": "AUTOMATIC",
+                "due_at": now_ms + delay,
+                "created_at": now_ms,
+            }
     if ok:
         status = "SUCCESSFUL"
     elif outcome.error_code in CANCELLING_ERRORS:
@@ -100,8 +114,9 @@ def decide(event: dict[str, Any], request: HttpRequest, outcome: Outcome,
     return Decision(attempt, retry)
 
 
-def failed_without_request(event: dict[str, Any], error_code: str, detail: str,
-                           now_ms: int) -> dict[str, Any]:
+def failed_without_request(
+    event: dict[str, Any], error_code: str, detail: str, now_ms: int
+) -> dict[str, Any]:
     """An attempt that was not sent: its connection or destination no longer delivers, or the
     request could not be built."""
     request = HttpRequest(event["request"]["method"], "", [], b"")

@@ -48,9 +48,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class ConcurrentConsumer:
-    def __init__(self, settings: Settings, topics: list[str], group: str, handle: Handler,
-                 max_in_flight: int, *, drain_on_stop: bool = True, skip_failed: bool = True,
-                 idle_rest_s: float = 0.1, idle_hold_max_s: float = HOLD_MAX_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        topics: list[str],
+        group: str,
+        handle: Handler,
+        max_in_flight: int,
+        *,
+        drain_on_stop: bool = True,
+        skip_failed: bool = True,
+        idle_rest_s: float = 0.1,
+        idle_hold_max_s: float = HOLD_MAX_S,
+    ) -> None:
         self.drain_on_stop = drain_on_stop
         self.skip_failed = skip_failed
         self.topics = topics
@@ -98,15 +108,17 @@ class ConcurrentConsumer:
             if self._in_flight >= self.max_in_flight:
                 self._room.clear()
             if loop.time() - last_commit >= COMMIT_EVERY_S and (
-                    self._committing is None or self._committing.done()):
+                self._committing is None or self._committing.done()
+            ):
                 # Beside the fetching, not in series with it: a commit is a round trip to the
                 # broker (10-20 ms under load, hundreds under a burst), and records fetched
                 # meanwhile would wait for it.
                 self._committing = asyncio.create_task(self.commit())
                 last_commit = loop.time()
 
-    async def _one(self, tp: TopicPartition, tracker: PartitionOffsets,
-                   message: ConsumerRecord) -> None:
+    async def _one(
+        self, tp: TopicPartition, tracker: PartitionOffsets, message: ConsumerRecord
+    ) -> None:
         delay = 0.1
         while True:
             try:
@@ -115,8 +127,12 @@ class ConcurrentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                where = {"group": self.group, "topic": tp.topic, "partition": tp.partition,
-                         "offset": message.offset}
+                where = {
+                    "group": self.group,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "offset": message.offset,
+                }
                 if self.skip_failed and not isinstance(exc, INFRASTRUCTURE_ERRORS):
                     log.exception("handler failed on this record; left behind", extra=where)
                     break

@@ -47,10 +47,17 @@ def now_ms() -> int:
 
 
 class Delivery:
-    def __init__(self, settings: Settings, view: DeliveryView, producer: AIOKafkaProducer,
-                 session: aiohttp.ClientSession, guard: DestinationGuard,
-                 metrics: DelivererMetrics, sync_view: Callable[[], Awaitable[None]],
-                 relay: RelayClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        view: DeliveryView,
+        producer: AIOKafkaProducer,
+        session: aiohttp.ClientSession,
+        guard: DestinationGuard,
+        metrics: DelivererMetrics,
+        sync_view: Callable[[], Awaitable[None]],
+        relay: RelayClient | None = None,
+    ) -> None:
         self.sync_view = sync_view
         self.relay = relay or RelayClient(settings)
         self.settings = settings
@@ -60,15 +67,17 @@ class Delivery:
         self.session = session
         self.guard = guard
         self.metrics = metrics
-        self.limits = DestinationLimits(settings.destination_max_in_flight,
-                                        settings.deliverer_max_in_flight)
+        self.limits = DestinationLimits(
+            settings.destination_max_in_flight, settings.deliverer_max_in_flight
+        )
         self._unpaused: dict[str, asyncio.Event] = {}
         self._attempted: OrderedDict[str, None] = OrderedDict()
         view.on_release = self._wake
 
     # --- shared -----------------------------------------------------------------------
-    async def _publish(self, topic: str, key: str, record_name: str,
-                       record: dict[str, Any]) -> None:
+    async def _publish(
+        self, topic: str, key: str, record_name: str, record: dict[str, Any]
+    ) -> None:
         await self.producer.send_and_wait(topic, encode(record_name, record), key=key.encode())
 
     async def _schedule(self, event: dict[str, Any]) -> None:
@@ -99,8 +108,11 @@ class Delivery:
             # A bug in handling this one event: it ends as a recorded failure, never as a
             # record tried for ever (which would hold its partition).
             log.exception("event not deliverable", extra={"event_id": event["event_id"]})
-            await self._record(failed_without_request(
-                event, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500], now_ms()))
+            await self._record(
+                failed_without_request(
+                    event, "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"[:500], now_ms()
+                )
+            )
 
     async def _handle_event(self, event: dict[str, Any]) -> None:
         # Checked again after any wait in memory: a connection may be paused, disabled or
@@ -116,8 +128,7 @@ class Delivery:
             assert connection is not None
             if connection.paused:
                 self.metrics.held.inc()
-                await self._publish(self.topics.held, event["connection_id"], "EventCreated",
-                                    event)
+                await self._publish(self.topics.held, event["connection_id"], "EventCreated", event)
                 return
             if event["due_at"] - now_ms() <= DUE_SLACK_MS:
                 break
@@ -168,8 +179,11 @@ class Delivery:
             await self.sync_view()
             destination = self.view.destinations.get(event["destination_id"])
         if destination is None:
-            await self._record(failed_without_request(
-                event, "DESTINATION_DELETED", "the destination no longer exists", now_ms()))
+            await self._record(
+                failed_without_request(
+                    event, "DESTINATION_DELETED", "the destination no longer exists", now_ms()
+                )
+            )
             return True
         timeout_s = (destination.get("config") or {}).get("timeout_ms", 30_000) / 1000
         async with self.limits.slot(destination, event["event_id"]) as park_s:
@@ -178,15 +192,23 @@ class Delivery:
                 return False
             cli = is_cli(destination)
             try:
-                request = build_request(event, addressed(destination) if cli else destination,
-                                        self.view.signing_secrets(event["team_id"]),
-                                        int(time.time()))
+                request = build_request(
+                    event,
+                    addressed(destination) if cli else destination,
+                    self.view.signing_secrets(event["team_id"]),
+                    int(time.time()),
+                )
             except (ValueError, KeyError, TypeError) as exc:
                 # A credential or signing secret missing, an unknown auth type: as built, the
                 # request cannot go, and trying again will not change that.
-                await self._record(failed_without_request(
-                    event, "INVALID_REQUEST", f"the request cannot be built: {exc}"[:500],
-                    now_ms()))
+                await self._record(
+                    failed_without_request(
+                        event,
+                        "INVALID_REQUEST",
+                        f"the request cannot be built: {exc}"[:500],
+                        now_ms(),
+                    )
+                )
                 return True
             self.metrics.in_flight.inc()
             try:
@@ -214,8 +236,7 @@ class Delivery:
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()
-        await self._publish(self.topics.attempts, attempt["event_id"], "AttemptRecorded",
-                            attempt)
+        await self._publish(self.topics.attempts, attempt["event_id"], "AttemptRecorded", attempt)
 
     # --- retry tiers ------------------------------------------------------------------
     async def handle_due(self, record: ConsumerRecord) -> None:

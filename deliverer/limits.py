@@ -25,8 +25,9 @@ class DestinationLimits:
         self.max_concurrency = max(1, global_slots // 4)
         self.waiting_budget = max(1, global_slots // 2)
         self.waiting = 0
-        self._lines: dict[tuple[str, int, int | None, str | None],
-                          tuple[Line, asyncio.Semaphore]] = {}
+        self._lines: dict[
+            tuple[str, int, int | None, str | None], tuple[Line, asyncio.Semaphore]
+        ] = {}
 
     def _line(self, destination: dict[str, Any]) -> tuple[Line, asyncio.Semaphore]:
         config = destination.get("config") or {}
@@ -35,8 +36,7 @@ class DestinationLimits:
         concurrency = min(concurrency, self.max_concurrency)
         key = (destination["id"], concurrency, rate, period)
         if key not in self._lines:
-            schedule = RateSchedule(rate, PERIOD_S[period]) if rate and period in PERIOD_S \
-                else None
+            schedule = RateSchedule(rate, PERIOD_S[period]) if rate and period in PERIOD_S else None
             self._lines[key] = (Line(concurrency, schedule), asyncio.Semaphore(concurrency))
         return self._lines[key]
 
@@ -53,8 +53,7 @@ class DestinationLimits:
             line.waiting -= 1
             self.waiting -= 1
 
-    async def _enter(self, line: Line, semaphore: asyncio.Semaphore,
-                     event_id: str) -> float | None:
+    async def _enter(self, line: Line, semaphore: asyncio.Semaphore, event_id: str) -> float | None:
         """None once the event holds its concurrency slot and its send time has come; else
         how many seconds to park it for (holding nothing)."""
         if semaphore.locked() and not self._may_wait(line):
@@ -77,8 +76,7 @@ class DestinationLimits:
         return None
 
     @asynccontextmanager
-    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[
-            float | None]:
+    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[float | None]:
         """Yields None when the event may be sent now (its slot is held until the block ends),
         or how many seconds to park it for."""
         # One lookup: a limit changed meanwhile must not release a slot never taken.

@@ -13,20 +13,31 @@ class DelivererMetrics:
 
     def __post_init__(self) -> None:
         self.attempts = Counter(
-            "fasthook_deliverer_attempts", "Delivery attempts by outcome",
-            ["status", "error_code"], registry=self.registry)
+            "fasthook_deliverer_attempts",
+            "Delivery attempts by outcome",
+            ["status", "error_code"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "fasthook_deliverer_response_seconds", "Time to a destination's answer",
+            "fasthook_deliverer_response_seconds",
+            "Time to a destination's answer",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=self.registry)
+            registry=self.registry,
+        )
         self.scheduled = Counter(
-            "fasthook_deliverer_scheduled", "Events sent to a retry tier, by tier",
-            ["tier"], registry=self.registry)
+            "fasthook_deliverer_scheduled",
+            "Events sent to a retry tier, by tier",
+            ["tier"],
+            registry=self.registry,
+        )
         self.parked = Counter(
-            "fasthook_deliverer_parked", "Events parked on a retry tier while their "
-            "destination had no room", registry=self.registry)
+            "fasthook_deliverer_parked",
+            "Events parked on a retry tier while their destination had no room",
+            registry=self.registry,
+        )
         self.held = Counter(
-            "fasthook_deliverer_held", "Events held for a paused connection",
-            registry=self.registry)
+            "fasthook_deliverer_held", "Events held for a paused connection", registry=self.registry
+        )
         self.in_flight = Gauge(
-            "fasthook_deliverer_in_flight", "Deliveries in flight", registry=self.registry)
+            "fasthook_deliverer_in_flight", "Deliveries in flight", registry=self.registry
+        )

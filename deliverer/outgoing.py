@@ -210,9 +210,14 @@ def build_request(
     if auth_header is not None:
         headers.append(auth_header)
     method = config.get("http_method") or request["method"]
-    return HttpRequest(method=method, url=url, headers=headers, body=body,
-                       credential_header=auth_header[0].lower() if auth_header else None,
-                       credential_param=auth_query[0] if auth_query else None)
+    return HttpRequest(
+        method=method,
+        url=url,
+        headers=headers,
+        body=body,
+        credential_header=auth_header[0].lower() if auth_header else None,
+        credential_param=auth_query[0] if auth_query else None,
+    )
 
 
 def _redacted_value(value: str | bytes) -> str:
@@ -224,9 +229,12 @@ def _redacted_value(value: str | bytes) -> str:
 def _redacted_url(url: str, param: str) -> str:
     base, hash_mark, fragment = url.partition("#")
     path, question, query = base.partition("?")
-    pairs = [f"{pair.partition('=')[0]}={REDACTED}"
-             if unquote_plus(pair.partition("=")[0]) == param else pair
-             for pair in query.split("&")]
+    pairs = [
+        f"{pair.partition('=')[0]}={REDACTED}"
+        if unquote_plus(pair.partition("=")[0]) == param
+        else pair
+        for pair in query.split("&")
+    ]
     return path + question + "&".join(pairs) + hash_mark + fragment
 
 
@@ -236,8 +244,10 @@ def redacted(request: HttpRequest) -> tuple[str, list[tuple[str, str | bytes]]]:
     url = request.url
     if request.credential_param is not None:
         url = _redacted_url(url, request.credential_param)
-    headers = [(name, _redacted_value(value) if name.lower() == request.credential_header
-                else value) for name, value in request.headers]
+    headers = [
+        (name, _redacted_value(value) if name.lower() == request.credential_header else value)
+        for name, value in request.headers
+    ]
     return url, headers
 
 

@@ -109,7 +109,8 @@ class Line:
         if total_waiting >= total_budget:
             return False
         return self.waiting < self.concurrency or (
-            (self.waiting + 1) * self.hold_estimate(now) / self.concurrency <= SHORT_WAIT_S)
+            (self.waiting + 1) * self.hold_estimate(now) / self.concurrency <= SHORT_WAIT_S
+        )
 
     def send_time(self, event_id: str, now: float, may_wait: bool) -> Go | Park:
         """Once it holds a concurrency slot: when the event may be sent, or until when to

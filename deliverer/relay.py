@@ -38,8 +38,9 @@ CLI_SCHEME = "cli://"
 # The relay's address is ours: nothing to guard against there.
 RELAY_GUARD = DestinationGuard(allow=["0.0.0.0/0", "::/0"])
 # Failing to reach the relay itself: no session can be reached through it.
-UNREACHABLE = frozenset({"CONNECTION_REFUSED", "CONNECTION_ERROR", "CONNECTION_CLOSED",
-                         "DNS_FAILURE", "NETWORK_ERROR"})
+UNREACHABLE = frozenset(
+    {"CONNECTION_REFUSED", "CONNECTION_ERROR", "CONNECTION_CLOSED", "DNS_FAILURE", "NETWORK_ERROR"}
+)
 
 
 def is_cli(destination: dict[str, Any]) -> bool:
@@ -60,27 +61,40 @@ def local_path(request: HttpRequest, destination_id: str) -> str:
     return tail if tail.startswith("/") else "/" + tail
 
 
-def transport(request: HttpRequest, destination_id: str, relay_base: str,
-              token: str) -> HttpRequest:
+def transport(
+    request: HttpRequest, destination_id: str, relay_base: str, token: str
+) -> HttpRequest:
     """The request to the relay that carries `request`."""
     return dataclasses.replace(
-        request, url=relay_base + relay_route(destination_id),
-        headers=[*request.headers, (RELAY_PATH_HEADER, local_path(request, destination_id)),
-                 (RELAY_TOKEN_HEADER, token)])
+        request,
+        url=relay_base + relay_route(destination_id),
+        headers=[
+            *request.headers,
+            (RELAY_PATH_HEADER, local_path(request, destination_id)),
+            (RELAY_TOKEN_HEADER, token),
+        ],
+    )
 
 
 def relayed(outcome: Outcome) -> Outcome:
     """The attempt's outcome from the relay's answer."""
     if outcome.status is None:
         if outcome.error_code in UNREACHABLE:
-            return dataclasses.replace(outcome, error_code=CLI_DISCONNECTED,
-                                       error=f"the relay is not reachable: {outcome.error}")
+            return dataclasses.replace(
+                outcome,
+                error_code=CLI_DISCONNECTED,
+                error=f"the relay is not reachable: {outcome.error}",
+            )
         return outcome
     error_code = outcome.header(RELAY_ERROR_HEADER)
     if error_code is None:
         return outcome
-    return Outcome(None, latency_ms=outcome.latency_ms, error_code=error_code,
-                   error=outcome.header(RELAY_DETAIL_HEADER) or error_code)
+    return Outcome(
+        None,
+        latency_ms=outcome.latency_ms,
+        error_code=error_code,
+        error=outcome.header(RELAY_DETAIL_HEADER) or error_code,
+    )
 
 
 class RelayClient:
@@ -92,8 +106,7 @@ class RelayClient:
         self.connect_timeout_s = settings.delivery_connect_timeout_s
         self._session: aiohttp.ClientSession | None = None  # made on the first CLI attempt
 
-    async def send(self, request: HttpRequest, destination_id: str,
-                   timeout_s: float) -> Outcome:
+    async def send(self, request: HttpRequest, destination_id: str, timeout_s: float) -> Outcome:
         if self._session is None:
             self._session = make_session(RELAY_GUARD, self.connect_timeout_s)
         carried = transport(request, destination_id, self.base, self.token)

@@ -49,8 +49,9 @@ class GuardedResolver(AbstractResolver):
         self._guard = guard
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         for result in results:
             if self._guard.blocks(result["host"], result["port"] or port):
@@ -80,8 +81,11 @@ def _serialize_headers(status_line: str, headers: CIMultiDict[str]) -> bytes:
         return _aiohttp_serialize_headers(status_line, headers)
     lines = [status_line.encode()]
     for name, value in headers.items():
-        line = name.encode() + b": " + (
-            value.raw if isinstance(value, ExactHeaderValue) else str(value).encode())
+        line = (
+            name.encode()
+            + b": "
+            + (value.raw if isinstance(value, ExactHeaderValue) else str(value).encode())
+        )
         if _FORBIDDEN_IN_VALUE.search(line):
             raise ValueError("a control character in a header")
         lines.append(line)
@@ -123,10 +127,13 @@ def literal_address_blocked(url: str, guard: DestinationGuard) -> bool:
 
 
 def make_session(guard: DestinationGuard, connect_timeout_s: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, resolver=GuardedResolver(guard),
-                                     ttl_dns_cache=60, enable_cleanup_closed=True)
+    connector = aiohttp.TCPConnector(
+        limit=0, resolver=GuardedResolver(guard), ttl_dns_cache=60, enable_cleanup_closed=True
+    )
     return aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
+        connector=connector,
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent",),
         timeout=aiohttp.ClientTimeout(sock_connect=connect_timeout_s),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
@@ -158,8 +165,9 @@ def error_code_of(exc: BaseException) -> str:
     return "NETWORK_ERROR"
 
 
-async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: float,
-               guard: DestinationGuard) -> Outcome:
+async def send(
+    session: aiohttp.ClientSession, request: HttpRequest, timeout_s: float, guard: DestinationGuard
+) -> Outcome:
     started = time.perf_counter()
 
     def elapsed() -> int:
@@ -169,14 +177,17 @@ async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: 
     if problem is not None:
         return Outcome(None, error_code="INVALID_REQUEST", error=problem)
     if literal_address_blocked(request.url, guard):
-        return Outcome(None, error_code="BLOCKED_DESTINATION",
-                       error="the destination is a blocked address")
-    headers = [(k, ExactHeaderValue(v) if isinstance(v, bytes) else v)
-               for k, v in request.headers]
+        return Outcome(
+            None, error_code="BLOCKED_DESTINATION", error="the destination is a blocked address"
+        )
+    headers = [(k, ExactHeaderValue(v) if isinstance(v, bytes) else v) for k, v in request.headers]
     try:
         async with session.request(
-            request.method, URL(request.url, encoded=True),
-            headers=headers, data=request.body, allow_redirects=False,
+            request.method,
+            URL(request.url, encoded=True),
+            headers=headers,
+            data=request.body,
+            allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as response:
             body = b""
@@ -186,5 +197,9 @@ async def send(session: aiohttp.ClientSession, request: HttpRequest, timeout_s: 
                 body += chunk
             return Outcome(response.status, list(response.headers.items()), body, elapsed())
     except Exception as exc:  # every failure of one attempt is its outcome, never the caller's
-        return Outcome(None, latency_ms=elapsed(), error_code=error_code_of(exc),
-                       error=str(exc)[:500] or type(exc).__name__)
+        return Outcome(
+            None,
+            latency_ms=elapsed(),
+            error_code=error_code_of(exc),
+            error=str(exc)[:500] or type(exc).__name__,
+        )

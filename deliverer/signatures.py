@@ -69,7 +69,7 @@ def standard_key(secret: str) -> bytes:
     """
     if secret.startswith(WHSEC_PREFIX):
         try:
-            key = base64.b64decode(secret[len(WHSEC_PREFIX):], validate=True)
+            key = base64.b64decode(secret[len(WHSEC_PREFIX) :], validate=True)
         except binascii.Error:
             key = b""
         if key:
@@ -89,10 +89,14 @@ def standard_headers(
 ) -> list[tuple[str, str]]:
     """`webhook-id`, `webhook-timestamp`, `webhook-signature` (one `v1,` entry per distinct
     secret, current first, space-separated). ValueError without a secret, as above."""
-    signed = [standard_signature(standard_key(s), message_id, timestamp, body)
-              for s in _distinct(secrets)]
-    return [(WEBHOOK_ID, message_id), (WEBHOOK_TIMESTAMP, str(timestamp)),
-            (WEBHOOK_SIGNATURE, " ".join(signed))]
+    signed = [
+        standard_signature(standard_key(s), message_id, timestamp, body) for s in _distinct(secrets)
+    ]
+    return [
+        (WEBHOOK_ID, message_id),
+        (WEBHOOK_TIMESTAMP, str(timestamp)),
+        (WEBHOOK_SIGNATURE, " ".join(signed)),
+    ]
 
 
 def _parse(header: str) -> tuple[int, list[str]] | None:

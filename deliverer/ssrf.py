@@ -145,8 +145,11 @@ def parse_allow_list(value: str) -> list[str]:
 def service_ports(settings: Settings) -> frozenset[int]:
     """Every port a FastHook service of this deployment listens on (`*_port` settings, a
     separate metrics port included), but the ingress's: that one may be a destination."""
-    return frozenset(getattr(settings, f.name) for f in fields(settings)
-                     if f.name.endswith("_port") and f.name != "ingress_port")
+    return frozenset(
+        getattr(settings, f.name)
+        for f in fields(settings)
+        if f.name.endswith("_port") and f.name != "ingress_port"
+    )
 
 
 def service_hosts(settings: Settings) -> frozenset[str]:
@@ -171,16 +174,20 @@ class DestinationGuard:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> DestinationGuard:
-        return cls(parse_allow_list(settings.allowed_destinations), service_ports(settings),
-                   service_hosts(settings))
+        return cls(
+            parse_allow_list(settings.allowed_destinations),
+            service_ports(settings),
+            service_hosts(settings),
+        )
 
     def _local(self, address: Address) -> bool:
         candidates = [address]
         translated = _translated_ipv4(address)
         if translated is not None:
             candidates.append(translated)
-        return any(a.is_loopback or a.is_unspecified or str(a) in self.local_hosts
-                   for a in candidates)
+        return any(
+            a.is_loopback or a.is_unspecified or str(a) in self.local_hosts for a in candidates
+        )
 
     def blocks(self, address: str, port: int | None) -> bool:
         """Whether a delivery must not connect to `address` (an IP) on `port`."""

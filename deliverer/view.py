@@ -63,15 +63,18 @@ class DeliveryView:
             elif kind == "connection":
                 self._apply_connection(entity_id, entity)
         except SettingsError as exc:
-            log.error("config entity not usable", extra={"entity_id": entity_id,
-                                                         "error": str(exc)})
+            log.error("config entity not usable", extra={"entity_id": entity_id, "error": str(exc)})
 
     def _apply_connection(self, entity_id: str, entity: dict[str, Any]) -> None:
         before = self.connections.get(entity_id)
         retry = next((r for r in entity.get("rules") or () if r.get("type") == "retry"), None)
-        state = ConnectionState(entity_id, entity["destination_id"],
-                                paused=bool(entity.get("paused_at")), retry=retry,
-                                disabled=is_disabled(entity))
+        state = ConnectionState(
+            entity_id,
+            entity["destination_id"],
+            paused=bool(entity.get("paused_at")),
+            retry=retry,
+            disabled=is_disabled(entity),
+        )
         self.connections[entity_id] = state
         if before is not None and before.paused and (not state.paused or state.disabled):
             self.on_release(entity_id)

@@ -26,9 +26,17 @@ from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, parse
 if TYPE_CHECKING:
     import aiohttp
 
-COLOURS = {"broker": "magenta", "ingress": "cyan", "api": "green", "router": "yellow",
-           "deliverer": "blue", "projections": "bright_magenta", "issues": "red",
-           "console": "bright_cyan", "fasthook": "white"}
+COLOURS = {
+    "broker": "magenta",
+    "ingress": "cyan",
+    "api": "green",
+    "router": "yellow",
+    "deliverer": "blue",
+    "projections": "bright_magenta",
+    "issues": "red",
+    "console": "bright_cyan",
+    "fasthook": "white",
+}
 LEVELS = {"warning": "yellow", "error": "bold red", "critical": "bold red"}
 # Fields every JSON line has, shown in their own columns (the rest follow as key=value).
 SHOWN = ("ts", "level", "logger", "msg", "exc", "service")
@@ -69,17 +77,23 @@ def change_line(service: str, state: str, details: dict[str, Any]) -> tuple[str,
     if state == "started":
         return f"started (pid {details.get('pid')})", "green"
     if state == "restarted":
-        return f"restarted after a crash (pid {details.get('pid')}, restart " \
-               f"#{details.get('restarts')})", "yellow"
+        return (
+            f"restarted after a crash (pid {details.get('pid')}, restart "
+            f"#{details.get('restarts')})",
+            "yellow",
+        )
     if state == "exited":
         code = details.get("exit_code")
         cause = details.get("cause")
         if isinstance(code, int) and code < 0 and not cause:
             cause = f"killed by {signal.Signals(-code).name}"
-        return (f"exited with code {details.get('exit_code')} after {details.get('lived_s')}s; "
-                f"restarting in {details.get('restart_in_s')}s"
-                + (f" — {cause}" if cause else "")
-                + f" (`fasthook logs {service}`)", "bold red")
+        return (
+            f"exited with code {details.get('exit_code')} after {details.get('lived_s')}s; "
+            f"restarting in {details.get('restart_in_s')}s"
+            + (f" — {cause}" if cause else "")
+            + f" (`fasthook logs {service}`)",
+            "bold red",
+        )
     return state, ""
 
 
@@ -113,8 +127,11 @@ class Health:
         if self.failures < UNHEALTHY_AFTER:
             return None
         self.state = "unhealthy"
-        return (f"unhealthy: /readyz failed {self.failures} times in a row — "
-                f"`fasthook logs {{service}}` shows why", "bold yellow")
+        return (
+            f"unhealthy: /readyz failed {self.failures} times in a row — "
+            f"`fasthook logs {{service}}` shows why",
+            "bold yellow",
+        )
 
 
 def last_error(path: Path, since: int = 0, window: int = 40) -> str | None:

@@ -82,8 +82,16 @@ def noida_binary() -> str:
 
 def broker_command(data_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     return [
-        noida_binary(), "start", "--only", "kafka",
-        "--kafka-port", str(port), "--host", host, "--data-dir", str(data_dir),
+        noida_binary(),
+        "start",
+        "--only",
+        "kafka",
+        "--kafka-port",
+        str(port),
+        "--host",
+        host,
+        "--data-dir",
+        str(data_dir),
     ]
 
 

@@ -20,7 +20,7 @@ def write_private(path: Path, value: str) -> None:
         os.fchmod(fd, 0o600)
         data = value.encode()
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         os.fsync(fd)
     except BaseException:
         os.close(fd)

@@ -17,14 +17,25 @@ from typing import Any
 
 LAUNCHER = "fasthook"
 # The order `fasthook run` starts them in (and the order `fasthook logs` lists them in).
-SERVICES = ("broker", "ingress", "api", "router", "deliverer", "projections", "issues",
-            "console", LAUNCHER)
+SERVICES = (
+    "broker",
+    "ingress",
+    "api",
+    "router",
+    "deliverer",
+    "projections",
+    "issues",
+    "console",
+    LAUNCHER,
+)
 
 # Output of a dependency that is harmless, said once in words instead of shown raw.
 KNOWN_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"weak version `GLIBC_[\d.]+' not found"),
-     "the embedded broker's binary asks for a newer glibc symbol it does not need (a weak "
-     "reference, not an error): harmless, ignored"),
+    (
+        re.compile(r"weak version `GLIBC_[\d.]+' not found"),
+        "the embedded broker's binary asks for a newer glibc symbol it does not need (a weak "
+        "reference, not an error): harmless, ignored",
+    ),
 )
 _TEXT_TIME = re.compile(r"^\[?(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})[,.](\d{3})")
 
@@ -55,8 +66,7 @@ class Entry:
     def as_json(self) -> dict[str, Any]:
         if self.record is not None:
             return {"service": self.service, **self.record}
-        return {"ts": self.ts or None, "service": self.service, "level": "info",
-                "msg": self.line}
+        return {"ts": self.ts or None, "service": self.service, "level": "info", "msg": self.line}
 
 
 def parse(service: str, line: str, previous_ts: str = "") -> Entry:
@@ -102,8 +112,10 @@ class Follower:
 
     def __init__(self, data_dir: Path, services: Iterable[str], from_end: bool = True) -> None:
         self.paths = {service: log_path(data_dir, service) for service in services}
-        self.offsets = {service: (path.stat().st_size if from_end and path.exists() else 0)
-                        for service, path in self.paths.items()}
+        self.offsets = {
+            service: (path.stat().st_size if from_end and path.exists() else 0)
+            for service, path in self.paths.items()
+        }
         self.partial = dict.fromkeys(self.paths, "")
         self.last_ts = dict.fromkeys(self.paths, "")
 

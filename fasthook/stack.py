@@ -96,8 +96,9 @@ async def bootstrap(admin: Admin, data_dir: Path) -> tuple[Entity, str, Entity]:
     return team, key, source
 
 
-async def wait_ready(url: str, name: str, timeout_s: float = 60,
-                     log_file: Path | None = None) -> None:
+async def wait_ready(
+    url: str, name: str, timeout_s: float = 60, log_file: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -108,8 +109,9 @@ async def wait_ready(url: str, name: str, timeout_s: float = 60,
             except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.2)
-    raise EmbeddedStackError(f"{name} was not ready at {url} within {timeout_s}s"
-                             + last_lines(log_file))
+    raise EmbeddedStackError(
+        f"{name} was not ready at {url} within {timeout_s}s" + last_lines(log_file)
+    )
 
 
 def last_lines(log_file: Path | None, count: int = 15) -> str:
@@ -120,43 +122,53 @@ def last_lines(log_file: Path | None, count: int = 15) -> str:
     return f"; the end of {log_file}:\n" + "\n".join(lines)
 
 
-def banner(settings: Settings, team: Entity, key: str, source: Entity, embedded: bool,
-           analyst_password: str, logs: Path) -> str:
+def banner(
+    settings: Settings,
+    team: Entity,
+    key: str,
+    source: Entity,
+    embedded: bool,
+    analyst_password: str,
+    logs: Path,
+) -> str:
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]
     auth = f'-H "Authorization: Bearer {key}"'
-    return "\n".join([
-        "",
-        "FastHook is running" + (" on the embedded broker" if embedded else ""),
-        f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
-        f"  API key:      {key}   (team {team['id']}, {team['name']})",
-        f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
-        f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
-        f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
-        f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
-        f"  Router:       http://{settings.router_host}:{settings.router_port}   (probes, metrics)",
-        f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
-        "   (probes, metrics)",
-        f"  Issues:       http://{settings.issues_host}:{settings.issues_port}"
-        "   (probes, metrics: open issues by type)",
-        f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
-        "   (ClickHouse projector; queries go through the API)",
-        f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
-        "   (read-only, any ClickHouse client: docs/analysts.md)",
-        f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
-        f"  Logs:         {logs}   (`fasthook logs [SERVICE] -f`)",
-        f"  Demo source:  {source_url}   ({source['id']})",
-        "",
-        "Point a provider at a source URL plus any path, e.g. a Twilio status callback:",
-        f"  {source_url}/twilio/status",
-        "Try it:",
-        f"  curl -i -X POST '{source_url}/twilio/status' -d 'MessageStatus=delivered'",
-        f"  curl -s {api}/v1/sources {auth}",
-        "Behind a proxy or tunnel, set FASTHOOK_PUBLIC_URL to the public base URL:",
-        "Twilio signs the URL it calls.",
-        "Ctrl-C stops everything.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "FastHook is running" + (" on the embedded broker" if embedded else ""),
+            f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
+            f"  API key:      {key}   (team {team['id']}, {team['name']})",
+            f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
+            f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
+            f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
+            f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
+            f"  Router:       http://{settings.router_host}:{settings.router_port}"
+            "   (probes, metrics)",
+            f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
+            "   (probes, metrics)",
+            f"  Issues:       http://{settings.issues_host}:{settings.issues_port}"
+            "   (probes, metrics: open issues by type)",
+            f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
+            "   (ClickHouse projector; queries go through the API)",
+            f"  ClickHouse:   {analyst_url(settings, ANALYST, analyst_password)}"
+            "   (read-only, any ClickHouse client: docs/analysts.md)",
+            f"  Kafka:        {settings.kafka_bootstrap} (topics {settings.topic_namespace}.*)",
+            f"  Logs:         {logs}   (`fasthook logs [SERVICE] -f`)",
+            f"  Demo source:  {source_url}   ({source['id']})",
+            "",
+            "Point a provider at a source URL plus any path, e.g. a Twilio status callback:",
+            f"  {source_url}/twilio/status",
+            "Try it:",
+            f"  curl -i -X POST '{source_url}/twilio/status' -d 'MessageStatus=delivered'",
+            f"  curl -s {api}/v1/sources {auth}",
+            "Behind a proxy or tunnel, set FASTHOOK_PUBLIC_URL to the public base URL:",
+            "Twilio signs the URL it calls.",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
 
 
 def prepare_data_dir(settings: Settings) -> Path:
@@ -165,8 +177,9 @@ def prepare_data_dir(settings: Settings) -> Path:
     return data_dir
 
 
-async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: int,
-                    verbose: bool = False) -> None:
+async def run_stack(
+    settings: Settings, data_dir: Path, *, embedded_kafka_port: int, verbose: bool = False
+) -> None:
     """Everything, supervised, until Ctrl-C. The terminal is a dashboard (fasthook.dashboard);
     `verbose` echoes every service's log there too."""
     embedded = "FASTHOOK_KAFKA_BOOTSTRAP" not in os.environ
@@ -199,16 +212,22 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
     }
     try:
         if embedded:
-            supervisor.add(ServiceSpec("broker", broker_command(data_dir / "kafka",
-                                                                embedded_kafka_port),
-                                       log_path=log_path(data_dir, "broker")))
+            supervisor.add(
+                ServiceSpec(
+                    "broker",
+                    broker_command(data_dir / "kafka", embedded_kafka_port),
+                    log_path=log_path(data_dir, "broker"),
+                )
+            )
             try:
                 await wait_for_kafka(settings.kafka_bootstrap, timeout_s=60)
             except EmbeddedStackError as exc:
                 raise EmbeddedStackError(
-                    f"{exc}{last_lines(log_path(data_dir, 'broker'))}") from None
-        created = await ensure_topics(settings.kafka_bootstrap, settings.topics,
-                                      replication=settings.topic_replication)
+                    f"{exc}{last_lines(log_path(data_dir, 'broker'))}"
+                ) from None
+        created = await ensure_topics(
+            settings.kafka_bootstrap, settings.topics, replication=settings.topic_replication
+        )
         if created:
             log.info("topics created", extra={"topics": created})
         # The services start now, beside the launcher's own set-up below (their start-up is
@@ -216,8 +235,11 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
         # source it writes reach them as any change does. The projections service is the one
         # process that owns the embedded ClickHouse path; the set-up only writes config.
         for name in probes:
-            supervisor.add(ServiceSpec(name, [sys.executable, "-m", name], env,
-                                       log_path=log_path(data_dir, name)))
+            supervisor.add(
+                ServiceSpec(
+                    name, [sys.executable, "-m", name], env, log_path=log_path(data_dir, name)
+                )
+            )
         async with admin_session(settings) as admin:
             team, key, source = await bootstrap(admin, data_dir)
             analyst_password = await ready_analyst(admin, data_dir)
@@ -232,20 +254,43 @@ async def run_stack(settings: Settings, data_dir: Path, *, embedded_kafka_port: 
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await supervisor.stop(
-            order=["console", "ingress", "api", "router", "deliverer", "issues", "projections",
-                   "broker"])
+            order=[
+                "console",
+                "ingress",
+                "api",
+                "router",
+                "deliverer",
+                "issues",
+                "projections",
+                "broker",
+            ]
+        )
 
 
 def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, int, str]]:
     """(what, host, port, the variable that moves it) of every port `fasthook run` binds."""
     # (what, the Settings prefix of its `_host` and `_port` fields)
-    services = [("ingress", "ingress"), ("ingress metrics", "ingress_metrics"), ("api", "api"),
-                ("router", "router"), ("deliverer", "deliverer"),
-                ("projections", "projections"), ("issues", "issues"), ("console", "console")]
+    services = [
+        ("ingress", "ingress"),
+        ("ingress metrics", "ingress_metrics"),
+        ("api", "api"),
+        ("router", "router"),
+        ("deliverer", "deliverer"),
+        ("projections", "projections"),
+        ("issues", "issues"),
+        ("console", "console"),
+    ]
     if not settings.clickhouse_dsn.startswith(("http://", "https://")):  # the embedded engine's
         services.append(("analysts' ClickHouse endpoint", "analysts"))
-    ports = [(what, getattr(settings, f"{prefix}_host"), getattr(settings, f"{prefix}_port"),
-              variable(f"{prefix}_port")) for what, prefix in services]
+    ports = [
+        (
+            what,
+            getattr(settings, f"{prefix}_host"),
+            getattr(settings, f"{prefix}_port"),
+            variable(f"{prefix}_port"),
+        )
+        for what, prefix in services
+    ]
     if kafka_port is not None:
         ports.insert(0, ("embedded broker", "127.0.0.1", kafka_port, "--kafka-port"))
     return ports
@@ -263,23 +308,27 @@ def check_ports(ports: list[tuple[str, str, int, str]]) -> None:
             except OSError:
                 taken.append(f"{what} {host}:{port} (move it with {setting})")
     if taken:
-        raise EmbeddedStackError("ports already in use — is another `fasthook run` running? "
-                                 + "; ".join(taken))
+        raise EmbeddedStackError(
+            "ports already in use — is another `fasthook run` running? " + "; ".join(taken)
+        )
 
 
 def service_env(settings: Settings, data_dir: Path) -> dict[str, str]:
     """The launcher's settings for its children (runtime.settings.settings_environment)."""
     # On one machine the receivers usually run on it too.
     allowed = settings.allowed_destinations or "127.0.0.1/32,::1/128"
-    return settings_environment(settings.with_(data_dir=str(data_dir),
-                                               allowed_destinations=allowed))
+    return settings_environment(
+        settings.with_(data_dir=str(data_dir), allowed_destinations=allowed)
+    )
 
 
-def quiet_launcher_logs(settings: Settings, data_dir: Path, dashboard: Dashboard,
-                        verbose: bool) -> None:
+def quiet_launcher_logs(
+    settings: Settings, data_dir: Path, dashboard: Dashboard, verbose: bool
+) -> None:
     """The launcher's own log to fasthook.log; its warnings on the dashboard too (unless
     --verbose, which echoes the whole file anyway)."""
-    configure_logging("fasthook", settings.log_level, settings.log_format,
-                      path=log_path(data_dir, LAUNCHER))
+    configure_logging(
+        "fasthook", settings.log_level, settings.log_format, path=log_path(data_dir, LAUNCHER)
+    )
     if not verbose:
         logging.getLogger().addHandler(TerminalHandler(dashboard, JsonFormatter("fasthook")))

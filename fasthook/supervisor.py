@@ -82,8 +82,12 @@ class Supervisor:
         self.log_offsets[spec.name] = os.fstat(fd).st_size
         try:
             return await asyncio.create_subprocess_exec(
-                *spec.argv, env={**os.environ, **spec.env}, start_new_session=True,
-                stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=asyncio.subprocess.STDOUT,
+                *spec.argv,
+                env={**os.environ, **spec.env},
+                start_new_session=True,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=fd,
+                stderr=asyncio.subprocess.STDOUT,
             )
         finally:
             os.close(fd)
@@ -99,8 +103,12 @@ class Supervisor:
             process = await self._spawn(spec)
             self.processes[spec.name] = process
             self._started[spec.name].set()
-            self._tell(spec.name, "restarted" if self.restarts[spec.name] else "started",
-                       pid=process.pid, restarts=self.restarts[spec.name])
+            self._tell(
+                spec.name,
+                "restarted" if self.restarts[spec.name] else "started",
+                pid=process.pid,
+                restarts=self.restarts[spec.name],
+            )
             code = await process.wait()
             if self._stopping.is_set():
                 return
@@ -109,12 +117,23 @@ class Supervisor:
             self.restarts[spec.name] += 1
             log.warning(
                 "service exited; restarting",
-                extra={"child": spec.name, "exit_code": code, "lived_s": round(lived, 2),
-                       "restart_in_s": delay, "restarts": self.restarts[spec.name]},
+                extra={
+                    "child": spec.name,
+                    "exit_code": code,
+                    "lived_s": round(lived, 2),
+                    "restart_in_s": delay,
+                    "restarts": self.restarts[spec.name],
+                },
             )
-            self._tell(spec.name, "exited", exit_code=code, lived_s=round(lived, 2),
-                       restart_in_s=delay, log_path=spec.log_path,
-                       log_from=self.log_offsets.get(spec.name, 0))
+            self._tell(
+                spec.name,
+                "exited",
+                exit_code=code,
+                lived_s=round(lived, 2),
+                restart_in_s=delay,
+                log_path=spec.log_path,
+                log_from=self.log_offsets.get(spec.name, 0),
+            )
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:

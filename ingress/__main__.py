@@ -15,12 +15,19 @@ def main() -> None:
     configure_logging("ingress", settings.log_level, settings.log_format)
     logging.getLogger(__name__).info(
         "ingress starting",
-        extra={"listen": f"{settings.ingress_host}:{settings.ingress_port}",
-               "metrics": f"{settings.ingress_metrics_host}:{settings.ingress_metrics_port}",
-               "public_url": settings.public_base_url},
+        extra={
+            "listen": f"{settings.ingress_host}:{settings.ingress_port}",
+            "metrics": f"{settings.ingress_metrics_host}:{settings.ingress_metrics_port}",
+            "public_url": settings.public_base_url,
+        },
     )
-    run(create_app(settings), settings.ingress_host, settings.ingress_port,
-        settings.shutdown_timeout_s, settings.event_loop)
+    run(
+        create_app(settings),
+        settings.ingress_host,
+        settings.ingress_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
 
 
 if __name__ == "__main__":

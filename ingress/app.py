@@ -20,8 +20,9 @@ from runtime.settings import Settings, check_limits
 
 async def private_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with metrics_site(app[METRICS].registry, settings.ingress_metrics_host,
-                            settings.ingress_metrics_port):
+    async with metrics_site(
+        app[METRICS].registry, settings.ingress_metrics_host, settings.ingress_metrics_port
+    ):
         yield
 
 
@@ -30,8 +31,9 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     # Requests are keyed by their unique id: which partition takes one does not matter, and
     # keeping a window's records on one partition makes one batch of them.
     producer_options = {"partitioner": StickyPartitioner()}
-    async with service_kafka(settings.kafka_bootstrap, settings.topics.config,
-                             app[SOURCES].apply, producer_options) as kafka:
+    async with service_kafka(
+        settings.kafka_bootstrap, settings.topics.config, app[SOURCES].apply, producer_options
+    ) as kafka:
         app[KAFKA] = kafka
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).

@@ -69,8 +69,9 @@ async def read_body(request: web.Request, limit: int, deadline_s: float) -> byte
 NO_AUTH = Verification("NONE", True, None)
 
 
-async def verify_off_loop(source: Source, method: str, url: str, headers: list[dict[str, Any]],
-                          body: bytes) -> Verification:
+async def verify_off_loop(
+    source: Source, method: str, url: str, headers: list[dict[str, Any]], body: bytes
+) -> Verification:
     if source.auth_type is None:
         return NO_AUTH  # what verify says, without building what it would not read
     incoming = IncomingRequest(method, url, header_pairs(headers), body)
@@ -98,8 +99,11 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         # aiohttp bounds a header's name and value apart; the contract bounds the whole line.
         metrics.answered(source.id, "431")
         return web.json_response(
-            {"status": "HEADER_TOO_LARGE", "request_id": request_id,
-             "message": f"A header line is over {settings.max_header_bytes} bytes."},
+            {
+                "status": "HEADER_TOO_LARGE",
+                "request_id": request_id,
+                "message": f"A header line is over {settings.max_header_bytes} bytes.",
+            },
             status=431,
             headers={REQUEST_ID_HEADER: request_id},
         )
@@ -128,16 +132,18 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         cause = "METHOD_NOT_ALLOWED"
     else:
         try:
-            body = await read_body(request, settings.max_body_bytes,
-                                   settings.ingress_body_timeout_s)
+            body = await read_body(
+                request, settings.max_body_bytes, settings.ingress_body_timeout_s
+            )
             body_size = len(body)
         except BodyTooLarge:
             cause = "BODY_TOO_LARGE"
         except BodyTooSlow:
             return too_slow(source, request_id, settings.ingress_body_timeout_s, app)
         else:
-            verification = await verify_off_loop(source, request.method, common["public_url"],
-                                                 headers, body)
+            verification = await verify_off_loop(
+                source, request.method, common["public_url"], headers, body
+            )
             if not verification.verified:
                 cause = "VERIFICATION_FAILED"
     metrics.body_bytes.observe(body_size)
@@ -147,8 +153,14 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
 
     # Verified (or not) against the credential; stored and forwarded without it.
     common["headers"] = redact(headers, credential_header(source.auth_type, source.auth))
-    build = partial(request_record, **common, body=body, body_size=body_size,
-                    verification=verification, rejection_cause=cause)
+    build = partial(
+        request_record,
+        **common,
+        body=body,
+        body_size=body_size,
+        verification=verification,
+        rejection_cause=cause,
+    )
     # Reading a provider's JSON body (its event type and id) off the loop when it is big.
     record = build() if len(body) <= VERIFY_ON_LOOP_MAX_BYTES else await asyncio.to_thread(build)
     # Known unreachable: answer 503 at once rather than make the provider wait for a timeout.

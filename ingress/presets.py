@@ -77,10 +77,10 @@ def _verify_stripe(auth: Mapping[str, Any], request: IncomingRequest, now: float
     return Verification("STRIPE", True, None)
 
 
-def _body_signature(kind: str, header_name: str,
-                    render: Callable[[bytes], bytes]) -> Verifier:
+def _body_signature(kind: str, header_name: str, render: Callable[[bytes], bytes]) -> Verifier:
     """GitHub's and Shopify's scheme: one header, ``render`` of the HMAC-SHA256 of the body,
     compared as text as their documentation's recipes do."""
+
     def verify_body(auth: Mapping[str, Any], request: IncomingRequest, now: float) -> Verification:
         secret = utf8(require(auth, "webhook_secret_key", kind))
         header = header_get(request.headers, header_name)
@@ -88,6 +88,7 @@ def _body_signature(kind: str, header_name: str,
             return fail(kind, f"missing {header_name} header")
         expected = render(_mac(secret, request.body))
         return _verified(kind, hmac.compare_digest(expected, utf8(header)))
+
     return verify_body
 
 
@@ -121,9 +122,10 @@ def _verify_standard(auth: Mapping[str, Any], request: IncomingRequest, now: flo
     # "<webhook-id>.<webhook-timestamp>.<body>", the timestamp within the tolerance both ways.
     key = standard_webhooks_key(require(auth, "webhook_secret_key", "STANDARD_WEBHOOKS"))
     tolerance = _tolerance(auth, "STANDARD_WEBHOOKS")
-    msg_id, stamp, signatures = (header_get(request.headers, name) for name in
-                                 (STANDARD_ID_HEADER, STANDARD_TIMESTAMP_HEADER,
-                                  STANDARD_SIGNATURE_HEADER))
+    msg_id, stamp, signatures = (
+        header_get(request.headers, name)
+        for name in (STANDARD_ID_HEADER, STANDARD_TIMESTAMP_HEADER, STANDARD_SIGNATURE_HEADER)
+    )
     if not msg_id:
         return fail("STANDARD_WEBHOOKS", f"missing {STANDARD_ID_HEADER} header")
     if not stamp:
@@ -133,8 +135,9 @@ def _verify_standard(auth: Mapping[str, Any], request: IncomingRequest, now: flo
     problem = timestamp_problem(stamp, tolerance, now, STANDARD_TIMESTAMP_HEADER)
     if problem is not None:
         return fail("STANDARD_WEBHOOKS", problem)
-    presented = [decoded for entry in signatures.split(" ")
-                 if (decoded := _v1_signature(entry)) is not None]
+    presented = [
+        decoded for entry in signatures.split(" ") if (decoded := _v1_signature(entry)) is not None
+    ]
     if not presented:
         return fail("STANDARD_WEBHOOKS", f"no v1 signature in {STANDARD_SIGNATURE_HEADER}")
     expected = _mac(key, utf8(msg_id) + b"." + utf8(stamp) + b"." + request.body)
@@ -153,8 +156,9 @@ def _v1_signature(entry: str) -> bytes | None:
 
 PRESET_VERIFIERS: dict[str, Verifier] = {
     "STRIPE": _verify_stripe,
-    "GITHUB": _body_signature("GITHUB", GITHUB_SIGNATURE_HEADER,
-                              lambda mac: b"sha256=" + mac.hex().encode()),
+    "GITHUB": _body_signature(
+        "GITHUB", GITHUB_SIGNATURE_HEADER, lambda mac: b"sha256=" + mac.hex().encode()
+    ),
     "SHOPIFY": _body_signature("SHOPIFY", SHOPIFY_SIGNATURE_HEADER, base64.b64encode),
     "SLACK": _verify_slack,
     "STANDARD_WEBHOOKS": _verify_standard,

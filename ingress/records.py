@@ -53,7 +53,7 @@ def split_target(raw_target: str, token: str) -> tuple[str, str]:
     """`/tok/twilio/status?x=1` → (`/twilio/status`, `x=1`), bytes of the query untouched."""
     path, _, query = raw_target.partition("?")
     prefix = f"/{token}"
-    return (path[len(prefix):] if path.startswith(prefix) else path), query
+    return (path[len(prefix) :] if path.startswith(prefix) else path), query
 
 
 def request_record(
@@ -101,11 +101,13 @@ def request_record(
 
 
 def default_accepted_body(request_id: str) -> bytes:
-    return json.dumps({
-        "status": "SUCCESS",
-        "message": "Request handled by FastHook",
-        "request_id": request_id,
-    }).encode()
+    return json.dumps(
+        {
+            "status": "SUCCESS",
+            "message": "Request handled by FastHook",
+            "request_id": request_id,
+        }
+    ).encode()
 
 
 # The default 200's body around its request id (an id needs no JSON escaping): every accepted

@@ -77,8 +77,9 @@ def epoch_seconds(stamp: str) -> int | None:
     return seconds // 1000 if seconds > _MILLISECONDS_THRESHOLD else seconds
 
 
-def timestamp_problem(stamp: str, tolerance: float, now: float,
-                      name: str = "timestamp header") -> str | None:
+def timestamp_problem(
+    stamp: str, tolerance: float, now: float, name: str = "timestamp header"
+) -> str | None:
     seconds = epoch_seconds(stamp)
     if seconds is None:
         return f"{name} is not an integer"

@@ -74,15 +74,25 @@ def open_issue(trigger: Trigger, failure: Failure) -> Tracked:
     key = issue_key(trigger.id, failure)
     issue = {
         "issue_id": derived_id("iss", at, key, failure.record_id),
-        "team_id": failure.team_id, "type": trigger.type, "status": "OPENED",
-        "issue_trigger_id": trigger.id, "connection_id": failure.connection_id,
-        "destination_id": failure.destination_id, "source_id": failure.source_id,
-        "response_status": failure.response_status, "error_code": failure.error_code,
-        "count": 1, "first_seen_at": at, "last_seen_at": at, "opened_at": at,
-        "resolved_at": None, "updated_at": at,
+        "team_id": failure.team_id,
+        "type": trigger.type,
+        "status": "OPENED",
+        "issue_trigger_id": trigger.id,
+        "connection_id": failure.connection_id,
+        "destination_id": failure.destination_id,
+        "source_id": failure.source_id,
+        "response_status": failure.response_status,
+        "error_code": failure.error_code,
+        "count": 1,
+        "first_seen_at": at,
+        "last_seen_at": at,
+        "opened_at": at,
+        "resolved_at": None,
+        "updated_at": at,
         "sample_event_ids": _latest([], failure.event_id),
         "sample_request_ids": _latest([], failure.request_id),
-        "detail": failure.detail, "paused_at": at if trigger.action == "pause" else None,
+        "detail": failure.detail,
+        "paused_at": at if trigger.action == "pause" else None,
         "version": 1,
     }
     return Tracked(key, issue, notified_at=at if trigger.channels else None)
@@ -90,14 +100,19 @@ def open_issue(trigger: Trigger, failure: Failure) -> Tracked:
 
 def count_failure(tracked: Tracked, failure: Failure) -> Tracked:
     issue = tracked.issue
-    return replace(tracked, issue={
-        **issue, "count": issue["count"] + 1,
-        "last_seen_at": max(issue["last_seen_at"], failure.at),
-        "updated_at": failure.at, "version": issue["version"] + 1,
-        "sample_event_ids": _latest(issue["sample_event_ids"], failure.event_id),
-        "sample_request_ids": _latest(issue["sample_request_ids"], failure.request_id),
-        "detail": failure.detail or issue.get("detail"),
-    })
+    return replace(
+        tracked,
+        issue={
+            **issue,
+            "count": issue["count"] + 1,
+            "last_seen_at": max(issue["last_seen_at"], failure.at),
+            "updated_at": failure.at,
+            "version": issue["version"] + 1,
+            "sample_event_ids": _latest(issue["sample_event_ids"], failure.event_id),
+            "sample_request_ids": _latest(issue["sample_request_ids"], failure.request_id),
+            "detail": failure.detail or issue.get("detail"),
+        },
+    )
 
 
 def escalation(tracked: Tracked, trigger: Trigger, now: int) -> int | None:
@@ -105,8 +120,9 @@ def escalation(tracked: Tracked, trigger: Trigger, now: int) -> int | None:
     notification is older than the interval (a storm never comes of a fast count)."""
     if tracked.issue["status"] == "IGNORED" or not trigger.channels:
         return None
-    crossed = [t for t in trigger.escalate_at
-               if tracked.notified_level < t <= tracked.issue["count"]]
+    crossed = [
+        t for t in trigger.escalate_at if tracked.notified_level < t <= tracked.issue["count"]
+    ]
     if not crossed:
         return None
     if tracked.notified_at is not None and now - tracked.notified_at < trigger.notify_interval_ms:
@@ -128,15 +144,23 @@ def due_to_resolve(tracked: Tracked, trigger: Trigger | None, now: int) -> bool:
     if trigger is None:
         return True
     last_failure = tracked.issue["last_seen_at"]
-    return (tracked.last_success_at is not None and tracked.last_success_at >= last_failure
-            and now - last_failure >= trigger.resolve_after_ms)
+    return (
+        tracked.last_success_at is not None
+        and tracked.last_success_at >= last_failure
+        and now - last_failure >= trigger.resolve_after_ms
+    )
 
 
 def with_status(tracked: Tracked, status: str, now: int, version: int = 0) -> Tracked:
     """A status change (by hand, or RESOLVED by the job); a later version than any seen."""
     issue = tracked.issue
-    return replace(tracked, issue={
-        **issue, "status": status, "updated_at": now,
-        "resolved_at": now if status == "RESOLVED" else None,
-        "version": max(issue["version"], version) + 1,
-    })
+    return replace(
+        tracked,
+        issue={
+            **issue,
+            "status": status,
+            "updated_at": now,
+            "resolved_at": now if status == "RESOLVED" else None,
+            "version": max(issue["version"], version) + 1,
+        },
+    )

@@ -31,8 +31,10 @@ def create_app(settings: Settings) -> web.Application:
 
     def readiness() -> dict[str, bool]:
         job = app.get(JOB)
-        return {"config_view_loaded": job is not None and job.follower.healthy,
-                "consuming": job is not None and job.running and job.consuming.is_set()}
+        return {
+            "config_view_loaded": job is not None and job.follower.healthy,
+            "consuming": job is not None and job.running and job.consuming.is_set(),
+        }
 
     app.cleanup_ctx.append(job_ctx)
     app.add_routes(probe_routes(app[METRICS].registry, readiness))

@@ -99,9 +99,13 @@ class Engine:
         key = (team_id, kind)
         if key not in self._by_team:
             self._by_team[key] = sorted(
-                (t for t in self.triggers.values()
-                 if t.team_id == team_id and t.type == kind and t.enabled),
-                key=lambda t: t.id)
+                (
+                    t
+                    for t in self.triggers.values()
+                    if t.team_id == team_id and t.type == kind and t.enabled
+                ),
+                key=lambda t: t.id,
+            )
         return self._by_team[key]
 
     def _system(self, connection_id: str) -> bool:
@@ -186,8 +190,9 @@ class Engine:
         return value
 
     def open_by_type(self) -> Counter[str]:
-        return Counter(t.issue["type"] for t in self.tracked.values()
-                       if t.issue["status"] != "RESOLVED")
+        return Counter(
+            t.issue["type"] for t in self.tracked.values() if t.issue["status"] != "RESOLVED"
+        )
 
     # --- inputs -------------------------------------------------------------------------
     def on_attempt(self, attempt: dict[str, Any]) -> None:
@@ -214,10 +219,22 @@ class Engine:
                     continue
             elif not counts_attempt(trigger, attempt):
                 continue
-            self._failure(trigger, Failure(
-                attempt["team_id"], connection_id, attempt["destination_id"],
-                attempt["source_id"], status, code, attempt["event_id"], attempt["request_id"],
-                attempt["attempt_id"], None, at))
+            self._failure(
+                trigger,
+                Failure(
+                    attempt["team_id"],
+                    connection_id,
+                    attempt["destination_id"],
+                    attempt["source_id"],
+                    status,
+                    code,
+                    attempt["event_id"],
+                    attempt["request_id"],
+                    attempt["attempt_id"],
+                    None,
+                    at,
+                ),
+            )
 
     def _successes(self, team_id: str, connection_id: str, at: int) -> None:
         for trigger in self._triggers(team_id, "delivery"):
@@ -226,8 +243,9 @@ class Engine:
                 self._run(run_key, 0)
         self._succeeded(team_id, connection_id, at)
 
-    def _succeeded(self, team_id: str, scope_id: str, at: int,
-                   kind: str | None = None, code: str | None = None) -> None:
+    def _succeeded(
+        self, team_id: str, scope_id: str, at: int, kind: str | None = None, code: str | None = None
+    ) -> None:
         for key in list(self._by_scope.get(scope_id, ())):
             tracked = self.tracked[key]
             if kind is not None and tracked.issue["type"] != kind:
@@ -246,27 +264,48 @@ class Engine:
             return
         destination_id = attempt["destination_id"]
         for trigger in self._triggers(attempt["team_id"], "backpressure"):
-            if trigger.oldest_pending_ms is None or not trigger.covers_destination(
-                    destination_id):
+            if trigger.oldest_pending_ms is None or not trigger.covers_destination(destination_id):
                 continue
             if wait <= trigger.oldest_pending_ms:
-                self._succeeded(attempt["team_id"], destination_id, attempt["created_at"],
-                                "backpressure", "BACKPRESSURE")
+                self._succeeded(
+                    attempt["team_id"],
+                    destination_id,
+                    attempt["created_at"],
+                    "backpressure",
+                    "BACKPRESSURE",
+                )
                 continue
-            self._failure(trigger, Failure(
-                attempt["team_id"], None, destination_id, None, None, "BACKPRESSURE",
-                attempt["event_id"], attempt["request_id"], attempt["attempt_id"],
-                f"an event waited {wait} ms for its first attempt", attempt["created_at"]))
+            self._failure(
+                trigger,
+                Failure(
+                    attempt["team_id"],
+                    None,
+                    destination_id,
+                    None,
+                    None,
+                    "BACKPRESSURE",
+                    attempt["event_id"],
+                    attempt["request_id"],
+                    attempt["attempt_id"],
+                    f"an event waited {wait} ms for its first attempt",
+                    attempt["created_at"],
+                ),
+            )
 
     def _counting(self, team_id: str, destination_id: str) -> list[Trigger]:
-        return [t for t in self._triggers(team_id, "backpressure")
-                if t.pending_count is not None and t.covers_destination(destination_id)]
+        return [
+            t
+            for t in self._triggers(team_id, "backpressure")
+            if t.pending_count is not None and t.covers_destination(destination_id)
+        ]
 
     @property
     def watches_pending(self) -> bool:
         """Whether any trigger counts pending events (else events need not be read)."""
-        return any(t.pending_count is not None and t.type == "backpressure" and t.enabled
-                   for t in self.triggers.values())
+        return any(
+            t.pending_count is not None and t.type == "backpressure" and t.enabled
+            for t in self.triggers.values()
+        )
 
     def on_event(self, event: dict[str, Any]) -> None:
         """An event made or sent again: one more pending on its destination, and over a
@@ -276,18 +315,29 @@ class Engine:
         if self._system(event["connection_id"]):
             return
         triggers = self._counting(event["team_id"], destination_id)
-        if not triggers or not self.pending.add(destination_id, event["event_id"],
-                                                event["created_at"]):
+        if not triggers or not self.pending.add(
+            destination_id, event["event_id"], event["created_at"]
+        ):
             return
         pending = self.pending.count(destination_id)
         for trigger in triggers:
             if pending >= (trigger.pending_count or 0):
-                self._failure(trigger, Failure(
-                    event["team_id"], None, destination_id, None, None, "PENDING_COUNT",
-                    event["event_id"], event["request_id"],
-                    f"{event['event_id']}@{event['created_at']}",
-                    f"{pending} events pending (threshold {trigger.pending_count})",
-                    event["created_at"]))
+                self._failure(
+                    trigger,
+                    Failure(
+                        event["team_id"],
+                        None,
+                        destination_id,
+                        None,
+                        None,
+                        "PENDING_COUNT",
+                        event["event_id"],
+                        event["request_id"],
+                        f"{event['event_id']}@{event['created_at']}",
+                        f"{pending} events pending (threshold {trigger.pending_count})",
+                        event["created_at"],
+                    ),
+                )
 
     def _pending_end(self, attempt: dict[str, Any]) -> None:
         destination_id = attempt["destination_id"]
@@ -303,8 +353,7 @@ class Engine:
         pending = self.pending.count(destination_id)
         if any(pending < (t.pending_count or 0) for t in triggers):
             # Drained below a threshold: this is the backpressure issue's "success".
-            self._succeeded(attempt["team_id"], destination_id, at, "backpressure",
-                            "PENDING_COUNT")
+            self._succeeded(attempt["team_id"], destination_id, at, "backpressure", "PENDING_COUNT")
 
     def on_ignored(self, ignored: dict[str, Any]) -> None:
         if ignored["cause"] != "TRANSFORMATION_FAILED":
@@ -313,11 +362,22 @@ class Engine:
         connection = self.connections.get(connection_id or "", {})
         for trigger in self._triggers(ignored["team_id"], "transformation"):
             if trigger.covers(connection_id):
-                self._failure(trigger, Failure(
-                    ignored["team_id"], connection_id, connection.get("destination_id"),
-                    ignored["source_id"], None, "TRANSFORMATION_FAILED", None,
-                    ignored["request_id"], ignored["ignored_id"], ignored.get("detail"),
-                    ignored["created_at"]))
+                self._failure(
+                    trigger,
+                    Failure(
+                        ignored["team_id"],
+                        connection_id,
+                        connection.get("destination_id"),
+                        ignored["source_id"],
+                        None,
+                        "TRANSFORMATION_FAILED",
+                        None,
+                        ignored["request_id"],
+                        ignored["ignored_id"],
+                        ignored.get("detail"),
+                        ignored["created_at"],
+                    ),
+                )
 
     def _failure(self, trigger: Trigger, failure: Failure) -> None:
         key = issue_key(trigger.id, failure)

@@ -57,10 +57,15 @@ class IssuesJob:
         self.topics = settings.topics
         self.metrics = metrics
         self.engine = Engine()
-        self.follower = ConfigFollower(settings.kafka_bootstrap, self.topics.config,
-                                       self.engine.apply_config)
-        self.inputs = (self.topics.attempts, self.topics.ignored, self.topics.issues,
-                       self.topics.events)
+        self.follower = ConfigFollower(
+            settings.kafka_bootstrap, self.topics.config, self.engine.apply_config
+        )
+        self.inputs = (
+            self.topics.attempts,
+            self.topics.ignored,
+            self.topics.issues,
+            self.topics.events,
+        )
         self.positions: dict[TopicPartition, int] = {}
         self.consuming = asyncio.Event()
         self._task = BackgroundTask("issues-job")
@@ -98,17 +103,22 @@ class IssuesJob:
                 delay = min(delay * 2, 30.0)
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                enable_auto_commit=False, isolation_level="read_committed",
-                                **CONSUMER_SIZES)
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            **CONSUMER_SIZES,
+        )
 
     async def _restore(self) -> None:
         """The engine's state and the positions, as last committed."""
         reader = self._consumer()
         await reader.start()
         try:
-            stored = {key: json.loads(value) for key, value in
-                      (await read_compacted(reader, self.topics.issues_state)).items()}
+            stored = {
+                key: json.loads(value)
+                for key, value in (await read_compacted(reader, self.topics.issues_state)).items()
+            }
         finally:
             await reader.stop()
         self.engine.reset()
@@ -123,15 +133,20 @@ class IssuesJob:
             self.positions[TopicPartition(topic, int(partition))] = int(offset)
 
     async def _session(self) -> None:
-        producer = make_producer(self.settings.kafka_bootstrap,
-                                 transactional_id=f"{self.settings.topic_namespace}-issues")
+        producer = make_producer(
+            self.settings.kafka_bootstrap,
+            transactional_id=f"{self.settings.topic_namespace}-issues",
+        )
         await producer.start()  # fences an older job and aborts its open transaction
         consumer = self._consumer()
         try:
             await self._restore()
             await consumer.start()
-            assigned = [TopicPartition(topic, p) for topic in self.inputs
-                        for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            assigned = [
+                TopicPartition(topic, p)
+                for topic in self.inputs
+                for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
             consumer.assign(assigned)
             fresh = [tp for tp in assigned if tp not in self.positions]
             for tp in assigned:
@@ -197,11 +212,11 @@ class IssuesJob:
         elif name.startswith("Issue") and record["actor"] == "api":
             self.engine.on_issue_change(record, now)
 
-    async def _commit(self, producer: AIOKafkaProducer, effects: list[Any],
-                      changes: dict[str, Any], now: int) -> None:
+    async def _commit(
+        self, producer: AIOKafkaProducer, effects: list[Any], changes: dict[str, Any], now: int
+    ) -> None:
         topics = self.topics
-        positions = {f"{tp.topic}:{tp.partition}": offset
-                     for tp, offset in self.positions.items()}
+        positions = {f"{tp.topic}:{tp.partition}": offset for tp, offset in self.positions.items()}
         async with producer.transaction():
             sent = []
             for effect in effects:
@@ -209,11 +224,16 @@ class IssuesJob:
                     sent.append(await producer.send(topic, value, key=key.encode()))
             for key, value in changes.items():
                 data = None if value is None else json.dumps(value, separators=(",", ":"))
-                sent.append(await producer.send(topics.issues_state,
-                                                data.encode() if data else None,
-                                                key=key.encode()))
-            sent.append(await producer.send(topics.issues_state, json.dumps(positions).encode(),
-                                            key=POSITIONS.encode()))
+                sent.append(
+                    await producer.send(
+                        topics.issues_state, data.encode() if data else None, key=key.encode()
+                    )
+                )
+            sent.append(
+                await producer.send(
+                    topics.issues_state, json.dumps(positions).encode(), key=POSITIONS.encode()
+                )
+            )
             await asyncio.gather(*sent)
         for effect in effects:
             if isinstance(effect, Emit):
@@ -227,19 +247,31 @@ class IssuesJob:
     def _messages(self, effect: Any, now: int) -> list[tuple[str, str, bytes]]:
         topics = self.topics
         if isinstance(effect, Emit):
-            record = {"issue": effect.issue, "change": effect.change, "actor": "job",
-                      "changed_at": now}
+            record = {
+                "issue": effect.issue,
+                "change": effect.change,
+                "actor": "job",
+                "changed_at": now,
+            }
             return [(topics.issues, effect.issue["issue_id"], encode(effect.record_name, record))]
         if isinstance(effect, Notify):
-            return [(topics.events, event["event_id"], encode("EventCreated", event))
-                    for event in notification_events(effect.trigger, effect.kind,
-                                                      effect.issue, now)]
+            return [
+                (topics.events, event["event_id"], encode("EventCreated", event))
+                for event in notification_events(effect.trigger, effect.kind, effect.issue, now)
+            ]
         if isinstance(effect, Pause):
             connection = self.engine.connections.get(effect.connection_id)
             if connection is None or connection.get("paused_at"):
                 return []
-            log.info("pausing a connection for an issue",
-                     extra={"connection_id": effect.connection_id, "issue_id": effect.issue_id})
-            return [(topics.config, effect.connection_id,
-                     encode("ConfigChanged", pause_record(connection, now)))]
+            log.info(
+                "pausing a connection for an issue",
+                extra={"connection_id": effect.connection_id, "issue_id": effect.issue_id},
+            )
+            return [
+                (
+                    topics.config,
+                    effect.connection_id,
+                    encode("ConfigChanged", pause_record(connection, now)),
+                )
+            ]
         raise TypeError(f"unknown effect {effect!r}")

@@ -49,7 +49,9 @@ def parse_trigger(entity: dict[str, Any]) -> Trigger:
     codes = configs.get("response_status_codes")
     errors = configs.get("error_codes")
     return Trigger(
-        id=entity["id"], team_id=entity["team_id"], name=entity.get("name", ""),
+        id=entity["id"],
+        team_id=entity["team_id"],
+        name=entity.get("name", ""),
         type=entity["type"],
         connections=None if connections == "*" else frozenset(connections),
         strategy=configs.get("strategy", "final_attempt"),
@@ -62,15 +64,15 @@ def parse_trigger(entity: dict[str, Any]) -> Trigger:
         channels=tuple(c for c in CHANNELS if (entity.get("channels") or {}).get(c)),
         action=entity.get("action", "notify"),
         enabled=entity.get("status", "enabled") == "enabled",
-        destinations=None if configs.get("destinations", "*") == "*"
+        destinations=None
+        if configs.get("destinations", "*") == "*"
         else frozenset(configs["destinations"]),
         oldest_pending_ms=configs.get("oldest_pending_ms"),
         pending_count=configs.get("pending_count"),
     )
 
 
-def failure_matches(trigger: Trigger, response_status: int | None,
-                    error_code: str | None) -> bool:
+def failure_matches(trigger: Trigger, response_status: int | None, error_code: str | None) -> bool:
     """Does a failed attempt fall under the trigger's matchers? With neither matcher every
     failure does; with one or both, the failure must match one that speaks of its kind."""
     if trigger.response_status_codes is None and trigger.error_codes is None:
@@ -78,8 +80,11 @@ def failure_matches(trigger: Trigger, response_status: int | None,
     if response_status is not None and trigger.response_status_codes is not None:
         if status_matches(list(trigger.response_status_codes), response_status):
             return True
-    return (error_code is not None and trigger.error_codes is not None
-            and error_code in trigger.error_codes)
+    return (
+        error_code is not None
+        and trigger.error_codes is not None
+        and error_code in trigger.error_codes
+    )
 
 
 def counts_attempt(trigger: Trigger, attempt: dict[str, Any]) -> bool:
@@ -101,13 +106,15 @@ def error_class(attempt: dict[str, Any]) -> tuple[int | None, str | None]:
     return None, attempt.get("error_code") or "UNKNOWN"
 
 
-def first_attempt_wait_ms(attempt: dict[str, Any],
-                          connection: dict[str, Any] | None) -> int | None:
+def first_attempt_wait_ms(attempt: dict[str, Any], connection: dict[str, Any] | None) -> int | None:
     """How long an event waited for its first attempt past its connection's delay rule (the
     event id holds its creation time); None for any other attempt."""
     if attempt["attempt_number"] != 1 or attempt["trigger"] != "INITIAL":
         return None
-    delay = sum(int(rule.get("delay") or 0) for rule in (connection or {}).get("rules") or ()
-                if rule.get("type") == "delay")
+    delay = sum(
+        int(rule.get("delay") or 0)
+        for rule in (connection or {}).get("rules") or ()
+        if rule.get("type") == "delay"
+    )
     created_at: int = attempt["created_at"]
     return max(0, created_at - id_time_ms(attempt["event_id"]) - delay)

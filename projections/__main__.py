@@ -30,8 +30,13 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(rebuild(settings))
         return 0
     log.info("projections starting")
-    run(create_app(settings), settings.projections_host, settings.projections_port,
-        settings.shutdown_timeout_s, settings.event_loop)
+    run(
+        create_app(settings),
+        settings.projections_host,
+        settings.projections_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
     return 0
 
 

@@ -43,16 +43,20 @@ def role(settings: Settings) -> tuple[bool, bool]:
     try:
         return ROLES[settings.projections_role]
     except KeyError:
-        raise SettingsError(f"{variable('projections_role')}={settings.projections_role!r}: "
-                            f"expected one of {', '.join(ROLES)}") from None
+        raise SettingsError(
+            f"{variable('projections_role')}={settings.projections_role!r}: "
+            f"expected one of {', '.join(ROLES)}"
+        ) from None
 
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = await Engine.open(resolve_dsn(settings),
-                                  Layout(settings.clickhouse_cluster).client_settings())
-    await migrate(engine, app[DATABASE], settings.projections_retention_days,
-                  settings.clickhouse_cluster)
+    engine = await Engine.open(
+        resolve_dsn(settings), Layout(settings.clickhouse_cluster).client_settings()
+    )
+    await migrate(
+        engine, app[DATABASE], settings.projections_retention_days, settings.clickhouse_cluster
+    )
     app[ENGINE] = engine
     try:
         async with producing(settings.kafka_bootstrap) as (producer, broker):

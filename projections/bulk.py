@@ -90,12 +90,15 @@ class Worker:
                 await self._session()
                 return
             except ProducerFenced:
-                log.warning("bulk job taken over by another process",
-                            extra={"bulk_id": self.job_id})
+                log.warning(
+                    "bulk job taken over by another process", extra={"bulk_id": self.job_id}
+                )
                 return
             except (KafkaError, EngineError, RuntimeSetupError, TimeoutError):
-                log.exception("bulk job interrupted; resuming from its last committed page",
-                              extra={"bulk_id": self.job_id})
+                log.exception(
+                    "bulk job interrupted; resuming from its last committed page",
+                    extra={"bulk_id": self.job_id},
+                )
                 await self._pause(delay)
                 delay = min(delay * 2, 30.0)
                 if self.release_requested:
@@ -113,27 +116,31 @@ class Worker:
 
     async def _session(self) -> None:
         runner = self.runner
-        producer = make_producer(runner.settings.kafka_bootstrap,
-                                 transactional_id=f"{runner.settings.topic_namespace}"
-                                                  f"-bulk-{self.job_id}")
+        producer = make_producer(
+            runner.settings.kafka_bootstrap,
+            transactional_id=f"{runner.settings.topic_namespace}-bulk-{self.job_id}",
+        )
         # Starting fences every older producer of this job and aborts its open page; only
         # then is the committed state final enough to resume from.
         await producer.start()
         try:
             stored = (await read_jobs(runner.settings.kafka_bootstrap, runner.topic)).get(
-                self.job_id)
+                self.job_id
+            )
             self.job = stored or self.job
             runner.see(self.job)
             if self.job.status not in ACTIVE:
                 return
             # The claim, committed at once: the other replicas see the job is held again.
-            await self._commit(producer, [], claimed(self.job, runner.me, now_ms(),
-                                                     runner.lease_ms))
+            await self._commit(
+                producer, [], claimed(self.job, runner.me, now_ms(), runner.lease_ms)
+            )
             runner.metrics.bulk_claims.inc()
             while self.job.status in ACTIVE:
                 if self.cancel_requested:
-                    await self._commit(producer, [], replace(
-                        self.job, status="CANCELLED", cancelled_at=now_ms()))
+                    await self._commit(
+                        producer, [], replace(self.job, status="CANCELLED", cancelled_at=now_ms())
+                    )
                     break
                 if self.release_requested:
                     # The lease ended now: another replica resumes the job at its next look
@@ -169,10 +176,13 @@ class Worker:
         if kept < len(items):
             items, last = items[:kept], False
         outgoing = [message for _, message in items if message is not None]
-        state = replace(job, status="RUNNING",
-                        processed_count=job.processed_count + len(items),
-                        skipped_count=job.skipped_count + len(items) - len(outgoing),
-                        cursor=items[-1][0] if items else job.cursor)
+        state = replace(
+            job,
+            status="RUNNING",
+            processed_count=job.processed_count + len(items),
+            skipped_count=job.skipped_count + len(items) - len(outgoing),
+            cursor=items[-1][0] if items else job.cursor,
+        )
         if last:
             state = replace(state, status="COMPLETED", completed_at=now_ms())
         await self._commit(producer, outgoing, state)
@@ -185,8 +195,10 @@ class Worker:
         if not ids:
             return out
         if job.kind == "events":
-            stored = {d["event_id"]: d for d in await runner.fetch(
-                queries.event_data(runner.db, job.team_id, ids))}
+            stored = {
+                d["event_id"]: d
+                for d in await runner.fetch(queries.event_data(runner.db, job.team_id, ids))
+            }
             for row in page:
                 data = stored.get(row["id"])  # None: the event's request is no longer stored
                 if data is None:
@@ -194,11 +206,14 @@ class Worker:
                     continue
                 # Same event id: this is one more attempt of the same event.
                 event = manual_event(data, int(row["attempts"]), now, "BULK_RETRY", job.id)
-                out.append((row["id"], (topics.events, row["id"].encode(),
-                                        encode("EventCreated", event))))
+                out.append(
+                    (row["id"], (topics.events, row["id"].encode(), encode("EventCreated", event)))
+                )
             return out
-        requests = {r["request_id"]: r for r in await runner.fetch(
-            request_records(runner.db, job.team_id, ids))}
+        requests = {
+            r["request_id"]: r
+            for r in await runner.fetch(request_records(runner.db, job.team_id, ids))
+        }
         for request_id in ids:
             data = requests.get(request_id)
             if data is None or data["status"] != "accepted":
@@ -207,8 +222,12 @@ class Worker:
             # Derived, not random: a page sent again would carry the very same ids.
             replay_id = derived_id("req", job.created_at, job.id, request_id)
             replay = replayed_request(data, replay_id, now, job.connection_ids)
-            out.append((request_id, (topics.requests, replay_id.encode(),
-                                     encode("RequestReceived", replay))))
+            out.append(
+                (
+                    request_id,
+                    (topics.requests, replay_id.encode(), encode("RequestReceived", replay)),
+                )
+            )
         return out
 
     def request(self, *, cancel: bool = False, release: bool = False) -> None:
@@ -217,19 +236,20 @@ class Worker:
         self.release_requested |= release
         self._wake.set()
 
-    async def _commit(self, producer: AIOKafkaProducer, outgoing: list[Message], state: Job,
-                      *, renew: bool = True) -> None:
+    async def _commit(
+        self, producer: AIOKafkaProducer, outgoing: list[Message], state: Job, *, renew: bool = True
+    ) -> None:
         """The page's records and the job's new state (its lease renewed): all committed, or
         none."""
         if renew and state.status in ACTIVE:
             state = renewed(state, now_ms(), self.runner.lease_ms)
         async with producer.transaction():
-            sent = [await producer.send(topic, value, key=key)
-                    for topic, key, value in outgoing]
+            sent = [await producer.send(topic, value, key=key) for topic, key, value in outgoing]
             if self.runner.page_hook is not None:
                 await self.runner.page_hook(state)
-            sent.append(await producer.send(self.runner.topic, state.to_bytes(),
-                                            key=state.id.encode()))
+            sent.append(
+                await producer.send(self.runner.topic, state.to_bytes(), key=state.id.encode())
+            )
             await asyncio.gather(*sent)
         self.job = state
         self.runner.see(state)
@@ -263,8 +283,11 @@ class BulkRunner:
         """Read every job, resume the active ones this replica held (or nobody holds), then
         keep watching the topic for jobs whose replica stopped renewing them."""
         self._engine, self._producer = engine, producer
-        tail = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                enable_auto_commit=False, isolation_level="read_committed")
+        tail = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
         await tail.start()
         try:
             async with asyncio.timeout(30):
@@ -308,11 +331,17 @@ class BulkRunner:
             self.jobs[job.id] = job
 
     def _claim(self, *, starting: bool = False) -> None:
-        for job_id in to_claim(self.jobs.values(), set(self.workers), self.me, now_ms(),
-                               starting=starting):
-            log.info("claiming bulk job", extra={
-                "bulk_id": job_id, "processed": self.jobs[job_id].processed_count,
-                "previous_owner": self.jobs[job_id].owner})
+        for job_id in to_claim(
+            self.jobs.values(), set(self.workers), self.me, now_ms(), starting=starting
+        ):
+            log.info(
+                "claiming bulk job",
+                extra={
+                    "bulk_id": job_id,
+                    "processed": self.jobs[job_id].processed_count,
+                    "previous_owner": self.jobs[job_id].owner,
+                },
+            )
             self._spawn(job_id)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
@@ -336,19 +365,37 @@ class BulkRunner:
             raise EngineError("the bulk runner is not started")
         return await self._engine.query(sql.text, sql.params, bytes_columns=sql.bytes_columns)
 
-    async def estimate(self, kind: Kind, team_id: str, query: dict[str, Any],
-                       at_ms: int | None = None) -> int:
+    async def estimate(
+        self, kind: Kind, team_id: str, query: dict[str, Any], at_ms: int | None = None
+    ) -> int:
         at = at_ms or now_ms()
         probe = Job("", team_id, kind, query, at, upper_bound(kind, at), 0)
         [row] = await self.fetch(walk_sql(self.db, probe, "", COUNT_ALL, count=True))
         return int(row["n"])
 
-    async def create(self, kind: Kind, team_id: str, query: dict[str, Any],
-                     connection_ids: list[str] | None = None) -> Job:
+    async def create(
+        self,
+        kind: Kind,
+        team_id: str,
+        query: dict[str, Any],
+        connection_ids: list[str] | None = None,
+    ) -> Job:
         at = now_ms()
-        job = created(Job(new_id("blk", at), team_id, kind, query, at, upper_bound(kind, at),
-                          await self.estimate(kind, team_id, query, at),
-                          connection_ids=connection_ids), self.me, at, self.lease_ms)
+        job = created(
+            Job(
+                new_id("blk", at),
+                team_id,
+                kind,
+                query,
+                at,
+                upper_bound(kind, at),
+                await self.estimate(kind, team_id, query, at),
+                connection_ids=connection_ids,
+            ),
+            self.me,
+            at,
+            self.lease_ms,
+        )
         if self._producer is None:
             raise RuntimeSetupError("the bulk runner is not started")
         # Stored before its worker starts: every later state of the job lands after it.
@@ -381,8 +428,9 @@ class BulkRunner:
             if self.workers.get(job_id) is worker:
                 del self.workers[job_id]
             if not task.cancelled() and task.exception() is not None:
-                log.error("bulk worker stopped", exc_info=task.exception(),
-                          extra={"bulk_id": job_id})
+                log.error(
+                    "bulk worker stopped", exc_info=task.exception(), extra={"bulk_id": job_id}
+                )
 
         worker.task.add_done_callback(done)
         return worker

@@ -64,10 +64,16 @@ class Job:
 
     def model(self) -> dict[str, Any]:
         return {
-            "id": self.id, "status": self.status, "kind": self.kind, "query": self.query,
-            "estimated_count": self.estimated_count, "processed_count": self.processed_count,
-            "skipped_count": self.skipped_count, "created_at": iso(self.created_at),
-            "completed_at": iso(self.completed_at), "cancelled_at": iso(self.cancelled_at),
+            "id": self.id,
+            "status": self.status,
+            "kind": self.kind,
+            "query": self.query,
+            "estimated_count": self.estimated_count,
+            "processed_count": self.processed_count,
+            "skipped_count": self.skipped_count,
+            "created_at": iso(self.created_at),
+            "completed_at": iso(self.completed_at),
+            "cancelled_at": iso(self.cancelled_at),
             "connection_ids": self.connection_ids,
         }
 
@@ -75,8 +81,9 @@ class Job:
 async def read_jobs(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, Job]:
     """Every job's last committed state: the topic read to its end (read_committed, so an
     aborted page's state never counts)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         async with asyncio.timeout(timeout_s):

@@ -28,14 +28,19 @@ def expired(job: Job, now_ms: int) -> bool:
     return not job.owner or job.lease_until <= now_ms
 
 
-def to_claim(jobs: Iterable[Job], running: set[str], me: str, now_ms: int, *,
-             starting: bool = False) -> list[str]:
+def to_claim(
+    jobs: Iterable[Job], running: set[str], me: str, now_ms: int, *, starting: bool = False
+) -> list[str]:
     """The active jobs this replica should take: their lease lapsed, or — when this replica
     has just started — it held them under its own name before it stopped. Jobs it runs
     already are left alone. Oldest first: the longest waiting job resumes first."""
-    return sorted(job.id for job in jobs
-                  if job.status in ACTIVE and job.id not in running
-                  and (expired(job, now_ms) or (starting and job.owner == me)))
+    return sorted(
+        job.id
+        for job in jobs
+        if job.status in ACTIVE
+        and job.id not in running
+        and (expired(job, now_ms) or (starting and job.owner == me))
+    )
 
 
 def created(job: Job, me: str, now_ms: int, lease_ms: int) -> Job:
@@ -81,5 +86,10 @@ def newer(candidate: Job, current: Job | None) -> bool:
 
 
 def _progress(job: Job) -> tuple[int, int, int, bool, int]:
-    return (job.token, _STATUS_RANK.get(job.status, 0), job.processed_count, is_released(job),
-            job.lease_until)
+    return (
+        job.token,
+        _STATUS_RANK.get(job.status, 0),
+        job.processed_count,
+        is_released(job),
+        job.lease_until,
+    )

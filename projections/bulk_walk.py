@@ -41,8 +41,7 @@ def upper_bound(kind: Kind, at_ms: int) -> str:
     return f"{PREFIX[kind]}_{ulid(at_ms - 1, HIGHEST)}"
 
 
-def walk_sql(db: str, job: Job, after: str, limit: int, *, count: bool = False
-             ) -> queries.Sql:
+def walk_sql(db: str, job: Job, after: str, limit: int, *, count: bool = False) -> queries.Sql:
     """The job's matching ids after `after`, ascending (up to `limit` + 1: is there more?),
     or their count: the list route's SQL, bounded by the job's upper id."""
     data = {**job.query, "after": after, "limit": limit}
@@ -53,13 +52,14 @@ def walk_sql(db: str, job: Job, after: str, limit: int, *, count: bool = False
         inner = queries.list_requests(db, job.team_id, RequestWalk.model_validate(data))
         columns = "id"
     bounded = f"FROM ({inner.text}) WHERE id <= {{bulk_upper:String}}"
-    text = f"SELECT count() AS n {bounded}" if count else \
-        f"SELECT {columns} {bounded} ORDER BY id"
+    text = f"SELECT count() AS n {bounded}" if count else f"SELECT {columns} {bounded} ORDER BY id"
     return queries.Sql(text, {**inner.params, "bulk_upper": job.upper})
 
 
 def request_records(db: str, team_id: str, request_ids: list[str]) -> queries.Sql:
     """What a replay needs of a page of requests (the batch form of `request_record`)."""
-    text = (f"SELECT {queries.REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
-            "WHERE team_id = {team:String} AND request_id IN {ids:Array(String)}")
+    text = (
+        f"SELECT {queries.REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
+        "WHERE team_id = {team:String} AND request_id IN {ids:Array(String)}"
+    )
     return queries.Sql(text, {"team": team_id, "ids": request_ids}, ("body", "header_raw"))

@@ -41,8 +41,7 @@ def resolve_dsn(settings: Settings) -> str:
 
 def database_name(settings: Settings) -> str:
     """The database of the tables: the setting, or the topic namespace made an identifier."""
-    name = settings.clickhouse_database or re.sub(r"[^A-Za-z0-9_]", "_",
-                                                  settings.topic_namespace)
+    name = settings.clickhouse_database or re.sub(r"[^A-Za-z0-9_]", "_", settings.topic_namespace)
     return ident(name)
 
 
@@ -76,8 +75,9 @@ class Engine:
             if dsn.startswith("chdb:"):
                 return clickhouse_connect.get_client(dsn=dsn, settings=settings or {})
             # No session id: one HTTP client is then safe to share between threads.
-            return clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False,
-                                                 settings=settings or {})
+            return clickhouse_connect.get_client(
+                dsn=dsn, autogenerate_session_id=False, settings=settings or {}
+            )
 
         try:
             client = await asyncio.to_thread(connect)
@@ -94,14 +94,20 @@ class Engine:
         except ClickHouseError as exc:
             raise EngineError(str(exc)) from exc
 
-    async def query(self, sql: str, parameters: Mapping[str, Any] | None = None, *,
-                    bytes_columns: Iterable[str] = ()) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        bytes_columns: Iterable[str] = (),
+    ) -> list[dict[str, Any]]:
         """Rows as dicts; `bytes_columns` come back as exact bytes, not decoded text."""
         formats = {name: "bytes" for name in bytes_columns}
 
         def run() -> list[dict[str, Any]]:
-            result = self._client.query(sql, parameters=dict(parameters or {}),
-                                        column_formats=formats or None)
+            result = self._client.query(
+                sql, parameters=dict(parameters or {}), column_formats=formats or None
+            )
             return list(result.named_results())
 
         return await self._call(run)
@@ -109,12 +115,11 @@ class Engine:
     async def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         await self._call(self._client.command, sql, parameters=dict(parameters or {}))
 
-    async def insert(self, table: str, columns: Sequence[str],
-                     rows: Sequence[Sequence[Any]]) -> None:
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         if rows:
-            await self._call(self._client.insert, table, list(rows),
-                             column_names=list(columns))
-
+            await self._call(self._client.insert, table, list(rows), column_names=list(columns))
 
     async def close(self) -> None:
         await self._call(self._client.close)

@@ -31,8 +31,11 @@ def next_window(size: int) -> int:
 def past(query: EventQuery, edge: str) -> EventQuery:
     """The same query with its cursor moved beyond `edge` (same direction)."""
     descending = query.cursor is None or query.cursor[0] == "lt"
-    moved = {"next": encode_cursor("lt", edge), "prev": None} if descending else \
-        {"prev": encode_cursor("gt", edge), "next": None}
+    moved = (
+        {"next": encode_cursor("lt", edge), "prev": None}
+        if descending
+        else {"prev": encode_cursor("gt", edge), "next": None}
+    )
     return query.model_copy(update=moved)
 
 
@@ -42,8 +45,9 @@ def page_done(found: int, limit: int, window_n: int, size: int) -> bool:
     return found > limit or window_n < size
 
 
-async def event_rows(fetch: Fetch, db: str, team_id: str, query: EventQuery
-                     ) -> list[dict[str, Any]]:
+async def event_rows(
+    fetch: Fetch, db: str, team_id: str, query: EventQuery
+) -> list[dict[str, Any]]:
     """Rows of the page (`limit + 1` at most, in the cursor's direction), as `paginate`
     wants them."""
     if not queries.event_windowed(query):

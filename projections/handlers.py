@@ -91,8 +91,10 @@ def read_query(request: web.Request, model: type[M], **fixed: Any) -> M:
     try:
         return model.model_validate({**query_data(request), **fixed})
     except ValidationError as exc:
-        raise Unprocessable("the query has invalid parameters",
-                            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]) from None
+        raise Unprocessable(
+            "the query has invalid parameters",
+            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()],
+        ) from None
 
 
 async def read_body(request: web.Request, model: type[M]) -> M:
@@ -100,13 +102,14 @@ async def read_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Unprocessable("the body has invalid fields",
-                            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]) from None
+        raise Unprocessable(
+            "the body has invalid fields",
+            [(_path(tuple(e["loc"])), e["msg"]) for e in exc.errors()],
+        ) from None
 
 
 async def fetch(request: web.Request, sql: queries.Sql) -> list[dict[str, Any]]:
-    return await request.app[ENGINE].query(sql.text, sql.params,
-                                           bytes_columns=sql.bytes_columns)
+    return await request.app[ENGINE].query(sql.text, sql.params, bytes_columns=sql.bytes_columns)
 
 
 def ctx(request: web.Request) -> tuple[str, str]:
@@ -120,8 +123,9 @@ def _one(rows: list[dict[str, Any]], what: str, item_id: str) -> dict[str, Any]:
 
 
 # --- requests ---------------------------------------------------------------------------------
-async def _with_counts(request: web.Request, rows: list[dict[str, Any]]
-                       ) -> dict[str, dict[str, int]]:
+async def _with_counts(
+    request: web.Request, rows: list[dict[str, Any]]
+) -> dict[str, dict[str, int]]:
     if not rows:
         return {}
     db, team = ctx(request)
@@ -144,8 +148,11 @@ async def get_request(request: web.Request) -> web.Response:
     db, team = ctx(request)
     request_id = request.match_info["id"]
     query = RequestQuery(include_data=True, limit=1)
-    row = _one(await fetch(request, queries.list_requests(db, team, query, request_id)),
-               "request", request_id)
+    row = _one(
+        await fetch(request, queries.list_requests(db, team, query, request_id)),
+        "request",
+        request_id,
+    )
     counts = await _with_counts(request, [row])
     return web.json_response(request_model(row, counts.get(row["id"], {})))
 
@@ -153,19 +160,27 @@ async def get_request(request: web.Request) -> web.Response:
 async def _request_record(request: web.Request) -> dict[str, Any]:
     db, team = ctx(request)
     request_id = request.match_info["id"]
-    return _one(await fetch(request, queries.request_record(db, team, request_id)),
-                "request", request_id)
+    return _one(
+        await fetch(request, queries.request_record(db, team, request_id)), "request", request_id
+    )
 
 
 async def raw_body(request: web.Request) -> web.Response:
     read_query(request, NoParams)
     row = await _request_record(request)
-    content_type = next((h["value"] for h in row["headers"]
-                         if h["name"].lower() == "content-type"), "application/octet-stream")
+    content_type = next(
+        (h["value"] for h in row["headers"] if h["name"].lower() == "content-type"),
+        "application/octet-stream",
+    )
     # The provider's bytes under the provider's content type; never let a browser run them.
-    return web.Response(body=row["body"], headers={
-        "Content-Type": content_type, "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox"})
+    return web.Response(
+        body=row["body"],
+        headers={
+            "Content-Type": content_type,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 async def request_events(request: web.Request) -> web.Response:
@@ -182,21 +197,30 @@ async def retry_request(request: web.Request) -> web.Response:
     body = await read_body(request, RetryRequestBody)
     row = await _request_record(request)
     if row["status"] != "accepted":
-        raise Conflict(f"request {row['request_id']} was rejected ({row['rejection_cause']}); "
-                       "only accepted requests are routed")
+        raise Conflict(
+            f"request {row['request_id']} was rejected ({row['rejection_cause']}); "
+            "only accepted requests are routed"
+        )
     now = int(time.time() * 1000)
     record = replayed_request(row, new_id("req", now), now, body.connection_ids)
     settings = request.app[SETTINGS]
-    await _publish(request, settings.topics.requests, record["request_id"], "RequestReceived",
-                   record)
+    await _publish(
+        request, settings.topics.requests, record["request_id"], "RequestReceived", record
+    )
     request.app[METRICS].retries.labels("request").inc()
-    return web.json_response({"request_id": record["request_id"],
-                              "replay_of": row["request_id"],
-                              "connection_ids": body.connection_ids}, status=202)
+    return web.json_response(
+        {
+            "request_id": record["request_id"],
+            "replay_of": row["request_id"],
+            "connection_ids": body.connection_ids,
+        },
+        status=202,
+    )
 
 
-async def _publish(request: web.Request, topic: str, key: str, name: str,
-                   record: dict[str, Any]) -> None:
+async def _publish(
+    request: web.Request, topic: str, key: str, name: str, record: dict[str, Any]
+) -> None:
     try:
         await request.app[PRODUCER].send_and_wait(topic, encode(name, record), key=key.encode())
     except KafkaError as exc:
@@ -223,10 +247,10 @@ async def _list_events(request: web.Request, **fixed: Any) -> web.Response:
         data = {}
         if query.include_data and body["models"]:
             ids = [r["id"] for r in body["models"]]
-            data = {d["event_id"]: d for d in await fetch(request,
-                                                          queries.event_data(db, team, ids))}
-    body["models"] = [event_model(r, data.get(r["id"]), query.include_data)
-                      for r in body["models"]]
+            data = {
+                d["event_id"]: d for d in await fetch(request, queries.event_data(db, team, ids))
+            }
+    body["models"] = [event_model(r, data.get(r["id"]), query.include_data) for r in body["models"]]
     return web.json_response({**body, "batch": batch})
 
 
@@ -250,17 +274,22 @@ async def retry_event(request: web.Request) -> web.Response:
     event_id = request.match_info["id"]
     stored = await fetch(request, queries.event_data(db, team, [event_id]))
     if not stored:
-        known = await fetch(request, queries.list_events(db, team, EventQuery(limit=1),
-                                                         event_id))
+        known = await fetch(request, queries.list_events(db, team, EventQuery(limit=1), event_id))
         _one(known, "event", event_id)
         raise Conflict(f"event {event_id}'s request is no longer stored; retry its request")
     [counted] = await fetch(request, queries.attempts_so_far(db, team, event_id))
     record = manual_event(stored[0], int(counted["attempts"]), int(time.time() * 1000))
-    await _publish(request, request.app[SETTINGS].topics.events, event_id, "EventCreated",
-                   record)
+    await _publish(request, request.app[SETTINGS].topics.events, event_id, "EventCreated", record)
     request.app[METRICS].retries.labels("event").inc()
-    return web.json_response({"event_id": event_id, "attempt_number": record["attempt_number"],
-                              "trigger": record["trigger"], "status": "QUEUED"}, status=202)
+    return web.json_response(
+        {
+            "event_id": event_id,
+            "attempt_number": record["attempt_number"],
+            "trigger": record["trigger"],
+            "status": "QUEUED",
+        },
+        status=202,
+    )
 
 
 # --- attempts and ignored events --------------------------------------------------------------
@@ -299,8 +328,7 @@ async def get_ignored(request: web.Request) -> web.Response:
     read_query(request, NoParams)
     db, team = ctx(request)
     ignored_id = request.match_info["id"]
-    rows = await fetch(request, queries.list_ignored(db, team, IgnoredQuery(limit=1),
-                                                     ignored_id))
+    rows = await fetch(request, queries.list_ignored(db, team, IgnoredQuery(limit=1), ignored_id))
     return web.json_response(ignored_model(_one(rows, "ignored event", ignored_id)))
 
 
@@ -312,32 +340,38 @@ def _kind(request: web.Request) -> Kind:
 async def _bulk_query(request: web.Request) -> tuple[dict[str, Any], list[str] | None]:
     body = await read_body(request, BulkBody)
     if body.connection_ids is not None and _kind(request) == "events":
-        raise Unprocessable("an event belongs to one connection already",
-                            [("connection_ids", "only a bulk retry of requests takes it")])
+        raise Unprocessable(
+            "an event belongs to one connection already",
+            [("connection_ids", "only a bulk retry of requests takes it")],
+        )
     return _bulk_filters(_kind(request), body.query), body.connection_ids
 
 
 def _bulk_filters(kind: Kind, raw: dict[str, Any]) -> dict[str, Any]:
     """A bulk query validated by the list route's model, as stored in the job: the filters
     given, in their JSON form. Unknown filters and paging parameters are a 422 naming them."""
-    errors = [(f"query.{name}", "not allowed in a bulk query") for name in raw
-              if name in NOT_IN_BULK]
+    errors = [
+        (f"query.{name}", "not allowed in a bulk query") for name in raw if name in NOT_IN_BULK
+    ]
     if errors:
         raise Unprocessable("the bulk query has invalid filters", errors)
     model: type[ListQuery] = EventQuery if kind == "events" else RequestQuery
     try:
         parsed = model.model_validate(raw)
     except ValidationError as exc:
-        raise Unprocessable("the bulk query has invalid filters",
-                            [("query." + _path(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
-                            ) from None
+        raise Unprocessable(
+            "the bulk query has invalid filters",
+            [("query." + _path(tuple(e["loc"])), e["msg"]) for e in exc.errors()],
+        ) from None
     # A filter given as null is a filter not given.
     query = parsed.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
     if kind == "requests":
         # Only accepted requests are routed, so only they can be replayed (as one retry).
         if query.get("status", "accepted") != "accepted":
-            raise Unprocessable("only accepted requests can be replayed",
-                                [("query.status", "must be accepted (or left out)")])
+            raise Unprocessable(
+                "only accepted requests can be replayed",
+                [("query.status", "must be accepted (or left out)")],
+            )
         query["status"] = "accepted"
     return query
 
@@ -354,8 +388,9 @@ def _bulk_job(request: web.Request) -> Job:
 async def bulk_retry(request: web.Request) -> web.Response:
     query, connection_ids = await _bulk_query(request)
     try:
-        job = await request.app[BULK].create(_kind(request), request[TEAM_ID], query,
-                                             connection_ids)
+        job = await request.app[BULK].create(
+            _kind(request), request[TEAM_ID], query, connection_ids
+        )
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
     return web.json_response(job.model(), status=202)
@@ -371,10 +406,15 @@ async def bulk_list(request: web.Request) -> web.Response:
     """The team's jobs of this kind, newest first (every job is held in memory)."""
     query = read_query(request, BulkListQuery)
     kind, team = _kind(request), request[TEAM_ID]
-    jobs = sorted((j for j in request.app[BULK].jobs.values()
-                   if j.team_id == team and j.kind == kind
-                   and query.status in (None, j.status)),
-                  key=lambda j: j.id, reverse=True)[:query.limit]
+    jobs = sorted(
+        (
+            j
+            for j in request.app[BULK].jobs.values()
+            if j.team_id == team and j.kind == kind and query.status in (None, j.status)
+        ),
+        key=lambda j: j.id,
+        reverse=True,
+    )[: query.limit]
     return web.json_response({"models": [j.model() for j in jobs], "count": len(jobs)})
 
 
@@ -404,7 +444,14 @@ async def metrics(request: web.Request) -> web.Response:
     bucket_s = query.bucket(start_ms, end_ms)
     params = timeseries.params(team, start_ms, end_ms, bucket_s)
     with request.app[METRICS].query_seconds.labels("metrics").time():
-        rows = [await fetch(request, build(db, params)) for build in (
-            timeseries.requests_sql, timeseries.events_sql, timeseries.attempts_sql,
-            timeseries.destination_attempts_sql, timeseries.backlog_sql)]
+        rows = [
+            await fetch(request, build(db, params))
+            for build in (
+                timeseries.requests_sql,
+                timeseries.events_sql,
+                timeseries.attempts_sql,
+                timeseries.destination_attempts_sql,
+                timeseries.backlog_sql,
+            )
+        ]
     return web.json_response(timeseries.shape(start_ms, end_ms, bucket_s, now_ms, *rows))

@@ -32,8 +32,11 @@ def events_query(state: dict[str, Any]) -> dict[str, Any] | None:
     FAILED: its connection, its error class, created up to its last failure."""
     if state["type"] != "delivery" or not state.get("connection_id"):
         return None
-    query: dict[str, Any] = {"connection_id": state["connection_id"], "status": "FAILED",
-                             "created_at[lte]": iso(state["last_seen_at"])}
+    query: dict[str, Any] = {
+        "connection_id": state["connection_id"],
+        "status": "FAILED",
+        "created_at[lte]": iso(state["last_seen_at"]),
+    }
     if state.get("response_status") is not None:
         query["response_status"] = state["response_status"]
     elif state.get("error_code"):
@@ -46,20 +49,27 @@ def requests_query(state: dict[str, Any]) -> dict[str, Any] | None:
     query: those whose transformation failed on its connection, up to its last failure."""
     if state["type"] != "transformation" or not state.get("connection_id"):
         return None
-    return {"ignored_cause": "TRANSFORMATION_FAILED",
-            "ignored_connection_id": state["connection_id"], "status": "accepted",
-            "created_at[lte]": iso(state["last_seen_at"])}
+    return {
+        "ignored_cause": "TRANSFORMATION_FAILED",
+        "ignored_connection_id": state["connection_id"],
+        "status": "accepted",
+        "created_at[lte]": iso(state["last_seen_at"]),
+    }
 
 
 def issue_model(state: dict[str, Any]) -> dict[str, Any]:
-    return {**public_issue(state), "events_query": events_query(state),
-            "requests_query": requests_query(state)}
+    return {
+        **public_issue(state),
+        "events_query": events_query(state),
+        "requests_query": requests_query(state),
+    }
 
 
 async def _issue(request: web.Request) -> dict[str, Any]:
     issue_id = request.match_info["id"]
-    rows = await fetch(request, list_issues(request.app[DATABASE], request[TEAM_ID],
-                                            IssueQuery(limit=1), issue_id))
+    rows = await fetch(
+        request, list_issues(request.app[DATABASE], request[TEAM_ID], IssueQuery(limit=1), issue_id)
+    )
     if not rows:
         raise NotFound(f"no issue {issue_id}")
     return rows[0]
@@ -86,15 +96,21 @@ async def update_issue(request: web.Request) -> web.Response:
         # The job no longer follows it: a failure now opens a new issue.
         raise Conflict(f"issue {state['issue_id']} is resolved; a new failure opens a new one")
     now = int(time.time() * 1000)
-    changed = {**{k: v for k, v in state.items() if k != "id"}, "status": body.status,
-               "updated_at": now, "version": state["version"] + 1,
-               "resolved_at": now if body.status == "RESOLVED" else None}
+    changed = {
+        **{k: v for k, v in state.items() if k != "id"},
+        "status": body.status,
+        "updated_at": now,
+        "version": state["version"] + 1,
+        "resolved_at": now if body.status == "RESOLVED" else None,
+    }
     record = {"issue": changed, "change": "status", "actor": "api", "changed_at": now}
     name = "IssueResolved" if body.status == "RESOLVED" else "IssueUpdated"
     try:
         await request.app[PRODUCER].send_and_wait(
-            request.app[SETTINGS].topics.issues, encode(name, record),
-            key=changed["issue_id"].encode())
+            request.app[SETTINGS].topics.issues,
+            encode(name, record),
+            key=changed["issue_id"].encode(),
+        )
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the change: {exc}") from None
     return web.json_response(issue_model(changed))
@@ -112,25 +128,37 @@ def timeline(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "count":
             kind = "counted"
         last = entries[-1] if entries else None
-        if confirms and last is not None and change["actor"] == "job" \
-                and last["actor"] == "api" and last["status"] == change["status"]:
+        if (
+            confirms
+            and last is not None
+            and change["actor"] == "job"
+            and last["actor"] == "api"
+            and last["status"] == change["status"]
+        ):
             continue  # the job confirming what the API asked
         if last is not None and kind == last["kind"] == "counted":
             entries.pop()
-        entries.append({"kind": kind, "status": change["status"], "count": change["count"],
-                        "actor": change["actor"], "at": iso(change["changed_at"]),
-                        "version": change["version"]})
+        entries.append(
+            {
+                "kind": kind,
+                "status": change["status"],
+                "count": change["count"],
+                "actor": change["actor"],
+                "at": iso(change["changed_at"]),
+                "version": change["version"],
+            }
+        )
     return entries
 
 
 async def issue_timeline(request: web.Request) -> web.Response:
     read_query(request, NoParams)
     state = await _issue(request)
-    rows = await fetch(request, issue_changes(request.app[DATABASE], request[TEAM_ID],
-                                              state["issue_id"]))
+    rows = await fetch(
+        request, issue_changes(request.app[DATABASE], request[TEAM_ID], state["issue_id"])
+    )
     entries = timeline(rows)
-    return web.json_response({"id": state["issue_id"], "models": entries,
-                              "count": len(entries)})
+    return web.json_response({"id": state["issue_id"], "models": entries, "count": len(entries)})
 
 
 async def replay_issue(request: web.Request) -> web.Response:
@@ -143,12 +171,15 @@ async def replay_issue(request: web.Request) -> web.Response:
         if events is not None:
             job = await request.app[BULK].create("events", request[TEAM_ID], events)
         elif requests is not None:
-            job = await request.app[BULK].create("requests", request[TEAM_ID], requests,
-                                                 [state["connection_id"]])
+            job = await request.app[BULK].create(
+                "requests", request[TEAM_ID], requests, [state["connection_id"]]
+            )
         else:
             raise Unprocessable(
                 "a backpressure issue has nothing to replay: its events are delivered once "
-                "the destination catches up", [("id", "a backpressure issue")])
+                "the destination catches up",
+                [("id", "a backpressure issue")],
+            )
     except KafkaError as exc:
         raise Unavailable(f"the broker did not store the bulk retry: {exc}") from None
     return web.json_response(job.model(), status=202)

@@ -40,16 +40,17 @@ REPLICA = "{replica}"
 EVERY_NODE_REPLICA = "{shard}-{replica}"
 # Statements whose change a Distributed table must mirror (its columns); the rest (indexes,
 # TTL, data) only concern the tables holding the rows.
-COLUMN_CHANGES = ("ADD COLUMN", "DROP COLUMN", "MODIFY COLUMN", "COMMENT COLUMN",
-                  "RENAME COLUMN")
+COLUMN_CHANGES = ("ADD COLUMN", "DROP COLUMN", "MODIFY COLUMN", "COMMENT COLUMN", "RENAME COLUMN")
 
 _CREATE_TABLE = re.compile(
     r"^\s*CREATE TABLE IF NOT EXISTS (?P<db>\w+)\.(?P<table>\w+) \((?P<body>.*)\) "
-    r"ENGINE = (?P<engine>\w+)(?:\((?P<args>[^)]*)\))?(?P<rest>.*)$", re.DOTALL)
-_ALTER_TABLE = re.compile(r"^\s*ALTER TABLE (?P<db>\w+)\.(?P<table>\w+) (?P<clause>.*)$",
-                          re.DOTALL)
-_CREATE_VIEW = re.compile(r"^\s*CREATE VIEW IF NOT EXISTS (?P<db>\w+)\.(?P<view>\w+) AS\b",
-                          re.DOTALL)
+    r"ENGINE = (?P<engine>\w+)(?:\((?P<args>[^)]*)\))?(?P<rest>.*)$",
+    re.DOTALL,
+)
+_ALTER_TABLE = re.compile(r"^\s*ALTER TABLE (?P<db>\w+)\.(?P<table>\w+) (?P<clause>.*)$", re.DOTALL)
+_CREATE_VIEW = re.compile(
+    r"^\s*CREATE VIEW IF NOT EXISTS (?P<db>\w+)\.(?P<view>\w+) AS\b", re.DOTALL
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,9 @@ class Layout:
             return [statement.replace(name, name + self.on_cluster, 1)]
         raise ValueError(f"no cluster form for: {statement.strip()[:80]}")
 
-    def _create_table(self, db: str, table: str, body: str, engine: str, args: str | None,
-                      rest: str) -> list[str]:
+    def _create_table(
+        self, db: str, table: str, body: str, engine: str, args: str | None, rest: str
+    ) -> list[str]:
         local = table + LOCAL
         if table in SHARDING_KEYS:
             path, replica = TABLE_PATH % (db, local), REPLICA
@@ -96,13 +98,16 @@ class Layout:
             path, replica = EVERY_NODE_PATH % (db, table), EVERY_NODE_REPLICA
             local = table
         replicated = ", ".join([quote(path), quote(replica), *([args] if args else [])])
-        statements = [f"CREATE TABLE IF NOT EXISTS {db}.{local}{self.on_cluster} ({body}) "
-                      f"ENGINE = Replicated{engine}({replicated}){rest}"]
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {db}.{local}{self.on_cluster} ({body}) "
+            f"ENGINE = Replicated{engine}({replicated}){rest}"
+        ]
         if table in SHARDING_KEYS:
             statements.append(
                 f"CREATE TABLE IF NOT EXISTS {db}.{table}{self.on_cluster} AS {db}.{local} "
                 f"ENGINE = Distributed({quote(self.cluster)}, {quote(db)}, {quote(local)}, "
-                f"cityHash64({SHARDING_KEYS[table]}))")
+                f"cityHash64({SHARDING_KEYS[table]}))"
+            )
         return statements
 
     def _alter_table(self, db: str, table: str, clause: str) -> list[str]:

@@ -37,7 +37,10 @@ STATE_COMMENT = "QUEUED | SCHEDULED | HOLD | SUCCESSFUL | FAILED | CANCELLED"
 
 # (table, its time column for TTL or None, CREATE statement with {db} and {ttl})
 TABLES: tuple[tuple[str, str | None, str], ...] = (
-    ("requests", "received_at", f"""
+    (
+        "requests",
+        "received_at",
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.requests (
     team_id LowCardinality(String),
     request_id String,
@@ -69,8 +72,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.requests (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (team_id, request_id)
-{{ttl}} {GRANULARITY}"""),
-    ("event_log", "event_time", f"""
+{{ttl}} {GRANULARITY}""",
+    ),
+    (
+        "event_log",
+        "event_time",
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.event_log (
     team_id LowCardinality(String),
     event_id String,
@@ -98,8 +105,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.event_log (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (team_id, event_id, fact_key)
-{{ttl}} {GRANULARITY}"""),
-    ("event_data", "event_time", f"""
+{{ttl}} {GRANULARITY}""",
+    ),
+    (
+        "event_data",
+        "event_time",
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.event_data (
     team_id LowCardinality(String),
     event_id String,
@@ -122,8 +133,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.event_data (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (team_id, event_id)
-{{ttl}} {GRANULARITY}"""),
-    ("attempts", "created_at", f"""
+{{ttl}} {GRANULARITY}""",
+    ),
+    (
+        "attempts",
+        "created_at",
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.attempts (
     team_id LowCardinality(String),
     attempt_id String,
@@ -151,8 +166,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.attempts (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (team_id, event_id, attempt_id)
-{{ttl}} {GRANULARITY}"""),
-    ("ignored_events", "created_at", f"""
+{{ttl}} {GRANULARITY}""",
+    ),
+    (
+        "ignored_events",
+        "created_at",
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.ignored_events (
     team_id LowCardinality(String),
     ignored_id String,
@@ -168,10 +187,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.ignored_events (
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(created_at)
 ORDER BY (team_id, ignored_id)
-{{ttl}} {GRANULARITY}"""),
+{{ttl}} {GRANULARITY}""",
+    ),
     # Kept whole (no TTL): issues are few, and one still open may be old. One row per issue:
     # its latest version (each change on the issues topic carries the whole issue).
-    ("issues", None, f"""
+    (
+        "issues",
+        None,
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.issues (
     team_id LowCardinality(String),
     issue_id String,
@@ -195,10 +218,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.issues (
     paused_at Nullable({TIME}),
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
-ORDER BY (team_id, issue_id)"""),
+ORDER BY (team_id, issue_id)""",
+    ),
     # Every change of every issue (its timeline): a row per record of the issues topic, the
     # same record read twice is one row. Kept whole, like the issues.
-    ("issue_changes", None, f"""
+    (
+        "issue_changes",
+        None,
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.issue_changes (
     team_id LowCardinality(String),
     issue_id String,
@@ -209,10 +236,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.issue_changes (
     count UInt64,
     changed_at {TIME}
 ) ENGINE = ReplacingMergeTree
-ORDER BY (team_id, issue_id, version, actor)"""),
+ORDER BY (team_id, issue_id, version, actor)""",
+    ),
     # Kept whole (no TTL): the compacted topic holds the current state of every entity. The
     # topic offset orders versions (tombstones have none); is_deleted hides them under FINAL.
-    ("config", None, f"""
+    (
+        "config",
+        None,
+        f"""
 CREATE TABLE IF NOT EXISTS {{db}}.config (
     entity_id String,
     entity_type LowCardinality(String),
@@ -223,7 +254,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.config (
     offset UInt64,
     is_deleted UInt8
 ) ENGINE = ReplacingMergeTree(offset, is_deleted)
-ORDER BY entity_id"""),
+ORDER BY entity_id""",
+    ),
 )
 
 
@@ -251,16 +283,27 @@ SEARCH_INDEX_4 = tuple(
 
 # Additive: rows stored before are NULL in both (the record did not carry them).
 PROVIDER_VIEW: tuple[tuple[str, str | None], ...] = (
-    ("ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS event_type "
-     "LowCardinality(Nullable(String)) COMMENT 'the provider''s event type "
-     "(X-GitHub-Event, Stripe''s type...), NULL where it names none' AFTER connection_ids", None),
-    ("ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS idempotency_key Nullable(String) "
-     "COMMENT 'the provider''s delivery id (X-GitHub-Delivery, Stripe''s event id, webhook-id, "
-     "I-Twilio-Idempotency-Token...), NULL where it names none' AFTER event_type", None),
-    (f"ALTER TABLE {{db}}.requests ADD INDEX IF NOT EXISTS idx_event_type event_type {BLOOM}",
-     None),
-    ("ALTER TABLE {db}.requests ADD INDEX IF NOT EXISTS idx_idempotency_key idempotency_key "
-     f"{BLOOM}", None),
+    (
+        "ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS event_type "
+        "LowCardinality(Nullable(String)) COMMENT 'the provider''s event type "
+        "(X-GitHub-Event, Stripe''s type...), NULL where it names none' AFTER connection_ids",
+        None,
+    ),
+    (
+        "ALTER TABLE {db}.requests ADD COLUMN IF NOT EXISTS idempotency_key Nullable(String) "
+        "COMMENT 'the provider''s delivery id (X-GitHub-Delivery, Stripe''s event id, webhook-id, "
+        "I-Twilio-Idempotency-Token...), NULL where it names none' AFTER event_type",
+        None,
+    ),
+    (
+        f"ALTER TABLE {{db}}.requests ADD INDEX IF NOT EXISTS idx_event_type event_type {BLOOM}",
+        None,
+    ),
+    (
+        "ALTER TABLE {db}.requests ADD INDEX IF NOT EXISTS idx_idempotency_key idempotency_key "
+        f"{BLOOM}",
+        None,
+    ),
     ("ALTER TABLE {db}.requests MATERIALIZE INDEX idx_event_type", None),
     ("ALTER TABLE {db}.requests MATERIALIZE INDEX idx_idempotency_key", None),
 )
@@ -270,12 +313,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "views: events, twilio", tuple((ddl, None) for ddl in VIEW_STATEMENTS)),
     Migration(3, "q: 4-gram search index", SEARCH_INDEX_4),
     # Tables made before CANCELLED existed describe it too (DESCRIBE is what analysts read).
-    Migration(4, "event_log.state: CANCELLED", ((
-        f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),)),
+    Migration(
+        4,
+        "event_log.state: CANCELLED",
+        ((f"ALTER TABLE {{db}}.event_log COMMENT COLUMN state '{STATE_COMMENT}'", None),),
+    ),
     Migration(5, "requests: the provider's event type and idempotency key", PROVIDER_VIEW),
     Migration(6, "issues", tuple((ddl, None) for table, _, ddl in TABLES if table == "issues")),
-    Migration(7, "issue_changes: the issues' timelines",
-              tuple((ddl, None) for table, _, ddl in TABLES if table == "issue_changes")),
+    Migration(
+        7,
+        "issue_changes: the issues' timelines",
+        tuple((ddl, None) for table, _, ddl in TABLES if table == "issue_changes"),
+    ),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
 
@@ -295,12 +344,15 @@ def render(statement: str, db: str, ttl: str = "") -> str:
     return statement.replace("{db}", ident(db)).replace("{ttl}", ttl)
 
 
-def migration_statements(migration: Migration, db: str, retention_days: int,
-                         layout: Layout = SINGLE_NODE) -> list[str]:
+def migration_statements(
+    migration: Migration, db: str, retention_days: int, layout: Layout = SINGLE_NODE
+) -> list[str]:
     """What applying `migration` runs, in order, for `layout`."""
-    return [sql for statement, column in migration.statements
-            for sql in layout.statements(render(statement, db,
-                                                ttl_clause(column, retention_days)))]
+    return [
+        sql
+        for statement, column in migration.statements
+        for sql in layout.statements(render(statement, db, ttl_clause(column, retention_days)))
+    ]
 
 
 async def applied_versions(engine: Engine, db: str) -> set[int]:
@@ -323,10 +375,15 @@ async def migrate(engine: Engine, db: str, retention_days: int, cluster: str = "
                 continue
             for sql in migration_statements(migration, db, retention_days, layout):
                 await engine.command(sql)
-            await engine.insert(f"{ident(db)}.schema_migrations", ("version", "name"),
-                                [(migration.version, migration.name)])
-            log.info("migration applied", extra={"version": migration.version,
-                                                 "migration": migration.name, "database": db})
+            await engine.insert(
+                f"{ident(db)}.schema_migrations",
+                ("version", "name"),
+                [(migration.version, migration.name)],
+            )
+            log.info(
+                "migration applied",
+                extra={"version": migration.version, "migration": migration.name, "database": db},
+            )
             applied.append(migration.version)
         await ensure_retention(engine, db, retention_days, layout)
     except EngineError as exc:
@@ -334,12 +391,14 @@ async def migrate(engine: Engine, db: str, retention_days: int, cluster: str = "
     return applied
 
 
-async def ensure_retention(engine: Engine, db: str, days: int,
-                           layout: Layout = SINGLE_NODE) -> None:
+async def ensure_retention(
+    engine: Engine, db: str, days: int, layout: Layout = SINGLE_NODE
+) -> None:
     """Make each table's TTL match the setting; only an actual change is altered, because
     MODIFY TTL rewrites parts."""
     rows = await engine.query(
-        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", {"db": db})
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}", {"db": db}
+    )
     current = {r["name"]: r["engine_full"] for r in rows}
     for table, column, _ in TABLES:
         storage = layout.storage(table)
@@ -352,8 +411,10 @@ async def ensure_retention(engine: Engine, db: str, days: int,
         change = ttl_clause(column, days) if days > 0 else ""
         target = f"{ident(db)}.{table}"
         for statement in layout.statements(
-                f"ALTER TABLE {target} MODIFY {change}" if change
-                else f"ALTER TABLE {target} REMOVE TTL"):
+            f"ALTER TABLE {target} MODIFY {change}"
+            if change
+            else f"ALTER TABLE {target} REMOVE TTL"
+        ):
             await engine.command(statement)
         log.info("retention changed", extra={"table": table, "days": days})
 

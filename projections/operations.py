@@ -44,19 +44,27 @@ def bulk_body(kind: str) -> dict[str, Any]:
     requests job replays accepted requests only."""
     model = EventQuery if kind == "events" else RequestQuery
     schema = model.model_json_schema(ref_template=REF, by_alias=True)
-    filters = {name: {k: v for k, v in prop.items() if k != "default"}
-               for name, prop in schema["properties"].items() if name not in NOT_IN_BULK}
-    properties: dict[str, Any] = {"query": {"type": "object", "additionalProperties": False,
-                                            "properties": filters}}
+    filters = {
+        name: {k: v for k, v in prop.items() if k != "default"}
+        for name, prop in schema["properties"].items()
+        if name not in NOT_IN_BULK
+    }
+    properties: dict[str, Any] = {
+        "query": {"type": "object", "additionalProperties": False, "properties": filters}
+    }
     if kind == "requests":
         filters["status"] = {"anyOf": [{"const": "accepted"}, {"type": "null"}]}
         # As a single request's retry takes it: replayed to these connections only.
         retry = RetryRequestBody.model_json_schema(ref_template=REF)
-        properties["connection_ids"] = {k: v for k, v in
-                                        retry["properties"]["connection_ids"].items()
-                                        if k != "default"}
-    return {"type": "object", "required": ["query"], "additionalProperties": False,
-            "properties": properties}
+        properties["connection_ids"] = {
+            k: v for k, v in retry["properties"]["connection_ids"].items() if k != "default"
+        }
+    return {
+        "type": "object",
+        "required": ["query"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
 
 
 BINDINGS: dict[str, Binding] = {
@@ -65,8 +73,9 @@ BINDINGS: dict[str, Binding] = {
     "raw_body": Binding(h.raw_body, None),
     "request_events": Binding(h.request_events, r.EventPage),
     "request_ignored": Binding(h.request_ignored, r.IgnoredEventPage),
-    "retry_request": Binding(h.retry_request, r.RequestRetried, body=RetryRequestBody,
-                             body_required=False),
+    "retry_request": Binding(
+        h.retry_request, r.RequestRetried, body=RetryRequestBody, body_required=False
+    ),
     "list_events": Binding(h.list_events, r.EventPage, query=EventQuery),
     "get_event": Binding(h.get_event, r.Event),
     "retry_event": Binding(h.retry_event, r.EventRetried),
@@ -94,15 +103,18 @@ BINDINGS: dict[str, Binding] = {
 }
 
 
-def operations(routes: tuple[QueryRoute, ...] = QUERY_ROUTES,
-               bindings: dict[str, Binding] = BINDINGS) -> tuple[Operation, ...]:
+def operations(
+    routes: tuple[QueryRoute, ...] = QUERY_ROUTES, bindings: dict[str, Binding] = BINDINGS
+) -> tuple[Operation, ...]:
     """Every described route with its binding; a route without one (or a binding without a
     route) is a programming error caught at start, not a 404 found by a user."""
     unbound = [route.name for route in routes if route.name not in bindings]
     unrouted = set(bindings) - {route.name for route in routes}
     if unbound or unrouted:
-        raise ProjectionsError(f"query routes without a handler: {unbound}; handlers without "
-                               f"a route: {sorted(unrouted)}")
+        raise ProjectionsError(
+            f"query routes without a handler: {unbound}; handlers without "
+            f"a route: {sorted(unrouted)}"
+        )
     return tuple(Operation(route, bindings[route.name]) for route in routes)
 
 

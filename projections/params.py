@@ -33,7 +33,8 @@ MAX_LIMIT = 250
 # RFC 3339 (a space for the T allowed, no offset read as UTC): not pydantic's lax reading,
 # which would also take `0` or `1700000000` as a time.
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
 
 
 def _rfc3339(value: Any) -> Any:
@@ -96,8 +97,10 @@ class ListQuery(BaseModel):
 
     @property
     def created_range_ms(self) -> tuple[int | None, int | None]:
-        return (to_ms(self.created_gte) if self.created_gte else None,
-                to_ms(self.created_lte) if self.created_lte else None)
+        return (
+            to_ms(self.created_gte) if self.created_gte else None,
+            to_ms(self.created_lte) if self.created_lte else None,
+        )
 
 
 class RequestQuery(ListQuery):
@@ -138,7 +141,8 @@ class EventQuery(ListQuery):
     def _cursor_fits_order(self) -> EventQuery:
         cursor = self.cursor
         if cursor is not None and (self.order_by == "last_attempt_at") != (
-                last_attempt_key(cursor[1]) is not None):
+            last_attempt_key(cursor[1]) is not None
+        ):
             raise ValueError("the cursor belongs to another order_by")
         return self
 
@@ -181,9 +185,11 @@ class IssueQuery(ListQuery):
     destination_id: Id | None = None
 
 
-def paginate(rows: list[dict[str, Any]], query: ListQuery,
-             key: Callable[[dict[str, Any]], str] = lambda row: str(row["id"])
-             ) -> dict[str, Any]:
+def paginate(
+    rows: list[dict[str, Any]],
+    query: ListQuery,
+    key: Callable[[dict[str, Any]], str] = lambda row: str(row["id"]),
+) -> dict[str, Any]:
     """A list body from rows fetched with `limit + 1` in the cursor's direction; `key` is
     what a cursor points at (the id, unless the list is sorted otherwise)."""
     more = len(rows) > query.limit

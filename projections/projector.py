@@ -62,8 +62,15 @@ class _Seek(ConsumerRebalanceListener):
 
 
 class Projector:
-    def __init__(self, settings: Settings, engine: Engine, db: str,
-                 metrics: ProjectionMetrics, *, from_beginning: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        db: str,
+        metrics: ProjectionMetrics,
+        *,
+        from_beginning: bool = False,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.db = ident(db)
@@ -72,7 +79,8 @@ class Projector:
         self.kinds = {f"{settings.topic_namespace}.{kind}": kind for kind in KINDS}
         group = group_name(settings)
         self.consumer = make_group_consumer(
-            settings, group, max_poll_records=settings.projector_batch_records)
+            settings, group, max_poll_records=settings.projector_batch_records
+        )
         self._idle = IdleFetch(self.consumer)
         self.last_write_at = 0.0
         # Batches that wrote event facts, and a condition the list route's long poll waits on.
@@ -100,10 +108,11 @@ class Projector:
         deadline: float | None = None
         while len(records) < size and not self._task.stopping:
             timeout = 200 if deadline is None else max(0, int((deadline - loop.time()) * 1000))
-            batches = await (self._idle.getmany(max_records=size - len(records))
-                             if deadline is None else
-                             self.consumer.getmany(timeout_ms=timeout,
-                                                   max_records=size - len(records)))
+            batches = await (
+                self._idle.getmany(max_records=size - len(records))
+                if deadline is None
+                else self.consumer.getmany(timeout_ms=timeout, max_records=size - len(records))
+            )
             for messages in batches.values():
                 records.extend(messages)
             if records:
@@ -135,9 +144,14 @@ class Projector:
                 produced = project(kind, key, record, message.timestamp, message.offset)
             except (SchemaError, KeyError, TypeError, ValueError):
                 self.metrics.skipped.labels(kind).inc()
-                log.exception("record cannot be projected; skipped",
-                              extra={"topic": message.topic, "partition": message.partition,
-                                     "offset": message.offset})
+                log.exception(
+                    "record cannot be projected; skipped",
+                    extra={
+                        "topic": message.topic,
+                        "partition": message.partition,
+                        "offset": message.offset,
+                    },
+                )
                 continue
             self.metrics.records.labels(kind).inc()
             for table, row in produced:
@@ -173,8 +187,8 @@ class Projector:
         try:
             async with self._events_written:
                 await asyncio.wait_for(
-                    self._events_written.wait_for(lambda: self.event_batches != batch),
-                    timeout_s)
+                    self._events_written.wait_for(lambda: self.event_batches != batch), timeout_s
+                )
         except TimeoutError:
             pass
 
@@ -193,9 +207,12 @@ class Projector:
     def unassigned(self) -> list[TopicPartition]:
         """The partitions of the projected topics this member does not own."""
         owned = self.consumer.assignment()
-        return [TopicPartition(topic, partition) for topic in self.kinds
-                for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
-                if TopicPartition(topic, partition) not in owned]
+        return [
+            TopicPartition(topic, partition)
+            for topic in self.kinds
+            for partition in sorted(self.consumer.partitions_for_topic(topic) or ())
+            if TopicPartition(topic, partition) not in owned
+        ]
 
     async def caught_up(self) -> bool:
         """Has every assigned partition been written up to its end offset as of now?"""
@@ -221,12 +238,15 @@ def check_alone(projector: Projector) -> None:
     a replay (or rebuild) would miss their records."""
     missing = projector.unassigned()
     if missing:
-        raise EngineError(f"{len(missing)} partitions are owned by another projector of the "
-                          "group: stop every projections process first")
+        raise EngineError(
+            f"{len(missing)} partitions are owned by another projector of the "
+            "group: stop every projections process first"
+        )
 
 
-async def ensure_alone(settings: Settings, engine: Engine, db: str,
-                       timeout_s: float = 60.0) -> None:
+async def ensure_alone(
+    settings: Settings, engine: Engine, db: str, timeout_s: float = 60.0
+) -> None:
     """Join the projector's group without projecting anything, check no other member holds
     partitions, and leave: what a rebuild does before it drops any table."""
     projector = Projector(settings, engine, db, ProjectionMetrics())
@@ -244,8 +264,13 @@ async def ensure_alone(settings: Settings, engine: Engine, db: str,
         await projector.consumer.stop()
 
 
-async def replay_all(settings: Settings, engine: Engine, db: str, metrics: ProjectionMetrics,
-                     timeout_s: float = 600.0) -> None:
+async def replay_all(
+    settings: Settings,
+    engine: Engine,
+    db: str,
+    metrics: ProjectionMetrics,
+    timeout_s: float = 600.0,
+) -> None:
     """Read every topic from the beginning into the tables, as the projector's group, then
     stop with the group's offsets at the end: a projector started afterwards continues."""
     projector = Projector(settings, engine, db, metrics, from_beginning=True)

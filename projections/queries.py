@@ -94,36 +94,49 @@ REQUEST_RECORD_COLUMNS = (
 )
 
 
-def list_requests(db: str, team_id: str, query: RequestQuery,
-                  request_id: str | None = None) -> Sql:
+def list_requests(db: str, team_id: str, query: RequestQuery, request_id: str | None = None) -> Sql:
     bind = _Binder(team_id)
     where = ["team_id = {team:String}"]
-    where += _equal(bind, request_id=request_id, source_id=query.source_id,
-                    status=query.status, rejection_cause=query.rejection_cause,
-                    event_type=query.event_type, idempotency_key=query.idempotency_key)
+    where += _equal(
+        bind,
+        request_id=request_id,
+        source_id=query.source_id,
+        status=query.status,
+        rejection_cause=query.rejection_cause,
+        event_type=query.event_type,
+        idempotency_key=query.idempotency_key,
+    )
     if query.q:
         where.append(f"search LIKE {bind(like_pattern(query.q))}")
     if query.ignored_cause is not None or query.ignored_connection_id is not None:
-        ignored = ["team_id = {team:String}", *_equal(
-            bind, cause=query.ignored_cause, connection_id=query.ignored_connection_id)]
-        where.append(f"request_id IN (SELECT request_id FROM {ident(db)}.ignored_events "
-                     f"WHERE {' AND '.join(ignored)})")
+        ignored = [
+            "team_id = {team:String}",
+            *_equal(bind, cause=query.ignored_cause, connection_id=query.ignored_connection_id),
+        ]
+        where.append(
+            f"request_id IN (SELECT request_id FROM {ident(db)}.ignored_events "
+            f"WHERE {' AND '.join(ignored)})"
+        )
     where += _time_range(query, "received_at", bind)
     cursor, tail = _page(query, "request_id", bind)
     columns = REQUEST_COLUMNS + (f", {REQUEST_DATA_COLUMNS}" if query.include_data else "")
-    text = (f"SELECT {columns} FROM {ident(db)}.requests FINAL "
-            f"WHERE {' AND '.join(where + cursor)} {tail}"
-            # Requests are immutable: rows sharing a key are copies of one record, so the
-            # skip indexes (the n-gram filter behind `q`) may stay on under FINAL.
-            " SETTINGS use_skip_indexes_if_final = 1")
+    text = (
+        f"SELECT {columns} FROM {ident(db)}.requests FINAL "
+        f"WHERE {' AND '.join(where + cursor)} {tail}"
+        # Requests are immutable: rows sharing a key are copies of one record, so the
+        # skip indexes (the n-gram filter behind `q`) may stay on under FINAL.
+        " SETTINGS use_skip_indexes_if_final = 1"
+    )
     return Sql(text, bind.params, ("body",) if query.include_data else ())
 
 
 def request_record(db: str, team_id: str, request_id: str) -> Sql:
     """Everything stored about one request: for raw_body and for a retry."""
     bind = _Binder(team_id)
-    text = (f"SELECT {REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
-            f"WHERE team_id = {{team:String}} AND request_id = {bind(request_id)} LIMIT 1")
+    text = (
+        f"SELECT {REQUEST_RECORD_COLUMNS} FROM {ident(db)}.requests FINAL "
+        f"WHERE team_id = {{team:String}} AND request_id = {bind(request_id)} LIMIT 1"
+    )
     return Sql(text, bind.params, ("body", "header_raw"))
 
 
@@ -176,8 +189,11 @@ def _event_candidates(query: EventQuery, bind: _Binder) -> list[str]:
     gte, lte = query.created_range_ms
     if lte is not None:
         rows.append(f"event_time <= fromUnixTimestamp64Milli({bind(lte, 'Int64')}, 'UTC')")
-    since = (f"event_created_at >= fromUnixTimestamp64Milli({bind(gte, 'Int64')}, 'UTC')"
-             if gte is not None else None)
+    since = (
+        f"event_created_at >= fromUnixTimestamp64Milli({bind(gte, 'Int64')}, 'UTC')"
+        if gte is not None
+        else None
+    )
     if query.status is not None:
         rows.append(f"state = {bind(query.status)}")
         if since:
@@ -197,13 +213,19 @@ def _event_candidates(query: EventQuery, bind: _Binder) -> list[str]:
 def _event_facts(db: str, query: EventQuery, bind: _Binder, event_id: str | None) -> list[str]:
     """Conditions on what never changes for an event (the same on all its rows)."""
     facts = ["team_id = {team:String}"]
-    facts += _equal(bind, event_id=event_id, source_id=query.source_id,
-                    connection_id=query.connection_id, destination_id=query.destination_id,
-                    request_id=query.request_id)
+    facts += _equal(
+        bind,
+        event_id=event_id,
+        source_id=query.source_id,
+        connection_id=query.connection_id,
+        destination_id=query.destination_id,
+        request_id=query.request_id,
+    )
     if query.q:
         facts.append(
             f"event_id IN (SELECT event_id FROM {ident(db)}.event_data "
-            f"WHERE team_id = {{team:String}} AND search LIKE {bind(like_pattern(query.q))})")
+            f"WHERE team_id = {{team:String}} AND search LIKE {bind(like_pattern(query.q))})"
+        )
     return facts
 
 
@@ -228,21 +250,34 @@ def _bound(key: str, item: str, op: str, bind: _Binder, last_attempt: bool) -> s
     return f"{key} {op} ({bind(parsed[0], 'Int64')}, {bind(parsed[1])})"
 
 
-def _ranked(db: str, query: EventQuery, bind: _Binder, facts: list[str],
-            edge: str | None, limit: str | None = None, select: str = "event_id") -> str:
+def _ranked(
+    db: str,
+    query: EventQuery,
+    bind: _Binder,
+    facts: list[str],
+    edge: str | None,
+    limit: str | None = None,
+    select: str = "event_id",
+) -> str:
     """Event ids in last-attempt order after the cursor (up to `edge`, or `limit` of them),
     ranked on two columns of their rows before anything is aggregated."""
     descending = _descending(query)
     having = []
     if query.cursor is not None:
-        having.append(_bound(LAST_ATTEMPT_ROWS, query.cursor[1], "<" if descending else ">",
-                             bind, True))
+        having.append(
+            _bound(LAST_ATTEMPT_ROWS, query.cursor[1], "<" if descending else ">", bind, True)
+        )
     if edge is not None:
         having.append(_bound(LAST_ATTEMPT_ROWS, edge, ">=" if descending else "<=", bind, True))
-    order = (f" ORDER BY {LAST_ATTEMPT_ROWS} {'DESC' if descending else 'ASC'} LIMIT {limit}"
-             if limit else "")
-    return (f"SELECT {select} FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} "
-            f"GROUP BY event_id {'HAVING ' + ' AND '.join(having) if having else ''}{order}")
+    order = (
+        f" ORDER BY {LAST_ATTEMPT_ROWS} {'DESC' if descending else 'ASC'} LIMIT {limit}"
+        if limit
+        else ""
+    )
+    return (
+        f"SELECT {select} FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} "
+        f"GROUP BY event_id {'HAVING ' + ' AND '.join(having) if having else ''}{order}"
+    )
 
 
 def event_windowed(query: EventQuery) -> bool:
@@ -251,8 +286,9 @@ def event_windowed(query: EventQuery) -> bool:
     return bool(_event_state(query, _Binder("")))
 
 
-def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None = None,
-                edge: str | None = None) -> Sql:
+def list_events(
+    db: str, team_id: str, query: EventQuery, event_id: str | None = None, edge: str | None = None
+) -> Sql:
     """A page of events. Filters on the state apply to the aggregate, but only events that
     `_event_candidates` lets through are aggregated; `edge` (from `event_window`) bounds
     them further to the window's."""
@@ -261,19 +297,24 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
     state = _event_state(query, bind)
     descending = _descending(query)
     if query.order_by == "last_attempt_at":
-        limit = bind(query.limit + 1, 'UInt32')
+        limit = bind(query.limit + 1, "UInt32")
         direction = "DESC" if descending else "ASC"
         tail = f"ORDER BY {LAST_ATTEMPT_AGGREGATE} {direction} LIMIT {limit}"
         # Without state filters the page's events are the first ranked; with them, those up
         # to the window's edge are aggregated and filtered.
         ranked = _ranked(db, query, bind, facts, edge, None if state or edge else limit)
         if query.cursor is not None:
-            state.append(_bound(LAST_ATTEMPT_AGGREGATE, query.cursor[1],
-                                "<" if descending else ">", bind, True))
+            state.append(
+                _bound(
+                    LAST_ATTEMPT_AGGREGATE, query.cursor[1], "<" if descending else ">", bind, True
+                )
+            )
         facts = [*facts, f"event_id IN ({ranked})"]
-        text = (f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
-                f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} GROUP BY event_id) "
-                f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}")
+        text = (
+            f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
+            f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts)} GROUP BY event_id) "
+            f"{'WHERE ' + ' AND '.join(state) if state else ''} {tail}"
+        )
         return Sql(text, bind.params)
     cursor, tail = _page(query, "event_id", bind)
     if edge is not None:
@@ -286,8 +327,7 @@ def list_events(db: str, team_id: str, query: EventQuery, event_id: str | None =
     else:
         candidates = _event_candidates(query, bind)
         if candidates:
-            facts.append(f"event_id IN (SELECT event_id FROM {log} AND "
-                         f"{' AND '.join(candidates)})")
+            facts.append(f"event_id IN (SELECT event_id FROM {log} AND {' AND '.join(candidates)})")
     text = (
         f"SELECT {EVENT_COLUMNS} FROM (SELECT event_id, {EVENT_AGGREGATES} "
         f"FROM {ident(db)}.event_log WHERE {' AND '.join(facts + cursor)} GROUP BY event_id) "
@@ -304,17 +344,22 @@ def event_window(db: str, team_id: str, query: EventQuery, size: int) -> Sql:
     descending = _descending(query)
     farthest = "min" if descending else "max"
     if query.order_by == "last_attempt_at":
-        ranked = _ranked(db, query, bind, facts, None, bind(size, "UInt32"),
-                         f"{LAST_ATTEMPT_ROWS} AS k")
-        text = (f"SELECT count() AS n, concat(toString(tupleElement({farthest}(k), 1)), ':', "
-                f"tupleElement({farthest}(k), 2)) AS edge FROM ({ranked})")
+        ranked = _ranked(
+            db, query, bind, facts, None, bind(size, "UInt32"), f"{LAST_ATTEMPT_ROWS} AS k"
+        )
+        text = (
+            f"SELECT count() AS n, concat(toString(tupleElement({farthest}(k), 1)), ':', "
+            f"tupleElement({farthest}(k), 2)) AS edge FROM ({ranked})"
+        )
         return Sql(text, bind.params)
     cursor, _ = _page(query, "event_id", bind)
     where = " AND ".join(facts + cursor + _event_candidates(query, bind))
-    text = (f"SELECT count() AS n, {farthest}(event_id) AS edge FROM ("
-            f"SELECT DISTINCT event_id FROM {ident(db)}.event_log WHERE {where} "
-            f"ORDER BY event_id {'DESC' if descending else 'ASC'} "
-            f"LIMIT {bind(size, 'UInt32')})")
+    text = (
+        f"SELECT count() AS n, {farthest}(event_id) AS edge FROM ("
+        f"SELECT DISTINCT event_id FROM {ident(db)}.event_log WHERE {where} "
+        f"ORDER BY event_id {'DESC' if descending else 'ASC'} "
+        f"LIMIT {bind(size, 'UInt32')})"
+    )
     return Sql(text, bind.params)
 
 
@@ -332,8 +377,10 @@ def event_data(db: str, team_id: str, event_ids: Sequence[str]) -> Sql:
 
 def attempts_so_far(db: str, team_id: str, event_id: str) -> Sql:
     bind = _Binder(team_id)
-    text = (f"SELECT uniqExact(attempt_id) AS attempts FROM {ident(db)}.attempts "
-            f"WHERE team_id = {{team:String}} AND event_id = {bind(event_id)}")
+    text = (
+        f"SELECT uniqExact(attempt_id) AS attempts FROM {ident(db)}.attempts "
+        f"WHERE team_id = {{team:String}} AND event_id = {bind(event_id)}"
+    )
     return Sql(text, bind.params)
 
 
@@ -344,17 +391,17 @@ ATTEMPT_COLUMNS = (
 )
 
 
-def list_attempts(db: str, team_id: str, query: AttemptQuery,
-                  attempt_id: str | None = None) -> Sql:
+def list_attempts(db: str, team_id: str, query: AttemptQuery, attempt_id: str | None = None) -> Sql:
     bind = _Binder(team_id)
     where = ["team_id = {team:String}"]
     where += _equal(bind, attempt_id=attempt_id, event_id=query.event_id)
     where += _time_range(query, "created_at", bind)
     cursor, tail = _page(query, "attempt_id", bind)
-    columns = ATTEMPT_COLUMNS + (", response_body, response_headers" if query.include_data
-                                 else "")
-    text = (f"SELECT {columns} FROM {ident(db)}.attempts FINAL "
-            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    columns = ATTEMPT_COLUMNS + (", response_body, response_headers" if query.include_data else "")
+    text = (
+        f"SELECT {columns} FROM {ident(db)}.attempts FINAL "
+        f"WHERE {' AND '.join(where + cursor)} {tail}"
+    )
     return Sql(text, bind.params, ("response_body",) if query.include_data else ())
 
 
@@ -365,46 +412,84 @@ IGNORED_COLUMNS = (
 )
 
 
-def list_ignored(db: str, team_id: str, query: IgnoredQuery,
-                 ignored_id: str | None = None) -> Sql:
+def list_ignored(db: str, team_id: str, query: IgnoredQuery, ignored_id: str | None = None) -> Sql:
     bind = _Binder(team_id)
     where = ["team_id = {team:String}"]
-    where += _equal(bind, ignored_id=ignored_id, request_id=query.request_id,
-                    connection_id=query.connection_id, cause=query.cause)
+    where += _equal(
+        bind,
+        ignored_id=ignored_id,
+        request_id=query.request_id,
+        connection_id=query.connection_id,
+        cause=query.cause,
+    )
     where += _time_range(query, "created_at", bind)
     cursor, tail = _page(query, "ignored_id", bind)
-    text = (f"SELECT {IGNORED_COLUMNS} FROM {ident(db)}.ignored_events FINAL "
-            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    text = (
+        f"SELECT {IGNORED_COLUMNS} FROM {ident(db)}.ignored_events FINAL "
+        f"WHERE {' AND '.join(where + cursor)} {tail}"
+    )
     return Sql(text, bind.params)
 
 
 # --- issues -----------------------------------------------------------------------------------
-ISSUE_TIMES = ("first_seen_at", "last_seen_at", "opened_at", "resolved_at", "updated_at",
-               "paused_at")
+ISSUE_TIMES = (
+    "first_seen_at",
+    "last_seen_at",
+    "opened_at",
+    "resolved_at",
+    "updated_at",
+    "paused_at",
+)
 ISSUE_COLUMNS = ", ".join(
     f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c
-    for c in ("team_id", "issue_id", "type", "status", "issue_trigger_id", "connection_id",
-              "destination_id", "source_id", "response_status", "error_code", "count",
-              *ISSUE_TIMES, "sample_event_ids", "sample_request_ids", "detail", "version"))
+    for c in (
+        "team_id",
+        "issue_id",
+        "type",
+        "status",
+        "issue_trigger_id",
+        "connection_id",
+        "destination_id",
+        "source_id",
+        "response_status",
+        "error_code",
+        "count",
+        *ISSUE_TIMES,
+        "sample_event_ids",
+        "sample_request_ids",
+        "detail",
+        "version",
+    )
+)
 
 
 def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None = None) -> Sql:
     bind = _Binder(team_id)
     where = ["team_id = {team:String}"]
-    where += _equal(bind, issue_id=issue_id, status=query.status, type=query.type,
-                    issue_trigger_id=query.issue_trigger_id,
-                    connection_id=query.connection_id, destination_id=query.destination_id)
+    where += _equal(
+        bind,
+        issue_id=issue_id,
+        status=query.status,
+        type=query.type,
+        issue_trigger_id=query.issue_trigger_id,
+        connection_id=query.connection_id,
+        destination_id=query.destination_id,
+    )
     where += _time_range(query, "opened_at", bind)
     cursor, tail = _page(query, "issue_id", bind)
-    text = (f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
-            f"WHERE {' AND '.join(where + cursor)} {tail}")
+    text = (
+        f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
+        f"WHERE {' AND '.join(where + cursor)} {tail}"
+    )
     return Sql(text, bind.params)
 
 
 def issue_changes(db: str, team_id: str, issue_id: str) -> Sql:
     """An issue's changes, oldest first (its timeline's raw rows)."""
     bind = _Binder(team_id)
-    text = (f"SELECT version, actor, change, status, count, {ms('changed_at')} AS changed_at "
-            f"FROM {ident(db)}.issue_changes FINAL WHERE team_id = {{team:String}} "
-            f"AND issue_id = {bind(issue_id)} ORDER BY changed_at, version, actor")
+    text = (
+        f"SELECT version, actor, change, status, count, {ms('changed_at')} AS changed_at "
+        f"FROM {ident(db)}.issue_changes FINAL WHERE team_id = {{team:String}} "
+        f"AND issue_id = {bind(issue_id)} ORDER BY changed_at, version, actor"
+    )
     return Sql(text, bind.params)

@@ -22,16 +22,16 @@ log = logging.getLogger(__name__)
 
 async def rebuild(settings: Settings, engine: Engine | None = None) -> ProjectionMetrics:
     own = engine is None
-    engine = engine or await Engine.open(resolve_dsn(settings),
-                                  Layout(settings.clickhouse_cluster).client_settings())
+    engine = engine or await Engine.open(
+        resolve_dsn(settings), Layout(settings.clickhouse_cluster).client_settings()
+    )
     db = database_name(settings)
     began = time.monotonic()
     metrics = ProjectionMetrics()
     try:
         await ensure_alone(settings, engine, db)  # before any table is dropped
         await drop_all(engine, db, settings.clickhouse_cluster)
-        await migrate(engine, db, settings.projections_retention_days,
-                      settings.clickhouse_cluster)
+        await migrate(engine, db, settings.projections_retention_days, settings.clickhouse_cluster)
         await replay_all(settings, engine, db, metrics)
     finally:
         if own:

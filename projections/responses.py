@@ -134,7 +134,8 @@ class BulkJob(Described):
     completed_at: datetime | None
     cancelled_at: datetime | None
     connection_ids: list[str] | None = Field(
-        None, description="requests: replayed to these connections only (null: every one)")
+        None, description="requests: replayed to these connections only (null: every one)"
+    )
 
 
 class BulkJobList(Described):
@@ -181,8 +182,9 @@ class IssuePage(Page[Issue]):
 
 
 class TimelineEntry(Described):
-    kind: str = Field(description="opened | counted | escalated | acknowledged | ignored | "
-                                  "reopened | resolved")
+    kind: str = Field(
+        description="opened | counted | escalated | acknowledged | ignored | reopened | resolved"
+    )
     status: IssueStatus = Field(description="the issue's status after this change")
     count: int = Field(description="the issue's count after this change")
     actor: Literal["job", "api"]
@@ -201,9 +203,12 @@ class RequestPage(Page[Request]):
 
 
 class EventPage(Page[Event]):
-    batch: int = Field(description=(
-        "How many batches of event facts this query service has written since it started: "
-        "pass it back as `after_batch` to wait for the next one (a live tail)"))
+    batch: int = Field(
+        description=(
+            "How many batches of event facts this query service has written since it started: "
+            "pass it back as `after_batch` to wait for the next one (a live tail)"
+        )
+    )
 
 
 class AttemptPage(Page[Attempt]):
@@ -229,9 +234,11 @@ class EventSeries(Described):
 
 
 AttemptSeries = create_model(
-    "AttemptSeries", __base__=Described,
+    "AttemptSeries",
+    __base__=Described,
     **{name: (list[int], ...) for name in ("2xx", "3xx", "4xx", "5xx", "no_response")},
-    latency_p50_ms=(list[float | None], ...), latency_p99_ms=(list[float | None], ...),
+    latency_p50_ms=(list[float | None], ...),
+    latency_p99_ms=(list[float | None], ...),
 )
 
 
@@ -246,8 +253,14 @@ class DestinationHealth(Described):
 
 
 Metrics = create_model(
-    "Metrics", __base__=Described,
-    **{"from": (datetime, ...)}, to=(datetime, ...), bucket_s=(int, ...),
-    times=(list[datetime], ...), requests=(RequestSeries, ...), events=(EventSeries, ...),
-    attempts=(AttemptSeries, ...), destinations=(list[DestinationHealth], ...),
+    "Metrics",
+    __base__=Described,
+    **{"from": (datetime, ...)},
+    to=(datetime, ...),
+    bucket_s=(int, ...),
+    times=(list[datetime], ...),
+    requests=(RequestSeries, ...),
+    events=(EventSeries, ...),
+    attempts=(AttemptSeries, ...),
+    destinations=(list[DestinationHealth], ...),
 )

@@ -12,8 +12,7 @@ from projections.operations import OPERATIONS
 def query_routes() -> list[web.RouteDef]:
     return [
         web.get("/openapi-paths.json", openapi_paths_json),
-        *(web.route(route.method, route.pattern, binding.handler)
-          for route, binding in OPERATIONS),
+        *(web.route(route.method, route.pattern, binding.handler) for route, binding in OPERATIONS),
     ]
 
 

@@ -34,7 +34,8 @@ class MetricsQuery(BaseModel):
     start: Time | None = Field(None, alias="from", description="default: an hour before `to`")
     end: Time | None = Field(None, alias="to", description="default: now")
     bucket_s: Annotated[int, Field(ge=10, le=86400)] | None = Field(
-        None, description="bucket width in seconds; default: about 60 buckets over the span")
+        None, description="bucket width in seconds; default: about 60 buckets over the span"
+    )
 
     @model_validator(mode="after")
     def _span(self) -> MetricsQuery:
@@ -62,8 +63,10 @@ def pick_bucket(span_s: float) -> int:
 
 
 def _range(column: str) -> str:
-    return (f"{column} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC') AND "
-            f"{column} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')")
+    return (
+        f"{column} >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC') AND "
+        f"{column} < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')"
+    )
 
 
 def _slot(column: str) -> str:
@@ -80,7 +83,9 @@ def requests_sql(db: str, params: dict[str, Any]) -> Sql:
         "uniqExactIf(request_id, status = 'accepted') AS accepted, "
         "uniqExactIf(request_id, status = 'rejected') AS rejected "
         f"FROM {ident(db)}.requests WHERE team_id = {{team:String}} AND {_range('received_at')} "
-        "GROUP BY t ORDER BY t", params)
+        "GROUP BY t ORDER BY t",
+        params,
+    )
 
 
 def events_sql(db: str, params: dict[str, Any]) -> Sql:
@@ -89,13 +94,17 @@ def events_sql(db: str, params: dict[str, Any]) -> Sql:
         f"SELECT {_slot('e_created_at')} AS t, e_status AS status, count() AS n FROM ("
         f"SELECT event_id, {EVENT_AGGREGATES} FROM {ident(db)}.event_log "
         f"WHERE team_id = {{team:String}} AND {_range('event_time')} GROUP BY event_id) "
-        "GROUP BY t, status ORDER BY t", params)
+        "GROUP BY t, status ORDER BY t",
+        params,
+    )
 
 
-_ATTEMPTS = ("SELECT attempt_id, any(destination_id) AS destination, any(status) AS outcome, "
-             "any(response_status) AS rs, any(response_latency_ms) AS latency, "
-             "any(created_at) AS at FROM {db}.attempts "
-             "WHERE team_id = {{team:String}} AND {range} GROUP BY attempt_id")
+_ATTEMPTS = (
+    "SELECT attempt_id, any(destination_id) AS destination, any(status) AS outcome, "
+    "any(response_status) AS rs, any(response_latency_ms) AS latency, "
+    "any(created_at) AS at FROM {db}.attempts "
+    "WHERE team_id = {{team:String}} AND {range} GROUP BY attempt_id"
+)
 
 
 def _attempts(db: str) -> str:
@@ -109,14 +118,18 @@ def attempts_sql(db: str, params: dict[str, Any]) -> Sql:
         "countIf(rs >= 500) AS c5xx, countIf(rs IS NULL) AS no_response, "
         "countIf(latency IS NOT NULL) AS timed, "
         "quantilesExactIf(0.5, 0.99)(assumeNotNull(latency), latency IS NOT NULL) AS q "
-        f"FROM ({_attempts(db)}) GROUP BY t ORDER BY t", params)
+        f"FROM ({_attempts(db)}) GROUP BY t ORDER BY t",
+        params,
+    )
 
 
 def destination_attempts_sql(db: str, params: dict[str, Any]) -> Sql:
     return Sql(
         "SELECT destination AS destination_id, count() AS attempts, "
         f"countIf(outcome = 'FAILED') AS failed FROM ({_attempts(db)}) "
-        "GROUP BY destination_id", params)
+        "GROUP BY destination_id",
+        params,
+    )
 
 
 def backlog_sql(db: str, params: dict[str, Any]) -> Sql:
@@ -127,7 +140,9 @@ def backlog_sql(db: str, params: dict[str, Any]) -> Sql:
         "min(toUnixTimestamp64Milli(e_created_at)) AS oldest_ms FROM ("
         f"SELECT event_id, {EVENT_AGGREGATES} FROM {ident(db)}.event_log "
         "WHERE team_id = {team:String} GROUP BY event_id) "
-        f"WHERE e_status IN ({pending}) GROUP BY destination_id", params)
+        f"WHERE e_status IN ({pending}) GROUP BY destination_id",
+        params,
+    )
 
 
 def slots(start_ms: int, end_ms: int, bucket_ms: int) -> list[int]:
@@ -135,9 +150,17 @@ def slots(start_ms: int, end_ms: int, bucket_ms: int) -> list[int]:
     return list(range(first, end_ms, bucket_ms))
 
 
-def shape(start_ms: int, end_ms: int, bucket_s: int, now_ms: int,
-          requests: list[dict], events: list[dict], attempts: list[dict],
-          destinations: list[dict], backlog: list[dict]) -> dict[str, Any]:
+def shape(
+    start_ms: int,
+    end_ms: int,
+    bucket_s: int,
+    now_ms: int,
+    requests: list[dict],
+    events: list[dict],
+    attempts: list[dict],
+    destinations: list[dict],
+    backlog: list[dict],
+) -> dict[str, Any]:
     """Rows → the answer: every bucket present (zeros where nothing happened)."""
     times = slots(start_ms, end_ms, bucket_s * 1000)
     by_t = {r["t"]: r for r in requests}
@@ -155,24 +178,44 @@ def shape(start_ms: int, end_ms: int, bucket_s: int, now_ms: int,
     for row in destinations:
         attempts_n, failed = int(row["attempts"]), int(row["failed"])
         per_destination[row["destination_id"]] = {
-            "destination_id": row["destination_id"], "attempts": attempts_n, "failed": failed,
+            "destination_id": row["destination_id"],
+            "attempts": attempts_n,
+            "failed": failed,
             "error_rate": failed / attempts_n if attempts_n else None,
-            "pending": 0, "oldest_pending_at": None, "oldest_pending_age_s": None}
+            "pending": 0,
+            "oldest_pending_at": None,
+            "oldest_pending_age_s": None,
+        }
     for row in backlog:
-        entry = per_destination.setdefault(row["destination_id"], {
-            "destination_id": row["destination_id"], "attempts": 0, "failed": 0,
-            "error_rate": None})
-        entry.update(pending=int(row["pending"]), oldest_pending_at=iso(row["oldest_ms"]),
-                     oldest_pending_age_s=max(0, (now_ms - row["oldest_ms"]) // 1000))
+        entry = per_destination.setdefault(
+            row["destination_id"],
+            {
+                "destination_id": row["destination_id"],
+                "attempts": 0,
+                "failed": 0,
+                "error_rate": None,
+            },
+        )
+        entry.update(
+            pending=int(row["pending"]),
+            oldest_pending_at=iso(row["oldest_ms"]),
+            oldest_pending_age_s=max(0, (now_ms - row["oldest_ms"]) // 1000),
+        )
     return {
-        "from": iso(start_ms), "to": iso(end_ms), "bucket_s": bucket_s,
+        "from": iso(start_ms),
+        "to": iso(end_ms),
+        "bucket_s": bucket_s,
         "times": [iso(t) for t in times],
-        "requests": {"accepted": [int(by_t[t]["accepted"]) if t in by_t else 0 for t in times],
-                     "rejected": [int(by_t[t]["rejected"]) if t in by_t else 0 for t in times]},
+        "requests": {
+            "accepted": [int(by_t[t]["accepted"]) if t in by_t else 0 for t in times],
+            "rejected": [int(by_t[t]["rejected"]) if t in by_t else 0 for t in times],
+        },
         "events": {s: [statuses.get(t, {}).get(s, 0) for t in times] for s in STATUSES},
         "attempts": {
-            **{k: [int(tried[t][f"c{k}"]) if t in tried else 0 for t in times]
-               for k in ("2xx", "3xx", "4xx", "5xx")},
+            **{
+                k: [int(tried[t][f"c{k}"]) if t in tried else 0 for t in times]
+                for k in ("2xx", "3xx", "4xx", "5xx")
+            },
             "no_response": [int(tried[t]["no_response"]) if t in tried else 0 for t in times],
             "latency_p50_ms": [latency(tried.get(t), 0) for t in times],
             "latency_p99_ms": [latency(tried.get(t), 1) for t in times],

@@ -62,8 +62,9 @@ MESSAGE_RANK = (
     "'receiving', 'received', 'delivered', 'undelivered', 'failed', 'partially_delivered', "
     "'canceled', 'read'], [1, 1, 2, 3, 4, 4, 6, 6, 6, 6, 6, 6, 7], 0)"
 )
-MESSAGE_TERMINAL = ("'received', 'delivered', 'undelivered', 'failed', 'partially_delivered', "
-                    "'canceled', 'read'")
+MESSAGE_TERMINAL = (
+    "'received', 'delivered', 'undelivered', 'failed', 'partially_delivered', 'canceled', 'read'"
+)
 CALL_RANK = (
     "transform(call_status, ['queued', 'initiated', 'ringing', 'in-progress', 'completed', "
     "'busy', 'failed', 'no-answer', 'canceled'], [1, 2, 3, 4, 5, 5, 5, 5, 5], 0)"
@@ -76,13 +77,13 @@ SELECT team_id, source_id, request_id, received_at, message_sid, message_status,
        {MESSAGE_RANK} AS status_rank, error_code, account_sid, to_number, from_number
 FROM (
     SELECT team_id, source_id, request_id, received_at,
-           {_field('MessageSid')} AS message_sid,
-           lower(if({_field('MessageStatus')} != '', {_field('MessageStatus')},
-                    {_field('SmsStatus')})) AS message_status,
-           {_field('ErrorCode')} AS error_code,
-           {_field('AccountSid')} AS account_sid,
-           {_field('To')} AS to_number,
-           {_field('From')} AS from_number
+           {_field("MessageSid")} AS message_sid,
+           lower(if({_field("MessageStatus")} != '', {_field("MessageStatus")},
+                    {_field("SmsStatus")})) AS message_status,
+           {_field("ErrorCode")} AS error_code,
+           {_field("AccountSid")} AS account_sid,
+           {_field("To")} AS to_number,
+           {_field("From")} AS from_number
     FROM {{db}}.requests FINAL
     WHERE status = 'accepted' AND replay_of IS NULL
 )
@@ -114,12 +115,12 @@ SELECT team_id, source_id, request_id, received_at, call_sid, call_status,
        account_sid
 FROM (
     SELECT team_id, source_id, request_id, received_at,
-           {_field('CallSid')} AS call_sid,
-           lower({_field('CallStatus')}) AS call_status,
-           toUInt32OrNull({_field('SequenceNumber')}) AS sequence_number,
-           {_field('CallbackSource')} AS callback_source,
-           toUInt32OrNull({_field('CallDuration')}) AS call_duration,
-           {_field('AccountSid')} AS account_sid
+           {_field("CallSid")} AS call_sid,
+           lower({_field("CallStatus")}) AS call_status,
+           toUInt32OrNull({_field("SequenceNumber")}) AS sequence_number,
+           {_field("CallbackSource")} AS callback_source,
+           toUInt32OrNull({_field("CallDuration")}) AS call_duration,
+           {_field("AccountSid")} AS account_sid
     FROM {{db}}.requests FINAL
     WHERE status = 'accepted' AND replay_of IS NULL
 )
@@ -144,7 +145,17 @@ FROM (
     GROUP BY team_id, call_sid
 )"""
 
-VIEW_NAMES = ("events", "twilio_message_callbacks", "twilio_messages",
-              "twilio_call_callbacks", "twilio_calls")
-VIEW_STATEMENTS = (EVENTS_VIEW, TWILIO_MESSAGE_CALLBACKS, TWILIO_MESSAGES,
-                   TWILIO_CALL_CALLBACKS, TWILIO_CALLS)
+VIEW_NAMES = (
+    "events",
+    "twilio_message_callbacks",
+    "twilio_messages",
+    "twilio_call_callbacks",
+    "twilio_calls",
+)
+VIEW_STATEMENTS = (
+    EVENTS_VIEW,
+    TWILIO_MESSAGE_CALLBACKS,
+    TWILIO_MESSAGES,
+    TWILIO_CALL_CALLBACKS,
+    TWILIO_CALLS,
+)

@@ -51,8 +51,7 @@ class ConfigService(Service):
 
     def __init__(self, settings: Settings, view: ConnectionView, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config,
-                                       view.apply)
+        self.follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config, view.apply)
 
     async def on_start(self) -> None:
         await self.follower.start()
@@ -102,48 +101,65 @@ def create_app(settings: Settings) -> faust.App:
     requests_topic, events_topic = raw_topic(topics.requests), raw_topic(topics.events)
     ignored_topic, dedupe_topic = raw_topic(topics.ignored), raw_topic(topics.router_dedupe)
     # dedupe key → {"at": first seen ms, "event_id": the event it let through, "window": ms}
-    seen = app.Table("dedupe-seen", default=None, partitions=8,
-                     schema=faust.Schema(key_serializer="raw", value_serializer="json"))
+    seen = app.Table(
+        "dedupe-seen",
+        default=None,
+        partitions=8,
+        schema=faust.Schema(key_serializer="raw", value_serializer="json"),
+    )
 
     slots = TeamSlots(team_share(settings.router_concurrency))
     # V8 runs off the loop on threads of its own: the worker's transformation slots. Never more
     # than the isolates the memory budget holds, so an idle isolate can always be evicted.
-    transformations = ThreadPoolExecutor(min(settings.router_concurrency,
-                                             sandboxes.max_isolates),
-                                          thread_name_prefix="transformation")
+    transformations = ThreadPoolExecutor(
+        min(settings.router_concurrency, sandboxes.max_isolates),
+        thread_name_prefix="transformation",
+    )
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-    async def transform(team_id: str, code: str, env: dict[str, str], request: dict[str, Any],
-                        context: dict[str, Any]) -> dict[str, Any]:
+    async def transform(
+        team_id: str,
+        code: str,
+        env: dict[str, str],
+        request: dict[str, Any],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
         async with slots.slot(team_id):
             started = time.perf_counter()
             try:
                 return await asyncio.get_running_loop().run_in_executor(
-                    transformations, sandboxes.run, team_id, code, env, request, context)
+                    transformations, sandboxes.run, team_id, code, env, request, context
+                )
             finally:
                 metrics.transform_seconds.observe(time.perf_counter() - started)
 
-    async def send(topic: faust.TopicT, key: str, value: bytes,
-                   headers: dict[str, bytes] | None = None) -> None:
+    async def send(
+        topic: faust.TopicT, key: str, value: bytes, headers: dict[str, bytes] | None = None
+    ) -> None:
         # Straight to the app's producer, past Faust's channel layer (a future message, sensor
         # calls and a callback per record): the same producer, which Faust flushes before each
         # commit, so a request's offset is still committed only after its records are stored.
-        await app.producer.send(topic.get_topic_name(), key.encode(), value, None, None,
-                                headers)
+        await app.producer.send(topic.get_topic_name(), key.encode(), value, None, None, headers)
 
     async def emit(outcome: Routed | Ignored) -> None:
         if isinstance(outcome, Ignored):
             metrics.count(metrics.outcomes, outcome.record["cause"])
-            await send(ignored_topic, outcome.record["request_id"],
-                       encode("EventIgnored", outcome.record))
+            await send(
+                ignored_topic, outcome.record["request_id"], encode("EventIgnored", outcome.record)
+            )
         elif outcome.dedupe is not None:
             key, window_ms = outcome.dedupe
-            await send(dedupe_topic, key, encode("EventCreated", outcome.event),
-                       {WINDOW_HEADER: str(window_ms).encode()})
+            await send(
+                dedupe_topic,
+                key,
+                encode("EventCreated", outcome.event),
+                {WINDOW_HEADER: str(window_ms).encode()},
+            )
         else:
             metrics.count(metrics.outcomes, "EVENT")
-            await send(events_topic, outcome.event["event_id"],
-                       encode("EventCreated", outcome.event))
+            await send(
+                events_topic, outcome.event["event_id"], encode("EventCreated", outcome.event)
+            )
 
     def read(value: bytes) -> dict[str, Any] | None:
         """The request to route, or None: unreadable (skipped, counted) or not accepted."""
@@ -165,13 +181,23 @@ def create_app(settings: Settings) -> faust.App:
         # Times come from the request, not the clock: a request routed again after a crash
         # yields the very same records, which projections then read as one fact.
         for connection in connections:
-            await emit(await route(request, connection,
-                                   view.destination_enabled(connection.destination_id),
-                                   transform, request["received_at"]))
+            await emit(
+                await route(
+                    request,
+                    connection,
+                    view.destination_enabled(connection.destination_id),
+                    transform,
+                    request["received_at"],
+                )
+            )
 
-    async def route_and_ack(request: dict[str, Any], connections: list[Connection],
-                            event: faust.EventT, acks: InOrderAcks[faust.EventT],
-                            slot: Any) -> None:
+    async def route_and_ack(
+        request: dict[str, Any],
+        connections: list[Connection],
+        event: faust.EventT,
+        acks: InOrderAcks[faust.EventT],
+        slot: Any,
+    ) -> None:
         try:
             await route_request(request, connections)
             acks.finished(event.message.tp, slot)  # its offset, once those before it are done
@@ -224,18 +250,28 @@ def create_app(settings: Settings) -> faust.App:
             if fresh or first["event_id"] == candidate["event_id"]:
                 # The same event again is a re-processing after a crash: let it through again.
                 if fresh:
-                    seen[key] = {"at": at_ms, "event_id": candidate["event_id"],
-                                 "window": window_ms}
+                    seen[key] = {
+                        "at": at_ms,
+                        "event_id": candidate["event_id"],
+                        "window": window_ms,
+                    }
                 await emit(Routed(candidate))
             else:
-                await emit(Ignored({
-                    "ignored_id": candidate["event_id"].replace("evt_", "ign_", 1),
-                    "request_id": candidate["request_id"], "team_id": candidate["team_id"],
-                    "source_id": candidate["source_id"],
-                    "connection_id": candidate["connection_id"], "cause": "DUPLICATE",
-                    "detail": f"same as event {first['event_id']} within {first['window']} ms",
-                    "created_at": at_ms,
-                }))
+                await emit(
+                    Ignored(
+                        {
+                            "ignored_id": candidate["event_id"].replace("evt_", "ign_", 1),
+                            "request_id": candidate["request_id"],
+                            "team_id": candidate["team_id"],
+                            "source_id": candidate["source_id"],
+                            "connection_id": candidate["connection_id"],
+                            "cause": "DUPLICATE",
+                            "detail": f"same as event {first['event_id']}"
+                            f" within {first['window']} ms",
+                            "created_at": at_ms,
+                        }
+                    )
+                )
             consumer.finished(event)
 
     @app.timer(DEDUPE_CLEANUP_S)
@@ -251,13 +287,21 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        checks = {"config_view_loaded": config.follower.healthy,
-                  "partitions_assigned": not app.rebalancing and app.consumer is not None
-                  and bool(app.consumer.assignment())}
+        checks = {
+            "config_view_loaded": config.follower.healthy,
+            "partitions_assigned": not app.rebalancing
+            and app.consumer is not None
+            and bool(app.consumer.assignment()),
+        }
         ready = all(checks.values())
-        return web.json({"status": "ready" if ready else "not ready", "checks": checks,
-                         "config_records_applied": config.follower.applied},
-                        status=200 if ready else 503)
+        return web.json(
+            {
+                "status": "ready" if ready else "not ready",
+                "checks": checks,
+                "config_records_applied": config.follower.applied,
+            },
+            status=200 if ready else 503,
+        )
 
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:

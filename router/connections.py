@@ -63,7 +63,8 @@ class ConnectionView:
         found = self._sorted.get(source_id)
         if found is None:
             found = self._sorted[source_id] = sorted(
-                self._by_source.get(source_id, {}).values(), key=lambda c: c.id)
+                self._by_source.get(source_id, {}).values(), key=lambda c: c.id
+            )
         return found
 
     def destination_enabled(self, destination_id: str) -> bool:

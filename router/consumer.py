@@ -83,9 +83,13 @@ class _ReadOffsets(defaultdict[TP, int | None]):
 
     def __setitem__(self, tp: TP, offset: int | None) -> None:
         handing = self._consumer.handing
-        if (handing is not None and handing.tp == tp and handing.offset == offset
-                and tp.topic in self._consumer.guarded
-                and handing.generation_id != self._consumer.app.consumer_generation_id):
+        if (
+            handing is not None
+            and handing.tp == tp
+            and handing.offset == offset
+            and tp.topic in self._consumer.guarded
+            and handing.generation_id != self._consumer.app.consumer_generation_id
+        ):
             return
         super().__setitem__(tp, offset)
 
@@ -123,6 +127,7 @@ class RouterConsumer(driver.Consumer):  # type: ignore[misc]
         async def callback(message: Message) -> None:
             self.handing = message
             await hand_over(message)
+
         self.callback = callback
 
     def finished(self, event: faust.EventT) -> None:
@@ -162,9 +167,14 @@ class RouterConsumer(driver.Consumer):  # type: ignore[misc]
         now = time.monotonic()
         since, said = self._holes.setdefault(tp, (now, False))
         if not said and now - since >= HOLE_REPORT_S:
-            log.error("offset %d of %s[%d] was never handed to the router; later offsets are "
-                      "routed but not committed past it. Restart the router worker to read it "
-                      "again.", offset, tp.topic, tp.partition)
+            log.error(
+                "offset %d of %s[%d] was never handed to the router; later offsets are "
+                "routed but not committed past it. Restart the router worker to read it "
+                "again.",
+                offset,
+                tp.topic,
+                tp.partition,
+            )
             self._holes[tp] = (since, True)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -184,9 +194,11 @@ class RouterTransport(driver.Transport):  # type: ignore[misc]
 
 def install(app: faust.App, guarded: Iterable[str]) -> None:
     """Make `app` consume through a RouterConsumer guarding `guarded` topics."""
-    consumer_class = type("GuardedRouterConsumer", (RouterConsumer,),
-                          {"guarded": frozenset(guarded)})
-    transport_class = type("GuardedRouterTransport", (RouterTransport,),
-                           {"Consumer": consumer_class})
+    consumer_class = type(
+        "GuardedRouterConsumer", (RouterConsumer,), {"guarded": frozenset(guarded)}
+    )
+    transport_class = type(
+        "GuardedRouterTransport", (RouterTransport,), {"Consumer": consumer_class}
+    )
     app.transport = transport_class(app.conf.broker_consumer, app)
     app.flow_control = _ResumeKeepsQueues()

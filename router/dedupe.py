@@ -43,8 +43,10 @@ def dedupe_key(connection_id: str, rule: dict[str, Any], view: dict[str, Any]) -
     whole = {k: view[k] for k in ("headers", "body", "path", "query")}
     if rule.get("include_fields"):
         named = {**whole, **{k: view[k] for k in PROVIDER_FIELDS if k in view}}
-        basis: Any = [[p, _at(named, p) if _at(named, p) is not _MISSING else None]
-                      for p in rule["include_fields"]]
+        basis: Any = [
+            [p, _at(named, p) if _at(named, p) is not _MISSING else None]
+            for p in rule["include_fields"]
+        ]
     elif rule.get("exclude_fields"):
         basis = _without(whole, rule["exclude_fields"])
     else:

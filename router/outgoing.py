@@ -39,8 +39,9 @@ def provider_fields(request: dict[str, Any]) -> dict[str, str]:
     return {name: request[name] for name in PROVIDER_FIELDS if request.get(name) is not None}
 
 
-def request_view(outgoing: dict[str, Any],
-                 provider: dict[str, str] | None = None) -> dict[str, Any]:
+def request_view(
+    outgoing: dict[str, Any], provider: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The request as filters see it: `query` is the parsed query object; `provider` adds
     event_type / idempotency_key, which stay what the provider sent whatever a
     transformation does to the request."""
@@ -55,17 +56,21 @@ def request_view(outgoing: dict[str, Any],
 
 def transformation_input(view: dict[str, Any], outgoing: dict[str, Any]) -> dict[str, Any]:
     """The `request` a transformation gets (Hookdeck's shape): `query` is the raw string."""
-    return {**{k: v for k, v in view.items() if k not in PROVIDER_FIELDS},
-            "query": outgoing["query"], "parsed_query": view["query"],
-            "method": outgoing["method"]}
+    return {
+        **{k: v for k, v in view.items() if k not in PROVIDER_FIELDS},
+        "query": outgoing["query"],
+        "parsed_query": view["query"],
+        "method": outgoing["method"],
+    }
 
 
 def outgoing_from_request(request: dict[str, Any]) -> dict[str, Any]:
     return {key: request[key] for key in ("method", "path", "query", "headers", "body")}
 
 
-def apply_transformation(outgoing: dict[str, Any], before: dict[str, Any],
-                         after: object) -> dict[str, Any]:
+def apply_transformation(
+    outgoing: dict[str, Any], before: dict[str, Any], after: object
+) -> dict[str, Any]:
     """The outgoing request after a transformation turned view `before` into `after`.
 
     Raises `InvalidOutput` (naming the field and why) when `after` cannot be sent as built.
@@ -97,8 +102,9 @@ def _headers(original: list[Header], wanted: dict[str, str | None]) -> list[Head
     The hop count is the gateway's, not the code's: it stays as received, so a transformation
     cannot hide a loop (schemas.limits.HOP_HEADER).
     """
-    wanted_lower = {name: value for name, value in wanted.items()
-                    if value is not None and name != HOP_HEADER}
+    wanted_lower = {
+        name: value for name, value in wanted.items() if value is not None and name != HOP_HEADER
+    }
     current = header_map(original)
     out: list[Header] = []
     for h in original:

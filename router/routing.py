@@ -27,8 +27,7 @@ from schemas.ids import derived_id
 from schemas.limits import HOP_HEADER, MAX_HOPS, hop_count
 
 # (team id, code, env, request, context) → the transformation's output.
-Transform = Callable[[str, str, dict[str, str], dict[str, Any], dict[str, Any]],
-                     Awaitable[Any]]
+Transform = Callable[[str, str, dict[str, str], dict[str, Any], dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +42,23 @@ class Ignored:
     record: dict[str, Any]
 
 
-def ignored(request: dict[str, Any], connection: Connection, cause: str, detail: str | None,
-            at_ms: int) -> Ignored:
-    return Ignored({
-        "ignored_id": derived_id("ign", request["received_at"], request["request_id"],
-                                 connection.id),
-        "request_id": request["request_id"],
-        "team_id": request["team_id"],
-        "source_id": request["source_id"],
-        "connection_id": connection.id,
-        "cause": cause,
-        "detail": detail,
-        "created_at": at_ms,
-    })
+def ignored(
+    request: dict[str, Any], connection: Connection, cause: str, detail: str | None, at_ms: int
+) -> Ignored:
+    return Ignored(
+        {
+            "ignored_id": derived_id(
+                "ign", request["received_at"], request["request_id"], connection.id
+            ),
+            "request_id": request["request_id"],
+            "team_id": request["team_id"],
+            "source_id": request["source_id"],
+            "connection_id": connection.id,
+            "cause": cause,
+            "detail": detail,
+            "created_at": at_ms,
+        }
+    )
 
 
 def connections_for(request: dict[str, Any], connections: list[Connection]) -> list[Connection]:
@@ -69,15 +72,25 @@ def transforms(connection: Connection) -> bool:
     return any(rule.get("type") == "transformation" for rule in connection.rules)
 
 
-async def route(request: dict[str, Any], connection: Connection, destination_enabled: bool,
-                transform: Transform, at_ms: int) -> Routed | Ignored:
+async def route(
+    request: dict[str, Any],
+    connection: Connection,
+    destination_enabled: bool,
+    transform: Transform,
+    at_ms: int,
+) -> Routed | Ignored:
     """The request on one connection: an event, or why not. `at_ms` is the time the records
     carry (the caller passes the request's received_at, so routing again is idempotent)."""
     hops = hop_count(request["headers"])
     if hops >= MAX_HOPS:
-        return ignored(request, connection, "LOOP_DETECTED",
-                       f"the request has made {hops} gateway hops ({HOP_HEADER}); at "
-                       f"{MAX_HOPS} it is not delivered again", at_ms)
+        return ignored(
+            request,
+            connection,
+            "LOOP_DETECTED",
+            f"the request has made {hops} gateway hops ({HOP_HEADER}); at "
+            f"{MAX_HOPS} it is not delivered again",
+            at_ms,
+        )
     if not connection.enabled:
         return ignored(request, connection, "DISABLED", "the connection is disabled", at_ms)
     if not destination_enabled:
@@ -90,16 +103,19 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
     for index, rule in enumerate(connection.rules):
         kind = rule.get("type")
         if kind == "filter" and not request_matches(rule, view):
-            return ignored(request, connection, "FILTERED", f"rules[{index}] did not match",
-                           at_ms)
+            return ignored(request, connection, "FILTERED", f"rules[{index}] did not match", at_ms)
         if kind == "transformation":
-            context = {"connection": {"id": connection.id, "name": connection.name},
-                       "request_id": request["request_id"], "source_id": request["source_id"],
-                       "env": rule.get("env") or {}}
+            context = {
+                "connection": {"id": connection.id, "name": connection.name},
+                "request_id": request["request_id"],
+                "source_id": request["source_id"],
+                "env": rule.get("env") or {},
+            }
             before = transformation_input(view, outgoing)
             try:
-                after = await transform(request["team_id"], rule["code"], rule.get("env") or {},
-                                        before, context)
+                after = await transform(
+                    request["team_id"], rule["code"], rule.get("env") or {}, before, context
+                )
                 outgoing = apply_transformation(outgoing, before, after)
             except (TransformationFailed, InvalidOutput) as exc:
                 return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), at_ms)
@@ -109,8 +125,7 @@ async def route(request: dict[str, Any], connection: Connection, destination_ena
         elif kind == "deduplicate":
             dedupe_rule = rule
     event = {
-        "event_id": derived_id("evt", request["received_at"], request["request_id"],
-                               connection.id),
+        "event_id": derived_id("evt", request["received_at"], request["request_id"], connection.id),
         "request_id": request["request_id"],
         "team_id": request["team_id"],
         "source_id": request["source_id"],

@@ -70,8 +70,12 @@ class Sandboxes:
     `memory_budget_bytes // memory_bytes` isolates live at once; the least recently used idle
     one is closed to make room. Calls are synchronous: run them in a worker thread."""
 
-    def __init__(self, timeout_s: float = TIMEOUT_S, memory_bytes: int = MEMORY_LIMIT_BYTES,
-                 memory_budget_bytes: int = MEMORY_BUDGET_BYTES) -> None:
+    def __init__(
+        self,
+        timeout_s: float = TIMEOUT_S,
+        memory_bytes: int = MEMORY_LIMIT_BYTES,
+        memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+    ) -> None:
         if memory_budget_bytes < memory_bytes:
             raise ValueError("the memory budget must hold at least one isolate")
         self.timeout_s = timeout_s
@@ -92,16 +96,14 @@ class Sandboxes:
         racer.set_hard_memory_limit(self.memory_bytes)
         try:
             racer.eval(PRELUDE + f"var process = {{env: {json.dumps(env)}}};")
-            racer.eval(f"({function_source(code)})(__register);",
-                       timeout_sec=self.timeout_s)
+            racer.eval(f"({function_source(code)})(__register);", timeout_sec=self.timeout_s)
         except Exception as exc:
             racer.close()
             raise TransformationFailed(_message(exc)) from None
         return _Sandbox(racer, threading.Lock())
 
     def _sandbox(self, team_id: str, code: str, env: dict[str, str]) -> _Sandbox:
-        key = hashlib.sha256(json.dumps([team_id, code, env], sort_keys=True).encode()
-                             ).hexdigest()
+        key = hashlib.sha256(json.dumps([team_id, code, env], sort_keys=True).encode()).hexdigest()
         with self._lock:
             found = self._cache.get(key)
             if found is not None:
@@ -134,8 +136,14 @@ class Sandboxes:
                 finally:
                     sandbox.lock.release()
 
-    def run(self, team_id: str, code: str, env: dict[str, str], request: dict[str, Any],
-            context: dict[str, Any]) -> dict[str, Any]:
+    def run(
+        self,
+        team_id: str,
+        code: str,
+        env: dict[str, str],
+        request: dict[str, Any],
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
         while True:
             sandbox = self._sandbox(team_id, code, env)
             with sandbox.lock:
@@ -146,8 +154,9 @@ class Sandboxes:
         try:
             return json.loads(result)
         except RecursionError:
-            raise TransformationFailed("the transformation returned an object nested too "
-                                       "deeply") from None
+            raise TransformationFailed(
+                "the transformation returned an object nested too deeply"
+            ) from None
         except (TypeError, ValueError):
             raise TransformationFailed("the transformation returned no JSON object") from None
 

@@ -80,19 +80,20 @@ def header_value(name: str, value: object) -> str:
     """A header value as sent: numbers are written as JavaScript writes them."""
     field = f"headers.{name}"
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidOutput(field, f"a header value must be a string or a number, not "
-                                   f"{_json_type(value)}")
+        raise InvalidOutput(
+            field, f"a header value must be a string or a number, not {_json_type(value)}"
+        )
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidOutput(field, "a header value must be a finite number")
         value = str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
     text = _text(str(value), field, "a header value")
     if _CONTROL.search(text):
-        raise InvalidOutput(field, "a header value cannot hold control characters "
-                                   "(CR, LF, NUL, …)")
+        raise InvalidOutput(field, "a header value cannot hold control characters (CR, LF, NUL, …)")
     if _size(name) + _size(text) > limits.MAX_HEADER_BYTES:
-        raise InvalidOutput(field, f"a header (name and value) may be at most "
-                                   f"{limits.MAX_HEADER_BYTES} bytes")
+        raise InvalidOutput(
+            field, f"a header (name and value) may be at most {limits.MAX_HEADER_BYTES} bytes"
+        )
     return text
 
 
@@ -109,8 +110,9 @@ def headers(value: object, received: dict[str, str]) -> dict[str, str | None]:
     for name, raw in value.items():
         _text(name, f"headers.{name}", "a header name")
         if not _TOKEN.fullmatch(name):
-            raise InvalidOutput(f"headers.{name}", "a header name must be an HTTP token "
-                                                   "(letters, digits, -, _, …)")
+            raise InvalidOutput(
+                f"headers.{name}", "a header name must be an HTTP token (letters, digits, -, _, …)"
+            )
         if isinstance(raw, str) and received.get(name.lower()) == raw:
             wanted[name.lower()] = raw
         else:
@@ -120,8 +122,9 @@ def headers(value: object, received: dict[str, str]) -> dict[str, str | None]:
 
 def header_count(count: int) -> None:
     if count > limits.MAX_HEADER_COUNT:
-        raise InvalidOutput("headers", f"a request may have at most {limits.MAX_HEADER_COUNT} "
-                                       f"headers, not {count}")
+        raise InvalidOutput(
+            "headers", f"a request may have at most {limits.MAX_HEADER_COUNT} headers, not {count}"
+        )
 
 
 def _request_line_part(text: str, field: str) -> str:
@@ -155,17 +158,26 @@ def _form_values(value: object, field: str) -> list[str]:
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, str | int | float) or (
-                isinstance(item, float) and not math.isfinite(item)):
-            raise InvalidOutput(field, "a form field must be a string, a number or a list of "
-                                       f"them, not {_json_type(item)}")
+        if (
+            isinstance(item, bool)
+            or not isinstance(item, str | int | float)
+            or (isinstance(item, float) and not math.isfinite(item))
+        ):
+            raise InvalidOutput(
+                field,
+                "a form field must be a string, a number or a list of "
+                f"them, not {_json_type(item)}",
+            )
         out.append(_text(str(item), field, "a form field"))
     return out
 
 
 def _form(value: dict[str, Any], field: str) -> str:
-    pairs = [(_text(name, f"{field}.{name}", "a field name"), item)
-             for name, raw in value.items() for item in _form_values(raw, f"{field}.{name}")]
+    pairs = [
+        (_text(name, f"{field}.{name}", "a field name"), item)
+        for name, raw in value.items()
+        for item in _form_values(raw, f"{field}.{name}")
+    ]
     return urlencode(pairs)
 
 
@@ -174,8 +186,9 @@ def parsed_query(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, dict):
-        raise InvalidOutput("parsed_query", f"parsed_query must be an object, not "
-                                            f"{_json_type(value)}")
+        raise InvalidOutput(
+            "parsed_query", f"parsed_query must be an object, not {_json_type(value)}"
+        )
     return _request_line_part(_form(value, "parsed_query"), "query")
 
 
@@ -190,17 +203,21 @@ def body(value: object, form: bool) -> bytes:
         encoded = _form(value, "body").encode("utf-8")
     elif isinstance(value, dict | list):
         try:
-            encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                                 allow_nan=False).encode("utf-8")
+            encoded = json.dumps(
+                value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            ).encode("utf-8")
         except UnicodeEncodeError:
-            raise InvalidOutput("body", "holds a lone surrogate, which is not Unicode text"
-                                ) from None
+            raise InvalidOutput(
+                "body", "holds a lone surrogate, which is not Unicode text"
+            ) from None
         except (ValueError, RecursionError):
             raise InvalidOutput("body", "the body cannot be written as JSON") from None
     else:
-        raise InvalidOutput("body", f"a body must be a string, an object, an array or null, "
-                                    f"not {_json_type(value)}")
+        raise InvalidOutput(
+            "body", f"a body must be a string, an object, an array or null, not {_json_type(value)}"
+        )
     if len(encoded) > limits.MAX_BODY_BYTES:
-        raise InvalidOutput("body", f"a body may be at most {limits.MAX_BODY_BYTES} bytes, "
-                                    f"not {len(encoded)}")
+        raise InvalidOutput(
+            "body", f"a body may be at most {limits.MAX_BODY_BYTES} bytes, not {len(encoded)}"
+        )
     return encoded

@@ -24,8 +24,9 @@ def _size(limit: int) -> str:
     return f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit // 1024} KiB"
 
 
-async def read_json_object(request: web.Request, max_bytes: int, *,
-                           empty_is_object: bool = False) -> dict[str, Any]:
+async def read_json_object(
+    request: web.Request, max_bytes: int, *, empty_is_object: bool = False
+) -> dict[str, Any]:
     """The body as a JSON object; an empty body is `{}` when `empty_is_object` (a route whose
     fields are all optional), else refused like any other non-object."""
     raw = await request.read()

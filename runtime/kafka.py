@@ -40,8 +40,10 @@ resting.install()
 # record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
 # full-size record from each of a few partitions.
 PRODUCER_SIZES: dict[str, object] = {"max_request_size": MAX_MESSAGE_BYTES}
-CONSUMER_SIZES: dict[str, object] = {"max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
-                                     "fetch_max_bytes": 8 * MAX_MESSAGE_BYTES}
+CONSUMER_SIZES: dict[str, object] = {
+    "max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
+    "fetch_max_bytes": 8 * MAX_MESSAGE_BYTES,
+}
 
 
 def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
@@ -69,22 +71,26 @@ class StickyPartitioner:
     not all fill the same partition at once.
     """
 
-    def __init__(self, window_s: float = 0.005,
-                 clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(
+        self, window_s: float = 0.005, clock_ns: Callable[[], int] = time.monotonic_ns
+    ) -> None:
         self._window_ns = int(window_s * 1e9)
         self._clock_ns = clock_ns
         self._offset = random.randrange(1 << 16)
 
-    def __call__(self, key: bytes | None, all_partitions: list[int],
-                 available: list[int]) -> int:
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
         partitions = available or all_partitions
         tick = self._clock_ns() // self._window_ns + self._offset
         return partitions[tick % len(partitions)]
 
 
-def make_group_consumer(settings: Settings, group: str, *,
-                        idle_hold_max_s: float = resting.HOLD_MAX_S,
-                        **overrides: object) -> AIOKafkaConsumer:
+def make_group_consumer(
+    settings: Settings,
+    group: str,
+    *,
+    idle_hold_max_s: float = resting.HOLD_MAX_S,
+    **overrides: object,
+) -> AIOKafkaConsumer:
     """A consumer-group member as every FastHook worker runs one: commits by hand, reads only
     committed records (bulk retries publish pages in transactions), and has a static member
     name so a restarted worker takes its partitions back at once (the embedded broker never
@@ -123,8 +129,9 @@ async def leave_group(consumer: AIOKafkaConsumer) -> None:
         log.warning("leaving the consumer group failed", exc_info=True)
 
 
-async def assign_from_beginning(consumer: AIOKafkaConsumer,
-                                topic: str) -> dict[TopicPartition, int]:
+async def assign_from_beginning(
+    consumer: AIOKafkaConsumer, topic: str
+) -> dict[TopicPartition, int]:
     """Assign every partition of `topic` to a started consumer, from the first record; the
     end offsets as of now tell when the reader has caught up."""
     partitions = consumer.partitions_for_topic(topic)
@@ -296,7 +303,6 @@ class ConfigFollower:
             await self._consumer.stop()
 
 
-
 class MetadataClient(Protocol):
     """What BrokerWatch needs of a Kafka client (aiokafka's `AIOKafkaClient` is one)."""
 
@@ -306,8 +312,9 @@ class MetadataClient(Protocol):
 class BrokerWatch:
     """Keeps `reachable` current by asking a started client for cluster metadata now and then."""
 
-    def __init__(self, client: MetadataClient, interval_s: float = 2.0,
-                 timeout_s: float = 2.0) -> None:
+    def __init__(
+        self, client: MetadataClient, interval_s: float = 2.0, timeout_s: float = 2.0
+    ) -> None:
         self._client = client
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -347,13 +354,16 @@ class ServiceKafka:
     follower: ConfigFollower
 
     def readiness(self) -> dict[str, bool]:
-        return {"config_view_loaded": self.follower.healthy,
-                "broker_reachable": self.broker.reachable}
+        return {
+            "config_view_loaded": self.follower.healthy,
+            "broker_reachable": self.broker.reachable,
+        }
 
 
 @asynccontextmanager
-async def producing(bootstrap: str, producer_options: Mapping[str, object] | None = None
-                    ) -> AsyncIterator[tuple[AIOKafkaProducer, BrokerWatch]]:
+async def producing(
+    bootstrap: str, producer_options: Mapping[str, object] | None = None
+) -> AsyncIterator[tuple[AIOKafkaProducer, BrokerWatch]]:
     """A started acks=all producer (`producer_options` added to make_producer's) and a watch
     on the broker it talks to."""
     producer = make_producer(bootstrap, **(producer_options or {}))
@@ -370,9 +380,12 @@ async def producing(bootstrap: str, producer_options: Mapping[str, object] | Non
 
 
 @asynccontextmanager
-async def service_kafka(bootstrap: str, config_topic: str, apply: ConfigHandler,
-                        producer_options: Mapping[str, object] | None = None
-                        ) -> AsyncIterator[ServiceKafka]:
+async def service_kafka(
+    bootstrap: str,
+    config_topic: str,
+    apply: ConfigHandler,
+    producer_options: Mapping[str, object] | None = None,
+) -> AsyncIterator[ServiceKafka]:
     async with producing(bootstrap, producer_options) as (producer, broker):
         follower = ConfigFollower(bootstrap, config_topic, apply)
         try:
@@ -384,7 +397,6 @@ async def service_kafka(bootstrap: str, config_topic: str, apply: ConfigHandler,
 
 def not_started() -> dict[str, bool]:
     return {"config_view_loaded": False, "broker_reachable": False}
-
 
 
 class IdleFetch:
@@ -400,8 +412,10 @@ class IdleFetch:
         self.consumer = consumer
         self.rest_s = rest_s
 
-    async def getmany(self, *, max_records: int | None = None
-                      ) -> dict[TopicPartition, list[ConsumerRecord]]:
+    async def getmany(
+        self, *, max_records: int | None = None
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
         batches: dict[TopicPartition, list[ConsumerRecord]] = await self.consumer.getmany(
-            timeout_ms=int(self.rest_s * 1000), max_records=max_records)
+            timeout_ms=int(self.rest_s * 1000), max_records=max_records
+        )
         return batches

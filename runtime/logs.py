@@ -31,11 +31,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json",
-                      path: Path | None = None) -> None:
+def configure_logging(
+    service: str, level: str = "INFO", fmt: str = "json", path: Path | None = None
+) -> None:
     """Every record of the process to stderr, or appended to `path` when given."""
-    handler: logging.Handler = (logging.StreamHandler(sys.stderr) if path is None
-                                else logging.FileHandler(path, encoding="utf-8"))
+    handler: logging.Handler = (
+        logging.StreamHandler(sys.stderr)
+        if path is None
+        else logging.FileHandler(path, encoding="utf-8")
+    )
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))
     else:

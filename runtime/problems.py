@@ -24,8 +24,9 @@ class HttpError(FastHookError):
     status = 500
     title = "Internal Server Error"
 
-    def __init__(self, detail: str | None = None,
-                 errors: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, errors: list[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors or []
@@ -59,15 +60,21 @@ class Unavailable(HttpError):
     status, title = 503, "Service Unavailable"
 
 
-def problem_response(status: int, title: str, detail: str | None = None,
-                     errors: list[tuple[str, str]] | None = None,
-                     headers: dict[str, str] | None = None) -> web.Response:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    errors: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = {
-        "type": "about:blank", "title": title, "status": status, "detail": detail,
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
         "errors": [{"path": path, "message": message} for path, message in errors or []],
     }
-    return web.Response(status=status, body=json.dumps(body), content_type=PROBLEM,
-                        headers=headers)
+    return web.Response(status=status, body=json.dumps(body), content_type=PROBLEM, headers=headers)
 
 
 def problems_middleware(unavailable: tuple[type[Exception], ...] = ()) -> Middleware:
@@ -83,14 +90,19 @@ def problems_middleware(unavailable: tuple[type[Exception], ...] = ()) -> Middle
             if exc.status < 400:
                 raise
             # Keep what the error means (a 405's Allow), not its body's framing.
-            kept = {k: v for k, v in exc.headers.items()
-                    if k.lower() not in ("content-type", "content-length")}
-            return problem_response(exc.status, exc.reason,
-                                    exc.text if exc.text != exc.reason else None, headers=kept)
+            kept = {
+                k: v
+                for k, v in exc.headers.items()
+                if k.lower() not in ("content-type", "content-length")
+            }
+            return problem_response(
+                exc.status, exc.reason, exc.text if exc.text != exc.reason else None, headers=kept
+            )
         except unavailable:
             log.exception("backend failed", extra={"path": request.path})
-            return problem_response(503, "Service Unavailable", "a backend failed; retry",
-                                    headers={"Retry-After": "1"})
+            return problem_response(
+                503, "Service Unavailable", "a backend failed; retry", headers={"Retry-After": "1"}
+            )
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
             return problem_response(500, "Internal Server Error")

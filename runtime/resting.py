@@ -32,8 +32,9 @@ HOLD_MAX_S = 0.1
 HOLD_SHARE = 0.25
 
 
-def idle_hold(silence_s: float, answered_in_s: float, max_wait_s: float,
-              hold_max_s: float = HOLD_MAX_S) -> float:
+def idle_hold(
+    silence_s: float, answered_in_s: float, max_wait_s: float, hold_max_s: float = HOLD_MAX_S
+) -> float:
     """Seconds to wait before the next fetch after an empty answer.
 
     `silence_s`: since the first of the empty answers in a row was asked for; `answered_in_s`:
@@ -62,8 +63,7 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
             return True
         now = loop.time()
         since = self._quiet_since.setdefault(node_id, asked)
-        hold = idle_hold(now - since, now - asked, self._fetch_max_wait_ms / 1000,
-                         self.hold_max_s)
+        hold = idle_hold(now - since, now - asked, self._fetch_max_wait_ms / 1000, self.hold_max_s)
         if hold > 0:
             # The broker stays "in flight" meanwhile, so the fetcher sends it nothing new. Seeks,
             # resumes and new assignments wait for the hold too: at most HOLD_MAX_S.
@@ -83,8 +83,9 @@ class RestingConsumer(AIOKafkaConsumer):  # type: ignore[misc]
 
     def __init__(self, *args: Any, idle_hold_max_s: float = HOLD_MAX_S, **kwargs: Any) -> None:
         if idle_hold_max_s > HOLD_MAX_S:
-            kwargs["fetch_max_wait_ms"] = max(kwargs.get("fetch_max_wait_ms", 500),
-                                              int(idle_hold_max_s * 1000))
+            kwargs["fetch_max_wait_ms"] = max(
+                kwargs.get("fetch_max_wait_ms", 500), int(idle_hold_max_s * 1000)
+            )
         super().__init__(*args, **kwargs)
         self.idle_hold_max_s = idle_hold_max_s
 

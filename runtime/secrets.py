@@ -50,8 +50,9 @@ def _fernet(key: str) -> Fernet:
     try:
         return Fernet(key.encode())
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f"FASTHOOK_SECRET_KEY holds a key that is not a Fernet key: {exc}"
-                            ) from None
+        raise SettingsError(
+            f"FASTHOOK_SECRET_KEY holds a key that is not a Fernet key: {exc}"
+        ) from None
 
 
 class SecretBox:
@@ -119,8 +120,9 @@ def _require(key: str) -> str:
 def _hop_tokens(secret_key: str, label: bytes) -> tuple[str, ...]:
     """Hop credentials, newest key first: HMAC-SHA256 of a fixed label under each key, so
     they differ from the keys themselves and from anything else derived from them."""
-    return tuple(hmac.new(k.encode(), label, hashlib.sha256).hexdigest()
-                 for k in secret_keys(secret_key))
+    return tuple(
+        hmac.new(k.encode(), label, hashlib.sha256).hexdigest() for k in secret_keys(secret_key)
+    )
 
 
 def projections_token(secret_key: str) -> str:
@@ -146,10 +148,12 @@ def derived_fernet(secret_key: str, label: bytes) -> MultiFernet:
     """A Fernet of its own for one purpose (e.g. the console's session cookies), derived from
     each key (the newest encrypts): a leaked cookie key opens nothing on the config topic, and
     a rotation signs nobody out."""
-    return MultiFernet([
-        Fernet(base64.urlsafe_b64encode(hmac.new(k.encode(), label, hashlib.sha256).digest()))
-        for k in secret_keys(secret_key)
-    ])
+    return MultiFernet(
+        [
+            Fernet(base64.urlsafe_b64encode(hmac.new(k.encode(), label, hashlib.sha256).digest()))
+            for k in secret_keys(secret_key)
+        ]
+    )
 
 
 def is_hop_token(accepted: Sequence[str], presented: str | None) -> bool:

@@ -65,8 +65,9 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                           shutdown_timeout=shutdown_timeout_s)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -78,13 +79,20 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         in_flight = app.get(IN_FLIGHT)
         if in_flight is not None and not await in_flight.drained(shutdown_timeout_s):
             log.warning("stopping with requests still in flight", extra={"count": in_flight.count})
-        log.info("stopped listening; in-flight requests answered",
-                 extra={"took_s": round(time.monotonic() - began, 3)})
+        log.info(
+            "stopped listening; in-flight requests answered",
+            extra={"took_s": round(time.monotonic() - began, 3)},
+        )
     finally:
         await runner.cleanup()
 
 
-def run(app: web.Application, host: str, port: int, shutdown_timeout_s: float,
-        event_loop: str = "uvloop") -> None:
+def run(
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout_s: float,
+    event_loop: str = "uvloop",
+) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         runner.run(serve(app, host, port, shutdown_timeout_s))

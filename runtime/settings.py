@@ -198,22 +198,30 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def settings_environment(settings: Settings) -> dict[str, str]:
     """The ``FASTHOOK_*`` variables ``load_settings`` reads back as ``settings``: how a launcher
     (``fasthook run``, a test, a benchmark) hands its settings to a service process."""
-    return {variable(f.name): str(getattr(settings, f.name))
-            for f in fields(Settings)}
+    return {variable(f.name): str(getattr(settings, f.name)) for f in fields(Settings)}
 
 
 def check_limits(settings: Settings) -> None:
     """Settings may lower the contract's limits, never raise them (schemas/limits.py: every
     topic and Kafka client is sized for those), and deadlines are positive."""
-    for name, ceiling in (("max_body_bytes", limits.MAX_BODY_BYTES),
-                          ("max_headers", limits.MAX_HEADER_COUNT),
-                          ("max_header_bytes", limits.MAX_HEADER_BYTES)):
+    for name, ceiling in (
+        ("max_body_bytes", limits.MAX_BODY_BYTES),
+        ("max_headers", limits.MAX_HEADER_COUNT),
+        ("max_header_bytes", limits.MAX_HEADER_BYTES),
+    ):
         value = getattr(settings, name)
         if not 0 < value <= ceiling:
-            raise SettingsError(f"{variable(name)}={value} must be positive and at most "
-                                f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
-                                f"for that)")
-    for name in ("ingress_header_timeout_s", "ingress_body_timeout_s",
-                 "analysts_max_execution_s", "analysts_max_threads", "analysts_max_concurrent"):
+            raise SettingsError(
+                f"{variable(name)}={value} must be positive and at most "
+                f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
+                f"for that)"
+            )
+    for name in (
+        "ingress_header_timeout_s",
+        "ingress_body_timeout_s",
+        "analysts_max_execution_s",
+        "analysts_max_threads",
+        "analysts_max_concurrent",
+    ):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{variable(name)} must be positive")

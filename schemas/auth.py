@@ -9,11 +9,25 @@ import base64
 import binascii
 
 # What a source's `auth_type` may be (null: any request is accepted).
-SOURCE_AUTH_TYPES = ("BASIC_AUTH", "API_KEY", "HMAC", "TWILIO", "STRIPE", "GITHUB", "SHOPIFY",
-                     "SLACK", "STANDARD_WEBHOOKS")
+SOURCE_AUTH_TYPES = (
+    "BASIC_AUTH",
+    "API_KEY",
+    "HMAC",
+    "TWILIO",
+    "STRIPE",
+    "GITHUB",
+    "SHOPIFY",
+    "SLACK",
+    "STANDARD_WEBHOOKS",
+)
 # What a destination's `auth_type` may be (null: nothing added).
-DESTINATION_AUTH_TYPES = ("FASTHOOK_SIGNATURE", "STANDARD_WEBHOOKS", "BASIC_AUTH", "API_KEY",
-                          "BEARER_TOKEN")
+DESTINATION_AUTH_TYPES = (
+    "FASTHOOK_SIGNATURE",
+    "STANDARD_WEBHOOKS",
+    "BASIC_AUTH",
+    "API_KEY",
+    "BEARER_TOKEN",
+)
 
 # A source's generic HMAC: what an absent field means.
 HMAC_ALGORITHMS = ("sha1", "sha256", "sha512")

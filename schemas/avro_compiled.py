@@ -79,8 +79,11 @@ def _length(src: _Source, indent: int, n: str) -> None:
 
 def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
     """Lines that write the Python value named `value` as `schema`."""
-    kind = schema if isinstance(schema, str) else (
-        "union" if isinstance(schema, list) else schema.get("type"))
+    kind = (
+        schema
+        if isinstance(schema, str)
+        else ("union" if isinstance(schema, list) else schema.get("type"))
+    )
     if kind == "string":
         b = src.name("b")
         n = src.name("n")
@@ -120,7 +123,8 @@ def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
             v = src.name("v")
             key = repr(field["name"])
             nullable = field["type"] == "null" or (
-                isinstance(field["type"], list) and "null" in field["type"])
+                isinstance(field["type"], list) and "null" in field["type"]
+            )
             if "default" in field:
                 src.add(indent, f"{v} = {value}.get({key}, {src.constant(field['default'])})")
             elif nullable:
@@ -133,8 +137,14 @@ def _write(src: _Source, schema: Any, value: str, indent: int) -> None:
         raise _Unsupported(f"type {kind!r}")
 
 
-def _build(kind: str, schema: dict[str, Any], head: list[str], body: Callable[[_Source], None],
-           tail: str, helpers: dict[str, Any]) -> Callable[..., Any] | None:
+def _build(
+    kind: str,
+    schema: dict[str, Any],
+    head: list[str],
+    body: Callable[[_Source], None],
+    tail: str,
+    helpers: dict[str, Any],
+) -> Callable[..., Any] | None:
     """The function `def kind(arg)` made of `head`, what `body` adds, and `tail`."""
     src = _Source()
     for line in head:
@@ -153,9 +163,14 @@ def _build(kind: str, schema: dict[str, Any], head: list[str], body: Callable[[_
 
 def compile_writer(schema: dict[str, Any]) -> Writer | None:
     """A writer of records of this parsed (expanded) schema, or None where one is not built."""
-    return _build("write", schema, ["out = bytearray()"],
-                  lambda src: _write(src, schema, "record", 1), "return bytes(out)",
-                  {"_long": _long})
+    return _build(
+        "write",
+        schema,
+        ["out = bytearray()"],
+        lambda src: _write(src, schema, "record", 1),
+        "return bytes(out)",
+        {"_long": _long},
+    )
 
 
 def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
@@ -183,8 +198,11 @@ def _long_into(src: _Source, indent: int, target: str) -> None:
 
 def _never_empty(schema: Any) -> bool:
     """Whether every value of `schema` takes at least one byte (bounds an array's count)."""
-    kind = schema if isinstance(schema, str) else (
-        "union" if isinstance(schema, list) else schema.get("type"))
+    kind = (
+        schema
+        if isinstance(schema, str)
+        else ("union" if isinstance(schema, list) else schema.get("type"))
+    )
     if kind in ("record", "error"):
         return any(_never_empty(f["type"]) for f in schema["fields"])
     return kind != "null"
@@ -192,8 +210,11 @@ def _never_empty(schema: Any) -> bool:
 
 def _read(src: _Source, schema: Any, target: str, indent: int) -> None:
     """Lines that read a value of `schema` at `pos` into the local named `target`."""
-    kind = schema if isinstance(schema, str) else (
-        "union" if isinstance(schema, list) else schema.get("type"))
+    kind = (
+        schema
+        if isinstance(schema, str)
+        else ("union" if isinstance(schema, list) else schema.get("type"))
+    )
     if kind in ("string", "bytes"):
         n = src.name("n")
         _long_into(src, indent, n)
@@ -246,6 +267,11 @@ def _read(src: _Source, schema: Any, target: str, indent: int) -> None:
 
 def compile_reader(schema: dict[str, Any]) -> Reader | None:
     """A reader of records this parsed (expanded) schema wrote, or None where one is not built."""
-    return _build("read", schema, ["pos = 0", "size = len(buf)"],
-                  lambda src: _read(src, schema, "record", 1), "return record",
-                  {"_read_long": _read_long})
+    return _build(
+        "read",
+        schema,
+        ["pos = 0", "size = len(buf)"],
+        lambda src: _read(src, schema, "record", 1),
+        "return record",
+        {"_read_long": _read_long},
+    )

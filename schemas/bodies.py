@@ -151,8 +151,7 @@ def _decode_component(part: bytes, *, strict: bool) -> str | None:
 _PAIR = re.compile(rb"[^&]+")
 
 
-def _parse_pairs(raw: bytes, *, strict: bool,
-                 over_cap_fails: bool) -> dict[str, FormValue] | None:
+def _parse_pairs(raw: bytes, *, strict: bool, over_cap_fails: bool) -> dict[str, FormValue] | None:
     """``name=value&…`` → dict; ``None`` if ``strict`` and some component is not UTF-8, or if
     ``over_cap_fails`` and there are more than MAX_FORM_FIELDS fields (else the first ones).
 

@@ -144,8 +144,13 @@ class SchemaRegistry:
         parsed = cast(dict[str, Any], parse_schema(definition, named, expand=True))
         _bytes_defaults(parsed)
         name = parsed["name"].rsplit(".", 1)[-1]
-        schema = Schema(name, parsed, schema_fingerprint(parsed),
-                        compile_writer(parsed) if current else None, compile_reader(parsed))
+        schema = Schema(
+            name,
+            parsed,
+            schema_fingerprint(parsed),
+            compile_writer(parsed) if current else None,
+            compile_reader(parsed),
+        )
         self._by_fingerprint[schema.fingerprint] = schema
         if current:
             self._named = named

@@ -65,8 +65,9 @@ class ConfigFold:
         """The verdict on the next record of the topic, without folding it."""
         return self._verdict(entity_id, record, _claim(record))
 
-    def _verdict(self, entity_id: str, record: dict[str, Any] | None,
-                 claim: NameKey | None) -> Verdict:
+    def _verdict(
+        self, entity_id: str, record: dict[str, Any] | None, claim: NameKey | None
+    ) -> Verdict:
         if record is None:
             return Verdict.ACCEPTED  # a delete always takes effect
         version = int(record["version"])

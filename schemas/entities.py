@@ -10,8 +10,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
-EntityType = Literal["team", "api_key", "analyst", "source", "destination", "connection",
-                     "issue_trigger"]
+EntityType = Literal[
+    "team", "api_key", "analyst", "source", "destination", "connection", "issue_trigger"
+]
 Status = Literal["enabled", "disabled"]
 
 
@@ -101,8 +102,9 @@ class IssueTrigger(_TeamEntity):
 Entity = Team | ApiKey | Analyst | Source | Destination | Connection | IssueTrigger
 
 
-def config_record(entity_type: EntityType, entity: Mapping[str, Any], *, version: int,
-                  now_ms: int | None = None) -> dict[str, Any]:
+def config_record(
+    entity_type: EntityType, entity: Mapping[str, Any], *, version: int, now_ms: int | None = None
+) -> dict[str, Any]:
     """The `ConfigChanged` record of an entity's new state (`version`: one more than the
     state it replaces)."""
     return {

@@ -92,8 +92,9 @@ def _check_filter(value: object, path: str, depth: int, errors: Errors) -> None:
             errors.append((join_path(path, key), f"unknown operator {key}; expected one of {ops}"))
 
 
-_REFERENCE_HELP = ('must be a field path such as "body.user.id", "body.items[0].id" or '
-                   '"body.items[$index].id"')
+_REFERENCE_HELP = (
+    'must be a field path such as "body.user.id", "body.items[0].id" or "body.items[$index].id"'
+)
 
 
 def _check_reference(path_value: object, path: str, errors: Errors) -> None:
@@ -175,5 +176,3 @@ def validate_filter(value: object, path: str = "", section: str | None = None) -
                     errors.append((join_path(path, key), msg))
     _check_filter(value, path, 0, errors)
     return errors
-
-

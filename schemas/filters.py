@@ -48,8 +48,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["FILTER_PARTS", "OPERATORS", "VALUE_OPERATORS", "matches", "parse_reference",
-           "request_matches"]
+__all__ = [
+    "FILTER_PARTS",
+    "OPERATORS",
+    "VALUE_OPERATORS",
+    "matches",
+    "parse_reference",
+    "request_matches",
+]
 
 # The parts of a request a filter rule may name: the HTTP request, and the provider's view.
 FILTER_PARTS: Final = ("headers", "body", "query", "path", "event_type", "idempotency_key")
@@ -182,7 +188,8 @@ def _match(f: object, v: object, s: _Scope) -> bool:
 def _match_object(f: dict[Any, Any], v: object, s: _Scope) -> bool:
     if not f:
         return isinstance(v, dict) or (
-            isinstance(v, list) and any(isinstance(elem, dict) for elem in v))
+            isinstance(v, list) and any(isinstance(elem, dict) for elem in v)
+        )
     fields: dict[Any, object] = {}
     for key, arg in f.items():
         if isinstance(key, str) and key.startswith("$"):
@@ -201,8 +208,10 @@ def _match_fields(fields: dict[Any, object], v: object, s: _Scope) -> bool:
         return all(_match(sub, v.get(key, _MISSING), s) for key, sub in fields.items())
     if isinstance(v, list):
         # Objects inside arrays: the whole partial object must match one element.
-        return any(isinstance(elem, dict) and _match_fields(fields, elem, s.at(i))
-                   for i, elem in enumerate(v))
+        return any(
+            isinstance(elem, dict) and _match_fields(fields, elem, s.at(i))
+            for i, elem in enumerate(v)
+        )
     return False
 
 
@@ -214,10 +223,12 @@ def _match_literal(target: object, v: object) -> bool:
         if isinstance(v, dict):
             return all(key in v and _match_literal(sub, v[key]) for key, sub in target.items())
         return isinstance(v, list) and any(
-            isinstance(elem, dict) and _match_literal(target, elem) for elem in v)
+            isinstance(elem, dict) and _match_literal(target, elem) for elem in v
+        )
     if isinstance(target, list):
         return isinstance(v, list) and all(
-            any(_match_literal(item, elem) for elem in v) for item in target)
+            any(_match_literal(item, elem) for elem in v) for item in target
+        )
     if isinstance(v, list):
         return any(_eq(target, elem) for elem in v)
     return _eq(target, v)
@@ -401,8 +412,10 @@ def _op_ref(arg: object, v: object, s: _Scope) -> bool:
         whole = _resolve(arg, s)
         if whole is not _MISSING and _match_literal(whole, v):
             return True
-        return any(target is not _MISSING and _match_literal(target, elem)
-                   for target, elem in zip(found, v, strict=True))
+        return any(
+            target is not _MISSING and _match_literal(target, elem)
+            for target, elem in zip(found, v, strict=True)
+        )
     target = _resolve(arg, s)
     return target is not _MISSING and _match_literal(target, v)
 
@@ -427,7 +440,8 @@ OPERATORS: Final[dict[str, Callable[[object, object, _Scope], bool]]] = {
 }
 # The operators whose argument may be a reference ``{"$ref": path}`` instead of a literal.
 VALUE_OPERATORS: Final = frozenset(
-    {"$eq", "$neq", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$startsWith", "$endsWith"})
+    {"$eq", "$neq", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$startsWith", "$endsWith"}
+)
 
 
 # -- headers -----------------------------------------------------------------------------------

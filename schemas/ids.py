@@ -10,8 +10,9 @@ import os
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-PREFIXES = frozenset({"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk", "anl",
-                      "itr", "iss"})
+PREFIXES = frozenset(
+    {"tm", "key", "src", "des", "con", "req", "evt", "atm", "ign", "blk", "anl", "itr", "iss"}
+)
 
 
 # Every 10-bit value as its two digits: 13 lookups spell an id instead of 26 shifts.

@@ -25,18 +25,25 @@ def iso_ms(ms: int | None) -> str | None:
 def public_issue(state: dict[str, Any]) -> dict[str, Any]:
     keys = {k: state.get(k) for k in ("response_status", "error_code") if state.get(k) is not None}
     return {
-        "id": state["issue_id"], "team_id": state["team_id"], "type": state["type"],
-        "status": state["status"], "issue_trigger_id": state["issue_trigger_id"],
+        "id": state["issue_id"],
+        "team_id": state["team_id"],
+        "type": state["type"],
+        "status": state["status"],
+        "issue_trigger_id": state["issue_trigger_id"],
         "connection_id": state.get("connection_id"),
-        "destination_id": state.get("destination_id"), "source_id": state.get("source_id"),
-        "aggregation_keys": keys, "count": state["count"],
+        "destination_id": state.get("destination_id"),
+        "source_id": state.get("source_id"),
+        "aggregation_keys": keys,
+        "count": state["count"],
         "first_seen_at": iso_ms(state["first_seen_at"]),
-        "last_seen_at": iso_ms(state["last_seen_at"]), "opened_at": iso_ms(state["opened_at"]),
+        "last_seen_at": iso_ms(state["last_seen_at"]),
+        "opened_at": iso_ms(state["opened_at"]),
         "resolved_at": iso_ms(state.get("resolved_at")),
         "updated_at": iso_ms(state["updated_at"]),
         "sample_event_ids": list(state.get("sample_event_ids") or ()),
         "sample_request_ids": list(state.get("sample_request_ids") or ()),
-        "detail": state.get("detail"), "paused_at": iso_ms(state.get("paused_at")),
+        "detail": state.get("detail"),
+        "paused_at": iso_ms(state.get("paused_at")),
     }
 
 
@@ -45,5 +52,7 @@ def channel_ids(trigger_id: str, channel: str) -> tuple[str, str]:
     the trigger's id, so the API (which writes them) and the issues job (which sends
     notifications through them) agree without looking anything up."""
     at = id_time_ms(trigger_id)
-    return (derived_id("des", at, trigger_id, channel, "destination"),
-            derived_id("con", at, trigger_id, channel, "connection"))
+    return (
+        derived_id("des", at, trigger_id, channel, "destination"),
+        derived_id("con", at, trigger_id, channel, "connection"),
+    )

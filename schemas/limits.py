@@ -42,8 +42,11 @@ def hop_count(headers: Iterable[Mapping[str, Any]]) -> int:
     """How many gateway hops a request has made: its HOP_HEADER (header records, as on the
     topics), 0 when absent or not an integer. With several such headers the largest counts, so
     a repeat cannot lower it; a count too long for int() saturates (it is far past MAX_HOPS)."""
-    counts = [_saturated(h["value"].strip()) for h in headers
-              if h["name"].lower() == HOP_HEADER and _DIGITS.fullmatch(h["value"].strip())]
+    counts = [
+        _saturated(h["value"].strip())
+        for h in headers
+        if h["name"].lower() == HOP_HEADER and _DIGITS.fullmatch(h["value"].strip())
+    ]
     return max(counts, default=0)
 
 

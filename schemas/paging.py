@@ -34,8 +34,14 @@ def _by_id(item: dict[str, Any]) -> str:
     return str(item["id"])
 
 
-def page_body(page: list[dict[str, Any]], limit: int, *, older: bool, newer: bool,
-              key: Callable[[dict[str, Any]], str] = _by_id) -> dict[str, Any]:
+def page_body(
+    page: list[dict[str, Any]],
+    limit: int,
+    *,
+    older: bool,
+    newer: bool,
+    key: Callable[[dict[str, Any]], str] = _by_id,
+) -> dict[str, Any]:
     """A list's answer: `page` newest first, with cursors to the older and newer pages when
     there are such pages; `key` is what a cursor points at (the id, unless the list is
     sorted otherwise)."""

@@ -60,8 +60,8 @@ def unpack_frame(data: bytes) -> dict[str, Any]:
     size = int.from_bytes(data[:_HEAD_LENGTH], "big")
     if len(data) < _HEAD_LENGTH or len(data) < _HEAD_LENGTH + size:
         raise ValueError("a binary frame shorter than its head")
-    head = json.loads(data[_HEAD_LENGTH:_HEAD_LENGTH + size])
+    head = json.loads(data[_HEAD_LENGTH : _HEAD_LENGTH + size])
     if not isinstance(head, dict):
         raise ValueError("a binary frame's head is not a JSON object")
-    head["body"] = bytes(data[_HEAD_LENGTH + size:])
+    head["body"] = bytes(data[_HEAD_LENGTH + size :])
     return head

@@ -30,24 +30,54 @@ CATALOG: tuple[TopicSpec, ...] = (
     # One partition: the config fold compares records of different keys (names). A record stays
     # uncompacted for an hour, so a refused write's restatement lands before the compactor
     # looks (schemas.config_fold, api.config_log).
-    TopicSpec("config", 1, "ConfigChanged", "entity id",
-              {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)}),
-    TopicSpec("requests", 8, "RequestReceived", "request id",
-              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
-    TopicSpec("events", 8, "EventCreated", "event id",
-              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
+    TopicSpec(
+        "config",
+        1,
+        "ConfigChanged",
+        "entity id",
+        {"cleanup.policy": "compact", "min.compaction.lag.ms": str(3600 * 1000)},
+    ),
+    TopicSpec(
+        "requests",
+        8,
+        "RequestReceived",
+        "request id",
+        {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
+    ),
+    TopicSpec(
+        "events",
+        8,
+        "EventCreated",
+        "event id",
+        {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
+    ),
     TopicSpec("ignored", 4, "EventIgnored", "request id", {"retention.ms": str(30 * DAY_MS)}),
     # Candidates of deduplicating connections, keyed by their dedupe key, so one router worker
     # sees every request that could be a repeat of another.
-    TopicSpec("router.dedupe", 8, "EventCreated", "dedupe key",
-              {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
+    TopicSpec(
+        "router.dedupe",
+        8,
+        "EventCreated",
+        "dedupe key",
+        {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
+    ),
     TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
     # Events of paused connections, until unpaused; keyed by connection id.
-    TopicSpec("held", 4, "EventCreated", "connection id",
-              {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES}),
+    TopicSpec(
+        "held",
+        4,
+        "EventCreated",
+        "connection id",
+        {"retention.ms": str(30 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
+    ),
     *(
-        TopicSpec(f"retry.{tier // 1000}s", 4, "EventCreated", "event id",
-                  {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES})
+        TopicSpec(
+            f"retry.{tier // 1000}s",
+            4,
+            "EventCreated",
+            "event id",
+            {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
+        )
         for tier in RETRY_TIERS_MS
     ),
     # Bulk retry jobs of the projections service, keyed by bulk id; the latest value is the

@@ -17,7 +17,8 @@ _WRAPPER_LINES: Final = 2
 _HANDLER_CALL = re.compile(r"\baddHandler\s*\(")
 _V8_LOCATION = re.compile(r"undefined:(\d+): (.*)")
 MISSING_HANDLER: Final = (
-    "must register a handler with addHandler('transform', (request, context) => request)")
+    "must register a handler with addHandler('transform', (request, context) => request)"
+)
 
 
 def function_source(code: str) -> str:

@@ -103,32 +103,46 @@ _STACK_FOLDERS = ("chaos", "e2e", "fasthook")
 # the parallel workers are done, alone on the machine.
 # Also schemathesis' cases (tests/api/test_openapi.py): under pytest-xdist each of its
 # parametrized tests runs one operation's cases and reports the rest as nothing at all.
-_SERIAL_FILES = frozenset({
-    "tests/ingress/test_slow_clients.py", "tests/deliverer/test_fairness.py",
-    "tests/router/test_team_fairness_flow.py", "tests/router/test_rules_flow.py",
-    "tests/e2e/test_listen.py", "tests/api/test_openapi.py",
-    "tests/chaos/test_broker_pause.py",  # the broker stopped under load, three times
-    "tests/chaos/test_chaos.py",  # two minutes of load and faults: the others' bounds suffer
-    "tests/e2e/test_issues_thresholds.py",  # counts what is pending at a moment: flaky loaded
-    # Three projections processes with their own engines each, polled against deadlines.
-    "tests/projections/test_scale_out.py", "tests/projections/test_bulk_replicas.py",
-})
+_SERIAL_FILES = frozenset(
+    {
+        "tests/ingress/test_slow_clients.py",
+        "tests/deliverer/test_fairness.py",
+        "tests/router/test_team_fairness_flow.py",
+        "tests/router/test_rules_flow.py",
+        "tests/e2e/test_listen.py",
+        "tests/api/test_openapi.py",
+        "tests/chaos/test_broker_pause.py",  # the broker stopped under load, three times
+        "tests/chaos/test_chaos.py",  # two minutes of load and faults: the others' bounds suffer
+        "tests/e2e/test_issues_thresholds.py",  # counts what is pending at a moment: flaky loaded
+        # Three projections processes with their own engines each, polled against deadlines.
+        "tests/projections/test_scale_out.py",
+        "tests/projections/test_bulk_replicas.py",
+    }
+)
 _ROOT = Path(__file__).resolve().parents[1]
 # The pure core's own tests (marked `pure`): `make check` and `make test` run them with
 # coverage of the pure core ([tool.coverage.run] in pyproject.toml), which must reach every
 # branch. A new pure module goes there, its tests here.
 _PURE_FOLDERS = ("tests/schemas/",)
-_PURE_FILES = frozenset({
-    "tests/deliverer/test_retry.py", "tests/deliverer/test_offsets.py",
-    "tests/deliverer/test_limits.py", "tests/deliverer/test_attempts.py",
-    "tests/deliverer/test_parking.py", "tests/deliverer/test_outgoing.py",
-    "tests/deliverer/test_signatures.py", "tests/deliverer/test_standard_webhooks.py",
-    "tests/router/test_routing.py",
-    "tests/router/test_dedupe.py", "tests/router/test_hops.py",
-    # The filter grammar and the query routes as the API and projections hold them.
-    "tests/api/test_rules.py", "tests/projections/test_operations.py",
-    "tests/issues/test_notifications.py",
-})
+_PURE_FILES = frozenset(
+    {
+        "tests/deliverer/test_retry.py",
+        "tests/deliverer/test_offsets.py",
+        "tests/deliverer/test_limits.py",
+        "tests/deliverer/test_attempts.py",
+        "tests/deliverer/test_parking.py",
+        "tests/deliverer/test_outgoing.py",
+        "tests/deliverer/test_signatures.py",
+        "tests/deliverer/test_standard_webhooks.py",
+        "tests/router/test_routing.py",
+        "tests/router/test_dedupe.py",
+        "tests/router/test_hops.py",
+        # The filter grammar and the query routes as the API and projections hold them.
+        "tests/api/test_rules.py",
+        "tests/projections/test_operations.py",
+        "tests/issues/test_notifications.py",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -12,8 +12,15 @@ from console.session import COOKIE, Session, new_session
 
 def set_cookie(request: web.Request, response: web.StreamResponse, session: Session) -> None:
     sealer = request.app[SEALER]
-    response.set_cookie(COOKIE, sealer.seal(session), max_age=sealer.max_age_s, path="/",
-                        httponly=True, samesite="Strict", secure=request.secure)
+    response.set_cookie(
+        COOKIE,
+        sealer.seal(session),
+        max_age=sealer.max_age_s,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
 
 
 async def signin_page(request: web.Request) -> web.Response:
@@ -28,8 +35,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     try:
         teams = await request.app[CLIENT].call(key, None, "GET", "/v1/teams")
     except ApiError as exc:
-        message = ("That key is not valid (unknown or revoked)." if exc.status == 401
-                   else exc.detail)
+        message = "That key is not valid (unknown or revoked)." if exc.status == 401 else exc.detail
         return render(request, "signin.html", {"error": message})
     found = [(t["id"], t["name"]) for t in teams["models"]]
     if not found:

@@ -33,16 +33,23 @@ async def plan(request: web.Request) -> web.Response:
     form = {k: str(v) for k, v in (await request.post()).items()}
     query = _query(kind, form)
     answer = await api(request, "POST", f"/v1/bulk/{kind}/retry/plan", json={"query": query})
-    return render(request, "_bulk_plan.html", {
-        "kind": kind, "query": query, "query_json": json.dumps(query),
-        "count": answer["estimated_count"], "form": form})
+    return render(
+        request,
+        "_bulk_plan.html",
+        {
+            "kind": kind,
+            "query": query,
+            "query_json": json.dumps(query),
+            "count": answer["estimated_count"],
+            "form": form,
+        },
+    )
 
 
 async def start(request: web.Request) -> web.StreamResponse:
     kind = _kind(request)
     form = {k: str(v) for k, v in (await request.post()).items()}
-    job = await api(request, "POST", f"/v1/bulk/{kind}/retry",
-                    json={"query": _query(kind, form)})
+    job = await api(request, "POST", f"/v1/bulk/{kind}/retry", json={"query": _query(kind, form)})
     return redirect(request, f"/bulk/{kind}/{job['id']}")
 
 
@@ -69,8 +76,10 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 
 async def jobs_page(request: web.Request) -> web.Response:
-    jobs = [job for kind in KINDS
-            for job in (await api(request, "GET", f"/v1/bulk/{kind}/retry",
-                                  {"limit": "50"}))["models"]]
+    jobs = [
+        job
+        for kind in KINDS
+        for job in (await api(request, "GET", f"/v1/bulk/{kind}/retry", {"limit": "50"}))["models"]
+    ]
     jobs.sort(key=lambda job: job["id"], reverse=True)
     return render(request, "bulk.html", {"jobs": jobs[:50]})

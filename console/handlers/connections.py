@@ -35,9 +35,16 @@ async def connections_page(request: web.Request) -> web.Response:
     connections = await _all(request, "connections")
     destinations = {d["id"]: d for d in await _all(request, "destinations")}
     groups = [(s, [c for c in connections if c["source_id"] == s["id"]]) for s in sources]
-    return render(request, "connections.html", {
-        "groups": groups, "destinations": destinations, "rule_summary": rule_summary,
-        "destination_list": list(destinations.values())})
+    return render(
+        request,
+        "connections.html",
+        {
+            "groups": groups,
+            "destinations": destinations,
+            "rule_summary": rule_summary,
+            "destination_list": list(destinations.values()),
+        },
+    )
 
 
 async def act(request: web.Request) -> web.StreamResponse:
@@ -48,14 +55,25 @@ async def act(request: web.Request) -> web.StreamResponse:
     return redirect(request, "/connections")
 
 
-async def _connection_form(request: web.Request, connection: dict[str, Any] | None,
-                           values: dict[str, Any], errors: dict[str, list[str]]) -> web.Response:
+async def _connection_form(
+    request: web.Request,
+    connection: dict[str, Any] | None,
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+) -> web.Response:
     # A form shown again with its errors answers 200: the page is what was asked for, and a
     # 4xx document is logged as an error by the browser.
-    return render(request, "connection_form.html", {
-        "connection": connection, "values": values, "errors": errors,
-        "sources": await _all(request, "sources"),
-        "destinations": await _all(request, "destinations")})
+    return render(
+        request,
+        "connection_form.html",
+        {
+            "connection": connection,
+            "values": values,
+            "errors": errors,
+            "sources": await _all(request, "sources"),
+            "destinations": await _all(request, "destinations"),
+        },
+    )
 
 
 def _values(connection: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +104,13 @@ async def connection_save(request: web.Request) -> web.StreamResponse:
         except ApiError as exc:
             if exc.status not in (400, 409, 422):
                 raise
-            errors = field_errors(exc.errors or [{"path": "", "message": exc.detail}],
-                                  ("name", "description", "source_id", "destination_id",
-                                   "rules", "status"))
-    return await _connection_form(request, current, {**body, "rules": form.get("rules", "")},
-                                   errors)
+            errors = field_errors(
+                exc.errors or [{"path": "", "message": exc.detail}],
+                ("name", "description", "source_id", "destination_id", "rules", "status"),
+            )
+    return await _connection_form(
+        request, current, {**body, "rules": form.get("rules", "")}, errors
+    )
 
 
 SOURCE_FIELDS = ("name", "description", "config.allowed_http_methods", "config")
@@ -109,8 +129,10 @@ async def entity_create(request: web.Request) -> web.StreamResponse:
     if kind not in ("sources", "destinations"):
         raise web.HTTPNotFound()
     form = {k: str(v).strip() for k, v in (await request.post()).items()}
-    body: dict[str, Any] = {"name": form.get("name", ""),
-                            "description": form.get("description") or None}
+    body: dict[str, Any] = {
+        "name": form.get("name", ""),
+        "description": form.get("description") or None,
+    }
     if kind == "destinations":
         body["config"] = {"url": form.get("url", "")}
     try:
@@ -122,8 +144,7 @@ async def entity_create(request: web.Request) -> web.StreamResponse:
         errors = field_errors(exc.errors or [{"path": "", "message": exc.detail}], fields)
         if "config.url" in errors:
             errors["url"] = errors.pop("config.url")
-        return render(request, "entity_form.html",
-                      {"kind": kind, "values": form, "errors": errors})
+        return render(request, "entity_form.html", {"kind": kind, "values": form, "errors": errors})
     if kind == "sources":
         return redirect(request, f"/connections#{created['id']}")
     return redirect(request, "/connections")
@@ -136,12 +157,25 @@ def _entity_kind(request: web.Request) -> str:
     return kind
 
 
-def _entity_form(request: web.Request, kind: str, entity: dict[str, Any], values: dict[str, Any],
-                 errors: dict[str, list[str]]) -> web.Response:
+def _entity_form(
+    request: web.Request,
+    kind: str,
+    entity: dict[str, Any],
+    values: dict[str, Any],
+    errors: dict[str, list[str]],
+) -> web.Response:
     # Shown again with its errors it answers 200, as the connection editor does.
-    return render(request, "entity_form.html", {
-        "kind": kind, "entity": entity, "values": values, "errors": errors,
-        "secret": secret_field(kind, entity.get("config") or {})})
+    return render(
+        request,
+        "entity_form.html",
+        {
+            "kind": kind,
+            "entity": entity,
+            "values": values,
+            "errors": errors,
+            "secret": secret_field(kind, entity.get("config") or {}),
+        },
+    )
 
 
 async def entity_edit(request: web.Request) -> web.Response:

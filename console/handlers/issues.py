@@ -27,13 +27,23 @@ from console.views import filters_from, link, page_params
 async def issues_page(request: web.Request) -> web.Response:
     filters = filters_from(request.query, ISSUE_FILTERS)
     page = await api(request, "GET", "/v1/issues", page_params(request.query, ISSUE_FILTERS))
-    return render(request, "issues.html", {
-        "issues": page["models"], "pagination": page["pagination"], "filters": filters,
-        "statuses": ISSUE_STATUSES, "types": ISSUE_TYPES, "views": ISSUE_VIEWS, "link": link,
-        "connections": await names(request, "connections"),
-        "destinations": await names(request, "destinations"),
-        "keys_text": keys_text, "scope_text": scope_text,
-    })
+    return render(
+        request,
+        "issues.html",
+        {
+            "issues": page["models"],
+            "pagination": page["pagination"],
+            "filters": filters,
+            "statuses": ISSUE_STATUSES,
+            "types": ISSUE_TYPES,
+            "views": ISSUE_VIEWS,
+            "link": link,
+            "connections": await names(request, "connections"),
+            "destinations": await names(request, "destinations"),
+            "keys_text": keys_text,
+            "scope_text": scope_text,
+        },
+    )
 
 
 async def _live(request: web.Request) -> dict[str, Any]:
@@ -42,12 +52,16 @@ async def _live(request: web.Request) -> dict[str, Any]:
     issue = await api(request, "GET", f"/v1/issues/{issue_id}")
     timeline = await api(request, "GET", f"/v1/issues/{issue_id}/timeline")
     replayable = affected(issue)
-    return {"issue": issue, "timeline": timeline["models"],
-            "actions": status_actions(issue["status"]),
-            "affected_kind": replayable[0] if replayable else None,
-            "connections": await names(request, "connections"),
-            "destinations": await names(request, "destinations"),
-            "keys_text": keys_text, "scope_text": scope_text}
+    return {
+        "issue": issue,
+        "timeline": timeline["models"],
+        "actions": status_actions(issue["status"]),
+        "affected_kind": replayable[0] if replayable else None,
+        "connections": await names(request, "connections"),
+        "destinations": await names(request, "destinations"),
+        "keys_text": keys_text,
+        "scope_text": scope_text,
+    }
 
 
 async def issue_page(request: web.Request) -> web.Response:
@@ -57,8 +71,11 @@ async def issue_page(request: web.Request) -> web.Response:
     if replayable is not None:
         kind, query = replayable
         items = (await api(request, "GET", f"/v1/{kind}", as_params(query)))["models"]
-    return render(request, "issue.html", {
-        **context, "affected": items, "sources": await names(request, "sources")})
+    return render(
+        request,
+        "issue.html",
+        {**context, "affected": items, "sources": await names(request, "sources")},
+    )
 
 
 async def issue_live(request: web.Request) -> web.Response:

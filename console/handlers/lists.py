@@ -23,10 +23,16 @@ async def events_page(request: web.Request) -> web.Response:
     page = await api(request, "GET", "/v1/events", page_params(request.query, EVENT_FILTERS))
     sources = await names(request, "sources")
     context = {
-        "events": page["models"], "pagination": page["pagination"], "filters": filters,
-        "statuses": EVENT_STATUSES, "views": SAVED_VIEWS, "link": link, "sorts": EVENT_SORTS,
+        "events": page["models"],
+        "pagination": page["pagination"],
+        "filters": filters,
+        "statuses": EVENT_STATUSES,
+        "views": SAVED_VIEWS,
+        "link": link,
+        "sorts": EVENT_SORTS,
         "by_last_attempt": filters.get("sort") == "last_attempt_at",
-        "sources": sources, "connections": await names(request, "connections"),
+        "sources": sources,
+        "connections": await names(request, "connections"),
         "destinations": await names(request, "destinations"),
         # Whether the first page is the newest created: only then does the live tail
         # prepend rows.
@@ -41,9 +47,16 @@ async def events_page(request: web.Request) -> web.Response:
 
 async def requests_page(request: web.Request) -> web.Response:
     filters = filters_from(request.query, REQUEST_FILTERS)
-    page = await api(request, "GET", "/v1/requests",
-                     page_params(request.query, REQUEST_FILTERS))
-    return render(request, "requests.html", {
-        "requests": page["models"], "pagination": page["pagination"], "filters": filters,
-        "causes": REJECTION_CAUSES, "link": link, "sources": await names(request, "sources"),
-    })
+    page = await api(request, "GET", "/v1/requests", page_params(request.query, REQUEST_FILTERS))
+    return render(
+        request,
+        "requests.html",
+        {
+            "requests": page["models"],
+            "pagination": page["pagination"],
+            "filters": filters,
+            "causes": REJECTION_CAUSES,
+            "link": link,
+            "sources": await names(request, "sources"),
+        },
+    )

@@ -23,8 +23,9 @@ PAGE = 250
 MAX_PAGES = 8  # 2,000 rows per poll: far above what one poll can fall behind by
 
 
-async def _window(request: web.Request, params: dict[str, str], tail: Tail,
-                  batch: int | None) -> tuple[list[dict[str, Any]], int | None]:
+async def _window(
+    request: web.Request, params: dict[str, str], tail: Tail, batch: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
     """The newest rows down to the last one already sent (the first page at least), once a
     batch after `batch` is stored; and the batch they include."""
     rows: list[dict[str, Any]] = []
@@ -48,9 +49,11 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
     # The newest event the page showed: everything newer is sent.
     tail = Tail(request.query.get("after", ""))
     filters = api_params(filters_from(request.query, EVENT_FILTERS), EVENT_FILTERS)
-    labels = {"sources": await names(request, "sources"),
-              "connections": await names(request, "connections"),
-              "destinations": await names(request, "destinations")}
+    labels = {
+        "sources": await names(request, "sources"),
+        "connections": await names(request, "connections"),
+        "destinations": await names(request, "destinations"),
+    }
     batch: int | None = None
     # aiohttp-sse pings every 15 s by default: proxies keep the stream open.
     async with sse_response(request) as stream:
@@ -63,8 +66,9 @@ async def events_tail(request: web.Request) -> web.StreamResponse:
                     await asyncio.sleep(POLL_S * 4)
                     continue
                 for row in tail.take(rows):
-                    html = aiohttp_jinja2.render_string("_event_row.html", request,
-                                                        {"e": row, **labels})
+                    html = aiohttp_jinja2.render_string(
+                        "_event_row.html", request, {"e": row, **labels}
+                    )
                     await stream.send(html, event="row", id=row["id"])
                 if batch is None:
                     await asyncio.sleep(POLL_S)

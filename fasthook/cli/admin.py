@@ -26,10 +26,19 @@ def admin_settings() -> Settings:
 
 
 @click.command()
-@click.option("--kafka-port", type=int, default=19092, show_default=True,
-              help="Port of the embedded broker (ignored with FASTHOOK_KAFKA_BOOTSTRAP).")
-@click.option("--verbose", "-v", is_flag=True,
-              help="Every service's full log on the terminal too (as FASTHOOK_LOG_FORMAT does).")
+@click.option(
+    "--kafka-port",
+    type=int,
+    default=19092,
+    show_default=True,
+    help="Port of the embedded broker (ignored with FASTHOOK_KAFKA_BOOTSTRAP).",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Every service's full log on the terminal too (as FASTHOOK_LOG_FORMAT does).",
+)
 @examples(
     "fasthook run                        # embedded broker and ClickHouse under .fasthook/",
     "fasthook run --verbose              # and every service's log on the terminal",
@@ -58,14 +67,19 @@ def topics() -> None:
     from runtime.kafka import ensure_topics
 
     settings = admin_settings()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap, settings.topics,
-                                        replication=settings.topic_replication))
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap, settings.topics, replication=settings.topic_replication
+        )
+    )
     click.echo("created: " + (", ".join(created) or "nothing (all exist)"))
 
 
 @click.group("secret-key", invoke_without_command=True)
-@examples("export FASTHOOK_SECRET_KEY=$(fasthook secret-key)",
-          'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal')
+@examples(
+    "export FASTHOOK_SECRET_KEY=$(fasthook secret-key)",
+    'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal',
+)
 @click.pass_context
 def secret_key(ctx: click.Context) -> None:
     """Print a new FASTHOOK_SECRET_KEY (seals secrets at rest, signs service hops).
@@ -80,10 +94,15 @@ def secret_key(ctx: click.Context) -> None:
 
 
 @secret_key.command("reseal")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 while any secret is still sealed by an older key.")
-@examples('FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal',
-          'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal --check')
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 while any secret is still sealed by an older key.",
+)
+@examples(
+    'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal',
+    'FASTHOOK_SECRET_KEY="$NEW,$OLD" fasthook secret-key reseal --check',
+)
 def secret_key_reseal(check: bool) -> None:
     """Seal again, with the newest key, every secret on the config topic that an older key of
     FASTHOOK_SECRET_KEY sealed; then the older keys can be removed."""
@@ -93,6 +112,7 @@ def secret_key_reseal(check: bool) -> None:
     async def go() -> dict[str, int]:
         async with admin_session(admin_settings()) as admin:
             return await admin.reseal(dry_run=check)
+
     try:
         counts = asyncio.run(go())
     except SettingsError as exc:
@@ -123,6 +143,7 @@ def teams_create(name: str) -> None:
         async with admin_session(admin_settings()) as admin:
             team = await admin.create_team(name)
         click.echo(f"{team['id']}  {team['name']}")
+
     asyncio.run(go())
 
 
@@ -136,6 +157,7 @@ def teams_list() -> None:
         async with admin_session(admin_settings()) as admin:
             for team in admin.view.all("team"):
                 click.echo(f"{team['id']}  {team['name']}")
+
     asyncio.run(go())
 
 
@@ -146,8 +168,14 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--team", "team_ids", multiple=True, required=True, metavar="TEAM_ID",
-              help="Team the key serves (repeatable).")
+@click.option(
+    "--team",
+    "team_ids",
+    multiple=True,
+    required=True,
+    metavar="TEAM_ID",
+    help="Team the key serves (repeatable).",
+)
 @click.option("--name", default="cli", show_default=True, help="A label for the key.")
 @examples("fasthook keys create --team tm_01H… --name deploy")
 def keys_create(team_ids: tuple[str, ...], name: str) -> None:
@@ -159,6 +187,7 @@ def keys_create(team_ids: tuple[str, ...], name: str) -> None:
             key, entity = await admin.create_key(name, list(team_ids))
         click.echo(f"{entity['id']}  {key}")
         note("The key is shown once; FastHook keeps only its hash.")
+
     asyncio.run(go())
 
 
@@ -172,8 +201,11 @@ def keys_list() -> None:
         async with admin_session(admin_settings()) as admin:
             for entity in admin.view.all("api_key"):
                 state = f"revoked {entity['revoked_at']}" if entity["revoked_at"] else "active"
-                click.echo(f"{entity['id']}  {entity['hint']}  {entity['name']}  "
-                           f"teams={','.join(entity['team_ids'])}  {state}")
+                click.echo(
+                    f"{entity['id']}  {entity['hint']}  {entity['name']}  "
+                    f"teams={','.join(entity['team_ids'])}  {state}"
+                )
+
     asyncio.run(go())
 
 
@@ -188,6 +220,7 @@ def keys_revoke(key_id: str) -> None:
         async with admin_session(admin_settings()) as admin:
             entity = await admin.revoke_key(key_id)
         click.echo(f"{entity['id']}  revoked at {entity['revoked_at']}")
+
     asyncio.run(go())
 
 
@@ -199,10 +232,17 @@ def analysts() -> None:
 
 @analysts.command("create")
 @click.argument("name")
-@click.option("--team", "team_id", default=None, metavar="TEAM_ID",
-              help="See only this team's rows (tm_…); every team's when not given.")
-@examples("fasthook analysts create ana --team tm_01H…",
-          "clickhouse client --host … --user ana --password …")
+@click.option(
+    "--team",
+    "team_id",
+    default=None,
+    metavar="TEAM_ID",
+    help="See only this team's rows (tm_…); every team's when not given.",
+)
+@examples(
+    "fasthook analysts create ana --team tm_01H…",
+    "clickhouse client --host … --user ana --password …",
+)
 def analysts_create(name: str, team_id: str | None) -> None:
     """Create an analyst (the ClickHouse user NAME); prints its id, name, password (shown
     once) and a ready URL."""
@@ -211,8 +251,10 @@ def analysts_create(name: str, team_id: str | None) -> None:
 
     settings = admin_settings()
     password, entity = asyncio.run(create_analyst(settings, name, team_id))
-    click.echo(f"{entity['id']}  {entity['name']}  {password}  "
-               f"{analyst_url(settings, entity['name'], password)}")
+    click.echo(
+        f"{entity['id']}  {entity['name']}  {password}  "
+        f"{analyst_url(settings, entity['name'], password)}"
+    )
     note("The password is shown once; FastHook keeps only its hash.")
 
 
@@ -226,8 +268,10 @@ def analysts_list() -> None:
         async with admin_session(admin_settings()) as admin:
             for entity in admin.view.all("analyst"):
                 state = f"revoked {entity['revoked_at']}" if entity["revoked_at"] else "active"
-                click.echo(f"{entity['id']}  {entity['name']}  team={entity['team_id'] or '*'}  "
-                           f"{state}")
+                click.echo(
+                    f"{entity['id']}  {entity['name']}  team={entity['team_id'] or '*'}  {state}"
+                )
+
     asyncio.run(go())
 
 
@@ -242,6 +286,7 @@ def analysts_revoke(name: str) -> None:
         async with admin_session(admin_settings()) as admin:
             entity = await admin.revoke_analyst(name)
         click.echo(f"{entity['id']}  {entity['name']}  revoked at {entity['revoked_at']}")
+
     asyncio.run(go())
 
 

@@ -84,17 +84,24 @@ pass_session = click.make_pass_decorator(Session)
 def examples(*lines: str, doc: str | None = None) -> Callable[[F], F]:
     """Append an Examples section to a command's help (and so to docs/cli.md); `doc` is the
     help text itself when the function cannot carry it (commands made by a factory)."""
+
     def decorate(func: F) -> F:
         text = "\n".join(f"  {line}" for line in lines)
         body = inspect.cleandoc(doc or func.__doc__ or "")
         func.__doc__ = f"{body}\n\n\b\nExamples:\n{text}\n"
         return func
+
     return decorate
 
 
 @click.group(cls=Root, context_settings=CONTEXT)
-@click.option("--profile", "-p", envvar="FASTHOOK_PROFILE", metavar="NAME",
-              help="Profile written by `fasthook login` (default: the current one).")
+@click.option(
+    "--profile",
+    "-p",
+    envvar="FASTHOOK_PROFILE",
+    metavar="NAME",
+    help="Profile written by `fasthook login` (default: the current one).",
+)
 @click.version_option(package_name="fasthook", message="fasthook %(version)s")
 @click.pass_context
 @examples(

@@ -22,8 +22,9 @@ POLL_S = 0.5
 
 
 @click.group()
-@examples("fasthook bulk retry events --filter status=FAILED --yes",
-          "fasthook bulk get events blk_01H…")
+@examples(
+    "fasthook bulk retry events --filter status=FAILED --yes", "fasthook bulk get events blk_01H…"
+)
 def bulk() -> None:
     """Retry many events, or replay many requests, as one durable job."""
 
@@ -60,21 +61,30 @@ def watch(client: Client, kind: str, job: dict[str, Any]) -> dict[str, Any]:
             if exc.status != 409:  # 409: it completed meanwhile, nothing to cancel
                 raise
             job = client.call("GET", job_path(kind, job["id"]))
-        note(f"bulk retry {job['id']} {job['status'].lower()} after "
-             f"{job['processed_count']} of {job['estimated_count']}")
+        note(
+            f"bulk retry {job['id']} {job['status'].lower()} after "
+            f"{job['processed_count']} of {job['estimated_count']}"
+        )
         return job
 
 
 def _watch_bar(client: Client, kind: str, job: dict[str, Any], total: int) -> dict[str, Any]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=stderr(), transient=False) as progress:
         task = progress.add_task(f"retrying {kind}", total=total)
         while job["status"] not in DONE:
             time.sleep(POLL_S)
             job = client.call("GET", job_path(kind, job["id"]))
-            progress.update(task, completed=job["processed_count"],
-                            total=max(total, job["estimated_count"], job["processed_count"]))
+            progress.update(
+                task,
+                completed=job["processed_count"],
+                total=max(total, job["estimated_count"], job["processed_count"]),
+            )
     return job
 
 
@@ -84,8 +94,10 @@ def _watch_lines(client: Client, kind: str, job: dict[str, Any], total: int) -> 
     while True:
         if job["processed_count"] != shown:
             shown = job["processed_count"]
-            note(f"bulk retry {job['id']}: {shown}/{job['estimated_count']} {kind} "
-                 f"({job['status'].lower()})")
+            note(
+                f"bulk retry {job['id']}: {shown}/{job['estimated_count']} {kind} "
+                f"({job['status'].lower()})"
+            )
         if job["status"] in DONE:
             return job
         time.sleep(POLL_S)
@@ -113,8 +125,9 @@ def retry(session: Session, kind: str, pairs: tuple[str, ...], yes: bool, output
     client = session.client()
     query = coerce(filter_pairs(pairs))
     if not query:
-        raise click.UsageError("give at least one --filter (a bulk retry of everything is "
-                               "never what you meant)")
+        raise click.UsageError(
+            "give at least one --filter (a bulk retry of everything is never what you meant)"
+        )
     plan = client.call("POST", job_path(kind) + "/plan", json={"query": query})
     count = plan["estimated_count"]
     note(f"{count} {kind} match {' '.join(pairs)}")

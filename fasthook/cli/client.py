@@ -36,8 +36,11 @@ def problem_line(status: int, problem: Mapping[str, Any]) -> str:
     head = f"{status} {title}"
     if problem.get("detail") and problem["detail"] != title:
         head += f": {problem['detail']}"
-    fields = [f"{e.get('path') or '(body)'}: {e.get('message')}"
-              for e in problem.get("errors") or [] if isinstance(e, Mapping)]
+    fields = [
+        f"{e.get('path') or '(body)'}: {e.get('message')}"
+        for e in problem.get("errors") or []
+        if isinstance(e, Mapping)
+    ]
     return head + (f" ({'; '.join(fields)})" if fields else "")
 
 
@@ -57,8 +60,9 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.http.close()
 
-    def call(self, method: str, path: str, *, json: Any = None,
-             params: Mapping[str, Any] | None = None) -> Any:
+    def call(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
         response = self.send(method, path, json=json, params=params)
         if not response.content:
             return None
@@ -68,8 +72,9 @@ class Client:
         """A GET's body as bytes (e.g. a request's raw body, exactly as the provider sent it)."""
         return self.send("GET", path).content
 
-    def send(self, method: str, path: str, *, json: Any = None,
-             params: Mapping[str, Any] | None = None) -> httpx.Response:
+    def send(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
         import httpx
 
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -82,8 +87,10 @@ class Client:
                 problem = response.json()
             except ValueError:
                 problem = {"detail": response.text.strip()[:200] or None}
-            raise ApiError(response.status_code,
-                           problem if isinstance(problem, dict) else {"detail": str(problem)})
+            raise ApiError(
+                response.status_code,
+                problem if isinstance(problem, dict) else {"detail": str(problem)},
+            )
         return response
 
     def pages(self, path: str, params: Mapping[str, Any], limit: int | None) -> Iterator[Any]:

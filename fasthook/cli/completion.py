@@ -13,7 +13,7 @@ SHELLS = ("bash", "zsh", "fish")
 @click.command()
 @click.argument("shell", type=click.Choice(SHELLS))
 @examples(
-    "eval \"$(fasthook completion bash)\"          # in ~/.bashrc",
+    'eval "$(fasthook completion bash)"          # in ~/.bashrc',
     "fasthook completion zsh > ~/.zfunc/_fasthook",
     "fasthook completion fish > ~/.config/fish/completions/fasthook.fish",
 )

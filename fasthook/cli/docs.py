@@ -28,8 +28,9 @@ Shell completion: `eval "$(fasthook completion bash)"` (or `zsh`, `fish`).
 """
 
 
-def walk(command: click.Command, parent: click.Context | None, name: str
-         ) -> Iterator[tuple[str, str]]:
+def walk(
+    command: click.Command, parent: click.Context | None, name: str
+) -> Iterator[tuple[str, str]]:
     settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
     ctx = click.Context(command, info_name=name, parent=parent, **settings)
     yield ctx.command_path, command.get_help(ctx)

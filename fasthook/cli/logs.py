@@ -32,27 +32,37 @@ def default_data_dir() -> Path:
 @click.argument("services", nargs=-1, type=click.Choice(SERVICES), metavar="[SERVICE]...")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (for jq).")
-@click.option("--tail", "-n", type=click.IntRange(0), default=None,
-              help="Only the last N lines before following.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The data directory of `fasthook run` (default: FASTHOOK_DATA_DIR or "
-              ".fasthook).")
+@click.option(
+    "--tail",
+    "-n",
+    type=click.IntRange(0),
+    default=None,
+    help="Only the last N lines before following.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The data directory of `fasthook run` (default: FASTHOOK_DATA_DIR or .fasthook).",
+)
 @examples(
     "fasthook logs                      # every service, merged by time",
     "fasthook logs router -f            # follow the router",
     "fasthook logs api deliverer --json | jq 'select(.level==\"error\")'",
 )
-def logs(services: tuple[str, ...], follow: bool, as_json: bool, tail: int | None,
-         data_dir: Path | None) -> None:
+def logs(
+    services: tuple[str, ...], follow: bool, as_json: bool, tail: int | None, data_dir: Path | None
+) -> None:
     """Show the logs `fasthook run` writes for each service (broker, ingress, api, router,
     deliverer, projections, and fasthook itself)."""
     data_dir = data_dir or default_data_dir()
     if not log_dir(data_dir).is_dir():
-        raise click.UsageError(f"no logs under {log_dir(data_dir)}: is this where "
-                               "`fasthook run` ran (see --data-dir)?")
+        raise click.UsageError(
+            f"no logs under {log_dir(data_dir)}: is this where `fasthook run` ran (see --data-dir)?"
+        )
     chosen = services or SERVICES
     found = read_merged(data_dir, chosen)
-    for entry in found[max(0, len(found) - tail):] if tail is not None else found:
+    for entry in found[max(0, len(found) - tail) :] if tail is not None else found:
         emit(entry, as_json)
     if not follow:
         return

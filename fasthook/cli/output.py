@@ -21,8 +21,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def output_option(func: F) -> F:
     return click.option(
-        "--output", "-o", "output", type=click.Choice(FORMATS), default="table",
-        envvar="FASTHOOK_OUTPUT", show_default=True,
+        "--output",
+        "-o",
+        "output",
+        type=click.Choice(FORMATS),
+        default="table",
+        envvar="FASTHOOK_OUTPUT",
+        show_default=True,
         help="table for people; json for scripts (lists: one JSON object per line).",
     )(func)
 

@@ -50,8 +50,11 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def save_profile(path: Path, profile: Profile, make_current: bool = True) -> None:
     data = read_config(path)
-    data["profiles"][profile.name] = {"api_url": profile.api_url, "api_key": profile.api_key,
-                                      "team_id": profile.team_id}
+    data["profiles"][profile.name] = {
+        "api_url": profile.api_url,
+        "api_key": profile.api_key,
+        "team_id": profile.team_id,
+    }
     if make_current or not data.get("current"):
         data["current"] = profile.name
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -76,12 +79,15 @@ def resolve(path: Path, name: str | None, environ: Mapping[str, str] | None = No
     stored = data["profiles"].get(chosen)
     if name and stored is None:
         raise FastHookCliError(
-            f"no profile {name!r} in {path}; run `fasthook login --profile {name}`")
+            f"no profile {name!r} in {path}; run `fasthook login --profile {name}`"
+        )
     stored = stored or {}
     url = env.get("FASTHOOK_API_URL") or stored.get("api_url")
     key = env.get("FASTHOOK_API_KEY") or stored.get("api_key")
     if not url or not key:
-        raise FastHookCliError("no API to talk to: run `fasthook login --api URL --key fhp_…` "
-                       "or set FASTHOOK_API_URL and FASTHOOK_API_KEY")
+        raise FastHookCliError(
+            "no API to talk to: run `fasthook login --api URL --key fhp_…` "
+            "or set FASTHOOK_API_URL and FASTHOOK_API_KEY"
+        )
     team = env.get("FASTHOOK_TEAM_ID") or stored.get("team_id")
     return Profile(chosen, url.rstrip("/"), key, team)

@@ -21,8 +21,16 @@ from fasthook.cli.profiles import config_path
 from schemas.errors import FastHookError
 
 # Fields a PUT takes back (the rest of a model is the API's: ids, url, times).
-INPUT_FIELDS = ("name", "description", "type", "status", "config", "source_id",
-                "destination_id", "rules")
+INPUT_FIELDS = (
+    "name",
+    "description",
+    "type",
+    "status",
+    "config",
+    "source_id",
+    "destination_id",
+    "rules",
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,9 @@ class Flag:
     def decorate(self, func: Callable[..., Any]) -> Callable[..., Any]:
         kind: Any = click.INT if self.kind == "int" else click.STRING
         metavar = {"json": "JSON", "list": "A,B", "int": "N"}.get(self.kind, "TEXT")
-        return click.option(self.option, self.dest, type=kind, default=None, metavar=metavar,
-                            help=self.help)(func)
+        return click.option(
+            self.option, self.dest, type=kind, default=None, metavar=metavar, help=self.help
+        )(func)
 
     def value(self, raw: Any) -> Any:
         if self.kind == "json":
@@ -65,49 +74,90 @@ class Kind:
 
 NAME = Flag("--name", ("name",), "Unique name in the team.")
 DESCRIPTION = Flag("--description", ("description",), "Free text.")
-AUTH = Flag("--auth", ("config", "auth"), "The auth's settings as JSON (secrets are write-only).",
-            "json")
+AUTH = Flag(
+    "--auth", ("config", "auth"), "The auth's settings as JSON (secrets are write-only).", "json"
+)
 
 SOURCES = Kind(
-    "source", "sources", "src_", ("id", "name", "status", "url"),
-    (NAME, DESCRIPTION,
-     Flag("--auth-type", ("config", "auth_type"),
-          "TWILIO, HMAC, BASIC_AUTH, API_KEY, STRIPE, GITHUB, … (see docs/api.md)."),
-     AUTH,
-     Flag("--allowed-methods", ("config", "allowed_http_methods"),
-          "HTTP methods the source accepts, e.g. POST,GET.", "list"),
-     Flag("--custom-response", ("config", "custom_response"),
-          'What the provider gets back, e.g. {"content_type":"json","body":"{}"}.', "json")),
+    "source",
+    "sources",
+    "src_",
+    ("id", "name", "status", "url"),
+    (
+        NAME,
+        DESCRIPTION,
+        Flag(
+            "--auth-type",
+            ("config", "auth_type"),
+            "TWILIO, HMAC, BASIC_AUTH, API_KEY, STRIPE, GITHUB, … (see docs/api.md).",
+        ),
+        AUTH,
+        Flag(
+            "--allowed-methods",
+            ("config", "allowed_http_methods"),
+            "HTTP methods the source accepts, e.g. POST,GET.",
+            "list",
+        ),
+        Flag(
+            "--custom-response",
+            ("config", "custom_response"),
+            'What the provider gets back, e.g. {"content_type":"json","body":"{}"}.',
+            "json",
+        ),
+    ),
     ("disable", "enable"),
-    "fasthook sources create --name twilio --auth-type TWILIO --auth '{\"auth_token\":\"…\"}'",
+    'fasthook sources create --name twilio --auth-type TWILIO --auth \'{"auth_token":"…"}\'',
 )
 DESTINATIONS = Kind(
-    "destination", "destinations", "des_", ("id", "name", "status", "type", "config.url"),
-    (NAME, DESCRIPTION,
-     Flag("--type", ("type",), "HTTP (the default) or CLI (a `fasthook listen` session)."),
-     Flag("--url", ("config", "url"), "Where events are delivered."),
-     Flag("--http-method", ("config", "http_method"), "Force a method (default: the request's)."),
-     Flag("--auth-type", ("config", "auth_type"),
-          "FASTHOOK_SIGNATURE, STANDARD_WEBHOOKS, BASIC_AUTH, API_KEY or BEARER_TOKEN."),
-     AUTH,
-     Flag("--rate-limit", ("config", "rate_limit"), "Deliveries per period.", "int"),
-     Flag("--rate-limit-period", ("config", "rate_limit_period"),
-          "second, minute, hour or concurrent.")),
+    "destination",
+    "destinations",
+    "des_",
+    ("id", "name", "status", "type", "config.url"),
+    (
+        NAME,
+        DESCRIPTION,
+        Flag("--type", ("type",), "HTTP (the default) or CLI (a `fasthook listen` session)."),
+        Flag("--url", ("config", "url"), "Where events are delivered."),
+        Flag(
+            "--http-method", ("config", "http_method"), "Force a method (default: the request's)."
+        ),
+        Flag(
+            "--auth-type",
+            ("config", "auth_type"),
+            "FASTHOOK_SIGNATURE, STANDARD_WEBHOOKS, BASIC_AUTH, API_KEY or BEARER_TOKEN.",
+        ),
+        AUTH,
+        Flag("--rate-limit", ("config", "rate_limit"), "Deliveries per period.", "int"),
+        Flag(
+            "--rate-limit-period",
+            ("config", "rate_limit_period"),
+            "second, minute, hour or concurrent.",
+        ),
+    ),
     ("disable", "enable"),
     "fasthook destinations create --name app --url https://example.com/hooks "
     "--auth-type FASTHOOK_SIGNATURE",
 )
 CONNECTIONS = Kind(
-    "connection", "connections", "con_",
+    "connection",
+    "connections",
+    "con_",
     ("id", "name", "status", "source_id", "destination_id"),
-    (NAME, DESCRIPTION,
-     Flag("--source", ("source_id",), "Source id or name."),
-     Flag("--destination", ("destination_id",), "Destination id or name."),
-     Flag("--rules", ("rules",), "The rules as a JSON list (filter, transformation, retry, …).",
-          "json")),
+    (
+        NAME,
+        DESCRIPTION,
+        Flag("--source", ("source_id",), "Source id or name."),
+        Flag("--destination", ("destination_id",), "Destination id or name."),
+        Flag(
+            "--rules",
+            ("rules",),
+            "The rules as a JSON list (filter, transformation, retry, …).",
+            "json",
+        ),
+    ),
     ("disable", "enable", "pause", "unpause"),
     "fasthook connections create --name sms --source twilio --destination app "
-    "--rules '[{\"type\":\"retry\",\"strategy\":\"linear\",\"count\":3,\"interval\":1000}]'",
+    '--rules \'[{"type":"retry","strategy":"linear","count":3,"interval":1000}]\'',
 )
 KINDS = (SOURCES, DESTINATIONS, CONNECTIONS)
 
@@ -150,18 +200,18 @@ def lookup(client: Client, kind: Kind, ref: str) -> dict[str, Any]:
         model: dict[str, Any] = client.call("GET", f"/v1/{plural}/{ref}")
         return model
     models: list[dict[str, Any]] = client.call(
-        "GET", f"/v1/{plural}", params={"name": ref, "limit": 1})["models"]
+        "GET", f"/v1/{plural}", params={"name": ref, "limit": 1}
+    )["models"]
     if not models:
         raise ApiError(404, {"title": "Not Found", "detail": f"no {kind.singular} named {ref!r}"})
     return models[0]
 
 
-def completer(kind: Kind) -> Callable[[click.Context, click.Parameter, str],
-                                      list[CompletionItem]]:
+def completer(kind: Kind) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
     """Shell completion of an ID|NAME argument: the names (and ids) the API lists, or nothing
     when the API cannot be asked (never an error in the middle of a command line)."""
-    def complete(ctx: click.Context, _: click.Parameter, incomplete: str
-                 ) -> list[CompletionItem]:
+
+    def complete(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[CompletionItem]:
         import httpx  # as the client does: only when a command calls the API
 
         session = Session(ctx.find_root().params.get("profile"), config_path())
@@ -172,11 +222,13 @@ def completer(kind: Kind) -> Callable[[click.Context, click.Parameter, str],
             return []
         refs = [m["id"] if incomplete.startswith(kind.prefix) else m["name"] for m in models]
         return [CompletionItem(ref) for ref in refs if ref.startswith(incomplete)]
+
     return complete
 
 
-def body_from(client: Client, kind: Kind, base: dict[str, Any], data: str | None,
-              given: dict[str, Any]) -> dict[str, Any]:
+def body_from(
+    client: Client, kind: Kind, base: dict[str, Any], data: str | None, given: dict[str, Any]
+) -> dict[str, Any]:
     body = base
     if data:
         extra = parse_json(data, "--data")
@@ -210,28 +262,43 @@ def flatten(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def data_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--data", "-d", metavar="JSON|@FILE|-", default=None,
-                        help="The body (or part of it) as JSON; flags override its fields.")(func)
+    return click.option(
+        "--data",
+        "-d",
+        metavar="JSON|@FILE|-",
+        default=None,
+        help="The body (or part of it) as JSON; flags override its fields.",
+    )(func)
 
 
 def make_group(kind: Kind) -> click.Group:
     noun, plural = kind.singular, kind.plural
 
     @click.group(plural)
-    @examples(f"fasthook {plural} list", f"fasthook {plural} get {kind.prefix}01H…",
-              f"fasthook {plural} create --help",
-              doc=f"List, inspect and change {plural} (the /v1/{plural} API).")
+    @examples(
+        f"fasthook {plural} list",
+        f"fasthook {plural} get {kind.prefix}01H…",
+        f"fasthook {plural} create --help",
+        doc=f"List, inspect and change {plural} (the /v1/{plural} API).",
+    )
     def group() -> None:
         pass
 
     @group.command("list")
     @click.option("--name", default=None, help=f"Only the {noun} with this name.")
-    @click.option("--limit", type=click.IntRange(1), default=None,
-                  help="At most this many (default: all, page by page).")
+    @click.option(
+        "--limit",
+        type=click.IntRange(1),
+        default=None,
+        help="At most this many (default: all, page by page).",
+    )
     @output_option
     @pass_session
-    @examples(f"fasthook {plural} list", f"fasthook {plural} list --output json | jq -r .id",
-              doc=f"List {plural}, newest first.")
+    @examples(
+        f"fasthook {plural} list",
+        f"fasthook {plural} list --output json | jq -r .id",
+        doc=f"List {plural}, newest first.",
+    )
     def list_(session: Session, name: str | None, limit: int | None, output: str) -> None:
         models = session.client().pages(f"/v1/{plural}", {"name": name}, limit)
         show_list((flatten(m) if output == "table" else m for m in models), kind.columns, output)
@@ -240,8 +307,11 @@ def make_group(kind: Kind) -> click.Group:
     @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
-    @examples(f"fasthook {plural} get {kind.prefix}01H…", f"fasthook {plural} get my-{noun}",
-              doc=f"Show one {noun} (by id or name).")
+    @examples(
+        f"fasthook {plural} get {kind.prefix}01H…",
+        f"fasthook {plural} get my-{noun}",
+        doc=f"Show one {noun} (by id or name).",
+    )
     def get(session: Session, ref: str, output: str) -> None:
         show_one(lookup(session.client(), kind, ref), output)
 
@@ -251,6 +321,7 @@ def make_group(kind: Kind) -> click.Group:
         model = client.call("POST", f"/v1/{plural}", json=body)
         note(f"created {noun} {model['id']}")
         show_one(model, output)
+
     create.__doc__ = f"Create a {noun} from flags and/or --data JSON."
 
     def update(session: Session, ref: str, data: str | None, output: str, **given: Any) -> None:
@@ -260,30 +331,38 @@ def make_group(kind: Kind) -> click.Group:
         model = client.call("PUT", f"/v1/{plural}/{current['id']}", json=body)
         note(f"updated {noun} {model['id']}")
         show_one(model, output)
-    update.__doc__ = (f"Change a {noun}: the flags given replace those fields, the rest stays. "
-                      "Secrets are write-only: restate --auth when you change an authenticated "
-                      "config.")
 
-    for func, verb, extra in ((create, "create", kind.create_example),
-                              (update, "update", f"fasthook {plural} update {kind.prefix}01H… "
-                                                 "--description 'new text'")):
+    update.__doc__ = (
+        f"Change a {noun}: the flags given replace those fields, the rest stays. "
+        "Secrets are write-only: restate --auth when you change an authenticated "
+        "config."
+    )
+
+    for func, verb, extra in (
+        (create, "create", kind.create_example),
+        (update, "update", f"fasthook {plural} update {kind.prefix}01H… --description 'new text'"),
+    ):
         decorated: Callable[..., Any] = func
         for flag in reversed(kind.flags):
             decorated = flag.decorate(decorated)
         decorated = examples(extra, doc=func.__doc__)(
-            output_option(data_option(pass_session(decorated))))
+            output_option(data_option(pass_session(decorated)))
+        )
         if verb == "update":
-            decorated = click.argument("ref", metavar="ID|NAME",
-                                       shell_complete=completer(kind))(decorated)
+            decorated = click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))(
+                decorated
+            )
         group.command(verb)(decorated)
 
     @group.command("delete")
     @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
-    @examples(f"fasthook {plural} delete {kind.prefix}01H…",
-              doc=f"Delete a {noun}" + (" (and the connections that use it)."
-                                        if noun != "connection" else "."))
+    @examples(
+        f"fasthook {plural} delete {kind.prefix}01H…",
+        doc=f"Delete a {noun}"
+        + (" (and the connections that use it)." if noun != "connection" else "."),
+    )
     def delete(session: Session, ref: str, output: str) -> None:
         client = session.client()
         model = lookup(client, kind, ref)
@@ -301,9 +380,11 @@ ACTION_HELP = {
     "pause": "Pause a connection: new events wait in HOLD until unpause.",
     "unpause": "Unpause a connection: the events held meanwhile are delivered (trigger UNPAUSE).",
 }
-DISABLED = {"source": "its URL answers 410 and records the request as rejected.",
-            "destination": "nothing is delivered to it.",
-            "connection": "requests are not routed through it."}
+DISABLED = {
+    "source": "its URL answers 410 and records the request as rejected.",
+    "destination": "nothing is delivered to it.",
+    "connection": "requests are not routed through it.",
+}
 
 
 def action_command(kind: Kind, action: str) -> click.Command:
@@ -311,12 +392,15 @@ def action_command(kind: Kind, action: str) -> click.Command:
     @click.argument("ref", metavar="ID|NAME", shell_complete=completer(kind))
     @output_option
     @pass_session
-    @examples(f"fasthook {kind.plural} {action} {kind.prefix}01H…",
-              doc=ACTION_HELP[action].format(noun=kind.singular, disabled=DISABLED[kind.singular]))
+    @examples(
+        f"fasthook {kind.plural} {action} {kind.prefix}01H…",
+        doc=ACTION_HELP[action].format(noun=kind.singular, disabled=DISABLED[kind.singular]),
+    )
     def command(session: Session, ref: str, output: str) -> None:
         client = session.client()
         model = lookup(client, kind, ref)
         show_one(client.call("PUT", f"/v1/{kind.plural}/{model['id']}/{action}"), output)
+
     return command
 
 

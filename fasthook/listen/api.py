@@ -35,10 +35,11 @@ class ApiTarget:
             try:
                 profile = resolve(config_path(env), name, env)
             except FastHookCliError:
-                raise UsageError("run `fasthook login --api URL --key fhp_…`, or set "
-                                 "FASTHOOK_API_URL (e.g. http://127.0.0.1:8081) and "
-                                 "FASTHOOK_API_KEY (an fhp_… key) to say which FastHook to use"
-                                 ) from None
+                raise UsageError(
+                    "run `fasthook login --api URL --key fhp_…`, or set "
+                    "FASTHOOK_API_URL (e.g. http://127.0.0.1:8081) and "
+                    "FASTHOOK_API_KEY (an fhp_… key) to say which FastHook to use"
+                ) from None
             url, key = profile.api_url, profile.api_key
         return cls(url.rstrip("/").removesuffix("/v1"), key)
 
@@ -56,8 +57,11 @@ def problem_line(status: int, body: Any) -> str:
     if not isinstance(body, dict):
         return f"{status} {str(body)[:200]}"
     text = f"{status} {body.get('detail') or body.get('title') or ''}".strip()
-    fields = "; ".join(f"{e.get('path')}: {e.get('message')}" for e in body.get("errors") or ()
-                       if isinstance(e, dict))
+    fields = "; ".join(
+        f"{e.get('path')}: {e.get('message')}"
+        for e in body.get("errors") or ()
+        if isinstance(e, dict)
+    )
     return f"{text} ({fields})" if fields else text
 
 
@@ -66,19 +70,25 @@ class Api:
         self.target = target
         self.http = http
 
-    async def call(self, method: str, path: str, body: Any = None,
-                   params: dict[str, str] | None = None) -> Any:
+    async def call(
+        self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
         try:
             async with self.http.request(
-                method, self.target.url + path, json=body, params=params,
-                headers=self.target.headers, timeout=aiohttp.ClientTimeout(total=30),
+                method,
+                self.target.url + path,
+                json=body,
+                params=params,
+                headers=self.target.headers,
+                timeout=aiohttp.ClientTimeout(total=30),
             ) as answer:
-                data = await answer.json(content_type=None) if answer.content_length != 0 \
-                    else None
+                data = await answer.json(content_type=None) if answer.content_length != 0 else None
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ListenError(f"the FastHook API at {self.target.url} is not reachable: "
-                              f"{exc or type(exc).__name__}") from None
+            raise ListenError(
+                f"the FastHook API at {self.target.url} is not reachable: "
+                f"{exc or type(exc).__name__}"
+            ) from None
         if status == 404:
             raise NotFoundError(f"{method} {path}: {problem_line(status, data)}")
         if status >= 400:

@@ -59,8 +59,12 @@ def iso(t: float) -> str:
 
 
 def catch_up_query(destination_id: str, since_s: float) -> dict[str, Any]:
-    return {"destination_id": destination_id, "status": "FAILED",
-            "error_code": CLI_DISCONNECTED, "created_at[gte]": iso(since_s)}
+    return {
+        "destination_id": destination_id,
+        "status": "FAILED",
+        "error_code": CLI_DISCONNECTED,
+        "created_at[gte]": iso(since_s),
+    }
 
 
 @dataclass
@@ -72,8 +76,9 @@ class Hooks:
 
 
 class SessionClient:
-    def __init__(self, api: Api, destination: dict[str, Any], forwarder: Forwarder,
-                 hooks: Hooks) -> None:
+    def __init__(
+        self, api: Api, destination: dict[str, Any], forwarder: Forwarder, hooks: Hooks
+    ) -> None:
         self.api = api
         self.destination = destination
         self.forwarder = forwarder
@@ -92,12 +97,18 @@ class SessionClient:
             try:
                 await self._connected(dropped_at)
                 failures = 0
-            except (aiohttp.ClientConnectionError, aiohttp.WSServerHandshakeError, OSError,
-                    TimeoutError) as exc:
+            except (
+                aiohttp.ClientConnectionError,
+                aiohttp.WSServerHandshakeError,
+                OSError,
+                TimeoutError,
+            ) as exc:
                 self._refused(exc)
                 if failures == 0:
-                    self.hooks.state(f"cannot reach the API at {self.api.target.url} "
-                                     f"({type(exc).__name__}); retrying")
+                    self.hooks.state(
+                        f"cannot reach the API at {self.api.target.url} "
+                        f"({type(exc).__name__}); retrying"
+                    )
             else:
                 self.hooks.state("disconnected from the API; reconnecting")
             dropped_at = dropped_at or time.time()
@@ -105,15 +116,17 @@ class SessionClient:
             await asyncio.sleep(backoff_s(failures, random.random()))
 
     def _refused(self, exc: BaseException) -> None:
-        if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status in (401, 403, 404,
-                                                                             409):
+        if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status in (401, 403, 404, 409):
             kind = NotFoundError if exc.status == 404 else ListenError
             raise kind(f"the API refused the session ({exc.status} {exc.message})") from None
 
     async def _connected(self, dropped_at: float | None) -> None:
         async with self.api.http.ws_connect(
-            self.api.target.ws_url(self.destination["id"]), headers=self.api.target.headers,
-            heartbeat=HEARTBEAT_S, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            self.api.target.ws_url(self.destination["id"]),
+            headers=self.api.target.headers,
+            heartbeat=HEARTBEAT_S,
+            max_msg_size=0,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5),
             protocols=(BINARY_PROTOCOL,),  # an API without it keeps sending JSON text frames
         ) as ws:
             async for message in ws:
@@ -131,15 +144,16 @@ class SessionClient:
                         self._spawn(self.catch_up(dropped_at))
                         dropped_at = None
             if ws.close_code == REPLACED_CLOSE_CODE:
-                raise ListenError("another `fasthook listen` session took over destination "
-                                  f"{self.destination['name']!r}; this one stops")
+                raise ListenError(
+                    "another `fasthook listen` session took over destination "
+                    f"{self.destination['name']!r}; this one stops"
+                )
 
     async def _answer(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
         outcome, record = await self.forwarder.forward(frame)
         try:
             if isinstance(frame.get("body"), bytes):  # answered in the form it was asked
-                await ws.send_bytes(pack_frame(answer_head(frame.get("id"), outcome),
-                                               outcome.body))
+                await ws.send_bytes(pack_frame(answer_head(frame.get("id"), outcome), outcome.body))
             else:
                 await ws.send_str(json.dumps(answer_frame(frame.get("id"), outcome)))
         except (ConnectionError, RuntimeError):
@@ -156,5 +170,6 @@ class SessionClient:
                 self.hooks.state(f"could not ask for the missed events again: {exc}")
                 return
             if job.get("estimated_count"):
-                self.hooks.state(f"retrying {job['estimated_count']} event(s) missed while "
-                                 "disconnected")
+                self.hooks.state(
+                    f"retrying {job['estimated_count']} event(s) missed while disconnected"
+                )

@@ -50,8 +50,7 @@ def json_option(value: str | None, option: str) -> Any:
     except ValueError as exc:
         raise UsageError(f"{option} is not JSON: {exc}") from None
     if not isinstance(parsed, dict):
-        raise UsageError(f"{option} must be a JSON object, e.g. "
-                         '\'{"MessageStatus": "failed"}\'')
+        raise UsageError(f'{option} must be a JSON object, e.g. \'{{"MessageStatus": "failed"}}\'')
     return parsed
 
 
@@ -93,25 +92,29 @@ class Listening:
                 return f"retry of {event_id} refused: {exc}"
             return f"retry of {event_id} requested"
 
-        return Interactive(retry, lambda e: console_url(api.target.url, e), self.stop.set,
-                           self.spawn)
+        return Interactive(
+            retry, lambda e: console_url(api.target.url, e), self.stop.set, self.spawn
+        )
 
     async def watch_local(self, renderer: Renderer) -> None:
         """Say once whether the local server is down at start, and when it comes up."""
         why = await reachable(self.target)
         if why is None:
             return
-        renderer.state(f"nothing answers at {local_base(self.target)} ({why}); waiting for "
-                       "it — events meanwhile fail and are retried by the connection's retry "
-                       "rule")
+        renderer.state(
+            f"nothing answers at {local_base(self.target)} ({why}); waiting for "
+            "it — events meanwhile fail and are retried by the connection's retry "
+            "rule"
+        )
         while True:  # polling a TCP port: there is no event to wait on
             await asyncio.sleep(LOCAL_CHECK_EVERY_S)
             if await reachable(self.target) is None:
                 break
         renderer.state(f"{local_base(self.target)} answers now")
 
-    async def run(self, sources: list[str], name: str, path: str | None,
-                  wanted_filter: dict[str, Any] | None) -> int:
+    async def run(
+        self, sources: list[str], name: str, path: str | None, wanted_filter: dict[str, Any] | None
+    ) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
@@ -121,15 +124,18 @@ class Listening:
             session = await provision(api, sources, name, path, wanted_filter)
             destination = session.destination
             names = ", ".join(s["name"] for s in session.sources)
-            click.echo(f"fasthook listen: {names} → CLI destination {destination['name']} "
-                       f"({destination['id']}) → {local_base(self.target)}{path or ''}",
-                       err=True)
+            click.echo(
+                f"fasthook listen: {names} → CLI destination {destination['name']} "
+                f"({destination['id']}) → {local_base(self.target)}{path or ''}",
+                err=True,
+            )
             renderer = self.renderer(api)
             renderer.start()
             heap.settle()  # provisioned and drawing: no collection walks all that again
             try:
-                client = SessionClient(api, destination, forwarder,
-                                       Hooks(renderer.forwarded, renderer.state))
+                client = SessionClient(
+                    api, destination, forwarder, Hooks(renderer.forwarded, renderer.state)
+                )
                 self.spawn(self.watch_local(renderer))
                 running = asyncio.ensure_future(client.run())
                 stopping = asyncio.ensure_future(self.stop.wait())
@@ -145,20 +151,39 @@ class Listening:
 
 @click.command("listen", epilog=EXAMPLES)
 @click.argument("target", metavar="PORT|URL")
-@click.option("--source", "sources", multiple=True, required=True, metavar="NAME|ID",
-              help="A source whose events to forward (repeatable).")
-@click.option("--path", metavar="/PATH",
-              help="Path on the local server, before the request's own path.")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="NAME|ID",
+    help="A source whose events to forward (repeatable).",
+)
+@click.option(
+    "--path", metavar="/PATH", help="Path on the local server, before the request's own path."
+)
 @click.option("--filter-body", metavar="JSON", help="Forward only events whose body matches.")
-@click.option("--filter-headers", metavar="JSON",
-              help="Forward only events whose headers match.")
-@click.option("--output", type=click.Choice(OUTPUTS),
-              help="interactive (default on a terminal), compact (default otherwise), json "
-              "(one object per event on stdout) or quiet (failures only, on stderr).")
-@click.option("--name", metavar="NAME",
-              help="The session's name: its CLI destination (default cli-USER-HOST-PORT).")
-def listen(target: str, sources: tuple[str, ...], path: str | None, filter_body: str | None,
-           filter_headers: str | None, output: str | None, name: str | None) -> int:
+@click.option("--filter-headers", metavar="JSON", help="Forward only events whose headers match.")
+@click.option(
+    "--output",
+    type=click.Choice(OUTPUTS),
+    help="interactive (default on a terminal), compact (default otherwise), json "
+    "(one object per event on stdout) or quiet (failures only, on stderr).",
+)
+@click.option(
+    "--name",
+    metavar="NAME",
+    help="The session's name: its CLI destination (default cli-USER-HOST-PORT).",
+)
+def listen(
+    target: str,
+    sources: tuple[str, ...],
+    path: str | None,
+    filter_body: str | None,
+    filter_headers: str | None,
+    output: str | None,
+    name: str | None,
+) -> int:
     """Forward the events of SOURCE(s) to a local server at PORT or URL.
 
     The CLI dials out to the FastHook API (FASTHOOK_API_URL, FASTHOOK_API_KEY): nothing needs
@@ -166,19 +191,24 @@ def listen(target: str, sources: tuple[str, ...], path: str | None, filter_body:
     """
     if path is not None and not path.startswith("/"):
         raise click.BadParameter("must start with /", param_hint="--path")
-    wanted = filter_rule(json_option(filter_body, "--filter-body"),
-                         json_option(filter_headers, "--filter-headers"))
+    wanted = filter_rule(
+        json_option(filter_body, "--filter-body"), json_option(filter_headers, "--filter-headers")
+    )
     # A dumb terminal cannot redraw a live list: it gets lines.
-    terminal = (sys.stdout.isatty() and sys.stdin.isatty()
-                and os.environ.get("TERM", "") not in ("dumb", "unknown"))
+    terminal = (
+        sys.stdout.isatty()
+        and sys.stdin.isatty()
+        and os.environ.get("TERM", "") not in ("dumb", "unknown")
+    )
     mode = output or ("interactive" if terminal else "compact")
     if mode == "interactive" and not terminal:
         click.echo("fasthook listen: not a terminal; showing compact lines", err=True)
         mode = "compact"
     listening = Listening(target, mode)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(listening.run(list(sources), name or session_name(local_port(target)),
-                                        path, wanted))
+        return runner.run(
+            listening.run(list(sources), name or session_name(local_port(target)), path, wanted)
+        )
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:

@@ -80,28 +80,48 @@ class Forwarded:
 
     def summary(self) -> dict[str, Any]:
         """The `--output json` line."""
-        return {"event_id": self.event_id, "request_id": self.request_id,
-                "attempt": int(self.attempt) if self.attempt.isdigit() else self.attempt,
-                "method": self.method, "path": self.path, "url": self.url,
-                "local_status": self.local_status, "latency_ms": self.latency_ms,
-                "error_code": self.error_code, "error": self.error,
-                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at))}
+        return {
+            "event_id": self.event_id,
+            "request_id": self.request_id,
+            "attempt": int(self.attempt) if self.attempt.isdigit() else self.attempt,
+            "method": self.method,
+            "path": self.path,
+            "url": self.url,
+            "local_status": self.local_status,
+            "latency_ms": self.latency_ms,
+            "error_code": self.error_code,
+            "error": self.error,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)),
+        }
 
 
 def request_of(frame: dict[str, Any], base: str) -> HttpRequest:
     body = frame.get("body") or b""  # bytes in a binary frame, base64 in a JSON one
-    return HttpRequest(method=str(frame["method"]), url=base + str(frame.get("path") or "/"),
-                       headers=[(str(k), _value(str(v))) for k, v in frame.get("headers") or ()],
-                       body=body if isinstance(body, bytes) else base64.b64decode(body))
+    return HttpRequest(
+        method=str(frame["method"]),
+        url=base + str(frame.get("path") or "/"),
+        headers=[(str(k), _value(str(v))) for k, v in frame.get("headers") or ()],
+        body=body if isinstance(body, bytes) else base64.b64decode(body),
+    )
 
 
 def answer_head(frame_id: Any, outcome: Outcome) -> dict[str, Any]:
     """The answer frame without its body (the local server's, `outcome.body`)."""
     if outcome.status is None:
-        return {"type": "response", "id": frame_id, "error_code": outcome.error_code,
-                "error": outcome.error, "latency_ms": outcome.latency_ms}
-    return {"type": "response", "id": frame_id, "status": outcome.status,
-            "headers": [[k, v] for k, v in outcome.headers], "latency_ms": outcome.latency_ms}
+        return {
+            "type": "response",
+            "id": frame_id,
+            "error_code": outcome.error_code,
+            "error": outcome.error,
+            "latency_ms": outcome.latency_ms,
+        }
+    return {
+        "type": "response",
+        "id": frame_id,
+        "status": outcome.status,
+        "headers": [[k, v] for k, v in outcome.headers],
+        "latency_ms": outcome.latency_ms,
+    }
 
 
 def answer_frame(frame_id: Any, outcome: Outcome) -> dict[str, Any]:
@@ -118,11 +138,19 @@ def forwarded(frame: dict[str, Any], request: HttpRequest, outcome: Outcome) -> 
     return Forwarded(
         event_id=found.get("x-fasthook-event-id", ""),
         request_id=found.get("x-fasthook-request-id", ""),
-        attempt=found.get("x-fasthook-attempt", ""), method=request.method,
-        path=str(frame.get("path") or "/"), url=request.url, request_headers=headers,
-        request_body=request.body, local_status=outcome.status, latency_ms=outcome.latency_ms,
-        error_code=outcome.error_code, error=outcome.error,
-        response_headers=outcome.headers, response_body=outcome.body)
+        attempt=found.get("x-fasthook-attempt", ""),
+        method=request.method,
+        path=str(frame.get("path") or "/"),
+        url=request.url,
+        request_headers=headers,
+        request_body=request.body,
+        local_status=outcome.status,
+        latency_ms=outcome.latency_ms,
+        error_code=outcome.error_code,
+        error=outcome.error,
+        response_headers=outcome.headers,
+        response_body=outcome.body,
+    )
 
 
 class Forwarder:
@@ -153,8 +181,11 @@ async def reachable(target: str, timeout_s: float = 2.0) -> str | None:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
     except (OSError, TimeoutError) as exc:
-        reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else (
-            str(exc) or type(exc).__name__)
+        reason = (
+            "connection refused"
+            if isinstance(exc, ConnectionRefusedError)
+            else (str(exc) or type(exc).__name__)
+        )
         return reason
     writer.close()
     try:

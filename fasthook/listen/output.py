@@ -26,9 +26,19 @@ from rich.text import Text
 from fasthook.listen.forward import Forwarded
 
 OUTPUTS = ("interactive", "compact", "json", "quiet")
-KEYS: dict[str, str] = {"\x1b[A": "up", "\x1bOA": "up", "k": "up", "\x1b[B": "down",
-                        "\x1bOB": "down", "j": "down", "r": "retry", "d": "data",
-                        "o": "open", "q": "quit", "\x03": "quit"}
+KEYS: dict[str, str] = {
+    "\x1b[A": "up",
+    "\x1bOA": "up",
+    "k": "up",
+    "\x1b[B": "down",
+    "\x1bOB": "down",
+    "j": "down",
+    "r": "retry",
+    "d": "data",
+    "o": "open",
+    "q": "quit",
+    "\x03": "quit",
+}
 HELP = "↑/↓ select · r retry · d show data · o open in console · q quit"
 # Redraws at most four times a second (rich.Live's own default rate): a burst of events is
 # one redraw, not one per event (drawing the list costs more than forwarding an event). A key
@@ -46,7 +56,7 @@ def keys_of(typed: str) -> list[str]:
     actions, i = [], 0
     while i < len(typed):
         for length in (3, 1):
-            action = KEYS.get(typed[i:i + length])
+            action = KEYS.get(typed[i : i + length])
             if action is not None:
                 actions.append(action)
                 i += length
@@ -73,14 +83,19 @@ def clock(t: float) -> str:
 
 
 def local_answer(record: Forwarded) -> str:
-    return str(record.local_status) if record.local_status is not None else (
-        record.error_code or "ERROR")
+    return (
+        str(record.local_status)
+        if record.local_status is not None
+        else (record.error_code or "ERROR")
+    )
 
 
 def compact_line(record: Forwarded) -> str:
     mark = "OK  " if record.ok else "FAIL"
-    return (f"{clock(record.at)} {mark} {record.method} {record.path} → {local_answer(record)} "
-            f"({record.latency_ms} ms) {record.event_id} attempt {record.attempt}")
+    return (
+        f"{clock(record.at)} {mark} {record.method} {record.path} → {local_answer(record)} "
+        f"({record.latency_ms} ms) {record.event_id} attempt {record.attempt}"
+    )
 
 
 class Renderer(Protocol):
@@ -121,8 +136,13 @@ Retry = Callable[[str], Awaitable[str]]
 class Interactive:
     """A live list of the session's events; keys act on the selected one."""
 
-    def __init__(self, retry: Retry, console_url: Callable[[str], str],
-                 quit_: Callable[[], None], spawn: Callable[[Awaitable[Any]], None]) -> None:
+    def __init__(
+        self,
+        retry: Retry,
+        console_url: Callable[[str], str],
+        quit_: Callable[[], None],
+        spawn: Callable[[Awaitable[Any]], None],
+    ) -> None:
         self.console = Console(highlight=False)
         self.rows: list[Forwarded] = []
         self.selected: int | None = None
@@ -143,8 +163,11 @@ class Interactive:
         path_width = min(PATH_WIDTH, max([4, *(len(row.path) for row in rows)]))
         local_width = max([5, *(len(local_answer(row)) for row in rows)])
         table = Text(no_wrap=True, overflow="ellipsis")
-        table.append(f"  {'time':<8} {'status':<6} {'method':<7} {'path':<{path_width}} "
-                     f"{'local':<{local_width}} {'latency':>9}  event", style="bold")
+        table.append(
+            f"  {'time':<8} {'status':<6} {'method':<7} {'path':<{path_width}} "
+            f"{'local':<{local_width}} {'latency':>9}  event",
+            style="bold",
+        )
         for index, row in enumerate(rows, start=first):
             style = "green" if row.ok else "red"
             table.append(f"\n{'>' if index == chosen else ' '} {clock(row.at)} ")
@@ -174,8 +197,13 @@ class Interactive:
             asyncio.get_running_loop().add_reader(fd, self._typed, fd)
         # Drawn when something changes (an event, a key, a message), not on a timer: an idle
         # session costs no CPU.
-        self.live = Live(self, console=self.console, auto_refresh=False,
-                         redirect_stdout=False, redirect_stderr=False)
+        self.live = Live(
+            self,
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self.live.start()
 
     def stop(self) -> None:
@@ -244,8 +272,12 @@ def details(record: Forwarded) -> Panel:
     headers = "\n".join(f"{k}: {v}" for k, v in record.request_headers)
     body = record.request_body.decode("utf-8", "replace")[:BODY_SHOWN]
     answer = record.response_body.decode("utf-8", "replace")[:BODY_SHOWN]
-    text = (f"{record.method} {record.url}\n{headers}\n\n{body}\n\n"
-            f"→ {local_answer(record)} in {record.latency_ms} ms"
-            + (f": {record.error}" if record.error else "") + (f"\n{answer}" if answer else ""))
-    return Panel(Text(text), title=f"{record.event_id} attempt {record.attempt}",
-                 title_align="left")
+    text = (
+        f"{record.method} {record.url}\n{headers}\n\n{body}\n\n"
+        f"→ {local_answer(record)} in {record.latency_ms} ms"
+        + (f": {record.error}" if record.error else "")
+        + (f"\n{answer}" if answer else "")
+    )
+    return Panel(
+        Text(text), title=f"{record.event_id} attempt {record.attempt}", title_align="left"
+    )

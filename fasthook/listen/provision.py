@@ -23,8 +23,12 @@ from fasthook.listen.errors import NotFoundError, UsageError
 
 NAME_MAX = 155
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9 _\-.:/()]+")
-DEFAULT_RETRY: dict[str, Any] = {"type": "retry", "strategy": "linear", "count": 5,
-                                 "interval": 5_000}
+DEFAULT_RETRY: dict[str, Any] = {
+    "type": "retry",
+    "strategy": "linear",
+    "count": 5,
+    "interval": 5_000,
+}
 
 
 def clean_name(text: str) -> str:
@@ -53,8 +57,9 @@ def filter_rule(body: Any | None, headers: Any | None) -> dict[str, Any] | None:
     return rule
 
 
-def merged_rules(current: list[dict[str, Any]] | None,
-                 wanted_filter: dict[str, Any] | None) -> list[dict[str, Any]]:
+def merged_rules(
+    current: list[dict[str, Any]] | None, wanted_filter: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     """The session's filter first (or none), then every other rule as it was; a connection
     with no rules yet gets DEFAULT_RETRY."""
     kept = [r for r in current or () if r.get("type") != "filter"]
@@ -67,11 +72,18 @@ def connection_name(source: dict[str, Any], destination: dict[str, Any]) -> str:
     return clean_name(f"{source['name']} to {destination['name']}")
 
 
-def connection_body(source: dict[str, Any], destination: dict[str, Any],
-                    rules: list[dict[str, Any]], current: dict[str, Any] | None
-                    ) -> dict[str, Any]:
-    body = {"name": connection_name(source, destination), "source_id": source["id"],
-            "destination_id": destination["id"], "rules": rules}
+def connection_body(
+    source: dict[str, Any],
+    destination: dict[str, Any],
+    rules: list[dict[str, Any]],
+    current: dict[str, Any] | None,
+) -> dict[str, Any]:
+    body = {
+        "name": connection_name(source, destination),
+        "source_id": source["id"],
+        "destination_id": destination["id"],
+        "rules": rules,
+    }
     if current is not None and current.get("description"):
         body["description"] = current["description"]
     return body
@@ -90,38 +102,54 @@ async def find_source(api: Api, ref: str) -> dict[str, Any]:
         return found
     named = await api.first_named("sources", ref)
     if named is None:
-        raise NotFoundError(f"no source named {ref!r} in this team (fasthook listen --source "
-                            "takes a source's name or its src_… id)")
+        raise NotFoundError(
+            f"no source named {ref!r} in this team (fasthook listen --source "
+            "takes a source's name or its src_… id)"
+        )
     return named
 
 
 async def cli_destination(api: Api, name: str, path: str | None) -> dict[str, Any]:
-    body = {"name": name, "type": "CLI", "description": "a `fasthook listen` session",
-            "config": {"auth_type": "FASTHOOK_SIGNATURE", **({"path": path} if path else {})}}
+    body = {
+        "name": name,
+        "type": "CLI",
+        "description": "a `fasthook listen` session",
+        "config": {"auth_type": "FASTHOOK_SIGNATURE", **({"path": path} if path else {})},
+    }
     current = await api.first_named("destinations", name)
     if current is None:
         created: dict[str, Any] = await api.call("POST", "/v1/destinations", body)
         return created
     if current["type"] != "CLI":
-        raise UsageError(f"destination {name!r} ({current['id']}) is not a CLI destination: "
-                         "choose another session name with --name")
+        raise UsageError(
+            f"destination {name!r} ({current['id']}) is not a CLI destination: "
+            "choose another session name with --name"
+        )
     if current["config"].get("path") == path and current["status"] == "enabled":
         return current
     # The session sets its path; the rest (signature scheme, rate limit, …) stays the user's.
     config = {k: v for k, v in current["config"].items() if k not in ("path", "auth")}
     if path:
         config["path"] = path
-    updated: dict[str, Any] = await api.call("PUT", f"/v1/destinations/{current['id']}", {
-        "name": name, "type": "CLI", "description": current.get("description"),
-        "config": config})
+    updated: dict[str, Any] = await api.call(
+        "PUT",
+        f"/v1/destinations/{current['id']}",
+        {"name": name, "type": "CLI", "description": current.get("description"), "config": config},
+    )
     return updated
 
 
-async def connect(api: Api, source: dict[str, Any], destination: dict[str, Any],
-                  wanted_filter: dict[str, Any] | None) -> dict[str, Any]:
+async def connect(
+    api: Api,
+    source: dict[str, Any],
+    destination: dict[str, Any],
+    wanted_filter: dict[str, Any] | None,
+) -> dict[str, Any]:
     current = await api.first_named("connections", connection_name(source, destination))
     if current is not None and (current["source_id"], current["destination_id"]) != (
-            source["id"], destination["id"]):
+        source["id"],
+        destination["id"],
+    ):
         current = None  # a namesake of another pair: ours gets created beside it (409 says so)
     rules = merged_rules(current["rules"] if current else None, wanted_filter)
     body = connection_body(source, destination, rules, current)
@@ -136,10 +164,14 @@ async def connect(api: Api, source: dict[str, Any], destination: dict[str, Any],
     return connection
 
 
-async def provision(api: Api, source_refs: list[str], name: str, path: str | None,
-                    wanted_filter: dict[str, Any] | None) -> Session:
+async def provision(
+    api: Api,
+    source_refs: list[str],
+    name: str,
+    path: str | None,
+    wanted_filter: dict[str, Any] | None,
+) -> Session:
     sources = [await find_source(api, ref) for ref in dict.fromkeys(source_refs)]
     destination = await cli_destination(api, name, path)
-    connections = [await connect(api, source, destination, wanted_filter)
-                   for source in sources]
+    connections = [await connect(api, source, destination, wanted_filter) for source in sources]
     return Session(destination, sources, connections)

@@ -49,13 +49,18 @@ class ServerGrants:
         try:
             rows = await self.engine.query(RELATIONS_SQL, {"db": self.database})
             tables = [r["name"] for r in rows if r["engine"] != "View"]
-            statements = (create_user(analyst, self.database, self.bounds, tables) if active
-                          else drop_user(analyst, self.database, tables))
+            statements = (
+                create_user(analyst, self.database, self.bounds, tables)
+                if active
+                else drop_user(analyst, self.database, tables)
+            )
             for statement in statements:
                 await self.engine.command(statement)
         except (EngineError, ValueError):
-            log.exception("analyst user not applied on the ClickHouse server",
-                          extra={"analyst": analyst.get("name")})
+            log.exception(
+                "analyst user not applied on the ClickHouse server",
+                extra={"analyst": analyst.get("name")},
+            )
 
 
 async def analysts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -73,8 +78,10 @@ async def analysts_ctx(app: web.Application) -> AsyncIterator[None]:
             runner = web.AppRunner(create_endpoint(Endpoint(view, analysts)), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, settings.analysts_host, settings.analysts_port).start()
-            log.info("analysts endpoint listening",
-                     extra={"host": settings.analysts_host, "port": settings.analysts_port})
+            log.info(
+                "analysts endpoint listening",
+                extra={"host": settings.analysts_host, "port": settings.analysts_port},
+            )
         yield
     finally:
         if runner is not None:

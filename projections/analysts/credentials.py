@@ -56,7 +56,9 @@ def authenticate(view: AnalystView, given: Credentials | None) -> Entity:
     digest = hashlib.sha256((given.password if given else "").encode()).hexdigest()
     if analyst is None or not hmac.compare_digest(digest, analyst["hash"]):
         raise ClickHouseFailure(
-            AUTHENTICATION_FAILED, "AUTHENTICATION_FAILED",
+            AUTHENTICATION_FAILED,
+            "AUTHENTICATION_FAILED",
             f"{user}: Authentication failed: password is incorrect, or there is no user with "
-            "such name. Analysts are created with `fasthook analysts create NAME`")
+            "such name. Analysts are created with `fasthook analysts create NAME`",
+        )
     return analyst

@@ -21,16 +21,19 @@ def policy_name(user: str) -> str:
     return f"fasthook_analyst_{user}"
 
 
-def create_user(analyst: Mapping[str, Any], database: str, limits: Mapping[str, int],
-                team_tables: Sequence[str]) -> list[str]:
+def create_user(
+    analyst: Mapping[str, Any], database: str, limits: Mapping[str, int], team_tables: Sequence[str]
+) -> list[str]:
     """CREATE USER (readonly, limited) and its grants; a team-scoped analyst also gets one
     row policy over every table that has `team_id` (views read through them: a normal view
     runs as its invoker)."""
     user, digest, team = analyst["name"], analyst["hash"], analyst.get("team_id")
     if not _USER.match(user) or not _HEX.match(digest) or (team and not _TEAM.match(team)):
         raise ValueError("analyst name, hash or team is not plain")
-    settings = ", ".join([f"{name} = {int(value)}" for name, value in sorted(limits.items())]
-                         + ["result_overflow_mode = 'throw'", "readonly = 1"])
+    settings = ", ".join(
+        [f"{name} = {int(value)}" for name, value in sorted(limits.items())]
+        + ["result_overflow_mode = 'throw'", "readonly = 1"]
+    )
     statements = [
         f"CREATE USER IF NOT EXISTS {user} IDENTIFIED WITH sha256_hash BY '{digest}' "
         f"DEFAULT DATABASE {database} SETTINGS {settings}",
@@ -40,12 +43,12 @@ def create_user(analyst: Mapping[str, Any], database: str, limits: Mapping[str, 
         tables = ", ".join(f"{database}.{table}" for table in sorted(team_tables))
         statements.append(
             f"CREATE ROW POLICY OR REPLACE {policy_name(user)} ON {tables} "
-            f"FOR SELECT USING team_id = '{team}' TO {user}")
+            f"FOR SELECT USING team_id = '{team}' TO {user}"
+        )
     return statements
 
 
-def drop_user(analyst: Mapping[str, Any], database: str, team_tables: Sequence[str]
-              ) -> list[str]:
+def drop_user(analyst: Mapping[str, Any], database: str, team_tables: Sequence[str]) -> list[str]:
     user = analyst["name"]
     if not _USER.match(user):
         raise ValueError("analyst name is not plain")

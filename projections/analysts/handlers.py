@@ -32,8 +32,11 @@ ENDPOINT = web.AppKey("endpoint", Endpoint)
 
 
 def _base_headers(query_id: str) -> dict[str, str]:
-    return {"X-ClickHouse-Query-Id": query_id, "X-ClickHouse-Timezone": "UTC",
-            "X-ClickHouse-Server-Display-Name": "fasthook"}
+    return {
+        "X-ClickHouse-Query-Id": query_id,
+        "X-ClickHouse-Timezone": "UTC",
+        "X-ClickHouse-Server-Display-Name": "fasthook",
+    }
 
 
 @web.middleware
@@ -48,13 +51,14 @@ async def clickhouse_errors(request: web.Request, handler: Handler) -> web.Strea
         log.exception("analyst query failed unexpectedly")
         failure_out = ClickHouseFailure(1001, "STD_EXCEPTION", "internal error (logged)")
     version = request.app[ENDPOINT].runner.version
-    headers = {**_base_headers(str(uuid.uuid4())),
-               "X-ClickHouse-Exception-Code": str(failure_out.code),
-               "Content-Type": "text/plain; charset=UTF-8"}
+    headers = {
+        **_base_headers(str(uuid.uuid4())),
+        "X-ClickHouse-Exception-Code": str(failure_out.code),
+        "Content-Type": "text/plain; charset=UTF-8",
+    }
     if failure_out.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="ClickHouse", charset="UTF-8"'
-    return web.Response(status=failure_out.status, text=failure_out.body(version),
-                        headers=headers)
+    return web.Response(status=failure_out.status, text=failure_out.body(version), headers=headers)
 
 
 async def ping(request: web.Request) -> web.Response:
@@ -70,13 +74,20 @@ async def query(request: web.Request) -> web.StreamResponse:
         return web.Response(text="Ok.\n")  # what ClickHouse answers a bare GET / (no auth)
     analyst = authenticate(endpoint.view, credentials(request.headers, params))
     answer = await endpoint.runner.run(
-        asked, analyst, lambda: request.transport is None or request.transport.is_closing())
+        asked, analyst, lambda: request.transport is None or request.transport.is_closing()
+    )
     query_id = params.get("query_id") or str(uuid.uuid4())
-    response = web.Response(body=answer.body, headers={
-        **_base_headers(query_id), "X-ClickHouse-Format": answer.fmt,
-        "Content-Type": content_type(answer.fmt),
-        "X-ClickHouse-Summary": summary(answer.rows_read, answer.bytes_read, 0,
-                                        len(answer.body), answer.elapsed_s)})
+    response = web.Response(
+        body=answer.body,
+        headers={
+            **_base_headers(query_id),
+            "X-ClickHouse-Format": answer.fmt,
+            "Content-Type": content_type(answer.fmt),
+            "X-ClickHouse-Summary": summary(
+                answer.rows_read, answer.bytes_read, 0, len(answer.body), answer.elapsed_s
+            ),
+        },
+    )
     if asked.compress:
         response.enable_compression()
     return response

@@ -58,12 +58,14 @@ class Answer:
 
 def limits(settings: Settings) -> dict[str, int]:
     """The bounds of every analyst statement (also a production analyst's user settings)."""
-    return {"max_execution_time": int(settings.analysts_max_execution_s),
-            "max_memory_usage": settings.analysts_max_memory_bytes,
-            "max_result_rows": settings.analysts_max_result_rows,
-            "max_result_bytes": settings.analysts_max_result_bytes,
-            "max_threads": settings.analysts_max_threads,
-            "os_thread_priority": ANALYST_NICE}
+    return {
+        "max_execution_time": int(settings.analysts_max_execution_s),
+        "max_memory_usage": settings.analysts_max_memory_bytes,
+        "max_result_rows": settings.analysts_max_result_rows,
+        "max_result_bytes": settings.analysts_max_result_bytes,
+        "max_threads": settings.analysts_max_threads,
+        "os_thread_priority": ANALYST_NICE,
+    }
 
 
 def _quote(value: str) -> str:
@@ -107,8 +109,9 @@ class AnalystRunner:
         finally:
             conn.close()
 
-    async def run(self, incoming: Incoming, analyst: dict[str, Any],
-                  gone: Callable[[], bool] = lambda: False) -> Answer:
+    async def run(
+        self, incoming: Incoming, analyst: dict[str, Any], gone: Callable[[], bool] = lambda: False
+    ) -> Answer:
         """The statement's answer. `gone` says the client hung up: its statement is then
         killed (as ClickHouse cancels a readonly HTTP query whose client closed)."""
         chosen = session_settings(incoming.settings, self.limits)
@@ -117,20 +120,28 @@ class AnalystRunner:
             await self._ensure_team(team)
             database = team_database(self.database, team)
             if incoming.database not in (None, database, "default"):
-                raise ClickHouseFailure(497, "ACCESS_DENIED",
-                                        f"{analyst['name']} reads database {database} only")
+                raise ClickHouseFailure(
+                    497, "ACCESS_DENIED", f"{analyst['name']} reads database {database} only"
+                )
         else:
             database = incoming.database or self.database
         try:
             await asyncio.wait_for(self._slots.acquire(), self.wait_s)
         except TimeoutError:
             raise ClickHouseFailure(
-                TOO_MANY_SIMULTANEOUS_QUERIES, "TOO_MANY_SIMULTANEOUS_QUERIES",
-                "Too many simultaneous analyst queries") from None
+                TOO_MANY_SIMULTANEOUS_QUERIES,
+                "TOO_MANY_SIMULTANEOUS_QUERIES",
+                "Too many simultaneous analyst queries",
+            ) from None
         tag = uuid.uuid4().hex
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._execute, incoming, {**chosen, "log_comment": tag}, database,
-            bool(team))
+            self._executor,
+            self._execute,
+            incoming,
+            {**chosen, "log_comment": tag},
+            database,
+            bool(team),
+        )
         # The slot is the thread's, not the request's: it frees when the statement has ended.
         future.add_done_callback(lambda _: self._slots.release())
         while True:
@@ -144,34 +155,51 @@ class AnalystRunner:
     def _kill(self, tag: str) -> None:
         conn = chdb.connect(self.path)
         try:
-            conn.query("KILL QUERY WHERE Settings['log_comment'] = {tag:String} ASYNC",
-                       params={"tag": tag})
+            conn.query(
+                "KILL QUERY WHERE Settings['log_comment'] = {tag:String} ASYNC", params={"tag": tag}
+            )
         except RuntimeError:
             log.warning("an analyst statement could not be killed", exc_info=True)
         finally:
             conn.close()
 
-    def _execute(self, incoming: Incoming, chosen: dict[str, str], database: str,
-                 scoped: bool) -> Answer:
+    def _execute(
+        self, incoming: Incoming, chosen: dict[str, str], database: str, scoped: bool
+    ) -> Answer:
         began = time.monotonic()
         conn = chdb.connect(self.path)
         try:
             try:
-                databases = frozenset(conn.query("SELECT name FROM system.databases",
-                                                 "TSVRaw").bytes().decode().split())
+                databases = frozenset(
+                    conn.query("SELECT name FROM system.databases", "TSVRaw")
+                    .bytes()
+                    .decode()
+                    .split()
+                )
                 for name, value in chosen.items():
                     conn.query(f"SET {name} = {_quote(value)}")
                 conn.query("SET readonly = 1")
                 conn.query(f"USE {database}")
-                formatted = conn.query("SELECT formatQuery({q:String})", "TSVRaw",
-                                       params={"q": escape_param(incoming.sql)}
-                                       ).bytes().decode().rstrip("\n")
-                ast = conn.query("EXPLAIN AST " + formatted, "TSVRaw",
-                                 params=incoming.params).bytes().decode()
+                formatted = (
+                    conn.query(
+                        "SELECT formatQuery({q:String})",
+                        "TSVRaw",
+                        params={"q": escape_param(incoming.sql)},
+                    )
+                    .bytes()
+                    .decode()
+                    .rstrip("\n")
+                )
+                ast = (
+                    conn.query("EXPLAIN AST " + formatted, "TSVRaw", params=incoming.params)
+                    .bytes()
+                    .decode()
+                )
             except RuntimeError as exc:
                 raise _failure(exc) from None
-            refusal = check(ast, formatted,
-                            Scope(database if scoped else None, databases, self.database))
+            refusal = check(
+                ast, formatted, Scope(database if scoped else None, databases, self.database)
+            )
             if refusal is not None:
                 raise ClickHouseFailure(refusal.code, refusal.name, refusal.message)
             fmt = output_format(formatted, incoming.default_format)
@@ -179,8 +207,13 @@ class AnalystRunner:
                 result = conn.query(formatted, fmt, params=incoming.params)
             except RuntimeError as exc:
                 raise _failure(exc) from None
-            return Answer(result.bytes(), fmt, result.rows_read(), result.bytes_read(),
-                          time.monotonic() - began)
+            return Answer(
+                result.bytes(),
+                fmt,
+                result.rows_read(),
+                result.bytes_read(),
+                time.monotonic() - began,
+            )
         finally:
             conn.close()
 
@@ -197,8 +230,9 @@ class AnalystRunner:
         conn = chdb.connect(self.path)
         try:
             rows = conn.query(RELATIONS_SQL, "TSVRaw", params={"db": self.database})
-            relations = [Relation(*line.split("\t"))
-                         for line in rows.bytes().decode().splitlines() if line]
+            relations = [
+                Relation(*line.split("\t")) for line in rows.bytes().decode().splitlines() if line
+            ]
             for statement in team_views(self.database, team_id, relations):
                 conn.query(statement)
         except RuntimeError as exc:

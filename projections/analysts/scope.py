@@ -35,7 +35,8 @@ def team_views(database: str, team_id: str, relations: Iterable[Relation]) -> li
         final = " FINAL" if relation.engine.startswith("Replacing") else ""
         statements.append(
             f"CREATE OR REPLACE VIEW {target}.{relation.name} AS SELECT * FROM "
-            f"{database}.{relation.name}{final} WHERE team_id = '{team_id}'")
+            f"{database}.{relation.name}{final} WHERE team_id = '{team_id}'"
+        )
     return statements
 
 

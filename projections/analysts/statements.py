@@ -20,31 +20,78 @@ READONLY = 164
 ACCESS_DENIED = 497
 
 # Statement kinds (the AST's root) an analyst may run.
-READ_STATEMENTS = frozenset({
-    "SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery", "DescribeQuery",
-    "ExistsTableQuery", "ExistsViewQuery", "ExistsDatabaseQuery", "ShowTables", "ShowColumns",
-    "ShowCreateTableQuery", "ShowCreateViewQuery", "ShowProcesslistQuery", "Explain",
-})
+READ_STATEMENTS = frozenset(
+    {
+        "SelectWithUnionQuery",
+        "SelectIntersectExceptQuery",
+        "SelectQuery",
+        "DescribeQuery",
+        "ExistsTableQuery",
+        "ExistsViewQuery",
+        "ExistsDatabaseQuery",
+        "ShowTables",
+        "ShowColumns",
+        "ShowCreateTableQuery",
+        "ShowCreateViewQuery",
+        "ShowProcesslistQuery",
+        "Explain",
+    }
+)
 # A team-scoped analyst: no processlist (other analysts' queries carry their literals).
 SCOPED_STATEMENTS = READ_STATEMENTS - {"ShowProcesslistQuery", "ExistsDatabaseQuery"}
 
 # Table functions that generate data and reach nothing (no files, hosts, or other tables).
-SAFE_TABLE_FUNCTIONS = frozenset({
-    "numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateseries",
-    "values", "null", "generaterandom",
-})
+SAFE_TABLE_FUNCTIONS = frozenset(
+    {
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "generate_series",
+        "generateseries",
+        "values",
+        "null",
+        "generaterandom",
+    }
+)
 # Ordinary functions that read files, models, dictionaries or other tables.
-UNSAFE_FUNCTIONS = frozenset({"file", "catboostevaluate", "naivebayesclassifier", "joinget",
-                              "joingetornull", "hascolumnintable", "hascolumnintablestrict"})
+UNSAFE_FUNCTIONS = frozenset(
+    {
+        "file",
+        "catboostevaluate",
+        "naivebayesclassifier",
+        "joinget",
+        "joingetornull",
+        "hascolumnintable",
+        "hascolumnintablestrict",
+    }
+)
 UNSAFE_PREFIXES = ("dict",)  # dictGet*, dictHas, dictIsIn, …
 
 # System tables with no team's data: what client libraries read while connecting
 # (clickhouse-connect reads system.settings) and reference tables.
-SCOPED_SYSTEM_TABLES = frozenset({
-    "settings", "functions", "data_type_families", "formats", "time_zones", "one", "numbers",
-    "numbers_mt", "zeros", "zeros_mt", "table_functions", "table_engines", "build_options",
-    "collations", "aggregate_function_combinators", "keywords", "contributors", "licenses",
-})
+SCOPED_SYSTEM_TABLES = frozenset(
+    {
+        "settings",
+        "functions",
+        "data_type_families",
+        "formats",
+        "time_zones",
+        "one",
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "table_functions",
+        "table_engines",
+        "build_options",
+        "collations",
+        "aggregate_function_combinators",
+        "keywords",
+        "contributors",
+        "licenses",
+    }
+)
 
 _NODE = re.compile(r"^(?P<indent> *)(?P<kind>\w+)(?: (?P<name>[^ (]+))?")
 
@@ -109,16 +156,23 @@ def check(ast_text: str, formatted: str, scope: Scope) -> Refusal | None:
     statement = tree.children[0]
     allowed = READ_STATEMENTS if scope.team_database is None else SCOPED_STATEMENTS
     if statement.kind not in allowed:
-        return Refusal(READONLY, "READONLY",
-                       f"analysts are read-only: {_verb(formatted)} cannot run here")
+        return Refusal(
+            READONLY, "READONLY", f"analysts are read-only: {_verb(formatted)} cannot run here"
+        )
     for node in walk(tree):
         refusal = _node_refusal(node, scope)
         if refusal is not None:
             return refusal
-    if scope.team_database is not None and statement.kind == "ShowTables" \
-            and not formatted.lstrip().upper().startswith("SHOW TABLES"):
-        return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
-                       "a team-scoped analyst sees its team's tables only (SHOW TABLES)")
+    if (
+        scope.team_database is not None
+        and statement.kind == "ShowTables"
+        and not formatted.lstrip().upper().startswith("SHOW TABLES")
+    ):
+        return Refusal(
+            ACCESS_DENIED,
+            "ACCESS_DENIED",
+            "a team-scoped analyst sees its team's tables only (SHOW TABLES)",
+        )
     return None
 
 
@@ -129,24 +183,34 @@ def _node_refusal(node: Node, scope: Scope) -> Refusal | None:
         name = node.name.lower()
         in_from = node.parent is not None and node.parent.kind == "TableExpression"
         if in_from and name not in SAFE_TABLE_FUNCTIONS:
-            return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
-                           f"table function {node.name}() is not allowed for analysts")
+            return Refusal(
+                ACCESS_DENIED,
+                "ACCESS_DENIED",
+                f"table function {node.name}() is not allowed for analysts",
+            )
         if not in_from and (name in UNSAFE_FUNCTIONS or name.startswith(UNSAFE_PREFIXES)):
-            return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
-                           f"function {node.name}() is not allowed for analysts")
+            return Refusal(
+                ACCESS_DENIED,
+                "ACCESS_DENIED",
+                f"function {node.name}() is not allowed for analysts",
+            )
     if scope.team_database is None:
         return None
     if node.kind == "TableIdentifier" and not _table_visible(node.name, scope):
-        return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
-                       f"{node.name} is outside this analyst's team database")
+        return Refusal(
+            ACCESS_DENIED, "ACCESS_DENIED", f"{node.name} is outside this analyst's team database"
+        )
     if node.kind == "Identifier":
         # `x IN db.t`, `SHOW CREATE TABLE db.t`, `EXISTS db.t`: a table named outside FROM.
         database = node.name.split(".", 1)[0]
         named = bool(scope.main) and database.startswith(scope.main)
         known = database in scope.databases or named
         if known and database != scope.team_database:
-            return Refusal(ACCESS_DENIED, "ACCESS_DENIED",
-                           f"{node.name} is outside this analyst's team database")
+            return Refusal(
+                ACCESS_DENIED,
+                "ACCESS_DENIED",
+                f"{node.name} is outside this analyst's team database",
+            )
     return None
 
 

@@ -41,8 +41,10 @@ async def test_disable_enable_and_methods_reach_the_ingress_within_a_second(api,
         await status_within(url, "POST", 200, 1.0)
 
         await status_within(url, "GET", 200, 1.0)  # the guide allows POST and GET
-        post_only = {**TWILIO_SOURCE, "config": {**TWILIO_SOURCE["config"],
-                                                 "allowed_http_methods": ["POST"]}}
+        post_only = {
+            **TWILIO_SOURCE,
+            "config": {**TWILIO_SOURCE["config"], "allowed_http_methods": ["POST"]},
+        }
         status, _ = await api.call("PUT", f"/v1/sources/{source['id']}", post_only)
         assert status == 200
         await status_within(url, "GET", 405, 1.0)
@@ -60,7 +62,8 @@ async def test_read_after_write_and_restart_rebuilds_the_same_view(api, settings
     status, source = await api.call("POST", "/v1/sources", TWILIO_SOURCE)
     status, destination = await api.call("POST", "/v1/destinations", RECEIVER)
     status, connection = await api.call(
-        "POST", "/v1/connections", guide_connection(source["id"], destination["id"]))
+        "POST", "/v1/connections", guide_connection(source["id"], destination["id"])
+    )
     assert status == 201
     # Read after write: the writer's own view already holds it.
     assert (await api.call("GET", f"/v1/connections/{connection['id']}"))[1] == connection
@@ -78,8 +81,7 @@ async def test_read_after_write_and_restart_rebuilds_the_same_view(api, settings
             status, page = await restarted.call("GET", f"/v1/{kind}", key=api.key)
             assert status == 200
             assert page["models"] == listed[kind]
-        _, again = await restarted.call("GET", f"/v1/connections/{connection['id']}",
-                                        key=api.key)
+        _, again = await restarted.call("GET", f"/v1/connections/{connection['id']}", key=api.key)
         assert again == paused
     finally:
         await stop_api(restarted)

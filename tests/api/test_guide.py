@@ -14,7 +14,7 @@ TWILIO_SOURCE = {
         "auth_type": None,
         "auth": None,
         "allowed_http_methods": ["POST", "GET"],
-        "custom_response": {"content_type": "json", "body": "{\"queued\":true}"},
+        "custom_response": {"content_type": "json", "body": '{"queued":true}'},
     },
 }
 TWIML_SOURCE = {
@@ -50,10 +50,18 @@ def guide_connection(source_id: str, destination_id: str) -> dict:
         "source_id": source_id,
         "destination_id": destination_id,
         "rules": [
-            {"type": "filter", "headers": {"x-twilio-signature": {"$exists": True}},
-             "path": {"$in": ["/twilio/status", "/messages/status"]}},
-            {"type": "retry", "strategy": "exponential", "count": 5, "interval": 60000,
-             "response_status_codes": ["429", "500-599"]},
+            {
+                "type": "filter",
+                "headers": {"x-twilio-signature": {"$exists": True}},
+                "path": {"$in": ["/twilio/status", "/messages/status"]},
+            },
+            {
+                "type": "retry",
+                "strategy": "exponential",
+                "count": 5,
+                "interval": 60000,
+                "response_status_codes": ["429", "500-599"],
+            },
         ],
     }
 
@@ -77,8 +85,8 @@ async def test_guide_calls_create_a_working_setup(api, settings):
     assert status == 201, destination
     assert destination["config"]["auth_type"] == "FASTHOOK_SIGNATURE"
     status, connection = await api.call(
-        "POST", "/v1/connections", guide_connection(source["id"], destination["id"]),
-        team_id=team)
+        "POST", "/v1/connections", guide_connection(source["id"], destination["id"]), team_id=team
+    )
     assert status == 201, connection
     assert connection["rules"][1]["response_status_codes"] == ["429", "500-599"]
 
@@ -87,15 +95,20 @@ async def test_guide_calls_create_a_working_setup(api, settings):
         # The API printed URLs on its own public base; the ingress here listens elsewhere.
         json_url = f"{ingress.base_url}/{source['url'].rsplit('/', 1)[1]}/twilio/status"
         xml_url = f"{ingress.base_url}/{twiml['url'].rsplit('/', 1)[1]}/twilio/status"
-        form = [("Content-Type", "application/x-www-form-urlencoded"),
-                ("X-Twilio-Signature", "Np1nax6uFoY6qpfT5l9jWwJeit0="),
-                ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4")]
+        form = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", "Np1nax6uFoY6qpfT5l9jWwJeit0="),
+            ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4"),
+        ]
         for _ in range(100):
             answer = await send_raw(json_url, "POST", form, GUIDE_BODY)
             if answer.status != 404:
                 break
         assert (answer.status, answer.header("Content-Type"), answer.body) == (
-            200, "application/json", b'{"queued":true}')
+            200,
+            "application/json",
+            b'{"queued":true}',
+        )
         answer = await send_raw(xml_url, "POST", form, GUIDE_BODY)
         assert (answer.status, answer.header("Content-Type")) == (200, "text/xml")
         assert answer.body == TWIML_SOURCE["config"]["custom_response"]["body"].encode()

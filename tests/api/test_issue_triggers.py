@@ -19,17 +19,29 @@ async def test_a_new_team_has_the_default_delivery_trigger(api):
 
 
 async def test_channels_get_system_entities_hidden_from_their_routes(api):
-    body = {"name": "pager", "type": "delivery", "action": "pause",
-            "configs": {"strategy": "consecutive", "count": 3,
-                        "response_status_codes": ["500-599"], "resolve_after_ms": 2000},
-            "channels": {"webhook": {"url": "https://ops.example.com/hook"},
-                         "slack": {"url": "https://hooks.slack.com/services/T/B/X"}}}
+    body = {
+        "name": "pager",
+        "type": "delivery",
+        "action": "pause",
+        "configs": {
+            "strategy": "consecutive",
+            "count": 3,
+            "response_status_codes": ["500-599"],
+            "resolve_after_ms": 2000,
+        },
+        "channels": {
+            "webhook": {"url": "https://ops.example.com/hook"},
+            "slack": {"url": "https://hooks.slack.com/services/T/B/X"},
+        },
+    }
     status, trigger = await api.call("POST", "/v1/issue-triggers", body)
     assert status == 201, trigger
     destination_id, connection_id = channel_ids(trigger["id"], "webhook")
-    assert trigger["channels"]["webhook"] == {"url": "https://ops.example.com/hook",
-                                              "destination_id": destination_id,
-                                              "connection_id": connection_id}
+    assert trigger["channels"]["webhook"] == {
+        "url": "https://ops.example.com/hook",
+        "destination_id": destination_id,
+        "connection_id": connection_id,
+    }
     assert trigger["configs"]["count"] == 3 and trigger["configs"]["escalate_at"]
     view = api.app[VIEW]
     held = view.get("destination", destination_id)
@@ -55,21 +67,39 @@ async def test_channels_get_system_entities_hidden_from_their_routes(api):
 
 
 async def test_invalid_trigger_configs_name_the_field(api):
-    status, problem = await api.call("POST", "/v1/issue-triggers", {
-        "name": "bad", "type": "delivery",
-        "configs": {"strategy": "sometimes", "response_status_codes": ["5xx"]}})
+    status, problem = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {
+            "name": "bad",
+            "type": "delivery",
+            "configs": {"strategy": "sometimes", "response_status_codes": ["5xx"]},
+        },
+    )
     assert status == 422
     paths = {e["path"] for e in problem["errors"]}
     assert "configs.strategy" in paths and "configs.response_status_codes[0]" in paths
-    status, problem = await api.call("POST", "/v1/issue-triggers", {
-        "name": "bad", "type": "backpressure", "configs": {"destinations": ["con_1"]}})
+    status, problem = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {"name": "bad", "type": "backpressure", "configs": {"destinations": ["con_1"]}},
+    )
     assert status == 422 and problem["errors"][0]["path"].startswith("configs.destinations")
-    status, problem = await api.call("POST", "/v1/issue-triggers", {
-        "name": "bad", "type": "backpressure", "configs": {"destinations": "*"}})
+    status, problem = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {"name": "bad", "type": "backpressure", "configs": {"destinations": "*"}},
+    )
     assert status == 422 and "pending_count" in problem["errors"][0]["message"], problem
-    status, problem = await api.call("POST", "/v1/issue-triggers", {
-        "name": "bad", "type": "delivery", "channels": {"email": {"url": "x"}}})
+    status, problem = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {"name": "bad", "type": "delivery", "channels": {"email": {"url": "x"}}},
+    )
     assert status == 422 and problem["errors"][0]["path"] == "channels.email"
-    status, problem = await api.call("POST", "/v1/issue-triggers", {
-        "name": "bad", "type": "delivery", "configs": {"connections": ["con_nothere"]}})
+    status, problem = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {"name": "bad", "type": "delivery", "configs": {"connections": ["con_nothere"]}},
+    )
     assert status == 422 and problem["errors"][0]["path"] == "configs.connections[0]"

@@ -77,16 +77,20 @@ async def seed(settings: Settings, team_id: str) -> None:
     """What the query routes list: accepted and rejected requests, events delivered, failed,
     retrying and cancelled with their attempts, an ignored event."""
     accepted = [request_record(team_id, "src_seed") for _ in range(4)]
-    rejected = request_record(team_id, "src_seed", status="rejected",
-                              cause="VERIFICATION_FAILED")
+    rejected = request_record(team_id, "src_seed", status="rejected", cause="VERIFICATION_FAILED")
     events = [event_record(r) for r in accepted]
     attempts = [
         attempt_record(events[0], status=200, event_status="SUCCESSFUL"),
         attempt_record(events[1], status=500),
-        attempt_record(events[2], status=503, event_status="SCHEDULED",
-                       next_attempt_at=events[2]["created_at"] + 3_600_000),
-        attempt_record(events[3], status=None, error_code="CONNECTION_DISABLED",
-                       event_status="CANCELLED"),
+        attempt_record(
+            events[2],
+            status=503,
+            event_status="SCHEDULED",
+            next_attempt_at=events[2]["created_at"] + 3_600_000,
+        ),
+        attempt_record(
+            events[3], status=None, error_code="CONNECTION_DISABLED", event_status="CANCELLED"
+        ),
     ]
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()
@@ -112,10 +116,17 @@ class ThreadedApi:
             topics = Topics(f"oas{uuid.uuid4().hex[:8]}")
             self.run(ensure_topics(bootstrap, topics))
             app_settings = load_settings(
-                {}, kafka_bootstrap=bootstrap, topic_namespace=topics.namespace,
-                data_dir=str(data_dir), produce_timeout_s=5.0, log_format="text",
-                secret_key=generate_key(), projections_port=free_port(), analysts_port=free_port(),
-                clickhouse_dsn=engine_dsn, clickhouse_database=topics.namespace,
+                {},
+                kafka_bootstrap=bootstrap,
+                topic_namespace=topics.namespace,
+                data_dir=str(data_dir),
+                produce_timeout_s=5.0,
+                log_format="text",
+                secret_key=generate_key(),
+                projections_port=free_port(),
+                analysts_port=free_port(),
+                clickhouse_dsn=engine_dsn,
+                clickhouse_database=topics.namespace,
                 projector_batch_ms=50,
             )
             self.projections = self.run(start_service(app_settings))
@@ -152,12 +163,18 @@ class Team:
         self.url = api.url
         self.http = requests.Session()
         self.http.headers.update(api.headers(KEY))
-        self.bulk_ids = {kind: self._bulk(kind, query) for kind, query in (
-            ("events", {"status": "FAILED"}), ("requests", {"source_id": "src_seed"}))}
+        self.bulk_ids = {
+            kind: self._bulk(kind, query)
+            for kind, query in (
+                ("events", {"status": "FAILED"}),
+                ("requests", {"source_id": "src_seed"}),
+            )
+        }
 
     def _bulk(self, kind: str, query: dict[str, Any]) -> str:
-        response = self.http.post(f"{self.url}/v1/bulk/{kind}/retry", json={"query": query},
-                                  timeout=30)
+        response = self.http.post(
+            f"{self.url}/v1/bulk/{kind}/retry", json={"query": query}, timeout=30
+        )
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
@@ -175,9 +192,11 @@ class Team:
         return found[0]["id"] if found else self._create(plural)
 
     def _create(self, plural: str) -> str:
-        body = {"sources": TWILIO_SOURCE, "destinations": RECEIVER,
-                "issue-triggers": {"type": "transformation"}}.get(plural) or guide_connection(
-            self.some_id("sources"), self.some_id("destinations"))
+        body = {
+            "sources": TWILIO_SOURCE,
+            "destinations": RECEIVER,
+            "issue-triggers": {"type": "transformation"},
+        }.get(plural) or guide_connection(self.some_id("sources"), self.some_id("destinations"))
         body = {**body, "name": f"seed {uuid.uuid4().hex}"}
         response = self.http.post(f"{self.url}/v1/{plural}", json=body, timeout=10)
         assert response.status_code == 201, response.text
@@ -185,8 +204,9 @@ class Team:
 
 
 @pytest.fixture(scope="module")
-def team(bootstrap: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[Team]:
+def team(
+    bootstrap: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Team]:
     threaded = ThreadedApi(bootstrap, engine.dsn, tmp_path_factory.mktemp("openapi"))
     try:
         yield Team(threaded.api)
@@ -212,8 +232,11 @@ def realistic(case: schemathesis.Case, team: Team) -> None:
     if "id" in (case.path_parameters or {}) and valid_path and pick("id", 3):
         case.path_parameters = {"id": team.id_for(case.operation.path)}
     if isinstance(case.body, dict) and "source_id" in case.body and pick("connection", 2):
-        case.body = {**case.body, "source_id": team.some_id("sources"),
-                     "destination_id": team.some_id("destinations")}
+        case.body = {
+            **case.body,
+            "source_id": team.some_id("sources"),
+            "destination_id": team.some_id("destinations"),
+        }
 
 
 # Not `schemathesis.pytest.from_fixture` + `from_url`: its lazy loader (4.32) writes
@@ -250,8 +273,12 @@ BEYOND_SCHEMA = re.compile(
 
 
 @schema.hook
-def filter_failure(_: schemathesis.HookContext, failure: Failure, case: schemathesis.Case,
-                   response: schemathesis.Response) -> bool:
+def filter_failure(
+    _: schemathesis.HookContext,
+    failure: Failure,
+    case: schemathesis.Case,
+    response: schemathesis.Response,
+) -> bool:
     if not isinstance(failure, RejectedPositiveData) or response.status_code != 422:
         return True
     errors = json.loads(response.content).get("errors") or [{"path": ""}]
@@ -277,16 +304,22 @@ def test_json_nested_too_deeply_is_refused_like_any_bad_json(team: Team) -> None
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize(("config", "status"), [
-    ({"timeout_ms": 1000.0}, 201),  # JSON Schema: 1000.0 is an integer
-    ({"timeout_ms": "1000"}, 422),  # a string is not
-    ({"timeout_ms": True}, 422),
-    ({"path_forwarding": 1}, 422),  # nor 1 a boolean
-    ({"path_forwarding": "yes"}, 422),
-])
+@pytest.mark.parametrize(
+    ("config", "status"),
+    [
+        ({"timeout_ms": 1000.0}, 201),  # JSON Schema: 1000.0 is an integer
+        ({"timeout_ms": "1000"}, 422),  # a string is not
+        ({"timeout_ms": True}, 422),
+        ({"path_forwarding": 1}, 422),  # nor 1 a boolean
+        ({"path_forwarding": "yes"}, 422),
+    ],
+)
 def test_json_types_are_the_documented_ones(team: Team, config: dict, status: int) -> None:
-    body = {**RECEIVER, "name": f"typed {uuid.uuid4().hex}",
-            "config": {**RECEIVER["config"], **config}}
+    body = {
+        **RECEIVER,
+        "name": f"typed {uuid.uuid4().hex}",
+        "config": {**RECEIVER["config"], **config},
+    }
     response = team.http.post(f"{team.url}/v1/destinations", json=body, timeout=10)
     assert response.status_code == status, response.text
     if status == 422:

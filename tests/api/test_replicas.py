@@ -35,15 +35,20 @@ class Replica:
     http: aiohttp.ClientSession
     headers: dict[str, str]
 
-    async def call(self, method: str, path: str, json: Any = None,
-                   if_match: int | None = None) -> tuple[int, Any, CIMultiDict[str]]:
+    async def call(
+        self, method: str, path: str, json: Any = None, if_match: int | None = None
+    ) -> tuple[int, Any, CIMultiDict[str]]:
         headers = dict(self.headers)
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
-        async with self.http.request(method, self.url + path, json=json,
-                                     headers=headers) as response:
-            return (response.status, await response.json(content_type=None),
-                    response.headers.copy())
+        async with self.http.request(
+            method, self.url + path, json=json, headers=headers
+        ) as response:
+            return (
+                response.status,
+                await response.json(content_type=None),
+                response.headers.copy(),
+            )
 
 
 @pytest.fixture
@@ -60,8 +65,10 @@ async def replicas(settings: Settings, tmp_path: Path) -> AsyncIterator[list[Rep
             process.start()
         for process in processes:
             await process.wait_ready(process.settings.api_base_url + "/readyz", 60)
-        yield [Replica(p.settings.api_base_url, http, {"Authorization": f"Bearer {key}"})
-               for p in processes]
+        yield [
+            Replica(p.settings.api_base_url, http, {"Authorization": f"Bearer {key}"})
+            for p in processes
+        ]
     finally:
         await http.close()
         for process in processes:
@@ -71,11 +78,17 @@ async def replicas(settings: Settings, tmp_path: Path) -> AsyncIterator[list[Rep
 async def a_connection(one: Replica) -> dict[str, Any]:
     status, source, _ = await one.call("POST", "/v1/sources", {"name": "twilio"})
     assert status == 201, source
-    status, destination, _ = await one.call("POST", "/v1/destinations", {
-        "name": "receiver", "config": {"url": "http://127.0.0.1:9/hook"}})
+    status, destination, _ = await one.call(
+        "POST",
+        "/v1/destinations",
+        {"name": "receiver", "config": {"url": "http://127.0.0.1:9/hook"}},
+    )
     assert status == 201, destination
-    status, connection, headers = await one.call("POST", "/v1/connections", {
-        "name": "pipe", "source_id": source["id"], "destination_id": destination["id"]})
+    status, connection, headers = await one.call(
+        "POST",
+        "/v1/connections",
+        {"name": "pipe", "source_id": source["id"], "destination_id": destination["id"]},
+    )
     assert status == 201, connection
     assert connection["version"] == 1 and headers["ETag"] == '"1"'
     return connection
@@ -83,7 +96,8 @@ async def a_connection(one: Replica) -> dict[str, Any]:
 
 def body_of(connection: dict[str, Any], description: str) -> dict[str, Any]:
     return {k: connection[k] for k in ("name", "source_id", "destination_id", "rules")} | {
-        "description": description}
+        "description": description
+    }
 
 
 async def both_hold(replicas: list[Replica], path: str, version: int) -> bool:
@@ -95,7 +109,8 @@ async def both_hold(replicas: list[Replica], path: str, version: int) -> bool:
 
 
 async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_409(
-        replicas: list[Replica], settings: Settings) -> None:
+    replicas: list[Replica], settings: Settings
+) -> None:
     connection = await a_connection(replicas[0])
     path = f"/v1/connections/{connection['id']}"
     # The other replica reads the first one's write (from the topic) before racing it.
@@ -105,7 +120,8 @@ async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_4
         status, seen, _ = await replica.call("GET", path)
         assert status == 200
         status, written, headers = await replica.call(
-            "PUT", path, body_of(connection, label), if_match=seen["version"])
+            "PUT", path, body_of(connection, label), if_match=seen["version"]
+        )
         assert status in (200, 409), (status, written)
         if status == 409:
             assert headers["Content-Type"].startswith("application/problem+json")
@@ -113,11 +129,18 @@ async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_4
         assert written["description"] == label and headers["ETag"] == f'"{written["version"]}"'
         return status, written["version"], label
 
-    outcomes = await asyncio.gather(*(
-        writer(replica, f"{n}-{i}") for n, replica in enumerate(replicas)
-        for i in range(WRITERS_PER_REPLICA)))
-    accepted = sorted((version, label) for status, version, label in outcomes
-                      if status == 200 and version is not None)
+    outcomes = await asyncio.gather(
+        *(
+            writer(replica, f"{n}-{i}")
+            for n, replica in enumerate(replicas)
+            for i in range(WRITERS_PER_REPLICA)
+        )
+    )
+    accepted = sorted(
+        (version, label)
+        for status, version, label in outcomes
+        if status == 200 and version is not None
+    )
     # Every accepted write made the next version of the one before it: one total order.
     assert [v for v, _ in accepted] == list(range(2, 2 + len(accepted)))
     assert 1 <= len(accepted) < len(outcomes)  # the race was real: someone was refused
@@ -141,15 +164,18 @@ async def test_conditional_updates_from_two_replicas_apply_in_one_order_or_get_4
 
     # What compaction leaves (each key's last record) folds to the same state: a refused
     # write was restated by its writer, so it is never a key's last record.
-    assert compacted_state(await read_topic(settings.kafka_bootstrap, settings.topics.config,
-                                            raw=True)) == folded_state(view)
+    assert compacted_state(
+        await read_topic(settings.kafka_bootstrap, settings.topics.config, raw=True)
+    ) == folded_state(view)
 
     # A stale version is refused at once; a version this replica never saw, too.
     status, problem, _ = await replicas[1].call(
-        "PUT", path, body_of(connection, "late"), if_match=final_version - 1)
+        "PUT", path, body_of(connection, "late"), if_match=final_version - 1
+    )
     assert status == 409 and "version" in problem["detail"]
     status, _, _ = await replicas[1].call(
-        "PUT", path, body_of(connection, "early"), if_match=final_version + 5)
+        "PUT", path, body_of(connection, "early"), if_match=final_version + 5
+    )
     assert status == 409
 
 
@@ -165,12 +191,16 @@ def compacted_state(messages: list[Any]) -> dict[str, tuple[int, dict[str, Any]]
 
 
 def folded_state(view: ConfigView) -> dict[str, tuple[int, dict[str, Any]]]:
-    return {entity["id"]: (held.version, entity) for kind, entity in view.every()
-            if (held := view.get(kind, entity["id"])) is not None}
+    return {
+        entity["id"]: (held.version, entity)
+        for kind, entity in view.every()
+        if (held := view.get(kind, entity["id"])) is not None
+    }
 
 
 async def test_unconditional_updates_from_two_replicas_all_apply_in_one_order(
-        replicas: list[Replica]) -> None:
+    replicas: list[Replica],
+) -> None:
     connection = await a_connection(replicas[1])
     path = f"/v1/connections/{connection['id']}"
     await eventually(lambda: both_hold(replicas, path, 1), 30, "both replicas hold it")
@@ -181,21 +211,24 @@ async def test_unconditional_updates_from_two_replicas_all_apply_in_one_order(
         assert status == 200, written
         return int(written["version"])
 
-    versions = await asyncio.gather(*(act(replica, action) for replica in replicas
-                                      for action in actions))
+    versions = await asyncio.gather(
+        *(act(replica, action) for replica in replicas for action in actions)
+    )
     # A write without If-Match is made again on whatever beat it: none is lost or merged.
     assert sorted(versions) == list(range(2, 2 + len(versions)))
     await eventually(lambda: both_hold(replicas, path, 1 + len(versions)), 30, "final state")
 
 
 async def test_one_name_created_at_once_on_two_replicas_is_taken_once(
-        replicas: list[Replica]) -> None:
+    replicas: list[Replica],
+) -> None:
     async def create(replica: Replica) -> tuple[int, Any]:
         status, body, _ = await replica.call("POST", "/v1/sources", {"name": "contested"})
         return status, body
 
-    outcomes = await asyncio.gather(*(create(replica) for replica in replicas
-                                      for _ in range(WRITERS_PER_REPLICA)))
+    outcomes = await asyncio.gather(
+        *(create(replica) for replica in replicas for _ in range(WRITERS_PER_REPLICA))
+    )
     created = [body for status, body in outcomes if status == 201]
     assert sorted({status for status, _ in outcomes}) == [201, 409] and len(created) == 1
 
@@ -210,11 +243,13 @@ async def test_one_name_created_at_once_on_two_replicas_is_taken_once(
     # Renaming another source to the name is refused the same way; freeing the name frees it.
     status, other, _ = await replicas[1].call("POST", "/v1/sources", {"name": "other"})
     assert status == 201
-    status, _, _ = await replicas[1].call("PUT", f"/v1/sources/{other['id']}",
-                                          {"name": "contested"})
+    status, _, _ = await replicas[1].call(
+        "PUT", f"/v1/sources/{other['id']}", {"name": "contested"}
+    )
     assert status == 409
     status, _, _ = await replicas[0].call("DELETE", f"/v1/sources/{created[0]['id']}")
     assert status == 200
-    status, renamed, _ = await replicas[0].call("PUT", f"/v1/sources/{other['id']}",
-                                                {"name": "contested"})
+    status, renamed, _ = await replicas[0].call(
+        "PUT", f"/v1/sources/{other['id']}", {"name": "contested"}
+    )
     assert status == 200 and renamed["version"] == 2

@@ -271,21 +271,31 @@ def test_section_specific_checks() -> None:
 
 
 def test_the_provider_view_is_filterable_and_a_dedupe_field() -> None:
-    assert errors_of(
-        {"type": "filter", "event_type": {"$in": ["push", "pull_request"]}},
-        {"type": "filter", "idempotency_key": {"$exist": True}},
-        {"type": "deduplicate", "window": 60_000, "include_fields": ["idempotency_key"]},
-    ) == []
-    assert errors_of({"type": "deduplicate", "window": 60_000,
-                      "exclude_fields": ["event_type", "body.at"]}) == []
+    assert (
+        errors_of(
+            {"type": "filter", "event_type": {"$in": ["push", "pull_request"]}},
+            {"type": "filter", "idempotency_key": {"$exist": True}},
+            {"type": "deduplicate", "window": 60_000, "include_fields": ["idempotency_key"]},
+        )
+        == []
+    )
+    assert (
+        errors_of(
+            {"type": "deduplicate", "window": 60_000, "exclude_fields": ["event_type", "body.at"]}
+        )
+        == []
+    )
     # Both are strings: a field match or a non-string could never hold.
     assert paths_of({"type": "filter", "event_type": {"name": "push"}}) == [
-        "rules[0].event_type.name"]
+        "rules[0].event_type.name"
+    ]
     assert errors_of({"type": "filter", "idempotency_key": ["a"]}) == [
-        ("rules[0].idempotency_key", "must be a string or an object of operators such as $in")]
+        ("rules[0].idempotency_key", "must be a string or an object of operators such as $in")
+    ]
     # They are whole fields, with nothing below them.
-    assert paths_of({"type": "deduplicate", "window": 60_000,
-                     "include_fields": ["idempotency_key.x"]}) == ["rules[0].include_fields[0]"]
+    assert paths_of(
+        {"type": "deduplicate", "window": 60_000, "include_fields": ["idempotency_key.x"]}
+    ) == ["rules[0].include_fields[0]"]
 
 
 def nested(depth: int) -> Any:

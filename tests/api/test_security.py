@@ -22,10 +22,15 @@ async def some_entities(api) -> dict[str, str]:
     _, source = await api.call("POST", "/v1/sources", TWILIO_SOURCE)
     _, destination = await api.call("POST", "/v1/destinations", RECEIVER)
     _, connection = await api.call(
-        "POST", "/v1/connections", guide_connection(source["id"], destination["id"]))
+        "POST", "/v1/connections", guide_connection(source["id"], destination["id"])
+    )
     _, triggers = await api.call("GET", "/v1/issue-triggers")  # the team's default one
-    return {"sources": source["id"], "destinations": destination["id"],
-            "connections": connection["id"], "issue-triggers": triggers["models"][0]["id"]}
+    return {
+        "sources": source["id"],
+        "destinations": destination["id"],
+        "connections": connection["id"],
+        "issue-triggers": triggers["models"][0]["id"],
+    }
 
 
 def concrete(path: str, ids: dict[str, str]) -> str:
@@ -46,15 +51,17 @@ async def test_every_route_needs_a_valid_key_for_a_served_team(api, settings):
         url = concrete(path, ids)
         assert (await api.call(method, url, headers={}))[0] == 401, (method, path)
         assert (await api.call(method, url, headers={"Authorization": "Bearer fhp_nope"}))[
-            0] == 401, (method, path)
+            0
+        ] == 401, (method, path)
         status, problem = await api.call(method, url, key=revoked_key)
         assert status == 401 and problem["title"] == "Unauthorized", (method, path)
         status, _ = await api.call(method, url, team_id=other_team["id"])
         assert status == 403, (method, path)
         if "{id}" in path:
             # Another team's key sees no such id: 404, never the entity.
-            status, problem = await api.call(method, url, key=other_key,
-                                             json=_body_for(method, path, ids))
+            status, problem = await api.call(
+                method, url, key=other_key, json=_body_for(method, path, ids)
+            )
             assert status == 404, (method, path, problem)
 
 
@@ -66,9 +73,12 @@ def _body_for(method: str, path: str, ids: dict[str, str]):
     if method != "PUT" or path.count("/") != 3:
         return None
     kind = path.split("/")[2]
-    return {"sources": TWILIO_SOURCE, "destinations": RECEIVER,
-            "connections": guide_connection("src_x", "des_x"),
-            "issue-triggers": {"name": "t", "type": "delivery"}}[kind]
+    return {
+        "sources": TWILIO_SOURCE,
+        "destinations": RECEIVER,
+        "connections": guide_connection("src_x", "des_x"),
+        "issue-triggers": {"name": "t", "type": "delivery"},
+    }[kind]
 
 
 SECRETS = {
@@ -88,32 +98,62 @@ def all_logs(caplog):
 
 async def test_secrets_are_write_only_and_encrypted_at_rest(api, settings, bootstrap, all_logs):
     sources = [
-        {"name": "tw", "config": {"auth_type": "TWILIO",
-                                  "auth": {"auth_token": SECRETS["twilio"]}}},
-        {"name": "basic", "config": {"auth_type": "BASIC_AUTH",
-                                     "auth": {"username": "u", "password": SECRETS["basic"]}}},
-        {"name": "hmac", "config": {"auth_type": "HMAC", "auth": {
-            "webhook_secret_key": SECRETS["hmac"], "algorithm": "sha256", "encoding": "hex",
-            "header_key": "x-signature"}}},
+        {
+            "name": "tw",
+            "config": {"auth_type": "TWILIO", "auth": {"auth_token": SECRETS["twilio"]}},
+        },
+        {
+            "name": "basic",
+            "config": {
+                "auth_type": "BASIC_AUTH",
+                "auth": {"username": "u", "password": SECRETS["basic"]},
+            },
+        },
+        {
+            "name": "hmac",
+            "config": {
+                "auth_type": "HMAC",
+                "auth": {
+                    "webhook_secret_key": SECRETS["hmac"],
+                    "algorithm": "sha256",
+                    "encoding": "hex",
+                    "header_key": "x-signature",
+                },
+            },
+        },
     ]
     destinations = [
-        {"name": "bearer", "config": {"url": "https://example.com/a", "auth_type": "BEARER_TOKEN",
-                                      "auth": {"token": SECRETS["bearer"]}}},
-        {"name": "key", "config": {"url": "https://example.com/b", "auth_type": "API_KEY",
-                                   "auth": {"api_key": SECRETS["apikey"], "to": "query"}}},
+        {
+            "name": "bearer",
+            "config": {
+                "url": "https://example.com/a",
+                "auth_type": "BEARER_TOKEN",
+                "auth": {"token": SECRETS["bearer"]},
+            },
+        },
+        {
+            "name": "key",
+            "config": {
+                "url": "https://example.com/b",
+                "auth_type": "API_KEY",
+                "auth": {"api_key": SECRETS["apikey"], "to": "query"},
+            },
+        },
     ]
     responses = []
     for body in sources:
         status, created = await api.call("POST", "/v1/sources", body)
         assert status == 201, created
-        responses += [created, (await api.call("GET", f"/v1/sources/{created['id']}"))[1],
-                      (await api.call("PUT", f"/v1/sources/{created['id']}", body))[1]]
+        responses += [
+            created,
+            (await api.call("GET", f"/v1/sources/{created['id']}"))[1],
+            (await api.call("PUT", f"/v1/sources/{created['id']}", body))[1],
+        ]
     for body in destinations:
         status, created = await api.call("POST", "/v1/destinations", body)
         assert status == 201, created
         responses.append(created)
-    responses += [(await api.call("GET", f"/v1/{kind}"))[1]
-                  for kind in ("sources", "destinations")]
+    responses += [(await api.call("GET", f"/v1/{kind}"))[1] for kind in ("sources", "destinations")]
     assert "auth_token" not in json.dumps(responses)
     assert responses[0]["config"]["auth"] == {}
     assert responses[3]["config"]["auth"] == {"username": "u"}
@@ -135,12 +175,14 @@ async def test_team_signing_secret_rotation_keeps_the_old_one_for_a_grace_period
     assert status == 200
     assert rotated["signing_secret"]["previous"] == first
     assert rotated["signing_secret"]["current"] not in (first, None)
-    assert rotated["signing_secret"]["previous_valid_until"] > rotated["signing_secret"][
-        "rotated_at"]
+    assert (
+        rotated["signing_secret"]["previous_valid_until"] > rotated["signing_secret"]["rotated_at"]
+    )
     assert (await api.call("GET", "/v1/team"))[1] == rotated
     # `whsec_` + standard base64 of 32 bytes: what Standard Webhooks libraries read as is.
-    key = base64.b64decode(rotated["signing_secret"]["current"].removeprefix("whsec_"),
-                           validate=True)
+    key = base64.b64decode(
+        rotated["signing_secret"]["current"].removeprefix("whsec_"), validate=True
+    )
     assert len(key) == 32
 
 
@@ -151,8 +193,7 @@ async def test_a_key_serving_several_teams_needs_x_team_id(api, settings):
     await eventually(lambda: _status_is(api, 400, key=key), 5, "new key seen")
     status, problem = await api.call("GET", "/v1/sources", key=key)
     assert status == 400 and "x-team-id" in problem["detail"]
-    _, created = await api.call("POST", "/v1/sources", TWILIO_SOURCE, key=key,
-                                team_id=second["id"])
+    _, created = await api.call("POST", "/v1/sources", TWILIO_SOURCE, key=key, team_id=second["id"])
     assert created["team_id"] == second["id"]
     _, first_list = await api.call("GET", "/v1/sources", key=key, team_id=api.team["id"])
     assert created["id"] not in [s["id"] for s in first_list["models"]]

@@ -24,8 +24,9 @@ PRESETS = {
 TIMED = {"STRIPE", "SLACK", "STANDARD_WEBHOOKS"}
 
 
-async def test_presets_are_created_with_defaults_and_write_only_sealed_secrets(api, settings,
-                                                                                bootstrap):
+async def test_presets_are_created_with_defaults_and_write_only_sealed_secrets(
+    api, settings, bootstrap
+):
     responses = []
     for kind, auth in PRESETS.items():
         body = {"name": kind.lower(), "config": {"auth_type": kind, "auth": auth}}
@@ -44,15 +45,21 @@ async def test_presets_are_created_with_defaults_and_write_only_sealed_secrets(a
         assert secret not in at_rest
 
 
-@pytest.mark.parametrize(("auth_type", "auth", "path"), [
-    ("STRIPE", {}, "config.auth.webhook_secret_key"),
-    ("STRIPE", {"webhook_secret_key": "k", "tolerance_s": 0}, "config.auth.tolerance_s"),
-    ("SLACK", {"webhook_secret_key": "k"}, "config.auth.signing_secret"),
-    ("GITHUB", {"webhook_secret_key": "k", "tolerance_s": 300}, "config.auth.tolerance_s"),
-    ("STANDARD_WEBHOOKS", {"webhook_secret_key": "whsec_not base64!"},
-     "config.auth.webhook_secret_key"),
-    ("STANDARD_WEBHOOKS", {"webhook_secret_key": "whsec_"}, "config.auth.webhook_secret_key"),
-])
+@pytest.mark.parametrize(
+    ("auth_type", "auth", "path"),
+    [
+        ("STRIPE", {}, "config.auth.webhook_secret_key"),
+        ("STRIPE", {"webhook_secret_key": "k", "tolerance_s": 0}, "config.auth.tolerance_s"),
+        ("SLACK", {"webhook_secret_key": "k"}, "config.auth.signing_secret"),
+        ("GITHUB", {"webhook_secret_key": "k", "tolerance_s": 300}, "config.auth.tolerance_s"),
+        (
+            "STANDARD_WEBHOOKS",
+            {"webhook_secret_key": "whsec_not base64!"},
+            "config.auth.webhook_secret_key",
+        ),
+        ("STANDARD_WEBHOOKS", {"webhook_secret_key": "whsec_"}, "config.auth.webhook_secret_key"),
+    ],
+)
 async def test_preset_config_errors_point_at_the_field(api, auth_type, auth, path):
     body = {"name": "x", "config": {"auth_type": auth_type, "auth": auth}}
     status, problem = await api.call("POST", "/v1/sources", body)

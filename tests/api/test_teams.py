@@ -11,9 +11,11 @@ async def test_teams_lists_the_keys_teams_without_choosing_one(api, settings):
     async with admin_session(settings) as admin:
         other = await admin.create_team("zeta")
         key, _ = await admin.create_key("both", [api.team["id"], other["id"]])
+
     async def listed():
         status, body = await api.call("GET", "/v1/teams", key=key)
         return body if status == 200 else None
+
     body = await eventually(listed, 5, "the new key seen")
     assert [t["id"] for t in body["models"]] == [api.team["id"], other["id"]]  # by name
     assert body["count"] == 2 and set(body["models"][0]) == {"id", "name", "created_at"}

@@ -27,19 +27,32 @@ async def test_bad_retry_status_code_names_its_path(api, pair):
     assert "rules[1].response_status_codes[1]" in paths(problem)
 
 
-@pytest.mark.parametrize(("change", "path"), [
-    (lambda b: b.update(colour="red"), "colour"),
-    (lambda b: b["rules"][0].update(body={"MessageStatus": {"$inn": ["failed"]}}),
-     "rules[0].body.MessageStatus.$inn"),
-    (lambda b: b["rules"][1].update(count=51), "rules[1].count"),
-    (lambda b: b["rules"][1].update(strategy="fibonacci"), "rules[1].strategy"),
-    (lambda b: b["rules"].append({"type": "transformation", "code": "addHandler('transform', ("}),
-     "rules[2].code"),
-    (lambda b: b["rules"].append({"type": "retry", "strategy": "linear", "count": 1,
-                                  "interval": 1000}), "rules[2].type"),
-    (lambda b: b.update(source_id="src_doesnotexist"), "source_id"),
-    (lambda b: b.update(name=""), "name"),
-])
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        (lambda b: b.update(colour="red"), "colour"),
+        (
+            lambda b: b["rules"][0].update(body={"MessageStatus": {"$inn": ["failed"]}}),
+            "rules[0].body.MessageStatus.$inn",
+        ),
+        (lambda b: b["rules"][1].update(count=51), "rules[1].count"),
+        (lambda b: b["rules"][1].update(strategy="fibonacci"), "rules[1].strategy"),
+        (
+            lambda b: b["rules"].append(
+                {"type": "transformation", "code": "addHandler('transform', ("}
+            ),
+            "rules[2].code",
+        ),
+        (
+            lambda b: b["rules"].append(
+                {"type": "retry", "strategy": "linear", "count": 1, "interval": 1000}
+            ),
+            "rules[2].type",
+        ),
+        (lambda b: b.update(source_id="src_doesnotexist"), "source_id"),
+        (lambda b: b.update(name=""), "name"),
+    ],
+)
 async def test_connection_errors_point_at_the_field(api, pair, change, path):
     body = guide_connection(*pair)
     change(body)
@@ -48,22 +61,42 @@ async def test_connection_errors_point_at_the_field(api, pair, change, path):
     assert path in paths(problem), problem
 
 
-@pytest.mark.parametrize(("body", "path"), [
-    ({"name": "x", "config": {"auth_type": "BASIC_AUTH", "auth": {"username": "u"}}},
-     "config.auth.password"),
-    ({"name": "x", "config": {"auth_type": "HMAC", "auth": {"webhook_secret_key": "k",
-                                                            "algorithm": "md5"}}},
-     "config.auth.algorithm"),
-    ({"name": "x", "config": {"allowed_http_methods": ["POST", "FETCH"]}},
-     "config.allowed_http_methods[1]"),
-    ({"name": "x", "config": {"custom_response": {"content_type": "html", "body": "x"}}},
-     "config.custom_response.content_type"),
-    ({"name": "x", "config": {"custom_response": {"content_type": "text",
-                                                  "body": "x" * 1001}}},
-     "config.custom_response.body"),
-    ({"name": "x", "type": "SMTP"}, "type"),
-    ({}, "name"),
-])
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (
+            {"name": "x", "config": {"auth_type": "BASIC_AUTH", "auth": {"username": "u"}}},
+            "config.auth.password",
+        ),
+        (
+            {
+                "name": "x",
+                "config": {
+                    "auth_type": "HMAC",
+                    "auth": {"webhook_secret_key": "k", "algorithm": "md5"},
+                },
+            },
+            "config.auth.algorithm",
+        ),
+        (
+            {"name": "x", "config": {"allowed_http_methods": ["POST", "FETCH"]}},
+            "config.allowed_http_methods[1]",
+        ),
+        (
+            {"name": "x", "config": {"custom_response": {"content_type": "html", "body": "x"}}},
+            "config.custom_response.content_type",
+        ),
+        (
+            {
+                "name": "x",
+                "config": {"custom_response": {"content_type": "text", "body": "x" * 1001}},
+            },
+            "config.custom_response.body",
+        ),
+        ({"name": "x", "type": "SMTP"}, "type"),
+        ({}, "name"),
+    ],
+)
 async def test_source_errors_point_at_the_field(api, body, path):
     status, problem = await api.call("POST", "/v1/sources", body)
     assert status == 422, problem
@@ -78,8 +111,9 @@ async def test_destination_errors_point_at_the_field(api):
 
 
 async def test_not_json_and_not_an_object(api):
-    async with api.http.post(api.url + "/v1/sources", data=b"{nope",
-                             headers=api.headers()) as response:
+    async with api.http.post(
+        api.url + "/v1/sources", data=b"{nope", headers=api.headers()
+    ) as response:
         assert response.status == 400
         assert response.content_type == "application/problem+json"
     status, _ = await api.call("POST", "/v1/sources", [1, 2])

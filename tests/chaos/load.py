@@ -21,6 +21,7 @@ MAX_IN_FLIGHT = 400  # bounds memory if the gateway stalls; never reached at the
 class Target:
     """A source the load calls: its URL plus the callback path, and its Twilio auth token
     (None: an unauthenticated source, no signature sent)."""
+
     name: str
     url: str
     token: str | None = None
@@ -39,10 +40,17 @@ class Sent:
 
 
 def callback(sid: str, status: str) -> dict[str, str]:
-    return {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
-            "AccountSid": "AC" + "a" * 32, "From": "+18005550199", "To": "+18005551212",
-            "ApiVersion": "2010-04-01",
-            "ErrorCode": "30003" if status in ("failed", "undelivered") else ""}
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "AccountSid": "AC" + "a" * 32,
+        "From": "+18005550199",
+        "To": "+18005551212",
+        "ApiVersion": "2010-04-01",
+        "ErrorCode": "30003" if status in ("failed", "undelivered") else "",
+    }
 
 
 @dataclass
@@ -53,21 +61,29 @@ class Load:
     _ids: itertools.count = field(default_factory=itertools.count)
     _random: random.Random = field(default_factory=lambda: random.Random(9))
 
-    async def send(self, http: aiohttp.ClientSession, target: Target,
-                   status: str | None = None) -> Sent:
+    async def send(
+        self, http: aiohttp.ClientSession, target: Target, status: str | None = None
+    ) -> Sent:
         sid = f"SM{next(self._ids):08d}{secrets.token_hex(12)}"
         status = status or self._random.choice(STATUSES)
         record = Sent(sid, target.name, status, time.monotonic())
         self.sent.append(record)
         params = callback(sid, status)
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "I-Twilio-Idempotency-Token": secrets.token_hex(16)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+        }
         if target.token is not None:
             headers["X-Twilio-Signature"] = RequestValidator(target.token).compute_signature(
-                target.url, params)
+                target.url, params
+            )
         try:
-            async with http.post(target.url, data=urlencode(params), headers=headers,
-                                 timeout=aiohttp.ClientTimeout(total=30)) as response:
+            async with http.post(
+                target.url,
+                data=urlencode(params),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
                 await response.read()
                 record.status = response.status
                 record.request_id = response.headers.get("x-fasthook-request-id")

@@ -26,10 +26,14 @@ class Delivery:
     @classmethod
     def of(cls, got: Received) -> Delivery:
         sid = SID.search(got.body)
-        return cls(got.path_qs.split("?")[0], got.header("x-fasthook-event-id") or "",
-                   int(got.header("x-fasthook-attempt") or 0),
-                   sid.group().decode() if sid else "",
-                   got.header("x-chaos-transformed") == "yes", got.at)
+        return cls(
+            got.path_qs.split("?")[0],
+            got.header("x-fasthook-event-id") or "",
+            int(got.header("x-fasthook-attempt") or 0),
+            sid.group().decode() if sid else "",
+            got.header("x-chaos-transformed") == "yes",
+            got.at,
+        )
 
 
 class LoggingReceiver:

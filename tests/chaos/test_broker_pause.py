@@ -43,8 +43,10 @@ async def test_every_request_stored_across_broker_pauses_is_routed(tmp_path: Pat
         load = Load(targets, RATE_PER_S)
         await warm_up(load, receiver)
 
-        faults = [Fault(GAP_S + n * (PAUSE_S + GAP_S), "broker_stop", "broker", PAUSE_S)
-                  for n in range(PAUSES)]
+        faults = [
+            Fault(GAP_S + n * (PAUSE_S + GAP_S), "broker_stop", "broker", PAUSE_S)
+            for n in range(PAUSES)
+        ]
         duration = PAUSES * (PAUSE_S + GAP_S) + GAP_S
         began = time.monotonic()
 
@@ -54,6 +56,7 @@ async def test_every_request_stored_across_broker_pauses_is_routed(tmp_path: Pat
                 await asyncio.sleep(max(0.0, began + fault.at_s - time.monotonic()))
                 runs.append(await inflict(fault, stack, receiver))
             return runs
+
         pausing = asyncio.create_task(pauses())
         await load.run(duration)
         runs = await pausing
@@ -61,6 +64,7 @@ async def test_every_request_stored_across_broker_pauses_is_routed(tmp_path: Pat
         async def settled():
             snap = await snapshot(run["api"], run["key"], stack.bootstrap, Topics("fasthook"))
             return snap if snap.settled() else None
+
         try:
             snap = await eventually(settled, 180, "every event final, counts equal", 3)
         except AssertionError:

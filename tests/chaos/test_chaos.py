@@ -30,14 +30,27 @@ DURATION_S = max(MIN_DURATION_S, float(os.environ.get("CHAOS_MINUTES", "0")) * 6
 RATE_PER_S = 20.0
 SETTLE_S = 240.0  # after the load: until every event is final and ClickHouse equals the topics
 TOKEN = "0123456789abcdef0123456789abcdef"
-RETRY = {"type": "retry", "strategy": "linear", "count": 30, "interval": 5000,
-         "response_status_codes": ["500-599"]}
-TRANSFORM = ("addHandler('transform', (request, context) => {"
-             " request.headers['x-chaos-transformed'] = 'yes'; return request; });")
+RETRY = {
+    "type": "retry",
+    "strategy": "linear",
+    "count": 30,
+    "interval": 5000,
+    "response_status_codes": ["500-599"],
+}
+TRANSFORM = (
+    "addHandler('transform', (request, context) => {"
+    " request.headers['x-chaos-transformed'] = 'yes'; return request; });"
+)
 ROUTES = [
     Route("all-with-retries", "messaging", "/all", None, retries=True),
-    Route("failed-transformed-with-retries", "messaging", "/failed",
-          frozenset({"failed", "undelivered"}), retries=True, transformed=True),
+    Route(
+        "failed-transformed-with-retries",
+        "messaging",
+        "/failed",
+        frozenset({"failed", "undelivered"}),
+        retries=True,
+        transformed=True,
+    ),
     Route("voice-without-retries", "voice", "/voice", None, retries=False),
 ]
 
@@ -53,8 +66,9 @@ def rules(route: Route) -> list[dict]:
     return out
 
 
-async def configure(http: aiohttp.ClientSession, run: dict[str, str],
-                    receiver_url: str) -> tuple[list[Target], list[Route]]:
+async def configure(
+    http: aiohttp.ClientSession, run: dict[str, str], receiver_url: str
+) -> tuple[list[Target], list[Route]]:
     """A Twilio-signed messaging source, the demo source as a voice one, and the connections."""
     auth = {"Authorization": f"Bearer {run['key']}"}
 
@@ -63,41 +77,66 @@ async def configure(http: aiohttp.ClientSession, run: dict[str, str],
             assert response.status == 201, (path, await response.text())
             return await response.json()
 
-    messaging = await post("/v1/sources", {
-        "name": "twilio-messaging",
-        "config": {"auth_type": "TWILIO", "auth": {"auth_token": TOKEN},
-                   "allowed_http_methods": ["POST"]}})
+    messaging = await post(
+        "/v1/sources",
+        {
+            "name": "twilio-messaging",
+            "config": {
+                "auth_type": "TWILIO",
+                "auth": {"auth_token": TOKEN},
+                "allowed_http_methods": ["POST"],
+            },
+        },
+    )
     sources = {"messaging": messaging["id"], "voice": run["source_id"]}
     routes = []
     for route in ROUTES:
-        destination = await post("/v1/destinations", {
-            "name": route.name, "type": "HTTP",
-            "config": {"url": receiver_url + route.path, "http_method": "POST",
-                       "auth_type": "FASTHOOK_SIGNATURE", "auth": {}}})
-        connection = await post("/v1/connections", {
-            "name": route.name, "source_id": sources[route.target],
-            "destination_id": destination["id"], "rules": rules(route)})
+        destination = await post(
+            "/v1/destinations",
+            {
+                "name": route.name,
+                "type": "HTTP",
+                "config": {
+                    "url": receiver_url + route.path,
+                    "http_method": "POST",
+                    "auth_type": "FASTHOOK_SIGNATURE",
+                    "auth": {},
+                },
+            },
+        )
+        connection = await post(
+            "/v1/connections",
+            {
+                "name": route.name,
+                "source_id": sources[route.target],
+                "destination_id": destination["id"],
+                "rules": rules(route),
+            },
+        )
         routes.append(dataclasses.replace(route, connection_id=connection["id"]))
-    targets = [Target("messaging", messaging["url"] + "/twilio/status", TOKEN),
-               Target("messaging", messaging["url"] + "/twilio/status", TOKEN),
-               Target("voice", run["source_url"] + "/twilio/voice/status")]
+    targets = [
+        Target("messaging", messaging["url"] + "/twilio/status", TOKEN),
+        Target("messaging", messaging["url"] + "/twilio/status", TOKEN),
+        Target("voice", run["source_url"] + "/twilio/voice/status"),
+    ]
     return targets, routes
 
 
 async def warm_up(load: Load, receiver: LoggingReceiver) -> None:
     """Until a callback went all the way through every connection: every service's view has
     the new configuration (each probe is a real callback, counted like the load)."""
+
     async def through() -> bool:
         async with aiohttp.ClientSession() as http:
             for target in {t.name: t for t in load.targets}.values():
                 await load.send(http, target, "failed")
         await asyncio.sleep(0.5)
         return {d.path for d in receiver.deliveries()} >= {r.path for r in ROUTES}
+
     await eventually(through, 90, "a callback delivered through every connection", 0.5)
 
 
-async def inflict(fault: Fault, stack: SupervisedStack,
-                  receiver: LoggingReceiver) -> FaultRun:
+async def inflict(fault: Fault, stack: SupervisedStack, receiver: LoggingReceiver) -> FaultRun:
     started = time.monotonic()
     if fault.kind == "receiver_down":
         await receiver.stop()
@@ -118,6 +157,7 @@ async def inflict(fault: Fault, stack: SupervisedStack,
     async def restarted() -> bool:
         pid = stack.child_pid(fault.target)
         return pid is not None and pid != killed and await stack.ready(fault.target)
+
     try:
         await eventually(restarted, 60, f"{fault.target} restarted and ready", 0.1)
         detail = f"pid {killed} killed; ready after {time.monotonic() - started:.1f} s"
@@ -126,8 +166,9 @@ async def inflict(fault: Fault, stack: SupervisedStack,
     return FaultRun(fault, started, started, detail)
 
 
-async def run_faults(faults: list[Fault], began: float, stack: SupervisedStack,
-                     receiver: LoggingReceiver) -> list[FaultRun]:
+async def run_faults(
+    faults: list[Fault], began: float, stack: SupervisedStack, receiver: LoggingReceiver
+) -> list[FaultRun]:
     runs = []
     for fault in faults:
         await asyncio.sleep(max(0.0, began + fault.at_s - time.monotonic()))
@@ -158,6 +199,7 @@ async def test_nothing_answered_200_is_lost_under_chaos(tmp_path: Path):
         async def settled():
             snap = await snapshot(run["api"], run["key"], stack.bootstrap, Topics("fasthook"))
             return snap if snap.settled() else None
+
         try:
             snap = await eventually(settled, SETTLE_S, "every event final, counts equal", 5)
         except AssertionError:  # the verdict below names what is stuck or missing
@@ -167,10 +209,16 @@ async def test_nothing_answered_200_is_lost_under_chaos(tmp_path: Path):
         (tmp_path / "chaos-report.md").write_text(table + "\n")
         # Every callback and its answer, for tracing an id the verdict names.
         (tmp_path / "sent.jsonl").write_text(
-            "".join(json.dumps(dataclasses.asdict(s)) + "\n" for s in load.sent))
-        print(f"\nchaos run: {DURATION_S:g} s of load at {RATE_PER_S:g}/s\n{table}\n"
-              + "\n".join(f"fault: {r.fault.label} at {r.fault.at_s:.1f} s: {r.detail}"
-                          for r in runs if r.detail))
+            "".join(json.dumps(dataclasses.asdict(s)) + "\n" for s in load.sent)
+        )
+        print(
+            f"\nchaos run: {DURATION_S:g} s of load at {RATE_PER_S:g}/s\n{table}\n"
+            + "\n".join(
+                f"fault: {r.fault.label} at {r.fault.at_s:.1f} s: {r.detail}"
+                for r in runs
+                if r.detail
+            )
+        )
         assert not report.problems, "\n".join(report.problems[:40]) + f"\n\n{table}"
         await stack.stop()
     finally:

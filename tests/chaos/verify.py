@@ -22,6 +22,7 @@ FINAL = ("SUCCESSFUL", "FAILED")
 @dataclass(frozen=True)
 class Route:
     """A connection as the verdict sees it: which callbacks it must deliver, where."""
+
     name: str
     target: str  # the load target (source) it hangs off
     path: str  # the receiver path its destination calls
@@ -42,8 +43,12 @@ class Snapshot:
 
     @property
     def api_counts(self) -> dict[str, int]:
-        return {"requests": len(self.requests), "events": len(self.events),
-                "attempts": len(self.attempts), "ignored": len(self.ignored)}
+        return {
+            "requests": len(self.requests),
+            "events": len(self.events),
+            "attempts": len(self.attempts),
+            "ignored": len(self.ignored),
+        }
 
     def pending(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["status"] not in FINAL]
@@ -52,14 +57,16 @@ class Snapshot:
         return not self.pending() and self.api_counts == self.topic_counts
 
 
-async def list_all(http: aiohttp.ClientSession, api: str, key: str, path: str,
-                   max_pages: int = 2000) -> list[dict[str, Any]]:
+async def list_all(
+    http: aiohttp.ClientSession, api: str, key: str, path: str, max_pages: int = 2000
+) -> list[dict[str, Any]]:
     """Every model of a list route, page by page (bounded)."""
     out: list[dict[str, Any]] = []
     params: dict[str, str] = {"limit": "250"}
     for _ in range(max_pages):
-        async with http.get(f"{api}{path}", params=params,
-                            headers={"Authorization": f"Bearer {key}"}) as response:
+        async with http.get(
+            f"{api}{path}", params=params, headers={"Authorization": f"Bearer {key}"}
+        ) as response:
             assert response.status == 200, (path, response.status, await response.text())
             body = await response.json()
         out.extend(body["models"])
@@ -71,21 +78,34 @@ async def list_all(http: aiohttp.ClientSession, api: str, key: str, path: str,
 
 async def snapshot(api: str, key: str, bootstrap: str, topics: Topics) -> Snapshot:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-        lists = {name: await list_all(http, api, key, f"/v1/{route}")
-                 for name, route in (("requests", "requests"), ("events", "events"),
-                                     ("attempts", "attempts"), ("ignored", "ignored-events"))}
-    read = {name: await read_topic(bootstrap, getattr(topics, name), timeout_s=60)
-            for name in ("requests", "events", "attempts", "ignored")}
-    id_field = {"requests": "request_id", "events": "event_id", "attempts": "attempt_id",
-                "ignored": "ignored_id"}
+        lists = {
+            name: await list_all(http, api, key, f"/v1/{route}")
+            for name, route in (
+                ("requests", "requests"),
+                ("events", "events"),
+                ("attempts", "attempts"),
+                ("ignored", "ignored-events"),
+            )
+        }
+    read = {
+        name: await read_topic(bootstrap, getattr(topics, name), timeout_s=60)
+        for name in ("requests", "events", "attempts", "ignored")
+    }
+    id_field = {
+        "requests": "request_id",
+        "events": "event_id",
+        "attempts": "attempt_id",
+        "ignored": "ignored_id",
+    }
     sids = {}
     for record in read["requests"]:
         found = SID.search(record["body"] or b"")
         sids[record["request_id"]] = found.group().decode() if found else ""
     return Snapshot(
         **lists,
-        topic_counts={name: len({r[id_field[name]] for r in records})
-                      for name, records in read.items()},
+        topic_counts={
+            name: len({r[id_field[name]] for r in records}) for name, records in read.items()
+        },
         sid_of_request=sids,
     )
 
@@ -106,13 +126,23 @@ class Report:
 
     def table(self) -> str:
         rows = [f"| {name} | {value} |" for name, value in self.counts.items()]
-        faults = [f"| {at:7.1f} | {label} | "
-                  + (f"{took:.1f} s" if took is not None else "not recovered") + " |"
-                  for label, at, took in self.recoveries]
-        return "\n".join([
-            "| measure | value |", "|---|---|", *rows, "",
-            "| at (s) | fault | time to recover |", "|---|---|---|", *faults,
-        ])
+        faults = [
+            f"| {at:7.1f} | {label} | "
+            + (f"{took:.1f} s" if took is not None else "not recovered")
+            + " |"
+            for label, at, took in self.recoveries
+        ]
+        return "\n".join(
+            [
+                "| measure | value |",
+                "|---|---|",
+                *rows,
+                "",
+                "| at (s) | fault | time to recover |",
+                "|---|---|---|",
+                *faults,
+            ]
+        )
 
 
 def recovery(run: FaultRun, sent: list[Sent], deliveries: list[Delivery]) -> float | None:
@@ -122,8 +152,11 @@ def recovery(run: FaultRun, sent: list[Sent], deliveries: list[Delivery]) -> flo
     down; the projections service is ready (measured by the runner, in `detail`)."""
     target, end = run.fault.target, run.ended
     if target in ("ingress", "broker"):
-        times = [s.answered_at for s in sent
-                 if s.sent_at >= end and s.status == 200 and s.answered_at is not None]
+        times = [
+            s.answered_at
+            for s in sent
+            if s.sent_at >= end and s.status == 200 and s.answered_at is not None
+        ]
     elif target in ("router", "deliverer"):
         sent_after = {s.sid for s in sent if s.sent_at >= end}
         times = [d.at for d in deliveries if d.sid in sent_after]
@@ -142,8 +175,13 @@ def recovery(run: FaultRun, sent: list[Sent], deliveries: list[Delivery]) -> flo
     return min(times) - end if times else None
 
 
-def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
-            routes: list[Route], runs: list[FaultRun]) -> Report:
+def verdict(
+    sent: list[Sent],
+    deliveries: list[Delivery],
+    snap: Snapshot,
+    routes: list[Route],
+    runs: list[FaultRun],
+) -> Report:
     report = Report()
     problems = report.problems
     stored = {r["id"]: r for r in snap.requests}
@@ -152,8 +190,9 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
 
     false_200 = [s for s in ok if s.request_id not in stored]
     for s in false_200:
-        problems.append(f"answered 200 but not stored: {s.request_id} ({s.sid}, sent at "
-                        f"{s.sent_at:.1f})")
+        problems.append(
+            f"answered 200 but not stored: {s.request_id} ({s.sid}, sent at {s.sent_at:.1f})"
+        )
     stored_503 = [s for s in sent if s.status == 503 and s.request_id in stored]
 
     by_sid: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -182,7 +221,8 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
             continue
         for route in routes:
             if route.target != callback.target or (
-                    route.statuses is not None and callback.message_status not in route.statuses):
+                route.statuses is not None and callback.message_status not in route.statuses
+            ):
                 continue
             expected += 1
             event = events.get((request["id"], route.connection_id))
@@ -193,33 +233,46 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
                 lost.append(f"{where}: event {event['id']} stuck {event['status']}")
             elif event["id"] in delivered_events:
                 if route.transformed and not any(
-                        d.transformed for d in deliveries if d.event_id == event["id"]):
+                    d.transformed for d in deliveries if d.event_id == event["id"]
+                ):
                     problems.append(f"{where}: delivered without its transformation")
-            elif event["status"] == "FAILED" and not route.retries and all(
-                    a["error_code"] and a["response_status"] is None
-                    for a in attempts[event["id"]]):
+            elif (
+                event["status"] == "FAILED"
+                and not route.retries
+                and all(
+                    a["error_code"] and a["response_status"] is None for a in attempts[event["id"]]
+                )
+            ):
                 failed_by_rule += 1
             else:
-                lost.append(f"{where}: event {event['id']} {event['status']}, not in the "
-                            f"receiver's log (attempts: {attempts[event['id']]})")
+                lost.append(
+                    f"{where}: event {event['id']} {event['status']}, not in the "
+                    f"receiver's log (attempts: {attempts[event['id']]})"
+                )
     problems.extend(f"lost: {line}" for line in lost)
 
     for run in runs:
         if run.fault.kind == "broker_stop":
             window = [s for s in sent if run.started <= s.sent_at <= run.ended]
             if not any(s.status == 503 for s in window):
-                problems.append(f"no 503 while the broker was stopped at {run.started:.1f}: "
-                                f"{Counter(s.status for s in window)}")
+                problems.append(
+                    f"no 503 while the broker was stopped at {run.started:.1f}: "
+                    f"{Counter(s.status for s in window)}"
+                )
         took = recovery(run, sent, deliveries)
         report.recoveries.append((run.fault.label, run.fault.at_s, took))
         if took is None:
             problems.append(f"no recovery seen after {run.fault.label} at {run.fault.at_s:.1f} s")
     if snap.api_counts != snap.topic_counts:
-        problems.append(f"ClickHouse counts {snap.api_counts} differ from the topics "
-                        f"{snap.topic_counts}")
+        problems.append(
+            f"ClickHouse counts {snap.api_counts} differ from the topics {snap.topic_counts}"
+        )
     # A 5xx other than the broker's 503 is a failure of the gateway itself.
-    problems.extend(f"answered {status} {n} times" for status, n in answered.items()
-                    if status is not None and status >= 500 and status != 503)
+    problems.extend(
+        f"answered {status} {n} times"
+        for status, n in answered.items()
+        if status is not None and status >= 500 and status != 503
+    )
     for event in snap.pending():
         problems.append(f"event stuck: {event['id']} {event['status']}")
 
@@ -228,9 +281,13 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
         "requests sent": len(sent),
         "answered 200": answered[200],
         "answered 503": answered[503],
-        "other answers": ", ".join(f"{status}: {n}" for status, n in sorted(
-            (status, n) for status, n in answered.items() if status not in (200, 503, None)
-        )) or "0",
+        "other answers": ", ".join(
+            f"{status}: {n}"
+            for status, n in sorted(
+                (status, n) for status, n in answered.items() if status not in (200, 503, None)
+            )
+        )
+        or "0",
         "no answer (refused/reset)": answered[None],
         "503 answered but stored anyway": len(stored_503),
         "stored requests (ClickHouse = topic)": len(snap.requests),
@@ -240,7 +297,8 @@ def verdict(sent: list[Sent], deliveries: list[Delivery], snap: Snapshot,
         "duplicates (same event id)": sum(n - 1 for n in deliveries_per_key.values()),
         "FAILED by rule (no retry rule, receiver down)": failed_by_rule,
         "events / attempts / ignored in ClickHouse": (
-            f"{len(snap.events)} / {len(snap.attempts)} / {len(snap.ignored)}"),
+            f"{len(snap.events)} / {len(snap.attempts)} / {len(snap.ignored)}"
+        ),
         "lost (must be 0)": len(lost) + len(false_200),
     }
     return report

@@ -35,11 +35,14 @@ async def test_bulk_retry_of_failed_events_with_plan_progress_and_cancel(world, 
     receiver = world["stack"].receiver
     answer["status"] = 500  # the destination is down: every event fails
     _, source = await api.call("POST", "/v1/sources", {"name": "bulk-source"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "flaky", "config": {"url": receiver.url + "/hook"}})
-    await api.call("POST", "/v1/connections", {
-        "name": "bulk-connection", "source_id": source["id"],
-        "destination_id": destination["id"]})
+    _, destination = await api.call(
+        "POST", "/v1/destinations", {"name": "flaky", "config": {"url": receiver.url + "/hook"}}
+    )
+    await api.call(
+        "POST",
+        "/v1/connections",
+        {"name": "bulk-connection", "source_id": source["id"], "destination_id": destination["id"]},
+    )
     url = source["url"] + "/twilio/status"
     await send(url)  # the source is served
     gate = asyncio.Semaphore(20)
@@ -48,11 +51,13 @@ async def test_bulk_retry_of_failed_events_with_plan_progress_and_cancel(world, 
         async with gate:
             got = await send_raw(url, "POST", FORM, f"MessageSid=SM{n:032d}".encode())
             assert got.status == 200
+
     await asyncio.gather(*(one(n) for n in range(COUNT - 1)))
     failed = f"source_id={source['id']}&status=FAILED"
 
     async def all_failed() -> bool:
         return await count(api, failed) == COUNT
+
     await eventually(all_failed, 120, f"{COUNT} failed events", interval_s=1)
 
     page = await new_page()
@@ -72,6 +77,7 @@ async def test_bulk_retry_of_failed_events_with_plan_progress_and_cancel(world, 
 
     async def all_successful() -> bool:
         return await count(api, f"source_id={source['id']}&status=SUCCESSFUL") == COUNT
+
     await eventually(all_successful, 120, "every event delivered", interval_s=1)
 
     # A second job over every event of the source, slowed down, cancelled midway.

@@ -17,8 +17,9 @@ NEW_SECRET = "second-bearer-token-abc"
 async def test_edit_a_source_and_a_destination(world, new_page):
     api, console = world["api"], world["console"]
     receiver = world["stack"].receiver
-    source, destination, _ = await make_pipe(api, receiver.url, "editable",
-                                             auth_type="BEARER_TOKEN", auth={"token": SECRET})
+    source, destination, _ = await make_pipe(
+        api, receiver.url, "editable", auth_type="BEARER_TOKEN", auth={"token": SECRET}
+    )
     page = await new_page()
     await sign_in(page, console, api.key)
 

@@ -25,6 +25,7 @@ async def test_sort_by_last_attempt_and_filter_by_attempts(world, new_page):
     async def failed() -> list[dict]:
         _, page = await api.call("GET", f"/v1/events?source_id={source['id']}&status=FAILED")
         return page["models"] if page["count"] == 3 else []
+
     events = await eventually(failed, 60, "three failed events", interval_s=0.5)
     oldest = events[-1]["id"]  # newest first
     answer["status"] = 204
@@ -34,6 +35,7 @@ async def test_sort_by_last_attempt_and_filter_by_attempts(world, new_page):
     async def retried() -> bool:
         _, event = await api.call("GET", f"/v1/events/{oldest}")
         return event["attempts"] == 2 and event["status"] == "SUCCESSFUL"
+
     await eventually(retried, 60, "the retry delivered", interval_s=0.5)
 
     page = await new_page()

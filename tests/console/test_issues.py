@@ -32,14 +32,27 @@ async def test_issue_list_detail_acknowledge_replay_and_resolve(world, new_page)
     api, console, answer = world["api"], world["console"], world["answer"]
     receiver = world["stack"].receiver
     _, source = await api.call("POST", "/v1/sources", {"name": "payments"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "billing", "config": {"url": receiver.url + "/hook"}})
-    _, connection = await api.call("POST", "/v1/connections", {
-        "name": "payments-to-billing", "source_id": source["id"],
-        "destination_id": destination["id"]})
-    status, trigger = await api.call("POST", "/v1/issue-triggers", {
-        "name": "billing down", "type": "delivery",
-        "configs": {"connections": [connection["id"]], "resolve_after_ms": 3_600_000}})
+    _, destination = await api.call(
+        "POST", "/v1/destinations", {"name": "billing", "config": {"url": receiver.url + "/hook"}}
+    )
+    _, connection = await api.call(
+        "POST",
+        "/v1/connections",
+        {
+            "name": "payments-to-billing",
+            "source_id": source["id"],
+            "destination_id": destination["id"],
+        },
+    )
+    status, trigger = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {
+            "name": "billing down",
+            "type": "delivery",
+            "configs": {"connections": [connection["id"]], "resolve_after_ms": 3_600_000},
+        },
+    )
     assert status == 201, trigger
     for _ in range(FAILED):
         await send(source["url"] + "/twilio/status")
@@ -48,6 +61,7 @@ async def test_issue_list_detail_acknowledge_replay_and_resolve(world, new_page)
         _, page = await api.call("GET", f"/v1/issues?issue_trigger_id={trigger['id']}")
         found = page["models"]
         return found[0] if found and found[0]["count"] == FAILED else None
+
     issue = await eventually(counted, 60, "the issue counted every failure")
 
     page = await new_page()
@@ -73,17 +87,23 @@ async def test_issue_list_detail_acknowledge_replay_and_resolve(world, new_page)
 
     # The signed-in session's cookie without its CSRF token: refused, nothing changed.
     cookie = "; ".join(f"{c['name']}={c['value']}" for c in await page.context.cookies())
-    async with aiohttp.ClientSession() as http, http.post(
-            f"{console.url}/issues/{issue['id']}/status", data={"status": "IGNORED"},
-            headers={"Origin": console.url, "Cookie": cookie}) as refused:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{console.url}/issues/{issue['id']}/status",
+            data={"status": "IGNORED"},
+            headers={"Origin": console.url, "Cookie": cookie},
+        ) as refused,
+    ):
         assert refused.status == 403, await refused.text()
     _, unchanged = await api.call("GET", f"/v1/issues/{issue['id']}")
     assert unchanged["status"] == "OPENED"
 
     await page.click("button:has-text('Acknowledge')")
     await expect(page.locator("#issue-status")).to_have_text("ACKNOWLEDGED", timeout=TIMEOUT)
-    await expect(page.locator("#timeline tbody tr").last).to_contain_text("acknowledged",
-                                                                          timeout=TIMEOUT)
+    await expect(page.locator("#timeline tbody tr").last).to_contain_text(
+        "acknowledged", timeout=TIMEOUT
+    )
 
     answer["status"] = 204  # the destination is fixed
     await page.click("#replay")
@@ -93,17 +113,21 @@ async def test_issue_list_detail_acknowledge_replay_and_resolve(world, new_page)
 
     async def delivered():
         _, found = await api.call(
-            "GET", f"/v1/events?connection_id={connection['id']}&status=SUCCESSFUL")
+            "GET", f"/v1/events?connection_id={connection['id']}&status=SUCCESSFUL"
+        )
         return found["count"] == FAILED
+
     await eventually(delivered, 60, "the affected events delivered")
 
     await page.goto(f"{console.url}/issues/{issue['id']}")
-    await expect(page.locator("#affected tr.empty")).to_contain_text("None left FAILED",
-                                                                     timeout=TIMEOUT)
+    await expect(page.locator("#affected tr.empty")).to_contain_text(
+        "None left FAILED", timeout=TIMEOUT
+    )
     await page.click("button:has-text('Resolve')")
     await expect(page.locator("#issue-status")).to_have_text("RESOLVED", timeout=TIMEOUT)
-    await expect(page.locator("#timeline tbody tr").last).to_contain_text("resolved",
-                                                                          timeout=TIMEOUT)
+    await expect(page.locator("#timeline tbody tr").last).to_contain_text(
+        "resolved", timeout=TIMEOUT
+    )
     # Resolved stays resolved: no status to change any more (its replay is still offered).
     await expect(page.locator("#issue-live form[action$='/status']")).to_have_count(0)
     await expect(page.locator("#replay")).to_be_visible()

@@ -24,27 +24,31 @@ def test_status_changes_offered_follow_the_status():
 
 
 def test_affected_is_the_events_or_the_requests_query():
-    events = {"events_query": {"connection_id": "con_1", "status": "FAILED"},
-              "requests_query": None}
+    events = {
+        "events_query": {"connection_id": "con_1", "status": "FAILED"},
+        "requests_query": None,
+    }
     requests = {"events_query": None, "requests_query": {"ignored_cause": "X"}}
     assert affected(events) == ("events", {"connection_id": "con_1", "status": "FAILED"})
     assert affected(requests) == ("requests", {"ignored_cause": "X"})
     assert affected({"events_query": None, "requests_query": None}) is None
     assert as_params({"response_status": 500, "error_code": None}) == {
-        "response_status": "500", "limit": "50"}
+        "response_status": "500",
+        "limit": "50",
+    }
 
 
 def test_an_issue_reads_by_its_keys_and_where_it_is():
     names = {"con_1": "payments"}, {"des_1": "billing"}
     assert keys_text({"aggregation_keys": {"response_status": 502}}) == "HTTP 502"
     assert keys_text({"aggregation_keys": {"error_code": "TIMEOUT"}}) == "TIMEOUT"
-    assert scope_text({"connection_id": "con_1", "destination_id": "des_1"}, *names) \
-        == "payments"
+    assert scope_text({"connection_id": "con_1", "destination_id": "des_1"}, *names) == "payments"
     assert scope_text({"connection_id": None, "destination_id": "des_1"}, *names) == "billing"
     assert scope_text({"connection_id": "con_9"}, *names) == "con_9"
 
 
 def test_the_list_filters_become_the_api_parameters():
-    params = page_params({"status": "OPENED", "type": "delivery", "next": "c1", "x": "y"},
-                         ISSUE_FILTERS)
+    params = page_params(
+        {"status": "OPENED", "type": "delivery", "next": "c1", "x": "y"}, ISSUE_FILTERS
+    )
     assert params == {"status": "OPENED", "type": "delivery", "next": "c1", "limit": "50"}

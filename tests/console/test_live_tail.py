@@ -26,6 +26,7 @@ async def test_new_events_are_pushed_to_the_open_page(world, new_page):
 
     async def shown(count: int) -> bool:
         return await rows.count() >= count
+
     await eventually(lambda: shown(1), 60, "the first event listed", 0.05)
     await page.reload()  # the page now starts from it; what follows comes by the tail
     await eventually(lambda: shown(1), 60, "the first event listed again", 0.05)

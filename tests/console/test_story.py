@@ -20,8 +20,10 @@ from tests.support.poll import eventually
 from tests.support.receiver import Receiver
 
 FORM = [("Content-Type", "application/x-www-form-urlencoded")]
-CALLBACK = (b"MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered"
-            b"&AccountSid=AC0123&To=%2B15550001111&From=%2B15550002222&ErrorCode=")
+CALLBACK = (
+    b"MessageSid=SM0123456789abcdef0123456789abcdef&MessageStatus=delivered"
+    b"&AccountSid=AC0123&To=%2B15550001111&From=%2B15550002222&ErrorCode="
+)
 TIMEOUT = 60_000  # ms: a loaded machine, a batch of ClickHouse behind
 
 
@@ -29,6 +31,7 @@ async def send(url: str, body: bytes = CALLBACK) -> str:
     async def accepted():
         answer = await send_raw(url, "POST", FORM, body)
         return answer if answer.status == 200 else None
+
     # A source created a moment ago reaches the ingress's view within moments.
     answer = await eventually(accepted, 20, "the source served", interval_s=0.2)
     return answer.header("x-fasthook-request-id")
@@ -40,12 +43,19 @@ async def test_the_on_call_story(world, new_page):
     api, console, answer = world["api"], world["console"], world["answer"]
     receiver = world["stack"].receiver
     _, source = await api.call("POST", "/v1/sources", {"name": "twilio-status"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "receiver", "config": {"url": receiver.url + "/hook"}})
-    status, connection = await api.call("POST", "/v1/connections", {
-        "name": "status-to-receiver", "source_id": source["id"],
-        "destination_id": destination["id"],
-        "rules": [{"type": "filter", "path": {"$in": ["/twilio/status"]}}]})
+    _, destination = await api.call(
+        "POST", "/v1/destinations", {"name": "receiver", "config": {"url": receiver.url + "/hook"}}
+    )
+    status, connection = await api.call(
+        "POST",
+        "/v1/connections",
+        {
+            "name": "status-to-receiver",
+            "source_id": source["id"],
+            "destination_id": destination["id"],
+            "rules": [{"type": "filter", "path": {"$in": ["/twilio/status"]}}],
+        },
+    )
     assert status == 201, connection
 
     page = await new_page()
@@ -110,8 +120,9 @@ async def test_the_on_call_story(world, new_page):
     await page.click("button:has-text('Save')")
     await expect(page.locator("#err-rules")).to_contain_text("$inn")  # the API's own error
     await screenshot(page, "connection-editor-error")
-    await page.fill("#rules", '[{"type": "filter", "path": {"$in": '
-                              '["/twilio/status", "/voice/status"]}}]')
+    await page.fill(
+        "#rules", '[{"type": "filter", "path": {"$in": ["/twilio/status", "/voice/status"]}}]'
+    )
     await page.click("button:has-text('Save')")
     await page.wait_for_url("**/connections")
     await expect(page.locator(f"#{connection['id']}")).to_contain_text("/voice/status")
@@ -123,23 +134,24 @@ async def test_the_on_call_story(world, new_page):
     await stored(api, f"/v1/requests/{replay_id}/events")  # projected: the link answers
     await page.click("#replay-result a")
     await expect(page.locator("#ev-h")).to_contain_text("Events (1)", timeout=TIMEOUT)
-    await eventually(lambda: _later_call(receiver, before, "/voice/status"), 60,
-                     "the replay delivered")
+    await eventually(
+        lambda: _later_call(receiver, before, "/voice/status"), 60, "the replay delivered"
+    )
 
     # Pause: new events HOLD; unpause: delivered.
     await page.goto(f"{console.url}/connections")
     await page.click(f"#{connection['id']} >> button:has-text('Pause')")
     await expect(page.locator(f"#{connection['id']}")).to_contain_text("PAUSED")
-    held_request = await _sent_while_paused(source["url"] + "/twilio/status", api,
-                                            connection["id"])
+    held_request = await _sent_while_paused(source["url"] + "/twilio/status", api, connection["id"])
     await page.goto(f"{console.url}/events?status=HOLD")
     held = page.locator("#events tbody tr:not(.empty)").first
     await expect(held).to_contain_text("HOLD", timeout=TIMEOUT)
     await page.goto(f"{console.url}/connections")
     await page.click(f"#{connection['id']} >> button:has-text('Unpause')")
     await expect(page.locator(f"#{connection['id']}")).to_contain_text("ENABLED")
-    await shown_after_reloads(page, f"{console.url}/requests/{held_request}", "#ev-h + table",
-                              "SUCCESSFUL")
+    await shown_after_reloads(
+        page, f"{console.url}/requests/{held_request}", "#ev-h + table", "SUCCESSFUL"
+    )
     await page.goto(f"{console.url}/requests")
     await screenshot(page, "requests")
 
@@ -183,33 +195,42 @@ async def test_the_on_call_story(world, new_page):
 async def shown_after_reloads(page, url: str, selector: str, text: str) -> None:
     """A page without a live part: reloaded until it shows `text` (unpause reaches the
     deliverer a moment after the API answered)."""
+
     async def shown() -> bool:
         await page.goto(url)
         return text in await page.locator(selector).inner_text()
+
     await eventually(shown, TIMEOUT / 1000, f"{text} on {url}", interval_s=1)
 
 
 async def stored(api, path: str) -> list:
     """Poll the API until a list has something: the projections trail by a batch."""
+
     async def listed():
         status, page = await api.call("GET", path)
         return status == 200 and page["models"]
+
     return await eventually(listed, 60, f"{path} listed", interval_s=0.2)
 
 
 async def _later_call(receiver: Receiver, before: int, path: str) -> bool:
-    return any(path in (r.header("x-fasthook-source-url") or "")
-               for r in receiver.received[before:])
+    return any(
+        path in (r.header("x-fasthook-source-url") or "") for r in receiver.received[before:]
+    )
 
 
 async def _sent_while_paused(url: str, api, connection_id: str) -> str:
     """The pause reaches the router and deliverer a moment after the API answers: send until
     an event of this connection is held."""
+
     async def held():
         request_id = await send(url)
+
         async def status():
             _, page = await api.call("GET", f"/v1/events?request_id={request_id}")
             return page["models"][0]["status"] if page.get("models") else None
+
         found = await eventually(status, 30, "the event listed", interval_s=0.2)
         return request_id if found == "HOLD" else None
+
     return await eventually(held, 60, "an event held", interval_s=0.5)

@@ -19,20 +19,33 @@ RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 60_000}
 
 def make_event(attempt_number=1, trigger="INITIAL", created_at=NOW_MS - 5_000, bulk_id=None):
     return {
-        "event_id": "evt_01JZ0000000000000000000000", "request_id": "req_1", "team_id": "tm_1",
-        "source_id": "src_1", "connection_id": "con_1", "destination_id": "des_1",
-        "created_at": created_at, "due_at": created_at, "attempt_number": attempt_number,
-        "trigger": trigger, "source_url": "https://hooks.example.com/tok",
-        "request": {"method": "POST", "path": "/status", "query": "a=1",
-                    "headers": [{"name": "Content-Type", "value": "text/plain", "raw": None}],
-                    "body": b"hi"},
+        "event_id": "evt_01JZ0000000000000000000000",
+        "request_id": "req_1",
+        "team_id": "tm_1",
+        "source_id": "src_1",
+        "connection_id": "con_1",
+        "destination_id": "des_1",
+        "created_at": created_at,
+        "due_at": created_at,
+        "attempt_number": attempt_number,
+        "trigger": trigger,
+        "source_url": "https://hooks.example.com/tok",
+        "request": {
+            "method": "POST",
+            "path": "/status",
+            "query": "a=1",
+            "headers": [{"name": "Content-Type", "value": "text/plain", "raw": None}],
+            "body": b"hi",
+        },
         "bulk_id": bulk_id,
     }
 
 
 def destination(auth_type, auth=None):
-    return {"id": "des_1", "config": {"url": "https://receiver.example/hook",
-                                      "auth_type": auth_type, "auth": auth}}
+    return {
+        "id": "des_1",
+        "config": {"url": "https://receiver.example/hook", "auth_type": auth_type, "auth": auth},
+    }
 
 
 def attempt_of(event, dest=None, outcome=None, now_ms=NOW_MS, rule=None):
@@ -60,8 +73,11 @@ def test_two_automatic_records_of_one_attempt_share_the_id():
 
 
 def test_ids_differ_by_attempt_number_and_trigger():
-    ids = {attempt_of(make_event(n, trigger)).attempt["attempt_id"]
-           for n in (1, 2, 3) for trigger in ("INITIAL", "AUTOMATIC", "UNPAUSE")}
+    ids = {
+        attempt_of(make_event(n, trigger)).attempt["attempt_id"]
+        for n in (1, 2, 3)
+        for trigger in ("INITIAL", "AUTOMATIC", "UNPAUSE")
+    }
     assert len(ids) == 9
 
 
@@ -72,16 +88,20 @@ def test_each_manual_retry_is_its_own_attempt():
     first = make_event(4, "MANUAL", created_at=NOW_MS)
     second = make_event(4, "MANUAL", created_at=NOW_MS + 1)
     assert attempt_of(first).attempt["attempt_id"] != attempt_of(second).attempt["attempt_id"]
-    assert (attempt_of(first, now_ms=NOW_MS + 10).attempt["attempt_id"]
-            == attempt_of(first, now_ms=NOW_MS + 99_999).attempt["attempt_id"])
+    assert (
+        attempt_of(first, now_ms=NOW_MS + 10).attempt["attempt_id"]
+        == attempt_of(first, now_ms=NOW_MS + 99_999).attempt["attempt_id"]
+    )
     bulk = [make_event(4, "BULK_RETRY", created_at=NOW_MS, bulk_id=b) for b in ("blk_1", "blk_2")]
     assert len({attempt_of(e).attempt["attempt_id"] for e in bulk}) == 2
 
 
 def test_attempts_of_an_event_sort_in_attempt_order():
     """The API lists attempts by id: one event's attempts come in the order they were made."""
-    ids = [attempt_of(make_event(n, "AUTOMATIC" if n > 1 else "INITIAL")).attempt["attempt_id"]
-           for n in range(1, 8)]
+    ids = [
+        attempt_of(make_event(n, "AUTOMATIC" if n > 1 else "INITIAL")).attempt["attempt_id"]
+        for n in range(1, 8)
+    ]
     assert ids == sorted(ids)
     manual = attempt_of(make_event(8, "MANUAL", created_at=NOW_MS)).attempt["attempt_id"]
     assert manual > ids[-1] and id_time_ms(manual) == NOW_MS
@@ -94,32 +114,54 @@ def test_failures_without_a_request_get_stable_ids_too():
     assert first["attempt_id"] == again["attempt_id"]
 
 
-@given(st.integers(1, 10_000), st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE"]),
-       st.integers(0, 10**9), st.integers(0, 10**9))
+@given(
+    st.integers(1, 10_000),
+    st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE"]),
+    st.integers(0, 10**9),
+    st.integers(0, 10**9),
+)
 def test_pipeline_attempt_ids_ignore_the_clock(number, trigger, created_shift, now_shift):
     event = make_event(number, trigger, created_at=NOW_MS + created_shift)
-    assert (attempt_of(event, now_ms=NOW_MS + now_shift).attempt["attempt_id"]
-            == attempt_of(make_event(number, trigger)).attempt["attempt_id"])
+    assert (
+        attempt_of(event, now_ms=NOW_MS + now_shift).attempt["attempt_id"]
+        == attempt_of(make_event(number, trigger)).attempt["attempt_id"]
+    )
 
 
 # --- credentials never stored ----------------------------------------------------------------
 
 
 def _stored_text(attempt) -> str:
-    headers = " ".join(f"{h['name']}: {h['value']} {h['raw']!r}"
-                       for h in attempt["request_headers"])
+    headers = " ".join(
+        f"{h['name']}: {h['value']} {h['raw']!r}" for h in attempt["request_headers"]
+    )
     return f"{attempt['requested_url']} {headers}"
 
 
-@pytest.mark.parametrize(("auth_type", "auth", "secret", "kept"), [
-    ("BASIC_AUTH", {"username": "ann", "password": "s3cr3t-pw"},
-     base64.b64encode(b"ann:s3cr3t-pw").decode(), ("authorization", "Basic REDACTED")),
-    ("BEARER_TOKEN", {"token": "tok-s3cr3t"}, "tok-s3cr3t",
-     ("authorization", "Bearer REDACTED")),
-    ("API_KEY", {"header_key": "X-Key", "api_key": "key-s3cr3t", "to": "header"}, "key-s3cr3t",
-     ("x-key", "REDACTED")),
-    ("API_KEY", {"api_key": "key-s3cr3t"}, "key-s3cr3t", ("x-api-key", "REDACTED")),
-])
+@pytest.mark.parametrize(
+    ("auth_type", "auth", "secret", "kept"),
+    [
+        (
+            "BASIC_AUTH",
+            {"username": "ann", "password": "s3cr3t-pw"},
+            base64.b64encode(b"ann:s3cr3t-pw").decode(),
+            ("authorization", "Basic REDACTED"),
+        ),
+        (
+            "BEARER_TOKEN",
+            {"token": "tok-s3cr3t"},
+            "tok-s3cr3t",
+            ("authorization", "Bearer REDACTED"),
+        ),
+        (
+            "API_KEY",
+            {"header_key": "X-Key", "api_key": "key-s3cr3t", "to": "header"},
+            "key-s3cr3t",
+            ("x-key", "REDACTED"),
+        ),
+        ("API_KEY", {"api_key": "key-s3cr3t"}, "key-s3cr3t", ("x-api-key", "REDACTED")),
+    ],
+)
 def test_header_credentials_are_redacted_in_the_attempt(auth_type, auth, secret, kept):
     event = make_event()
     request = build_request(event, destination(auth_type, auth), [], NOW_MS // 1000)
@@ -143,8 +185,7 @@ def test_query_api_key_is_redacted_in_the_attempt():
 def test_a_providers_own_headers_and_our_signature_are_kept():
     event = make_event()
     event["request"]["headers"].append({"name": "X-Provider-Token", "value": "p1", "raw": None})
-    request = build_request(event, destination("FASTHOOK_SIGNATURE"), ["whsec_a"],
-                            NOW_MS // 1000)
+    request = build_request(event, destination("FASTHOOK_SIGNATURE"), ["whsec_a"], NOW_MS // 1000)
     attempt = decide(event, request, Outcome(204), None, NOW_MS).attempt
     stored = {h["name"].lower(): h["value"] for h in attempt["request_headers"]}
     assert stored["x-provider-token"] == "p1"
@@ -158,8 +199,10 @@ def test_a_providers_own_headers_and_our_signature_are_kept():
 def test_a_2xx_is_successful_and_schedules_nothing():
     decision = attempt_of(make_event(), outcome=Outcome(204), rule=RETRY)
     assert decision.retry is None
-    assert (decision.attempt["status"], decision.attempt["event_status"]) == ("SUCCESSFUL",
-                                                                              "SUCCESSFUL")
+    assert (decision.attempt["status"], decision.attempt["event_status"]) == (
+        "SUCCESSFUL",
+        "SUCCESSFUL",
+    )
     assert decision.attempt["next_attempt_at"] is None
 
 
@@ -180,14 +223,17 @@ def test_retry_after_lengthens_the_wait_within_its_cap():
     assert retry is not None and retry["due_at"] == NOW_MS + 120_000
 
 
-@pytest.mark.parametrize(("event", "outcome", "rule", "status"), [
-    (make_event(), Outcome(500), None, "FAILED"),  # no rule: nothing is retried
-    (make_event(4, "AUTOMATIC"), Outcome(500), RETRY, "FAILED"),  # its 3 retries used up
-    (make_event(1, "MANUAL"), Outcome(500), RETRY, "FAILED"),  # an operator's: one attempt
-    (make_event(), Outcome(None, error_code="BLOCKED_DESTINATION"), RETRY, "FAILED"),
-    (make_event(), Outcome(None, error_code="DESTINATION_DISABLED"), RETRY, "CANCELLED"),
-    (make_event(), Outcome(404), {**RETRY, "response_status_codes": ["500-599"]}, "FAILED"),
-])
+@pytest.mark.parametrize(
+    ("event", "outcome", "rule", "status"),
+    [
+        (make_event(), Outcome(500), None, "FAILED"),  # no rule: nothing is retried
+        (make_event(4, "AUTOMATIC"), Outcome(500), RETRY, "FAILED"),  # its 3 retries used up
+        (make_event(1, "MANUAL"), Outcome(500), RETRY, "FAILED"),  # an operator's: one attempt
+        (make_event(), Outcome(None, error_code="BLOCKED_DESTINATION"), RETRY, "FAILED"),
+        (make_event(), Outcome(None, error_code="DESTINATION_DISABLED"), RETRY, "CANCELLED"),
+        (make_event(), Outcome(404), {**RETRY, "response_status_codes": ["500-599"]}, "FAILED"),
+    ],
+)
 def test_a_failure_that_is_not_retried_ends_the_event(event, outcome, rule, status):
     decision = attempt_of(event, outcome=outcome, rule=rule)
     assert decision.retry is None
@@ -199,17 +245,21 @@ def test_an_event_id_not_of_ours_takes_its_records_time_for_the_attempt_id():
     assert id_time_ms(attempt_of(event).attempt["attempt_id"]) == event["created_at"]
 
 
-@given(st.one_of(st.none(), st.integers(100, 599)),
-       st.sampled_from([None, "TIMEOUT", "CONNECTION_REFUSED", "BLOCKED_DESTINATION",
-                        "CONNECTION_DELETED"]),
-       st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE", "MANUAL", "BULK_RETRY"]),
-       st.integers(1, 6), st.sampled_from([None, RETRY]))
+@given(
+    st.one_of(st.none(), st.integers(100, 599)),
+    st.sampled_from(
+        [None, "TIMEOUT", "CONNECTION_REFUSED", "BLOCKED_DESTINATION", "CONNECTION_DELETED"]
+    ),
+    st.sampled_from(["INITIAL", "AUTOMATIC", "UNPAUSE", "MANUAL", "BULK_RETRY"]),
+    st.integers(1, 6),
+    st.sampled_from([None, RETRY]),
+)
 def test_a_retry_is_scheduled_exactly_when_the_event_reads_scheduled(
-        status, error_code, trigger, number, rule):
+    status, error_code, trigger, number, rule
+):
     outcome = Outcome(status, error_code=None if status else error_code or "TIMEOUT")
     decision = attempt_of(make_event(number, trigger), outcome=outcome, rule=rule)
     scheduled = decision.attempt["event_status"] == "SCHEDULED"
     assert (decision.retry is not None) == scheduled
     if scheduled:
-        assert decision.retry["due_at"] > NOW_MS and trigger in ("INITIAL", "AUTOMATIC",
-                                                                  "UNPAUSE")
+        assert decision.retry["due_at"] > NOW_MS and trigger in ("INITIAL", "AUTOMATIC", "UNPAUSE")

@@ -22,8 +22,9 @@ async def test_paused_connection_holds_events_and_unpause_delivers_them(
     deliverer, receiver, producer, settings, bootstrap
 ):
     pipe = await declare_pipe(producer, settings, receiver.url)
-    paused = await update(producer, settings, "connection", pipe.connection, 2,
-                          paused_at="2026-11-27T00:00:00.000Z")
+    paused = await update(
+        producer, settings, "connection", pipe.connection, 2, paused_at="2026-11-27T00:00:00.000Z"
+    )
     await deliverer.app[KAFKA].follower.sync()
     assert deliverer.app[VIEW].connections[pipe.connection["id"]].paused
     events = [make_event(pipe) for _ in range(5)]
@@ -31,13 +32,16 @@ async def test_paused_connection_holds_events_and_unpause_delivers_them(
 
     async def held() -> bool:
         return len(await read_topic(bootstrap, settings.topics.held)) >= 5
+
     await eventually(held, 10, "events held")
     assert receiver.received == []
 
     await update(producer, settings, "connection", paused, 3, paused_at=None)
     found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 5)
-    assert all(a[-1]["trigger"] == "UNPAUSE" and a[-1]["event_status"] == "SUCCESSFUL"
-               for a in found.values())
+    assert all(
+        a[-1]["trigger"] == "UNPAUSE" and a[-1]["event_status"] == "SUCCESSFUL"
+        for a in found.values()
+    )
     assert sorted(receiver.event_ids()) == sorted(e["event_id"] for e in events)
 
 
@@ -46,13 +50,17 @@ async def test_loopback_destination_is_blocked_without_an_allow_list(
 ):
     guarded = await start_deliverer(settings.with_(allowed_destinations=""))
     try:
-        pipe = await declare_pipe(producer, settings, receiver.url,
-                                  [{"type": "retry", "strategy": "linear", "count": 3,
-                                    "interval": 100}])
+        pipe = await declare_pipe(
+            producer,
+            settings,
+            receiver.url,
+            [{"type": "retry", "strategy": "linear", "count": 3, "interval": 100}],
+        )
         event = make_event(pipe)
         await publish_events(producer, settings, [event])
         [attempt] = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]]
+            event["event_id"]
+        ]
         assert attempt["error_code"] == "BLOCKED_DESTINATION"
         assert attempt["event_status"] == "FAILED"  # never retried: it will not get better
         assert receiver.received == []
@@ -60,10 +68,12 @@ async def test_loopback_destination_is_blocked_without_an_allow_list(
         await guarded.runner.cleanup()
 
 
-async def test_rate_limit_per_second_is_respected(deliverer, receiver, producer, settings,
-                                                  bootstrap):
-    pipe = await declare_pipe(producer, settings, receiver.url, rate_limit=5,
-                              rate_limit_period="second")
+async def test_rate_limit_per_second_is_respected(
+    deliverer, receiver, producer, settings, bootstrap
+):
+    pipe = await declare_pipe(
+        producer, settings, receiver.url, rate_limit=5, rate_limit_period="second"
+    )
     events = [make_event(pipe) for _ in range(15)]
     started = time.monotonic()
     await publish_events(producer, settings, events)
@@ -81,8 +91,9 @@ async def test_transport_failures_are_named(deliverer, receiver, producer, setti
     hanging = Receiver(answer=lambda n, r: None)
     await hanging.start()
     try:
-        tls = await declare_pipe(producer, settings,
-                                 receiver.url.replace("http://", "https://") + "/tls")
+        tls = await declare_pipe(
+            producer, settings, receiver.url.replace("http://", "https://") + "/tls"
+        )
         slow = await declare_pipe(producer, settings, hanging.url, timeout_ms=300)
         events = [make_event(tls), make_event(slow)]
         await publish_events(producer, settings, events)

@@ -29,11 +29,13 @@ async def test_sigkill_during_2000_events(receiver, producer, settings, bootstra
         process.start()
         await process.wait_ready(ready, 60)
 
-        found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events],
-                                   TOTAL, timeout_s=120)
+        found = await attempts_for(
+            bootstrap, settings, [e["event_id"] for e in events], TOTAL, timeout_s=120
+        )
         assert len(found) == TOTAL
-        assert all(any(a["event_status"] == "SUCCESSFUL" for a in attempts)
-                   for attempts in found.values())
+        assert all(
+            any(a["event_status"] == "SUCCESSFUL" for a in attempts) for attempts in found.values()
+        )
         seen = Counter(receiver.event_ids())
         assert set(seen) == {e["event_id"] for e in events}  # every event at least once
         duplicates = sum(seen.values()) - TOTAL

@@ -10,8 +10,13 @@ from tests.support.deliverer import attempts_for, declare_pipe, make_event, publ
 from tests.support.poll import eventually
 from tests.support.receiver import Receiver, answers
 
-FAST_RETRY = {"type": "retry", "strategy": "exponential", "count": 5, "interval": 100,
-              "response_status_codes": ["429", "500-599"]}
+FAST_RETRY = {
+    "type": "retry",
+    "strategy": "exponential",
+    "count": 5,
+    "interval": 100,
+    "response_status_codes": ["429", "500-599"],
+}
 
 
 async def test_delivers_exact_body_with_fasthook_headers_and_signature(
@@ -19,9 +24,12 @@ async def test_delivers_exact_body_with_fasthook_headers_and_signature(
 ):
     pipe = await declare_pipe(producer, settings, receiver.url + "/hook")
     body = b"MessageSid=SM1&MessageStatus=failed&To=%2B1800&ErrorCode="
-    headers = [("Content-Type", "application/x-www-form-urlencoded"),
-               ("X-Twilio-Signature", "abc="), ("Connection", "close"),
-               ("x-fasthook-event-id", "spoofed")]
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", "abc="),
+        ("Connection", "close"),
+        ("x-fasthook-event-id", "spoofed"),
+    ]
     event = make_event(pipe, body, headers=headers)
     await publish_events(producer, settings, [event])
     [got] = await receiver.wait_for(1)
@@ -36,7 +44,10 @@ async def test_delivers_exact_body_with_fasthook_headers_and_signature(
     attempts = await attempts_for(bootstrap, settings, [event["event_id"]], 1)
     [attempt] = attempts[event["event_id"]]
     assert (attempt["status"], attempt["event_status"], attempt["response_status"]) == (
-        "SUCCESSFUL", "SUCCESSFUL", 204)
+        "SUCCESSFUL",
+        "SUCCESSFUL",
+        204,
+    )
     assert attempt["trigger"] == "INITIAL" and attempt["requested_url"] == receiver.url + "/hook"
 
 
@@ -47,7 +58,8 @@ async def test_retry_rule_retries_500s_then_succeeds(deliverer, producer, settin
         event = make_event(pipe)
         await publish_events(producer, settings, [event])
         attempts = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]]
+            event["event_id"]
+        ]
         assert [a["trigger"] for a in attempts] == ["INITIAL", "AUTOMATIC", "AUTOMATIC"]
         assert [a["response_status"] for a in attempts] == [500, 500, 204]
         assert [a["event_status"] for a in attempts] == ["SCHEDULED", "SCHEDULED", "SUCCESSFUL"]
@@ -69,8 +81,7 @@ async def test_404_is_not_retried_and_no_rule_means_no_retry(
         await publish_events(producer, settings, [first])
         await attempts_for(bootstrap, settings, [first["event_id"]], 1)
         await publish_events(producer, settings, [second])
-        found = await attempts_for(bootstrap, settings,
-                                   [first["event_id"], second["event_id"]], 2)
+        found = await attempts_for(bootstrap, settings, [first["event_id"], second["event_id"]], 2)
         assert [a["response_status"] for a in found[first["event_id"]]] == [404]
         assert found[first["event_id"]][0]["event_status"] == "FAILED"
         assert [a["response_status"] for a in found[second["event_id"]]] == [500]
@@ -115,8 +126,10 @@ async def test_a_destination_that_never_answers_does_not_slow_a_fast_one(
         await publish_events(producer, settings, [make_event(slow_pipe) for _ in range(150)])
         await slow.wait_for(100)  # the hanging destination now holds all its slots
         beside = await fast_p99(producer, settings, fast_pipe, fast, 200)
-        print(f"fast destination p99: {alone * 1000:.0f} ms alone, {beside * 1000:.0f} ms "
-              "beside a destination that never answers")
+        print(
+            f"fast destination p99: {alone * 1000:.0f} ms alone, {beside * 1000:.0f} ms "
+            "beside a destination that never answers"
+        )
         assert beside <= alone * 2 + 0.25
     finally:
         await slow.stop()
@@ -159,7 +172,8 @@ async def test_exhausted_retries_end_failed_and_a_manual_retry_is_one_more_attem
         event = make_event(pipe)
         await publish_events(producer, settings, [event])
         attempts = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]]
+            event["event_id"]
+        ]
         assert [a["event_status"] for a in attempts] == ["SCHEDULED", "SCHEDULED", "FAILED"]
         assert [a["attempt_number"] for a in attempts] == [1, 2, 3]
 
@@ -169,12 +183,17 @@ async def test_exhausted_retries_end_failed_and_a_manual_retry_is_one_more_attem
 
         async def four() -> bool:
             return len(receiver.received) >= 4
+
         await eventually(four, 10, "the manual attempt")
         attempts = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]]
+            event["event_id"]
+        ]
         last = attempts[-1]
         assert (last["trigger"], last["attempt_number"], last["event_status"]) == (
-            "MANUAL", 4, "FAILED")  # one more attempt, no new automatic schedule
+            "MANUAL",
+            4,
+            "FAILED",
+        )  # one more attempt, no new automatic schedule
         assert receiver.received[-1].header("x-fasthook-attempt") == "4"
     finally:
         await receiver.stop()

@@ -48,8 +48,9 @@ def parked(deliverer) -> tuple[float, int]:
 async def test_a_destination_limited_to_one_an_hour_does_not_stall_another_team(
     deliverer, receiver, other, producer, settings, bootstrap
 ):
-    throttled = await declare_pipe(producer, settings, receiver.url, rate_limit=1,
-                                   rate_limit_period="hour")
+    throttled = await declare_pipe(
+        producer, settings, receiver.url, rate_limit=1, rate_limit_period="hour"
+    )
     backlog = [make_event(throttled) for _ in range(GLOBAL_SLOTS * 5)]
     await publish_events(producer, settings, backlog)
     await receiver.wait_for(1)
@@ -72,8 +73,9 @@ async def test_a_hanging_destination_with_a_backlog_does_not_stall_another_team(
     hanging = await Receiver(answer=lambda n, r: None).start()
     try:
         stuck = await declare_pipe(producer, settings, hanging.url, timeout_ms=20_000)
-        await publish_events(producer, settings,
-                             [make_event(stuck) for _ in range(GLOBAL_SLOTS * 5)])
+        await publish_events(
+            producer, settings, [make_event(stuck) for _ in range(GLOBAL_SLOTS * 5)]
+        )
         await hanging.wait_for(10)  # its concurrency is full, and stays so
 
         pipe = await declare_pipe(producer, settings, other.url)
@@ -96,8 +98,10 @@ async def p99_s(producer, settings, pipe: Pipe, receiver: Receiver, count: int) 
         await publish_events(producer, settings, events)
     await receiver.wait_for(already + count, timeout_s=30)
     wall = time.time() - time.monotonic()  # the receiver stamps arrivals on the monotonic clock
-    lags = sorted(r.at + wall - created[r.header("x-fasthook-event-id") or ""]
-                  for r in receiver.received[already:])
+    lags = sorted(
+        r.at + wall - created[r.header("x-fasthook-event-id") or ""]
+        for r in receiver.received[already:]
+    )
     return lags[int(len(lags) * 0.99) - 1]
 
 
@@ -109,18 +113,22 @@ async def test_a_throttled_backlog_of_5000_leaves_another_teams_p99_within_2x(
     # The slower of two solo runs: on a shared machine one lucky run should not set the bar.
     alone = max([await p99_s(producer, settings, pipe, other, 1000) for _ in range(2)])
 
-    throttled = await declare_pipe(producer, settings, receiver.url, rate_limit=1,
-                                   rate_limit_period="minute")
+    throttled = await declare_pipe(
+        producer, settings, receiver.url, rate_limit=1, rate_limit_period="minute"
+    )
     await publish_events(producer, settings, [make_event(throttled) for _ in range(5000)])
 
     async def backlog_parked() -> bool:
         count, waiting = parked(deliverer)
         return count >= 4999 and waiting >= 4999  # and at rest in the tiers
+
     await eventually(backlog_parked, 30, "the throttled backlog parked", 0.1)
 
     beside = await p99_s(producer, settings, pipe, other, 1000)
-    print(f"another team's p99: {alone * 1000:.0f} ms alone, {beside * 1000:.0f} ms beside "
-          "a throttled destination with a 5000-event backlog")
+    print(
+        f"another team's p99: {alone * 1000:.0f} ms alone, {beside * 1000:.0f} ms beside "
+        "a throttled destination with a 5000-event backlog"
+    )
     # 2x, with a floor of 500 ms for the timing noise of a shared 2-core machine.
     assert beside <= max(2 * alone, alone + 0.5)
     assert len(receiver.received) == 1
@@ -130,8 +138,9 @@ async def test_parked_events_come_back_and_keep_the_rate(
     deliverer, receiver, producer, settings, bootstrap
 ):
     """More than the in-memory wait allows: the rest is parked with reserved send times."""
-    pipe = await declare_pipe(producer, settings, receiver.url, rate_limit=4,
-                              rate_limit_period="second")
+    pipe = await declare_pipe(
+        producer, settings, receiver.url, rate_limit=4, rate_limit_period="second"
+    )
     events = [make_event(pipe) for _ in range(30)]
     await publish_events(producer, settings, events)
     await receiver.wait_for(30, timeout_s=20)
@@ -143,8 +152,11 @@ async def test_parked_events_come_back_and_keep_the_rate(
     # a loaded full run); the spacing itself is proven exactly in test_parking.
     assert max(sum(1 for t in arrivals if s <= t < s + 1.0) for s in arrivals) <= 6
     found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 30)
-    assert all([(a["attempt_number"], a["trigger"], a["event_status"]) for a in attempts] == [
-        (1, "INITIAL", "SUCCESSFUL")] for attempts in found.values())
+    assert all(
+        [(a["attempt_number"], a["trigger"], a["event_status"]) for a in attempts]
+        == [(1, "INITIAL", "SUCCESSFUL")]
+        for attempts in found.values()
+    )
 
 
 async def test_a_hanging_destinations_parked_backlog_gets_one_attempt_each(
@@ -157,8 +169,10 @@ async def test_a_hanging_destinations_parked_backlog_gets_one_attempt_each(
         await publish_events(producer, settings, events)
         found = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 100)
         assert parked(deliverer)[0] > 0
-        assert all([(a["attempt_number"], a["error_code"]) for a in attempts] == [
-            (1, "TIMEOUT")] for attempts in found.values())
+        assert all(
+            [(a["attempt_number"], a["error_code"]) for a in attempts] == [(1, "TIMEOUT")]
+            for attempts in found.values()
+        )
         assert sorted(hanging.event_ids()) == sorted(e["event_id"] for e in events)
     finally:
         await hanging.stop()

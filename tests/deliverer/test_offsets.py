@@ -37,7 +37,8 @@ def runs(draw: st.DrawFn) -> tuple[list[int], list[int]]:
 
 @given(runs())
 def test_the_commit_is_the_oldest_unfinished_offset_or_one_past_the_last(
-        run: tuple[list[int], list[int]]) -> None:
+    run: tuple[list[int], list[int]],
+) -> None:
     started, finished = run
     offsets = PartitionOffsets()
     for offset in started:
@@ -52,5 +53,6 @@ def test_the_commit_is_the_oldest_unfinished_offset_or_one_past_the_last(
         # Never past a record still being delivered.
         assert all(o >= expected for o in unfinished)
         # Finished ones behind it are still held: they commit together once it is done.
-        assert offsets.in_flight == (len([o for o in started if o >= expected])
-                                     if unfinished else 0)
+        assert offsets.in_flight == (
+            len([o for o in started if o >= expected]) if unfinished else 0
+        )

@@ -47,8 +47,9 @@ def test_past_the_horizon_events_park_without_a_reservation_and_come_back_spread
     decisions = [line.send_time(f"evt_{i}", 0.0, may_wait=False) for i in range(200)]
     assert len(line.reserved) == RESERVE_HORIZON_S / 60
     assert decisions[0] == Go(0.0)
-    unreserved = [d.until for i, d in enumerate(decisions[1:], 1)
-                  if f"evt_{i}" not in line.reserved]
+    unreserved = [
+        d.until for i, d in enumerate(decisions[1:], 1) if f"evt_{i}" not in line.reserved
+    ]
     end = line.rate.next_free(0.0)
     assert all(end <= u < end + RESERVE_HORIZON_S for u in unreserved)
     assert len(set(unreserved)) > 100
@@ -100,9 +101,13 @@ def test_a_busy_destination_parks_events_spaced_at_the_pace_it_frees_slots():
 
 
 @settings(max_examples=300, deadline=None)
-@given(rate=st.integers(1, 50), period=st.sampled_from([1.0, 60.0, 3600.0]),
-       arrivals=st.lists(st.tuples(st.floats(0, 5), st.booleans(), st.floats(0, 3)),
-                         min_size=1, max_size=120))
+@given(
+    rate=st.integers(1, 50),
+    period=st.sampled_from([1.0, 60.0, 3600.0]),
+    arrivals=st.lists(
+        st.tuples(st.floats(0, 5), st.booleans(), st.floats(0, 3)), min_size=1, max_size=120
+    ),
+)
 def test_every_send_keeps_the_rate_whatever_parks_and_returns(rate, period, arrivals):
     """Fresh events arrive at any time, some with room to wait in memory; parked ones come back
     when told, or later (the trip through the topics lags), and ask again. Sends (at

@@ -22,18 +22,21 @@ RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 100}
 GUARD = DestinationGuard(["127.0.0.1/32"])
 
 
-@pytest.mark.parametrize(("method", "headers"), [
-    ("POST", [("X-Note", "a\r\nX-Injected: 1")]),  # header injection
-    ("POST", [("X-Note", "a\nb")]),
-    ("POST", [("X-Note", "a\x00b")]),
-    ("POST", [("X-Note", b"a\r\nb")]),  # the same, in the bytes of a non-UTF-8 value
-    ("POST", [("X:Note", "v")]),  # not a header name: the receiver would read another header
-    ("POST", [("X Note", "v")]),
-    ("POST", [("", "v")]),
-    ("GE T", []),  # not a method token
-    ("", []),
-    ("GET\r\nX: 1", []),
-])
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("POST", [("X-Note", "a\r\nX-Injected: 1")]),  # header injection
+        ("POST", [("X-Note", "a\nb")]),
+        ("POST", [("X-Note", "a\x00b")]),
+        ("POST", [("X-Note", b"a\r\nb")]),  # the same, in the bytes of a non-UTF-8 value
+        ("POST", [("X:Note", "v")]),  # not a header name: the receiver would read another header
+        ("POST", [("X Note", "v")]),
+        ("POST", [("", "v")]),
+        ("GE T", []),  # not a method token
+        ("", []),
+        ("GET\r\nX: 1", []),
+    ],
+)
 async def test_a_request_that_cannot_be_sent_as_built_is_invalid(receiver, method, headers):
     session = make_session(GUARD, 5)
     try:
@@ -72,7 +75,10 @@ async def test_poison_events_fail_once_and_the_partition_moves_on(
     for event in events[:3]:
         [attempt] = found[event["event_id"]]  # permanent: never retried
         assert (attempt["status"], attempt["event_status"], attempt["error_code"]) == (
-            "FAILED", "FAILED", "INVALID_REQUEST")
+            "FAILED",
+            "FAILED",
+            "INVALID_REQUEST",
+        )
     assert found[good["event_id"]][-1]["event_status"] == "SUCCESSFUL"
     assert receiver.event_ids() == [good["event_id"]]
 
@@ -81,6 +87,7 @@ async def test_poison_events_fail_once_and_the_partition_moves_on(
 
     async def committed() -> bool:
         return await committed_total(bootstrap, group, settings.topics.events) == on_topic
+
     await eventually(committed, 15, "the deliverer committed past every event", 0.2)
 
 
@@ -97,8 +104,9 @@ async def test_a_bug_on_one_record_is_given_up_but_broker_trouble_is_retried(
         if record.value == b"flaky" and seen[b"flaky"] <= 2:
             raise KafkaConnectionError("the broker is away for a moment")
 
-    consumer = ConcurrentConsumer(settings, [topic], f"{settings.topic_namespace}-poison",
-                                  handle, 10)
+    consumer = ConcurrentConsumer(
+        settings, [topic], f"{settings.topic_namespace}-poison", handle, 10
+    )
     await consumer.start()
     try:
         for value in (b"bug", b"flaky", b"fine"):  # one key: one partition, in this order
@@ -107,6 +115,7 @@ async def test_a_bug_on_one_record_is_given_up_but_broker_trouble_is_retried(
         async def committed() -> bool:
             await consumer.commit()
             return await committed_total(bootstrap, consumer.group, topic) == 3
+
         await eventually(committed, 20, "the consumer committed past all three records", 0.2)
         assert seen == Counter({b"bug": 1, b"flaky": 3, b"fine": 1})
     finally:
@@ -135,7 +144,9 @@ async def test_a_bug_in_handling_one_event_ends_as_a_recorded_failure(
         [unbuildable] = found[events[1]["event_id"]]
         assert (bug["event_status"], bug["error_code"]) == ("FAILED", "INTERNAL_ERROR")
         assert (unbuildable["event_status"], unbuildable["error_code"]) == (
-            "FAILED", "INVALID_REQUEST")
+            "FAILED",
+            "INVALID_REQUEST",
+        )
         assert len(receiver.received) == 1  # the unsigned request never went out
     finally:
         await receiver.stop()

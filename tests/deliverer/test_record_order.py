@@ -62,8 +62,16 @@ async def test_a_crash_between_record_and_schedule_leaves_one_attempt_and_one_re
             return None
 
         def delivery() -> Delivery:
-            return Delivery(settings, view, out, session, GUARD,  # type: ignore[arg-type]
-                            DelivererMetrics(), no_sync)
+            return Delivery(
+                settings,
+                view,
+                out,
+                session,
+                GUARD,  # type: ignore[arg-type]
+                DelivererMetrics(),
+                no_sync,
+            )
+
         try:
             await delivery().deliver(event, RETRY)
         except KafkaConnectionError:
@@ -97,8 +105,15 @@ async def test_two_copies_of_a_scheduled_retry_make_one_attempt(producer, settin
         async def no_sync() -> None:
             return None
 
-        delivery = Delivery(settings, view, out, session, GUARD,  # type: ignore[arg-type]
-                            DelivererMetrics(), no_sync)
+        delivery = Delivery(
+            settings,
+            view,
+            out,
+            session,
+            GUARD,  # type: ignore[arg-type]
+            DelivererMetrics(),
+            no_sync,
+        )
         event = make_event(pipe)
         await delivery.deliver(event, RETRY)
         await delivery.deliver(event, RETRY)  # the re-run after the crash
@@ -106,11 +121,13 @@ async def test_two_copies_of_a_scheduled_retry_make_one_attempt(producer, settin
         assert len(copies) == 2
         now = copies[-1]["created_at"]
         due = [encode("EventCreated", {**copy, "due_at": now}) for copy in copies]
-        await asyncio.gather(*(delivery.handle_event(SimpleNamespace(value=v, offset=i))
-                               for i, v in enumerate(due)))
+        await asyncio.gather(
+            *(delivery.handle_event(SimpleNamespace(value=v, offset=i)) for i, v in enumerate(due))
+        )
 
-        second = [r for t, r in out.sent
-                  if t == settings.topics.attempts and r["attempt_number"] == 2]
+        second = [
+            r for t, r in out.sent if t == settings.topics.attempts and r["attempt_number"] == 2
+        ]
         assert len(second) == 1
         assert [r.header("x-fasthook-attempt") for r in receiver.received] == ["1", "1", "2"]
     finally:

@@ -15,17 +15,30 @@ from schemas.relay import (
 )
 
 SECRET = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="
-DESTINATION = {"id": "des_1", "type": "CLI", "config": {"path": "/hooks",
-                                                        "auth_type": "FASTHOOK_SIGNATURE"}}
+DESTINATION = {
+    "id": "des_1",
+    "type": "CLI",
+    "config": {"path": "/hooks", "auth_type": "FASTHOOK_SIGNATURE"},
+}
 
 
 def event(path: str = "/twilio/status", query: str = "x=1") -> dict:
-    return {"event_id": "evt_1", "request_id": "req_1", "attempt_number": 1,
-            "source_id": "src_1", "connection_id": "con_1", "destination_id": "des_1",
-            "source_url": "https://in.example/tok/twilio/status?x=1",
-            "request": {"method": "POST", "path": path, "query": query,
-                        "headers": [{"name": "X-Twilio-Signature", "value": "abc", "raw": None}],
-                        "body": b"MessageStatus=failed"}}
+    return {
+        "event_id": "evt_1",
+        "request_id": "req_1",
+        "attempt_number": 1,
+        "source_id": "src_1",
+        "connection_id": "con_1",
+        "destination_id": "des_1",
+        "source_url": "https://in.example/tok/twilio/status?x=1",
+        "request": {
+            "method": "POST",
+            "path": path,
+            "query": query,
+            "headers": [{"name": "X-Twilio-Signature", "value": "abc", "raw": None}],
+            "body": b"MessageStatus=failed",
+        },
+    }
 
 
 def test_a_cli_attempt_is_built_and_signed_as_any_other():
@@ -51,10 +64,19 @@ def test_the_transport_carries_the_path_in_a_header_and_the_credential_beside():
 def test_the_relays_answer_becomes_the_outcome():
     local = Outcome(500, [("Content-Type", "text/plain")], b"boom", 7)
     assert relayed(local) == local
-    failed = relayed(Outcome(502, [(RELAY_ERROR_HEADER, "CONNECTION_REFUSED"),
-                                   (RELAY_DETAIL_HEADER, "nothing listens")], b"", 4))
-    assert (failed.status, failed.error_code, failed.error) == (None, "CONNECTION_REFUSED",
-                                                                "nothing listens")
+    failed = relayed(
+        Outcome(
+            502,
+            [(RELAY_ERROR_HEADER, "CONNECTION_REFUSED"), (RELAY_DETAIL_HEADER, "nothing listens")],
+            b"",
+            4,
+        )
+    )
+    assert (failed.status, failed.error_code, failed.error) == (
+        None,
+        "CONNECTION_REFUSED",
+        "nothing listens",
+    )
     away = relayed(Outcome(None, error_code="CONNECTION_REFUSED", error="refused"))
     assert away.error_code == CLI_DISCONNECTED and away.status is None
     assert relayed(Outcome(None, error_code="TIMEOUT")).error_code == "TIMEOUT"

@@ -19,8 +19,7 @@ ALLOW = ["127.0.0.1/32", "::1/128"]
 API, DELIVERER, INGRESS = 8081, 8083, 8080
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1",
-                                     "[::1]"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "[::1]"])
 def test_a_local_address_on_a_service_port_is_blocked(address):
     guard = DestinationGuard([*ALLOW, "127.0.0.0/8"], frozenset({API, DELIVERER}))
     assert guard.blocks(address, API) and guard.blocks(address, DELIVERER)
@@ -43,22 +42,29 @@ def test_a_configured_service_host_counts_as_local():
 
 def test_service_ports_leave_the_ingress_out(settings):
     ports = service_ports(settings)
-    assert {settings.api_port, settings.router_port, settings.deliverer_port,
-            settings.projections_port} <= ports
+    assert {
+        settings.api_port,
+        settings.router_port,
+        settings.deliverer_port,
+        settings.projections_port,
+    } <= ports
     assert settings.ingress_port not in ports
 
 
 async def test_deliveries_to_the_gateways_own_ports_are_blocked(producer, settings, bootstrap):
     on_api_port = await Receiver().start()  # stands where the API listens
     on_ingress_port = await Receiver().start()
-    running = await start_deliverer(settings.with_(api_port=on_api_port.port,
-                                                   ingress_port=on_ingress_port.port))
+    running = await start_deliverer(
+        settings.with_(api_port=on_api_port.port, ingress_port=on_ingress_port.port)
+    )
     try:
         own = running.settings
-        targets = [f"http://127.0.0.1:{own.api_port}/v1/sources",
-                   f"http://localhost:{own.api_port}/v1/sources",  # a name, resolved
-                   f"http://127.0.0.1:{own.deliverer_port}/readyz",
-                   f"http://127.0.0.1:{own.ingress_port}/src_token"]
+        targets = [
+            f"http://127.0.0.1:{own.api_port}/v1/sources",
+            f"http://localhost:{own.api_port}/v1/sources",  # a name, resolved
+            f"http://127.0.0.1:{own.deliverer_port}/readyz",
+            f"http://127.0.0.1:{own.ingress_port}/src_token",
+        ]
         events = []
         for url in targets:
             events.append(make_event(await declare_pipe(producer, settings, url)))

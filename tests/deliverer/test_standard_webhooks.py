@@ -39,13 +39,15 @@ BODY = b'{"type":"message.status","status":"delivered"}'
 DOC = Path(__file__).resolve().parents[2] / "docs" / "verifying-signatures.md"
 
 standard_secrets = st.binary(min_size=1, max_size=64).map(
-    lambda key: "whsec_" + base64.b64encode(key).decode())
+    lambda key: "whsec_" + base64.b64encode(key).decode()
+)
 # Stripe refuses a blank secret (its SDK's own rule); anything else is a secret string.
 stripe_secrets = st.text(min_size=1).filter(lambda s: s.strip(" \t\r\n\f\v"))
 # Both SDKs decode the body as UTF-8 before signing it again: their bodies are text.
 text_bodies = st.text().map(str.encode)
-message_ids = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126),
-                      min_size=1, max_size=40).filter(lambda s: "." not in s)
+message_ids = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40
+).filter(lambda s: "." not in s)
 # The libraries check the timestamp against the clock with 5 minutes of tolerance.
 offsets = st.integers(-280, 280)
 
@@ -71,6 +73,7 @@ def stripe_accepts(body: bytes, header_value: str, secret: str) -> bool:
 
 # --- the secret and the key -------------------------------------------------------------
 
+
 def test_new_secrets_are_whsec_and_standard_base64_of_32_random_bytes():
     secret = new_signing_secret()
     assert secret.startswith("whsec_") and len(secret) == len("whsec_") + 44
@@ -92,17 +95,23 @@ def test_an_old_secret_keys_by_its_utf8_bytes():
 
 def test_standard_signature_is_base64_hmac_over_id_dot_timestamp_dot_body():
     digest = hmac.new(b"k", b"evt_1.1718000000." + BODY, hashlib.sha256).digest()
-    assert standard_signature(b"k", "evt_1", NOW, BODY) == "v1," + base64.b64encode(
-        digest).decode()
+    assert standard_signature(b"k", "evt_1", NOW, BODY) == "v1," + base64.b64encode(digest).decode()
 
 
 def test_standard_headers_sign_once_per_distinct_secret_current_first():
     pairs = standard_headers([NEW_SECRET, OLD_SECRET, NEW_SECRET, ""], "evt_1", NOW, BODY)
     assert pairs == [
-        ("webhook-id", "evt_1"), ("webhook-timestamp", str(NOW)),
-        ("webhook-signature", " ".join([
-            standard_signature(standard_key(NEW_SECRET), "evt_1", NOW, BODY),
-            standard_signature(OLD_SECRET.encode(), "evt_1", NOW, BODY)])),
+        ("webhook-id", "evt_1"),
+        ("webhook-timestamp", str(NOW)),
+        (
+            "webhook-signature",
+            " ".join(
+                [
+                    standard_signature(standard_key(NEW_SECRET), "evt_1", NOW, BODY),
+                    standard_signature(OLD_SECRET.encode(), "evt_1", NOW, BODY),
+                ]
+            ),
+        ),
     ]
     with pytest.raises(ValueError, match="secret"):
         standard_headers([], "evt_1", NOW, BODY)
@@ -110,17 +119,30 @@ def test_standard_headers_sign_once_per_distinct_secret_current_first():
 
 # --- the delivery request ----------------------------------------------------------------
 
+
 def test_standard_webhooks_destination_gets_the_three_headers_and_no_fasthook_signature():
-    event = make_outgoing_event(headers=[
-        header("Content-Type", "application/json"), header("Webhook-Id", "msg_provider"),
-        header("webhook-signature", "v1,cHJvdmlkZXI="), header("X-Keep", "1")])
-    request = build(event=event, destination=make_destination(auth_type="STANDARD_WEBHOOKS"),
-                    secrets=(NEW_SECRET, OLD_SECRET))
+    event = make_outgoing_event(
+        headers=[
+            header("Content-Type", "application/json"),
+            header("Webhook-Id", "msg_provider"),
+            header("webhook-signature", "v1,cHJvdmlkZXI="),
+            header("X-Keep", "1"),
+        ]
+    )
+    request = build(
+        event=event,
+        destination=make_destination(auth_type="STANDARD_WEBHOOKS"),
+        secrets=(NEW_SECRET, OLD_SECRET),
+    )
     # The provider's own webhook-* headers are replaced: a receiver reads one value each.
     assert get(request, "webhook-id") == "evt_1"
     assert get(request, "webhook-timestamp") == str(NOW)
-    assert get(request, "webhook-signature") == dict(
-        standard_headers([NEW_SECRET, OLD_SECRET], "evt_1", NOW, FORM_BODY))["webhook-signature"]
+    assert (
+        get(request, "webhook-signature")
+        == dict(standard_headers([NEW_SECRET, OLD_SECRET], "evt_1", NOW, FORM_BODY))[
+            "webhook-signature"
+        ]
+    )
     assert get(request, "x-keep") == "1" and get(request, "x-fasthook-signature") is None
     with pytest.raises(ValueError):
         build(destination=make_destination(auth_type="STANDARD_WEBHOOKS"), secrets=())
@@ -135,6 +157,7 @@ def test_other_auth_types_forward_a_providers_webhook_headers_untouched():
 
 # --- standardwebhooks accepts exactly what we sign ----------------------------------------
 
+
 @given(secret=standard_secrets, body=text_bodies, message_id=message_ids, offset=offsets)
 def test_library_signer_and_ours_agree(secret, body, message_id, offset):
     ts = int(time.time()) + offset
@@ -143,21 +166,33 @@ def test_library_signer_and_ours_agree(secret, body, message_id, offset):
     assert as_headers(ours)["webhook-signature"] == theirs
 
 
-@given(secrets=st.lists(standard_secrets, min_size=1, max_size=2, unique=True),
-       body=text_bodies, message_id=message_ids, offset=offsets, data=st.data())
+@given(
+    secrets=st.lists(standard_secrets, min_size=1, max_size=2, unique=True),
+    body=text_bodies,
+    message_id=message_ids,
+    offset=offsets,
+    data=st.data(),
+)
 def test_library_verifies_with_any_valid_secret(secrets, body, message_id, offset, data):
     headers = as_headers(standard_headers(secrets, message_id, int(time.time()) + offset, body))
     assert library_accepts(data.draw(st.sampled_from(secrets)), body, headers)
 
 
-@given(secret=standard_secrets, other=standard_secrets, body=text_bodies, tampered=text_bodies,
-       message_id=message_ids, offset=offsets)
+@given(
+    secret=standard_secrets,
+    other=standard_secrets,
+    body=text_bodies,
+    tampered=text_bodies,
+    message_id=message_ids,
+    offset=offsets,
+)
 def test_library_rejects_anything_else(secret, other, body, tampered, message_id, offset):
     ts = int(time.time()) + offset
     headers = as_headers(standard_headers([secret], message_id, ts, body))
     assert library_accepts(secret, tampered, headers) == (tampered == body)
     assert library_accepts(other, body, headers) == (
-        base64.b64decode(other[6:]) == base64.b64decode(secret[6:]))
+        base64.b64decode(other[6:]) == base64.b64decode(secret[6:])
+    )
     assert not library_accepts(secret, body, {**headers, "webhook-id": message_id + "x"})
     assert not library_accepts(secret, body, {**headers, "webhook-timestamp": str(ts + 1)})
     assert not library_accepts(secret, body, {**headers, "webhook-timestamp": str(ts - 400)})
@@ -171,8 +206,13 @@ def test_an_old_secret_verifies_as_raw_bytes():
 
 # --- x-fasthook-signature and Stripe's verifier --------------------------------------------
 
-@given(secrets=st.lists(stripe_secrets, min_size=1, max_size=2, unique=True),
-       body=text_bodies, offset=offsets, data=st.data())
+
+@given(
+    secrets=st.lists(stripe_secrets, min_size=1, max_size=2, unique=True),
+    body=text_bodies,
+    offset=offsets,
+    data=st.data(),
+)
 def test_stripe_verifies_our_signature_with_any_valid_secret(secrets, body, offset, data):
     value = signature_header(secrets, int(time.time()) + offset, body)
     assert stripe_accepts(body, value, data.draw(st.sampled_from(secrets)))
@@ -218,6 +258,7 @@ def test_both_sdks_take_exactly_the_utf8_bodies(body, offset):
 
 
 # --- the documented recipes ---------------------------------------------------------------
+
 
 def _documented(start: str, name: str):
     text = DOC.read_text()

@@ -18,8 +18,13 @@ from tests.support.deliverer import attempts_for, declare_pipe, make_event, publ
 from tests.support.poll import eventually
 from tests.support.receiver import Received, Receiver
 
-RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 100,
-         "response_status_codes": ["500"]}
+RETRY = {
+    "type": "retry",
+    "strategy": "linear",
+    "count": 3,
+    "interval": 100,
+    "response_status_codes": ["500"],
+}
 # A secret as issued before `whsec_` + standard base64: unpadded base64url.
 OLD_SECRET = "whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode().rstrip("=")
 
@@ -62,24 +67,29 @@ async def test_receiver_verifies_every_delivery_across_a_rotation(
     verifying = VerifyingReceiver()
     receiver = await Receiver(answer=verifying.answer).start()
     try:
-        pipe = await declare_pipe(producer, settings, receiver.url + "/hook", [RETRY],
-                                  auth_type="STANDARD_WEBHOOKS")
+        pipe = await declare_pipe(
+            producer, settings, receiver.url + "/hook", [RETRY], auth_type="STANDARD_WEBHOOKS"
+        )
         box = SecretBox(settings.secret_key)
         team = pipe.team
         if first_secret == "issued before":
-            team = {**team, "signing_secret": {**team["signing_secret"],
-                                               "current": box.seal(OLD_SECRET)}}
+            team = {
+                **team,
+                "signing_secret": {**team["signing_secret"], "current": box.seal(OLD_SECRET)},
+            }
             await publish_entity(producer, settings.topics.config, "team", team, version=2)
         old = box.open(team["signing_secret"]["current"])
         view = deliverer.app[VIEW]
 
         async def team_holds(secrets: list[str]) -> bool:
             return view.signing_secrets(team["id"]) == secrets
+
         await eventually(lambda: team_holds([old]), 10, "the team's secret in the view")
         verifying.secrets = [old]
         body = json.dumps({"type": "message.status", "status": "délivré"}).encode()
-        before = [make_event(pipe, body, headers=[("Content-Type", "application/json")])
-                  for _ in range(2)]
+        before = [
+            make_event(pipe, body, headers=[("Content-Type", "application/json")]) for _ in range(2)
+        ]
         await publish_events(producer, settings, before)
         await attempts_for(bootstrap, settings, [e["event_id"] for e in before], 2)
 
@@ -90,15 +100,15 @@ async def test_receiver_verifies_every_delivery_across_a_rotation(
         # Inside the grace period a receiver holding either secret verifies every delivery.
         verifying.secrets = [new, old]
         verifying.fail_once_at = len(receiver.received) + 1
-        after = [make_event(pipe, body, headers=[("Content-Type", "application/json")])
-                 for _ in range(2)]
+        after = [
+            make_event(pipe, body, headers=[("Content-Type", "application/json")]) for _ in range(2)
+        ]
         await publish_events(producer, settings, after)
         events = before + after
         attempts = await attempts_for(bootstrap, settings, [e["event_id"] for e in events], 4)
 
         assert verifying.refusals == []
-        assert [attempts[e["event_id"]][-1]["event_status"] for e in events] == [
-            "SUCCESSFUL"] * 4
+        assert [attempts[e["event_id"]][-1]["event_status"] for e in events] == ["SUCCESSFUL"] * 4
         assert sum(len(a) for a in attempts.values()) == 5  # one retry, verified as well
         assert len(receiver.received) == 5
         for got in receiver.received:

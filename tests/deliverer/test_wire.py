@@ -19,8 +19,12 @@ def exact(value: str | None) -> bytes | None:
 async def test_header_bytes_go_out_exactly(receiver):
     session = make_session(GUARD, 5)
     try:
-        request = HttpRequest("POST", receiver.url + "/hook",
-                              [("X-Raw", RAW), ("X-Text", "café ✓"), ("X-Plain", "a b")], b"x")
+        request = HttpRequest(
+            "POST",
+            receiver.url + "/hook",
+            [("X-Raw", RAW), ("X-Text", "café ✓"), ("X-Plain", "a b")],
+            b"x",
+        )
         outcome = await send(session, request, 5, GUARD)
     finally:
         await session.close()
@@ -37,7 +41,8 @@ async def test_a_providers_non_utf8_header_is_delivered_as_it_arrived(
     pipe = await declare_pipe(producer, settings, receiver.url)
     event = make_event(pipe)
     event["request"]["headers"].append(
-        {"name": "X-Provider-Note", "value": RAW.decode("latin-1"), "raw": RAW})
+        {"name": "X-Provider-Note", "value": RAW.decode("latin-1"), "raw": RAW}
+    )
     await publish_events(producer, settings, [event])
     [got] = await receiver.wait_for(1)
     assert exact(got.header("X-Provider-Note")) == RAW

@@ -16,12 +16,20 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
-INSTALL_HINT = ("install kubectl 1.21 or later (its built-in kustomize renders the overlays), "
-                "or set FASTHOOK_KUBECTL=/path/to/kubectl: see the Makefile's `kubectl` target")
+INSTALL_HINT = (
+    "install kubectl 1.21 or later (its built-in kustomize renders the overlays), "
+    "or set FASTHOOK_KUBECTL=/path/to/kubectl: see the Makefile's `kubectl` target"
+)
 
 # Every folder an operator applies with `kubectl apply -k`.
-OVERLAYS = ("base", "overlays/dev", "overlays/production", "network-policies", "platform",
-            "monitoring")
+OVERLAYS = (
+    "base",
+    "overlays/dev",
+    "overlays/production",
+    "network-policies",
+    "platform",
+    "monitoring",
+)
 
 
 def kubectl_path() -> str | None:
@@ -33,8 +41,13 @@ def render(folder: str) -> tuple[dict[str, Any], ...]:
     """The documents `kubectl kustomize deploy/kubernetes/<folder>` prints."""
     kubectl = kubectl_path()
     assert kubectl is not None
-    built = subprocess.run([kubectl, "kustomize", str(KUBERNETES / folder)],
-                           capture_output=True, text=True, timeout=120, check=False)
+    built = subprocess.run(
+        [kubectl, "kustomize", str(KUBERNETES / folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert built.returncode == 0, built.stderr
     return tuple(d for d in yaml.safe_load_all(built.stdout) if d)
 

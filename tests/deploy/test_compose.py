@@ -32,12 +32,16 @@ def compose() -> dict[str, Any]:
 def interpolated(value: object) -> str:
     """The value as compose would pass it, with every required variable set to `set-<name>`."""
     return INTERPOLATION.sub(
-        lambda m: m.group(3) if m.group(2) == "-" else f"set-{m.group(1).lower()}", str(value))
+        lambda m: m.group(3) if m.group(2) == "-" else f"set-{m.group(1).lower()}", str(value)
+    )
 
 
 def fasthook_services() -> dict[str, dict[str, Any]]:
-    return {name: s for name, s in compose()["services"].items()
-            if s.get("image", "").startswith("fasthook:")}
+    return {
+        name: s
+        for name, s in compose()["services"].items()
+        if s.get("image", "").startswith("fasthook:")
+    }
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -52,15 +56,28 @@ def healthcheck_port(service: dict[str, Any]) -> int | None:
 def test_the_file_is_valid_against_the_compose_spec() -> None:
     spec = importlib.util.find_spec("check_jsonschema")
     assert spec is not None and spec.submodule_search_locations
-    schema_file = (Path(spec.submodule_search_locations[0]) / "builtin_schemas" / "vendor"
-                   / "compose-spec.json")
+    schema_file = (
+        Path(spec.submodule_search_locations[0])
+        / "builtin_schemas"
+        / "vendor"
+        / "compose-spec.json"
+    )
     schema = json.loads(schema_file.read_text())
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(compose()), key=str)
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
     # The schema accepts any mapping of services: make sure it saw ours.
-    assert {"kafka", "clickhouse", "topics", "ingress", "api", "router", "deliverer", "issues",
-            "projections"} == set(compose()["services"])
+    assert {
+        "kafka",
+        "clickhouse",
+        "topics",
+        "ingress",
+        "api",
+        "router",
+        "deliverer",
+        "issues",
+        "projections",
+    } == set(compose()["services"])
 
 
 def test_every_fasthook_variable_is_a_setting_that_parses() -> None:
@@ -73,8 +90,7 @@ def test_every_fasthook_variable_is_a_setting_that_parses() -> None:
         assert env["FASTHOOK_TOPIC_REPLICATION"] == "1"  # one broker
 
 
-@pytest.mark.parametrize("name", ["ingress", "api", "router", "deliverer", "issues",
-                                  "projections"])
+@pytest.mark.parametrize("name", ["ingress", "api", "router", "deliverer", "issues", "projections"])
 def test_a_service_listens_where_it_is_checked_and_published(name: str) -> None:
     service = fasthook_services()[name]
     assert service["command"] == ["python", "-m", name]
@@ -99,11 +115,14 @@ def test_the_services_find_each_other() -> None:
     ours = fasthook_services()
     by_name = {name: load_settings(environment(s)) for name, s in ours.items()}
     # Kafka: the broker's advertised PLAINTEXT listener.
-    advertised = dict(x.split("://") for x in
-                      services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    advertised = dict(
+        x.split("://")
+        for x in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    )
     assert {s.kafka_bootstrap for s in by_name.values()} == {advertised["PLAINTEXT"]}
     assert int(services["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"]) >= (
-        limits.MAX_MESSAGE_BYTES)
+        limits.MAX_MESSAGE_BYTES
+    )
     # The api forwards to projections where projections listens.
     api, projections = by_name["api"], by_name["projections"]
     assert api.projections_host == "projections"
@@ -114,16 +133,20 @@ def test_the_services_find_each_other() -> None:
     # Projections' ClickHouse is the clickhouse service, as its user.
     dsn = urlsplit(projections.clickhouse_dsn)
     clickhouse = services["clickhouse"]["environment"]
-    assert (dsn.hostname, dsn.port, dsn.username) == ("clickhouse", 8123,
-                                                      clickhouse["CLICKHOUSE_USER"])
+    assert (dsn.hostname, dsn.port, dsn.username) == (
+        "clickhouse",
+        8123,
+        clickhouse["CLICKHOUSE_USER"],
+    )
     assert dsn.password == "set-clickhouse_password"
     # Ingress and api build source URLs on the same public base URL.
     assert by_name["ingress"].public_url == api.public_url
 
 
 def test_the_workers_have_distinct_static_member_names() -> None:
-    ids = {name: environment(s).get("FASTHOOK_INSTANCE_ID")
-           for name, s in fasthook_services().items()}
+    ids = {
+        name: environment(s).get("FASTHOOK_INSTANCE_ID") for name, s in fasthook_services().items()
+    }
     workers = {name: ids[name] for name in ("router", "deliverer", "projections")}
     assert all(workers.values())
     assert len(set(workers.values())) == len(workers)

@@ -17,8 +17,13 @@ from tests.deploy.conftest import OVERLAYS, of_kind
 # and the newest the validator knows.
 VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 # Kinds of operators the manifests use, checked field by field in test_platform.py.
-CUSTOM = {"keda.sh/v1alpha1", "kafka.strimzi.io/v1beta2", "clickhouse.altinity.com/v1",
-          "clickhouse-keeper.altinity.com/v1", "monitoring.coreos.com/v1"}
+CUSTOM = {
+    "keda.sh/v1alpha1",
+    "kafka.strimzi.io/v1beta2",
+    "clickhouse.altinity.com/v1",
+    "clickhouse-keeper.altinity.com/v1",
+    "monitoring.coreos.com/v1",
+}
 SERVICES = ("ingress", "api", "router", "deliverer", "issues", "projections")
 
 
@@ -32,7 +37,7 @@ def quantity(value: str) -> float:
     units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
     for suffix, factor in units.items():
         if str(value).endswith(suffix):
-            return float(str(value)[:-len(suffix)]) * factor
+            return float(str(value)[: -len(suffix)]) * factor
     return float(value)
 
 
@@ -54,13 +59,15 @@ def test_an_overlay_runs_every_service_with_requests_and_limits(kustomize, overl
     assert set(deployments) == {f"fasthook-{s}" for s in SERVICES}
     [namespace] = of_kind(documents, "Namespace")
     assert {d["metadata"].get("namespace") for d in documents if d["kind"] != "Namespace"} == {
-        namespace}
+        namespace
+    }
     for name, deployment in deployments.items():
         resources = container(deployment)["resources"]
         assert {"cpu", "memory"} <= set(resources["requests"]), name
         assert "cpu" not in resources["limits"], f"{name}: a CPU limit throttles its event loop"
         assert quantity(resources["requests"]["memory"]) <= quantity(
-            resources["limits"]["memory"]), name
+            resources["limits"]["memory"]
+        ), name
     # Projections idles at ~370 MB RSS: its request covers it everywhere.
     projections = container(deployments["fasthook-projections"])["resources"]
     assert quantity(projections["requests"]["memory"]) >= 400 * 2**20
@@ -85,23 +92,35 @@ def test_disruption_budgets_cover_the_multi_replica_services(kustomize, overlay:
     documents = kustomize(overlay)
     budgets = of_kind(documents, "PodDisruptionBudget")
     deployments = of_kind(documents, "Deployment")
-    covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: b["spec"]
-               for b in budgets.values()}
-    assert set(covered) == {"fasthook-ingress", "fasthook-router", "fasthook-deliverer",
-                            "fasthook-projections"}
+    covered = {
+        b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]: b["spec"]
+        for b in budgets.values()
+    }
+    assert set(covered) == {
+        "fasthook-ingress",
+        "fasthook-router",
+        "fasthook-deliverer",
+        "fasthook-projections",
+    }
     for name, spec in covered.items():
         # maxUnavailable, so a one-replica overlay can still drain a node.
-        assert spec == {"maxUnavailable": 1, "selector": {"matchLabels": {
-            "app.kubernetes.io/name": name}}}
-        assert deployments[name]["spec"]["template"]["metadata"]["labels"][
-            "app.kubernetes.io/name"] == name
+        assert spec == {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+        }
+        assert (
+            deployments[name]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+            == name
+        )
     # The single writer never runs twice: it is replaced, not rolled, or fenced.
     assert deployments["fasthook-issues"]["spec"]["replicas"] == 1
     assert deployments["fasthook-issues"]["spec"]["strategy"] == {"type": "Recreate"}
     # Projections pods share the work (projector group, leased bulk jobs): rolled, never all
     # down at once.
     assert deployments["fasthook-projections"]["spec"]["strategy"] == {
-        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
 
 
 @pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/production"])
@@ -117,12 +136,16 @@ def test_the_pods_settings_are_settings_the_services_read(kustomize, overlay: st
         assert spec["command"] == ["python", "-m", service]
         assert {e["name"] for e in spec.get("env", [])} <= known
         assert [p["containerPort"] for p in spec["ports"] if p["name"] == "http"] == [
-            getattr(settings, f"{service}_port")]
+            getattr(settings, f"{service}_port")
+        ]
         probes = [spec[p]["httpGet"] for p in ("readinessProbe", "livenessProbe")]
         assert [p["path"] for p in probes] == ["/readyz", "/healthz"]
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        metrics_port = (settings.ingress_metrics_port if service == "ingress"
-                        else getattr(settings, f"{service}_port"))
+        metrics_port = (
+            settings.ingress_metrics_port
+            if service == "ingress"
+            else getattr(settings, f"{service}_port")
+        )
         assert annotations["prometheus.io/port"] == str(metrics_port)
     replication = int(config["data"]["FASTHOOK_TOPIC_REPLICATION"])
     assert replication == (1 if overlay == "overlays/dev" else 3)
@@ -137,4 +160,3 @@ def test_every_service_port_is_the_one_its_pods_listen_on(kustomize) -> None:
         named = {p["name"] for p in container(target)["ports"]}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= named
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP"  # nothing exposed
-

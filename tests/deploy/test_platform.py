@@ -70,8 +70,9 @@ def test_the_kafka_has_three_brokers_and_the_bootstrap_production_names(kustomiz
     documents = kustomize("platform")
     [kafka] = of_kind(documents, "Kafka").values()
     pools = of_kind(documents, "KafkaNodePool").values()
-    assert all(p["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
-               for p in pools)
+    assert all(
+        p["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"] for p in pools
+    )
     assert sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"]) == 3
     assert sum(p["spec"]["replicas"] for p in pools if "controller" in p["spec"]["roles"]) == 3
     assert kafka["metadata"]["annotations"]["strimzi.io/kraft"] == "enabled"
@@ -92,9 +93,10 @@ def test_the_kafka_has_three_brokers_and_the_bootstrap_production_names(kustomiz
     assert broker["replica.fetch.max.bytes"] >= limits.MAX_MESSAGE_BYTES
     # The deliverer's NetworkPolicy lets it reach this namespace on this port.
     deliverer = of_kind(kustomize("overlays/production"), "NetworkPolicy")["fasthook-deliverer"]
-    assert {"to": [{"namespaceSelector": {"matchLabels": {
-        "kubernetes.io/metadata.name": namespace}}}],
-        "ports": [{"port": 9092, "protocol": "TCP"}]} in deliverer["spec"]["egress"]
+    assert {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}],
+        "ports": [{"port": 9092, "protocol": "TCP"}],
+    } in deliverer["spec"]["egress"]
 
 
 def test_the_kafka_topics_are_the_catalog(kustomize) -> None:
@@ -130,21 +132,26 @@ def test_the_clickhouse_is_two_shards_of_two_replicas(kustomize) -> None:
     # Until cluster-mode DDL exists, the DSN must name one replica, and the file says so.
     text = (KUBERNETES / "platform" / "clickhouse.yaml").read_text()
     assert "FASTHOOK_CLICKHOUSE_CLUSTER" in text and "not built yet" in text
-    one_replica = (f"chi-{chi['metadata']['name']}-{cluster['name']}-0-0."
-                   f"{chi['metadata']['namespace']}.svc:8123")
+    one_replica = (
+        f"chi-{chi['metadata']['name']}-{cluster['name']}-0-0."
+        f"{chi['metadata']['namespace']}.svc:8123"
+    )
     assert one_replica in text
 
 
 def test_only_the_ingress_is_public(kustomize) -> None:
     documents = kustomize("overlays/production")
-    policies = [p["spec"] for p in of_kind(documents, "NetworkPolicy").values()
-                if "Ingress" in p["spec"]["policyTypes"]]
+    policies = [
+        p["spec"]
+        for p in of_kind(documents, "NetworkPolicy").values()
+        if "Ingress" in p["spec"]["policyTypes"]
+    ]
 
     def selected(labels: dict[str, str], selector: dict[str, Any]) -> bool:
         exprs = selector.get("matchExpressions", [])
-        return (all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
-                and all(e["operator"] == "In" and labels.get(e["key"]) in e["values"]
-                        for e in exprs))
+        return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+            e["operator"] == "In" and labels.get(e["key"]) in e["values"] for e in exprs
+        )
 
     for name, deployment in of_kind(documents, "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -158,18 +165,28 @@ def test_only_the_ingress_is_public(kustomize) -> None:
             assert all("ipBlock" not in peer for peer in peers), name
             # Another FastHook pod may call it only if it is the api calling projections or
             # the deliverer calling the api's relay.
-            callers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
-                       for peer in peers if "namespaceSelector" not in peer}
-            assert callers <= {"fasthook-projections": {"fasthook-api"},
-                               "fasthook-api": {"fasthook-deliverer"}}.get(name, set()), name
+            callers = {
+                peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                for peer in peers
+                if "namespaceSelector" not in peer
+            }
+            assert callers <= {
+                "fasthook-projections": {"fasthook-api"},
+                "fasthook-api": {"fasthook-deliverer"},
+            }.get(name, set()), name
 
 
 def exported_series() -> set[str]:
     """Every series name the services' /metrics can show, from the metrics the code registers."""
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_sum", "_count"]}
     names: set[str] = set()
-    for holder in (IngressMetrics(), RouterMetrics(), DelivererMetrics(), ProjectionMetrics(),
-                   IssuesMetrics()):
+    for holder in (
+        IngressMetrics(),
+        RouterMetrics(),
+        DelivererMetrics(),
+        ProjectionMetrics(),
+        IssuesMetrics(),
+    ):
         for family in holder.registry.collect():
             names.update(family.name + s for s in suffixes[family.type])
     return names
@@ -177,17 +194,25 @@ def exported_series() -> set[str]:
 
 def test_the_alerts_use_series_the_services_export(kustomize) -> None:
     [rules] = of_kind(kustomize("monitoring"), "PrometheusRule").values()
-    exprs = {rule["alert"]: str(rule["expr"]) for group in rules["spec"]["groups"]
-             for rule in group["rules"]}
+    exprs = {
+        rule["alert"]: str(rule["expr"])
+        for group in rules["spec"]["groups"]
+        for rule in group["rules"]
+    }
     named = {name for expr in exprs.values() for name in re.findall(r"\bfasthook_\w+", expr)}
     assert named and named <= exported_series(), named - exported_series()
     # Lag alerts watch the groups KEDA scales on (and the projector's).
-    groups = {g for expr in exprs.values()
-              for g in re.findall(r'consumergroup=~?"([^"]+)"', expr)}
-    scaled = {s["spec"]["triggers"][0]["metadata"]["consumerGroup"]
-              for s in of_kind(kustomize("overlays/production"), "ScaledObject").values()}
+    groups = {g for expr in exprs.values() for g in re.findall(r'consumergroup=~?"([^"]+)"', expr)}
+    scaled = {
+        s["spec"]["triggers"][0]["metadata"]["consumerGroup"]
+        for s in of_kind(kustomize("overlays/production"), "ScaledObject").values()
+    }
     assert all(any(re.fullmatch(g, s) for g in groups) for s in scaled)
     # What docs/operations.md promises to alert on.
-    for alert in ("FastHookConsumerLag", "FastHookProjectorLag", "FastHookBackpressure",
-                  "FastHookIssuesOpen"):
+    for alert in (
+        "FastHookConsumerLag",
+        "FastHookProjectorLag",
+        "FastHookBackpressure",
+        "FastHookIssuesOpen",
+    ):
         assert alert in exprs

@@ -20,22 +20,32 @@ from tests.support.poll import eventually
 from tests.support.receiver import Receiver
 
 CREDENTIALS = {
-    "BASIC_AUTH": ({"username": "ann", "password": "pw-s3cr3t-basic"},
-                   base64.b64encode(b"ann:pw-s3cr3t-basic").decode()),
+    "BASIC_AUTH": (
+        {"username": "ann", "password": "pw-s3cr3t-basic"},
+        base64.b64encode(b"ann:pw-s3cr3t-basic").decode(),
+    ),
     "BEARER_TOKEN": ({"token": "s3cr3t-bearer"}, "s3cr3t-bearer"),
-    "API_KEY": ({"header_key": "X-Key", "api_key": "s3cr3t-header-key", "to": "header"},
-                "s3cr3t-header-key"),
-    "API_KEY_QUERY": ({"header_key": "api_key", "api_key": "s3cr3t-query-key", "to": "query"},
-                      "s3cr3t-query-key"),
+    "API_KEY": (
+        {"header_key": "X-Key", "api_key": "s3cr3t-header-key", "to": "header"},
+        "s3cr3t-header-key",
+    ),
+    "API_KEY_QUERY": (
+        {"header_key": "api_key", "api_key": "s3cr3t-query-key", "to": "query"},
+        "s3cr3t-query-key",
+    ),
 }
 
 
 @pytest.fixture
 def settings(settings: Settings, engine, topics) -> Settings:
-    return settings.with_(allowed_destinations="127.0.0.1/32", projections_port=free_port(),
-                          analysts_port=free_port(),
-                          clickhouse_dsn=engine.dsn, clickhouse_database=topics.namespace,
-                          projector_batch_ms=50)
+    return settings.with_(
+        allowed_destinations="127.0.0.1/32",
+        projections_port=free_port(),
+        analysts_port=free_port(),
+        clickhouse_dsn=engine.dsn,
+        clickhouse_database=topics.namespace,
+        projector_batch_ms=50,
+    )
 
 
 @pytest.fixture
@@ -62,14 +72,24 @@ async def test_credentials_are_redacted_on_the_topic_in_clickhouse_and_in_the_ap
     _, source = await api.call("POST", "/v1/sources", {"name": "twilio"})
     events = []
     for name, (auth, _) in CREDENTIALS.items():
-        status, destination = await api.call("POST", "/v1/destinations", {
-            "name": name.lower(), "config": {"url": f"{receiver.url}/{name}",
-                                             "auth_type": name.removesuffix("_QUERY"),
-                                             "auth": auth}})
+        status, destination = await api.call(
+            "POST",
+            "/v1/destinations",
+            {
+                "name": name.lower(),
+                "config": {
+                    "url": f"{receiver.url}/{name}",
+                    "auth_type": name.removesuffix("_QUERY"),
+                    "auth": auth,
+                },
+            },
+        )
         assert status == 201, destination
-        status, connection = await api.call("POST", "/v1/connections", {
-            "name": name.lower(), "source_id": source["id"],
-            "destination_id": destination["id"]})
+        status, connection = await api.call(
+            "POST",
+            "/v1/connections",
+            {"name": name.lower(), "source_id": source["id"], "destination_id": destination["id"]},
+        )
         assert status == 201, connection
         events.append(make_event(Pipe(api.team, destination, connection, "")))
     await publish_events(producer, settings, events)
@@ -85,9 +105,11 @@ async def test_credentials_are_redacted_on_the_topic_in_clickhouse_and_in_the_ap
     assert on_topic.count("REDACTED") == len(events)
 
     async def projected() -> list[dict]:
-        rows = await engine.query(f"SELECT requested_url, request_headers FROM "
-                                  f"{database_name(settings)}.attempts")
+        rows = await engine.query(
+            f"SELECT requested_url, request_headers FROM {database_name(settings)}.attempts"
+        )
         return rows if len(rows) == len(events) else []
+
     in_clickhouse = str(await eventually(projected, 20, "attempts in ClickHouse", 0.1))
 
     from_api = []
@@ -95,8 +117,11 @@ async def test_credentials_are_redacted_on_the_topic_in_clickhouse_and_in_the_ap
         status, body = await api.call("GET", f"/v1/attempts?event_id={event['event_id']}")
         assert status == 200, body
         from_api.extend(body["models"])
-    [query_key] = [a["requested_url"] for a in from_api if a["requested_url"].endswith(
-        "API_KEY_QUERY?api_key=REDACTED")]
+    [query_key] = [
+        a["requested_url"]
+        for a in from_api
+        if a["requested_url"].endswith("API_KEY_QUERY?api_key=REDACTED")
+    ]
     assert query_key
     for stored in (on_topic, in_clickhouse, str(from_api)):
         assert not any(secret in stored for secret in secrets), stored

@@ -39,8 +39,9 @@ class Switch:
 @pytest.fixture
 async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[tuple[Stack, Switch]]:
     switch = Switch()
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=switch),
-                             issues=True) as running:
+    async with running_stack(
+        settings, engine, tmp_path, Receiver(answer=switch), issues=True
+    ) as running:
         yield running, switch
 
 
@@ -48,17 +49,24 @@ def verified(got, secret: str) -> bool:
     """x-fasthook-signature checked as a receiver would, from the team's signing secret."""
     header = got.header("x-fasthook-signature") or ""
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    expected = hmac.new(secret.encode(), f"{parts.get('t')}.".encode() + got.body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), f"{parts.get('t')}.".encode() + got.body, hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(parts.get("v1", ""), expected)
 
 
 async def pipeline(api, receiver_url: str, name: str) -> tuple[dict, dict]:
     _, source = await api.call("POST", "/v1/sources", {"name": f"src-{name}"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": f"des-{name}", "config": {"url": receiver_url + "/hook"}})
-    status, connection = await api.call("POST", "/v1/connections", {
-        "name": f"con-{name}", "source_id": source["id"], "destination_id": destination["id"]})
+    _, destination = await api.call(
+        "POST",
+        "/v1/destinations",
+        {"name": f"des-{name}", "config": {"url": receiver_url + "/hook"}},
+    )
+    status, connection = await api.call(
+        "POST",
+        "/v1/connections",
+        {"name": f"con-{name}", "source_id": source["id"], "destination_id": destination["id"]},
+    )
     assert status == 201, connection
     return source, connection
 
@@ -69,6 +77,7 @@ async def send(source: dict, n: int) -> None:
     async def accepted(i: int):
         answer = await send_raw(url, "POST", FORM, f"n={i}".encode())
         return answer if answer.status == 200 else None
+
     for i in range(n):
         await eventually(lambda i=i: accepted(i), 10, "the source served")
 
@@ -86,12 +95,24 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
     slack = await Receiver().start()
     try:
         source, connection = await pipeline(api, receiver.url, "flaky")
-        status, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "flaky deliveries", "type": "delivery",
-            "configs": {"connections": [connection["id"]], "strategy": "final_attempt",
-                        "resolve_after_ms": 3_000, "escalate_at": [1000]},
-            "channels": {"webhook": {"url": pager.url + "/notify"},
-                         "slack": {"url": slack.url + "/services/T/B/X"}}})
+        status, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "flaky deliveries",
+                "type": "delivery",
+                "configs": {
+                    "connections": [connection["id"]],
+                    "strategy": "final_attempt",
+                    "resolve_after_ms": 3_000,
+                    "escalate_at": [1000],
+                },
+                "channels": {
+                    "webhook": {"url": pager.url + "/notify"},
+                    "slack": {"url": slack.url + "/services/T/B/X"},
+                },
+            },
+        )
         assert status == 201, trigger
         _, team = await api.call("GET", "/v1/team")
         secret = team["signing_secret"]["current"]
@@ -116,6 +137,7 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         async def counted():
             found = await issues_of(api, trigger["id"])
             return found if found and found[0]["count"] >= 5 else None
+
         [seen] = await eventually(counted, 60, "the issue counted five failures")
         assert seen["id"] == issue["id"] and seen["count"] == 5
         assert len(seen["sample_event_ids"]) == 5
@@ -128,6 +150,7 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         async def notification_events():
             _, page = await api.call("GET", f"/v1/events?connection_id={channel}")
             return page["models"] if page["count"] >= 1 else None
+
         [note] = await eventually(notification_events, 30, "the notification listed")
         assert note["status"] == "SUCCESSFUL"
 
@@ -139,8 +162,9 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
         body = json.loads(resolved[1].body)
         assert body["type"] == "issue.resolved" and verified(resolved[1], secret)
         assert body["issue"]["id"] == issue["id"] and body["issue"]["resolved_at"]
-        [done] = await eventually(lambda: _status(api, issue["id"], "RESOLVED"), 30,
-                                  "the issue resolved in the API")
+        [done] = await eventually(
+            lambda: _status(api, issue["id"], "RESOLVED"), 30, "the issue resolved in the API"
+        )
         assert done["count"] == 5
         status, _ = await api.call("PUT", f"/v1/issues/{issue['id']}", {"status": "OPENED"})
         assert status == 409  # resolved stays resolved: a new failure opens a new issue
@@ -157,8 +181,10 @@ async def test_issue_opens_notifies_updates_resolves_and_replays(stack):
 
         async def all_delivered():
             _, page = await api.call(
-                "GET", f"/v1/events?connection_id={connection['id']}&status=SUCCESSFUL")
+                "GET", f"/v1/events?connection_id={connection['id']}&status=SUCCESSFUL"
+            )
             return page if page["count"] == 6 else None
+
         await eventually(all_delivered, 60, "every event delivered")
     finally:
         await pager.stop()

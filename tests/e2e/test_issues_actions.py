@@ -35,8 +35,9 @@ def settings(settings: Settings, engine) -> Settings:
 @pytest.fixture
 async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[tuple[Stack, Switch]]:
     switch = Switch()
-    async with running_stack(settings, engine, tmp_path, Receiver(answer=switch),
-                             issues=True) as running:
+    async with running_stack(
+        settings, engine, tmp_path, Receiver(answer=switch), issues=True
+    ) as running:
         yield running, switch
 
 
@@ -44,6 +45,7 @@ async def one_issue(api, trigger_id: str, count: int, timeout_s: float = 60) -> 
     async def counted():
         found = await issues_of(api, trigger_id)
         return found if found and found[0]["count"] >= count else None
+
     found = await eventually(counted, timeout_s, f"an issue counting {count}")
     assert len(found) == 1, found
     return found[0]
@@ -56,25 +58,39 @@ async def test_transformation_errors_open_an_issue_and_replay_routes_its_request
     other = await Receiver().start()  # a second connection of the same source
     try:
         source, connection = await pipeline(api, running.receiver.url, "transform")
-        _, other_destination = await api.call("POST", "/v1/destinations", {
-            "name": "des-transform-other", "config": {"url": other.url + "/hook"}})
-        status, _ = await api.call("POST", "/v1/connections", {
-            "name": "con-transform-other", "source_id": source["id"],
-            "destination_id": other_destination["id"]})
+        _, other_destination = await api.call(
+            "POST",
+            "/v1/destinations",
+            {"name": "des-transform-other", "config": {"url": other.url + "/hook"}},
+        )
+        status, _ = await api.call(
+            "POST",
+            "/v1/connections",
+            {
+                "name": "con-transform-other",
+                "source_id": source["id"],
+                "destination_id": other_destination["id"],
+            },
+        )
         assert status == 201
         connection["rules"] = [{"type": "transformation", "code": THROWS}]
         body = {k: connection[k] for k in ("name", "source_id", "destination_id", "rules")}
         status, _ = await api.call("PUT", f"/v1/connections/{connection['id']}", body)
         assert status == 200
-        _, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "broken code", "type": "transformation",
-            "configs": {"connections": [connection["id"]]}})
+        _, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "broken code",
+                "type": "transformation",
+                "configs": {"connections": [connection["id"]]},
+            },
+        )
         url = source["url"] + "/status"
         bad = []
         for i in range(4):
             payload = f"n={i}&v={'bad' if i % 2 else 'good'}".encode()
-            answer = await eventually(lambda p=payload: _accepted(url, p), 10,
-                                      "the source served")
+            answer = await eventually(lambda p=payload: _accepted(url, p), 10, "the source served")
             if i % 2:
                 bad.append(answer.header("x-fasthook-request-id"))
         issue = await one_issue(api, trigger["id"], 2)
@@ -104,6 +120,7 @@ async def test_transformation_errors_open_an_issue_and_replay_routes_its_request
         async def completed():
             _, found = await api.call("GET", f"/v1/bulk/requests/retry/{job['id']}")
             return found if found["status"] == "COMPLETED" else None
+
         done = await eventually(completed, 60, "the bulk replay completed")
         assert done["processed_count"] == 2
         assert len(other.received) == 4  # no duplicates on the other connection
@@ -120,10 +137,21 @@ async def test_pause_action_holds_events_and_unpause_delivers_them_all(stack):
     running, switch = stack
     api, receiver = running.api, running.receiver
     source, connection = await pipeline(api, receiver.url, "breaker")
-    _, trigger = await api.call("POST", "/v1/issue-triggers", {
-        "name": "breaker", "type": "delivery", "action": "pause",
-        "configs": {"connections": [connection["id"]], "strategy": "consecutive", "count": 2,
-                    "resolve_after_ms": 2_000}})
+    _, trigger = await api.call(
+        "POST",
+        "/v1/issue-triggers",
+        {
+            "name": "breaker",
+            "type": "delivery",
+            "action": "pause",
+            "configs": {
+                "connections": [connection["id"]],
+                "strategy": "consecutive",
+                "count": 2,
+                "resolve_after_ms": 2_000,
+            },
+        },
+    )
     await send(source, 2)
     issue = await one_issue(api, trigger["id"], 1)
     assert issue["paused_at"]
@@ -131,23 +159,30 @@ async def test_pause_action_holds_events_and_unpause_delivers_them_all(stack):
     async def paused():
         _, found = await api.call("GET", f"/v1/connections/{connection['id']}")
         return found["status"] == "paused"
+
     await eventually(paused, 30, "the connection paused by the trigger")
 
     url = source["url"] + "/status"
     async with aiohttp.ClientSession() as http:
+
         async def post(i: int) -> int:
             async with http.post(url, data=f"held={i}", headers=dict(FORM)) as answer:
                 return answer.status
+
         statuses = []
         for start in range(0, HELD, 50):
             statuses += await asyncio.gather(*(post(i) for i in range(start, start + 50)))
     assert statuses == [200] * HELD
 
     async def held():
-        status, plan = await api.call("POST", "/v1/bulk/events/retry/plan", {
-            "query": {"connection_id": connection["id"], "status": "HOLD"}})
+        status, plan = await api.call(
+            "POST",
+            "/v1/bulk/events/retry/plan",
+            {"query": {"connection_id": connection["id"], "status": "HOLD"}},
+        )
         assert status == 200, plan
         return plan["estimated_count"] == HELD
+
     await eventually(held, 120, f"{HELD} events held")
     calls_before = len(receiver.received)
 
@@ -161,9 +196,13 @@ async def test_pause_action_holds_events_and_unpause_delivers_them_all(stack):
     assert {got.body.decode().split("=")[0] for got in released} == {"held"}
 
     async def delivered():
-        _, plan = await api.call("POST", "/v1/bulk/events/retry/plan", {
-            "query": {"connection_id": connection["id"], "status": "SUCCESSFUL"}})
+        _, plan = await api.call(
+            "POST",
+            "/v1/bulk/events/retry/plan",
+            {"query": {"connection_id": connection["id"], "status": "SUCCESSFUL"}},
+        )
         return plan["estimated_count"] == HELD
+
     await eventually(delivered, 120, "every released event SUCCESSFUL")
     _, page = await api.call("GET", f"/v1/attempts?event_id={ids[0]}")
     assert [a["trigger"] for a in page["models"]] == ["UNPAUSE"]
@@ -182,19 +221,30 @@ async def test_status_by_hand_and_the_job_killed_mid_stream(stack):
     pager = await Receiver().start()
     try:
         source, connection = await pipeline(api, running.receiver.url, "crash")
-        _, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "crash", "type": "delivery",
-            "configs": {"connections": [connection["id"]], "strategy": "first_attempt",
-                        "escalate_at": [100_000]},
-            "channels": {"webhook": {"url": pager.url}}})
+        _, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "crash",
+                "type": "delivery",
+                "configs": {
+                    "connections": [connection["id"]],
+                    "strategy": "first_attempt",
+                    "escalate_at": [100_000],
+                },
+                "channels": {"webhook": {"url": pager.url}},
+            },
+        )
         total = 120
         url = source["url"] + "/status"
         await eventually(lambda: _accepted(url, b"n=first"), 10, "the source served")
         await one_issue(api, trigger["id"], 1)
         async with aiohttp.ClientSession() as http:
+
             async def post(i: int) -> int:
                 async with http.post(url, data=f"n={i}", headers=dict(FORM)) as answer:
                     return answer.status
+
             sending = asyncio.gather(*(post(i) for i in range(1, total)))
             await asyncio.sleep(0.2)
             await running.restart_issues()  # SIGKILL mid-stream, then a new job
@@ -202,8 +252,9 @@ async def test_status_by_hand_and_the_job_killed_mid_stream(stack):
         issue = await one_issue(api, trigger["id"], total, 120)
         assert issue["count"] == total  # none lost, none counted twice
 
-        status, acked = await api.call("PUT", f"/v1/issues/{issue['id']}",
-                                       {"status": "ACKNOWLEDGED"})
+        status, acked = await api.call(
+            "PUT", f"/v1/issues/{issue['id']}", {"status": "ACKNOWLEDGED"}
+        )
         assert status == 200 and acked["status"] == "ACKNOWLEDGED"
         await running.restart_issues()
         await send(source, 1)
@@ -212,8 +263,10 @@ async def test_status_by_hand_and_the_job_killed_mid_stream(stack):
 
         opened = [json.loads(got.body) for got in pager.received]
         assert [b["type"] for b in opened] == ["issue.opened"]  # one, crash or not
-        async with aiohttp.ClientSession() as http, http.get(
-                f"http://127.0.0.1:{running.issues.settings.issues_port}/metrics") as answer:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{running.issues.settings.issues_port}/metrics") as answer,
+        ):
             metrics = await answer.text()
         assert 'fasthook_issues_open{type="delivery"}' in metrics
     finally:

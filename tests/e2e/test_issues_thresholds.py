@@ -35,11 +35,20 @@ async def test_pending_events_over_the_threshold_open_a_backpressure_issue(stack
     try:
         source, connection = await pipeline(api, receiver.url, "backlog")
         destination_id = connection["destination_id"]
-        status, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "backlog", "type": "backpressure",
-            "configs": {"destinations": [destination_id], "pending_count": PENDING,
-                        "resolve_after_ms": 2_000},
-            "channels": {"webhook": {"url": pager.url}}})
+        status, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "backlog",
+                "type": "backpressure",
+                "configs": {
+                    "destinations": [destination_id],
+                    "pending_count": PENDING,
+                    "resolve_after_ms": 2_000,
+                },
+                "channels": {"webhook": {"url": pager.url}},
+            },
+        )
         assert status == 201, trigger
         await send(source, 2)  # delivered at once: nothing stays pending
         await receiver.wait_for(2, 60)
@@ -64,6 +73,7 @@ async def test_pending_events_over_the_threshold_open_a_backpressure_issue(stack
         async def resolved():
             _, found = await api.call("GET", f"/v1/issues/{issue['id']}")
             return found if found["status"] == "RESOLVED" else None
+
         done = await eventually(resolved, 60, "the backlog drained and the issue resolved")
         # One issue, counting at least the three arrivals above; events the unpause sends
         # again while the job still sees the destination over its threshold may count too
@@ -83,17 +93,35 @@ async def test_a_hanging_destination_backs_up_until_its_calls_time_out(stack):
     receiver = await Receiver(answer=lambda n, got: None).start()  # never answers
     try:
         _, source = await api.call("POST", "/v1/sources", {"name": "src-hang"})
-        _, destination = await api.call("POST", "/v1/destinations", {
-            # Long enough that a job behind by a batch on a loaded machine still sees the
-            # three in flight together (it judges the count after each batch).
-            "name": "des-hang", "config": {"url": receiver.url + "/hook", "timeout_ms": 25_000}})
-        status, connection = await api.call("POST", "/v1/connections", {
-            "name": "con-hang", "source_id": source["id"], "destination_id": destination["id"]})
+        _, destination = await api.call(
+            "POST",
+            "/v1/destinations",
+            {
+                # Long enough that a job behind by a batch on a loaded machine still sees the
+                # three in flight together (it judges the count after each batch).
+                "name": "des-hang",
+                "config": {"url": receiver.url + "/hook", "timeout_ms": 25_000},
+            },
+        )
+        status, connection = await api.call(
+            "POST",
+            "/v1/connections",
+            {"name": "con-hang", "source_id": source["id"], "destination_id": destination["id"]},
+        )
         assert status == 201, connection
-        status, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "hang", "type": "backpressure",
-            "configs": {"destinations": [destination["id"]], "pending_count": 3,
-                        "resolve_after_ms": 1_000}})
+        status, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "hang",
+                "type": "backpressure",
+                "configs": {
+                    "destinations": [destination["id"]],
+                    "pending_count": 3,
+                    "resolve_after_ms": 1_000,
+                },
+            },
+        )
         assert status == 201, trigger
         await send(source, 3)
         issue = await one_issue(api, trigger["id"], 1)
@@ -104,9 +132,11 @@ async def test_a_hanging_destination_backs_up_until_its_calls_time_out(stack):
         async def resolved():
             _, found = await api.call("GET", f"/v1/issues/{issue['id']}")
             return found if found["status"] == "RESOLVED" else None
+
         await eventually(resolved, 90, "the calls timed out, the backlog ended, resolved")
         _, page = await api.call(
-            "GET", f"/v1/events?connection_id={connection['id']}&status=FAILED")
+            "GET", f"/v1/events?connection_id={connection['id']}&status=FAILED"
+        )
         assert page["count"] == 3
         assert {e["error_code"] for e in page["models"]} == {"TIMEOUT"}
     finally:
@@ -124,11 +154,21 @@ async def test_escalation_notifies_when_the_count_crosses_at_most_once_per_inter
     pager = await Receiver().start()
     try:
         source, connection = await pipeline(api, running.receiver.url, "escalate")
-        status, trigger = await api.call("POST", "/v1/issue-triggers", {
-            "name": "escalating", "type": "delivery",
-            "configs": {"connections": [connection["id"]], "strategy": "final_attempt",
-                        "escalate_at": [3, 5], "notify_interval_ms": INTERVAL_MS},
-            "channels": {"webhook": {"url": pager.url}}})
+        status, trigger = await api.call(
+            "POST",
+            "/v1/issue-triggers",
+            {
+                "name": "escalating",
+                "type": "delivery",
+                "configs": {
+                    "connections": [connection["id"]],
+                    "strategy": "final_attempt",
+                    "escalate_at": [3, 5],
+                    "notify_interval_ms": INTERVAL_MS,
+                },
+                "channels": {"webhook": {"url": pager.url}},
+            },
+        )
         assert status == 201, trigger
         _, team = await api.call("GET", "/v1/team")
         secret = team["signing_secret"]["current"]
@@ -143,18 +183,28 @@ async def test_escalation_notifies_when_the_count_crosses_at_most_once_per_inter
 
         async def interval_passed():
             return time.time() * 1000 > _ms(first["opened_at"]) + INTERVAL_MS + 500
+
         await eventually(interval_passed, INTERVAL_MS / 1000 + 30, "the interval passed")
         await send(source, 1)  # the next failure past the interval: escalated (level 5)
         await send(source, 1)  # no threshold left to cross: counted only
         await one_issue(api, trigger["id"], 7)
 
         async def counted_notifications():
-            async with aiohttp.ClientSession() as http, http.get(
-                    f"http://127.0.0.1:{running.issues.settings.issues_port}/metrics") as a:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{running.issues.settings.issues_port}/metrics") as a,
+            ):
                 text = await a.text()
-            line = next((x for x in text.splitlines() if x.startswith(
-                'fasthook_issues_notifications_total{type="issue.updated"}')), None)
+            line = next(
+                (
+                    x
+                    for x in text.splitlines()
+                    if x.startswith('fasthook_issues_notifications_total{type="issue.updated"}')
+                ),
+                None,
+            )
             return line
+
         line = await eventually(counted_notifications, 30, "the escalation counted")
         assert float(line.split()[-1]) == 1.0
 
@@ -167,8 +217,7 @@ async def test_escalation_notifies_when_the_count_crosses_at_most_once_per_inter
         assert _ms(escalated["updated_at"]) - _ms(first["opened_at"]) >= INTERVAL_MS
 
         # Its timeline: opened, counted, escalated, counted, then acknowledged by hand.
-        status, _ = await api.call("PUT", f"/v1/issues/{first['id']}",
-                                   {"status": "ACKNOWLEDGED"})
+        status, _ = await api.call("PUT", f"/v1/issues/{first['id']}", {"status": "ACKNOWLEDGED"})
         assert status == 200
 
         async def acknowledged():
@@ -176,6 +225,7 @@ async def test_escalation_notifies_when_the_count_crosses_at_most_once_per_inter
             assert status == 200, found
             kinds = [(e["kind"], e["count"]) for e in found["models"]]
             return kinds if kinds and kinds[-1][0] == "acknowledged" else None
+
         kinds = await eventually(acknowledged, 30, "the acknowledgement in the timeline")
         # (the 6th and 7th failures may come in one batch: one record, escalated at 7)
         assert kinds[0] == ("opened", 1) and {("escalated", 6), ("escalated", 7)} & set(kinds)

@@ -33,10 +33,14 @@ async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[Stack]:
 async def test_large_bodies_arrive_byte_for_byte_and_are_stored(stack):
     api, receiver, router = stack.api, stack.receiver, stack.router
     _, source = await api.call("POST", "/v1/sources", {"name": "big"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "receiver", "config": {"url": receiver.url + "/big"}})
-    status, _ = await api.call("POST", "/v1/connections", {
-        "name": "big", "source_id": source["id"], "destination_id": destination["id"]})
+    _, destination = await api.call(
+        "POST", "/v1/destinations", {"name": "receiver", "config": {"url": receiver.url + "/big"}}
+    )
+    status, _ = await api.call(
+        "POST",
+        "/v1/connections",
+        {"name": "big", "source_id": source["id"], "destination_id": destination["id"]},
+    )
     assert status == 201
 
     # Random bytes: nothing along the way may re-encode, trim or compress its way to a fit.
@@ -47,6 +51,7 @@ async def test_large_bodies_arrive_byte_for_byte_and_are_stored(stack):
         probe = await send_raw(url, "POST", [OCTETS], b"probe")
         assert probe.status in (200, 404)
         return probe.status == 200
+
     await eventually(served, 10, "the source served")
     ids = {}
     for name, body in bodies.items():
@@ -57,18 +62,21 @@ async def test_large_bodies_arrive_byte_for_byte_and_are_stored(stack):
     async def delivered() -> dict[str, bytes]:
         got = {r.header("x-fasthook-request-id"): r.body for r in receiver.received}
         assert router.process is not None and router.process.poll() is None, (
-            "the router died: " + router.log_path.read_text()[-3000:])
+            "the router died: " + router.log_path.read_text()[-3000:]
+        )
         return got if set(ids.values()) <= set(got) else {}
+
     got = await eventually(delivered, 60, "both large bodies delivered", interval_s=0.2)
     for name, body in bodies.items():
         assert len(got[ids[name]]) == len(body), name
         assert got[ids[name]] == body, name
 
     async def stored(request_id: str) -> bytes | None:
-        async with api.http.get(f"{api.url}/v1/requests/{request_id}/raw_body",
-                                headers=api.headers()) as response:
+        async with api.http.get(
+            f"{api.url}/v1/requests/{request_id}/raw_body", headers=api.headers()
+        ) as response:
             return await response.read() if response.status == 200 else None
+
     for name, body in bodies.items():
-        raw = await eventually(lambda i=ids[name]: stored(i), 60, f"{name} stored",
-                               interval_s=0.2)
+        raw = await eventually(lambda i=ids[name]: stored(i), 60, f"{name} stored", interval_s=0.2)
         assert raw == body, name

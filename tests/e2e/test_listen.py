@@ -34,6 +34,7 @@ def fails_first_time() -> tuple[Counter[str], object]:
     def answer(_: int, got: Received) -> tuple[int, dict[str, str]]:
         seen[got.header("x-fasthook-event-id") or ""] += 1
         return (500 if seen[got.header("x-fasthook-event-id") or ""] == 1 else 200), {}
+
     return seen, answer
 
 
@@ -47,8 +48,11 @@ async def stack(settings: Settings, engine: Engine, tmp_path) -> AsyncIterator[L
 
 
 async def twilio_source(stack: ListenStack, name: str) -> dict:
-    status, source = await stack.call("POST", "/v1/sources", {
-        "name": name, "config": {"auth_type": "TWILIO", "auth": {"auth_token": TOKEN}}})
+    status, source = await stack.call(
+        "POST",
+        "/v1/sources",
+        {"name": name, "config": {"auth_type": "TWILIO", "auth": {"auth_token": TOKEN}}},
+    )
     assert status == 201, source
     return source
 
@@ -60,33 +64,36 @@ def signed(url: str, body: bytes = GUIDE_BODY) -> list[tuple[str, str | bytes]]:
 
 async def test_twilio_callback_reaches_the_local_server_exactly_and_is_retried(stack):
     source = await twilio_source(stack, "twilio")
-    cli = stack.start_cli(str(stack.local.port), "--source", "twilio", "--output", "json",
-                          "--path", "/hooks")
+    cli = stack.start_cli(
+        str(stack.local.port), "--source", "twilio", "--output", "json", "--path", "/hooks"
+    )
     try:
         await cli.wait_stderr("connected")
         url = source["url"] + "/twilio/status?tenant=a%20b"
         request_id = await until_delivered(stack, url, signed(url), GUIDE_BODY)
 
         # Byte-identical, both signatures valid, at the session's path + the request's path.
-        first = next(r for r in stack.local.received
-                     if r.header("x-fasthook-request-id") == request_id)
+        first = next(
+            r for r in stack.local.received if r.header("x-fasthook-request-id") == request_id
+        )
         assert first.body == GUIDE_BODY
         assert first.path_qs == "/hooks/twilio/status?tenant=a%20b"
         assert first.header("x-fasthook-source-url") == url
-        params = {k: v[0] for k, v in parse_qs(first.body.decode(),
-                                               keep_blank_values=True).items()}
+        params = {k: v[0] for k, v in parse_qs(first.body.decode(), keep_blank_values=True).items()}
         assert RequestValidator(TOKEN).validate(url, params, first.header("X-Twilio-Signature"))
         _, team = await stack.call("GET", "/v1/team")
-        assert verify(first.header("x-fasthook-signature"), team["signing_secret"]["current"],
-                      first.body)
+        assert verify(
+            first.header("x-fasthook-signature"), team["signing_secret"]["current"], first.body
+        )
         assert first.header("x-fasthook-relay-token") is None
 
         # 500, then the connection's retry rule (the session's default) brings a 200.
         event_id = first.header("x-fasthook-event-id")
         attempts = await stack.attempts(event_id, 2)
-        assert [(a["attempt_number"], a["trigger"], a["status"], a["response_status"])
-                for a in attempts[:2]] == [(1, "INITIAL", "FAILED", 500),
-                                           (2, "AUTOMATIC", "SUCCESSFUL", 200)]
+        assert [
+            (a["attempt_number"], a["trigger"], a["status"], a["response_status"])
+            for a in attempts[:2]
+        ] == [(1, "INITIAL", "FAILED", 500), (2, "AUTOMATIC", "SUCCESSFUL", 200)]
         assert attempts[0]["requested_url"].endswith("/hooks/twilio/status?tenant=a%20b")
         second = [r for r in stack.local.received if r.header("x-fasthook-event-id") == event_id]
         assert second[1].body == GUIDE_BODY and second[1].header("x-fasthook-attempt") == "2"
@@ -94,11 +101,15 @@ async def test_twilio_callback_reaches_the_local_server_exactly_and_is_retried(s
         # The session's own JSON lines, one per forward.
         async def lines() -> list[dict]:
             return [x for x in cli.json_lines() if x["event_id"] == event_id]
+
         shown = await eventually(lines, 30, "two JSON lines")
         assert len(shown) >= 2
         assert {k: shown[0][k] for k in ("request_id", "method", "path", "local_status")} == {
-            "request_id": request_id, "method": "POST",
-            "path": "/hooks/twilio/status?tenant=a%20b", "local_status": 500}
+            "request_id": request_id,
+            "method": "POST",
+            "path": "/hooks/twilio/status?tenant=a%20b",
+            "local_status": 500,
+        }
         assert isinstance(shown[0]["latency_ms"], int)
         assert shown[1]["local_status"] == 200
 
@@ -116,10 +127,21 @@ async def test_sessions_of_one_team_each_get_their_own_events(stack, tmp_path):
     second = await twilio_source(stack, "twilio-eu")
     other = Receiver()
     await other.start()
-    mine = stack.start_cli(str(stack.local.port), "--source", "twilio", "--source", second["id"],
-                           "--output", "json", "--name", "ada", name="ada")
-    theirs = stack.start_cli(str(other.port), "--source", "twilio", "--output", "json",
-                             "--name", "bob", name="bob")
+    mine = stack.start_cli(
+        str(stack.local.port),
+        "--source",
+        "twilio",
+        "--source",
+        second["id"],
+        "--output",
+        "json",
+        "--name",
+        "ada",
+        name="ada",
+    )
+    theirs = stack.start_cli(
+        str(other.port), "--source", "twilio", "--output", "json", "--name", "bob", name="bob"
+    )
     try:
         await mine.wait_stderr("connected")
         await theirs.wait_stderr("connected")
@@ -130,6 +152,7 @@ async def test_sessions_of_one_team_each_get_their_own_events(stack, tmp_path):
             await stack.post(url, signed(url), GUIDE_BODY)
             await asyncio.sleep(0.5)
             return bool(stack.local.received) and bool(other.received)
+
         await eventually(both, 60, "both sessions forwarded an event")
         assert not set(stack.local.event_ids()) & set(other.event_ids())
 
@@ -139,7 +162,10 @@ async def test_sessions_of_one_team_each_get_their_own_events(stack, tmp_path):
         assert request_id not in {r.header("x-fasthook-request-id") for r in other.received}
         _, connections = await stack.call("GET", "/v1/connections")
         assert {c["name"] for c in connections["models"]} == {
-            "twilio to ada", "twilio-eu to ada", "twilio to bob"}
+            "twilio to ada",
+            "twilio-eu to ada",
+            "twilio to bob",
+        }
     finally:
         await mine.stop()
         await theirs.stop()
@@ -168,6 +194,7 @@ async def test_local_server_down_at_start_waits_for_it(stack):
                 await stack.post(url, signed(url), GUIDE_BODY)
                 await asyncio.sleep(1)
                 return bool(local.received)
+
             await eventually(arrived, 60, "an event forwarded once the server is up")
         finally:
             await local.stop()
@@ -196,9 +223,16 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
         # No retry rule: what the session misses comes back only by its catch-up on reconnect.
         _, connections = await stack.call("GET", "/v1/connections")
         [connection] = connections["models"]
-        status, _ = await stack.call("PUT", f"/v1/connections/{connection['id']}", {
-            "name": connection["name"], "source_id": connection["source_id"],
-            "destination_id": connection["destination_id"], "rules": []})
+        status, _ = await stack.call(
+            "PUT",
+            f"/v1/connections/{connection['id']}",
+            {
+                "name": connection["name"],
+                "source_id": connection["source_id"],
+                "destination_id": connection["destination_id"],
+                "rules": [],
+            },
+        )
         assert status == 200
         await asyncio.sleep(1)  # lets the deliverer's view take the new rules
 
@@ -209,6 +243,7 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
         async def failed_meanwhile() -> bool:
             page = await stack.query("/v1/events?error_code=CLI_DISCONNECTED&status=FAILED")
             return set(missed) <= {e["request_id"] for e in page["models"]}
+
         await eventually(failed_meanwhile, 60, "the events failed as CLI_DISCONNECTED", 0.3)
         await stack.start_api()
         await cli.wait_stderr("reconnected")
@@ -216,13 +251,19 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
         async def all_arrived() -> bool:
             got = {r.header("x-fasthook-request-id") for r in stack.local.received}
             return set(missed) <= got
+
         await eventually(all_arrived, 120, "the events sent while the API was down", 0.5)
         # Each failed as CLI_DISCONNECTED and came back by the session's catch-up (a bulk retry).
-        event_id = next(r.header("x-fasthook-event-id") for r in stack.local.received
-                        if r.header("x-fasthook-request-id") == missed[0])
+        event_id = next(
+            r.header("x-fasthook-event-id")
+            for r in stack.local.received
+            if r.header("x-fasthook-request-id") == missed[0]
+        )
         attempts = await stack.attempts(event_id, 2)
-        assert (attempts[0]["error_code"], attempts[0]["trigger"]) == ("CLI_DISCONNECTED",
-                                                                       "INITIAL")
+        assert (attempts[0]["error_code"], attempts[0]["trigger"]) == (
+            "CLI_DISCONNECTED",
+            "INITIAL",
+        )
         assert attempts[-1]["trigger"] == "BULK_RETRY"
     finally:
         assert await cli.stop() == 0
@@ -231,10 +272,13 @@ async def test_the_session_reconnects_after_the_api_restarts_and_gets_what_it_mi
 
 async def test_interactive_mode_shows_each_event_and_retries_the_selected_one(stack):
     source = await twilio_source(stack, "twilio")
-    child = pexpect.spawn(sys.executable, ["-m", "fasthook", "listen", str(stack.local.port),
-                                           "--source", "twilio"],
-                          env={**stack.cli_env(), "TERM": "xterm-256color"},
-                          dimensions=(30, 200), timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "fasthook", "listen", str(stack.local.port), "--source", "twilio"],
+        env={**stack.cli_env(), "TERM": "xterm-256color"},
+        dimensions=(30, 200),
+        timeout=60,
+    )
 
     async def expect(pattern: str) -> None:
         await asyncio.to_thread(child.expect, pattern)
@@ -247,8 +291,11 @@ async def test_interactive_mode_shows_each_event_and_retries_the_selected_one(st
         await expect("connected")
         url = source["url"] + "/twilio/status"
         request_id = await until_delivered(stack, url, signed(url), GUIDE_BODY)
-        event_id = next(r.header("x-fasthook-event-id") for r in stack.local.received
-                        if r.header("x-fasthook-request-id") == request_id)
+        event_id = next(
+            r.header("x-fasthook-event-id")
+            for r in stack.local.received
+            if r.header("x-fasthook-request-id") == request_id
+        )
         # The event's line: status, method, path, local status, latency, id.
         await expect(row("FAIL", "POST", "/twilio/status", "500", r"\d+ ms", event_id + " #1"))
         await expect(row("OK", "POST", "/twilio/status", "200", r"\d+ ms", event_id + " #2"))

@@ -27,7 +27,8 @@ def receiver_verifies(kind: str, got: Received) -> bool:
     headers = dict(got.headers)
     if kind == "STRIPE":
         return stripe.WebhookSignature.verify_header(
-            got.body, got.header("Stripe-Signature"), auth["webhook_secret_key"], tolerance=300)
+            got.body, got.header("Stripe-Signature"), auth["webhook_secret_key"], tolerance=300
+        )
     if kind == "STANDARD_WEBHOOKS":
         Webhook(auth["webhook_secret_key"]).verify(got.body, headers, json_parse=False)
         return True
@@ -35,23 +36,34 @@ def receiver_verifies(kind: str, got: Received) -> bool:
         return SignatureVerifier(auth["signing_secret"]).is_valid_request(got.body, headers)
     digest = hmac.new(auth["webhook_secret_key"].encode(), got.body, hashlib.sha256)
     if kind == "GITHUB":
-        return hmac.compare_digest("sha256=" + digest.hexdigest(),
-                                   got.header("X-Hub-Signature-256") or "")
-    return hmac.compare_digest(base64.b64encode(digest.digest()).decode(),
-                               got.header("X-Shopify-Hmac-Sha256") or "")
+        return hmac.compare_digest(
+            "sha256=" + digest.hexdigest(), got.header("X-Hub-Signature-256") or ""
+        )
+    return hmac.compare_digest(
+        base64.b64encode(digest.digest()).decode(), got.header("X-Shopify-Hmac-Sha256") or ""
+    )
 
 
 async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):  # noqa: F811
     api, receiver = stack.api, stack.receiver
     urls = {}
     for kind, (auth, _, _) in PRESETS.items():
-        status, source = await api.call("POST", "/v1/sources", {
-            "name": kind.lower(), "config": {"auth_type": kind, "auth": auth}})
+        status, source = await api.call(
+            "POST",
+            "/v1/sources",
+            {"name": kind.lower(), "config": {"auth_type": kind, "auth": auth}},
+        )
         assert status == 201, source
-        _, destination = await api.call("POST", "/v1/destinations", {
-            "name": kind.lower(), "config": {"url": f"{receiver.url}/{kind.lower()}"}})
-        status, _ = await api.call("POST", "/v1/connections", {
-            "name": kind.lower(), "source_id": source["id"], "destination_id": destination["id"]})
+        _, destination = await api.call(
+            "POST",
+            "/v1/destinations",
+            {"name": kind.lower(), "config": {"url": f"{receiver.url}/{kind.lower()}"}},
+        )
+        status, _ = await api.call(
+            "POST",
+            "/v1/connections",
+            {"name": kind.lower(), "source_id": source["id"], "destination_id": destination["id"]},
+        )
         assert status == 201
         urls[kind] = source["url"]
 
@@ -60,17 +72,20 @@ async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):  #
         return sign(BODY, stamp=int(time.time()), **wrong) if kind in TIMED else sign(BODY, **wrong)
 
     for kind, url in urls.items():
+
         async def served(kind: str = kind, url: str = url) -> bool:
             answer = await send_raw(url, "POST", signed(kind), BODY)
             # 404 until the ingress's view has the source; 503 when the broker did not take the
             # request within the produce timeout (stored nothing: a provider sends it again).
             assert answer.status in (200, 404, 503), (kind, answer.status)
             return answer.status == 200
+
         await eventually(served, 20, f"the {kind} source served")
 
     async def delivered() -> dict[str, Received]:
         got = {r.path_qs.strip("/").upper(): r for r in receiver.received}
         return got if set(urls) <= set(got) else {}
+
     got = await eventually(delivered, 60, "every preset's request delivered", interval_s=0.2)
     for kind in urls:
         assert got[kind].body == BODY, kind
@@ -83,7 +98,11 @@ async def test_delivered_requests_verify_again_with_the_providers_sdk(stack):  #
     async def recorded() -> dict | None:
         status, found = await api.call("GET", f"/v1/requests/{request_id}")
         return found if status == 200 else None
+
     record = await eventually(recorded, 30, "the refused request recorded", interval_s=0.2)
     assert (record["status"], record["rejection_cause"]) == ("rejected", "VERIFICATION_FAILED")
-    assert record["verification"] == {"method": "STRIPE", "verified": False,
-                                      "detail": "signature mismatch"}
+    assert record["verification"] == {
+        "method": "STRIPE",
+        "verified": False,
+        "detail": "signature mismatch",
+    }

@@ -29,37 +29,44 @@ def settings(settings: Settings, engine) -> Settings:
 @pytest.fixture
 async def stack(settings: Settings, engine, tmp_path) -> AsyncIterator[dict]:
     # The receiver fails twice (an outage), then is fixed.
-    async with running_stack(settings, engine, tmp_path,
-                             Receiver(answer=answers(500, 500))) as running:
+    async with running_stack(
+        settings, engine, tmp_path, Receiver(answer=answers(500, 500))
+    ) as running:
         yield {"api": running.api, "receiver": running.receiver}
 
 
 def signed(url: str, body: bytes) -> list[tuple[str, str]]:
     params = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
-    return [("Content-Type", "application/x-www-form-urlencoded"),
-            ("X-Twilio-Signature", RequestValidator(TOKEN).compute_signature(url, params))]
+    return [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", RequestValidator(TOKEN).compute_signature(url, params)),
+    ]
 
 
 def twilio_valid(got) -> bool:
     params = {k: v[0] for k, v in parse_qs(got.body.decode(), keep_blank_values=True).items()}
-    return RequestValidator(TOKEN).validate(got.header("x-fasthook-source-url"), params,
-                                            got.header("X-Twilio-Signature"))
+    return RequestValidator(TOKEN).validate(
+        got.header("x-fasthook-source-url"), params, got.header("X-Twilio-Signature")
+    )
 
 
 async def test_search_retry_and_replay_through_the_api(stack):
     api, receiver = stack["api"], stack["receiver"]
     _, source = await api.call("POST", "/v1/sources", {"name": "twilio"})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "receiver", "config": {"url": receiver.url + "/hook"}})
+    _, destination = await api.call(
+        "POST", "/v1/destinations", {"name": "receiver", "config": {"url": receiver.url + "/hook"}}
+    )
     connection = guide_connection(source["id"], destination["id"])
     connection["rules"] = [connection["rules"][0]]  # the filter, no automatic retry
     _, created = await api.call("POST", "/v1/connections", connection)
 
     url = source["url"] + "/twilio/status"
     other = source["url"] + "/voice/status"  # not in the filter's paths
+
     async def accepted(target: str):
         answer = await send_raw(target, "POST", signed(target, GUIDE_BODY), GUIDE_BODY)
         return answer if answer.status == 200 else None
+
     # The new source reaches the ingress's view within moments: poll until it answers.
     sent = await eventually(lambda: accepted(url), 5, "the source served")
     filtered = await accepted(other)
@@ -72,13 +79,24 @@ async def test_search_retry_and_replay_through_the_api(stack):
         return body["models"] if body["count"] >= count else None
 
     # The guide's queries.
-    [found] = await eventually(lambda: listed(
-        f"/v1/requests?source_id={source['id']}&status=accepted&include_data=true"
-        f"&q=SMaaaaaaaa&limit=1", 1), 30, "the request searchable")
+    [found] = await eventually(
+        lambda: listed(
+            f"/v1/requests?source_id={source['id']}&status=accepted&include_data=true"
+            f"&q=SMaaaaaaaa&limit=1",
+            1,
+        ),
+        30,
+        "the request searchable",
+    )
     assert found["data"]["body"]["MessageStatus"] == "delivered"
-    [event] = await eventually(lambda: listed(
-        f"/v1/events?source_id={source['id']}&status=FAILED&include_data=true"
-        f"&q=MessageStatus", 1), 30, "the failed event")
+    [event] = await eventually(
+        lambda: listed(
+            f"/v1/events?source_id={source['id']}&status=FAILED&include_data=true&q=MessageStatus",
+            1,
+        ),
+        30,
+        "the failed event",
+    )
     assert event["request_id"] == request_id
     attempts = await listed(f"/v1/attempts?event_id={event['id']}", 1)
     assert attempts[0]["response_status"] == 500
@@ -86,8 +104,9 @@ async def test_search_retry_and_replay_through_the_api(stack):
     # Event retry after the receiver is fixed (it fails once more, then answers 204).
     status, _ = await api.call("POST", f"/v1/events/{event['id']}/retry")
     assert status == 202
-    attempts = await eventually(lambda: listed(f"/v1/attempts?event_id={event['id']}", 2), 30,
-                                "the manual attempt recorded")
+    attempts = await eventually(
+        lambda: listed(f"/v1/attempts?event_id={event['id']}", 2), 30, "the manual attempt recorded"
+    )
     assert {a["trigger"] for a in attempts} == {"INITIAL", "MANUAL"}
 
     # The filtered request, replayed after the filter also admits /voice/status.
@@ -102,8 +121,12 @@ async def test_search_retry_and_replay_through_the_api(stack):
 
 
 async def _replay_received(receiver: Receiver):
-    found = [r for r in receiver.received if "/voice/status" in (
-        r.header("x-fasthook-source-url") or "") and r.header("x-fasthook-attempt") == "1"]
+    found = [
+        r
+        for r in receiver.received
+        if "/voice/status" in (r.header("x-fasthook-source-url") or "")
+        and r.header("x-fasthook-attempt") == "1"
+    ]
     return found
 
 
@@ -112,9 +135,16 @@ async def test_openapi_covers_the_forwarded_routes(stack):
     async with api.http.get(api.url + "/v1/openapi.json") as response:
         document = await response.json()
     paths = document["paths"]
-    for path in ("/v1/requests", "/v1/requests/{id}/raw_body", "/v1/events/{id}/retry",
-                 "/v1/attempts", "/v1/ignored-events", "/v1/bulk/events/retry/{id}/cancel",
-                 "/v1/sources", "/v1/connections/{id}/pause"):
+    for path in (
+        "/v1/requests",
+        "/v1/requests/{id}/raw_body",
+        "/v1/events/{id}/retry",
+        "/v1/attempts",
+        "/v1/ignored-events",
+        "/v1/bulk/events/retry/{id}/cancel",
+        "/v1/sources",
+        "/v1/connections/{id}/pause",
+    ):
         assert path in paths, path
     names = [p["name"] for p in paths["/v1/events"]["get"]["parameters"]]
     assert {"source_id", "status", "q", "include_data", "created_at[gte]"} <= set(names)

@@ -49,33 +49,54 @@ async def stack(settings: Settings, tmp_path) -> AsyncIterator[dict]:
 
 async def test_signed_status_callback_reaches_a_validating_receiver(stack):
     api, receiver = stack["api"], stack["receiver"]
-    _, source = await api.call("POST", "/v1/sources", {
-        "name": "twilio", "config": {"auth_type": "TWILIO", "auth": {"auth_token": TOKEN},
-                                     "allowed_http_methods": ["POST"]}})
-    _, destination = await api.call("POST", "/v1/destinations", {
-        "name": "receiver", "config": {"url": receiver.url + "/webhooks/twilio/status",
-                                       "auth_type": "FASTHOOK_SIGNATURE"}})
-    status, _ = await api.call("POST", "/v1/connections",
-                               guide_connection(source["id"], destination["id"]))
+    _, source = await api.call(
+        "POST",
+        "/v1/sources",
+        {
+            "name": "twilio",
+            "config": {
+                "auth_type": "TWILIO",
+                "auth": {"auth_token": TOKEN},
+                "allowed_http_methods": ["POST"],
+            },
+        },
+    )
+    _, destination = await api.call(
+        "POST",
+        "/v1/destinations",
+        {
+            "name": "receiver",
+            "config": {
+                "url": receiver.url + "/webhooks/twilio/status",
+                "auth_type": "FASTHOOK_SIGNATURE",
+            },
+        },
+    )
+    status, _ = await api.call(
+        "POST", "/v1/connections", guide_connection(source["id"], destination["id"])
+    )
     assert status == 201
     _, team = await api.call("GET", "/v1/team")
 
     url = source["url"] + "/twilio/status?tenant=a%20b"
     params = {k: v[0] for k, v in parse_qs(GUIDE_BODY.decode(), keep_blank_values=True).items()}
     signature = RequestValidator(TOKEN).compute_signature(url, params)
-    headers = [("Content-Type", "application/x-www-form-urlencoded"),
-               ("X-Twilio-Signature", signature),
-               ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4")]
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", signature),
+        ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4"),
+    ]
     # Each send is a real callback; the receiver takes any.
     got = await sent_until_received(receiver, url, headers, GUIDE_BODY)
 
     # The receiver's checks, as the guide tells it to do them:
     assert got.body == GUIDE_BODY
     assert got.header("x-fasthook-source-url") == url
-    received_params = {k: v[0] for k, v in parse_qs(got.body.decode(),
-                                                     keep_blank_values=True).items()}
-    assert RequestValidator(TOKEN).validate(got.header("x-fasthook-source-url"),
-                                            received_params, got.header("X-Twilio-Signature"))
-    assert verify(got.header("x-fasthook-signature"), team["signing_secret"]["current"],
-                  got.body)
+    received_params = {
+        k: v[0] for k, v in parse_qs(got.body.decode(), keep_blank_values=True).items()
+    }
+    assert RequestValidator(TOKEN).validate(
+        got.header("x-fasthook-source-url"), received_params, got.header("X-Twilio-Signature")
+    )
+    assert verify(got.header("x-fasthook-signature"), team["signing_secret"]["current"], got.body)
     assert got.header("I-Twilio-Idempotency-Token") == "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4"

@@ -12,11 +12,20 @@ from tests.support.poll import eventually
 
 
 def fasthook(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-           "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
-           "FASTHOOK_SECRET_KEY": settings.secret_key, "FASTHOOK_LOG_FORMAT": "text"}
-    return subprocess.run([sys.executable, "-m", "fasthook", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "FASTHOOK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FASTHOOK_TOPIC_NAMESPACE": settings.topic_namespace,
+        "FASTHOOK_SECRET_KEY": settings.secret_key,
+        "FASTHOOK_LOG_FORMAT": "text",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fasthook", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def run(settings, *args: str) -> str:
@@ -30,8 +39,9 @@ async def test_teams_and_keys_lifecycle(settings):
     assert team_id.startswith("tm_") and name == "ops"
     assert team_id in await run(settings, "teams", "list")
 
-    key_id, key = (await run(settings, "keys", "create", "--team", team_id,
-                             "--name", "deploy")).split()
+    key_id, key = (
+        await run(settings, "keys", "create", "--team", team_id, "--name", "deploy")
+    ).split()
     assert key.startswith("fhp_") and key_id.startswith("key_")
     listing = await run(settings, "keys", "list")
     assert key_id in listing and "active" in listing and key not in listing
@@ -44,6 +54,7 @@ async def test_teams_and_keys_lifecycle(settings):
 
         async def refused() -> bool:
             return (await api.call("GET", "/v1/team", key=key))[0] == 401
+
         await eventually(refused, 5, "the revoked key refused")
         assert "revoked" in await run(settings, "keys", "list")
     finally:

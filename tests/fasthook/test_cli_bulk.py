@@ -58,23 +58,28 @@ async def stack(settings: Settings, engine, tmp_path, outage: Outage) -> AsyncIt
 async def failed_events(stack: Stack, fasthook: Cli, count: int) -> str:
     """`count` events that failed (no retry rule: one attempt each); their source's id."""
     await fasthook("sources", "create", "--name", "sms")
-    await fasthook("destinations", "create", "--name", "app",
-                   "--url", stack.receiver.url + "/hook")
-    await fasthook("connections", "create", "--name", "sms-to-app", "--source", "sms",
-                   "--destination", "app")
+    await fasthook("destinations", "create", "--name", "app", "--url", stack.receiver.url + "/hook")
+    await fasthook(
+        "connections", "create", "--name", "sms-to-app", "--source", "sms", "--destination", "app"
+    )
     source = (await fasthook("sources", "get", "sms", "-o", "json")).json()
 
     async def served() -> bool:
         return (await send_raw(source["url"], "POST", [], b"warm-up")).status == 200
+
     await eventually(served, 10, "the source served")
     gate = asyncio.Semaphore(20)
 
     async def post(i: int) -> None:
         async with gate:
-            answer = await send_raw(source["url"] + "/twilio/status", "POST", [
-                ("Content-Type", "application/x-www-form-urlencoded")],
-                f"MessageStatus=failed&n={i}".encode())
+            answer = await send_raw(
+                source["url"] + "/twilio/status",
+                "POST",
+                [("Content-Type", "application/x-www-form-urlencoded")],
+                f"MessageStatus=failed&n={i}".encode(),
+            )
             assert answer.status == 200
+
     await asyncio.gather(*(post(i) for i in range(count - 1)))
 
     plan = {"query": {"source_id": source["id"], "status": "FAILED"}}
@@ -83,19 +88,27 @@ async def failed_events(stack: Stack, fasthook: Cli, count: int) -> str:
         status, body = await stack.api.call("POST", "/v1/bulk/events/retry/plan", plan)
         assert status == 200, body
         return body["estimated_count"] == count
+
     await eventually(planned, 240, f"{count} failed events", 0.5)
     return source["id"]
 
 
 async def start(fasthook: Cli, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fasthook", *args, env={**os.environ, **fasthook.env()},
+        sys.executable,
+        "-m",
+        "fasthook",
+        *args,
+        env={**os.environ, **fasthook.env()},
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
-async def test_bulk_retry_shows_progress_and_ends_successful(stack: Stack, outage: Outage,
-                                                             tmp_path):
+async def test_bulk_retry_shows_progress_and_ends_successful(
+    stack: Stack, outage: Outage, tmp_path
+):
     fasthook = Cli(stack.api.url, stack.api.key, tmp_path / "config.json")
     source_id = await failed_events(stack, fasthook, COUNT)
     outage.down = False
@@ -104,13 +117,24 @@ async def test_bulk_retry_shows_progress_and_ends_successful(stack: Stack, outag
     stack.projections.app[BULK].pause_s = 0.1
 
     # Without --yes and without a terminal to ask on: a usage error, nothing started.
-    refused = await fasthook.process("bulk", "retry", "events", "--filter",
-                                     f"source_id={source_id}", "--filter", "status=FAILED")
+    refused = await fasthook.process(
+        "bulk", "retry", "events", "--filter", f"source_id={source_id}", "--filter", "status=FAILED"
+    )
     assert refused.code == 2 and f"{COUNT} events match" in refused.stderr
 
-    done = await fasthook.process("bulk", "retry", "events", "--filter",
-                                  f"source_id={source_id}", "--filter", "status=FAILED",
-                                  "--yes", "--output", "json", timeout_s=300)
+    done = await fasthook.process(
+        "bulk",
+        "retry",
+        "events",
+        "--filter",
+        f"source_id={source_id}",
+        "--filter",
+        "status=FAILED",
+        "--yes",
+        "--output",
+        "json",
+        timeout_s=300,
+    )
     assert done.code == 0, done.stderr
     job = json.loads(done.stdout)
     assert (job["status"], job["processed_count"]) == ("COMPLETED", COUNT)
@@ -120,15 +144,16 @@ async def test_bulk_retry_shows_progress_and_ends_successful(stack: Stack, outag
 
     async def all_successful() -> bool:
         # Paged through by the CLI (250 a page): every one of them, delivered.
-        events = (await fasthook("events", "list", "--source", source_id, "--limit", "1000",
-                                 "-o", "json")).lines()
+        events = (
+            await fasthook("events", "list", "--source", source_id, "--limit", "1000", "-o", "json")
+        ).lines()
         assert len(events) == COUNT
         return all(e["status"] == "SUCCESSFUL" for e in events)
+
     await eventually(all_successful, 240, "every event SUCCESSFUL", 1)
 
 
-async def test_ctrl_c_in_a_terminal_cancels_the_bulk_job(stack: Stack, outage: Outage,
-                                                        tmp_path):
+async def test_ctrl_c_in_a_terminal_cancels_the_bulk_job(stack: Stack, outage: Outage, tmp_path):
     """In a pseudo-terminal, as a person runs it: rich's live bar moves, Ctrl-C (the
     terminal's SIGINT) cancels the job through the API, and the command exits 130 cleanly."""
     fasthook = Cli(stack.api.url, stack.api.key, tmp_path / "config.json")
@@ -137,11 +162,25 @@ async def test_ctrl_c_in_a_terminal_cancels_the_bulk_job(stack: Stack, outage: O
     # Slow pages: the job is still running when the user presses Ctrl-C.
     stack.projections.app[BULK].page_size = 5
     stack.projections.app[BULK].pause_s = 0.5
-    child = pexpect.spawn(sys.executable, ["-m", "fasthook", "bulk", "retry", "events",
-                                           "--filter", f"source_id={source_id}", "--yes",
-                                           "--output", "json"],
-                          env={**os.environ, **fasthook.env()}, encoding="utf-8",
-                          dimensions=(40, 160), timeout=120)
+    child = pexpect.spawn(
+        sys.executable,
+        [
+            "-m",
+            "fasthook",
+            "bulk",
+            "retry",
+            "events",
+            "--filter",
+            f"source_id={source_id}",
+            "--yes",
+            "--output",
+            "json",
+        ],
+        env={**os.environ, **fasthook.env()},
+        encoding="utf-8",
+        dimensions=(40, 160),
+        timeout=120,
+    )
     try:
         # The blocking pexpect calls run in threads: this loop serves the API meanwhile.
         await asyncio.to_thread(child.expect, f"{count} events match")

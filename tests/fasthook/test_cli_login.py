@@ -37,39 +37,50 @@ async def test_login_profiles_and_overrides(api: RunningApi, settings, tmp_path)
     wrong = await fasthook("login", "--api", api.url, "--key", "fhp_wrong", env=plain)
     assert wrong.code == 1 and "401" in wrong.stderr and not config.exists()
 
-    first = await fasthook.process("login", "--api", api.url + "/", "--key", api.key,
-                                   "--profile", "acme", env=plain)
+    first = await fasthook.process(
+        "login", "--api", api.url + "/", "--key", api.key, "--profile", "acme", env=plain
+    )
     assert first.code == 0, first.stderr
     assert api.team["id"] in first.stderr and first.stdout == ""
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
-    second = await fasthook("login", "--api", api.url, "--profile", "globex", env=plain,
-                            stdin=f"{other_key}\n")
+    second = await fasthook(
+        "login", "--api", api.url, "--profile", "globex", env=plain, stdin=f"{other_key}\n"
+    )
     assert second.code == 2 and not json.loads(config.read_text())["profiles"].get("globex")
-    second = await fasthook("login", "--api", api.url, "--key", other_key,
-                            "--profile", "globex", env=plain)
+    second = await fasthook(
+        "login", "--api", api.url, "--key", other_key, "--profile", "globex", env=plain
+    )
     assert second.code == 0, second.stderr
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
 
     profiles = (await fasthook("profiles", "--output", "json", env=plain)).lines()
     assert {(p["name"], p["current"]) for p in profiles} == {("acme", False), ("globex", True)}
-    assert all(api.key not in json.dumps(p) and other_key not in json.dumps(p)
-               for p in profiles)
+    assert all(api.key not in json.dumps(p) and other_key not in json.dumps(p) for p in profiles)
     assert json.loads(config.read_text())["profiles"]["acme"]["api_url"] == api.url
 
     # The last login is current; --profile (or FASTHOOK_PROFILE) picks another.
     assert (await fasthook("team", "-o", "json", env=plain)).json()["id"] == other_team["id"]
     assert (await fasthook("--profile", "acme", "team", "-o", "json", env=plain)).json()[
-        "id"] == api.team["id"]
-    assert (await fasthook("team", "-o", "json", env={**plain, "FASTHOOK_PROFILE": "acme"})
-            ).json()["id"] == api.team["id"]
+        "id"
+    ] == api.team["id"]
+    assert (await fasthook("team", "-o", "json", env={**plain, "FASTHOOK_PROFILE": "acme"})).json()[
+        "id"
+    ] == api.team["id"]
     assert (await fasthook("--profile", "nope", "team", env=plain)).code == 1
     # The environment overrides the profile's key.
-    assert (await fasthook("team", "-o", "json", env={**plain, "FASTHOOK_API_KEY": api.key})
-            ).json()["id"] == api.team["id"]
-    as_process = await fasthook.process("--profile", "acme", "sources", "list", "-o", "json",
-                                        env={"FASTHOOK_CONFIG": str(config),
-                                             "PATH": os.environ.get("PATH", "")})
+    assert (
+        await fasthook("team", "-o", "json", env={**plain, "FASTHOOK_API_KEY": api.key})
+    ).json()["id"] == api.team["id"]
+    as_process = await fasthook.process(
+        "--profile",
+        "acme",
+        "sources",
+        "list",
+        "-o",
+        "json",
+        env={"FASTHOOK_CONFIG": str(config), "PATH": os.environ.get("PATH", "")},
+    )
     assert as_process.code == 0, as_process.stderr
 
     assert (await fasthook("logout", "--profile", "globex", env=plain)).code == 0

@@ -36,55 +36,109 @@ async def test_configuration_verbs(stack: Stack, fasthook: Cli):
     team = (await fasthook("team", "--output", "json")).json()
     assert team["id"] == stack.api.team["id"] and team["signing_secret"]["current"]
 
-    source = (await fasthook("sources", "create", "--name", "sms", "--allowed-methods",
-                             "POST,GET", "--output", "json")).json()
+    source = (
+        await fasthook(
+            "sources",
+            "create",
+            "--name",
+            "sms",
+            "--allowed-methods",
+            "POST,GET",
+            "--output",
+            "json",
+        )
+    ).json()
     assert source["id"].startswith("src_")
     assert source["config"]["allowed_http_methods"] == ["POST", "GET"]
     listed = (await fasthook("sources", "list", "--output", "json")).lines()
     assert source["id"] in {s["id"] for s in listed}
     # Shell completion offers the API's names for an ID|NAME argument.
-    completed = await fasthook.process(env={**fasthook.env(), "_FASTHOOK_COMPLETE": "bash_complete",
-                                            "COMP_WORDS": "fasthook sources get s",
-                                            "COMP_CWORD": "3"})
+    completed = await fasthook.process(
+        env={
+            **fasthook.env(),
+            "_FASTHOOK_COMPLETE": "bash_complete",
+            "COMP_WORDS": "fasthook sources get s",
+            "COMP_CWORD": "3",
+        }
+    )
     assert completed.code == 0 and "plain,sms" in completed.stdout.splitlines()
     by_name = (await fasthook("sources", "get", "sms", "--output", "json")).json()
     assert by_name == source
-    updated = (await fasthook("sources", "update", "sms", "--description", "Twilio SMS",
-                              "--output", "json")).json()
+    updated = (
+        await fasthook(
+            "sources", "update", "sms", "--description", "Twilio SMS", "--output", "json"
+        )
+    ).json()
     assert updated["description"] == "Twilio SMS"
     assert updated["config"]["allowed_http_methods"] == ["POST", "GET"]  # the rest stays
     assert (await fasthook("sources", "disable", source["id"], "-o", "json")).json()[
-        "status"] == "disabled"
-    assert (await fasthook("sources", "enable", "sms", "-o", "json")).json()[
-        "status"] == "enabled"
+        "status"
+    ] == "disabled"
+    assert (await fasthook("sources", "enable", "sms", "-o", "json")).json()["status"] == "enabled"
 
-    destination = (await fasthook(
-        "destinations", "create", "--name", "app", "--url", stack.receiver.url + "/hook",
-        "--auth-type", "FASTHOOK_SIGNATURE", "--data", '{"description": "from --data"}',
-        "--output", "json")).json()
+    destination = (
+        await fasthook(
+            "destinations",
+            "create",
+            "--name",
+            "app",
+            "--url",
+            stack.receiver.url + "/hook",
+            "--auth-type",
+            "FASTHOOK_SIGNATURE",
+            "--data",
+            '{"description": "from --data"}',
+            "--output",
+            "json",
+        )
+    ).json()
     assert destination["config"]["url"] == stack.receiver.url + "/hook"
     assert destination["description"] == "from --data"
     for action, status in (("disable", "disabled"), ("enable", "enabled")):
         assert (await fasthook("destinations", action, "app", "-o", "json")).json()[
-            "status"] == status
+            "status"
+        ] == status
 
     rules = json.dumps([{"type": "retry", "strategy": "linear", "count": 2, "interval": 1000}])
-    connection = (await fasthook("connections", "create", "--name", "sms-to-app",
-                                 "--source", "sms", "--destination", "app", "--rules", rules,
-                                 "--output", "json")).json()
+    connection = (
+        await fasthook(
+            "connections",
+            "create",
+            "--name",
+            "sms-to-app",
+            "--source",
+            "sms",
+            "--destination",
+            "app",
+            "--rules",
+            rules,
+            "--output",
+            "json",
+        )
+    ).json()
     assert (connection["source_id"], connection["destination_id"]) == (
-        source["id"], destination["id"])
-    for action, status in (("pause", "paused"), ("unpause", "enabled"),
-                           ("disable", "disabled"), ("enable", "enabled")):
+        source["id"],
+        destination["id"],
+    )
+    for action, status in (
+        ("pause", "paused"),
+        ("unpause", "enabled"),
+        ("disable", "disabled"),
+        ("enable", "enabled"),
+    ):
         done = await fasthook("connections", action, connection["id"], "--output", "json")
         assert done.json()["status"] == status, action
     paused = (await fasthook("connections", "pause", "sms-to-app", "-o", "json")).json()
     assert paused["status"] == "paused"
     # An update of a paused connection keeps it paused and its rules unchanged.
-    renamed = (await fasthook("connections", "update", "sms-to-app", "--name", "sms-app",
-                              "-o", "json")).json()
+    renamed = (
+        await fasthook("connections", "update", "sms-to-app", "--name", "sms-app", "-o", "json")
+    ).json()
     assert (renamed["name"], renamed["status"], renamed["rules"]) == (
-        "sms-app", "paused", connection["rules"])
+        "sms-app",
+        "paused",
+        connection["rules"],
+    )
 
     # Table output for people: the name is on stdout, nothing on stderr.
     table = await fasthook("connections", "list")
@@ -105,7 +159,8 @@ async def test_configuration_verbs(stack: Stack, fasthook: Cli):
 
     # Deleting a source deletes its connections.
     assert (await fasthook("destinations", "delete", "app", "-o", "json")).json() == {
-        "id": destination["id"]}
+        "id": destination["id"]
+    }
     assert (await fasthook("connections", "get", connection["id"])).code == 4
     assert (await fasthook("sources", "delete", source["id"])).code == 0
     assert (await fasthook("sources", "get", source["id"])).code == 4
@@ -121,20 +176,36 @@ async def test_configuration_verbs(stack: Stack, fasthook: Cli):
 
 async def test_traffic_verbs_retry_and_replay(stack: Stack, fasthook: Cli):
     await fasthook("sources", "create", "--name", "sms")
-    await fasthook("destinations", "create", "--name", "app", "--url",
-                   stack.receiver.url + "/hook")
-    await fasthook("connections", "create", "--name", "sms-to-app", "--source", "sms",
-                   "--destination", "app")
-    only_delivered = json.dumps([{"type": "filter",
-                                  "body": {"MessageStatus": {"$eq": "delivered"}}}])
-    await fasthook("connections", "create", "--name", "delivered-only", "--source", "sms",
-                   "--destination", "app", "--rules", only_delivered)
+    await fasthook("destinations", "create", "--name", "app", "--url", stack.receiver.url + "/hook")
+    await fasthook(
+        "connections", "create", "--name", "sms-to-app", "--source", "sms", "--destination", "app"
+    )
+    only_delivered = json.dumps(
+        [{"type": "filter", "body": {"MessageStatus": {"$eq": "delivered"}}}]
+    )
+    await fasthook(
+        "connections",
+        "create",
+        "--name",
+        "delivered-only",
+        "--source",
+        "sms",
+        "--destination",
+        "app",
+        "--rules",
+        only_delivered,
+    )
     source = (await fasthook("sources", "get", "sms", "-o", "json")).json()
 
     async def accepted():
-        answer = await send_raw(source["url"] + "/twilio/status?x=1", "POST", [
-            ("Content-Type", "application/x-www-form-urlencoded")], b"MessageStatus=sent")
+        answer = await send_raw(
+            source["url"] + "/twilio/status?x=1",
+            "POST",
+            [("Content-Type", "application/x-www-form-urlencoded")],
+            b"MessageStatus=sent",
+        )
         return answer if answer.status == 200 else None
+
     sent = await eventually(accepted, 10, "the source served")
     request_id = sent.header("x-fasthook-request-id")
 
@@ -142,59 +213,84 @@ async def test_traffic_verbs_retry_and_replay(stack: Stack, fasthook: Cli):
         models = (await fasthook(*args, "--output", "json")).lines()
         return models if len(models) >= count else None
 
-    [request] = await eventually(lambda: listed("requests", "list", "--source", "sms",
-                                                "--status", "accepted"), 30, "request listed")
+    [request] = await eventually(
+        lambda: listed("requests", "list", "--source", "sms", "--status", "accepted"),
+        30,
+        "request listed",
+    )
     assert request["id"] == request_id
     detail = (await fasthook("requests", "get", request_id, "-o", "json")).json()
     assert detail["data"]["path"] == "/twilio/status" and detail["data"]["query"] == "x=1"
     raw = await fasthook.process("requests", "raw-body", request_id)
     assert raw.code == 0 and raw.stdout == "MessageStatus=sent"
-    [ignored] = await eventually(lambda: listed("ignored-events", "list", "--connection",
-                                                "delivered-only"), 30, "the filtered request")
+    [ignored] = await eventually(
+        lambda: listed("ignored-events", "list", "--connection", "delivered-only"),
+        30,
+        "the filtered request",
+    )
     assert (ignored["request_id"], ignored["cause"]) == (request_id, "FILTERED")
     assert (await fasthook("ignored-events", "get", ignored["id"], "-o", "json")).json()[
-        "cause"] == "FILTERED"
+        "cause"
+    ] == "FILTERED"
 
     async def delivered():
-        found = await listed("events", "list", "--request", request_id, "--status",
-                             "successful")
+        found = await listed("events", "list", "--request", request_id, "--status", "successful")
         return found
+
     [event] = await eventually(delivered, 30, "the event delivered")
     assert (await fasthook("events", "get", event["id"], "-o", "json")).json()["id"] == event["id"]
-    [attempt] = await eventually(lambda: listed("attempts", "list", "--event", event["id"]),
-                                 30, "the attempt recorded")
+    [attempt] = await eventually(
+        lambda: listed("attempts", "list", "--event", event["id"]), 30, "the attempt recorded"
+    )
     assert attempt["trigger"] == "INITIAL" and attempt["status"] == "SUCCESSFUL"
     assert (await fasthook("attempts", "get", attempt["id"], "-o", "json")).json()[
-        "event_id"] == event["id"]
+        "event_id"
+    ] == event["id"]
     # --filter passes any API filter by name; --q searches.
     assert await listed("events", "list", "--filter", f"request_id={request_id}")
     assert await listed("requests", "list", "--q", request_id)
 
     retried = await fasthook("events", "retry", event["id"], "-o", "json")
     assert retried.code == 0 and "queued" in retried.stderr
-    attempts = await eventually(lambda: listed("attempts", "list", "--event", event["id"],
-                                               count=2), 30, "the manual attempt")
+    attempts = await eventually(
+        lambda: listed("attempts", "list", "--event", event["id"], count=2),
+        30,
+        "the manual attempt",
+    )
     assert {a["trigger"] for a in attempts} == {"INITIAL", "MANUAL"}
 
     replayed = await fasthook("requests", "replay", request_id, "--connection", "sms-to-app")
     assert replayed.code == 0, replayed.stderr
-    await eventually(lambda: listed("events", "list", "--source", "sms", count=2), 30,
-                     "the replay's event")
+    await eventually(
+        lambda: listed("events", "list", "--source", "sms", count=2), 30, "the replay's event"
+    )
     replay_all = await fasthook.process("requests", "replay", request_id, "--output", "json")
     assert replay_all.code == 0 and json.loads(replay_all.stdout)
 
     # Replaying every request of the source as one bulk job (no terminal: --yes).
     before = len((await fasthook("events", "list", "--source", "sms", "-o", "json")).lines())
-    bulk = await fasthook.process("bulk", "retry", "requests", "--filter", "source_id=" +
-                                  source["id"], "--yes", "--output", "json")
+    bulk = await fasthook.process(
+        "bulk",
+        "retry",
+        "requests",
+        "--filter",
+        "source_id=" + source["id"],
+        "--yes",
+        "--output",
+        "json",
+    )
     assert bulk.code == 0, bulk.stderr
     job = json.loads(bulk.stdout)
     assert job["status"] == "COMPLETED" and job["processed_count"] >= 1
     assert "requests match" in bulk.stderr
-    assert (await fasthook("bulk", "get", "requests", job["id"], "-o", "json")).json()[
-        "id"] == job["id"]
-    await eventually(lambda: listed("events", "list", "--source", "sms", count=before + 1), 30,
-                     "the bulk replay's events")
+    assert (await fasthook("bulk", "get", "requests", job["id"], "-o", "json")).json()["id"] == job[
+        "id"
+    ]
+    await eventually(
+        lambda: listed("events", "list", "--source", "sms", count=before + 1),
+        30,
+        "the bulk replay's events",
+    )
     nothing = await fasthook("bulk", "retry", "events", "--filter", "status=HOLD", "--yes")
     assert nothing.code == 0 and "0 events match" in nothing.stderr
     assert (await fasthook("bulk", "retry", "events", "--yes")).code == 2  # no filter at all

@@ -35,10 +35,15 @@ async def test_an_idle_stack_uses_under_a_third_of_a_core(tmp_path):
             if sum(cores.values()) < BOUND_CORES:
                 break
         else:
-            raise AssertionError(f"idle stack never rested below {BOUND_CORES} cores: " + "; ".join(
-                f"{sum(m.values()):.2f} cores (" + ", ".join(
-                    f"{name} {used:.2f}" for name, used in sorted(m.items())) + ")"
-                for m in measured))
+            raise AssertionError(
+                f"idle stack never rested below {BOUND_CORES} cores: "
+                + "; ".join(
+                    f"{sum(m.values()):.2f} cores ("
+                    + ", ".join(f"{name} {used:.2f}" for name, used in sorted(m.items()))
+                    + ")"
+                    for m in measured
+                )
+            )
         await stack.stop()
     finally:
         stack.kill()

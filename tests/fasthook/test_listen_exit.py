@@ -13,9 +13,14 @@ from fasthook.embedded import free_port
 
 def listen(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
-    return subprocess.run([sys.executable, "-m", "fasthook", "listen", *args],
-                          env={**base, **env}, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "fasthook", "listen", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_no_api_configured_is_a_usage_error():
@@ -25,8 +30,13 @@ def test_no_api_configured_is_a_usage_error():
 
 
 def test_an_api_that_does_not_answer_is_one_line_and_exit_1():
-    done = listen("3000", "--source", "twilio",
-                  FASTHOOK_API_URL=f"http://127.0.0.1:{free_port()}", FASTHOOK_API_KEY="fhp_x")
+    done = listen(
+        "3000",
+        "--source",
+        "twilio",
+        FASTHOOK_API_URL=f"http://127.0.0.1:{free_port()}",
+        FASTHOOK_API_KEY="fhp_x",
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "is not reachable" in lines[0], done.stderr
@@ -34,11 +44,16 @@ def test_an_api_that_does_not_answer_is_one_line_and_exit_1():
 
 
 def test_listen_is_listed_and_has_help():
-    done = subprocess.run([sys.executable, "-m", "fasthook", "listen", "--help"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "fasthook", "listen", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "Examples:" in done.stdout
-    listed = subprocess.run([sys.executable, "-m", "fasthook", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "fasthook", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert "listen" in listed.stdout
 
 
@@ -50,10 +65,25 @@ def test_without_the_environment_the_login_profile_says_where_the_api_is(tmp_pat
     assert done.returncode == 1, done.stderr
     assert "is not reachable" in done.stderr and "Traceback" not in done.stderr
     # `fasthook --profile NAME listen` names the profile (one that does not exist: refused).
-    named = subprocess.run([sys.executable, "-m", "fasthook", "--profile", "other", "listen",
-                            "3000", "--source", "twilio"],
-                           env={**{k: v for k, v in os.environ.items()
-                                   if not k.startswith("FASTHOOK_")},
-                                "FASTHOOK_CONFIG": str(config)},
-                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    named = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fasthook",
+            "--profile",
+            "other",
+            "listen",
+            "3000",
+            "--source",
+            "twilio",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")},
+            "FASTHOOK_CONFIG": str(config),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert named.returncode == 2 and "fasthook login" in named.stderr, named.stderr

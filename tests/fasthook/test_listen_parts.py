@@ -51,27 +51,36 @@ def test_the_session_owns_the_filter_and_keeps_the_other_rules():
     assert merged_rules([], None) == []  # the user removed the retry rule: it stays removed
 
 
-@pytest.mark.parametrize("target, base, port", [
-    ("3000", "http://localhost:3000", 3000),
-    ("127.0.0.1:8000/", "http://127.0.0.1:8000", 8000),
-    ("http://localhost:9000/hooks/", "http://localhost:9000/hooks", 9000),
-    ("https://dev.local", "https://dev.local", 443),
-])
+@pytest.mark.parametrize(
+    "target, base, port",
+    [
+        ("3000", "http://localhost:3000", 3000),
+        ("127.0.0.1:8000/", "http://127.0.0.1:8000", 8000),
+        ("http://localhost:9000/hooks/", "http://localhost:9000/hooks", 9000),
+        ("https://dev.local", "https://dev.local", 443),
+    ],
+)
 def test_targets(target, base, port):
     assert local_base(target) == base
     assert local_port(target) == port
 
 
 def test_frames_keep_header_bytes_and_body():
-    frame = {"id": 3, "method": "POST", "path": "/a?b=1",
-             "headers": [["X-Utf8", "é".encode().decode("latin-1")], ["X-Raw", "\xff"]],
-             "body": "AAEC"}
+    frame = {
+        "id": 3,
+        "method": "POST",
+        "path": "/a?b=1",
+        "headers": [["X-Utf8", "é".encode().decode("latin-1")], ["X-Raw", "\xff"]],
+        "body": "AAEC",
+    }
     request = request_of(frame, "http://localhost:1")
     assert request.url == "http://localhost:1/a?b=1"
     assert request.headers == [("X-Utf8", "é"), ("X-Raw", b"\xff")]
     assert request.body == b"\x00\x01\x02"
-    assert answer_frame(3, Outcome(None, error_code="CONNECTION_REFUSED", error="no"))[
-        "error_code"] == "CONNECTION_REFUSED"
+    assert (
+        answer_frame(3, Outcome(None, error_code="CONNECTION_REFUSED", error="no"))["error_code"]
+        == "CONNECTION_REFUSED"
+    )
     assert answer_frame(3, Outcome(200, [("A", "b")], b"ok", 2))["body"] == "b2s="
 
 
@@ -83,10 +92,20 @@ def test_binary_frames_carry_the_body_as_bytes():
 
 
 def record(n: int) -> Forwarded:
-    return Forwarded(event_id=f"evt_{n}", request_id="req", attempt="1", method="POST",
-                     path="/", url="http://localhost:1/", request_headers=[],
-                     request_body=b"", local_status=200, latency_ms=1, error_code=None,
-                     error=None)
+    return Forwarded(
+        event_id=f"evt_{n}",
+        request_id="req",
+        attempt="1",
+        method="POST",
+        path="/",
+        url="http://localhost:1/",
+        request_headers=[],
+        request_body=b"",
+        local_status=200,
+        latency_ms=1,
+        error_code=None,
+        error=None,
+    )
 
 
 def test_the_interactive_list_keeps_the_newest_events_and_the_selection():
@@ -113,9 +132,12 @@ def test_backoff_grows_and_stays_bounded(failures, jitter):
 
 def test_the_catch_up_asks_for_this_destinations_disconnected_failures():
     query = catch_up_query("des_1", 0)
-    assert query == {"destination_id": "des_1", "status": "FAILED",
-                     "error_code": "CLI_DISCONNECTED",
-                     "created_at[gte]": "1970-01-01T00:00:00.000Z"}
+    assert query == {
+        "destination_id": "des_1",
+        "status": "FAILED",
+        "error_code": "CLI_DISCONNECTED",
+        "created_at[gte]": "1970-01-01T00:00:00.000Z",
+    }
 
 
 def test_keys():

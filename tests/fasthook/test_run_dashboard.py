@@ -22,7 +22,8 @@ from tests.support.supervised import SupervisedStack
 BANNER_WITHIN_S = 45
 DASHBOARD_LINE = re.compile(
     r"^\d\d:\d\d:\d\d (broker|ingress|api|router|deliverer|projections|issues|console|fasthook)"
-    r"\s+\S")
+    r"\s+\S"
+)
 CHATTER = ("Traceback", "Starting...", "GLIBC", '{"ts"', "[INFO]", "WARNING:", "aiokafka")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 STYLE = r"(?:\x1b\[[0-9;]*m)*"  # colours between a line's columns
@@ -41,10 +42,14 @@ class Terminal:
 
     def spawn(self) -> pexpect.spawn:
         self.child = pexpect.spawn(
-            sys.executable, ["-m", "fasthook", "run", "--kafka-port", str(self.kafka_port),
-                             *self.spawn_args],
-            env=self.env, encoding="utf-8", codec_errors="replace", timeout=60,
-            dimensions=(60, 220))
+            sys.executable,
+            ["-m", "fasthook", "run", "--kafka-port", str(self.kafka_port), *self.spawn_args],
+            env=self.env,
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=60,
+            dimensions=(60, 220),
+        )
         return self.child
 
     def screen(self, text: str) -> list[str]:
@@ -76,8 +81,13 @@ def terminal(tmp_path) -> Iterator[Terminal]:
 
 def fasthook_logs(terminal: Terminal, *args: str) -> tuple[int, str]:
     env = {**terminal.env, "FASTHOOK_DATA_DIR": str(terminal.data_dir)}
-    output, status = pexpect.run(f"{sys.executable} -m fasthook logs {' '.join(args)}",
-                                 env=env, withexitstatus=True, timeout=60, encoding="utf-8")
+    output, status = pexpect.run(
+        f"{sys.executable} -m fasthook logs {' '.join(args)}",
+        env=env,
+        withexitstatus=True,
+        timeout=60,
+        encoding="utf-8",
+    )
     return status, output
 
 
@@ -92,16 +102,25 @@ def test_run_is_a_dashboard(terminal: Terminal):
     before, banner = screen[:start], screen[start:]
     # Above the banner: only dashboard lines, one per service started.
     assert all(DASHBOARD_LINE.match(line) for line in before if line.strip()), before
-    assert {name for name in terminal.pids} >= {"broker", "ingress", "api", "router",
-                                                "deliverer", "projections"}
+    assert {name for name in terminal.pids} >= {
+        "broker",
+        "ingress",
+        "api",
+        "router",
+        "deliverer",
+        "projections",
+    }
     assert not [line for line in screen for word in CHATTER if word in line], screen
     assert any(line.startswith("  API key:      fhp_") for line in banner)
     assert any(line.startswith("  Logs:") and str(terminal.data_dir) in line for line in banner)
 
     # A crash is three lines: it exited, it was restarted, it is ready again.
     os.killpg(terminal.pids["router"], signal.SIGKILL)
-    child.expect(rf"router\s+{STYLE}exited with code -9 after [\d.]+s; restarting in [\d.]+s"
-                 r" — killed by SIGKILL \(`fasthook logs router`\)", 60)
+    child.expect(
+        rf"router\s+{STYLE}exited with code -9 after [\d.]+s; restarting in [\d.]+s"
+        r" — killed by SIGKILL \(`fasthook logs router`\)",
+        60,
+    )
     child.expect(rf"router\s+{STYLE}restarted after a crash", 60)
     child.expect(rf"router\s+{STYLE}ready again", 120)
     terminal.screen(child.before)
@@ -116,8 +135,9 @@ def test_run_is_a_dashboard(terminal: Terminal):
     status, output = fasthook_logs(terminal, "api", "fasthook", "--json")
     records = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert status == 0 and records and {r["service"] for r in records} <= {"api", "fasthook"}
-    assert any(r["service"] == "fasthook" and r.get("msg") == "service exited; restarting"
-               for r in records)
+    assert any(
+        r["service"] == "fasthook" and r.get("msg") == "service exited; restarting" for r in records
+    )
     status, output = fasthook_logs(terminal, "broker")
     assert (status == 0 and "harmless" in output) or "GLIBC" not in output
     status, output = fasthook_logs(terminal, "nope")
@@ -141,8 +161,9 @@ def test_run_verbose_brings_the_logs_back(terminal: Terminal):
     # Every service's own lines, labelled; Faust's chatter too (it is what --verbose is for).
     assert any(re.match(r"^[\d:.]+ router\s+\[\d{4}-.*Starting", line) for line in screen)
     for service in ("ingress", "api", "deliverer", "projections"):
-        assert any(re.match(rf"^\d\d:\d\d:\d\d\.\d{{3}} {service}\s+INFO", line)
-                   for line in screen), (service, screen)
+        assert any(
+            re.match(rf"^\d\d:\d\d:\d\d\.\d{{3}} {service}\s+INFO", line) for line in screen
+        ), (service, screen)
     # The broker's glibc notice, if this system makes it print one: explained, and once.
     assert not [line for line in screen if "GLIBC" in line]
     assert sum("harmless, ignored" in line for line in screen) <= 1

@@ -23,10 +23,14 @@ async def only_record(bootstrap, settings, request_id):
 
 
 async def test_accepted_with_json_custom_response(ingress, producer, settings, bootstrap):
-    source = await declare_source(producer, settings, config={
-        "allowed_http_methods": ["POST", "GET"],
-        "custom_response": {"content_type": "json", "body": '{"queued":true}'},
-    })
+    source = await declare_source(
+        producer,
+        settings,
+        config={
+            "allowed_http_methods": ["POST", "GET"],
+            "custom_response": {"content_type": "json", "body": '{"queued":true}'},
+        },
+    )
     await ingress.wait_for_source(source)
     response = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", FORM, b"a=1")
     assert response.status == 200
@@ -39,10 +43,12 @@ async def test_accepted_with_json_custom_response(ingress, producer, settings, b
 
 async def test_accepted_with_static_twiml_and_text(ingress, producer, settings):
     twiml = "<Response><Message>Thanks, we received your message.</Message></Response>"
-    xml = await declare_source(producer, settings, config={
-        "custom_response": {"content_type": "xml", "body": twiml}})
-    text = await declare_source(producer, settings, config={
-        "custom_response": {"content_type": "text", "body": "ok"}})
+    xml = await declare_source(
+        producer, settings, config={"custom_response": {"content_type": "xml", "body": twiml}}
+    )
+    text = await declare_source(
+        producer, settings, config={"custom_response": {"content_type": "text", "body": "ok"}}
+    )
     await ingress.wait_for_source(xml)
     await ingress.wait_for_source(text)
     response = await send_raw(ingress.source_url(xml), "POST", FORM, b"a=1")
@@ -50,7 +56,10 @@ async def test_accepted_with_static_twiml_and_text(ingress, producer, settings):
     assert response.body == twiml.encode()
     response = await send_raw(ingress.source_url(text), "POST", FORM, b"a=1")
     assert (response.status, response.header("Content-Type"), response.body) == (
-        200, "text/plain", b"ok")
+        200,
+        "text/plain",
+        b"ok",
+    )
 
 
 async def test_default_answer_names_the_request(ingress, producer, settings):
@@ -75,8 +84,11 @@ async def test_method_not_allowed_is_405_and_recorded(ingress, producer, setting
 
 
 async def test_failed_auth_is_401_and_recorded(ingress, producer, settings, bootstrap):
-    source = await declare_source(producer, settings, config={
-        "auth_type": "BASIC_AUTH", "auth": {"username": "twilio", "password": "s3cret"}})
+    source = await declare_source(
+        producer,
+        settings,
+        config={"auth_type": "BASIC_AUTH", "auth": {"username": "twilio", "password": "s3cret"}},
+    )
     await ingress.wait_for_source(source)
     good = "Basic " + base64.b64encode(b"twilio:s3cret").decode()
     bad = "Basic " + base64.b64encode(b"twilio:wrong").decode()
@@ -143,7 +155,9 @@ async def test_unknown_source_is_404_and_not_recorded(ingress, producer, setting
     await publish_tombstone(producer, settings.topics.config, source["id"])
     unknown = await send_raw(f"{ingress.base_url}/{'0' * 24}/x", "POST", FORM, b"a=1")
     assert unknown.status == 404
-    assert unknown.header("x-fasthook-request-id", ).startswith("req_")
+    assert unknown.header(
+        "x-fasthook-request-id",
+    ).startswith("req_")
     # A deleted source is unknown too, once the tombstone reached the view.
     for _ in range(500):
         deleted = await send_raw(ingress.source_url(source), "POST", FORM, b"a=1")
@@ -159,15 +173,19 @@ async def test_probes_public_and_metrics_private(ingress, producer, settings):
     source = await declare_source(producer, settings)
     await ingress.wait_for_source(source)
     await send_raw(ingress.source_url(source), "POST", FORM, b"a=1")
-    metrics_url = (f"http://{ingress.settings.ingress_metrics_host}:"
-                   f"{ingress.settings.ingress_metrics_port}/metrics")
+    metrics_url = (
+        f"http://{ingress.settings.ingress_metrics_host}:"
+        f"{ingress.settings.ingress_metrics_port}/metrics"
+    )
     async with aiohttp.ClientSession() as http:
         async with http.get(ingress.base_url + "/healthz") as r:
             assert r.status == 200
         async with http.get(ingress.base_url + "/readyz") as r:
             assert r.status == 200
             assert (await r.json())["checks"] == {
-                "config_view_loaded": True, "broker_reachable": True}
+                "config_view_loaded": True,
+                "broker_reachable": True,
+            }
         # Its labels name every source: not on the port providers (and anyone) can reach.
         async with http.get(ingress.base_url + "/metrics") as r:
             assert r.status == 404

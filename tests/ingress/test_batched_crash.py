@@ -23,7 +23,8 @@ async def test_sigkill_mid_batches_loses_and_reorders_nothing_acknowledged(
     producer, settings, bootstrap, tmp_path
 ) -> None:
     process = ServiceProcess(
-        "ingress", settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
+        "ingress",
+        settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
         tmp_path / "ingress.log",
     )
     process.start()
@@ -57,9 +58,13 @@ async def test_sigkill_mid_batches_loses_and_reorders_nothing_acknowledged(
                 sent += 1
                 body = f"MessageSid=SM{number:04d}{sent:028d}&MessageStatus=sent".encode()
                 try:
-                    async with http.post(url, data=body, headers={
-                        "Content-Type": "application/x-www-form-urlencoded",
-                    }) as response:
+                    async with http.post(
+                        url,
+                        data=body,
+                        headers={
+                            "Content-Type": "application/x-www-form-urlencoded",
+                        },
+                    ) as response:
                         await response.read()
                         outcomes[str(response.status)] += 1
                         if response.status == 200:
@@ -72,12 +77,14 @@ async def test_sigkill_mid_batches_loses_and_reorders_nothing_acknowledged(
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
             await asyncio.wait_for(
-                asyncio.gather(killer(), *(client(c, http) for c in range(CLIENTS))), 240)
+                asyncio.gather(killer(), *(client(c, http) for c in range(CLIENTS))), 240
+            )
         assert restarted.is_set()
         assert total() - at_kill[0] >= 200, (outcomes, "too few answered after the restart")
 
-        messages = await read_topic(bootstrap, settings.topics.requests, expect=total(),
-                                    timeout_s=60, raw=True)
+        messages = await read_topic(
+            bootstrap, settings.topics.requests, expect=total(), timeout_s=60, raw=True
+        )
         # The first copy of each request: a batch the killed process's producer retried
         # could only be stored once more, later (idempotent producer).
         where: dict[str, tuple[int, int]] = {}

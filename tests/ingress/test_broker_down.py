@@ -49,9 +49,12 @@ async def test_broker_down_answers_503_then_recovers(own_broker, settings):
         assert down.header("x-fasthook-request-id").startswith("req_")
 
         async def not_ready():
-            async with aiohttp.ClientSession() as http, http.get(url.rsplit("/", 1)[0]
-                                                                  + "/readyz") as r:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(url.rsplit("/", 1)[0] + "/readyz") as r,
+            ):
                 return r.status == 503
+
         await eventually(not_ready, 10, "/readyz turning 503")
         assert (await send_raw(url, "POST", FORM, b"n=3")).status == 503
 
@@ -60,6 +63,7 @@ async def test_broker_down_answers_503_then_recovers(own_broker, settings):
         async def accepted():
             response = await send_raw(url, "POST", FORM, b"n=4")
             return response if response.status == 200 else None
+
         after = await eventually(accepted, 30, "a 200 after the broker came back")
 
         records = await read_topic(own_broker.bootstrap, settings.topics.requests)

@@ -22,7 +22,8 @@ WORKERS = 16
 @pytest.fixture
 def ingress_process(settings, tmp_path):
     process = ServiceProcess(
-        "ingress", settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
+        "ingress",
+        settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
         tmp_path / "ingress.log",
     )
     process.start()
@@ -55,9 +56,14 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_request(
             sent += 1
             body = f"MessageSid=SM{sent:032d}&MessageStatus=delivered&ErrorCode=".encode()
             try:
-                async with http.post(url, data=body, headers={
-                    "Content-Type": "application/x-www-form-urlencoded", "Connection": "close",
-                }) as response:
+                async with http.post(
+                    url,
+                    data=body,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "Connection": "close",
+                    },
+                ) as response:
                     await response.read()
                     outcomes[str(response.status)] += 1
                     if response.status == 200:
@@ -79,8 +85,9 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_request(
     after_restart = len(acknowledged) - KILL_AT
     assert after_restart > 200, (outcomes, "too few requests were answered after the restart")
 
-    records = await read_topic(bootstrap, settings.topics.requests, expect=len(acknowledged),
-                               timeout_s=60)
+    records = await read_topic(
+        bootstrap, settings.topics.requests, expect=len(acknowledged), timeout_s=60
+    )
     stored = Counter(r["request_id"] for r in records)
     lost = [rid for rid in acknowledged if rid not in stored]
     assert lost == [], f"{len(lost)} acknowledged requests lost; outcomes {outcomes}"

@@ -28,13 +28,20 @@ async def records_by_id(bootstrap, settings, expect: int) -> dict[str, dict]:
 async def test_basic_auth_credentials_are_redacted_accepted_or_not(
     ingress, producer, settings, bootstrap
 ):
-    source = await declare_source(producer, settings, config={
-        "auth_type": "BASIC_AUTH", "auth": {"username": "twilio", "password": "s3cret-pass"}})
+    source = await declare_source(
+        producer,
+        settings,
+        config={
+            "auth_type": "BASIC_AUTH",
+            "auth": {"username": "twilio", "password": "s3cret-pass"},
+        },
+    )
     await ingress.wait_for_source(source)
     wrong = "Basic " + base64.b64encode(b"twilio:s3cret-pasS").decode()
 
-    good = await send_raw(ingress.source_url(source), "POST",
-                          [("Authorization", BASIC), ("X-Other", "kept")], b"{}")
+    good = await send_raw(
+        ingress.source_url(source), "POST", [("Authorization", BASIC), ("X-Other", "kept")], b"{}"
+    )
     bad = await send_raw(ingress.source_url(source), "POST", [("authorization", wrong)], b"{}")
 
     assert (good.status, bad.status) == (200, 401)
@@ -53,12 +60,25 @@ async def test_basic_auth_credentials_are_redacted_accepted_or_not(
 async def test_api_key_header_is_redacted_whatever_its_case_and_repeats(
     ingress, producer, settings, bootstrap
 ):
-    source = await declare_source(producer, settings, config={
-        "auth_type": "API_KEY", "auth": {"header_key": "X-Api-Key", "api_key": "key-0123456789"}})
+    source = await declare_source(
+        producer,
+        settings,
+        config={
+            "auth_type": "API_KEY",
+            "auth": {"header_key": "X-Api-Key", "api_key": "key-0123456789"},
+        },
+    )
     await ingress.wait_for_source(source)
-    response = await send_raw(ingress.source_url(source), "POST", [
-        ("x-api-key", "key-0123456789"), ("X-API-KEY", b"other-\xffkey"),
-        ("Authorization", "Bearer not-ours")], b"{}")
+    response = await send_raw(
+        ingress.source_url(source),
+        "POST",
+        [
+            ("x-api-key", "key-0123456789"),
+            ("X-API-KEY", b"other-\xffkey"),
+            ("Authorization", "Bearer not-ours"),
+        ],
+        b"{}",
+    )
 
     assert response.status == 200
     [record] = await read_topic(bootstrap, settings.topics.requests, expect=1)
@@ -70,11 +90,21 @@ async def test_api_key_header_is_redacted_whatever_its_case_and_repeats(
 
 
 async def test_signature_headers_are_kept_byte_for_byte(ingress, producer, settings, bootstrap):
-    source = await declare_source(producer, settings, config={
-        "auth_type": "HMAC", "auth": {"webhook_secret_key": "whsec", "header_key": "X-Sig"}})
+    source = await declare_source(
+        producer,
+        settings,
+        config={
+            "auth_type": "HMAC",
+            "auth": {"webhook_secret_key": "whsec", "header_key": "X-Sig"},
+        },
+    )
     await ingress.wait_for_source(source)
-    response = await send_raw(ingress.source_url(source), "POST",
-                              [("X-Sig", "c2lnbmF0dXJl"), ("X-Twilio-Signature", "abc=")], b"{}")
+    response = await send_raw(
+        ingress.source_url(source),
+        "POST",
+        [("X-Sig", "c2lnbmF0dXJl"), ("X-Twilio-Signature", "abc=")],
+        b"{}",
+    )
     assert response.status == 401
     [record] = await read_topic(bootstrap, settings.topics.requests, expect=1)
     headers = stored_headers(record)

@@ -100,8 +100,10 @@ async def test_bodies_are_stored_byte_for_byte(ingress, producer, settings, boot
     ids = []
     for body in bodies:
         response = await send_raw(
-            ingress.source_url(source) + "/bin", "POST",
-            [("Content-Type", "application/octet-stream")], body,
+            ingress.source_url(source) + "/bin",
+            "POST",
+            [("Content-Type", "application/octet-stream")],
+            body,
         )
         assert response.status == 200
         ids.append(response.header("x-fasthook-request-id"))
@@ -115,9 +117,7 @@ async def test_bodies_are_stored_byte_for_byte(ingress, producer, settings, boot
 
 async def test_unusual_methods_are_stored_when_allowed(ingress, producer, settings, bootstrap):
     methods = ["OPTIONS", "PROPFIND", "PURGE", "REPORT", "GET", "DELETE", "PATCH"]
-    source = await declare_source(
-        producer, settings, config={"allowed_http_methods": methods}
-    )
+    source = await declare_source(producer, settings, config={"allowed_http_methods": methods})
     await ingress.wait_for_source(source)
     for method in methods:
         response = await send_raw(ingress.source_url(source) + "/m?q=1", method, [], b"body")

@@ -36,8 +36,12 @@ AUTH_CONFIGS: dict[str, dict[str, Any] | None] = {
     "NONE": None,
     "BASIC_AUTH": {"username": "fuzz", "password": SECRET},
     "API_KEY": {"header_key": "X-Api-Key", "api_key": SECRET},
-    "HMAC": {"webhook_secret_key": SECRET, "algorithm": "sha256", "encoding": "base64",
-             "header_key": "x-webhook-signature"},
+    "HMAC": {
+        "webhook_secret_key": SECRET,
+        "algorithm": "sha256",
+        "encoding": "base64",
+        "header_key": "x-webhook-signature",
+    },
     "TWILIO": {"auth_token": SECRET},
 }
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -61,9 +65,16 @@ async def target(settings: Settings, producer, tmp_path) -> AsyncIterator[Target
         await process.wait_ready(base + "/readyz")
         tokens = {}
         for kind, auth in AUTH_CONFIGS.items():
-            source = await declare_source(producer, settings, name=f"fuzz {kind}", config={
-                "auth_type": None if kind == "NONE" else kind, "auth": auth,
-                "allowed_http_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"]})
+            source = await declare_source(
+                producer,
+                settings,
+                name=f"fuzz {kind}",
+                config={
+                    "auth_type": None if kind == "NONE" else kind,
+                    "auth": auth,
+                    "allowed_http_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+                },
+            )
             tokens[kind] = source["token"]
         for token in tokens.values():
             await eventually(lambda t=token: served(settings, t), 15, f"source {token} served")
@@ -74,8 +85,11 @@ async def target(settings: Settings, producer, tmp_path) -> AsyncIterator[Target
 
 async def served(settings: Settings, token: str) -> bool:
     status, _ = await asyncio.to_thread(
-        exchange, settings.ingress_host, settings.ingress_port,
-        wire_request("OPTIONS", f"/{token}", "x", [], b""))
+        exchange,
+        settings.ingress_host,
+        settings.ingress_port,
+        wire_request("OPTIONS", f"/{token}", "x", [], b""),
+    )
     return status != 404
 
 
@@ -109,7 +123,8 @@ header_values = st.one_of(
 bodies = st.one_of(
     st.binary(max_size=2048),  # anything, invalid UTF-8 included
     st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=8).map(
-        lambda d: urlencode(d).encode()),
+        lambda d: urlencode(d).encode()
+    ),
     segments.map(str.encode),  # a "form" with broken percent-encoding
 )
 
@@ -125,11 +140,24 @@ def cases(draw: st.DrawFn, target: Target) -> tuple[str, str, list, bytes]:
     query = draw(st.one_of(st.just(""), segments.map(lambda q: "?" + q)))
     body = draw(bodies)
     headers: list[tuple[str, str | bytes]] = draw(
-        st.lists(st.tuples(header_names, header_values), max_size=8))
+        st.lists(st.tuples(header_names, header_values), max_size=8)
+    )
     if draw(st.booleans()):
-        headers.append(("Content-Type", draw(st.sampled_from([
-            "application/x-www-form-urlencoded", "application/json", "text/plain",
-            "application/x-www-form-urlencoded; charset=utf-8"]))))
+        headers.append(
+            (
+                "Content-Type",
+                draw(
+                    st.sampled_from(
+                        [
+                            "application/x-www-form-urlencoded",
+                            "application/json",
+                            "text/plain",
+                            "application/x-www-form-urlencoded; charset=utf-8",
+                        ]
+                    )
+                ),
+            )
+        )
     if draw(st.booleans()):  # the right credential, so accepted requests happen too
         headers += credentials(kind, target.public_url + path + query, headers, body)
     return method, path + query, headers, body
@@ -166,8 +194,11 @@ def test_any_request_gets_an_answer_and_every_200_is_stored(target, settings, bo
         answered[status] = answered.get(status, 0) + 1
         if status == 200:
             head = answer.partition(b"\r\n\r\n")[0].decode("latin-1")
-            [request_id] = [line.split(": ", 1)[1] for line in head.split("\r\n")
-                            if line.lower().startswith("x-fasthook-request-id: ")]
+            [request_id] = [
+                line.split(": ", 1)[1]
+                for line in head.split("\r\n")
+                if line.lower().startswith("x-fasthook-request-id: ")
+            ]
             accepted.append(request_id)
 
     one_request()
@@ -175,11 +206,14 @@ def test_any_request_gets_an_answer_and_every_200_is_stored(target, settings, bo
     stored_ids = {record["request_id"] for record in stored}
     assert accepted and set(accepted) <= stored_ids, (answered, len(accepted), len(stored))
     assert {record["status"] for record in stored if record["request_id"] in accepted} == {
-        "accepted"}
+        "accepted"
+    }
 
 
 settings_for_fuzz = settings(
-    max_examples=EXAMPLES, deadline=None, database=None,
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
     # One ingress process serves every example: that is the point.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

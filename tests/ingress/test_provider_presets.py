@@ -30,13 +30,19 @@ TOLERANCE = 300
 
 texts = st.text(max_size=300)
 # No whitespace-only secrets (U+0085, U+00A0, U+2000…): slack_sdk strips and refuses them.
-secrets_ = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF,
-                                          exclude_categories=("Zs", "Zl", "Zp", "Cc")),
-                   min_size=1, max_size=64)
+secrets_ = st.text(
+    alphabet=st.characters(
+        min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Zs", "Zl", "Zp", "Cc")
+    ),
+    min_size=1,
+    max_size=64,
+)
 # Offsets from now away from the tolerance edge: the SDKs read the clock themselves.
-offsets = st.one_of(st.integers(-TOLERANCE + 5, TOLERANCE - 5),
-                    st.integers(TOLERANCE + 5, 10 * TOLERANCE),
-                    st.integers(-10 * TOLERANCE, -TOLERANCE - 5))
+offsets = st.one_of(
+    st.integers(-TOLERANCE + 5, TOLERANCE - 5),
+    st.integers(TOLERANCE + 5, 10 * TOLERANCE),
+    st.integers(-10 * TOLERANCE, -TOLERANCE - 5),
+)
 
 
 class FixedClock(Clock):
@@ -75,19 +81,31 @@ def slack_headers(body: bytes, secret: str = SLACK_SECRET, stamp: int = int(NOW)
 
 def sw_headers(body: bytes, secret: str = SW_SECRET, stamp: int = int(NOW), msg_id="msg_1"):
     signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), body.decode())
-    return [("webhook-id", msg_id), ("webhook-timestamp", str(stamp)),
-            ("webhook-signature", signature)]
+    return [
+        ("webhook-id", msg_id),
+        ("webhook-timestamp", str(stamp)),
+        ("webhook-signature", signature),
+    ]
 
 
 PRESETS = {
-    "STRIPE": ({"webhook_secret_key": STRIPE_SECRET, "tolerance_s": TOLERANCE},
-               stripe_headers, {"secret": "whsec_other"}),
+    "STRIPE": (
+        {"webhook_secret_key": STRIPE_SECRET, "tolerance_s": TOLERANCE},
+        stripe_headers,
+        {"secret": "whsec_other"},
+    ),
     "GITHUB": ({"webhook_secret_key": GITHUB_SECRET}, github_headers, {"secret": "other"}),
     "SHOPIFY": ({"webhook_secret_key": SHOPIFY_SECRET}, shopify_headers, {"secret": "other"}),
-    "SLACK": ({"signing_secret": SLACK_SECRET, "tolerance_s": TOLERANCE}, slack_headers,
-              {"secret": "other"}),
-    "STANDARD_WEBHOOKS": ({"webhook_secret_key": SW_SECRET, "tolerance_s": TOLERANCE},
-                          sw_headers, {"secret": "whsec_" + base64.b64encode(b"x" * 32).decode()}),
+    "SLACK": (
+        {"signing_secret": SLACK_SECRET, "tolerance_s": TOLERANCE},
+        slack_headers,
+        {"secret": "other"},
+    ),
+    "STANDARD_WEBHOOKS": (
+        {"webhook_secret_key": SW_SECRET, "tolerance_s": TOLERANCE},
+        sw_headers,
+        {"secret": "whsec_" + base64.b64encode(b"x" * 32).decode()},
+    ),
 }
 TIMED = ("STRIPE", "SLACK", "STANDARD_WEBHOOKS")
 
@@ -119,9 +137,13 @@ def test_a_wrong_secret_is_rejected_with_a_detail(kind):
 def test_a_missing_signature_header_is_rejected_naming_it(kind):
     auth, sign, _ = PRESETS[kind]
     headers = sign(BODY)
-    signature_name = {"STRIPE": "Stripe-Signature", "GITHUB": "X-Hub-Signature-256",
-                      "SHOPIFY": "X-Shopify-Hmac-Sha256", "SLACK": "X-Slack-Signature",
-                      "STANDARD_WEBHOOKS": "webhook-signature"}[kind]
+    signature_name = {
+        "STRIPE": "Stripe-Signature",
+        "GITHUB": "X-Hub-Signature-256",
+        "SHOPIFY": "X-Shopify-Hmac-Sha256",
+        "SLACK": "X-Slack-Signature",
+        "STANDARD_WEBHOOKS": "webhook-signature",
+    }[kind]
     without = [(k, v) for k, v in headers if k != signature_name]
     result = verify(kind, auth, incoming(without, BODY), now=NOW)
     assert (result.verified, result.detail) == (False, f"missing {signature_name} header")
@@ -149,8 +171,9 @@ def test_stripe_accepts_any_of_several_v1_signatures_as_during_rotation():
     old = stripe_headers(BODY, secret="whsec_old")[0][1]
     new = stripe_headers(BODY)[0][1]
     header = old + "," + new.split(",", 1)[1] + ",v0=ignored"
-    assert verify("STRIPE", PRESETS["STRIPE"][0], incoming([("stripe-signature", header)], BODY),
-                  now=NOW).verified
+    assert verify(
+        "STRIPE", PRESETS["STRIPE"][0], incoming([("stripe-signature", header)], BODY), now=NOW
+    ).verified
 
 
 def test_standard_webhooks_accepts_any_of_several_signatures_as_during_rotation():
@@ -158,28 +181,33 @@ def test_standard_webhooks_accepts_any_of_several_signatures_as_during_rotation(
     rotated = sw_headers(BODY, secret=other)[2][1]
     headers = sw_headers(BODY)
     headers[2] = ("webhook-signature", f"{rotated} v2,abc {headers[2][1]}")
-    assert verify("STANDARD_WEBHOOKS", PRESETS["STANDARD_WEBHOOKS"][0], incoming(headers, BODY),
-                  now=NOW).verified
+    assert verify(
+        "STANDARD_WEBHOOKS", PRESETS["STANDARD_WEBHOOKS"][0], incoming(headers, BODY), now=NOW
+    ).verified
 
 
 def test_standard_webhooks_signs_the_message_id_too():
     headers = sw_headers(BODY)
     headers[0] = ("webhook-id", "msg_2")
-    result = verify("STANDARD_WEBHOOKS", PRESETS["STANDARD_WEBHOOKS"][0], incoming(headers, BODY),
-                    now=NOW)
+    result = verify(
+        "STANDARD_WEBHOOKS", PRESETS["STANDARD_WEBHOOKS"][0], incoming(headers, BODY), now=NOW
+    )
     assert (result.verified, result.detail) == (False, "signature mismatch")
 
 
-@pytest.mark.parametrize(("kind", "header", "value"), [
-    ("STRIPE", "Stripe-Signature", "t=abc,v1=00"),
-    ("STRIPE", "Stripe-Signature", "v1=00"),
-    ("STRIPE", "Stripe-Signature", "t=1760000000"),
-    ("SLACK", "X-Slack-Request-Timestamp", "soon"),
-    ("STANDARD_WEBHOOKS", "webhook-timestamp", "1760000000.5"),
-    ("STANDARD_WEBHOOKS", "webhook-signature", "v1,%%% v1"),
-    ("GITHUB", "X-Hub-Signature-256", "sha1=00"),
-    ("SHOPIFY", "X-Shopify-Hmac-Sha256", "\udcff"),
-])
+@pytest.mark.parametrize(
+    ("kind", "header", "value"),
+    [
+        ("STRIPE", "Stripe-Signature", "t=abc,v1=00"),
+        ("STRIPE", "Stripe-Signature", "v1=00"),
+        ("STRIPE", "Stripe-Signature", "t=1760000000"),
+        ("SLACK", "X-Slack-Request-Timestamp", "soon"),
+        ("STANDARD_WEBHOOKS", "webhook-timestamp", "1760000000.5"),
+        ("STANDARD_WEBHOOKS", "webhook-signature", "v1,%%% v1"),
+        ("GITHUB", "X-Hub-Signature-256", "sha1=00"),
+        ("SHOPIFY", "X-Shopify-Hmac-Sha256", "\udcff"),
+    ],
+)
 def test_malformed_headers_earn_a_401_with_a_detail_never_an_error(kind, header, value):
     auth, sign, _ = PRESETS[kind]
     headers = [(k, value if k.lower() == header.lower() else v) for k, v in sign(BODY)]
@@ -187,12 +215,15 @@ def test_malformed_headers_earn_a_401_with_a_detail_never_an_error(kind, header,
     assert result.verified is False and result.detail
 
 
-@pytest.mark.parametrize(("kind", "auth"), [
-    ("STRIPE", {"tolerance_s": 300}),
-    ("SLACK", {"webhook_secret_key": "x"}),
-    ("STANDARD_WEBHOOKS", {"webhook_secret_key": "whsec_%%%"}),
-    ("STRIPE", {"webhook_secret_key": "x", "tolerance_s": "300"}),
-])
+@pytest.mark.parametrize(
+    ("kind", "auth"),
+    [
+        ("STRIPE", {"tolerance_s": 300}),
+        ("SLACK", {"webhook_secret_key": "x"}),
+        ("STANDARD_WEBHOOKS", {"webhook_secret_key": "whsec_%%%"}),
+        ("STRIPE", {"webhook_secret_key": "x", "tolerance_s": "300"}),
+    ],
+)
 def test_a_broken_source_config_raises(kind, auth):
     with pytest.raises(ValueError, match=kind):
         verify(kind, auth, incoming([], BODY), now=NOW)
@@ -205,6 +236,7 @@ def test_preset_signatures_are_evidence_not_credentials(kind):
 
 
 # --- properties: the verifier agrees with the provider's own verifier ---------------------
+
 
 @settings(max_examples=150, deadline=None)
 @given(body=texts, secret=secrets_, other=secrets_, offset=offsets)
@@ -238,20 +270,30 @@ def test_slack_agrees_with_slack_sdk(body, secret, offset, data):
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=texts, key=st.binary(min_size=1, max_size=64), other=st.binary(min_size=1, max_size=64),
-       offset=offsets, msg_id=st.from_regex(r"msg_[0-9A-Za-z]{1,30}", fullmatch=True))
-def test_standard_webhooks_agrees_with_the_standard_webhooks_library(body, key, other, offset,
-                                                                     msg_id):
+@given(
+    body=texts,
+    key=st.binary(min_size=1, max_size=64),
+    other=st.binary(min_size=1, max_size=64),
+    offset=offsets,
+    msg_id=st.from_regex(r"msg_[0-9A-Za-z]{1,30}", fullmatch=True),
+)
+def test_standard_webhooks_agrees_with_the_standard_webhooks_library(
+    body, key, other, offset, msg_id
+):
     now = time.time()
     stamp = int(now) + offset
     secret = "whsec_" + base64.b64encode(key).decode()
     signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), body)
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-               "webhook-signature": signature}
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": signature,
+    }
     verifier_secret = "whsec_" + base64.b64encode(other).decode()
     auth = {"webhook_secret_key": verifier_secret, "tolerance_s": TOLERANCE}
-    ours = verify("STANDARD_WEBHOOKS", auth, incoming(list(headers.items()), body.encode()),
-                  now=now)
+    ours = verify(
+        "STANDARD_WEBHOOKS", auth, incoming(list(headers.items()), body.encode()), now=now
+    )
     try:
         Webhook(verifier_secret).verify(body, headers, json_parse=False)
         theirs = True
@@ -262,8 +304,12 @@ def test_standard_webhooks_agrees_with_the_standard_webhooks_library(body, key, 
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=st.binary(max_size=300), secret=secrets_, kind=st.sampled_from(["GITHUB", "SHOPIFY"]),
-       data=st.data())
+@given(
+    body=st.binary(max_size=300),
+    secret=secrets_,
+    kind=st.sampled_from(["GITHUB", "SHOPIFY"]),
+    data=st.data(),
+)
 def test_github_and_shopify_accept_exactly_the_documented_recipe(body, secret, kind, data):
     sign = github_headers if kind == "GITHUB" else shopify_headers
     auth = {"webhook_secret_key": secret}
@@ -275,8 +321,9 @@ def test_github_and_shopify_accept_exactly_the_documented_recipe(body, secret, k
 
 
 @settings(max_examples=100, deadline=None)
-@given(body=st.binary(min_size=1, max_size=300), kind=st.sampled_from(list(PRESETS)),
-       data=st.data())
+@given(
+    body=st.binary(min_size=1, max_size=300), kind=st.sampled_from(list(PRESETS)), data=st.data()
+)
 def test_any_changed_byte_is_rejected(body, kind, data):
     auth, sign, _ = PRESETS[kind]
     text_body = body.decode("latin-1").encode()  # the SDK signers take text

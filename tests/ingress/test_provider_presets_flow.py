@@ -23,11 +23,13 @@ def stored_headers(record: dict) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("kind", PRESETS)
-async def test_preset_verdicts_are_answered_and_recorded(kind, ingress, producer, settings,
-                                                         bootstrap):
+async def test_preset_verdicts_are_answered_and_recorded(
+    kind, ingress, producer, settings, bootstrap
+):
     auth, sign, wrong = PRESETS[kind]
-    source = await declare_source(producer, settings, name=kind.lower(),
-                                  config={"auth_type": kind, "auth": auth})
+    source = await declare_source(
+        producer, settings, name=kind.lower(), config={"auth_type": kind, "auth": auth}
+    )
     await ingress.wait_for_source(source)
     now = int(time.time())
     stamp = {"stamp": now} if kind in TIMED else {}
@@ -40,11 +42,14 @@ async def test_preset_verdicts_are_answered_and_recorded(kind, ingress, producer
     }
     if kind in TIMED:
         cases["expired"] = (sign(BODY, stamp=now - 3600), BODY)
-    answers = {name: await send_raw(ingress.source_url(source), "POST", headers, body)
-               for name, (headers, body) in cases.items()}
+    answers = {
+        name: await send_raw(ingress.source_url(source), "POST", headers, body)
+        for name, (headers, body) in cases.items()
+    }
 
     assert {name: a.status for name, a in answers.items()} == {
-        name: 200 if name in ("signed", "big") else 401 for name in cases}
+        name: 200 if name in ("signed", "big") else 401 for name in cases
+    }
     records = await read_topic(bootstrap, settings.topics.requests, expect=len(cases))
     by_id = {r["request_id"]: r for r in records}
     for name, answer in answers.items():
@@ -58,7 +63,9 @@ async def test_preset_verdicts_are_answered_and_recorded(kind, ingress, producer
             assert record["body"] == cases[name][1]
         else:
             assert (record["status"], record["rejection_cause"]) == (
-                "rejected", "VERIFICATION_FAILED"), name
+                "rejected",
+                "VERIFICATION_FAILED",
+            ), name
             verification = record["verification"]
             assert (verification["method"], verification["verified"]) == (kind, False)
             expected = "tolerance" if name == "expired" else "signature mismatch"

@@ -381,7 +381,8 @@ def test_twilio_form_fields_are_capped_before_parsing() -> None:
     params["One"] = "more"
     over = urlencode(params).encode()
     assert twilio_verify(STATUS_URL, over, twilio_sig(STATUS_URL, params)) == Verification(
-        "TWILIO", False, f"form body has more than {MAX_FORM_FIELDS} fields")
+        "TWILIO", False, f"form body has more than {MAX_FORM_FIELDS} fields"
+    )
 
 
 def test_credential_header_names_only_presented_secrets() -> None:

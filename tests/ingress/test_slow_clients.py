@@ -39,8 +39,9 @@ TOKEN = "twilio-auth-token-0123456789abcdef"
 
 @pytest.fixture
 async def quick(settings: Settings) -> AsyncIterator[RunningIngress]:
-    running = await start_ingress(settings.with_(ingress_header_timeout_s=DEADLINE_S,
-                                                 ingress_body_timeout_s=DEADLINE_S))
+    running = await start_ingress(
+        settings.with_(ingress_header_timeout_s=DEADLINE_S, ingress_body_timeout_s=DEADLINE_S)
+    )
     yield running
     await running.runner.cleanup()
 
@@ -51,8 +52,9 @@ async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return reader, writer, parts.path
 
 
-async def trickle_until_cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            pieces: list[bytes]) -> tuple[float, bytes]:
+async def trickle_until_cut(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pieces: list[bytes]
+) -> tuple[float, bytes]:
     """Send `pieces` slowly; (seconds until the server answered or closed, what it sent)."""
     began = time.monotonic()
     for piece in pieces:
@@ -79,7 +81,8 @@ async def test_trickled_headers_are_cut_off_and_nothing_is_stored(
     try:
         start = f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode()
         took, answer = await trickle_until_cut(
-            reader, writer, [start] + [b"X-Slow: %d\r\n" % i for i in range(40)])
+            reader, writer, [start] + [b"X-Slow: %d\r\n" % i for i in range(40)]
+        )
     finally:
         writer.close()
     assert answer != b"<still open>" and took < CUT_OFF_WITHIN_S, (took, answer)
@@ -91,8 +94,10 @@ async def test_trickled_body_is_answered_408_and_not_stored(quick, producer, set
     await quick.wait_for_source(source)
     reader, writer, path = await open_raw(quick.source_url(source))
     try:
-        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
-                "Content-Type: application/json\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
         took, answer = await trickle_until_cut(reader, writer, [head] + [b"x" * 10] * 40)
     finally:
         writer.close()
@@ -119,8 +124,11 @@ async def test_header_limits_are_the_contracts(ingress, producer, settings, boot
 async def test_rejected_request_keeps_a_bounded_body_and_its_size(
     ingress, producer, settings, bootstrap
 ):
-    source = await declare_source(producer, settings, config={
-        "auth_type": "API_KEY", "auth": {"header_key": "X-Api-Key", "api_key": "k-123"}})
+    source = await declare_source(
+        producer,
+        settings,
+        config={"auth_type": "API_KEY", "auth": {"header_key": "X-Api-Key", "api_key": "k-123"}},
+    )
     await ingress.wait_for_source(source)
     body = bytes(range(256)) * (3 * MAX_REJECTED_BODY_BYTES // 256)
     response = await send_raw(ingress.source_url(source), "POST", [("X-Api-Key", "no")], body)
@@ -140,18 +148,28 @@ def huge_twilio_form() -> bytes:
 async def test_a_5_mib_twilio_form_does_not_stall_other_answers(
     ingress, producer, settings, bootstrap
 ):
-    twilio = await declare_source(producer, settings, config={
-        "auth_type": "TWILIO", "auth": {"auth_token": TOKEN}})
+    twilio = await declare_source(
+        producer, settings, config={"auth_type": "TWILIO", "auth": {"auth_token": TOKEN}}
+    )
     await ingress.wait_for_source(twilio)
     url = ingress.source_url(twilio) + "/twilio/status"
     body = huge_twilio_form()
     assert 4 * MIB < len(body) <= settings.max_body_bytes
     params = dict(pair.split("=") for pair in body.decode().split("&"))
     signature = RequestValidator(TOKEN).compute_signature(
-        url, {k: v.replace("%C3%A9", "é") for k, v in params.items()})
-    big = asyncio.create_task(send_raw(url, "POST", [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("X-Twilio-Signature", signature)], body))
+        url, {k: v.replace("%C3%A9", "é") for k, v in params.items()}
+    )
+    big = asyncio.create_task(
+        send_raw(
+            url,
+            "POST",
+            [
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", signature),
+            ],
+            body,
+        )
+    )
     stalls: list[float] = []
     async with aiohttp.ClientSession() as http:
         for _ in range(2000):  # bounded: the big request is answered long before
@@ -168,10 +186,16 @@ async def test_a_5_mib_twilio_form_does_not_stall_other_answers(
     assert record["status"] == "accepted" and record["body"] == body
 
 
-@pytest.mark.parametrize("change", [
-    {"max_headers": MAX_HEADER_COUNT + 1}, {"max_header_bytes": MAX_HEADER_BYTES + 1},
-    {"max_headers": 0}, {"ingress_header_timeout_s": 0}, {"ingress_body_timeout_s": -1},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_headers": MAX_HEADER_COUNT + 1},
+        {"max_header_bytes": MAX_HEADER_BYTES + 1},
+        {"max_headers": 0},
+        {"ingress_header_timeout_s": 0},
+        {"ingress_body_timeout_s": -1},
+    ],
+)
 def test_settings_may_lower_the_limits_never_raise_them(settings, change):
     with pytest.raises(SettingsError, match="FASTHOOK_"):
         create_app(settings.with_(**change))

@@ -31,8 +31,10 @@ async def test_a_known_source_is_never_answered_404_while_the_view_loads(
     await producer.flush()
     source = await declare_source(producer, settings)
     process = ServiceProcess(
-        "ingress", settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
-        tmp_path / "ingress.log")
+        "ingress",
+        settings.with_(ingress_port=free_port(), ingress_metrics_port=free_port()),
+        tmp_path / "ingress.log",
+    )
     url = f"{process.settings.public_base_url}/{source['token']}/twilio/status"
     answers: list[int] = []
     process.start()

@@ -17,8 +17,13 @@ HOOK = {"webhook": {"url": "https://ops.example.com/hook"}}
 def engine_with(**configs) -> Engine:
     engine = Engine()
     engine.apply_config("itr_1", config("issue_trigger", trigger_entity("itr_1", **configs)))
-    engine.apply_config("con_1", config("connection", {
-        "id": "con_1", "team_id": TEAM, "destination_id": "des_1", "paused_at": None}))
+    engine.apply_config(
+        "con_1",
+        config(
+            "connection",
+            {"id": "con_1", "team_id": TEAM, "destination_id": "des_1", "paused_at": None},
+        ),
+    )
     return engine
 
 
@@ -39,13 +44,21 @@ def test_a_final_failure_opens_one_issue_and_repeats_update_it():
     assert emitted(engine.drain()) == [("count", 4)]  # a burst is one record
     issue = next(iter(engine.tracked.values())).issue
     assert issue["response_status"] == 500 and len(issue["sample_event_ids"]) == 4
-    assert decode(encode("IssueUpdated", {"issue": issue, "change": "count", "actor": "job",
-                                          "changed_at": T0}))["issue"] == issue
+    assert (
+        decode(
+            encode(
+                "IssueUpdated",
+                {"issue": issue, "change": "count", "actor": "job", "changed_at": T0},
+            )
+        )["issue"]
+        == issue
+    )
 
 
 def test_error_classes_open_separate_issues_and_matchers_filter():
-    engine = engine_with(strategy="final_attempt", response_status_codes=["500-599"],
-                         error_codes=["TIMEOUT"])
+    engine = engine_with(
+        strategy="final_attempt", response_status_codes=["500-599"], error_codes=["TIMEOUT"]
+    )
     engine.on_attempt(attempt("con_1", T0, status=502))
     engine.on_attempt(attempt("con_1", T0, status=None, error_code="TIMEOUT"))
     engine.on_attempt(attempt("con_1", T0, status=404))  # not matched
@@ -116,8 +129,12 @@ def test_pause_action_and_status_changes_by_hand():
     assert [e.connection_id for e in effects if isinstance(e, Pause)] == ["con_1"]
     issue = next(iter(engine.tracked.values())).issue
     assert issue["paused_at"] == T0
-    asked = {"issue": {**issue, "status": "ACKNOWLEDGED", "version": issue["version"] + 1},
-             "actor": "api", "change": "status", "changed_at": T0}
+    asked = {
+        "issue": {**issue, "status": "ACKNOWLEDGED", "version": issue["version"] + 1},
+        "actor": "api",
+        "change": "status",
+        "changed_at": T0,
+    }
     engine.on_issue_change(asked, T0 + 5)
     [emit] = engine.drain()
     assert (emit.change, emit.issue["status"]) == ("status", "ACKNOWLEDGED")
@@ -128,8 +145,18 @@ def test_pause_action_and_status_changes_by_hand():
 
 def test_system_connections_and_cancellations_never_open_issues():
     engine = engine_with()
-    engine.apply_config("con_sys", config("connection", {
-        "id": "con_sys", "team_id": TEAM, "destination_id": "des_2", "system": "issue_trigger"}))
+    engine.apply_config(
+        "con_sys",
+        config(
+            "connection",
+            {
+                "id": "con_sys",
+                "team_id": TEAM,
+                "destination_id": "des_2",
+                "system": "issue_trigger",
+            },
+        ),
+    )
     engine.on_attempt(attempt("con_sys", T0))
     cancelled = {**attempt("con_1", T0), "event_status": "CANCELLED"}
     engine.on_attempt(cancelled)
@@ -137,16 +164,28 @@ def test_system_connections_and_cancellations_never_open_issues():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["con_1", "con_2"]),
-                          st.sampled_from([500, 502, None]), st.booleans()), max_size=60),
-       st.integers(min_value=1, max_value=59))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["con_1", "con_2"]), st.sampled_from([500, 502, None]), st.booleans()
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=59),
+)
 def test_state_saved_and_restored_midway_ends_the_same(steps, cut):
     """What a restart does: the state written so far, loaded into a new engine, then the
     rest of the records. The open issues and counts are those of an uninterrupted run."""
+
     def run(engine: Engine, part) -> None:
         for i, (connection, status, ok) in part:
-            record = attempt(connection, T0 + i, status=status,
-                             error_code="TIMEOUT" if status is None else None, ok=ok)
+            record = attempt(
+                connection,
+                T0 + i,
+                status=status,
+                error_code="TIMEOUT" if status is None else None,
+                ok=ok,
+            )
             engine.on_attempt({**record, "attempt_id": f"atm_{i}"})  # the same in both runs
             engine.drain()
 
@@ -170,8 +209,9 @@ def test_state_saved_and_restored_midway_ends_the_same(steps, cut):
 
 
 def test_backpressure_a_late_first_attempt_opens_an_issue_on_the_destination():
-    engine = engine_with(type="backpressure", destinations="*", oldest_pending_ms=5_000,
-                         resolve_after_ms=1_000)
+    engine = engine_with(
+        type="backpressure", destinations="*", oldest_pending_ms=5_000, resolve_after_ms=1_000
+    )
     late = attempt("con_1", T0, ok=True, event_id=new_id("evt", T0 - 60_000))
     prompt = attempt("con_1", T0 + 10, ok=True, event_id=new_id("evt", T0 + 5))
     engine.on_attempt(prompt)
@@ -187,8 +227,17 @@ def test_backpressure_a_late_first_attempt_opens_an_issue_on_the_destination():
 
 def test_a_delay_rule_is_not_backpressure():
     engine = engine_with(type="backpressure", oldest_pending_ms=5_000)
-    engine.apply_config("con_1", config("connection", {
-        "id": "con_1", "team_id": TEAM, "destination_id": "des_1",
-        "rules": [{"type": "delay", "delay": 60_000}]}))
+    engine.apply_config(
+        "con_1",
+        config(
+            "connection",
+            {
+                "id": "con_1",
+                "team_id": TEAM,
+                "destination_id": "des_1",
+                "rules": [{"type": "delay", "delay": 60_000}],
+            },
+        ),
+    )
     engine.on_attempt(attempt("con_1", T0, ok=True, event_id=new_id("evt", T0 - 61_000)))
     assert engine.drain() == []

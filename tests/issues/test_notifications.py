@@ -16,14 +16,20 @@ NOW = 1_700_000_000_000
 
 
 def test_one_event_per_channel_with_the_contract_bodies():
-    trigger = parse_trigger(trigger_entity(
-        "itr_01JABCDEFGHJKMNPQRSTVWXYZ0",
-        channels={"webhook": {"url": "https://ops.example.com"},
-                  "slack": {"url": "https://hooks.slack.com/services/T/B/X"}}))
+    trigger = parse_trigger(
+        trigger_entity(
+            "itr_01JABCDEFGHJKMNPQRSTVWXYZ0",
+            channels={
+                "webhook": {"url": "https://ops.example.com"},
+                "slack": {"url": "https://hooks.slack.com/services/T/B/X"},
+            },
+        )
+    )
     issue = issue_sample()
     webhook, slack = notification_events(trigger, "issue.opened", issue, NOW)
     assert (webhook["destination_id"], webhook["connection_id"]) == channel_ids(
-        trigger.id, "webhook")
+        trigger.id, "webhook"
+    )
     body = json.loads(webhook["request"]["body"])
     assert body["type"] == "issue.opened" and body["issue"]["id"] == issue["issue_id"]
     assert body["issue"]["aggregation_keys"] == {"response_status": 500}

@@ -14,15 +14,24 @@ from tests.issues.test_engine import T0, emitted, engine_with
 
 
 def event(at: int, event_id: str | None = None, connection_id: str = "con_1") -> dict:
-    return {"event_id": event_id or new_id("evt", at), "request_id": new_id("req", at),
-            "team_id": TEAM, "source_id": "src_1", "connection_id": connection_id,
-            "destination_id": "des_1", "created_at": at, "due_at": at, "attempt_number": 1,
-            "trigger": "INITIAL"}
+    return {
+        "event_id": event_id or new_id("evt", at),
+        "request_id": new_id("req", at),
+        "team_id": TEAM,
+        "source_id": "src_1",
+        "connection_id": connection_id,
+        "destination_id": "des_1",
+        "created_at": at,
+        "due_at": at,
+        "attempt_number": 1,
+        "trigger": "INITIAL",
+    }
 
 
 def counting(threshold: int = 3) -> Engine:
-    return engine_with(type="backpressure", destinations=["des_1"], pending_count=threshold,
-                       resolve_after_ms=1_000)
+    return engine_with(
+        type="backpressure", destinations=["des_1"], pending_count=threshold, resolve_after_ms=1_000
+    )
 
 
 def test_over_the_threshold_an_issue_opens_and_each_later_event_counts():
@@ -88,8 +97,10 @@ def test_other_destinations_and_system_connections_are_not_counted():
     assert not engine_with(type="delivery").watches_pending
 
 
-@given(st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["event", "retry", "end"])),
-                max_size=40), st.integers(0, 40))
+@given(
+    st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["event", "retry", "end"])), max_size=40),
+    st.integers(0, 40),
+)
 def test_pending_state_restored_midway_counts_the_same(steps, cut):
     ids = [new_id("evt", T0 + i) for i in range(8)]
 
@@ -99,8 +110,9 @@ def test_pending_state_restored_midway_counts_the_same(steps, cut):
             if kind == "event":
                 engine.on_event(event(at, ids[n]))
             else:
-                engine.on_attempt(attempt("con_1", at, ok=kind == "end", final=False,
-                                          event_id=ids[n]))
+                engine.on_attempt(
+                    attempt("con_1", at, ok=kind == "end", final=False, event_id=ids[n])
+                )
             engine.drain()
 
     numbered = list(enumerate(steps))
@@ -114,5 +126,6 @@ def test_pending_state_restored_midway_counts_the_same(steps, cut):
     run(second, numbered[cut:])
     assert second.pending.by_destination == whole.pending.by_destination
     assert second.pending.done == whole.pending.done
-    assert ({k: t.issue["count"] for k, t in second.tracked.items()}
-            == {k: t.issue["count"] for k, t in whole.tracked.items()})
+    assert {k: t.issue["count"] for k, t in second.tracked.items()} == {
+        k: t.issue["count"] for k, t in whole.tracked.items()
+    }

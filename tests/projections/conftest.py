@@ -36,9 +36,13 @@ def api_headers(settings: Settings, team: str | None = TEAM) -> dict[str, str]:
 
 @pytest.fixture
 def psettings(settings: Settings, engine: Engine, topics: Any) -> Settings:
-    return settings.with_(clickhouse_dsn=engine.dsn, clickhouse_database=topics.namespace,
-                          projections_port=free_port(), analysts_port=free_port(),
-                          projector_batch_ms=50)
+    return settings.with_(
+        clickhouse_dsn=engine.dsn,
+        clickhouse_database=topics.namespace,
+        projections_port=free_port(),
+        analysts_port=free_port(),
+        projector_batch_ms=50,
+    )
 
 
 @pytest.fixture
@@ -60,12 +64,19 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.projections_port}"
 
-    async def call(self, method: str, path: str, *, team: str | None = TEAM,
-                   params: dict[str, Any] | None = None, json: Any = None,
-                   ) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        team: str | None = TEAM,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> tuple[int, Any]:
         headers = api_headers(self.settings, team)
-        async with self.http.request(method, self.url + path, params=params, json=json,
-                                     headers=headers) as response:
+        async with self.http.request(
+            method, self.url + path, params=params, json=json, headers=headers
+        ) as response:
             if response.content_type.endswith("json"):
                 return response.status, await response.json(content_type=None)
             return response.status, await response.read()
@@ -79,12 +90,15 @@ class Service:
         """Wait until the projector wrote everything on the topics as of now."""
         await eventually(self.app[PROJECTOR].caught_up, timeout_s, "projector caught up", 0.05)
 
-    async def wait_for(self, path: str, count: int, timeout_s: float = 10.0,
-                       **params: Any) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, path: str, count: int, timeout_s: float = 10.0, **params: Any
+    ) -> list[dict[str, Any]]:
         """Poll a list route until it shows `count` models (read-after-write)."""
+
         async def check() -> list[dict[str, Any]]:
             body = await self.get(path, **params)
             return body["models"] if body["count"] >= count else []
+
         return await eventually(check, timeout_s, f"{count} models at {path} {params}", 0.05)
 
 

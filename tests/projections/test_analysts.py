@@ -31,11 +31,18 @@ from tests.support.poll import eventually
 async def seeded(service: Service, producer, team_a: str, team_b: str) -> None:
     """3 requests of team A (one rejected), 2 of team B, all projected."""
     settings = service.settings
-    await publish(producer, settings, "requests", [
-        request_record(team_a, "src_a"), request_record(team_a, "src_a"),
-        request_record(team_a, "src_a", status="rejected", cause="VERIFICATION_FAILED"),
-        request_record(team_b, "src_b"), request_record(team_b, "src_b"),
-    ])
+    await publish(
+        producer,
+        settings,
+        "requests",
+        [
+            request_record(team_a, "src_a"),
+            request_record(team_a, "src_a"),
+            request_record(team_a, "src_a", status="rejected", cause="VERIFICATION_FAILED"),
+            request_record(team_b, "src_b"),
+            request_record(team_b, "src_b"),
+        ],
+    )
     await service.caught_up()
 
 
@@ -47,49 +54,63 @@ async def teams(service: Service, producer) -> tuple[str, str]:
     return team_a, team_b
 
 
-async def test_clickhouse_clients_read_the_live_tables(service: Service, teams, producer
-                                                       ) -> None:
+async def test_clickhouse_clients_read_the_live_tables(service: Service, teams, producer) -> None:
     settings, (team_a, team_b) = service.settings, teams
     password = await make_analyst(settings, "ann")
     cli = await client(settings, "ann", password)
-    counted = await rows(cli, "SELECT team_id, count() FROM requests FINAL "
-                              "GROUP BY team_id ORDER BY team_id")
+    counted = await rows(
+        cli, "SELECT team_id, count() FROM requests FINAL GROUP BY team_id ORDER BY team_id"
+    )
     assert sorted(counted) == sorted([(team_a, 3), (team_b, 2)])
     frame = await asyncio.to_thread(
-        cli.query_df, "SELECT team_id, status, count() AS n FROM requests FINAL "
-                      "WHERE team_id = {team:String} GROUP BY team_id, status ORDER BY status",
-        parameters={"team": team_a})
+        cli.query_df,
+        "SELECT team_id, status, count() AS n FROM requests FINAL "
+        "WHERE team_id = {team:String} GROUP BY team_id, status ORDER BY status",
+        parameters={"team": team_a},
+    )
     assert frame.to_dict("records") == [
         {"team_id": team_a, "status": "accepted", "n": 2},
-        {"team_id": team_a, "status": "rejected", "n": 1}]
+        {"team_id": team_a, "status": "rejected", "n": 1},
+    ]
 
     # The statement reaches the engine as written: newlines, tabs, backslashes, comments.
     assert await rows(cli, "SELECT concat('a', '\n\t', 'b\\\\c') AS s -- note\n") == [
-        ("a\n\tb\\c",)]
+        ("a\n\tb\\c",)
+    ]
     # A new record is visible to the same client without reconnecting: the tables are live.
     await publish(producer, settings, "requests", [request_record(team_b, "src_b")])
     await eventually(lambda: _count(cli, team_b, 3), 20, "the new request", 0.1)
 
     # curl: ?query=…&default_format=JSONEachRow, and a POST body with a FORMAT clause.
     status, headers, body = await http_query(
-        settings.analysts_port, "SELECT status, count() AS n FROM requests FINAL WHERE "
-        f"team_id = '{team_a}' GROUP BY status ORDER BY status", user="ann", password=password,
-        default_format="JSONEachRow")
+        settings.analysts_port,
+        "SELECT status, count() AS n FROM requests FINAL WHERE "
+        f"team_id = '{team_a}' GROUP BY status ORDER BY status",
+        user="ann",
+        password=password,
+        default_format="JSONEachRow",
+    )
     assert status == 200, body
     assert headers["X-ClickHouse-Format"] == "JSONEachRow"
     assert json.loads(headers["X-ClickHouse-Summary"])["read_rows"]
     assert [json.loads(line) for line in body.splitlines()] == [
-        {"status": "accepted", "n": 2}, {"status": "rejected", "n": 1}]
+        {"status": "accepted", "n": 2},
+        {"status": "rejected", "n": 1},
+    ]
     status, headers, body = await http_query(
-        settings.analysts_port, "SELECT 1 AS one FORMAT CSVWithNames", user="ann",
-        password=password, method="POST")
-    assert (status, headers["X-ClickHouse-Format"], body) == (200, "CSVWithNames",
-                                                             b'"one"\n1\n')
+        settings.analysts_port,
+        "SELECT 1 AS one FORMAT CSVWithNames",
+        user="ann",
+        password=password,
+        method="POST",
+    )
+    assert (status, headers["X-ClickHouse-Format"], body) == (200, "CSVWithNames", b'"one"\n1\n')
 
 
 async def _count(cli, team: str, expected: int) -> bool:
-    found = await rows(cli, "SELECT count() FROM requests FINAL WHERE team_id = {t:String}",
-                       parameters={"t": team})
+    found = await rows(
+        cli, "SELECT count() FROM requests FINAL WHERE team_id = {t:String}", parameters={"t": team}
+    )
     return found == [(expected,)]
 
 
@@ -129,8 +150,11 @@ async def test_into_outfile_writes_nothing(service: Service, teams, tmp_path: Pa
     password = await make_analyst(settings, "out")
     target = tmp_path / "stolen.tsv"
     status, headers, body = await http_query(
-        settings.analysts_port, f"SELECT * FROM requests INTO OUTFILE '{target}'", user="out",
-        password=password)
+        settings.analysts_port,
+        f"SELECT * FROM requests INTO OUTFILE '{target}'",
+        user="out",
+        password=password,
+    )
     assert status == 403 and headers["X-ClickHouse-Exception-Code"] == "497", body
     assert not target.exists()
 
@@ -141,27 +165,37 @@ async def test_statements_are_bounded_in_time_and_result(service: Service) -> No
     cli = await client(settings, "slow", password)
     # A client may lower the time limit (Grafana sends its timeout as a setting), never raise it.
     status, headers, body = await http_query(
-        settings.analysts_port, HEAVY, user="slow", password=password, max_execution_time="1")
+        settings.analysts_port, HEAVY, user="slow", password=password, max_execution_time="1"
+    )
     assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "159", body
-    status, _, body = await http_query(settings.analysts_port, "SELECT 1", user="slow",
-                                       password=password, max_execution_time="100000")
+    status, _, body = await http_query(
+        settings.analysts_port,
+        "SELECT 1",
+        user="slow",
+        password=password,
+        max_execution_time="100000",
+    )
     assert (status, body) == (200, b"1\n")
-    status, headers, body = await http_query(settings.analysts_port, "SELECT 1", user="slow",
-                                             password=password, allow_ddl="1")
+    status, headers, body = await http_query(
+        settings.analysts_port, "SELECT 1", user="slow", password=password, allow_ddl="1"
+    )
     assert status == 403 and headers["X-ClickHouse-Exception-Code"] == "164", body
     error = await refused(cli, "SELECT number FROM numbers(2000000)")
     assert "Code: 396." in error, error  # over max_result_rows (1,000,000 by default)
 
 
-async def test_the_time_limit_setting_cancels_a_long_query(psettings: Settings, db: str,
-                                                           ) -> None:
+async def test_the_time_limit_setting_cancels_a_long_query(
+    psettings: Settings,
+    db: str,
+) -> None:
     from tests.projections.conftest import start_service, stop_service
+
     running = await start_service(psettings.with_(analysts_max_execution_s=2))
     try:
         password = await make_analyst(running.settings, "limited")
         status, headers, body = await http_query(
-            running.settings.analysts_port,
-            HEAVY, user="limited", password=password)
+            running.settings.analysts_port, HEAVY, user="limited", password=password
+        )
         assert status == 500 and headers["X-ClickHouse-Exception-Code"] == "159", body
         assert body.startswith(b"Code: 159. DB::Exception: Timeout exceeded")
     finally:
@@ -178,8 +212,13 @@ async def test_credentials(service: Service) -> None:
         assert status == 401 and headers["X-ClickHouse-Exception-Code"] == "516", body
         assert body.startswith(f"Code: 516. DB::Exception: {user}: Authentication failed".encode())
     with pytest.raises(clickhouse_connect.driver.exceptions.DatabaseError, match="516"):
-        await asyncio.to_thread(clickhouse_connect.get_client, host="127.0.0.1", port=port,
-                                username="cred", password="wrong")
+        await asyncio.to_thread(
+            clickhouse_connect.get_client,
+            host="127.0.0.1",
+            port=port,
+            username="cred",
+            password="wrong",
+        )
     # No credential at all: ClickHouse's `default` user, refused the same way; the probes a
     # load balancer or client sends first (`/ping`, a bare `/`) answer as ClickHouse's do.
     async with aiohttp.ClientSession() as http:
@@ -195,6 +234,7 @@ async def test_credentials(service: Service) -> None:
     async def refused_now() -> bool:
         status, _, _ = await http_query(port, "SELECT 1", user="cred", password=password)
         return status == 401
+
     await eventually(refused_now, 20, "revocation applied", 0.1)
 
 
@@ -242,14 +282,18 @@ async def test_a_team_scoped_analyst_sees_only_its_team(service: Service, teams)
     password = await make_analyst(settings, "scoped", team_a)
     cli = await client(settings, "scoped", password)
     # Its own rows, by the documented queries as written (team filter and FINAL included).
-    assert await rows(cli, f"SELECT count() FROM requests FINAL WHERE team_id = '{team_a}'"
-                      ) == [(3,)]
-    assert await rows(cli, "SELECT team_id, count() FROM requests GROUP BY team_id"
-                      ) == [(team_a, 3)]
-    assert await rows(cli, f"SELECT count() FROM requests WHERE team_id = '{team_b}'"
-                      ) == [(0,)]
-    assert await rows(cli, "SELECT source_id, count() FROM requests FINAL WHERE status = "
-                           "'rejected' GROUP BY source_id") == [("src_a", 1)]
+    assert await rows(cli, f"SELECT count() FROM requests FINAL WHERE team_id = '{team_a}'") == [
+        (3,)
+    ]
+    assert await rows(cli, "SELECT team_id, count() FROM requests GROUP BY team_id") == [
+        (team_a, 3)
+    ]
+    assert await rows(cli, f"SELECT count() FROM requests WHERE team_id = '{team_b}'") == [(0,)]
+    assert await rows(
+        cli,
+        "SELECT source_id, count() FROM requests FINAL WHERE status = "
+        "'rejected' GROUP BY source_id",
+    ) == [("src_a", 1)]
     # What clients read while connecting, and harmless reference tables, still work.
     assert await rows(cli, "SELECT count() > 0 FROM system.settings") == [(True,)]
     assert ("requests",) in await rows(cli, "SHOW TABLES")
@@ -263,17 +307,24 @@ async def test_a_team_scoped_analyst_sees_only_its_team(service: Service, teams)
         error = await refused(cli, sql)
         assert "Code: 497." in error or "Code: 164." in error, (sql, error)
     # The database parameter cannot switch either.
-    status, headers, body = await http_query(settings.analysts_port, "SELECT count() FROM "
-                                             "requests", user="scoped", password=password,
-                                             database=service.app[DATABASE])
+    status, headers, body = await http_query(
+        settings.analysts_port,
+        "SELECT count() FROM requests",
+        user="scoped",
+        password=password,
+        database=service.app[DATABASE],
+    )
     assert status == 403 and headers["X-ClickHouse-Exception-Code"] == "497", body
 
 
 async def test_a_long_analyst_query_does_not_hold_up_the_projector(
-        psettings: Settings, db: str, producer) -> None:
+    psettings: Settings, db: str, producer
+) -> None:
     from tests.projections.conftest import start_service, stop_service
-    running = await start_service(psettings.with_(analysts_max_execution_s=15,
-                                                  analysts_max_threads=2))
+
+    running = await start_service(
+        psettings.with_(analysts_max_execution_s=15, analysts_max_threads=2)
+    )
     try:
         settings = running.settings
         password = await make_analyst(settings, "heavy")
@@ -293,8 +344,11 @@ async def test_a_long_analyst_query_does_not_hold_up_the_projector(
 
 
 async def _running(cli) -> bool:
-    found = await rows(cli, "SELECT count() FROM system.processes WHERE "
-                            "query LIKE '%sipHash64(number)%' AND query NOT LIKE '%processes%'")
+    found = await rows(
+        cli,
+        "SELECT count() FROM system.processes WHERE "
+        "query LIKE '%sipHash64(number)%' AND query NOT LIKE '%processes%'",
+    )
     return found[0][0] > 0
 
 
@@ -305,21 +359,34 @@ async def test_what_grafana_and_curl_send(service: Service) -> None:
     password = await make_analyst(settings, "graf")
     await client(settings, "graf", password)
     port = settings.analysts_port
-    status, headers, body = await http_query(port, "SELECT timeZone()", user="graf",
-                                             password=password, method="POST",
-                                             default_format="Native", max_execution_time="60")
+    status, headers, body = await http_query(
+        port,
+        "SELECT timeZone()",
+        user="graf",
+        password=password,
+        method="POST",
+        default_format="Native",
+        max_execution_time="60",
+    )
     assert (status, headers["X-ClickHouse-Format"]) == (200, "Native"), body
     # Native: 1 column, 1 row, the column's name and type, then the value.
     assert body.startswith(b"\x01\x01") and b"String" in body and body.endswith(b"UTC")
-    async with aiohttp.ClientSession() as http, http.get(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
             f"http://127.0.0.1:{port}/",
             params={"query": "SELECT number FROM numbers(1000)", "enable_http_compression": "1"},
-            headers={"Authorization": aiohttp.encode_basic_auth("graf", password),
-                     "Accept-Encoding": "gzip"}) as response:
+            headers={
+                "Authorization": aiohttp.encode_basic_auth("graf", password),
+                "Accept-Encoding": "gzip",
+            },
+        ) as response,
+    ):
         assert response.headers["Content-Encoding"] == "gzip"
         assert (await response.text()).split() == [str(n) for n in range(1000)]
-    status, headers, body = await http_query(port, "SELECT 1", user="graf", password=password,
-                                             compress="1")
+    status, headers, body = await http_query(
+        port, "SELECT 1", user="graf", password=password, compress="1"
+    )
     assert status == 501 and headers["X-ClickHouse-Exception-Code"] == "48", body
 
 
@@ -329,13 +396,16 @@ async def test_a_client_that_hangs_up_has_its_statement_killed(service: Service)
     watcher = await client(settings, "quitter", password)
     auth = {"Authorization": aiohttp.encode_basic_auth("quitter", password)}
     async with aiohttp.ClientSession() as http:
-        request = asyncio.create_task(http.get(
-            f"http://127.0.0.1:{settings.analysts_port}/", params={"query": HEAVY},
-            headers=auth))
+        request = asyncio.create_task(
+            http.get(
+                f"http://127.0.0.1:{settings.analysts_port}/", params={"query": HEAVY}, headers=auth
+            )
+        )
         await eventually(lambda: _running(watcher), 10, "the heavy query running", 0.05)
         request.cancel()  # the client goes away (30 s before the statement's time limit)
         await asyncio.gather(request, return_exceptions=True)
 
     async def ended() -> bool:
         return not await _running(watcher)
+
     await eventually(ended, 10, "the statement killed", 0.1)

@@ -48,24 +48,30 @@ def test_ast_text_becomes_a_tree() -> None:
     tree = parse_ast(select_from("TableIdentifier fh.requests (alias r)"))
     [statement] = tree.children
     table = statement.children[0].children[0].children[1].children[0].children[0].children[0]
-    assert (statement.kind, table.kind, table.name) == ("SelectWithUnionQuery",
-                                                        "TableIdentifier", "fh.requests")
+    assert (statement.kind, table.kind, table.name) == (
+        "SelectWithUnionQuery",
+        "TableIdentifier",
+        "fh.requests",
+    )
     assert table.parent is not None and table.parent.kind == "TableExpression"
 
 
-@pytest.mark.parametrize("table, allowed", [
-    ("TableIdentifier requests", True),
-    ("TableIdentifier fh_tm_a.requests", True),
-    ("TableIdentifier system.settings", True),
-    ("TableIdentifier fh.requests", False),
-    ("TableIdentifier fh_tm_b.requests", False),
-    ("TableIdentifier system.tables", False),
-    ("TableIdentifier system.query_log", False),
-    ("Function numbers (children 1)", True),
-    ("Function merge (children 1)", False),
-    ("Function url (children 1)", False),
-    ("Function FILE (children 1)", False),
-])
+@pytest.mark.parametrize(
+    "table, allowed",
+    [
+        ("TableIdentifier requests", True),
+        ("TableIdentifier fh_tm_a.requests", True),
+        ("TableIdentifier system.settings", True),
+        ("TableIdentifier fh.requests", False),
+        ("TableIdentifier fh_tm_b.requests", False),
+        ("TableIdentifier system.tables", False),
+        ("TableIdentifier system.query_log", False),
+        ("Function numbers (children 1)", True),
+        ("Function merge (children 1)", False),
+        ("Function url (children 1)", False),
+        ("Function FILE (children 1)", False),
+    ],
+)
 def test_a_scoped_analyst_names_only_its_team(table: str, allowed: bool) -> None:
     refusal = check(select_from(table), "SELECT * FROM x", SCOPED)
     assert (refusal is None) == allowed, refusal
@@ -75,23 +81,28 @@ def test_a_scoped_analyst_names_only_its_team(table: str, allowed: bool) -> None
 
 def test_statement_kinds_and_ways_out() -> None:
     unscoped = Scope()
-    assert check("InsertQuery (children 1)\n Identifier t\n", "INSERT INTO t", unscoped).code \
-        == 164
+    assert check("InsertQuery (children 1)\n Identifier t\n", "INSERT INTO t", unscoped).code == 164
     assert check("ShowProcesslistQuery\n", "SHOW PROCESSLIST", unscoped) is None
     assert check("ShowProcesslistQuery\n", "SHOW PROCESSLIST", SCOPED).code == 164
     assert check("ShowTables\n", "SHOW DATABASES", SCOPED).code == 497
     assert check("ShowTables\n", "SHOW TABLES", SCOPED) is None
-    outfile = ("SelectWithUnionQuery (children 2)\n ExpressionList (children 1)\n"
-               "  SelectQuery (children 1)\n   ExpressionList (children 1)\n"
-               "    Literal UInt64_1\n Literal '/tmp/x'\n")
+    outfile = (
+        "SelectWithUnionQuery (children 2)\n ExpressionList (children 1)\n"
+        "  SelectQuery (children 1)\n   ExpressionList (children 1)\n"
+        "    Literal UInt64_1\n Literal '/tmp/x'\n"
+    )
     assert check(outfile, "SELECT 1 INTO OUTFILE '/tmp/x'", unscoped).code == 497
-    scalar = ("SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n"
-              "  SelectQuery (children 1)\n   ExpressionList (children 1)\n"
-              "    Function dictGetString (children 1)\n")
+    scalar = (
+        "SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n"
+        "  SelectQuery (children 1)\n   ExpressionList (children 1)\n"
+        "    Function dictGetString (children 1)\n"
+    )
     assert check(scalar, "SELECT dictGetString()", unscoped).code == 497
-    in_table = ("SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n"
-                "  SelectQuery (children 1)\n   Function in (children 1)\n"
-                "    ExpressionList (children 2)\n     Literal 'x'\n     Identifier fh.requests\n")
+    in_table = (
+        "SelectWithUnionQuery (children 1)\n ExpressionList (children 1)\n"
+        "  SelectQuery (children 1)\n   Function in (children 1)\n"
+        "    ExpressionList (children 2)\n     Literal 'x'\n     Identifier fh.requests\n"
+    )
     assert check(in_table, "SELECT 'x' IN fh.requests", SCOPED).code == 497
     newer = in_table.replace("fh.requests", "fh_tm_new.requests")  # made after the listing
     assert check(newer, "SELECT 'x' IN fh_tm_new.requests", SCOPED).code == 497
@@ -102,39 +113,60 @@ def test_statement_kinds_and_ways_out() -> None:
 def test_credentials_from_the_three_places() -> None:
     basic = "Basic " + base64.b64encode(b"ann:p:w").decode()
     assert credentials({"Authorization": basic}, {}) == Credentials("ann", "p:w")
-    assert credentials({"X-ClickHouse-User": "bo", "X-ClickHouse-Key": "k"},
-                       {"user": "x"}) == Credentials("bo", "k")
+    assert credentials(
+        {"X-ClickHouse-User": "bo", "X-ClickHouse-Key": "k"}, {"user": "x"}
+    ) == Credentials("bo", "k")
     assert credentials({}, {"user": "cy", "password": "z"}) == Credentials("cy", "z")
     assert credentials({}, {}) is None
     assert credentials({"Authorization": "Basic !!"}, {}) is None
 
 
 def test_query_parameter_body_and_options() -> None:
-    asked = incoming({"query": "SELECT", "database": "d", "param_x": "1",
-                      "output_format_json_quote_64bit_integers": "1", "session_id": "s"},
-                     b"1 AS one", {})
+    asked = incoming(
+        {
+            "query": "SELECT",
+            "database": "d",
+            "param_x": "1",
+            "output_format_json_quote_64bit_integers": "1",
+            "session_id": "s",
+        },
+        b"1 AS one",
+        {},
+    )
     assert (asked.sql, asked.database, asked.params, asked.settings, asked.default_format) == (
-        "SELECT\n1 AS one", "d", {"x": "1"}, {"output_format_json_quote_64bit_integers": "1"},
-        "TabSeparated")
+        "SELECT\n1 AS one",
+        "d",
+        {"x": "1"},
+        {"output_format_json_quote_64bit_integers": "1"},
+        "TabSeparated",
+    )
     with pytest.raises(ClickHouseFailure):
         incoming({}, b"\xff", {})
     with pytest.raises(ClickHouseFailure) as raised:
         incoming({"compress": "1"}, b"SELECT 1", {})
     assert (raised.value.code, raised.value.status) == (48, 501)
-    assert incoming({"enable_http_compression": "1"}, b"SELECT 1",
-                    {"Accept-Encoding": "gzip"}).compress
+    assert incoming(
+        {"enable_http_compression": "1"}, b"SELECT 1", {"Accept-Encoding": "gzip"}
+    ).compress
 
 
 def test_settings_may_lower_limits_and_choose_presentation_only() -> None:
     limits = {"max_execution_time": 30, "max_result_rows": 100}
-    assert session_settings({"max_execution_time": "5", "max_result_rows": "1000",
-                             "output_format_json_quote_64bit_integers": "0"}, limits) == {
-        "max_execution_time": "5", "max_result_rows": "100",
-        "output_format_json_quote_64bit_integers": "0"}
+    assert session_settings(
+        {
+            "max_execution_time": "5",
+            "max_result_rows": "1000",
+            "output_format_json_quote_64bit_integers": "0",
+        },
+        limits,
+    ) == {
+        "max_execution_time": "5",
+        "max_result_rows": "100",
+        "output_format_json_quote_64bit_integers": "0",
+    }
     for name in ("readonly", "allow_ddl", "max_memory_usage"):
         if name == "max_memory_usage":
-            assert session_settings({name: "1"}, limits) == {k: str(v)
-                                                             for k, v in limits.items()}
+            assert session_settings({name: "1"}, limits) == {k: str(v) for k, v in limits.items()}
             continue
         with pytest.raises(ClickHouseFailure) as raised:
             session_settings({name: "1"}, limits)
@@ -148,18 +180,22 @@ def test_formats_and_errors_in_clickhouse_shape() -> None:
     assert content_type("Native") == "application/octet-stream"
     failure = ClickHouseFailure.from_engine(
         "Code: 159. DB::Exception: Timeout exceeded: elapsed 1.0 ms, maximum: 1.0 ms. "
-        "(TIMEOUT_EXCEEDED)")
+        "(TIMEOUT_EXCEEDED)"
+    )
     assert (failure.code, failure.name, failure.status) == (159, "TIMEOUT_EXCEEDED", 500)
-    assert failure.body("26.9") == ("Code: 159. DB::Exception: Timeout exceeded: elapsed 1.0 "
-                                    "ms, maximum: 1.0 ms. (TIMEOUT_EXCEEDED) (version 26.9)\n")
+    assert failure.body("26.9") == (
+        "Code: 159. DB::Exception: Timeout exceeded: elapsed 1.0 "
+        "ms, maximum: 1.0 ms. (TIMEOUT_EXCEEDED) (version 26.9)\n"
+    )
 
 
 def unescape(escaped: str) -> str:
     """How the engine reads an escaped (TSV-style) parameter value."""
     out, chars = [], iter(escaped)
     for char in chars:
-        out.append({"n": "\n", "t": "\t", "r": "\r"}.get(next(chars), "\\")
-                   if char == "\\" else char)
+        out.append(
+            {"n": "\n", "t": "\t", "r": "\r"}.get(next(chars), "\\") if char == "\\" else char
+        )
     return "".join(out)
 
 
@@ -171,12 +207,12 @@ def test_escaped_parameters_round_trip(text: str) -> None:
 
 
 def test_team_views_filter_and_deduplicate() -> None:
-    statements = team_views("fh", "tm_A1", [Relation("requests", "ReplacingMergeTree"),
-                                            Relation("events", "View")])
+    statements = team_views(
+        "fh", "tm_A1", [Relation("requests", "ReplacingMergeTree"), Relation("events", "View")]
+    )
     assert statements == [
         "CREATE DATABASE IF NOT EXISTS fh_tm_A1",
-        "CREATE OR REPLACE VIEW fh_tm_A1.events AS SELECT * FROM fh.events "
-        "WHERE team_id = 'tm_A1'",
+        "CREATE OR REPLACE VIEW fh_tm_A1.events AS SELECT * FROM fh.events WHERE team_id = 'tm_A1'",
         "CREATE OR REPLACE VIEW fh_tm_A1.requests AS SELECT * FROM fh.requests FINAL "
         "WHERE team_id = 'tm_A1'",
     ]
@@ -196,7 +232,9 @@ def test_production_users_grants_and_row_policies() -> None:
         "FOR SELECT USING team_id = 'tm_A1' TO ann",
     ]
     assert drop_user(analyst, "fh", ["requests"]) == [
-        "DROP ROW POLICY IF EXISTS fasthook_analyst_ann ON fh.requests", "DROP USER IF EXISTS ann"]
+        "DROP ROW POLICY IF EXISTS fasthook_analyst_ann ON fh.requests",
+        "DROP USER IF EXISTS ann",
+    ]
     unscoped = {**analyst, "team_id": None}
     assert len(create_user(unscoped, "fh", limits, ["requests"])) == 2
     assert password not in json.dumps(create_user(analyst, "fh", limits, ["requests"]))
@@ -217,7 +255,6 @@ def test_the_view_follows_creation_and_revocation() -> None:
         with pytest.raises(ClickHouseFailure) as raised:
             authenticate(view, wrong)
         assert raised.value.status == 401
-    view.apply(analyst["id"], config_record("analyst", {**analyst, "revoked_at": "t"},
-                                            version=2))
+    view.apply(analyst["id"], config_record("analyst", {**analyst, "revoked_at": "t"}, version=2))
     assert view.get("ann") is None and len(view) == 0
     assert changes == [("ann", True), ("ann", False)]

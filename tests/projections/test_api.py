@@ -29,8 +29,9 @@ async def test_guide_queries(service: Service, producer) -> None:
     rejected = request_record(TEAM, SOURCE, status="rejected", cause="VERIFICATION_FAILED")
     foreign = request_record("tm_other", SOURCE)
     await publish(producer, settings, "requests", [accepted, other, rejected, foreign])
-    models = await service.wait_for("/v1/requests", 1, source_id=SOURCE, status="accepted",
-                                    include_data="true", q="SMaaaaaaaa")
+    models = await service.wait_for(
+        "/v1/requests", 1, source_id=SOURCE, status="accepted", include_data="true", q="SMaaaaaaaa"
+    )
     # Read-after-write: visible within a couple of seconds of being stored.
     assert time.monotonic() - began < 3
     [model] = models
@@ -58,16 +59,22 @@ async def test_guide_queries(service: Service, producer) -> None:
     delivered = event_record(other)
     await publish(producer, settings, "events", [failed, delivered])
     refused = attempt_record(failed, status=500)
-    refused["response_headers"] = [{"name": "Retry-After", "value": "5", "raw": None},
-                                   {"name": "X-Trace", "value": "a", "raw": None},
-                                   {"name": "X-Trace", "value": "b", "raw": None}]
-    await publish(producer, settings, "attempts", [
-        refused, attempt_record(delivered, status=200, event_status="SUCCESSFUL")])
-    [event] = await service.wait_for("/v1/events", 1, source_id=SOURCE, status="FAILED",
-                                     include_data="true", q="MessageStatus")
+    refused["response_headers"] = [
+        {"name": "Retry-After", "value": "5", "raw": None},
+        {"name": "X-Trace", "value": "a", "raw": None},
+        {"name": "X-Trace", "value": "b", "raw": None},
+    ]
+    await publish(
+        producer,
+        settings,
+        "attempts",
+        [refused, attempt_record(delivered, status=200, event_status="SUCCESSFUL")],
+    )
+    [event] = await service.wait_for(
+        "/v1/events", 1, source_id=SOURCE, status="FAILED", include_data="true", q="MessageStatus"
+    )
     assert event["id"] == failed["event_id"] and event["attempts"] == 1
-    assert event["response_status"] == 500 and event["data"]["body"]["MessageStatus"] == \
-        "delivered"
+    assert event["response_status"] == 500 and event["data"]["body"]["MessageStatus"] == "delivered"
     assert event["last_attempt_at"] is not None and event["successful_at"] is None
     [ok] = await service.wait_for("/v1/events", 1, status="SUCCESSFUL")
     assert ok["id"] == delivered["event_id"] and ok["successful_at"] is not None
@@ -78,13 +85,14 @@ async def test_guide_queries(service: Service, producer) -> None:
     with_body = await service.get(f"/v1/attempts/{attempt['id']}")
     assert with_body["body"] == "upstream says no"
     # The destination's response headers in received order (the console's inspector).
-    assert list(with_body["response_headers"].items()) == [("Retry-After", "5"),
-                                                           ("X-Trace", "a, b")]
+    assert list(with_body["response_headers"].items()) == [
+        ("Retry-After", "5"),
+        ("X-Trace", "a, b"),
+    ]
 
     # Requests know their events and ignored events.
     await publish(producer, settings, "ignored", [ignored_record(accepted, "con_2")])
-    [ignored] = await service.wait_for(f"/v1/requests/{accepted['request_id']}/ignored_events",
-                                       1)
+    [ignored] = await service.wait_for(f"/v1/requests/{accepted['request_id']}/ignored_events", 1)
     assert ignored["cause"] == "FILTERED" and ignored["connection_id"] == "con_2"
     one = await service.get(f"/v1/requests/{accepted['request_id']}")
     assert one["events_count"] == 1 and one["ignored_count"] == 1 and "data" in one
@@ -110,8 +118,13 @@ async def test_team_isolation_and_errors(service: Service, producer) -> None:
     assert status == 422 and body["errors"][0]["path"] == "next"
     status, body = await service.call("GET", "/v1/requests", team=None)
     assert status == 401 and body["status"] == 401
-    for path in ("/v1/events/evt_nope", "/v1/attempts/atm_nope", "/v1/ignored-events/ign_x",
-                 "/v1/requests/req_nope/raw_body", "/v1/requests/req_nope/events"):
+    for path in (
+        "/v1/events/evt_nope",
+        "/v1/attempts/atm_nope",
+        "/v1/ignored-events/ign_x",
+        "/v1/requests/req_nope/raw_body",
+        "/v1/requests/req_nope/events",
+    ):
         status, body = await service.call("GET", path)
         assert status == 404 and body["title"] == "Not Found", path
     status, _ = await service.call("POST", "/v1/events/evt_nope/retry")
@@ -161,17 +174,34 @@ async def test_event_status_model(service: Service, producer) -> None:
     await publish(producer, settings, "events", [queued, delayed, held, retrying, released])
     await publish(producer, settings, "held", [held, released])
     due = now_ms() + 30_000
-    await publish(producer, settings, "attempts", [attempt_record(
-        retrying, status=503, event_status="SCHEDULED", next_attempt_at=due, at=t + 200)])
-    await publish(producer, settings, "events", [
-        {**released, "trigger": "UNPAUSE", "due_at": now_ms() + 1000}])
-    expected = {queued["event_id"]: "QUEUED", delayed["event_id"]: "SCHEDULED",
-                held["event_id"]: "HOLD", retrying["event_id"]: "SCHEDULED",
-                released["event_id"]: "QUEUED"}
+    await publish(
+        producer,
+        settings,
+        "attempts",
+        [
+            attempt_record(
+                retrying, status=503, event_status="SCHEDULED", next_attempt_at=due, at=t + 200
+            )
+        ],
+    )
+    await publish(
+        producer,
+        settings,
+        "events",
+        [{**released, "trigger": "UNPAUSE", "due_at": now_ms() + 1000}],
+    )
+    expected = {
+        queued["event_id"]: "QUEUED",
+        delayed["event_id"]: "SCHEDULED",
+        held["event_id"]: "HOLD",
+        retrying["event_id"]: "SCHEDULED",
+        released["event_id"]: "QUEUED",
+    }
 
     async def statuses() -> bool:
         body = await service.get("/v1/events")
         return {m["id"]: m["status"] for m in body["models"]} == expected
+
     await eventually(statuses, 10, "every event in its status")
     one = await service.get(f"/v1/events/{retrying['event_id']}")
     assert one["attempts"] == 1 and one["response_status"] == 503
@@ -180,8 +210,7 @@ async def test_event_status_model(service: Service, producer) -> None:
     assert (await service.get("/v1/events", response_status=503))["count"] == 1
 
 
-async def test_event_retry_publishes_a_manual_event(service: Service, producer,
-                                                   bootstrap) -> None:
+async def test_event_retry_publishes_a_manual_event(service: Service, producer, bootstrap) -> None:
     settings = service.settings
     request = request_record(TEAM, SOURCE)
     event = event_record(request)
@@ -201,14 +230,17 @@ async def test_event_retry_publishes_a_manual_event(service: Service, producer,
 
 async def test_request_retry_publishes_a_replay(service: Service, producer, bootstrap) -> None:
     settings = service.settings
-    raw = [*request_record(TEAM, SOURCE)["headers"],
-           {"name": "X-Odd", "value": "\xff", "raw": b"\xff"}]
+    raw = [
+        *request_record(TEAM, SOURCE)["headers"],
+        {"name": "X-Odd", "value": "\xff", "raw": b"\xff"},
+    ]
     request = request_record(TEAM, SOURCE, headers=raw, query="x=1")
     rejected = request_record(TEAM, SOURCE, status="rejected", cause="METHOD_NOT_ALLOWED")
     await publish(producer, settings, "requests", [request, rejected])
     await service.wait_for("/v1/requests", 2)
-    status, body = await service.call("POST", f"/v1/requests/{request['request_id']}/retry",
-                                      json={"connection_ids": ["con_1"]})
+    status, body = await service.call(
+        "POST", f"/v1/requests/{request['request_id']}/retry", json={"connection_ids": ["con_1"]}
+    )
     assert status == 202 and body["replay_of"] == request["request_id"]
     records = await read_topic(bootstrap, settings.topics.requests, expect=3)
     [replay] = [r for r in records if r["replay_of"]]
@@ -218,6 +250,7 @@ async def test_request_retry_publishes_a_replay(service: Service, producer, boot
         assert replay[field] == request[field], field
     status, body = await service.call("POST", f"/v1/requests/{rejected['request_id']}/retry")
     assert status == 409
-    status, body = await service.call("POST", f"/v1/requests/{request['request_id']}/retry",
-                                      json={"connection_ids": "con_1"})
+    status, body = await service.call(
+        "POST", f"/v1/requests/{request['request_id']}/retry", json={"connection_ids": "con_1"}
+    )
     assert status == 422 and body["errors"][0]["path"] == "connection_ids"

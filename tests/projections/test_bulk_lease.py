@@ -97,9 +97,17 @@ def history(steps: list[tuple[str, int]]) -> list[Job]:
         if step == "claim":
             states.append(claimed(last, f"r{amount % 3}", now, LEASE_MS))
         elif step == "page" and last.owner:
-            states.append(renewed(replace(last, status="RUNNING",
-                                          processed_count=last.processed_count + 1 + amount % 50),
-                                  now, LEASE_MS))
+            states.append(
+                renewed(
+                    replace(
+                        last,
+                        status="RUNNING",
+                        processed_count=last.processed_count + 1 + amount % 50,
+                    ),
+                    now,
+                    LEASE_MS,
+                )
+            )
         elif step == "renew" and last.owner:
             states.append(renewed(last, now, LEASE_MS))
         elif step == "release" and last.owner:
@@ -109,13 +117,19 @@ def history(steps: list[tuple[str, int]]) -> list[Job]:
     return states
 
 
-STEPS = st.lists(st.tuples(st.sampled_from(["claim", "page", "renew", "release", "end"]),
-                           st.integers(min_value=1, max_value=40_000)), max_size=40)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["claim", "page", "renew", "release", "end"]),
+        st.integers(min_value=1, max_value=40_000),
+    ),
+    max_size=40,
+)
 
 
 @given(STEPS, st.randoms(use_true_random=False))
 def test_a_view_fed_states_in_any_order_ends_at_the_last(
-        steps: list[tuple[str, int]], rnd: random.Random) -> None:
+    steps: list[tuple[str, int]], rnd: random.Random
+) -> None:
     """A replica hears of a job from the topic and from its own commits, late and out of
     order: whatever the order, its view ends at the job's last state and never goes back."""
     states = history(steps)
@@ -132,7 +146,8 @@ def test_a_view_fed_states_in_any_order_ends_at_the_last(
 
 @given(STEPS, st.integers(min_value=0, max_value=200_000))
 def test_no_replica_claims_a_job_whose_lease_is_live(
-        steps: list[tuple[str, int]], later: int) -> None:
+    steps: list[tuple[str, int]], later: int
+) -> None:
     """At any moment, a job is claimable by some replica exactly when it is active and its
     lease lapsed: never while its holder renews it, never after it ended — and then by every
     replica that looks, so a job whose replica died never stalls."""

@@ -10,15 +10,16 @@ from tests.projections.conftest import Service
 async def test_jobs_are_listed_per_team_and_kind_newest_first(service: Service) -> None:
     made = []
     for _ in range(3):
-        status, job = await service.call("POST", "/v1/bulk/events/retry",
-                                         json={"query": {"status": "FAILED"}})
+        status, job = await service.call(
+            "POST", "/v1/bulk/events/retry", json={"query": {"status": "FAILED"}}
+        )
         assert status == 202, job
         made.append(job["id"])
-    status, other_kind = await service.call("POST", "/v1/bulk/requests/retry",
-                                            json={"query": {}})
+    status, other_kind = await service.call("POST", "/v1/bulk/requests/retry", json={"query": {}})
     assert status == 202
-    status, theirs = await service.call("POST", "/v1/bulk/events/retry", team="tm_other",
-                                        json={"query": {}})
+    status, theirs = await service.call(
+        "POST", "/v1/bulk/events/retry", team="tm_other", json={"query": {}}
+    )
     assert status == 202
 
     status, body = await service.call("GET", "/v1/bulk/events/retry")
@@ -28,8 +29,7 @@ async def test_jobs_are_listed_per_team_and_kind_newest_first(service: Service) 
     assert [j["id"] for j in body["models"]] == made[:0:-1]
     status, body = await service.call("GET", "/v1/bulk/requests/retry")
     assert [j["id"] for j in body["models"]] == [other_kind["id"]]
-    status, body = await service.call("GET", "/v1/bulk/events/retry",
-                                      params={"status": "RUNNING"})
+    status, body = await service.call("GET", "/v1/bulk/events/retry", params={"status": "RUNNING"})
     assert status == 200 and all(j["status"] == "RUNNING" for j in body["models"])
     status, body = await service.call("GET", "/v1/bulk/events/retry", team="tm_other")
     assert [j["id"] for j in body["models"]] == [theirs["id"]]

@@ -22,11 +22,17 @@ TOTAL = 1500
 
 def projections_process(settings: Settings, log_path: Path) -> ProjectionsProcess:
     """`python -m projections` with its own chdb path (<data_dir>/clickhouse)."""
-    return ProjectionsProcess(settings, log_path, env={
-        "FASTHOOK_CLICKHOUSE_DSN": "", "FASTHOOK_CLICKHOUSE_DATABASE": "",
-        # Small batches: the kill lands between (or inside) many of them.
-        "FASTHOOK_PROJECTOR_BATCH_RECORDS": "100", "FASTHOOK_PROJECTOR_BATCH_MS": "50",
-    })
+    return ProjectionsProcess(
+        settings,
+        log_path,
+        env={
+            "FASTHOOK_CLICKHOUSE_DSN": "",
+            "FASTHOOK_CLICKHOUSE_DATABASE": "",
+            # Small batches: the kill lands between (or inside) many of them.
+            "FASTHOOK_PROJECTOR_BATCH_RECORDS": "100",
+            "FASTHOOK_PROJECTOR_BATCH_MS": "50",
+        },
+    )
 
 
 async def all_ids(http: aiohttp.ClientSession, url: str, settings: Settings) -> list[str]:
@@ -42,8 +48,9 @@ async def all_ids(http: aiohttp.ClientSession, url: str, settings: Settings) -> 
         params["next"] = body["pagination"]["next"]
 
 
-async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, producer,
-                                                        tmp_path: Path) -> None:
+async def test_sigkill_mid_batch_then_restart_converges(
+    settings: Settings, producer, tmp_path: Path
+) -> None:
     settings = settings.with_(projections_port=free_port(), analysts_port=free_port())
     base = f"http://127.0.0.1:{settings.projections_port}"
     service = projections_process(settings, tmp_path / "projections.log")
@@ -57,8 +64,10 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
         await publish(producer, settings, "attempts", [attempt_record(e) for e in events])
 
         async with aiohttp.ClientSession() as http:
+
             async def started() -> int:
                 return len(await all_ids(http, base + "/v1/requests", settings)) >= 100
+
             await eventually(started, 30, "projection under way", 0.01)
             at_kill = len(await all_ids(http, base + "/v1/requests", settings))
             service.signal(signal.SIGKILL)
@@ -68,9 +77,12 @@ async def test_sigkill_mid_batch_then_restart_converges(settings: Settings, prod
             await service.wait_ready(base + "/readyz", 60)
 
             async def converged() -> dict[str, list[str]]:
-                found = {path: await all_ids(http, base + path, settings)
-                         for path in ("/v1/requests", "/v1/events", "/v1/attempts")}
+                found = {
+                    path: await all_ids(http, base + path, settings)
+                    for path in ("/v1/requests", "/v1/events", "/v1/attempts")
+                }
                 return found if all(len(ids) >= TOTAL for ids in found.values()) else {}
+
             found = await eventually(converged, 60, "every record projected", 0.2)
         assert sorted(found["/v1/requests"]) == sorted(r["request_id"] for r in requests)
         assert sorted(found["/v1/events"]) == sorted(e["event_id"] for e in events)

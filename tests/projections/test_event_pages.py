@@ -33,28 +33,54 @@ def _histories(seed: int) -> list[tuple[str, dict[str, Any], int]]:
         request = request_record(TEAM, rng.choice(["src_a", "src_b"]), at=at)
         # The router routes a little after receipt (the event id is dated by the request).
         event = event_record(request, rng.choice(["con_1", "con_2"]), at=at + rng.randint(0, 5))
-        life = rng.choice(["queued", "held", "failed", "failed_twice", "retried", "ok",
-                           "cancelled", "scheduled"])
+        life = rng.choice(
+            ["queued", "held", "failed", "failed_twice", "retried", "ok", "cancelled", "scheduled"]
+        )
         out.append(("held" if life == "held" else "events", event, at))
         t = at + 10
         if life in ("failed", "failed_twice", "retried", "ok", "cancelled", "scheduled"):
             code = rng.choice([500, 503, 404, 200]) if life != "ok" else 200
             ok = code == 200 and life == "ok"
-            status = {"ok": "SUCCESSFUL", "cancelled": "CANCELLED",
-                      "scheduled": "SCHEDULED"}.get(life, "FAILED")
-            out.append(("attempts", attempt_record(
-                event, status=200 if ok else code, event_status=status, at=t,
-                error_code=None if ok else rng.choice([None, "TIMEOUT"]),
-                next_attempt_at=t + 60_000 if life == "scheduled" else None), t))
+            status = {"ok": "SUCCESSFUL", "cancelled": "CANCELLED", "scheduled": "SCHEDULED"}.get(
+                life, "FAILED"
+            )
+            out.append(
+                (
+                    "attempts",
+                    attempt_record(
+                        event,
+                        status=200 if ok else code,
+                        event_status=status,
+                        at=t,
+                        error_code=None if ok else rng.choice([None, "TIMEOUT"]),
+                        next_attempt_at=t + 60_000 if life == "scheduled" else None,
+                    ),
+                    t,
+                )
+            )
         if life in ("failed_twice", "retried"):
             t += 50_000 + rng.randint(0, 100_000)  # later than younger events' attempts
-            retry = {**event, "created_at": t, "due_at": t, "attempt_number": 2,
-                     "trigger": "MANUAL"}
+            retry = {
+                **event,
+                "created_at": t,
+                "due_at": t,
+                "attempt_number": 2,
+                "trigger": "MANUAL",
+            }
             out.append(("events", retry, t))
             ok = life == "retried"
-            out.append(("attempts", attempt_record(
-                retry, status=200 if ok else 502, event_status="SUCCESSFUL" if ok else "FAILED",
-                at=t + 5), t + 5))
+            out.append(
+                (
+                    "attempts",
+                    attempt_record(
+                        retry,
+                        status=200 if ok else 502,
+                        event_status="SUCCESSFUL" if ok else "FAILED",
+                        at=t + 5,
+                    ),
+                    t + 5,
+                )
+            )
     return out
 
 
@@ -71,15 +97,23 @@ def _ms(value: datetime | None) -> int | None:
 
 
 async def _reference(engine: Engine, db: str, query: EventQuery) -> list[str]:
-    rows = await engine.query(f"SELECT * FROM {db}.events WHERE team_id = {{t:String}}",
-                              {"t": TEAM})
+    rows = await engine.query(
+        f"SELECT * FROM {db}.events WHERE team_id = {{t:String}}", {"t": TEAM}
+    )
     gte, lte = query.created_range_ms
     kept = [
-        r for r in rows
-        if all(query_value is None or r[name] == query_value for name, query_value in (
-            ("source_id", query.source_id), ("connection_id", query.connection_id),
-            ("status", query.status), ("response_status", query.response_status),
-            ("error_code", query.error_code)))
+        r
+        for r in rows
+        if all(
+            query_value is None or r[name] == query_value
+            for name, query_value in (
+                ("source_id", query.source_id),
+                ("connection_id", query.connection_id),
+                ("status", query.status),
+                ("response_status", query.response_status),
+                ("error_code", query.error_code),
+            )
+        )
         and (query.attempts_gte is None or r["attempts"] >= query.attempts_gte)
         and (query.attempts_lte is None or r["attempts"] <= query.attempts_lte)
         and (gte is None or _ms(r["created_at"]) >= gte)
@@ -94,6 +128,7 @@ async def _reference(engine: Engine, db: str, query: EventQuery) -> list[str]:
 
 async def _walk(engine: Engine, db: str, query: EventQuery) -> list[str]:
     """Every page, following `next` to the end; then one step back with `prev`."""
+
     async def fetch(sql: Any) -> list[dict[str, Any]]:
         return await engine.query(sql.text, sql.params)
 
@@ -104,8 +139,7 @@ async def _walk(engine: Engine, db: str, query: EventQuery) -> list[str]:
         body = paginate(rows, page_query, lambda r: event_cursor_item(r, query.order_by))
         seen += [m["id"] for m in body["models"]]
         if previous is not None and body["pagination"]["prev"]:
-            back = page_query.model_copy(update={"next": None,
-                                                 "prev": body["pagination"]["prev"]})
+            back = page_query.model_copy(update={"next": None, "prev": body["pagination"]["prev"]})
             rows = await event_pages.event_rows(fetch, db, TEAM, back)
             back_body = paginate(rows, back, lambda r: event_cursor_item(r, query.order_by))
             assert [m["id"] for m in back_body["models"]] == previous
@@ -117,32 +151,37 @@ async def _walk(engine: Engine, db: str, query: EventQuery) -> list[str]:
 
 
 times = st.none() | st.integers(-5, 85).map(
-    lambda i: datetime.fromtimestamp((BASE + i * 1000) / 1000, UTC).isoformat())
+    lambda i: datetime.fromtimestamp((BASE + i * 1000) / 1000, UTC).isoformat()
+)
 
 
 @st.composite
 def event_queries(draw: Any) -> EventQuery:
     data = {
         "limit": draw(st.integers(1, 12)),
-        "status": draw(st.none() | st.sampled_from(
-            ["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"])),
+        "status": draw(
+            st.none()
+            | st.sampled_from(["QUEUED", "SCHEDULED", "HOLD", "SUCCESSFUL", "FAILED", "CANCELLED"])
+        ),
         "response_status": draw(st.none() | st.sampled_from([200, 404, 500, 502])),
         "error_code": draw(st.none() | st.just("TIMEOUT")),
         "source_id": draw(st.none() | st.just("src_a")),
         "connection_id": draw(st.none() | st.just("con_2")),
         "attempts[gte]": draw(st.none() | st.integers(0, 2)),
         "attempts[lte]": draw(st.none() | st.integers(0, 2)),
-        "created_at[gte]": draw(times), "created_at[lte]": draw(times),
+        "created_at[gte]": draw(times),
+        "created_at[lte]": draw(times),
         "order_by": draw(st.sampled_from(["created_at", "last_attempt_at"])),
     }
     return EventQuery.model_validate({k: v for k, v in data.items() if v is not None})
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(query=event_queries())
 async def test_windowed_pages_match_the_full_aggregation(
-        engine: Engine, seeded: str, query: EventQuery, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, seeded: str, query: EventQuery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(event_pages, "FIRST_WINDOW", 2)
     monkeypatch.setattr(event_pages, "LARGEST_WINDOW", 8)

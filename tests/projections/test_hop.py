@@ -34,23 +34,28 @@ async def _seeded(service: Service, producer: Any) -> str:
     return record["request_id"]
 
 
-async def _raw(service: Service, method: str, path: str,
-               headers: dict[str, str]) -> tuple[int, str, bytes]:
+async def _raw(
+    service: Service, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, str, bytes]:
     async with service.http.request(method, service.url + path, headers=headers) as answer:
         return answer.status, answer.content_type, await answer.read()
 
 
 @pytest.mark.parametrize("hop", [None, "", "0" * 64, "not-a-token"])
-async def test_the_team_header_alone_gets_nothing(service: Service, producer: Any,
-                                                  hop: str | None) -> None:
+async def test_the_team_header_alone_gets_nothing(
+    service: Service, producer: Any, hop: str | None
+) -> None:
     request_id = await _seeded(service, producer)
     headers = {"x-fasthook-team-id": TEAM}
     if hop is not None:
         headers["x-fasthook-projections-token"] = hop
-    for method, path in (("GET", "/v1/requests"), ("GET", f"/v1/requests/{request_id}"),
-                         ("GET", f"/v1/requests/{request_id}/raw_body"),
-                         ("POST", f"/v1/requests/{request_id}/retry"),
-                         ("GET", "/openapi-paths.json")):
+    for method, path in (
+        ("GET", "/v1/requests"),
+        ("GET", f"/v1/requests/{request_id}"),
+        ("GET", f"/v1/requests/{request_id}/raw_body"),
+        ("POST", f"/v1/requests/{request_id}/retry"),
+        ("GET", "/openapi-paths.json"),
+    ):
         status, content_type, body = await _raw(service, method, path, headers)
         assert status == 401, (path, status, body)
         assert content_type == "application/problem+json"
@@ -78,8 +83,8 @@ async def test_the_api_forwards_with_the_credential(service: Service, producer: 
             status, body = await api.call("GET", "/v1/requests")
             assert status == 200, body
             return [m["id"] for m in body["models"]]
-        assert await eventually(listed, 10, "the request through the API") == [
-            record["request_id"]]
+
+        assert await eventually(listed, 10, "the request through the API") == [record["request_id"]]
         # The document merges the forwarded routes: the API fetched them with the credential.
         status, document = await api.call("GET", "/v1/openapi.json")
         assert status == 200 and "/v1/bulk/events/retry" in document["paths"]
@@ -119,7 +124,8 @@ def test_projections_does_not_start_without_a_secret_key(psettings: Settings) ->
 
 
 async def test_a_destination_pointed_at_projections_reads_nothing(
-        service: Service, producer: Any, bootstrap: str) -> None:
+    service: Service, producer: Any, bootstrap: str
+) -> None:
     """The attack the credential stops: a destination on projections' own port whose API key
     header is the team header, naming a victim team; the answer would land in the attempt
     record, readable by the attacker."""
@@ -127,13 +133,19 @@ async def test_a_destination_pointed_at_projections_reads_nothing(
     settings = service.settings.with_(allowed_destinations="127.0.0.1/32")
     deliverer = await start_deliverer(settings)
     try:
-        pipe = await declare_pipe(producer, settings, service.url + "/v1/requests",
-                                  http_method="GET", auth_type="API_KEY",
-                                  auth={"header_key": "x-fasthook-team-id", "api_key": TEAM})
+        pipe = await declare_pipe(
+            producer,
+            settings,
+            service.url + "/v1/requests",
+            http_method="GET",
+            auth_type="API_KEY",
+            auth={"header_key": "x-fasthook-team-id", "api_key": TEAM},
+        )
         event = make_event(pipe, b"")
         await publish_events(producer, settings, [event])
         [attempt] = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]]
+            event["event_id"]
+        ]
         assert attempt["status"] == "FAILED" and attempt["response_status"] != 200
         assert request_id.encode() not in attempt["response_body"]
     finally:

@@ -24,9 +24,12 @@ from tests.support.config import declare
 async def everything(service: Service) -> dict[str, list[tuple[Any, ...]]]:
     """Every model of every list, paged through: ids plus the fields that must converge."""
     out: dict[str, list[tuple[Any, ...]]] = {}
-    for path, fields in (("/v1/requests", ("status",)),
-                         ("/v1/events", ("status", "attempts", "response_status")),
-                         ("/v1/attempts", ("status",)), ("/v1/ignored-events", ("cause",))):
+    for path, fields in (
+        ("/v1/requests", ("status",)),
+        ("/v1/events", ("status", "attempts", "response_status")),
+        ("/v1/attempts", ("status",)),
+        ("/v1/ignored-events", ("cause",)),
+    ):
         seen: list[tuple[Any, ...]] = []
         params: dict[str, Any] = {"limit": 250}
         while True:
@@ -44,16 +47,24 @@ async def publish_fixture(producer, settings: Settings, n: int) -> None:
     events = [event_record(r, f"con_{i % 2}") for i, r in enumerate(requests) if i % 4]
     await publish(producer, settings, "requests", requests)
     await publish(producer, settings, "events", events)
-    await publish(producer, settings, "attempts", [
-        attempt_record(e, status=200 if i % 3 else 500,
-                       event_status="SUCCESSFUL" if i % 3 else "FAILED")
-        for i, e in enumerate(events)])
+    await publish(
+        producer,
+        settings,
+        "attempts",
+        [
+            attempt_record(
+                e, status=200 if i % 3 else 500, event_status="SUCCESSFUL" if i % 3 else "FAILED"
+            )
+            for i, e in enumerate(events)
+        ],
+    )
     await publish(producer, settings, "held", events[:5])
     await publish(producer, settings, "ignored", [ignored_record(r) for r in requests[::4]])
 
 
-async def test_replays_converge(service: Service, psettings: Settings, engine: Engine,
-                                db: str, producer) -> None:
+async def test_replays_converge(
+    service: Service, psettings: Settings, engine: Engine, db: str, producer
+) -> None:
     n = 300
     await declare(producer, psettings, "source", {"name": "twilio"}, TEAM)
     await publish_fixture(producer, psettings, n)

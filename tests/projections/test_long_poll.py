@@ -15,7 +15,8 @@ from tests.support.poll import eventually
 
 
 async def test_a_long_poll_answers_when_events_are_stored(
-        service: Service, producer, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: Service, producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = event_record(request_record(TEAM, "src_tail"))
     await publish(producer, service.settings, "events", [first])
     await service.wait_for("/v1/events", 1, source_id="src_tail")
@@ -23,6 +24,7 @@ async def test_a_long_poll_answers_when_events_are_stored(
     async def counted() -> int:
         # Rows show as soon as their table is written; the batch counts once all are.
         return (await service.get("/v1/events", source_id="src_tail"))["batch"]
+
     batch = await eventually(counted, 10, "the batch counted", 0.05)
 
     # Nothing new: the answer waits for the whole wait (a lower bound holds on any machine).
@@ -34,8 +36,9 @@ async def test_a_long_poll_answers_when_events_are_stored(
 
     # An event stored meanwhile wakes the waiting poll, which answers with it.
     monkeypatch.setattr(handlers, "TAIL_WAIT_S", 60.0)
-    waiting = asyncio.create_task(service.get("/v1/events", source_id="src_tail",
-                                              after_batch=batch))
+    waiting = asyncio.create_task(
+        service.get("/v1/events", source_id="src_tail", after_batch=batch)
+    )
     second = event_record(request_record(TEAM, "src_tail"))
     published = time.monotonic()
     await publish(producer, service.settings, "events", [second])

@@ -20,8 +20,9 @@ def test_the_api_forwards_what_projections_serves() -> None:
 
 
 def test_every_route_is_documented_once() -> None:
-    documented = [(method.upper(), path) for path, ops in openapi_paths()["paths"].items()
-                  for method in ops]
+    documented = [
+        (method.upper(), path) for path, ops in openapi_paths()["paths"].items() for method in ops
+    ]
     assert sorted(documented) == sorted((r.method, r.path) for r in QUERY_ROUTES)
     names = [r.name for r in QUERY_ROUTES]
     assert len(names) == len(set(names))

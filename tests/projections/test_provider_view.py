@@ -20,18 +20,33 @@ def provided(record: dict) -> dict:
 
 
 def github(event: str, delivery: str) -> dict:
-    return provided(request_record(TEAM, SOURCE, b'{"ref": "main"}', headers=[
-        *JSON, {"name": "X-GitHub-Event", "value": event, "raw": None},
-        {"name": "X-GitHub-Delivery", "value": delivery, "raw": None}]))
+    return provided(
+        request_record(
+            TEAM,
+            SOURCE,
+            b'{"ref": "main"}',
+            headers=[
+                *JSON,
+                {"name": "X-GitHub-Event", "value": event, "raw": None},
+                {"name": "X-GitHub-Delivery", "value": delivery, "raw": None},
+            ],
+        )
+    )
 
 
 async def test_event_type_and_idempotency_key_are_columns_filters_and_search(
-        service: Service, producer, bootstrap) -> None:
+    service: Service, producer, bootstrap
+) -> None:
     settings = service.settings
     push, issues = github("push", "72d3162e-cc78-11e3"), github("issues", "8f4a1b2c-dd01")
-    stripe = provided(request_record(TEAM, SOURCE, json.dumps(
-        {"id": "evt_1NqXyz", "type": "invoice.paid"}).encode(),
-        headers=[*JSON, {"name": "Stripe-Signature", "value": "t=1,v1=x", "raw": None}]))
+    stripe = provided(
+        request_record(
+            TEAM,
+            SOURCE,
+            json.dumps({"id": "evt_1NqXyz", "type": "invoice.paid"}).encode(),
+            headers=[*JSON, {"name": "Stripe-Signature", "value": "t=1,v1=x", "raw": None}],
+        )
+    )
     plain = provided(request_record(TEAM, SOURCE, headers=FORM))
     await publish(producer, settings, "requests", [push, issues, stripe, plain])
     await service.wait_for("/v1/requests", 4, source_id=SOURCE)
@@ -56,19 +71,26 @@ async def test_event_type_and_idempotency_key_are_columns_filters_and_search(
 
 
 async def test_the_filters_are_validated(service: Service) -> None:
-    status, body = await service.call("GET", "/v1/requests",
-                                      params={"idempotency_key": "k" * 257})
+    status, body = await service.call("GET", "/v1/requests", params={"idempotency_key": "k" * 257})
     assert status == 422 and body["errors"][0]["path"] == "idempotency_key", body
 
 
 async def test_a_replay_of_a_request_stored_before_the_fields_gets_them(
-        service: Service, producer, bootstrap) -> None:
+    service: Service, producer, bootstrap
+) -> None:
     """Stored by an ingress that did not know them yet (an old schema's record): the replay
     reads them off its headers and body, so rules on them route it."""
     settings = service.settings
-    old = request_record(TEAM, SOURCE, b'{"ref": "main"}', headers=[
-        *JSON, {"name": "X-GitHub-Event", "value": "push", "raw": None},
-        {"name": "X-GitHub-Delivery", "value": "0ld-d3l1very", "raw": None}])
+    old = request_record(
+        TEAM,
+        SOURCE,
+        b'{"ref": "main"}',
+        headers=[
+            *JSON,
+            {"name": "X-GitHub-Event", "value": "push", "raw": None},
+            {"name": "X-GitHub-Delivery", "value": "0ld-d3l1very", "raw": None},
+        ],
+    )
     await publish(producer, settings, "requests", [old])
     await service.wait_for("/v1/requests", 1, source_id=SOURCE)
     status, _ = await service.call("POST", f"/v1/requests/{old['request_id']}/retry")

@@ -33,12 +33,18 @@ from tests.support.poll import eventually
 async def replicas(psettings: Settings, db: str) -> AsyncIterator[tuple[Service, Service]]:
     """A projector worker and a query replica on one engine database."""
     worker_app = create_app(psettings.with_(projections_role="projector", instance_id="worker"))
-    query_settings = psettings.with_(projections_role="query", instance_id="query",
-                                     projections_port=free_port(), analysts_port=free_port())
+    query_settings = psettings.with_(
+        projections_role="query",
+        instance_id="query",
+        projections_port=free_port(),
+        analysts_port=free_port(),
+    )
     started: list[Service] = []
     try:
-        for app, settings in ((worker_app, psettings), (create_app(query_settings),
-                                                         query_settings)):
+        for app, settings in (
+            (worker_app, psettings),
+            (create_app(query_settings), query_settings),
+        ):
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", settings.projections_port).start()
@@ -49,8 +55,9 @@ async def replicas(psettings: Settings, db: str) -> AsyncIterator[tuple[Service,
             await stop_service(service)
 
 
-async def test_a_rebuild_refuses_to_share_the_group(service: Service, engine: Engine,
-                                                    producer) -> None:
+async def test_a_rebuild_refuses_to_share_the_group(
+    service: Service, engine: Engine, producer
+) -> None:
     """A rebuild beside a live projector would only get some partitions back: it stops
     before it drops anything."""
     event = event_record(request_record(TEAM, "src_rebuild"))
@@ -67,7 +74,8 @@ def test_an_unknown_role_fails_at_start(psettings: Settings) -> None:
 
 
 async def test_a_worker_projects_and_a_query_replica_serves(
-        replicas: tuple[Service, Service], producer) -> None:
+    replicas: tuple[Service, Service], producer
+) -> None:
     worker, query = replicas
     assert PROJECTOR in worker.app and PROJECTOR not in query.app
     # The worker serves its probes only; the query replica's readiness has no projector.
@@ -87,35 +95,39 @@ async def test_a_worker_projects_and_a_query_replica_serves(
     body = await query.get("/v1/events", source_id="src_roles", after_batch=0)
     assert time.monotonic() - began >= 0.9 and body["batch"] == 0
     headers = api_headers(query.settings)
-    async with query.http.get(query.url + "/v1/bulk/events/retry",
-                              headers=headers) as response:
+    async with query.http.get(query.url + "/v1/bulk/events/retry", headers=headers) as response:
         assert response.status == 200
 
 
 async def test_a_job_is_cancelled_through_another_replica(
-        psettings: Settings, db: str, producer, bootstrap) -> None:
+    psettings: Settings, db: str, producer, bootstrap
+) -> None:
     first = await start_service(psettings)
     second: Service | None = None
     try:
         failed = await seed_failed(first, producer)
         first.app[BULK].page_size = 50
         first.app[BULK].pause_s = 0.2
-        _, job = await first.call("POST", "/v1/bulk/events/retry",
-                                  json={"query": {"status": "FAILED"}})
+        _, job = await first.call(
+            "POST", "/v1/bulk/events/retry", json={"query": {"status": "FAILED"}}
+        )
         await until(first, job["id"], lambda b: b["processed_count"] >= 100)
-        second = await start_service(psettings.with_(projections_port=free_port(),
-                                                     analysts_port=free_port(),
-                                                     instance_id="second"))
+        second = await start_service(
+            psettings.with_(
+                projections_port=free_port(), analysts_port=free_port(), instance_id="second"
+            )
+        )
         # The second replica follows the job it does not run, and can cancel it.
         await until(second, job["id"], lambda b: b["status"] == "RUNNING")
         assert job["id"] not in second.app[BULK].workers
-        status, cancelled = await second.call(
-            "POST", f"/v1/bulk/events/retry/{job['id']}/cancel")
+        status, cancelled = await second.call("POST", f"/v1/bulk/events/retry/{job['id']}/cancel")
         assert status == 200 and cancelled["status"] == "CANCELLED"
         assert 100 <= cancelled["processed_count"] < len(failed)
+
         # The runner was fenced: its worker ends, and it sees the job cancelled too.
         async def runner_gone() -> bool:
             return job["id"] not in first.app[BULK].workers
+
         await eventually(runner_gone, 30, "the first replica's worker fenced", 0.05)
         await until(first, job["id"], lambda b: b["status"] == "CANCELLED")
         sent = await bulk_events(bootstrap, psettings, job["id"])
@@ -128,23 +140,28 @@ async def test_a_job_is_cancelled_through_another_replica(
 
 async def job_states(bootstrap: str, topic: str, job_id: str) -> list[Job]:
     """Every committed state of the job on the bulk topic, in order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         ends = await assign_from_beginning(consumer, topic)
         states: list[Job] = []
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
             for messages in (await consumer.getmany(timeout_ms=200)).values():
-                states += [Job.from_bytes(m.value) for m in messages
-                           if m.key == job_id.encode() and m.value is not None]
+                states += [
+                    Job.from_bytes(m.value)
+                    for m in messages
+                    if m.key == job_id.encode() and m.value is not None
+                ]
         return states
     finally:
         await consumer.stop()
 
 
 async def test_a_stopping_replica_hands_its_job_over_at_once(
-        psettings: Settings, db: str, producer, bootstrap) -> None:
+    psettings: Settings, db: str, producer, bootstrap
+) -> None:
     """A replica stopping (SIGTERM, a rolling update) ends its lease as its last state: the
     others resume the job at their next look, not after the lease (30 s here)."""
     first: Service | None = await start_service(psettings)
@@ -154,11 +171,14 @@ async def test_a_stopping_replica_hands_its_job_over_at_once(
         failed = await seed_failed(first, producer)
         first.app[BULK].page_size = 50
         first.app[BULK].pause_s = 0.2
-        _, job = await first.call("POST", "/v1/bulk/events/retry",
-                                  json={"query": {"status": "FAILED"}})
-        second = await start_service(psettings.with_(projections_port=free_port(),
-                                                     analysts_port=free_port(),
-                                                     instance_id="second"))
+        _, job = await first.call(
+            "POST", "/v1/bulk/events/retry", json={"query": {"status": "FAILED"}}
+        )
+        second = await start_service(
+            psettings.with_(
+                projections_port=free_port(), analysts_port=free_port(), instance_id="second"
+            )
+        )
         await until(second, job["id"], lambda b: b["processed_count"] >= 100)
         await stop_service(first)
         first = None
@@ -166,9 +186,10 @@ async def test_a_stopping_replica_hands_its_job_over_at_once(
         assert done["processed_count"] == len(failed)
         states = await job_states(bootstrap, psettings.topics.bulk, job["id"])
         owners = [s.owner for s in states]
-        first_name, second_name = (psettings.member_name("projections"),
-                                   psettings.with_(instance_id="second").member_name(
-                                       "projections"))
+        first_name, second_name = (
+            psettings.member_name("projections"),
+            psettings.with_(instance_id="second").member_name("projections"),
+        )
         handover = owners.index(second_name)
         assert set(owners[:handover]) == {first_name}
         assert states[handover - 1].lease_until == 0  # released, not left to lapse

@@ -54,8 +54,11 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]
     if not SERVER_DSN:
         pytest.skip("FASTHOOK_TEST_CLICKHOUSE_DSN is not set (no ClickHouse server)")
     suffix = uuid.uuid4().hex[:8]
-    names = {"clickhouse_dsn": SERVER_DSN, "shared": f"scale_{suffix}",
-             "single": f"scale_single_{suffix}"}
+    names = {
+        "clickhouse_dsn": SERVER_DSN,
+        "shared": f"scale_{suffix}",
+        "single": f"scale_single_{suffix}",
+    }
     yield names
     engine = await Engine.open(SERVER_DSN)
     try:
@@ -65,25 +68,40 @@ async def target(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]
         await engine.close()
 
 
-def worker(settings: Settings, tmp_path: Path, name: str, target: dict[str, str], *,
-           database: str, group: str = "", role: str = "all") -> ProjectionsProcess:
+def worker(
+    settings: Settings,
+    tmp_path: Path,
+    name: str,
+    target: dict[str, str],
+    *,
+    database: str,
+    group: str = "",
+    role: str = "all",
+) -> ProjectionsProcess:
     own = settings.with_(
-        instance_id=name, data_dir=str(tmp_path / name), projections_role=role,
-        projector_group=group, clickhouse_dsn=target["clickhouse_dsn"],
-        clickhouse_database=database, projections_port=free_port(), analysts_port=free_port(),
+        instance_id=name,
+        data_dir=str(tmp_path / name),
+        projections_role=role,
+        projector_group=group,
+        clickhouse_dsn=target["clickhouse_dsn"],
+        clickhouse_database=database,
+        projections_port=free_port(),
+        analysts_port=free_port(),
         # Small batches: a kill lands between (or inside) many of them.
-        projector_batch_records=100, projector_batch_ms=50)
+        projector_batch_records=100,
+        projector_batch_ms=50,
+    )
     return ProjectionsProcess(own, tmp_path / f"{name}.log")
 
 
-async def ids(http: aiohttp.ClientSession, process: ProjectionsProcess, route: str
-              ) -> set[str]:
+async def ids(http: aiohttp.ClientSession, process: ProjectionsProcess, route: str) -> set[str]:
     """Every id the list route shows (following the pages)."""
     found: set[str] = set()
     params: dict[str, Any] = {"limit": 250}
     while True:
-        async with http.get(process.url + route, params=params,
-                            headers=api_headers(process.settings)) as response:
+        async with http.get(
+            process.url + route, params=params, headers=api_headers(process.settings)
+        ) as response:
             assert response.status == 200, await response.text()
             body = await response.json()
         found.update(m["id"] for m in body["models"])
@@ -92,10 +110,8 @@ async def ids(http: aiohttp.ClientSession, process: ProjectionsProcess, route: s
         params["next"] = body["pagination"]["next"]
 
 
-async def union(http: aiohttp.ClientSession, *processes: ProjectionsProcess
-                ) -> dict[str, set[str]]:
-    return {route: set().union(*[await ids(http, p, route) for p in processes])
-            for route in ROUTES}
+async def union(http: aiohttp.ClientSession, *processes: ProjectionsProcess) -> dict[str, set[str]]:
+    return {route: set().union(*[await ids(http, p, route) for p in processes]) for route in ROUTES}
 
 
 async def table_rows(process: ProjectionsProcess) -> dict[str, set[str]]:
@@ -103,8 +119,14 @@ async def table_rows(process: ProjectionsProcess) -> dict[str, set[str]]:
     settings = process.settings
     dsn = settings.clickhouse_dsn or resolve_dsn(settings)
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.support.table_rows", dsn, database_name(settings),
-        stdout=asyncio.subprocess.PIPE, env=service_env(settings))
+        sys.executable,
+        "-m",
+        "tests.support.table_rows",
+        dsn,
+        database_name(settings),
+        stdout=asyncio.subprocess.PIPE,
+        env=service_env(settings),
+    )
     out, _ = await asyncio.wait_for(run.communicate(), 120)
     assert run.returncode == 0
     return {table: set(hashes) for table, hashes in json.loads(out).items()}
@@ -120,7 +142,8 @@ async def publish_part(producer: Any, settings: Settings) -> list[str]:
 
 
 async def test_two_workers_in_one_group_converge_to_what_one_process_writes(
-        settings: Settings, producer: Any, tmp_path: Path, target: dict[str, str]) -> None:
+    settings: Settings, producer: Any, tmp_path: Path, target: dict[str, str]
+) -> None:
     shared = target["shared"]
     first = worker(settings, tmp_path, "w1", target, database=shared)
     second = worker(settings, tmp_path, "w2", target, database=shared)
@@ -141,6 +164,7 @@ async def test_two_workers_in_one_group_converge_to_what_one_process_writes(
                 together = await union(http, first, second)
                 print(f"requests per worker: {counts}")
                 return min(counts) > 0 and len(together["/v1/requests"]) == len(requests)
+
             await eventually(shared_out, 90, "both workers projecting their partitions", 0.2)
 
             # Mid-stream: more records, and the first worker stopped while it writes them.
@@ -148,6 +172,7 @@ async def test_two_workers_in_one_group_converge_to_what_one_process_writes(
 
             async def under_way() -> bool:
                 return len((await union(http, first, second))["/v1/requests"]) > PER_PART
+
             await eventually(under_way, 60, "the second part being projected", 0.02)
             first.signal(signal.SIGTERM)
             assert await first.wait_exit(60) == 0
@@ -163,12 +188,19 @@ async def test_two_workers_in_one_group_converge_to_what_one_process_writes(
                 together = await union(http, reader, second)
                 complete = all(len(together[r]) == len(requests) for r in ROUTES)
                 return together if complete else {}
+
             together = await eventually(converged, 120, "every record projected", 0.5)
             assert together["/v1/requests"] == set(requests)
 
             # One process projecting every record on its own (its own group and database).
-            single = worker(settings, tmp_path, "single", target,
-                            database=target["single"], group=f"{settings.topic_namespace}-one")
+            single = worker(
+                settings,
+                tmp_path,
+                "single",
+                target,
+                database=target["single"],
+                group=f"{settings.topic_namespace}-one",
+            )
             single.start()
             await single.wait_started()
 
@@ -176,8 +208,10 @@ async def test_two_workers_in_one_group_converge_to_what_one_process_writes(
                 everything = await union(http, single)
                 complete = all(len(everything[r]) == len(requests) for r in ROUTES)
                 return everything if complete else {}
-            assert await eventually(alone, 120, "one process projecting everything",
-                                    0.5) == together
+
+            assert (
+                await eventually(alone, 120, "one process projecting everything", 0.5) == together
+            )
         # Row by row, table by table: the workers' rows together are the single process's.
         for process in (reader, second, single):
             process.signal(signal.SIGTERM)

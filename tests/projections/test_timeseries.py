@@ -28,29 +28,40 @@ def test_buckets_are_nice_and_bounded() -> None:
     assert slots(60_000, 180_000, 60_000) == [60_000, 120_000]
 
 
-async def test_metrics_count_requests_events_and_attempts_apart(service: Service,
-                                                                 producer: Any) -> None:
+async def test_metrics_count_requests_events_and_attempts_apart(
+    service: Service, producer: Any
+) -> None:
     accepted = [request_record(TEAM, "src_m") for _ in range(3)]
     rejected = request_record(TEAM, "src_m", status="rejected", cause="VERIFICATION_FAILED")
     others = request_record("tm_other", "src_x")
     ok_event, failed_event, pending_event = (
         event_record(accepted[0], destination_id="des_ok"),
         event_record(accepted[1], destination_id="des_bad"),
-        event_record(accepted[2], destination_id="des_bad"))
+        event_record(accepted[2], destination_id="des_bad"),
+    )
     await publish(producer, service.settings, "requests", [*accepted, rejected, others])
     await publish(producer, service.settings, "events", [ok_event, failed_event, pending_event])
-    await publish(producer, service.settings, "attempts", [
-        attempt_record(ok_event, status=204, event_status="SUCCESSFUL"),
-        attempt_record(failed_event, status=503),
-        attempt_record(failed_event, status=None, error_code="TIMEOUT", attempt_number=2)])
+    await publish(
+        producer,
+        service.settings,
+        "attempts",
+        [
+            attempt_record(ok_event, status=204, event_status="SUCCESSFUL"),
+            attempt_record(failed_event, status=503),
+            attempt_record(failed_event, status=None, error_code="TIMEOUT", attempt_number=2),
+        ],
+    )
 
     async def projected():
         status, body = await service.call("GET", "/v1/metrics")
         assert status == 200, body
-        done = (sum(body["requests"]["accepted"]) == 3
-                and sum(sum(v) for v in body["attempts"].values() if isinstance(v[0], int)) == 3
-                and sum(sum(v) for v in body["events"].values()) == 3)
+        done = (
+            sum(body["requests"]["accepted"]) == 3
+            and sum(sum(v) for v in body["attempts"].values() if isinstance(v[0], int)) == 3
+            and sum(sum(v) for v in body["events"].values()) == 3
+        )
         return body if done else None
+
     body = await eventually(projected, 30, "the records in the metrics", interval_s=0.2)
     assert body["bucket_s"] == 60 and len(body["times"]) in (60, 61)
     assert len(body["requests"]["rejected"]) == len(body["times"])
@@ -70,25 +81,34 @@ async def test_metrics_count_requests_events_and_attempts_apart(service: Service
     assert status == 200 and sum(empty["requests"]["accepted"]) == 0
     assert empty["destinations"] == []
     start = now_ms() - 10 * 86400_000
-    status, old = await service.call("GET", "/v1/metrics", params={
-        "from": _iso(start), "to": _iso(start + 3600_000), "bucket_s": "600"})
+    status, old = await service.call(
+        "GET",
+        "/v1/metrics",
+        params={"from": _iso(start), "to": _iso(start + 3600_000), "bucket_s": "600"},
+    )
     assert status == 200 and len(old["times"]) in (6, 7) and sum(old["requests"]["accepted"]) == 0
 
 
 def _iso(ms: int) -> str:
     from projections.models import iso
+
     return iso(ms) or ""
 
 
-@pytest.mark.parametrize("params,path", [
-    ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "(query)"),
-    ({"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "(query)"),
-    ({"bucket_s": "5"}, "bucket_s"),
-    ({"from": "yesterday"}, "from"),
-    ({"window": "1h"}, "window"),
-    ({"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket_s": "10"},
-     "(query)"),
-])
+@pytest.mark.parametrize(
+    "params,path",
+    [
+        ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "(query)"),
+        ({"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "(query)"),
+        ({"bucket_s": "5"}, "bucket_s"),
+        ({"from": "yesterday"}, "from"),
+        ({"window": "1h"}, "window"),
+        (
+            {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "bucket_s": "10"},
+            "(query)",
+        ),
+    ],
+)
 async def test_bad_metrics_queries_are_named(service: Service, params, path) -> None:
     status, body = await service.call("GET", "/v1/metrics", params=params)
     assert status == 422, body

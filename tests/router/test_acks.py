@@ -58,8 +58,10 @@ def test_why_faust_needs_acks_in_order() -> None:
     from intervaltree import IntervalTree
 
     tp = ("fasthook.requests", 6)
-    consumer = SimpleNamespace(_acked=defaultdict(list, {tp: [191, 192]}),
-                               _gap=defaultdict(IntervalTree),
-                               _committed_offset=defaultdict(lambda: None, {tp: 190}),
-                               _acked_index=defaultdict(set, {tp: {191, 192}}))
+    consumer = SimpleNamespace(
+        _acked=defaultdict(list, {tp: [191, 192]}),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None, {tp: 190}),
+        _acked_index=defaultdict(set, {tp: {191, 192}}),
+    )
     assert Consumer._new_offset(consumer, tp) == 193  # 190 would be skipped

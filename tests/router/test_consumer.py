@@ -28,7 +28,8 @@ def test_the_committed_offset_itself_must_be_accounted_for() -> None:
 
 @given(st.integers(0, 50), st.sets(st.integers(0, 80), min_size=1), st.sets(st.integers(0, 80)))
 def test_a_commit_is_blocked_exactly_when_the_next_offset_is_unaccounted(
-        committed: int, acked: set[int], gap_starts: set[int]) -> None:
+    committed: int, acked: set[int], gap_starts: set[int]
+) -> None:
     accounted = acked | {s for s in gap_starts if s <= max(acked)}
     assert blocks_commit(committed, sorted(acked), gap_starts) == (min(accounted) > committed)
 
@@ -41,8 +42,9 @@ def test_a_gap_leaves_out_what_is_still_being_routed() -> None:
 
 
 @given(st.integers(0, 30), st.integers(0, 30), st.sets(st.integers(0, 40)))
-def test_gap_ranges_are_the_offsets_less_the_pending(first: int, span: int,
-                                                     pending: set[int]) -> None:
+def test_gap_ranges_are_the_offsets_less_the_pending(
+    first: int, span: int, pending: set[int]
+) -> None:
     last = first + span - 1
     ranges = gap_ranges(first, last, pending)
     covered = [o for a, b in ranges for o in range(a, b + 1)]
@@ -61,8 +63,9 @@ def consumer() -> Iterator[RouterConsumer]:
 
 
 def message(offset: int, generation: int, partition: int = 2) -> ConsumerMessage:
-    return ConsumerMessage(TOPIC, partition, offset, 0.0, 0, None, b"k", b"v", None,
-                           generation_id=generation)
+    return ConsumerMessage(
+        TOPIC, partition, offset, 0.0, 0, None, b"k", b"v", None, generation_id=generation
+    )
 
 
 class _Event:
@@ -119,8 +122,7 @@ def test_a_read_offset_from_an_earlier_generation_is_not_kept(consumer: RouterCo
     assert consumer._read_offset[tp] == 101
 
 
-async def test_a_gap_does_not_count_the_message_that_revealed_it(
-        consumer: RouterConsumer) -> None:
+async def test_a_gap_does_not_count_the_message_that_revealed_it(consumer: RouterConsumer) -> None:
     tp = TP(TOPIC, 2)
     in_flight = message(73, 4)
     consumer._unacked_messages.add(in_flight)
@@ -129,8 +131,7 @@ async def test_a_gap_does_not_count_the_message_that_revealed_it(
     assert covered == [72, 74]
 
 
-def test_a_resume_without_a_suspension_keeps_what_the_queues_hold(
-        consumer: RouterConsumer) -> None:
+def test_a_resume_without_a_suspension_keeps_what_the_queues_hold(consumer: RouterConsumer) -> None:
     """Fault 4: Faust resumes flow again after its seek; that must not empty the queues."""
     from mode.utils.queues import FlowControlQueue
 
@@ -146,8 +147,8 @@ def test_a_resume_without_a_suspension_keeps_what_the_queues_hold(
 
 
 def test_a_commit_held_at_an_offset_nobody_handles_is_reported(
-        consumer: RouterConsumer, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    consumer: RouterConsumer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr("router.consumer.HOLE_REPORT_S", 0.0)
     tp = TP(TOPIC, 2)
     consumer._committed_offset[tp] = 100

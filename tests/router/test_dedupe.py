@@ -12,8 +12,10 @@ from router.dedupe import dedupe_key
 VIEW: dict[str, Any] = {
     "headers": {"content-type": "application/json", "x-shopify-webhook-id": "w-1"},
     "body": {"id": "ord_1", "status": "paid", "meta": {"sent_at": "10:00"}},
-    "path": "/orders", "query": {"shop": "a"},
-    "event_type": "orders/paid", "idempotency_key": "w-1",
+    "path": "/orders",
+    "query": {"shop": "a"},
+    "event_type": "orders/paid",
+    "idempotency_key": "w-1",
 }
 
 
@@ -69,18 +71,29 @@ def test_excluding_a_path_through_a_missing_or_scalar_parent_changes_nothing() -
     assert key(rule) == key({})
 
 
-@given(st.dictionaries(st.sampled_from(["type", "total", "id"]),
-                       st.one_of(st.integers(), st.text(max_size=5)), max_size=3))
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "total", "id"]),
+        st.one_of(st.integers(), st.text(max_size=5)),
+        max_size=3,
+    )
+)
 def test_the_key_ignores_what_the_rule_excludes(extra: dict[str, Any]) -> None:
     view = {"headers": {}, "body": {"n": 1, **extra}, "path": "/", "query": {}}
     rule = {"exclude_fields": [f"body.{name}" for name in ("type", "total", "id")]}
     assert key(rule, view) == key(rule, {**view, "body": {"n": 1}})
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=4),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=8),
-       st.lists(st.text(alphabet="ab.", max_size=5), max_size=3))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=8,
+    ),
+    st.lists(st.text(alphabet="ab.", max_size=5), max_size=3),
+)
 def test_any_body_and_any_paths_give_a_key(body: Any, paths: list[str]) -> None:
     view = changed(body=body)
     for rule in ({}, {"include_fields": paths}, {"exclude_fields": paths}):

@@ -16,35 +16,55 @@ def headers(*pairs: tuple[str, str]) -> list[dict]:
     return [{"name": name, "value": value, "raw": None} for name, value in pairs]
 
 
-@pytest.mark.parametrize(("given_headers", "count"), [
-    (headers(), 0),
-    (headers(("Content-Type", "text/plain")), 0),
-    (headers((HOP_HEADER, "3")), 3),
-    (headers(("X-FastHook-Hops", " 4 ")), 4),
-    (headers((HOP_HEADER, "x")), 0),
-    (headers((HOP_HEADER, "-2")), 0),
-    (headers((HOP_HEADER, "1.5")), 0),
-    (headers((HOP_HEADER, "")), 0),
-    (headers((HOP_HEADER, "²")), 0),
-    (headers((HOP_HEADER, "1"), (HOP_HEADER, "7")), 7),
-    (headers((HOP_HEADER, "0" * 30 + "6")), 6),
-    (headers((HOP_HEADER, "9" * 5000)), 10**18),
-])
+@pytest.mark.parametrize(
+    ("given_headers", "count"),
+    [
+        (headers(), 0),
+        (headers(("Content-Type", "text/plain")), 0),
+        (headers((HOP_HEADER, "3")), 3),
+        (headers(("X-FastHook-Hops", " 4 ")), 4),
+        (headers((HOP_HEADER, "x")), 0),
+        (headers((HOP_HEADER, "-2")), 0),
+        (headers((HOP_HEADER, "1.5")), 0),
+        (headers((HOP_HEADER, "")), 0),
+        (headers((HOP_HEADER, "²")), 0),
+        (headers((HOP_HEADER, "1"), (HOP_HEADER, "7")), 7),
+        (headers((HOP_HEADER, "0" * 30 + "6")), 6),
+        (headers((HOP_HEADER, "9" * 5000)), 10**18),
+    ],
+)
 def test_hop_count_absent_or_not_an_integer_is_zero(given_headers, count) -> None:
     assert hop_count(given_headers) == count
 
 
-@given(st.lists(st.tuples(st.sampled_from([HOP_HEADER, "x-other"]), st.text(max_size=8)),
-                max_size=4))
+@given(
+    st.lists(st.tuples(st.sampled_from([HOP_HEADER, "x-other"]), st.text(max_size=8)), max_size=4)
+)
 def test_hop_count_never_raises_and_is_never_negative(pairs) -> None:
     assert hop_count(headers(*pairs)) >= 0
 
 
-REQUEST = {"request_id": "req_1", "team_id": "tm_1", "source_id": "src_1", "received_at": 1,
-           "public_url": "http://x/s", "method": "POST", "path": "/", "query": "", "body": b"",
-           "headers": []}
-CONNECTION = Connection(id="web_1", name="c", team_id="tm_1", source_id="src_1",
-                        destination_id="des_1", rules=(), enabled=True)
+REQUEST = {
+    "request_id": "req_1",
+    "team_id": "tm_1",
+    "source_id": "src_1",
+    "received_at": 1,
+    "public_url": "http://x/s",
+    "method": "POST",
+    "path": "/",
+    "query": "",
+    "body": b"",
+    "headers": [],
+}
+CONNECTION = Connection(
+    id="web_1",
+    name="c",
+    team_id="tm_1",
+    source_id="src_1",
+    destination_id="des_1",
+    rules=(),
+    enabled=True,
+)
 
 
 async def no_transform(*_args):

@@ -12,9 +12,15 @@ DEDUPE_BY_KEY = {"type": "deduplicate", "window": 60_000, "include_fields": ["id
 
 
 def request(body: bytes, event_type: str | None, key: str | None) -> dict[str, Any]:
-    return {"method": "POST", "path": "/", "query": "", "body": body,
-            "headers": [{"name": "Content-Type", "value": "application/json", "raw": None}],
-            "event_type": event_type, "idempotency_key": key}
+    return {
+        "method": "POST",
+        "path": "/",
+        "query": "",
+        "body": body,
+        "headers": [{"name": "Content-Type", "value": "application/json", "raw": None}],
+        "event_type": event_type,
+        "idempotency_key": key,
+    }
 
 
 def view_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -42,7 +48,8 @@ def test_whole_request_keys_do_not_change() -> None:
     whole = {"type": "deduplicate", "window": 60_000}
     record = request(b'{"a": 1}', "push", "d-1")
     assert dedupe_key("con_1", whole, view_of(record)) == dedupe_key(
-        "con_1", whole, request_view(record))
+        "con_1", whole, request_view(record)
+    )
 
 
 def test_transformations_see_the_request_as_before() -> None:

@@ -22,11 +22,12 @@ async def test_deduplicate_by_idempotency_key_drops_a_redelivery(
     first = await post(ingress, source, b'{"ref": "main"}', github("push", "d-1"))
     await outcomes(bootstrap, settings, [first])
     # GitHub's redelivery keeps the delivery id; the body need not be byte-identical.
-    repeat = await post(ingress, source, b'{"ref": "main", "zen": "again"}',
-                        github("push", "d-1"))
+    repeat = await post(ingress, source, b'{"ref": "main", "zen": "again"}', github("push", "d-1"))
     other = await post(ingress, source, b'{"ref": "main"}', github("push", "d-2"))
-    twilio = [("Content-Type", "application/x-www-form-urlencoded"),
-              ("I-Twilio-Idempotency-Token", "d-1")]
+    twilio = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("I-Twilio-Idempotency-Token", "d-1"),
+    ]
     # Twilio's token with the same value is the same key: the rule reads the field, not the header.
     same_key_twilio = await post(ingress, source, b"MessageStatus=sent", twilio)
     found = await outcomes(bootstrap, settings, [first, repeat, other, same_key_twilio])
@@ -41,10 +42,20 @@ async def test_filter_on_event_type(router, ingress, producer, settings, bootstr
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
     push = await post(ingress, source, b"{}", github("push", "d-1"))
     issues = await post(ingress, source, b"{}", github("issues", "d-2"))
-    stripe = await post(ingress, source, json.dumps({"id": "evt_1", "type": "invoice.paid"})
-                        .encode(), [JSON, ("Stripe-Signature", "t=1,v1=x")])
+    stripe = await post(
+        ingress,
+        source,
+        json.dumps({"id": "evt_1", "type": "invoice.paid"}).encode(),
+        [JSON, ("Stripe-Signature", "t=1,v1=x")],
+    )
     unnamed = await post(ingress, source, b'{"type": "push"}', [JSON])
     found = await outcomes(bootstrap, settings, [push, issues, stripe, unnamed])
-    assert {name: found[rid][0] for name, rid in
-            {"push": push, "issues": issues, "stripe": stripe, "unnamed": unnamed}.items()} == {
-        "push": "EVENT", "issues": "FILTERED", "stripe": "EVENT", "unnamed": "FILTERED"}
+    assert {
+        name: found[rid][0]
+        for name, rid in {
+            "push": push,
+            "issues": issues,
+            "stripe": stripe,
+            "unnamed": unnamed,
+        }.items()
+    } == {"push": "EVENT", "issues": "FILTERED", "stripe": "EVENT", "unnamed": "FILTERED"}

@@ -22,14 +22,24 @@ def request_record(source: dict, i: int) -> dict:
     status = b"failed" if i % 2 else b"delivered"
     body = GUIDE_BODY.replace(b"MessageStatus=delivered", b"MessageStatus=" + status)
     return {
-        "request_id": new_id("req"), "team_id": source["team_id"], "source_id": source["id"],
-        "received_at": 1_795_000_000_000 + i, "method": "POST", "path": "/twilio/status",
-        "query": "", "public_url": "https://hooks.example.com/x/twilio/status",
-        "headers": [{"name": "Content-Type", "value": "application/x-www-form-urlencoded",
-                     "raw": None}],
-        "body": body, "body_size": len(body), "client_ip": "127.0.0.1",
+        "request_id": new_id("req"),
+        "team_id": source["team_id"],
+        "source_id": source["id"],
+        "received_at": 1_795_000_000_000 + i,
+        "method": "POST",
+        "path": "/twilio/status",
+        "query": "",
+        "public_url": "https://hooks.example.com/x/twilio/status",
+        "headers": [
+            {"name": "Content-Type", "value": "application/x-www-form-urlencoded", "raw": None}
+        ],
+        "body": body,
+        "body_size": len(body),
+        "client_ip": "127.0.0.1",
         "verification": {"method": "NONE", "verified": True, "detail": None},
-        "status": "accepted", "rejection_cause": None, "replay_of": None,
+        "status": "accepted",
+        "rejection_cause": None,
+        "replay_of": None,
         "connection_ids": None,
     }
 
@@ -40,12 +50,17 @@ async def test_sigkill_mid_stream_every_request_has_an_outcome(
     rules = [{"type": "filter", "body": {"MessageStatus": "failed"}}]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
     records = [request_record(source, i) for i in range(TOTAL)]
-    sends = [await producer.send(settings.topics.requests, encode("RequestReceived", r),
-                                 key=r["request_id"].encode()) for r in records]
+    sends = [
+        await producer.send(
+            settings.topics.requests, encode("RequestReceived", r), key=r["request_id"].encode()
+        )
+        for r in records
+    ]
     await asyncio.gather(*sends)
 
     async def some_routed() -> bool:
         return len(await read_topic(bootstrap, settings.topics.events)) > 100
+
     await eventually(some_routed, 30, "routing under way")
     router.signal(signal.SIGKILL)
     await router.wait_exit(10)
@@ -56,12 +71,14 @@ async def test_sigkill_mid_stream_every_request_has_an_outcome(
         ignored = await read_topic(bootstrap, settings.topics.ignored)
         done = {e["request_id"] for e in events} | {i["request_id"] for i in ignored}
         return [events, ignored] if len(done) >= TOTAL else []
+
     events, ignored = await eventually(all_routed, 90, "every request routed", 0.5)
 
     expected_events = {r["request_id"] for i, r in enumerate(records) if i % 2}
     assert {e["request_id"] for e in events} == expected_events
-    assert {i["request_id"] for i in ignored} == {r["request_id"] for r in records} - \
-        expected_events
+    assert {i["request_id"] for i in ignored} == {
+        r["request_id"] for r in records
+    } - expected_events
     # Duplicates (re-routed after the kill) carry the same event id for the same request.
     ids_per_request: dict[str, set[str]] = {}
     for e in events:
@@ -77,19 +94,27 @@ async def test_offsets_of_routed_requests_are_committed(
     """Requests are routed in tasks of their own and acked one by one: the worker still
     commits every routed offset, so a restart re-routes only what was in flight."""
     source, _, _ = await setup_connection(
-        producer, settings, ingress, [{"type": "filter", "body": {"MessageStatus": "failed"}}])
+        producer, settings, ingress, [{"type": "filter", "body": {"MessageStatus": "failed"}}]
+    )
     records = [request_record(source, i) for i in range(200)]
-    await asyncio.gather(*[await producer.send(settings.topics.requests,
-                                               encode("RequestReceived", r),
-                                               key=r["request_id"].encode()) for r in records])
+    await asyncio.gather(
+        *[
+            await producer.send(
+                settings.topics.requests, encode("RequestReceived", r), key=r["request_id"].encode()
+            )
+            for r in records
+        ]
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+
         async def committed() -> bool:
-            offsets = await admin.list_consumer_group_offsets(
-                f"{settings.topic_namespace}-router")
-            return sum(o.offset for tp, o in offsets.items()
-                       if tp.topic == settings.topics.requests) >= len(records)
+            offsets = await admin.list_consumer_group_offsets(f"{settings.topic_namespace}-router")
+            return sum(
+                o.offset for tp, o in offsets.items() if tp.topic == settings.topics.requests
+            ) >= len(records)
+
         await eventually(committed, 30, "every routed offset committed", 0.2)
     finally:
         await admin.close()

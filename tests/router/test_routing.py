@@ -8,21 +8,34 @@ import json
 from typing import Any
 
 from router.connections import Connection
-from router.routing import Ignored, Routed, connections_for, route
+from router.routing import Ignored, Routed, connections_for, route, transforms
 from router.transform import TransformationFailed
 
 RECEIVED_AT = 1_780_000_000_000
 REQUEST: dict[str, Any] = {
-    "request_id": "req_1", "team_id": "tm_1", "source_id": "src_1", "received_at": RECEIVED_AT,
-    "public_url": "https://hooks.example.com/src_1", "method": "POST", "path": "/calls",
-    "query": "a=1", "body": b'{"type": "order.created", "total": 3}',
+    "request_id": "req_1",
+    "team_id": "tm_1",
+    "source_id": "src_1",
+    "received_at": RECEIVED_AT,
+    "public_url": "https://hooks.example.com/src_1",
+    "method": "POST",
+    "path": "/calls",
+    "query": "a=1",
+    "body": b'{"type": "order.created", "total": 3}',
     "headers": [{"name": "Content-Type", "value": "application/json", "raw": None}],
 }
 
 
 def connection(*rules: dict[str, Any], enabled: bool = True, cid: str = "web_1") -> Connection:
-    return Connection(id=cid, name="orders", team_id="tm_1", source_id="src_1",
-                      destination_id="des_1", rules=tuple(rules), enabled=enabled)
+    return Connection(
+        id=cid,
+        name="orders",
+        team_id="tm_1",
+        source_id="src_1",
+        destination_id="des_1",
+        rules=tuple(rules),
+        enabled=enabled,
+    )
 
 
 async def never(*_args: Any) -> Any:
@@ -38,8 +51,11 @@ async def test_no_rules_make_one_event_due_now_with_the_request_as_sent() -> Non
     outcome = await route(REQUEST, connection(), True, never, RECEIVED_AT)
     assert isinstance(outcome, Routed) and outcome.dedupe is None
     event = outcome.event
-    assert (event["due_at"], event["attempt_number"], event["trigger"]) == (RECEIVED_AT, 1,
-                                                                             "INITIAL")
+    assert (event["due_at"], event["attempt_number"], event["trigger"]) == (
+        RECEIVED_AT,
+        1,
+        "INITIAL",
+    )
     assert event["request"]["body"] == REQUEST["body"]
     assert event["destination_id"] == "des_1" and event["source_url"] == REQUEST["public_url"]
 
@@ -61,8 +77,10 @@ async def test_a_disabled_connection_or_destination_is_ignored_and_says_which() 
 
 
 async def test_a_filter_that_does_not_match_names_its_rule() -> None:
-    rules = ({"type": "filter", "body": {"type": "order.created"}},
-             {"type": "filter", "body": {"total": {"$gt": 10}}})
+    rules = (
+        {"type": "filter", "body": {"type": "order.created"}},
+        {"type": "filter", "body": {"total": {"$gt": 10}}},
+    )
     outcome = await route(REQUEST, connection(*rules), True, never, RECEIVED_AT)
     assert cause(outcome) == "FILTERED"
     assert outcome.record["detail"] == "rules[1] did not match"
@@ -71,8 +89,11 @@ async def test_a_filter_that_does_not_match_names_its_rule() -> None:
 
 
 async def test_delays_add_up_and_other_rules_do_not_delay() -> None:
-    rules = ({"type": "delay", "delay": 1_000}, {"type": "retry", "count": 1},
-             {"type": "delay", "delay": 250})
+    rules = (
+        {"type": "delay", "delay": 1_000},
+        {"type": "retry", "count": 1},
+        {"type": "delay", "delay": 250},
+    )
     outcome = await route(REQUEST, connection(*rules), True, never, RECEIVED_AT)
     assert isinstance(outcome, Routed)
     assert outcome.event["due_at"] - outcome.event["created_at"] == 1_250
@@ -81,35 +102,59 @@ async def test_delays_add_up_and_other_rules_do_not_delay() -> None:
 async def test_a_transformation_changes_what_is_sent_and_what_later_filters_see() -> None:
     seen: list[tuple[Any, ...]] = []
 
-    async def transform(team_id: str, code: str, env: dict[str, str],
-                        request: dict[str, Any], context: dict[str, Any]) -> Any:
+    async def transform(
+        team_id: str,
+        code: str,
+        env: dict[str, str],
+        request: dict[str, Any],
+        context: dict[str, Any],
+    ) -> Any:
         seen.append((team_id, code, env, context))
         return {**request, "body": {**request["body"], "type": "order.paid"}, "path": "/paid"}
 
-    rules = ({"type": "transformation", "code": "addHandler(…)", "env": {"K": "v"}},
-             {"type": "filter", "body": {"type": "order.paid"}})
+    rules = (
+        {"type": "transformation", "code": "addHandler(…)", "env": {"K": "v"}},
+        {"type": "filter", "body": {"type": "order.paid"}},
+    )
     outcome = await route(REQUEST, connection(*rules), True, transform, RECEIVED_AT)
     assert isinstance(outcome, Routed)
     assert outcome.event["request"]["path"] == "/paid"
     assert json.loads(outcome.event["request"]["body"])["type"] == "order.paid"
-    assert seen == [("tm_1", "addHandler(…)", {"K": "v"},
-                     {"connection": {"id": "web_1", "name": "orders"}, "request_id": "req_1",
-                      "source_id": "src_1", "env": {"K": "v"}})]
+    assert seen == [
+        (
+            "tm_1",
+            "addHandler(…)",
+            {"K": "v"},
+            {
+                "connection": {"id": "web_1", "name": "orders"},
+                "request_id": "req_1",
+                "source_id": "src_1",
+                "env": {"K": "v"},
+            },
+        )
+    ]
 
 
 async def test_a_transformation_without_env_gets_an_empty_one() -> None:
     envs: list[dict[str, str]] = []
 
-    async def transform(_team: str, _code: str, env: dict[str, str], request: dict[str, Any],
-                        _context: dict[str, Any]) -> Any:
+    async def transform(
+        _team: str,
+        _code: str,
+        env: dict[str, str],
+        request: dict[str, Any],
+        _context: dict[str, Any],
+    ) -> Any:
         envs.append(env)
         return request
 
-    outcome = await route(REQUEST, connection({"type": "transformation", "code": "x"}), True,
-                          transform, RECEIVED_AT)
+    outcome = await route(
+        REQUEST, connection({"type": "transformation", "code": "x"}), True, transform, RECEIVED_AT
+    )
     assert isinstance(outcome, Routed) and envs == [{}]
-    assert outcome.event["request"] == {k: REQUEST[k] for k in
-                                        ("method", "path", "query", "headers", "body")}
+    assert outcome.event["request"] == {
+        k: REQUEST[k] for k in ("method", "path", "query", "headers", "body")
+    }
 
 
 async def test_a_failing_or_invalid_transformation_is_ignored_with_its_reason() -> None:
@@ -133,8 +178,9 @@ async def test_a_deduplicate_rule_hands_back_its_key_and_window_except_for_a_rep
     assert isinstance(outcome, Routed) and outcome.dedupe is not None
     key, window = outcome.dedupe
     assert window == 60_000 and key.startswith("web_1:")
-    replay = await route({**REQUEST, "replay_of": "req_0"}, connection(rule), True, never,
-                         RECEIVED_AT)
+    replay = await route(
+        {**REQUEST, "replay_of": "req_0"}, connection(rule), True, never, RECEIVED_AT
+    )
     assert isinstance(replay, Routed) and replay.dedupe is None
 
 
@@ -144,3 +190,7 @@ def test_a_replay_names_its_connections_else_every_one_counts() -> None:
     assert connections_for({**REQUEST, "connection_ids": ["web_2"]}, both) == [both[1]]
     assert connections_for({**REQUEST, "connection_ids": []}, both) == []
 
+
+def test_only_a_connection_with_a_transformation_rule_transforms() -> None:
+    assert transforms(connection({"type": "filter"}, {"type": "transformation", "code": "x"}))
+    assert not transforms(connection({"type": "filter"}, {"type": "delay", "delay": 1}))

@@ -26,18 +26,28 @@ async def router_applied(settings, count: int) -> None:
     async def seen() -> bool:
         async with aiohttp.ClientSession() as http, http.get(url) as response:
             return (await response.json())["config_records_applied"] >= count
+
     await eventually(seen, 10, f"router view with {count} config records")
 
 
 async def setup_connection(producer, settings, ingress, rules, **source_fields):
     source = await declare(producer, settings, "source", {"name": "twilio", **source_fields})
-    destination = await declare(producer, settings, "destination", {
-        "name": "receiver", "config": {"url": "http://127.0.0.1:9/receiver"}})
-    connection = await declare(producer, settings, "connection", {
-        **guide_connection(source["id"], destination["id"]), "rules": rules})
+    destination = await declare(
+        producer,
+        settings,
+        "destination",
+        {"name": "receiver", "config": {"url": "http://127.0.0.1:9/receiver"}},
+    )
+    connection = await declare(
+        producer,
+        settings,
+        "connection",
+        {**guide_connection(source["id"], destination["id"]), "rules": rules},
+    )
     await ingress.wait_for_source(source)
-    await router_applied(settings, len(await read_topic(settings.kafka_bootstrap,
-                                                        settings.topics.config)))
+    await router_applied(
+        settings, len(await read_topic(settings.kafka_bootstrap, settings.topics.config))
+    )
     return source, destination, connection
 
 
@@ -59,8 +69,7 @@ async def outcomes(bootstrap, settings, request_ids, timeout_s=20.0):
     return found
 
 
-async def test_guide_connection_routes_and_filters(router, ingress, producer, settings,
-                                                   bootstrap):
+async def test_guide_connection_routes_and_filters(router, ingress, producer, settings, bootstrap):
     rules = guide_connection("src_x", "des_x")["rules"]
     source, _, connection = await setup_connection(producer, settings, ingress, rules)
     base = ingress.source_url(source)
@@ -68,8 +77,9 @@ async def test_guide_connection_routes_and_filters(router, ingress, producer, se
     cases = {
         "signed": await send_raw(url, "POST", signed(url, GUIDE_BODY), GUIDE_BODY),
         "no signature": await send_raw(url, "POST", [FORM], GUIDE_BODY),
-        "other path": await send_raw(base + "/other", "POST", signed(base + "/other",
-                                                                     GUIDE_BODY), GUIDE_BODY),
+        "other path": await send_raw(
+            base + "/other", "POST", signed(base + "/other", GUIDE_BODY), GUIDE_BODY
+        ),
     }
     ids = {name: r.header("x-fasthook-request-id") for name, r in cases.items()}
     found = await outcomes(bootstrap, settings, ids.values())
@@ -88,8 +98,9 @@ async def test_guide_connection_routes_and_filters(router, ingress, producer, se
     assert found[ids["other path"]][0] == "FILTERED"
 
 
-async def test_body_filter_on_a_form_encoded_callback(router, ingress, producer, settings,
-                                                      bootstrap):
+async def test_body_filter_on_a_form_encoded_callback(
+    router, ingress, producer, settings, bootstrap
+):
     rules = [{"type": "filter", "body": {"MessageStatus": {"$in": ["failed", "undelivered"]}}}]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
     url = ingress.source_url(source) + "/twilio/status"
@@ -107,8 +118,9 @@ async def test_body_filter_on_a_form_encoded_callback(router, ingress, producer,
 async def test_router_probes_and_metrics(router, ingress, producer, settings, bootstrap):
     rules = [{"type": "filter", "path": "/twilio/status"}]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
-    answer = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", [FORM],
-                            GUIDE_BODY)
+    answer = await send_raw(
+        ingress.source_url(source) + "/twilio/status", "POST", [FORM], GUIDE_BODY
+    )
     await outcomes(bootstrap, settings, [answer.header("x-fasthook-request-id")])
     base = f"http://127.0.0.1:{settings.router_port}"
     async with aiohttp.ClientSession() as http:
@@ -121,26 +133,36 @@ async def test_router_probes_and_metrics(router, ingress, producer, settings, bo
     assert 'fasthook_router_requests_total{status="accepted"} 1.0' in text
 
 
-async def test_a_request_routed_again_yields_the_same_event(router, ingress, producer, settings,
-                                                            bootstrap):
+async def test_a_request_routed_again_yields_the_same_event(
+    router, ingress, producer, settings, bootstrap
+):
     """After a crash the router routes again what it had not committed: the event it makes
     must be the same record, or projections would take the copy for a newer fact (the chaos
     suite saw events read QUEUED for good after a router kill)."""
     rules = [{"type": "filter", "path": "/twilio/status"}, {"type": "delay", "delay": 60_000}]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
-    answer = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", [FORM],
-                            GUIDE_BODY)
+    answer = await send_raw(
+        ingress.source_url(source) + "/twilio/status", "POST", [FORM], GUIDE_BODY
+    )
     request_id = answer.header("x-fasthook-request-id")
     await outcomes(bootstrap, settings, [request_id])
-    [stored] = [r for r in await read_topic(bootstrap, settings.topics.requests)
-                if r["request_id"] == request_id]
-    await producer.send_and_wait(settings.topics.requests, encode("RequestReceived", stored),
-                                 key=request_id.encode())
+    [stored] = [
+        r
+        for r in await read_topic(bootstrap, settings.topics.requests)
+        if r["request_id"] == request_id
+    ]
+    await producer.send_and_wait(
+        settings.topics.requests, encode("RequestReceived", stored), key=request_id.encode()
+    )
 
     async def routed_twice() -> list[dict]:
-        events = [e for e in await read_topic(bootstrap, settings.topics.events)
-                  if e["request_id"] == request_id]
+        events = [
+            e
+            for e in await read_topic(bootstrap, settings.topics.events)
+            if e["request_id"] == request_id
+        ]
         return events if len(events) == 2 else []
+
     first, again = await eventually(routed_twice, 20, "the request routed a second time")
     assert again == first
     assert first["created_at"] == stored["received_at"]

@@ -53,11 +53,14 @@ async def test_transformation_adds_a_header_and_keeps_the_body(
     assert event["request"]["body"] == GUIDE_BODY
 
 
-@pytest.mark.parametrize(("code", "detail"), [
-    (THROWS, "Error: no thanks"),
-    # A header value with a line break could not be sent: refused here, naming the field.
-    (NEWLINE_HEADER, "the transformation's output is invalid: headers.x: "),
-])
+@pytest.mark.parametrize(
+    ("code", "detail"),
+    [
+        (THROWS, "Error: no thanks"),
+        # A header value with a line break could not be sent: refused here, naming the field.
+        (NEWLINE_HEADER, "the transformation's output is invalid: headers.x: "),
+    ],
+)
 async def test_transformation_that_fails_is_ignored_with_why(
     code, detail, router, ingress, producer, settings, bootstrap
 ):
@@ -73,7 +76,8 @@ async def test_a_request_at_the_hop_limit_is_ignored_as_a_loop(
     router, ingress, producer, settings, bootstrap
 ):
     source, _, connection = await setup_connection(
-        producer, settings, ingress, [{"type": "filter", "path": "/twilio/status"}])
+        producer, settings, ingress, [{"type": "filter", "path": "/twilio/status"}]
+    )
     looped = await post(ingress, source, GUIDE_BODY, [FORM, (HOP_HEADER, str(MAX_HOPS))])
     below = await post(ingress, source, GUIDE_BODY, [FORM, (HOP_HEADER, str(MAX_HOPS - 1))])
     found = await outcomes(bootstrap, settings, [looped, below])
@@ -103,8 +107,13 @@ async def test_deduplicate_drops_a_repeat_within_the_window_then_lets_it_through
     router, ingress, producer, settings, bootstrap
 ):
     window_ms = 1500
-    rules = [{"type": "deduplicate", "window": window_ms,
-              "include_fields": ["headers.i-twilio-idempotency-token"]}]
+    rules = [
+        {
+            "type": "deduplicate",
+            "window": window_ms,
+            "include_fields": ["headers.i-twilio-idempotency-token"],
+        }
+    ]
     source, _, _ = await setup_connection(producer, settings, ingress, rules)
     token = [FORM, ("I-Twilio-Idempotency-Token", "20d7190c-25a7-4f2a-a137-1f7d68f7c1d4")]
     first = await post(ingress, source, GUIDE_BODY, token)
@@ -123,7 +132,8 @@ async def test_deduplicate_drops_a_repeat_within_the_window_then_lets_it_through
 
 async def test_delay_disabled_and_replay(router, ingress, producer, settings, bootstrap):
     source, _, connection = await setup_connection(
-        producer, settings, ingress, [{"type": "delay", "delay": 60_000}])
+        producer, settings, ingress, [{"type": "delay", "delay": 60_000}]
+    )
     delayed = await post(ingress, source, GUIDE_BODY)
     kind, event = (await outcomes(bootstrap, settings, [delayed]))[delayed]
     assert kind == "EVENT" and event["due_at"] - event["created_at"] == 60_000
@@ -135,16 +145,34 @@ async def test_delay_disabled_and_replay(router, ingress, producer, settings, bo
     assert cause == "DISABLED"
 
     # A replay of the disabled one, after the connection is enabled and its filter changed.
-    await update(producer, settings, "connection", connection, 3, status="enabled",
-                 rules=[{"type": "filter", "path": "/twilio/status"}])
+    await update(
+        producer,
+        settings,
+        "connection",
+        connection,
+        3,
+        status="enabled",
+        rules=[{"type": "filter", "path": "/twilio/status"}],
+    )
     await router_applied(settings, 5)
-    [original] = [r for r in await read_topic(bootstrap, settings.topics.requests)
-                  if r["request_id"] == disabled]
-    replay = {**original, "request_id": "req_01M8REPLAY0000000000000000", "replay_of": disabled,
-              "connection_ids": [connection["id"]]}
-    await producer.send_and_wait(settings.topics.requests, encode("RequestReceived", replay),
-                                 key=replay["request_id"].encode())
+    [original] = [
+        r
+        for r in await read_topic(bootstrap, settings.topics.requests)
+        if r["request_id"] == disabled
+    ]
+    replay = {
+        **original,
+        "request_id": "req_01M8REPLAY0000000000000000",
+        "replay_of": disabled,
+        "connection_ids": [connection["id"]],
+    }
+    await producer.send_and_wait(
+        settings.topics.requests,
+        encode("RequestReceived", replay),
+        key=replay["request_id"].encode(),
+    )
     kind, event = (await outcomes(bootstrap, settings, [replay["request_id"]]))[
-        replay["request_id"]]
+        replay["request_id"]
+    ]
     assert kind == "EVENT" and event["request"]["body"] == GUIDE_BODY
     assert event["source_url"] == original["public_url"]  # what Twilio signed, still

@@ -26,38 +26,58 @@ BURST = 16
 
 async def connection_of(producer, settings, team_id: str, rules) -> dict:
     source = await declare(producer, settings, "source", {"name": f"s-{team_id}"}, team_id)
-    destination = await declare(producer, settings, "destination", {
-        "name": "receiver", "config": {"url": "http://127.0.0.1:9/receiver"}}, team_id)
-    await declare(producer, settings, "connection", {
-        "name": "c", "source_id": source["id"], "destination_id": destination["id"],
-        "rules": rules}, team_id)
+    destination = await declare(
+        producer,
+        settings,
+        "destination",
+        {"name": "receiver", "config": {"url": "http://127.0.0.1:9/receiver"}},
+        team_id,
+    )
+    await declare(
+        producer,
+        settings,
+        "connection",
+        {
+            "name": "c",
+            "source_id": source["id"],
+            "destination_id": destination["id"],
+            "rules": rules,
+        },
+        team_id,
+    )
     return source
 
 
 async def test_a_teams_endless_transformations_do_not_delay_another_teams_routing(
     router, ingress, producer, settings, bootstrap
 ):
-    looping = await connection_of(producer, settings, "tm_a",
-                                  [{"type": "transformation", "code": FOREVER}])
-    filtered = await connection_of(producer, settings, "tm_b",
-                                   [{"type": "filter", "path": "/twilio/status"}])
-    fast = await connection_of(producer, settings, "tm_b2",
-                               [{"type": "transformation", "code": FAST}])
+    looping = await connection_of(
+        producer, settings, "tm_a", [{"type": "transformation", "code": FOREVER}]
+    )
+    filtered = await connection_of(
+        producer, settings, "tm_b", [{"type": "filter", "path": "/twilio/status"}]
+    )
+    fast = await connection_of(
+        producer, settings, "tm_b2", [{"type": "transformation", "code": FAST}]
+    )
     for source in (looping, filtered, fast):
         await ingress.wait_for_source(source)
     await router_applied(settings, len(await read_topic(bootstrap, settings.topics.config)))
 
     async def post(source) -> str:
-        answer = await send_raw(ingress.source_url(source) + "/twilio/status", "POST", [FORM],
-                                GUIDE_BODY)
+        answer = await send_raw(
+            ingress.source_url(source) + "/twilio/status", "POST", [FORM], GUIDE_BODY
+        )
         assert answer.status == 200
         return answer.header("x-fasthook-request-id")
 
     burst = [await post(looping) for _ in range(BURST)]
     others = [await post(filtered), await post(fast), await post(filtered), await post(fast)]
     found = await outcomes(bootstrap, settings, others, timeout_s=30)
-    received = {r["request_id"]: r["received_at"]
-                for r in await read_topic(bootstrap, settings.topics.requests)}
+    received = {
+        r["request_id"]: r["received_at"]
+        for r in await read_topic(bootstrap, settings.topics.requests)
+    }
     latencies_ms = {i: found[i][1]["created_at"] - received[i] for i in others}
     assert all(found[i][0] == "EVENT" for i in others)
     assert max(latencies_ms.values()) < TIMEOUT_S * 1000, latencies_ms

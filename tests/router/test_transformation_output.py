@@ -46,36 +46,42 @@ def refusal(**changes: Any) -> InvalidOutput:
     return caught.value
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"headers": {"x": "a\nb"}}, "headers.x", "control"),
-    ({"headers": {"x": "a\rb"}}, "headers.x", "control"),
-    ({"headers": {"x": "a\x00b"}}, "headers.x", "control"),
-    ({"headers": {"x": "\ud800"}}, "headers.x", "Unicode"),
-    ({"headers": {"x": {"nested": 1}}}, "headers.x", "string or a number"),
-    ({"headers": {"x": True}}, "headers.x", "string or a number"),
-    ({"headers": {"bad name": "1"}}, "headers.bad name", "token"),
-    ({"headers": {"": "1"}}, "headers.", "token"),
-    ({"headers": {"x": "v" * limits.MAX_HEADER_BYTES}}, "headers.x", "bytes"),
-    ({"headers": {f"h{i}": "1" for i in range(limits.MAX_HEADER_COUNT + 1)}}, "headers",
-     "at most"),
-    ({"headers": ["x", "y"]}, "headers", "object"),
-    ({"method": "GE T"}, "method", "token"),
-    ({"method": 5}, "method", "string"),
-    ({"path": "twilio"}, "path", "start with"),
-    ({"path": "/a b"}, "path", "space"),
-    ({"path": "/a\r\nHost: evil"}, "path", "control"),
-    ({"path": None}, "path", "string"),
-    ({"path": "/" + "a" * limits.MAX_HEADER_BYTES}, "path", "bytes"),
-    ({"query": "a=1 2"}, "query", "space"),
-    ({"query": "a=1#x"}, "query", "#"),
-    ({"query": ["a"]}, "query", "string"),
-    ({"parsed_query": {"a": {"b": "c"}}}, "parsed_query.a", "string"),
-    ({"parsed_query": "a=1"}, "parsed_query", "object"),
-    ({"body": 5}, "body", "string, an object"),
-    ({"body": "\udc80"}, "body", "Unicode"),
-    ({"body": {"a": {"b": "c"}}}, "body.a", "form field"),
-    ({"body": "x" * (limits.MAX_BODY_BYTES + 1)}, "body", "bytes"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"headers": {"x": "a\nb"}}, "headers.x", "control"),
+        ({"headers": {"x": "a\rb"}}, "headers.x", "control"),
+        ({"headers": {"x": "a\x00b"}}, "headers.x", "control"),
+        ({"headers": {"x": "\ud800"}}, "headers.x", "Unicode"),
+        ({"headers": {"x": {"nested": 1}}}, "headers.x", "string or a number"),
+        ({"headers": {"x": True}}, "headers.x", "string or a number"),
+        ({"headers": {"bad name": "1"}}, "headers.bad name", "token"),
+        ({"headers": {"": "1"}}, "headers.", "token"),
+        ({"headers": {"x": "v" * limits.MAX_HEADER_BYTES}}, "headers.x", "bytes"),
+        (
+            {"headers": {f"h{i}": "1" for i in range(limits.MAX_HEADER_COUNT + 1)}},
+            "headers",
+            "at most",
+        ),
+        ({"headers": ["x", "y"]}, "headers", "object"),
+        ({"method": "GE T"}, "method", "token"),
+        ({"method": 5}, "method", "string"),
+        ({"path": "twilio"}, "path", "start with"),
+        ({"path": "/a b"}, "path", "space"),
+        ({"path": "/a\r\nHost: evil"}, "path", "control"),
+        ({"path": None}, "path", "string"),
+        ({"path": "/" + "a" * limits.MAX_HEADER_BYTES}, "path", "bytes"),
+        ({"query": "a=1 2"}, "query", "space"),
+        ({"query": "a=1#x"}, "query", "#"),
+        ({"query": ["a"]}, "query", "string"),
+        ({"parsed_query": {"a": {"b": "c"}}}, "parsed_query.a", "string"),
+        ({"parsed_query": "a=1"}, "parsed_query", "object"),
+        ({"body": 5}, "body", "string, an object"),
+        ({"body": "\udc80"}, "body", "Unicode"),
+        ({"body": {"a": {"b": "c"}}}, "body.a", "form field"),
+        ({"body": "x" * (limits.MAX_BODY_BYTES + 1)}, "body", "bytes"),
+    ],
+)
 def test_unsendable_output_is_refused_with_field_and_reason(changes, field, words) -> None:
     refused = refusal(**changes)
     assert refused.field == field
@@ -95,9 +101,17 @@ def test_output_that_is_not_an_object_is_refused() -> None:
 
 
 def test_valid_changes_are_applied() -> None:
-    result = transformed(method="put", path="/v2/status", headers={
-        **before()["headers"], "x-count": 5, "x-ratio": 1.5, "x-signature": None,
-        "x-text": "été\tok"})
+    result = transformed(
+        method="put",
+        path="/v2/status",
+        headers={
+            **before()["headers"],
+            "x-count": 5,
+            "x-ratio": 1.5,
+            "x-signature": None,
+            "x-text": "été\tok",
+        },
+    )
     assert result["method"] == "PUT" and result["path"] == "/v2/status"
     values = {h["name"].lower(): h["value"] for h in result["headers"]}
     assert values["x-count"] == "5" and values["x-ratio"] == "1.5"
@@ -108,19 +122,24 @@ def test_valid_changes_are_applied() -> None:
 def test_null_body_is_an_empty_body_and_json_bodies_are_compact() -> None:
     assert transformed(body=None)["body"] == b""
     as_json = apply_transformation(
-        ORIGINAL, before(),
-        {**before(), "headers": {"content-type": "application/json"}, "body": {"a": [1, "é"]}})
+        ORIGINAL,
+        before(),
+        {**before(), "headers": {"content-type": "application/json"}, "body": {"a": [1, "é"]}},
+    )
     assert as_json["body"] == '{"a":[1,"é"]}'.encode()
     assert transformed(body={"a": ["1", 2]})["body"] == b"a=1&a=2"
 
 
 def test_headers_left_as_received_are_not_checked_again() -> None:
     # A provider's header decoded from bytes that are control characters in Latin-1.
-    odd = {**ORIGINAL, "headers": [*ORIGINAL["headers"],
-                                   {"name": "X-Odd", "value": "a\x85b", "raw": b"a\x85b"}]}
+    odd = {
+        **ORIGINAL,
+        "headers": [*ORIGINAL["headers"], {"name": "X-Odd", "value": "a\x85b", "raw": b"a\x85b"}],
+    }
     start = transformation_input(request_view(odd), odd)
-    result = apply_transformation(odd, start, {**start, "headers": {**start["headers"],
-                                                                    "x-new": "1"}})
+    result = apply_transformation(
+        odd, start, {**start, "headers": {**start["headers"], "x-new": "1"}}
+    )
     assert {"name": "X-Odd", "value": "a\x85b", "raw": b"a\x85b"} in result["headers"]
     assert {"name": "x-new", "value": "1", "raw": None} in result["headers"]
 
@@ -133,15 +152,19 @@ def test_the_hop_count_cannot_be_changed_or_removed_by_a_transformation() -> Non
 
 # -- property: anything a transformation returns is sendable, or refused with a reason --------
 
-text = st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF),
-               max_size=12) | st.sampled_from(["/ok", "/a b", "a=1&b=2", "x\r\ny", "GET"])
+text = st.text(
+    alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=12
+) | st.sampled_from(["/ok", "/a b", "a=1&b=2", "x\r\ny", "GET"])
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(text, inner, max_size=3), max_leaves=8)
-field_names = st.sampled_from(["headers", "path", "method", "query", "parsed_query", "body",
-                               "other"])
-outputs = st.dictionaries(field_names, json_values | st.dictionaries(text, json_values),
-                          max_size=6)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+field_names = st.sampled_from(
+    ["headers", "path", "method", "query", "parsed_query", "body", "other"]
+)
+outputs = st.dictionaries(field_names, json_values | st.dictionaries(text, json_values), max_size=6)
 
 
 def assert_sendable(request: dict[str, Any]) -> None:
@@ -156,11 +179,24 @@ def assert_sendable(request: dict[str, Any]) -> None:
     status_line = f"{request['method']} {url.raw_path_qs} HTTP/1.1"
     _py_serialize_headers(status_line, headers).decode("utf-8").encode("utf-8")
     assert request["method"].isascii() and request["method"].isupper()
-    encode("EventCreated", {
-        "event_id": "evt_1", "request_id": "req_1", "team_id": "tm_1", "source_id": "src_1",
-        "connection_id": "web_1", "destination_id": "des_1", "created_at": 0, "due_at": 0,
-        "attempt_number": 1, "trigger": "INITIAL", "source_url": "http://x", "request": request,
-        "bulk_id": None})
+    encode(
+        "EventCreated",
+        {
+            "event_id": "evt_1",
+            "request_id": "req_1",
+            "team_id": "tm_1",
+            "source_id": "src_1",
+            "connection_id": "web_1",
+            "destination_id": "des_1",
+            "created_at": 0,
+            "due_at": 0,
+            "attempt_number": 1,
+            "trigger": "INITIAL",
+            "source_url": "http://x",
+            "request": request,
+            "bulk_id": None,
+        },
+    )
 
 
 # The request's own fields changed here and there, or any JSON value at all.

@@ -27,6 +27,7 @@ PROBE = textwrap.dedent("""
 
 @pytest.mark.parametrize("level", ["WARNING", "INFO", "ERROR"])
 def test_the_root_logger_stays_at_the_configured_level(level, tmp_path):
-    done = subprocess.run([sys.executable, "-c", PROBE, level, str(tmp_path)],
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, level, str(tmp_path)], capture_output=True, timeout=120
+    )
     assert f"root={logging.getLevelName(level)}".encode() in done.stdout, done

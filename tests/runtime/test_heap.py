@@ -52,8 +52,9 @@ SETTLED = textwrap.dedent("""
 
 
 def test_settle_collects_start_up_garbage_then_freezes_what_is_kept():
-    result = subprocess.run([sys.executable, "-c", SETTLED], capture_output=True, text=True,
-                            check=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SETTLED], capture_output=True, text=True, check=True, timeout=60
+    )
     state = json.loads(result.stdout)
     assert state["collected"] == ["cycle"]  # collected first, not frozen for ever
     assert state["frozen"] >= 100  # what the process holds: no collection walks it again
@@ -65,10 +66,13 @@ async def test_a_served_app_settles_once_started():
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     try:
+
         async def answer() -> dict[str, object] | None:
             try:
-                async with aiohttp.ClientSession() as http, http.get(
-                        f"http://127.0.0.1:{port}/gc") as response:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{port}/gc") as response,
+                ):
                     found: dict[str, object] = await response.json()
                     return found
             except aiohttp.ClientError:

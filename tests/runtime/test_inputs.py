@@ -44,17 +44,21 @@ async def call(method: str, url: str, body: bytes = b"") -> tuple[int, object]:
         return answer.status, json.loads(await answer.read())
 
 
-@pytest.mark.parametrize(("body", "status", "title"), [
-    (b'{"a": 1}', 200, None),
-    (b"", 422, "the body must be a JSON object"),
-    (b"[1]", 422, "the body must be a JSON object"),
-    (b"{nope", 400, "the body is not valid JSON"),
-    (b"\xff", 400, "the body is not valid JSON"),
-    (b"[" * 200_000, 422, "the body is over 64 KiB"),
-    (b"[" * 60_000, 400, "the body is nested too deeply"),
-])
-async def test_a_body_is_one_bounded_json_object(url: str, body: bytes, status: int,
-                                                 title: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "title"),
+    [
+        (b'{"a": 1}', 200, None),
+        (b"", 422, "the body must be a JSON object"),
+        (b"[1]", 422, "the body must be a JSON object"),
+        (b"{nope", 400, "the body is not valid JSON"),
+        (b"\xff", 400, "the body is not valid JSON"),
+        (b"[" * 200_000, 422, "the body is over 64 KiB"),
+        (b"[" * 60_000, 400, "the body is nested too deeply"),
+    ],
+)
+async def test_a_body_is_one_bounded_json_object(
+    url: str, body: bytes, status: int, title: str | None
+) -> None:
     got, answer = await call("POST", f"{url}/body", body)
     assert got == status, answer
     if title is not None:

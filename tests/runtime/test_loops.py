@@ -45,10 +45,13 @@ async def test_a_served_app_runs_on_the_chosen_loop(name, module):
     port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), name])
     try:
+
         async def answer() -> str | None:
             try:
-                async with aiohttp.ClientSession() as http, http.get(
-                        f"http://127.0.0.1:{port}/loop") as response:
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{port}/loop") as response,
+                ):
                     return await response.text()
             except aiohttp.ClientError:
                 assert server.poll() is None, "the server exited"

@@ -16,10 +16,15 @@ from runtime.resting import HOLD_MAX_S, HOLD_SHARE, RestingFetcher, idle_hold
 seconds = st.floats(min_value=0, max_value=3600, allow_nan=False)
 
 
-@given(silence=seconds, answered_in=seconds, max_wait=seconds,
-       ceiling=st.sampled_from([HOLD_MAX_S, 1.0]))
+@given(
+    silence=seconds,
+    answered_in=seconds,
+    max_wait=seconds,
+    ceiling=st.sampled_from([HOLD_MAX_S, 1.0]),
+)
 def test_a_hold_is_bounded_by_the_silence_the_ceiling_and_the_brokers_own_wait(
-        silence, answered_in, max_wait, ceiling):
+    silence, answered_in, max_wait, ceiling
+):
     hold = idle_hold(silence, answered_in, max_wait, ceiling)
     assert 0 <= hold <= ceiling
     assert hold <= HOLD_SHARE * silence + 1e-12  # a short gap in a stream adds next to nothing
@@ -30,8 +35,9 @@ def test_a_hold_is_bounded_by_the_silence_the_ceiling_and_the_brokers_own_wait(
 
 @given(silence=seconds, longer=seconds, answered_in=seconds, max_wait=seconds)
 def test_a_longer_silence_never_holds_less(silence, longer, answered_in, max_wait):
-    assert (idle_hold(silence + longer, answered_in, max_wait)
-            >= idle_hold(silence, answered_in, max_wait))
+    assert idle_hold(silence + longer, answered_in, max_wait) >= idle_hold(
+        silence, answered_in, max_wait
+    )
 
 
 def test_a_broker_that_held_the_fetch_itself_is_not_held_again():
@@ -41,7 +47,8 @@ def test_a_broker_that_held_the_fetch_itself_is_not_held_again():
 
 
 async def test_every_consumer_rests_and_an_idle_one_costs_a_sliver_of_a_core(
-        settings, topics, producer):
+    settings, topics, producer
+):
     consumer = make_group_consumer(settings, f"{topics.namespace}-resting")
     await consumer.start()
     try:

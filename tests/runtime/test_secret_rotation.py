@@ -47,8 +47,9 @@ def test_the_newest_key_seals_and_every_key_opens() -> None:
 
 secrets_tree = st.recursive(
     st.one_of(st.text(max_size=8), st.integers(), st.builds(lambda s: ("seal", s), st.text())),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 

@@ -11,11 +11,16 @@ from hypothesis import strategies as st
 from runtime.errors import SettingsError
 from runtime.settings import Settings, load_settings, settings_environment
 
-_VALUES = {int: st.integers(1, 10**6), float: st.floats(0.001, 1e6), str: st.text(
-    st.characters(min_codepoint=33, max_codepoint=0x7E), max_size=20)}
-_FIELDS = {f.name: _VALUES[{"int": int, "float": float}.get(str(f.type), str)]
-           for f in dataclasses.fields(Settings)
-           if f.name not in ("max_body_bytes", "max_headers", "max_header_bytes")}
+_VALUES = {
+    int: st.integers(1, 10**6),
+    float: st.floats(0.001, 1e6),
+    str: st.text(st.characters(min_codepoint=33, max_codepoint=0x7E), max_size=20),
+}
+_FIELDS = {
+    f.name: _VALUES[{"int": int, "float": float}.get(str(f.type), str)]
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("max_body_bytes", "max_headers", "max_header_bytes")
+}
 
 
 @given(st.fixed_dictionaries({}, optional=_FIELDS))

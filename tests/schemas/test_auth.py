@@ -51,5 +51,9 @@ def test_every_scheme_the_api_accepts_is_one_the_services_handle() -> None:
 
 def test_the_api_fills_in_the_defaults_the_ingress_assumes() -> None:
     filled = HmacAuth.model_validate({"webhook_secret_key": "s"}).model_dump(exclude_none=True)
-    assert filled == {"webhook_secret_key": "s", "algorithm": DEFAULT_HMAC_ALGORITHM,
-                      "encoding": DEFAULT_HMAC_ENCODING, "header_key": DEFAULT_HMAC_HEADER}
+    assert filled == {
+        "webhook_secret_key": "s",
+        "algorithm": DEFAULT_HMAC_ALGORITHM,
+        "encoding": DEFAULT_HMAC_ENCODING,
+        "header_key": DEFAULT_HMAC_HEADER,
+    }

@@ -179,18 +179,31 @@ def outgoing_request() -> dict[str, Any]:
     }
 
 
-
 def issue_sample() -> dict[str, Any]:
     return {
-        "issue_id": new_id("iss", NOW), "team_id": "tm_default", "type": "delivery",
-        "status": "OPENED", "issue_trigger_id": new_id("itr", NOW),
-        "connection_id": new_id("con", NOW), "destination_id": new_id("des", NOW),
-        "source_id": new_id("src", NOW), "response_status": 500, "error_code": None,
-        "count": 3, "first_seen_at": NOW, "last_seen_at": NOW + 10, "opened_at": NOW,
-        "resolved_at": None, "updated_at": NOW + 10,
-        "sample_event_ids": [new_id("evt", NOW)], "sample_request_ids": [new_id("req", NOW)],
-        "detail": None, "paused_at": None, "version": 2,
+        "issue_id": new_id("iss", NOW),
+        "team_id": "tm_default",
+        "type": "delivery",
+        "status": "OPENED",
+        "issue_trigger_id": new_id("itr", NOW),
+        "connection_id": new_id("con", NOW),
+        "destination_id": new_id("des", NOW),
+        "source_id": new_id("src", NOW),
+        "response_status": 500,
+        "error_code": None,
+        "count": 3,
+        "first_seen_at": NOW,
+        "last_seen_at": NOW + 10,
+        "opened_at": NOW,
+        "resolved_at": None,
+        "updated_at": NOW + 10,
+        "sample_event_ids": [new_id("evt", NOW)],
+        "sample_request_ids": [new_id("req", NOW)],
+        "detail": None,
+        "paused_at": None,
+        "version": 2,
     }
+
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "ConfigChanged": {
@@ -252,24 +265,32 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     **{
         name: {"issue": issue_sample(), "change": change, "actor": "job", "changed_at": NOW}
-        for name, change in (("IssueOpened", "opened"), ("IssueUpdated", "count"),
-                             ("IssueResolved", "resolved"))
+        for name, change in (
+            ("IssueOpened", "opened"),
+            ("IssueUpdated", "count"),
+            ("IssueResolved", "resolved"),
+        )
     },
 }
 
 # Only the fields without a default: everything else must be filled in from the schema.
 MINIMAL: dict[str, dict[str, Any]] = {
-    "ConfigChanged": {
-        k: v for k, v in SAMPLES["ConfigChanged"].items() if k != "team_id"
-    },
+    "ConfigChanged": {k: v for k, v in SAMPLES["ConfigChanged"].items() if k != "team_id"},
     "EventIgnored": {
         k: v for k, v in SAMPLES["EventIgnored"].items() if k not in ("connection_id", "detail")
     },
     "AttemptRecorded": {
         k: v
         for k, v in SAMPLES["AttemptRecorded"].items()
-        if k not in ("response_status", "response_headers", "response_body",
-                     "response_latency_ms", "error_code", "next_attempt_at")
+        if k
+        not in (
+            "response_status",
+            "response_headers",
+            "response_body",
+            "response_latency_ms",
+            "error_code",
+            "next_attempt_at",
+        )
     },
 }
 
@@ -385,8 +406,10 @@ PROVIDER_FIELDS = ("event_type", "idempotency_key")
 def test_the_kept_past_version_is_the_current_one_without_the_provider_view() -> None:
     (past,) = load_definitions(PAST_SCHEMA_FILES)
     current = load_definitions()[SCHEMA_FILES.index("request_received.avsc")]
-    assert past == {**current, "fields": [f for f in current["fields"]
-                                          if f["name"] not in PROVIDER_FIELDS]}
+    assert past == {
+        **current,
+        "fields": [f for f in current["fields"] if f["name"] not in PROVIDER_FIELDS],
+    }
 
 
 def test_provider_view_fields_evolve_both_ways() -> None:
@@ -394,8 +417,9 @@ def test_provider_view_fields_evolve_both_ways() -> None:
     # the new one (readers upgrade before writers; an unknown writer fails clearly, below).
     old_registry = contract_registry()
     old_registry.register(load_definitions(PAST_SCHEMA_FILES)[0])
-    old_registry.register(load_definitions()[SCHEMA_FILES.index("request_received.avsc")],
-                          current=False)
+    old_registry.register(
+        load_definitions()[SCHEMA_FILES.index("request_received.avsc")], current=False
+    )
     # The shipped registry itself reads what the previous version wrote: records stay on the
     # requests topic across an upgrade (retention, replays, a projection rebuild).
     old, new = Codec(old_registry), Codec(contract_registry())
@@ -404,7 +428,10 @@ def test_provider_view_fields_evolve_both_ways() -> None:
 
     # A record the ingress wrote before the upgrade reads with neither value known...
     assert new.decode(old.encode("RequestReceived", before), "RequestReceived") == {
-        **before, "event_type": None, "idempotency_key": None}
+        **before,
+        "event_type": None,
+        "idempotency_key": None,
+    }
     # ...and a component not yet upgraded reads a new record without them.
     assert old.decode(new.encode("RequestReceived", sample), "RequestReceived") == before
 
@@ -428,6 +455,7 @@ def test_registering_an_unused_version_leaves_the_current_one() -> None:
 
 # --- errors ------------------------------------------------------------------------------------
 
+
 def test_unknown_fingerprint() -> None:
     fp = bytes.fromhex("0123456789abcdef")
     with pytest.raises(UnknownSchemaError, match="0123456789abcdef") as info:
@@ -437,8 +465,15 @@ def test_unknown_fingerprint() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\xc3", b"\xc3\x01", b"\xc3\x01\x00\x00", b'{"request_id":"req_1"}',
-     b"\x00\x01" + b"\x00" * 20, b"\xc3\x02" + b"\x00" * 20],
+    [
+        b"",
+        b"\xc3",
+        b"\xc3\x01",
+        b"\xc3\x01\x00\x00",
+        b'{"request_id":"req_1"}',
+        b"\x00\x01" + b"\x00" * 20,
+        b"\xc3\x02" + b"\x00" * 20,
+    ],
 )
 def test_not_single_object_encoded(data: bytes) -> None:
     with pytest.raises(NotSingleObjectEncoded):
@@ -505,8 +540,13 @@ def test_wrong_expected_type() -> None:
 
 
 def test_every_error_is_a_schema_error() -> None:
-    for error in (NotSingleObjectEncoded, UnknownSchemaError, UnknownRecordError,
-                  RecordEncodeError, RecordDecodeError):
+    for error in (
+        NotSingleObjectEncoded,
+        UnknownSchemaError,
+        UnknownRecordError,
+        RecordEncodeError,
+        RecordDecodeError,
+    ):
         assert issubclass(error, SchemaError)
 
 
@@ -526,33 +566,37 @@ def header(draw: st.DrawFn) -> dict[str, Any]:
     return {"name": name, "value": raw.decode("latin-1"), "raw": raw}
 
 
-VERIFICATION = st.fixed_dictionaries({
-    "method": st.sampled_from(["NONE", "BASIC_AUTH", "API_KEY", "HMAC", "TWILIO"]),
-    "verified": st.booleans(),
-    "detail": OPT_TEXT,
-})
+VERIFICATION = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["NONE", "BASIC_AUTH", "API_KEY", "HMAC", "TWILIO"]),
+        "verified": st.booleans(),
+        "detail": OPT_TEXT,
+    }
+)
 
-REQUESTS = st.fixed_dictionaries({
-    "request_id": TEXT,
-    "team_id": TEXT,
-    "source_id": TEXT,
-    "received_at": LONGS,
-    "method": TEXT,
-    "path": TEXT,
-    "query": TEXT,
-    "public_url": TEXT,
-    "headers": st.lists(header(), max_size=12),
-    "body": st.binary(max_size=2000),
-    "body_size": LONGS,
-    "client_ip": OPT_TEXT,
-    "verification": VERIFICATION,
-    "status": st.sampled_from(["accepted", "rejected"]),
-    "rejection_cause": OPT_TEXT,
-    "replay_of": OPT_TEXT,
-    "connection_ids": st.none() | st.lists(TEXT, max_size=3),
-    "event_type": OPT_TEXT,
-    "idempotency_key": OPT_TEXT,
-})
+REQUESTS = st.fixed_dictionaries(
+    {
+        "request_id": TEXT,
+        "team_id": TEXT,
+        "source_id": TEXT,
+        "received_at": LONGS,
+        "method": TEXT,
+        "path": TEXT,
+        "query": TEXT,
+        "public_url": TEXT,
+        "headers": st.lists(header(), max_size=12),
+        "body": st.binary(max_size=2000),
+        "body_size": LONGS,
+        "client_ip": OPT_TEXT,
+        "verification": VERIFICATION,
+        "status": st.sampled_from(["accepted", "rejected"]),
+        "rejection_cause": OPT_TEXT,
+        "replay_of": OPT_TEXT,
+        "connection_ids": st.none() | st.lists(TEXT, max_size=3),
+        "event_type": OPT_TEXT,
+        "idempotency_key": OPT_TEXT,
+    }
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -595,6 +639,7 @@ def test_property_corrupted_valid_record_raises_only_schema_errors(
 
 
 # --- ids ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("prefix", sorted(PREFIXES))
 def test_id_has_prefix_and_ulid_body(prefix: str) -> None:
@@ -641,6 +686,7 @@ def test_unknown_id_prefix(prefix: str) -> None:
 
 # --- topics ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.suffix)
 def test_catalog_topic_has_a_record_and_partitions(spec: Any) -> None:
     # `None`: a topic of one service's own JSON state (bulk jobs), not a contract record.
@@ -670,8 +716,14 @@ def test_topic_names_are_namespaced_and_unique() -> None:
         names = [name for name, _ in topics.all()]
         assert len(names) == len(set(names)) == len(CATALOG)
         assert all(name.startswith(f"{namespace}.") for name in names)
-        for prop in (topics.config, topics.requests, topics.events, topics.ignored,
-                     topics.attempts, *(topics.retry(t) for t in RETRY_TIERS_MS)):
+        for prop in (
+            topics.config,
+            topics.requests,
+            topics.events,
+            topics.ignored,
+            topics.attempts,
+            *(topics.retry(t) for t in RETRY_TIERS_MS),
+        ):
             assert prop in names
     assert Topics().config == "fasthook.config"
     assert Topics("x").retry(5_000) == "x.retry.5s"
@@ -685,16 +737,23 @@ def test_retry_tiers_are_increasing_and_whole_seconds() -> None:
 
 
 def test_a_named_type_inside_arrays_and_maps_is_defined_once_too() -> None:
-    header = {"type": "record", "name": "H", "fields": [{"name": "v", "type": "bytes",
-                                                         "default": "\u00ff"}]}
-    schema = {"type": "record", "name": "R", "fields": [
-        {"name": "a", "type": {"type": "array", "items": copy.deepcopy(header)}},
-        {"name": "m", "type": {"type": "map", "values": copy.deepcopy(header)}},
-        {"name": "o", "type": ["null", copy.deepcopy(header)], "default": None},
-        {"name": "n", "type": "int"},
-        {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
-        {"name": "s", "type": {"type": "string", "logicalType": "uuid"}},
-    ]}
+    header = {
+        "type": "record",
+        "name": "H",
+        "fields": [{"name": "v", "type": "bytes", "default": "\u00ff"}],
+    }
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [
+            {"name": "a", "type": {"type": "array", "items": copy.deepcopy(header)}},
+            {"name": "m", "type": {"type": "map", "values": copy.deepcopy(header)}},
+            {"name": "o", "type": ["null", copy.deepcopy(header)], "default": None},
+            {"name": "n", "type": "int"},
+            {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A"]}},
+            {"name": "s", "type": {"type": "string", "logicalType": "uuid"}},
+        ],
+    }
     once = codec_module._defined_once(schema, set())
     assert once["fields"][0]["type"]["items"]["name"] == "H"  # defined at its first use
     assert once["fields"][1]["type"]["values"] == "H"
@@ -708,7 +767,9 @@ def test_a_named_type_inside_arrays_and_maps_is_defined_once_too() -> None:
 def test_a_topic_of_several_records_decodes_with_the_records_name() -> None:
     for name in ("IssueOpened", "IssueUpdated"):
         assert codec_module.decode_named_record(encode(name, SAMPLES[name])) == (
-            name, SAMPLES[name])
+            name,
+            SAMPLES[name],
+        )
 
 
 @given(st.integers(min_value=-(2**90), max_value=2**90), st.binary(min_size=10, max_size=10))

@@ -12,10 +12,20 @@ from schemas.config_fold import ConfigFold, Verdict
 from schemas.entities import config_record
 
 
-def write(entity_id: str, version: int, name: str = "n", kind: str = "connection",
-          team: str = "tm_1", **extra: Any) -> dict[str, Any]:
-    return config_record(kind, {"id": entity_id, "team_id": team, "name": name, **extra},  # type: ignore[arg-type]
-                         version=version, now_ms=0)
+def write(
+    entity_id: str,
+    version: int,
+    name: str = "n",
+    kind: str = "connection",
+    team: str = "tm_1",
+    **extra: Any,
+) -> dict[str, Any]:
+    return config_record(
+        kind,
+        {"id": entity_id, "team_id": team, "name": name, **extra},  # type: ignore[arg-type]
+        version=version,
+        now_ms=0,
+    )
 
 
 def test_a_write_on_the_held_version_takes_effect_and_a_second_of_the_same_base_is_stale() -> None:
@@ -55,12 +65,18 @@ def test_a_name_is_held_by_its_first_claimant_until_renamed_or_deleted() -> None
 
 def test_names_of_teams_keys_and_system_entities_are_not_claimed() -> None:
     fold = ConfigFold()
-    for entity_id, kind in (("tm_a", "team"), ("tm_b", "team"), ("key_a", "api_key"),
-                            ("key_b", "api_key")):
+    for entity_id, kind in (
+        ("tm_a", "team"),
+        ("tm_b", "team"),
+        ("key_a", "api_key"),
+        ("key_b", "api_key"),
+    ):
         assert fold.fold(entity_id, write(entity_id, 1, kind=kind)) is Verdict.ACCEPTED
     for entity_id in ("des_s1", "des_s2"):
-        assert fold.fold(entity_id, write(entity_id, 1, kind="destination",
-                                          system="issue_trigger")) is Verdict.ACCEPTED
+        assert (
+            fold.fold(entity_id, write(entity_id, 1, kind="destination", system="issue_trigger"))
+            is Verdict.ACCEPTED
+        )
 
 
 def test_decide_does_not_fold() -> None:
@@ -74,8 +90,12 @@ def test_decide_does_not_fold() -> None:
 IDS = ["con_a", "con_b", "con_c"]
 NAMES = ["x", "y"]
 # A record: (entity id, version or None for a delete, name).
-records = st.lists(st.tuples(st.sampled_from(IDS), st.one_of(st.none(), st.integers(1, 5)),
-                             st.sampled_from(NAMES)), max_size=40)
+records = st.lists(
+    st.tuples(
+        st.sampled_from(IDS), st.one_of(st.none(), st.integers(1, 5)), st.sampled_from(NAMES)
+    ),
+    max_size=40,
+)
 
 
 def folded(log: list[tuple[str, int | None, str]]) -> tuple[ConfigFold, list[Verdict]]:
@@ -84,8 +104,9 @@ def folded(log: list[tuple[str, int | None, str]]) -> tuple[ConfigFold, list[Ver
     return fold, verdicts
 
 
-def live_after_each(log: list[tuple[str, int | None, str]], verdicts: list[Verdict]
-                    ) -> Iterator[dict[str, tuple[int, str]]]:
+def live_after_each(
+    log: list[tuple[str, int | None, str]], verdicts: list[Verdict]
+) -> Iterator[dict[str, tuple[int, str]]]:
     """The live entities (id -> (version, name)) after each record, by the records that took
     effect."""
     live: dict[str, tuple[int, str]] = {}
@@ -101,27 +122,32 @@ def live_after_each(log: list[tuple[str, int | None, str]], verdicts: list[Verdi
 @settings(max_examples=300, deadline=None)
 @given(records)
 def test_versions_only_go_up_and_no_two_live_entities_hold_one_name(
-        log: list[tuple[str, int | None, str]]) -> None:
+    log: list[tuple[str, int | None, str]],
+) -> None:
     fold, verdicts = folded(log)
     live: dict[str, tuple[int, str]] = {}
     for live in live_after_each(log, verdicts):
         names = [name for _, name in live.values()]
         assert len(set(names)) == len(names)
     assert {key[2]: holder for key, holder in fold.holders.items()} == {
-        name: entity_id for entity_id, (_, name) in live.items()}
+        name: entity_id for entity_id, (_, name) in live.items()
+    }
 
 
 @settings(max_examples=300, deadline=None)
 @given(records)
 def test_with_refusals_restated_what_compaction_leaves_folds_to_the_same_state(
-        writes: list[tuple[str, int | None, str]]) -> None:
+    writes: list[tuple[str, int | None, str]],
+) -> None:
     """Each writer restates what the fold holds after a refusal (api.config_log): then each
     key's last record — all compaction is sure to keep — folds to the full log's state."""
     fold, log = ConfigFold(), []
     for entity_id, version, name in writes:
         log.append((entity_id, version, name))
-        if fold.fold(entity_id, None if version is None else write(entity_id, version, name=name)
-                     ) is not Verdict.ACCEPTED:
+        if (
+            fold.fold(entity_id, None if version is None else write(entity_id, version, name=name))
+            is not Verdict.ACCEPTED
+        ):
             held = fold.versions.get(entity_id)
             restated = None if held is None else (held, dict(fold_names(fold))[entity_id])
             log.append((entity_id, *restated) if restated else (entity_id, None, ""))
@@ -131,8 +157,10 @@ def test_with_refusals_restated_what_compaction_leaves_folds_to_the_same_state(
     compacted = [log[at] for at in sorted(last.values())]
     small, small_verdicts = folded(compacted)
     assert small.versions == full.versions and small.holders == full.holders
-    assert list(live_after_each(compacted, small_verdicts))[-1:] == list(
-        live_after_each(log, full_verdicts))[-1:]
+    assert (
+        list(live_after_each(compacted, small_verdicts))[-1:]
+        == list(live_after_each(log, full_verdicts))[-1:]
+    )
 
 
 def fold_names(fold: ConfigFold) -> Iterator[tuple[str, str]]:

@@ -30,24 +30,46 @@ BOX = SecretBox(generate_key())
 def keys_fit(entity: dict[str, Any], shape: Any) -> None:
     assert shape.__required_keys__ <= set(entity), shape.__required_keys__ - set(entity)
     assert set(entity) <= shape.__required_keys__ | shape.__optional_keys__, (
-        set(entity) - shape.__required_keys__ - shape.__optional_keys__)
+        set(entity) - shape.__required_keys__ - shape.__optional_keys__
+    )
 
 
 def written(kind: str, model: Any, body: dict[str, Any]) -> dict[str, Any]:
     return new_entity(kind, "tm_1", model.model_validate(body).model_dump(mode="json"), BOX)
 
 
-@pytest.mark.parametrize(("kind", "model", "body", "shape"), [
-    ("source", SourceIn, {"name": "s", "config": {"auth_type": "TWILIO",
-                                                  "auth": {"auth_token": "t"}}}, Source),
-    ("destination", DestinationIn, {"name": "d", "config": {"url": "https://x.example"}},
-     Destination),
-    ("connection", ConnectionIn, {"name": "c", "source_id": "src_1", "destination_id": "des_1",
-                                  "rules": [{"type": "delay", "delay": 5}]}, Connection),
-    ("issue_trigger", IssueTriggerIn, {"name": "t", "type": "delivery"}, IssueTrigger),
-])
-def test_a_team_entity_has_the_shape_the_api_writes(kind: str, model: Any,
-                                                    body: dict[str, Any], shape: Any) -> None:
+@pytest.mark.parametrize(
+    ("kind", "model", "body", "shape"),
+    [
+        (
+            "source",
+            SourceIn,
+            {"name": "s", "config": {"auth_type": "TWILIO", "auth": {"auth_token": "t"}}},
+            Source,
+        ),
+        (
+            "destination",
+            DestinationIn,
+            {"name": "d", "config": {"url": "https://x.example"}},
+            Destination,
+        ),
+        (
+            "connection",
+            ConnectionIn,
+            {
+                "name": "c",
+                "source_id": "src_1",
+                "destination_id": "des_1",
+                "rules": [{"type": "delay", "delay": 5}],
+            },
+            Connection,
+        ),
+        ("issue_trigger", IssueTriggerIn, {"name": "t", "type": "delivery"}, IssueTrigger),
+    ],
+)
+def test_a_team_entity_has_the_shape_the_api_writes(
+    kind: str, model: Any, body: dict[str, Any], shape: Any
+) -> None:
     keys_fit(written(kind, model, body), shape)
 
 
@@ -55,9 +77,15 @@ def test_teams_keys_analysts_and_companions_have_their_shapes() -> None:
     keys_fit(new_team("t", BOX), Team)
     keys_fit(new_api_key("k", ["tm_1"])[1], ApiKey)
     keys_fit(new_analyst("a", None)[1], Analyst)
-    trigger = written("issue_trigger", IssueTriggerIn, {
-        "name": "t", "type": "delivery",
-        "channels": {"webhook": {"url": "https://hooks.example/x"}}})
+    trigger = written(
+        "issue_trigger",
+        IssueTriggerIn,
+        {
+            "name": "t",
+            "type": "delivery",
+            "channels": {"webhook": {"url": "https://hooks.example/x"}},
+        },
+    )
     made = companions(trigger)
     assert {kind for kind, _ in made} == {"destination", "connection"}
     for kind, entity in made:

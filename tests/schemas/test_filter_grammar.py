@@ -28,10 +28,12 @@ def test_every_way_of_nesting_is_bounded() -> None:
     assert too_deep(validate_filter(nested(1, lambda f: [f])))
     assert too_deep(validate_filter({"a": {"$eq": nested(1, lambda v: {"k": v})}}))
     assert too_deep(validate_filter(nested({"$in": [1]}, lambda f: {"$or": [f]})))
-    assert too_deep(validate_filter(nested({"$or": [{"a": 1}]}, lambda f: {"x": f},
-                                           MAX_FILTER_DEPTH - 1)))
-    assert too_deep(validate_filter(nested({"$in": [1, 2]}, lambda f: {"x": f},
-                                           MAX_FILTER_DEPTH - 1)))
+    assert too_deep(
+        validate_filter(nested({"$or": [{"a": 1}]}, lambda f: {"x": f}, MAX_FILTER_DEPTH - 1))
+    )
+    assert too_deep(
+        validate_filter(nested({"$in": [1, 2]}, lambda f: {"x": f}, MAX_FILTER_DEPTH - 1))
+    )
     assert validate_filter(nested(1, lambda f: [f], MAX_FILTER_DEPTH - 1)) == []
 
 
@@ -42,7 +44,8 @@ def test_an_order_against_a_number_json_has_not_is_refused() -> None:
 def test_keys_that_are_not_strings_are_refused_with_their_path() -> None:
     assert validate_filter({1: "a"}) == [("", "object keys must be strings")]
     assert validate_filter({"a": {"$eq": {(1, 2): "x"}}}) == [
-        ("a.$eq", "object keys must be strings")]
+        ("a.$eq", "object keys must be strings")
+    ]
     # A Python list given as a dict's items: indices are the path.
     assert validate_filter({"a": {"$eq": {0: {"$gt": 1}}}}) == []
 
@@ -73,10 +76,18 @@ def test_a_view_that_cannot_be_read_matches_nothing_and_raises_nothing() -> None
     assert not request_matches({"body": {"a": 1}}, _Hostile(body={"a": 1}))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.sampled_from(["a", "$eq", "$in", "$or", "$ref", "$x"]),
-                                      inner, max_size=3), max_leaves=10))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["a", "$eq", "$in", "$or", "$ref", "$x"]), inner, max_size=3
+            )
+        ),
+        max_leaves=10,
+    )
+)
 def test_an_accepted_filter_is_evaluated_without_raising(candidate: Any) -> None:
     if validate_filter(candidate) == []:
         assert isinstance(matches(candidate, {"a": [1, "x", None]}), bool)

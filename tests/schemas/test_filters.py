@@ -298,11 +298,16 @@ def test_matches_never_raises(f: object, v: object, root: object) -> None:
 # -- every documented form of Hookdeck's reference library (simple-json-match's readme and
 # Hookdeck's filter docs), evaluated as the reference evaluates it ------------------------------
 
-PRODUCT = {"product": {"title": "Gift Card", "inventory": 5,
-                       "tags": ["gift", "something", "another"]}}
+PRODUCT = {
+    "product": {"title": "Gift Card", "inventory": 5, "tags": ["gift", "something", "another"]}
+}
 ORDER = {"order": {"id": 123, "items": [{"id": 456, "title": "My product"}]}}
-VARIANTS = {"variants": [{"updated_at": "2020-05-20", "created_at": "2020-04-20"},
-                         {"updated_at": "2020-04-20", "created_at": "2020-04-20"}]}
+VARIANTS = {
+    "variants": [
+        {"updated_at": "2020-05-20", "created_at": "2020-04-20"},
+        {"updated_at": "2020-04-20", "created_at": "2020-04-20"},
+    ]
+}
 REFERENCE_EXAMPLES: list[tuple[object, object, bool]] = [
     # (data, filter, the reference's answer)
     ({"id": 123, "title": "A product"}, {"id": 123}, True),
@@ -321,19 +326,37 @@ REFERENCE_EXAMPLES: list[tuple[object, object, bool]] = [
     (PRODUCT, {"product": {"inventory": {"$or": [1, 5]}}}, True),
     ({"hello": "world"}, {"$or": [{"hello": "johny"}, {"hello": "mark"}]}, False),
     ({"hello": "world"}, {"$or": [{"hello": "johny"}, {"hello": "world"}]}, True),
-    ({"updated_at": "2020-04-20", "created_at": "2020-04-20"},
-     {"updated_at": {"$ref": "created_at"}}, True),
-    ({"updated_at": "2020-05-20", "created_at": "2020-04-20"},
-     {"updated_at": {"$ref": "created_at"}}, False),
+    (
+        {"updated_at": "2020-04-20", "created_at": "2020-04-20"},
+        {"updated_at": {"$ref": "created_at"}},
+        True,
+    ),
+    (
+        {"updated_at": "2020-05-20", "created_at": "2020-04-20"},
+        {"updated_at": {"$ref": "created_at"}},
+        False,
+    ),
     (VARIANTS, {"variants": {"updated_at": {"$ref": "variants[$index].created_at"}}}, True),
-    ({"variants": VARIANTS["variants"][:1]},
-     {"variants": {"updated_at": {"$ref": "variants[$index].created_at"}}}, False),
-    ({"inventory": 0, "old_inventory": 10}, {"inventory": {"$lte": {"$ref": "old_inventory"}}},
-     True),
-    ({"inventory": 11, "old_inventory": 10}, {"inventory": {"$lte": {"$ref": "old_inventory"}}},
-     False),
-    ({"type": "example", "nested": {"array": [1, 2, 3]}},
-     {"type": {"$neq": {"$ref": "nested.array[1]"}}}, True),
+    (
+        {"variants": VARIANTS["variants"][:1]},
+        {"variants": {"updated_at": {"$ref": "variants[$index].created_at"}}},
+        False,
+    ),
+    (
+        {"inventory": 0, "old_inventory": 10},
+        {"inventory": {"$lte": {"$ref": "old_inventory"}}},
+        True,
+    ),
+    (
+        {"inventory": 11, "old_inventory": 10},
+        {"inventory": {"$lte": {"$ref": "old_inventory"}}},
+        False,
+    ),
+    (
+        {"type": "example", "nested": {"array": [1, 2, 3]}},
+        {"type": {"$neq": {"$ref": "nested.array[1]"}}},
+        True,
+    ),
     ({"n": 2, "nested": {"array": [1, 2, 3]}}, {"n": {"$eq": {"$ref": "nested.array[1]"}}}, True),
     ({"s": "abc"}, {"s": {"$in": "b"}}, True),
     ({"s": "abc"}, {"s": {"$nin": "b"}}, False),
@@ -347,8 +370,9 @@ REFERENCE_EXAMPLES: list[tuple[object, object, bool]] = [
 
 
 @pytest.mark.parametrize(("data", "f", "expected"), REFERENCE_EXAMPLES)
-def test_documented_forms_evaluate_as_the_reference(data: object, f: object,
-                                                    expected: bool) -> None:
+def test_documented_forms_evaluate_as_the_reference(
+    data: object, f: object, expected: bool
+) -> None:
     assert matches(f, data) is expected
 
 
@@ -365,15 +389,22 @@ def test_a_reference_as_a_field_value_follows_the_list_contains_rule() -> None:
 
 def test_a_reference_to_nothing_never_matches() -> None:
     data = {"a": 1, "list": [1]}
-    for f in ({"a": {"$ref": "nope"}}, {"a": {"$eq": {"$ref": "nope"}}},
-              {"a": {"$neq": {"$ref": "nope"}}}, {"a": {"$gt": {"$ref": "list[5]"}}},
-              {"a": {"$ref": "a[$index]"}}, {"a": {"$in": {"$ref": "nope"}}}):
+    for f in (
+        {"a": {"$ref": "nope"}},
+        {"a": {"$eq": {"$ref": "nope"}}},
+        {"a": {"$neq": {"$ref": "nope"}}},
+        {"a": {"$gt": {"$ref": "list[5]"}}},
+        {"a": {"$ref": "a[$index]"}},
+        {"a": {"$in": {"$ref": "nope"}}},
+    ):
         assert not matches(f, data), f
 
 
 def test_nested_index_references_take_the_enclosing_lists_in_order() -> None:
-    data = {"groups": [{"items": [{"v": 1}, {"v": 2}]}, {"items": [{"v": 3}]}],
-            "limits": [[1, 2], [3]]}
+    data = {
+        "groups": [{"items": [{"v": 1}, {"v": 2}]}, {"items": [{"v": 3}]}],
+        "limits": [[1, 2], [3]],
+    }
     f = {"groups": {"items": {"v": {"$eq": {"$ref": "limits[$index][$index]"}}}}}
     assert matches(f, data)
     data["limits"] = [[9, 9], [9]]
@@ -381,9 +412,11 @@ def test_nested_index_references_take_the_enclosing_lists_in_order() -> None:
 
 
 def test_request_references_read_the_part_or_the_whole_request() -> None:
-    request = view(headers={"X-Expected": "delivered"},
-                   body=b'{"status": "delivered", "previous": {"status": "sent"}}',
-                   content_type="application/json")
+    request = view(
+        headers={"X-Expected": "delivered"},
+        body=b'{"status": "delivered", "previous": {"status": "sent"}}',
+        content_type="application/json",
+    )
     # From the part being filtered (Hookdeck's form), from the whole request (FastHook's).
     assert request_matches({"body": {"status": {"$neq": {"$ref": "previous.status"}}}}, request)
     assert request_matches({"body": {"status": {"$ref": "headers.X-Expected"}}}, request)
@@ -392,10 +425,14 @@ def test_request_references_read_the_part_or_the_whole_request() -> None:
     assert not request_matches({"body": {"status": {"$ref": "previous.status"}}}, request)
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(
-                        st.text(max_size=3), c, max_size=3), max_leaves=12),
-       st.text(max_size=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+        max_leaves=12,
+    ),
+    st.text(max_size=12),
+)
 @settings(max_examples=300, deadline=None)
 def test_references_never_raise(data: object, path: str) -> None:
     for f in ({"$ref": path}, {"a": {"$gt": {"$ref": path}}}, {"$in": {"$ref": path}}):

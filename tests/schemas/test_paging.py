@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 
 from schemas.paging import decode_cursor, encode_cursor, page_body
 
-ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
-              max_size=40)
+ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 
 
 @given(direction=st.sampled_from(["lt", "gt"]), item_id=ids)
@@ -42,4 +41,7 @@ def test_a_page_links_only_the_pages_there_are() -> None:
     assert decode_cursor(body["pagination"]["next"]) == ("lt", "evt_2")
     assert body["pagination"]["prev"] is None
     assert page_body([], 5, older=True, newer=True)["pagination"] == {
-        "limit": 5, "next": None, "prev": None}
+        "limit": 5,
+        "next": None,
+        "prev": None,
+    }

@@ -8,9 +8,16 @@ from hypothesis import strategies as st
 
 from schemas.relay import pack_frame, unpack_frame
 
-HEADS = st.dictionaries(st.text(max_size=10), st.one_of(
-    st.integers(), st.text(), st.none(),
-    st.lists(st.lists(st.text(max_size=20), min_size=2, max_size=2), max_size=5)), max_size=6)
+HEADS = st.dictionaries(
+    st.text(max_size=10),
+    st.one_of(
+        st.integers(),
+        st.text(),
+        st.none(),
+        st.lists(st.lists(st.text(max_size=20), min_size=2, max_size=2), max_size=5),
+    ),
+    max_size=6,
+)
 
 
 @given(HEADS.filter(lambda head: "body" not in head), st.binary(max_size=4096))
@@ -24,8 +31,17 @@ def test_any_byte_of_a_body_passes_as_is():
     assert frame["body"] == body and frame["type"] == "request"
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00\x00", b"\x00\x00\x00\x09{}",
-                                  b"\x00\x00\x00\x02[]", b"\x00\x00\x00\x02{x", b"\xff" * 8])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\x00",
+        b"\x00\x00\x00\x09{}",
+        b"\x00\x00\x00\x02[]",
+        b"\x00\x00\x00\x02{x",
+        b"\xff" * 8,
+    ],
+)
 def test_what_is_no_frame_is_refused(data):
     with pytest.raises(ValueError):
         unpack_frame(data)

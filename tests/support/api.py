@@ -34,11 +34,20 @@ class RunningApi:
             headers["x-team-id"] = team_id
         return headers
 
-    async def call(self, method: str, path: str, json: Any = None, *, key: str | None = None,
-                   team_id: str | None = None, headers: dict[str, str] | None = None,
-                   ) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        key: str | None = None,
+        team_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         async with self.http.request(
-            method, self.url + path, json=json,
+            method,
+            self.url + path,
+            json=json,
             headers=headers if headers is not None else self.headers(key, team_id),
         ) as response:
             body = await response.json(content_type=None)

@@ -20,8 +20,13 @@ def main() -> None:
     app = create_app(settings)
     app[BULK].page_size = int(os.environ["FASTHOOK_TEST_BULK_PAGE_SIZE"])
     app[BULK].pause_s = float(os.environ["FASTHOOK_TEST_BULK_PAUSE_S"])
-    run(app, settings.projections_host, settings.projections_port,
-        settings.shutdown_timeout_s, settings.event_loop)
+    run(
+        app,
+        settings.projections_host,
+        settings.projections_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
 
 
 if __name__ == "__main__":

@@ -50,53 +50,91 @@ class Pipe:
     signing_secret: str
 
 
-async def declare_pipe(producer: AIOKafkaProducer, settings: Settings, url: str,
-                       rules: list[dict[str, Any]] | None = None,
-                       **destination_config: Any) -> Pipe:
+async def declare_pipe(
+    producer: AIOKafkaProducer,
+    settings: Settings,
+    url: str,
+    rules: list[dict[str, Any]] | None = None,
+    **destination_config: Any,
+) -> Pipe:
     box = SecretBox(settings.secret_key)
     team = new_team("acme", box)
     await publish_entity(producer, settings.topics.config, "team", team)
     source = await declare(producer, settings, "source", {"name": "twilio"}, team["id"])
-    destination = await declare(producer, settings, "destination", {
-        "name": "receiver", "config": {"url": url, "auth_type": "FASTHOOK_SIGNATURE",
-                                       **destination_config}}, team["id"])
-    connection = await declare(producer, settings, "connection", {
-        "name": "pipe", "source_id": source["id"], "destination_id": destination["id"],
-        "rules": rules or []}, team["id"])
+    destination = await declare(
+        producer,
+        settings,
+        "destination",
+        {
+            "name": "receiver",
+            "config": {"url": url, "auth_type": "FASTHOOK_SIGNATURE", **destination_config},
+        },
+        team["id"],
+    )
+    connection = await declare(
+        producer,
+        settings,
+        "connection",
+        {
+            "name": "pipe",
+            "source_id": source["id"],
+            "destination_id": destination["id"],
+            "rules": rules or [],
+        },
+        team["id"],
+    )
     return Pipe(team, destination, connection, box.open(team["signing_secret"]["current"]))
 
 
-def make_event(pipe: Pipe, body: bytes = b"MessageSid=SM1&MessageStatus=failed&ErrorCode=",
-               *, delay_ms: int = 0, headers: list[tuple[str, str]] | None = None,
-               source_url: str = "https://hooks.example.com/tok/twilio/status",
-               trigger: str = "INITIAL") -> dict[str, Any]:
+def make_event(
+    pipe: Pipe,
+    body: bytes = b"MessageSid=SM1&MessageStatus=failed&ErrorCode=",
+    *,
+    delay_ms: int = 0,
+    headers: list[tuple[str, str]] | None = None,
+    source_url: str = "https://hooks.example.com/tok/twilio/status",
+    trigger: str = "INITIAL",
+) -> dict[str, Any]:
     now = int(time.time() * 1000)
     return {
-        "event_id": new_id("evt"), "request_id": new_id("req"),
-        "team_id": pipe.team["id"], "source_id": pipe.connection["source_id"],
-        "connection_id": pipe.connection["id"], "destination_id": pipe.destination["id"],
-        "created_at": now, "due_at": now + delay_ms, "attempt_number": 1, "trigger": trigger,
+        "event_id": new_id("evt"),
+        "request_id": new_id("req"),
+        "team_id": pipe.team["id"],
+        "source_id": pipe.connection["source_id"],
+        "connection_id": pipe.connection["id"],
+        "destination_id": pipe.destination["id"],
+        "created_at": now,
+        "due_at": now + delay_ms,
+        "attempt_number": 1,
+        "trigger": trigger,
         "source_url": source_url,
         "request": {
-            "method": "POST", "path": "/twilio/status", "query": "",
-            "headers": [{"name": k, "value": v, "raw": None} for k, v in headers or [
-                ("Content-Type", "application/x-www-form-urlencoded")]],
+            "method": "POST",
+            "path": "/twilio/status",
+            "query": "",
+            "headers": [
+                {"name": k, "value": v, "raw": None}
+                for k, v in headers or [("Content-Type", "application/x-www-form-urlencoded")]
+            ],
             "body": body,
         },
         "bulk_id": None,
     }
 
 
-async def publish_events(producer: AIOKafkaProducer, settings: Settings,
-                         events: list[dict[str, Any]]) -> None:
+async def publish_events(
+    producer: AIOKafkaProducer, settings: Settings, events: list[dict[str, Any]]
+) -> None:
     for event in events:
-        await producer.send(settings.topics.events, encode("EventCreated", event),
-                            key=event["event_id"].encode())
+        await producer.send(
+            settings.topics.events, encode("EventCreated", event), key=event["event_id"].encode()
+        )
     await producer.flush()
 
 
-async def attempts_for(bootstrap: str, settings: Settings, event_ids: list[str], final: int,
-                       timeout_s: float = 30.0) -> dict[str, list[dict[str, Any]]]:
+async def attempts_for(
+    bootstrap: str, settings: Settings, event_ids: list[str], final: int, timeout_s: float = 30.0
+) -> dict[str, list[dict[str, Any]]]:
     """Attempts per event, once `final` events have a final (non-SCHEDULED) attempt."""
     wanted = set(event_ids)
 
@@ -107,4 +145,5 @@ async def attempts_for(bootstrap: str, settings: Settings, event_ids: list[str],
                 found.setdefault(attempt["event_id"], []).append(attempt)
         finals = sum(1 for a in found.values() if a[-1]["event_status"] != "SCHEDULED")
         return found if finals >= final else {}
+
     return await eventually(done, timeout_s, f"{final} events finished", 0.2)

@@ -30,8 +30,11 @@ def wire_request(
 
 
 async def send_raw(
-    url: str, method: str = "POST", headers: list[tuple[str, str | bytes]] | None = None,
-    body: bytes = b"", timeout_s: float = 30.0,
+    url: str,
+    method: str = "POST",
+    headers: list[tuple[str, str | bytes]] | None = None,
+    body: bytes = b"",
+    timeout_s: float = 30.0,
 ) -> RawResponse:
     """Send exactly these headers (plus Host, Content-Length, Connection) and read the answer."""
     parts = urlsplit(url)

@@ -30,8 +30,9 @@ class RunningIngress:
     def source_url(self, source: dict[str, Any]) -> str:
         return f"{self.base_url}/{source['token']}"
 
-    async def wait_for_source(self, source: dict[str, Any], timeout_s: float = 5.0,
-                              **expect: Any) -> None:
+    async def wait_for_source(
+        self, source: dict[str, Any], timeout_s: float = 5.0, **expect: Any
+    ) -> None:
         """Poll the in-memory view until the source (with the expected fields) is served."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

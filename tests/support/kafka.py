@@ -14,7 +14,11 @@ from schemas.codec import decode
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int | None = None, timeout_s: float = 10.0,
+    bootstrap: str,
+    topic: str,
+    *,
+    expect: int | None = None,
+    timeout_s: float = 10.0,
     raw: bool = False,
 ) -> list[Any]:
     """Every record of `topic` from the beginning: all there is now, or at least `expect`."""

@@ -55,8 +55,10 @@ class Cli:
     async def wait_stderr(self, text: str, timeout_s: float = 60, after: int = 0) -> None:
         async def seen() -> bool:
             assert self.process.poll() is None or text in self.stderr()[after:], (
-                f"fasthook listen exited ({self.process.returncode}): {self.stderr()}")
+                f"fasthook listen exited ({self.process.returncode}): {self.stderr()}"
+            )
             return text in self.stderr()[after:]
+
         await eventually(seen, timeout_s, f"{text!r} on the CLI's stderr", 0.1)
 
     async def stop(self) -> int:
@@ -85,15 +87,18 @@ class ListenStack:
         return {**env, "FASTHOOK_API_URL": self.api_url, "FASTHOOK_API_KEY": self.key}
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        async with self.http.request(method, self.api_url + path, json=body, headers={
-                "Authorization": f"Bearer {self.key}"}) as answer:
+        async with self.http.request(
+            method, self.api_url + path, json=body, headers={"Authorization": f"Bearer {self.key}"}
+        ) as answer:
             return answer.status, await answer.json(content_type=None)
 
     async def query(self, path: str) -> Any:
         """A query straight to projections (as the API forwards it): works while the API is
         down."""
-        headers = {PROJECTIONS_TOKEN_HEADER: projections_token(self.settings.secret_key),
-                   TEAM_HEADER: self.team["id"]}
+        headers = {
+            PROJECTIONS_TOKEN_HEADER: projections_token(self.settings.secret_key),
+            TEAM_HEADER: self.team["id"],
+        }
         url = f"http://127.0.0.1:{self.settings.projections_port}{path}"
         async with self.http.get(url, headers=headers) as answer:
             assert answer.status == 200, await answer.text()
@@ -102,9 +107,13 @@ class ListenStack:
     def start_cli(self, *args: str, name: str = "cli") -> Cli:
         out, err = self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            process = subprocess.Popen([sys.executable, "-m", "fasthook", "listen", *args],
-                                       env=self.cli_env(), stdout=stdout, stderr=stderr,
-                                       stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fasthook", "listen", *args],
+                env=self.cli_env(),
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+            )
         return Cli(process, out, err)
 
     async def start_api(self) -> None:
@@ -119,18 +128,21 @@ class ListenStack:
         assert request_id
         return request_id
 
-    async def attempts(self, event_id: str, count: int, timeout_s: float = 60
-                       ) -> list[dict[str, Any]]:
+    async def attempts(
+        self, event_id: str, count: int, timeout_s: float = 60
+    ) -> list[dict[str, Any]]:
         async def found() -> list[dict[str, Any]]:
             status, page = await self.call("GET", f"/v1/attempts?event_id={event_id}")
             models = page.get("models", []) if status == 200 else []
             return sorted(models, key=lambda a: a["created_at"]) if len(models) >= count else []
+
         return await eventually(found, timeout_s, f"{count} attempts of {event_id}", 0.3)
 
 
 @asynccontextmanager
-async def listen_stack(settings: Settings, engine: Engine, tmp_path: Path,
-                       local: Receiver) -> AsyncIterator[ListenStack]:
+async def listen_stack(
+    settings: Settings, engine: Engine, tmp_path: Path, local: Receiver
+) -> AsyncIterator[ListenStack]:
     """`settings` as `stack_settings` makes them."""
     await migrate(engine, database_name(settings), settings.projections_retention_days)
     ingress = await start_ingress(settings)
@@ -158,8 +170,13 @@ async def listen_stack(settings: Settings, engine: Engine, tmp_path: Path,
         await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
 
 
-async def until_delivered(stack: ListenStack, url: str, headers: list[tuple[str, str | bytes]],
-                          body: bytes, timeout_s: float = 60) -> str:
+async def until_delivered(
+    stack: ListenStack,
+    url: str,
+    headers: list[tuple[str, str | bytes]],
+    body: bytes,
+    timeout_s: float = 60,
+) -> str:
     """Post one provider request after another until the local server got one (a connection
     created a moment ago reaches the router within moments); the request id that arrived."""
     sent: list[str] = []
@@ -173,4 +190,5 @@ async def until_delivered(stack: ListenStack, url: str, headers: list[tuple[str,
                     return got.header("x-fasthook-request-id")
             await asyncio.sleep(0.05)
         return None
+
     return await eventually(arrived, timeout_s, "a request forwarded to the local server")

@@ -10,8 +10,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def eventually(check: Callable[[], Awaitable[T]], timeout_s: float = 10.0,
-                     what: str = "the condition", interval_s: float = 0.02) -> T:
+async def eventually(
+    check: Callable[[], Awaitable[T]],
+    timeout_s: float = 10.0,
+    what: str = "the condition",
+    interval_s: float = 0.02,
+) -> T:
     """The first truthy result of `check`; AssertionError when none came in time."""
     deadline = time.monotonic() + timeout_s
     while True:

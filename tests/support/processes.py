@@ -30,8 +30,10 @@ class ServiceProcess:
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module], env=service_env(self.settings),
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", self.module],
+                env=service_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def signal(self, sig: int) -> None:

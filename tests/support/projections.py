@@ -14,8 +14,14 @@ from tests.support.processes import ServiceProcess, service_env
 
 
 class ProjectionsProcess(ServiceProcess):
-    def __init__(self, settings: Settings, log_path: Path, *, module: str = "projections",
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        module: str = "projections",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(module, settings, log_path)
         self.env = dict(env or {})
 
@@ -26,8 +32,12 @@ class ProjectionsProcess(ServiceProcess):
     def start(self, *args: str) -> None:
         env = {**service_env(self.settings), **self.env}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", self.module, *args],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module, *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     async def wait_started(self, timeout_s: float = 60.0) -> None:
         await self.wait_ready(self.url + "/readyz", timeout_s)

@@ -45,9 +45,13 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        got = Received(request.method, request.raw_path,
-                       [(k.decode("latin-1"), v.decode("latin-1"))
-                        for k, v in request.raw_headers], await request.read(), time.monotonic())
+        got = Received(
+            request.method,
+            request.raw_path,
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+            await request.read(),
+            time.monotonic(),
+        )
         self.received.append(got)
         self._arrived.set()
         answer = self.answer(len(self.received), got)
@@ -89,17 +93,24 @@ class Receiver:
 
 def answers(*statuses: int, then: int = 204, headers: dict[str, Any] | None = None) -> Answer:
     """Answer the given statuses in turn, then `then` for ever."""
+
     def answer(n: int, _: Received) -> tuple[int, dict[str, str]]:
         status = statuses[n - 1] if n <= len(statuses) else then
         return status, dict(headers or {}) if n <= len(statuses) else {}
+
     return answer
 
 
-async def sent_until_received(receiver: Receiver, url: str,
-                              headers: list[tuple[str, str | bytes]], body: bytes,
-                              timeout_s: float = 20.0) -> Received:
+async def sent_until_received(
+    receiver: Receiver,
+    url: str,
+    headers: list[tuple[str, str | bytes]],
+    body: bytes,
+    timeout_s: float = 20.0,
+) -> Received:
     """Send one real request after another to a source until `receiver` got one: a source
     and connection created a moment ago reach every service's view within moments."""
+
     async def delivered() -> bool:
         answer = await send_raw(url, "POST", headers, body)
         assert answer.status in (200, 404)  # 404: the ingress does not know the source yet
@@ -108,5 +119,6 @@ async def sent_until_received(receiver: Receiver, url: str,
         except AssertionError:
             return False
         return True
+
     await eventually(delivered, timeout_s, "a request delivered")
     return receiver.received[0]

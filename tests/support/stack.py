@@ -35,22 +35,29 @@ class Stack:
         self.issues.kill()
         self.issues.start()
         await self.issues.wait_ready(
-            f"http://127.0.0.1:{self.issues.settings.issues_port}/readyz", 60)
+            f"http://127.0.0.1:{self.issues.settings.issues_port}/readyz", 60
+        )
 
 
 def stack_settings(settings: Settings, engine: Engine) -> Settings:
     """Test settings for a whole stack: loopback destinations allowed, ports of its own, the
     test's database on the session engine."""
-    return settings.with_(allowed_destinations="127.0.0.1/32", router_port=free_port(),
-                          projections_port=free_port(), analysts_port=free_port(),
-                          issues_port=free_port(),
-                          clickhouse_dsn=engine.dsn,
-                          clickhouse_database=settings.topic_namespace, projector_batch_ms=50)
+    return settings.with_(
+        allowed_destinations="127.0.0.1/32",
+        router_port=free_port(),
+        projections_port=free_port(),
+        analysts_port=free_port(),
+        issues_port=free_port(),
+        clickhouse_dsn=engine.dsn,
+        clickhouse_database=settings.topic_namespace,
+        projector_batch_ms=50,
+    )
 
 
 @asynccontextmanager
-async def running_stack(settings: Settings, engine: Engine, tmp_path: Path,
-                        receiver: Receiver, *, issues: bool = False) -> AsyncIterator[Stack]:
+async def running_stack(
+    settings: Settings, engine: Engine, tmp_path: Path, receiver: Receiver, *, issues: bool = False
+) -> AsyncIterator[Stack]:
     await migrate(engine, database_name(settings), settings.projections_retention_days)
     ingress = await start_ingress(settings)
     settings = settings.with_(public_url=ingress.base_url)

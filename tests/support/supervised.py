@@ -27,22 +27,34 @@ SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "c
 
 class SupervisedStack:
     def __init__(self, tmp_path: Path, **env: str) -> None:
-        self.ports = {"kafka": free_port(), "ingress": free_port(), "api": free_port(),
-                      "router": free_port(), "deliverer": free_port(),
-                      "projections": free_port(), "ingress_metrics": free_port(),
-                      "analysts": free_port(), "issues": free_port(), "console": free_port()}
+        self.ports = {
+            "kafka": free_port(),
+            "ingress": free_port(),
+            "api": free_port(),
+            "router": free_port(),
+            "deliverer": free_port(),
+            "projections": free_port(),
+            "ingress_metrics": free_port(),
+            "analysts": free_port(),
+            "issues": free_port(),
+            "console": free_port(),
+        }
         self.log_path = tmp_path / "fasthook-run.log"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FASTHOOK_")}
-        self.env.update(FASTHOOK_DATA_DIR=str(tmp_path / "data"), FASTHOOK_LOG_FORMAT="text",
-                        FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
-                        FASTHOOK_API_PORT=str(self.ports["api"]),
-                        FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
-                        FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
-                        FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
-                        FASTHOOK_ISSUES_PORT=str(self.ports["issues"]),
-                        FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
-                        FASTHOOK_ANALYSTS_PORT=str(self.ports["analysts"]),
-                        FASTHOOK_CONSOLE_PORT=str(self.ports["console"]), **env)
+        self.env.update(
+            FASTHOOK_DATA_DIR=str(tmp_path / "data"),
+            FASTHOOK_LOG_FORMAT="text",
+            FASTHOOK_INGRESS_PORT=str(self.ports["ingress"]),
+            FASTHOOK_API_PORT=str(self.ports["api"]),
+            FASTHOOK_ROUTER_PORT=str(self.ports["router"]),
+            FASTHOOK_DELIVERER_PORT=str(self.ports["deliverer"]),
+            FASTHOOK_PROJECTIONS_PORT=str(self.ports["projections"]),
+            FASTHOOK_ISSUES_PORT=str(self.ports["issues"]),
+            FASTHOOK_INGRESS_METRICS_PORT=str(self.ports["ingress_metrics"]),
+            FASTHOOK_ANALYSTS_PORT=str(self.ports["analysts"]),
+            FASTHOOK_CONSOLE_PORT=str(self.ports["console"]),
+            **env,
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,9 +69,10 @@ class SupervisedStack:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fasthook", "run", "--kafka-port",
-                 str(self.ports["kafka"])],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "fasthook", "run", "--kafka-port", str(self.ports["kafka"])],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout_s
         text = ""
@@ -89,8 +102,10 @@ class SupervisedStack:
         """CPU seconds each live child (a service, or "broker") has used so far, its whole
         process group (the supervisor starts each in its own)."""
         assert self.process is not None
-        return {name: group_cpu_seconds(pid)
-                for name, pid in supervised_children(self.process.pid, SERVICES).items()}
+        return {
+            name: group_cpu_seconds(pid)
+            for name, pid in supervised_children(self.process.pid, SERVICES).items()
+        }
 
     def signal_child(self, name: str, sig: int) -> int:
         """Signal a child's whole process group (the supervisor starts each in its own)."""
@@ -101,10 +116,13 @@ class SupervisedStack:
 
     async def ready(self, name: str) -> bool:
         try:
-            async with aiohttp.ClientSession() as http, http.get(
-                f"http://127.0.0.1:{self.ports[name]}/readyz",
-                timeout=aiohttp.ClientTimeout(total=2),
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
+                    f"http://127.0.0.1:{self.ports[name]}/readyz",
+                    timeout=aiohttp.ClientTimeout(total=2),
+                ) as response,
+            ):
                 return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
@@ -121,8 +139,9 @@ class SupervisedStack:
         """Whatever is left: the supervisor and every child group it started."""
         if self.process is None:
             return
-        children = [pid for name in (*SERVICES, "broker")
-                    if (pid := self.child_pid(name)) is not None]
+        children = [
+            pid for name in (*SERVICES, "broker") if (pid := self.child_pid(name)) is not None
+        ]
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()

@@ -23,7 +23,8 @@ async def row_hashes(dsn: str, db: str) -> dict[str, list[str]]:
             quoted = ", ".join(f"`{column}`" for column in columns)
             rows = await engine.query(
                 f"SELECT toString(cityHash64(toString(tuple({quoted})))) AS h "
-                f"FROM {ident(db)}.{table} FINAL")
+                f"FROM {ident(db)}.{table} FINAL"
+            )
             out[table] = sorted(row["h"] for row in rows)
         return out
     finally:
