@@ -129,14 +129,12 @@ def test_the_clickhouse_is_two_shards_of_two_replicas(kustomize) -> None:
     users = chi["spec"]["configuration"]["users"]
     assert users["fasthook/k8s_secret_password"].startswith(f"{chi['metadata']['namespace']}/")
     assert users["fasthook/access_management"] == 1  # projections creates its tables and users
-    # Until cluster-mode DDL exists, the DSN must name one replica, and the file says so.
+    # The production overlay runs projections in cluster mode on this installation's cluster,
+    # and the file's DSN names the load-balanced Service (every node holds the tables).
+    [config] = of_kind(kustomize("overlays/production"), "ConfigMap").values()
+    assert config["data"]["FASTHOOK_CLICKHOUSE_CLUSTER"] == cluster["name"]
     text = (KUBERNETES / "platform" / "clickhouse.yaml").read_text()
-    assert "FASTHOOK_CLICKHOUSE_CLUSTER" in text and "not built yet" in text
-    one_replica = (
-        f"chi-{chi['metadata']['name']}-{cluster['name']}-0-0."
-        f"{chi['metadata']['namespace']}.svc:8123"
-    )
-    assert one_replica in text
+    assert f"clickhouse-{chi['metadata']['name']}.{chi['metadata']['namespace']}.svc:8123" in text
 
 
 def test_only_the_ingress_is_public(kustomize) -> None:
