@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from api.app_keys import BOX, KAFKA, SETTINGS, STORE, VIEW
 from api.config_log import ConfigStore
 from api.forward import forwarded_routes, http_ctx
-from api.keys import BOX, KAFKA, SETTINGS, STORE, VIEW
 from api.listen import install as install_relay
 from api.middlewares import authenticate, problems
 from api.openapi import openapi_json

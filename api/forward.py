@@ -12,8 +12,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from api.app_keys import SETTINGS, TEAM_ID
 from api.errors import Unavailable
-from api.keys import SETTINGS, TEAM_ID
 from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
 from schemas.query_routes import QUERY_ROUTES
 

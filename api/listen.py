@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
+from api.app_keys import SETTINGS, TEAM_ID, VIEW
 from api.errors import Conflict, NotFound, Unauthorized
-from api.keys import SETTINGS, TEAM_ID, VIEW
 from api.relay import CliSession, Relay, SessionGone, error_of, header_pairs, response_of
 from runtime.secrets import is_hop_token, relay_tokens
 from schemas import limits

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api.app_keys import KEY_ID, KEY_TEAMS, TEAM_ID, VIEW
 from api.entities import hash_key
 from api.errors import BadRequest, Forbidden, Unauthorized
-from api.keys import KEY_ID, KEY_TEAMS, TEAM_ID, VIEW
 from runtime.problems import problems_middleware
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})

@@ -11,9 +11,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from api.app_keys import BOX, SETTINGS, STORE, TEAM_ID, VIEW
 from api.config_log import ConfigStore
 from api.entities import new_entity, public, revise, with_status
 from api.errors import Conflict, NotFound, Unprocessable, WriteRefused
+from api.inputs import ListQuery, etag, if_match, paginate, read_model, read_query
 from api.issue_triggers import (
     IssueTriggerIn,
     IssueTriggerOut,
@@ -21,7 +23,6 @@ from api.issue_triggers import (
     companions,
     trigger_view,
 )
-from api.keys import BOX, SETTINGS, STORE, TEAM_ID, VIEW
 from api.models import (
     ConnectionIn,
     ConnectionOut,
@@ -30,7 +31,6 @@ from api.models import (
     SourceIn,
     SourceOut,
 )
-from api.requests import ListQuery, etag, if_match, paginate, read_model, read_query
 from api.view import ConfigView, Versioned
 from schemas.config_fold import Verdict
 from schemas.entities import EntityType

@@ -10,8 +10,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from api.entities import PREFIX
+from api.inputs import ListQuery
 from api.models import TeamList, TeamOut, id_path, list_model
-from api.requests import ListQuery
 from api.resources import RESOURCES, Resource
 from api.team import get_team, list_teams, rotate_secret
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.app_keys import BOX, KEY_TEAMS, SETTINGS, STORE, TEAM_ID, VIEW
 from api.entities import rotate_signing_secret, team_view
 from api.errors import NotFound
-from api.keys import BOX, KEY_TEAMS, SETTINGS, STORE, TEAM_ID, VIEW
 from api.models import TeamOut, TeamSummary
 from api.view import Entity
 

@@ -48,8 +48,8 @@ from projections.bulk_lease import (
 from projections.bulk_walk import COUNT_ALL, PAGE_SIZE, request_records, upper_bound, walk_sql
 from projections.clickhouse import Engine
 from projections.errors import EngineError
+from projections.mappers import manual_event, replayed_request
 from projections.metrics import ProjectionMetrics
-from projections.models import manual_event, replayed_request
 from runtime.background import BackgroundTask
 from runtime.errors import RuntimeSetupError
 from runtime.kafka import make_producer, read_compacted

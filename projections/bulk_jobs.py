@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
 
-from projections.models import iso
+from projections.mappers import iso
 from runtime.kafka import read_compacted
 
 log = logging.getLogger(__name__)

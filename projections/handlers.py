@@ -25,7 +25,7 @@ from projections.keys import (
     SETTINGS,
     TEAM_ID,
 )
-from projections.models import (
+from projections.mappers import (
     attempt_model,
     event_model,
     ignored_model,

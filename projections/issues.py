@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from projections.handlers import NoParams, fetch, read_body, read_query
 from projections.keys import BULK, DATABASE, PRODUCER, SETTINGS, TEAM_ID
-from projections.models import iso
+from projections.mappers import iso
 from projections.params import IssueQuery, IssueStatus, paginate
 from projections.queries import issue_changes, list_issues
 from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable

@@ -326,7 +326,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         tuple((ddl, None) for table, _, ddl in TABLES if table == "issue_changes"),
     ),
 )
-CURRENT_VERSION = MIGRATIONS[-1].version
 
 MIGRATIONS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS {{db}}.schema_migrations (

@@ -1,5 +1,5 @@
 """What the query, retry and bulk routes answer, as models: only for the OpenAPI document (the
-handlers build the same shapes in `projections.models` and `Job.model`), so schemathesis can
+handlers build the same shapes in `projections.mappers` and `Job.model`), so schemathesis can
 hold every answer to it. Every model forbids unknown fields: a field the handlers add without
 describing it here is a failed check, not a silent drift."""
 

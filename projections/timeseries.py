@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from projections.clickhouse import ident
-from projections.models import iso
+from projections.mappers import iso
 from projections.params import Time, to_ms
 from projections.queries import Sql
 from projections.views import EVENT_AGGREGATES

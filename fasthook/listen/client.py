@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -33,8 +32,6 @@ from schemas.relay import (
     pack_frame,
     unpack_frame,
 )
-
-log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0

@@ -3,8 +3,8 @@ destination/connection each channel is delivered through (hidden from their own 
 
 from __future__ import annotations
 
+from api.app_keys import VIEW
 from api.issue_triggers import channel_ids
-from api.keys import VIEW
 
 
 async def test_a_new_team_has_the_default_delivery_trigger(api):

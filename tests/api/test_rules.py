@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.fields import error_path
+from api.inputs import problems_of
 from api.javascript import check_javascript
 from api.models import ConnectionIn
-from api.requests import problems_of
 from api.rules import (
     DeduplicateRule,
     DelayRule,

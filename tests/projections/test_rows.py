@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.models import (
+from projections.mappers import (
     data_view,
     headers_object,
     iso,

@@ -90,7 +90,7 @@ async def test_metrics_count_requests_events_and_attempts_apart(
 
 
 def _iso(ms: int) -> str:
-    from projections.models import iso
+    from projections.mappers import iso
 
     return iso(ms) or ""
 

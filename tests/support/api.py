@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api.admin import Admin, admin_session
 from api.app import create_app
-from api.keys import KAFKA
+from api.app_keys import KAFKA
 from fasthook.embedded import free_port
 from runtime.settings import Settings
 
