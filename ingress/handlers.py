@@ -21,8 +21,9 @@ from ingress.records import (
     request_record,
     split_target,
 )
-from ingress.signatures import IncomingRequest, Verification, credential_header, verify
+from ingress.signatures import credential_header, verify
 from ingress.sources import Source
+from ingress.verification import IncomingRequest, Verification
 from schemas.codec import encode
 from schemas.headers import header_records
 from schemas.ids import new_id
@@ -110,17 +111,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     received_at_ms = int(time.time() * 1000)
     path, query = split_target(request.raw_path, token)
     headers = header_records(request.raw_headers)
-    common = {
-        "request_id": request_id,
-        "source": source,
-        "received_at_ms": received_at_ms,
-        "method": request.method,
-        "path": path,
-        "query": query,
-        "public_url": settings.public_base_url + request.raw_path,
-        "headers": headers,
-        "client_ip": request.remote,
-    }
+    public_url = settings.public_base_url + request.raw_path
 
     cause: str | None = None
     body = b""
@@ -141,9 +132,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         except BodyTooSlow:
             return too_slow(source, request_id, settings.ingress_body_timeout_s, app)
         else:
-            verification = await verify_off_loop(
-                source, request.method, common["public_url"], headers, body
-            )
+            verification = await verify_off_loop(source, request.method, public_url, headers, body)
             if not verification.verified:
                 cause = "VERIFICATION_FAILED"
     metrics.body_bytes.observe(body_size)
@@ -152,10 +141,17 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
         body = body[:MAX_REJECTED_BODY_BYTES]
 
     # Verified (or not) against the credential; stored and forwarded without it.
-    common["headers"] = redact(headers, credential_header(source.auth_type, source.auth))
     build = partial(
         request_record,
-        **common,
+        request_id=request_id,
+        source=source,
+        received_at_ms=received_at_ms,
+        method=request.method,
+        path=path,
+        query=query,
+        public_url=public_url,
+        headers=redact(headers, credential_header(source.auth_type, source.auth)),
+        client_ip=request.remote,
         body=body,
         body_size=body_size,
         verification=verification,
@@ -187,7 +183,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def store(app: web.Application, request_id: str, record: dict) -> bool:
+async def store(app: web.Application, request_id: str, record: dict[str, Any]) -> bool:
     """Hand the record to the broker and wait for its ack; False when it did not come in time."""
     metrics = app[METRICS]
     settings = app[SETTINGS]

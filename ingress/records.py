@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ingress.signatures import Verification
 from ingress.sources import Source
+from ingress.verification import Verification
 from schemas.providers import provider_view
 
 ACCEPTED = "accepted"
