@@ -62,7 +62,18 @@ async def test_issue_list_detail_acknowledge_replay_and_resolve(world, new_page)
         found = page["models"]
         return found[0] if found and found[0]["count"] >= FAILED else None
 
-    issue = await eventually(counted, 120, "the issue counted every failure")
+    try:
+        issue = await eventually(counted, 120, "the issue counted every failure")
+    except AssertionError as missing:
+        # What the pipeline did meanwhile, so a failure here names the stage that stalled.
+        _, issues = await api.call("GET", f"/v1/issues?issue_trigger_id={trigger['id']}")
+        _, events = await api.call("GET", f"/v1/events?connection_id={connection['id']}")
+        _, attempts = await api.call("GET", "/v1/attempts")
+        raise AssertionError(
+            f"{missing}: issues {issues.get('models')}, events "
+            f"{[(e['id'], e['status']) for e in events.get('models', [])]}, attempts "
+            f"{[(a['event_id'], a.get('response_status')) for a in attempts.get('models', [])]}"
+        ) from None
     assert issue["count"] == FAILED, issue  # each failure once, none counted twice
 
     page = await new_page()
