@@ -33,6 +33,7 @@ from tests.support.ingress import RunningIngress, start_ingress
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver
+from tests.support.teardown import run_all
 
 
 @dataclass
@@ -160,14 +161,21 @@ async def listen_stack(
         await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
         yield stack
     finally:
-        await stack.http.close()
-        await local.stop()
-        await deliverer.runner.cleanup()
-        router.kill()
-        api.kill()
-        await stop_service(projections)
-        await ingress.runner.cleanup()
-        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+        await run_all(
+            [
+                ("http", stack.http.close),
+                ("local server", local.stop),
+                ("deliverer", deliverer.runner.cleanup),
+                ("router", router.kill),
+                ("api", api.kill),
+                ("projections", lambda: stop_service(projections)),
+                ("ingress", ingress.runner.cleanup),
+                (
+                    "database",
+                    lambda: engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}"),
+                ),
+            ]
+        )
 
 
 async def until_delivered(

@@ -18,6 +18,7 @@ from tests.support.deliverer import start_deliverer
 from tests.support.ingress import RunningIngress, start_ingress
 from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver
+from tests.support.teardown import run_all
 
 
 @dataclass
@@ -76,12 +77,18 @@ async def running_stack(
             await job.wait_ready(f"http://127.0.0.1:{settings.issues_port}/readyz", 60)
         yield Stack(ingress, api, router, receiver, issues=job, projections=projections)
     finally:
-        if job is not None:
-            job.kill()
-        await receiver.stop()
-        await deliverer.runner.cleanup()
-        router.kill()
-        await stop_api(api)
-        await stop_service(projections)
-        await ingress.runner.cleanup()
-        await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+        await run_all(
+            [
+                ("issues job", job.kill if job is not None else lambda: None),
+                ("receiver", receiver.stop),
+                ("deliverer", deliverer.runner.cleanup),
+                ("router", router.kill),
+                ("api", lambda: stop_api(api)),
+                ("projections", lambda: stop_service(projections)),
+                ("ingress", ingress.runner.cleanup),
+                (
+                    "database",
+                    lambda: engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}"),
+                ),
+            ]
+        )
