@@ -210,14 +210,14 @@ class Delivery:
                     )
                 )
                 return True
-            self.metrics.in_flight.inc()
+            self.metrics.sending += 1
             try:
                 if cli:  # only the transport differs: through the API's relay
                     outcome = await self.relay.send(request, destination["id"], timeout_s)
                 else:
                     outcome = await send(self.session, request, timeout_s, self.guard)
             finally:
-                self.metrics.in_flight.dec()
+                self.metrics.sending -= 1
         self.metrics.latency.observe(outcome.latency_ms / 1000)
         decision = decide(event, request, outcome, retry_rule, now_ms())
         # Recorded first: a crash before the retry is scheduled re-runs this attempt under the
@@ -235,7 +235,7 @@ class Delivery:
         await self._schedule(parked)
 
     async def _record(self, attempt: dict[str, Any]) -> None:
-        self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()
+        self.metrics.attempt(attempt["status"], attempt["error_code"])
         await self._publish(self.topics.attempts, attempt["event_id"], "AttemptRecorded", attempt)
 
     # --- retry tiers ------------------------------------------------------------------
