@@ -11,3 +11,5 @@ SETTINGS = web.AppKey("settings", Settings)
 SOURCES = web.AppKey("sources", SourceView)
 KAFKA = web.AppKey("kafka", ServiceKafka)
 METRICS = web.AppKey("metrics", IngressMetrics)
+# The settings' topic names are built on each read; the hot path reads this one once.
+REQUESTS_TOPIC = web.AppKey("requests_topic", str)
