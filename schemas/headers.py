@@ -7,7 +7,7 @@ are not UTF-8 — so a header that is not text is still sent on byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 HeaderRecord = dict[str, Any]
@@ -25,4 +25,16 @@ def header_record(name: str | bytes, value: str | bytes) -> HeaderRecord:
 
 def header_records(headers: Iterable[tuple[str | bytes, str | bytes]]) -> list[HeaderRecord]:
     """``[(name, value), …]`` (text or bytes) → header records, in the same order."""
-    return [header_record(name, value) for name, value in headers]
+    # Any: bytes on the fast path; text (no .decode) falls to the general one.
+    pairs: Sequence[tuple[Any, Any]] = (
+        headers if isinstance(headers, list | tuple) else list(headers)
+    )
+    try:
+        # Bytes that are UTF-8, as a server's raw headers nearly always are: a call per
+        # header less (the ingress builds these for every request).
+        return [
+            {"name": name.decode("latin-1"), "value": value.decode("utf-8"), "raw": None}
+            for name, value in pairs
+        ]
+    except (AttributeError, UnicodeDecodeError):  # text, or a value that is not UTF-8
+        return [header_record(name, value) for name, value in pairs]

@@ -20,8 +20,30 @@ _PAIRS = [CROCKFORD[i >> 5] + CROCKFORD[i & 31] for i in range(1024)]
 _PAIR_SHIFTS = tuple(range(120, -1, -10))
 
 
+# A random byte's low 5 bits as a digit: 16 random bytes spell the 80 random bits of a fresh id
+# (each digit uniform, as 80 random bits are) without going through an int.
+_RANDOM_DIGITS = (CROCKFORD * 8).encode()  # byte b → CROCKFORD[b % 32]
+_TIME_SHIFTS = (40, 30, 20, 10, 0)
+_TIME_LIMIT = 1 << 50  # ten digits' worth of milliseconds (year 37,648)
+# (ms, its ten digits): ids minted in the same millisecond share them. One tuple, replaced
+# whole, so a thread never reads one's ms with another's digits.
+_last_time: tuple[int, str] = (-1, "")
+
+
+def _time_digits(ms: int) -> str:
+    global _last_time
+    last_ms, digits = _last_time
+    if ms != last_ms:
+        digits = "".join([_PAIRS[(ms >> shift) & 1023] for shift in _TIME_SHIFTS])
+        _last_time = (ms, digits)
+    return digits
+
+
 def ulid(now_ms: int | None = None, randomness: bytes | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if randomness is None and 0 <= ms < _TIME_LIMIT:
+        # Every id a service mints: a third of the cost of the 130-bit spelling below.
+        return _time_digits(ms) + os.urandom(16).translate(_RANDOM_DIGITS).decode("ascii")
     value = (ms << 80) | int.from_bytes(randomness or os.urandom(10), "big")
     if value >= 0:  # every real time
         return "".join([_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
