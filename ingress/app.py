@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingress.keys import KAFKA, METRICS, REQUESTS_TOPIC, SETTINGS, SOURCES
+from ingress.keys import DERIVED, KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
+from ingress.records import Derived
 from ingress.routes import SOURCE_ROUTES
 from ingress.sources import SourceView
 from runtime.kafka import StickyPartitioner, not_started, service_kafka
@@ -58,7 +59,7 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[SETTINGS] = settings
-    app[REQUESTS_TOPIC] = settings.topics.requests
+    app[DERIVED] = Derived(settings.topics.requests, settings.public_base_url)
     app[SOURCES] = SourceView(SecretBox(settings.secret_key))
     app[METRICS] = IngressMetrics()
 

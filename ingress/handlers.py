@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from ingress.deadlines import Deadline
-from ingress.keys import KAFKA, METRICS, REQUESTS_TOPIC, SETTINGS, SOURCES
+from ingress.keys import DERIVED, KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.records import (
     accepted_answer,
     header_pairs,
@@ -99,7 +99,8 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
 async def answer_source_request(request: web.Request) -> web.StreamResponse:
     app = request.app
     metrics = app[METRICS]
-    request_id = new_id("req")
+    received_at_ms = int(time.time() * 1000)
+    request_id = new_id("req", received_at_ms)
     token = request.match_info["token"]
     source = app[SOURCES].by_token(token)
     if source is None:
@@ -123,10 +124,10 @@ async def answer_source_request(request: web.Request) -> web.StreamResponse:
             status=431,
             headers={REQUEST_ID_HEADER: request_id},
         )
-    received_at_ms = int(time.time() * 1000)
-    path, query = split_target(request.raw_path, token)
+    raw_path = request.raw_path
+    path, query = split_target(raw_path, token)
     headers = header_records(request.raw_headers)
-    public_url = settings.public_base_url + request.raw_path
+    public_url = app[DERIVED].public_base_url + raw_path
 
     cause: str | None = None
     body = b""
@@ -207,7 +208,9 @@ async def store(app: web.Application, request_id: str, record: dict[str, Any]) -
         # Not wait_for (a task per request) nor asyncio.timeout (twice this deadline's CPU).
         with Deadline(asyncio.get_running_loop(), settings.produce_timeout_s):
             await app[KAFKA].producer.send_and_wait(
-                app[REQUESTS_TOPIC], encode("RequestReceived", record), key=request_id.encode()
+                app[DERIVED].requests_topic,
+                encode("RequestReceived", record),
+                key=request_id.encode(),
             )
     except (KafkaError, TimeoutError) as exc:
         metrics.produce_failures.labels(record["status"]).inc()

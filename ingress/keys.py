@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from ingress.metrics import IngressMetrics
+from ingress.records import Derived
 from ingress.sources import SourceView
 from runtime.kafka import ServiceKafka
 from runtime.settings import Settings
@@ -11,5 +12,4 @@ SETTINGS = web.AppKey("settings", Settings)
 SOURCES = web.AppKey("sources", SourceView)
 KAFKA = web.AppKey("kafka", ServiceKafka)
 METRICS = web.AppKey("metrics", IngressMetrics)
-# The settings' topic names are built on each read; the hot path reads this one once.
-REQUESTS_TOPIC = web.AppKey("requests_topic", str)
+DERIVED = web.AppKey("derived", Derived)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ingress.sources import Source
@@ -27,6 +28,15 @@ REJECTION_MESSAGE = {
     "SOURCE_DISABLED": "This source is disabled.",
     "BODY_TOO_LARGE": "The request body is over the size limit.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What the source handler reads of the settings on every request, computed once:
+    `Settings` builds its topic names and public base URL anew on each read."""
+
+    requests_topic: str
+    public_base_url: str
 
 
 def longest_header_line(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
