@@ -53,8 +53,6 @@ class BodyTooSlow(Exception):
 async def read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
     """The raw body, refusing early (without reading it all) when it is over `limit`, and
     giving up when it has not all arrived within `deadline_s` (a trickling client)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge
     content = request.content
     if content.is_eof():
         # All of it came with the headers (a provider's callback, as a rule): nothing to wait
@@ -63,6 +61,9 @@ async def read_body(request: web.Request, limit: int, deadline_s: float) -> byte
         if len(body) > limit:
             raise BodyTooLarge
         return body
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
     try:
@@ -131,12 +132,13 @@ async def answer_source_request(request: web.Request) -> web.StreamResponse:
 
     cause: str | None = None
     body = b""
-    body_size = request.content_length or 0
     verification = NOT_VERIFIED
     if not source.enabled:
         cause = "SOURCE_DISABLED"
     elif request.method.upper() not in source.allowed_methods:
         cause = "METHOD_NOT_ALLOWED"
+    if cause is not None:
+        body_size = request.content_length or 0  # as announced: the body is not read
     else:
         try:
             body = await read_body(
@@ -145,6 +147,7 @@ async def answer_source_request(request: web.Request) -> web.StreamResponse:
             body_size = len(body)
         except BodyTooLarge:
             cause = "BODY_TOO_LARGE"
+            body_size = request.content_length or 0
         except BodyTooSlow:
             return too_slow(source, request_id, settings.ingress_body_timeout_s, app)
         else:

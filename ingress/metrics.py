@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 Labels = tuple[str, ...]
+_go_float: Callable[[float], str] = floatToGoString  # untyped in prometheus_client
 
 
 class LoopCounter(Collector):
@@ -62,6 +63,8 @@ class LoopHistogram(Collector):
         self._name = name
         self._documentation = documentation
         self._bounds = tuple(float(b) for b in buckets)
+        # The `le` labels as prometheus_client spells them ("1.0", "5.24288e+06", "+Inf").
+        self._les = [_go_float(b) for b in (*self._bounds, float("inf"))]
         self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf's
         self._sum = 0.0
         self._created = time.time()
@@ -75,9 +78,9 @@ class LoopHistogram(Collector):
     def collect(self) -> Iterator[Metric]:
         cumulative = []
         total = 0
-        for bound, count in zip((*self._bounds, float("inf")), self._counts, strict=True):
+        for le, count in zip(self._les, list(self._counts), strict=True):
             total += count
-            cumulative.append((floatToGoString(bound), total))
+            cumulative.append((le, total))
         family = HistogramMetricFamily(self._name, self._documentation, labels=())
         family.add_metric([], cumulative, self._sum)
         family.add_sample(self._name + "_created", {}, self._created)
