@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus
 
 from schemas.ids import id_time_ms
 
+# A table's row by column name: what the projector inserts and what a query answers.
 Row = dict[str, Any]
 SEARCH_MAX_CHARS = 1_000_000
 FORM = "application/x-www-form-urlencoded"
