@@ -17,10 +17,11 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from issues.engine import Emit, Engine, Notify, Pause
+from issues.freshness import may_follow_config_change
 from issues.metrics import IssuesMetrics
 from issues.notifications import notification_events
 from runtime.background import BackgroundTask
@@ -35,6 +36,8 @@ from schemas.issues import TYPES, iso_ms
 log = logging.getLogger(__name__)
 
 POSITIONS = "positions"
+# A record as read: its schema's name and its fields.
+Read = tuple[str, dict[str, Any]]
 BATCH = 2_000
 TICK_MS = 500
 
@@ -67,6 +70,11 @@ class IssuesJob:
             self.topics.events,
         )
         self.positions: dict[TopicPartition, int] = {}
+        # The config view holds every change acknowledged before this time (ms).
+        self.config_fresh_ms = 0
+        # Config syncs made before a batch (a round trip each): an operator (or a test) sees
+        # how often records needed one.
+        self.config_syncs = 0
         self.consuming = asyncio.Event()
         self._task = BackgroundTask("issues-job")
 
@@ -75,9 +83,11 @@ class IssuesJob:
         return self._task.running
 
     async def start(self) -> None:
+        began = now_ms()
         await self.follower.start()
         # Never judge issues on a partial view: an issue whose trigger seems gone resolves.
         await self.follower.wait_caught_up(60)
+        self.config_fresh_ms = began
         self._task.start(self._run())
 
     async def stop(self, timeout_s: float = 10.0) -> None:
@@ -174,14 +184,15 @@ class IssuesJob:
         last_tick = 0
         while not self._task.stopping:
             batches = await idle.getmany(max_records=BATCH)
-            if batches:
-                # A record may follow a config change (a trigger made a moment ago) that this
-                # view has not applied yet: the config topic's end as of now is applied first.
-                await self.follower.sync(30)
+            read = {tp: [self._read(m) for m in messages] for tp, messages in batches.items()}
+            await self._sync_config_for(read)
             now = now_ms()
             for tp, messages in batches.items():
-                for message in messages:
-                    self._dispatch(message.topic, message.value, now)
+                for message, record in zip(messages, read[tp], strict=True):
+                    if message.topic == self.topics.events:
+                        record = self._read_event(message)
+                    if record is not None:
+                        self._dispatch(*record, now)
                 self.positions[tp] = messages[-1].offset + 1
             if now - last_tick >= TICK_MS:
                 self.engine.tick(now)
@@ -192,17 +203,43 @@ class IssuesJob:
                 await self._commit(producer, effects, changes, now)
                 self.metrics.records.inc(sum(len(m) for m in batches.values()))
 
-    def _dispatch(self, topic: str, value: bytes | None, now: int) -> None:
-        if value is None:
+    async def _sync_config_for(self, read: dict[TopicPartition, list[Read | None]]) -> None:
+        """A record may follow a config change (a trigger made a moment ago) that this view has
+        not applied yet: where one could (issues.freshness), the config topic's end as of now
+        is applied first."""
+        known = self.engine.connections
+        if not any(
+            record is not None and may_follow_config_change(*record, known, self.config_fresh_ms)
+            for records in read.values()
+            for record in records
+        ):
             return
-        if topic == self.topics.events and not self.engine.watches_pending:
-            return  # events (with their bodies) matter only to a pending_count trigger
+        asked = now_ms()
+        await self.follower.sync(30)
+        self.config_fresh_ms = max(self.config_fresh_ms, asked)
+        self.config_syncs += 1
+
+    def _read(self, message: ConsumerRecord) -> Read | None:
+        """The record's name and fields; None for a tombstone, an unreadable record (counted)
+        or an event (read after the sync: only a `pending_count` trigger needs them)."""
+        if message.value is None or message.topic == self.topics.events:
+            return None
+        return self._decode(message)
+
+    def _read_event(self, message: ConsumerRecord) -> Read | None:
+        if message.value is None or not self.engine.watches_pending:
+            return None  # events (with their bodies) matter only to a pending_count trigger
+        return self._decode(message)
+
+    def _decode(self, message: ConsumerRecord) -> Read | None:
         try:
-            name, record = decode_named_record(value)
+            return decode_named_record(message.value)
         except SchemaError:
             self.metrics.unreadable.inc()
-            log.exception("unreadable record skipped", extra={"topic": topic})
-            return
+            log.exception("unreadable record skipped", extra={"topic": message.topic})
+            return None
+
+    def _dispatch(self, name: str, record: dict[str, Any], now: int) -> None:
         if name == "AttemptRecorded":
             self.engine.on_attempt(record)
         elif name == "EventCreated":

@@ -21,6 +21,7 @@ from projections.params import (
     RequestQuery,
     last_attempt_key,
 )
+from projections.rows import ISSUE_COLUMNS
 from projections.views import EVENT_AGGREGATES
 
 
@@ -440,27 +441,8 @@ ISSUE_TIMES = (
     "updated_at",
     "paused_at",
 )
-ISSUE_COLUMNS = ", ".join(
-    f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c
-    for c in (
-        "team_id",
-        "issue_id",
-        "type",
-        "status",
-        "issue_trigger_id",
-        "connection_id",
-        "destination_id",
-        "source_id",
-        "response_status",
-        "error_code",
-        "count",
-        *ISSUE_TIMES,
-        "sample_event_ids",
-        "sample_request_ids",
-        "detail",
-        "version",
-    )
-)
+# The issues table's columns (one list: `rows.ISSUE_COLUMNS`), its times as milliseconds.
+ISSUE_SELECT = ", ".join(f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c for c in ISSUE_COLUMNS)
 
 
 def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None = None) -> Sql:
@@ -478,7 +460,7 @@ def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None =
     where += _time_range(query, "opened_at", bind)
     cursor, tail = _page(query, "issue_id", bind)
     text = (
-        f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
+        f"SELECT {ISSUE_SELECT}, issue_id AS id FROM {ident(db)}.issues FINAL "
         f"WHERE {' AND '.join(where + cursor)} {tail}"
     )
     return Sql(text, bind.params)

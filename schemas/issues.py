@@ -13,6 +13,9 @@ TYPES = ("delivery", "transformation", "backpressure")
 OPEN = ("OPENED", "ACKNOWLEDGED", "IGNORED")  # not resolved: repeats update the issue
 # Notification body types (API.md).
 NOTIFICATION_TYPES = ("issue.opened", "issue.updated", "issue.resolved")
+# The shortest time a trigger may name (its windows, intervals and backpressure's
+# `oldest_pending_ms`): the API refuses less, and the issues job relies on it.
+MIN_TRIGGER_MS = 1_000
 
 
 def iso_ms(ms: int | None) -> str | None:
