@@ -31,7 +31,8 @@ from runtime.settings import Settings
 from schemas.codec import decode_named_record, encode
 from schemas.entities import config_record
 from schemas.errors import SchemaError
-from schemas.issues import TYPES, iso_ms
+from schemas.issues import TYPES
+from schemas.times import iso_ms
 
 log = logging.getLogger(__name__)
 

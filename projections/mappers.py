@@ -13,11 +13,7 @@ from typing import Any
 from schemas.bodies import body_view, parse_query
 from schemas.headers import header_record
 from schemas.providers import provider_view
-from schemas.times import iso_ms
-
-
-def iso(ms: int | None) -> str | None:
-    return None if ms is None else iso_ms(ms)
+from schemas.times import iso_or_none as iso
 
 
 def _pair(header: Any) -> tuple[str, str]:

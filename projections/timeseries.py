@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from projections.clickhouse import ident
-from projections.mappers import iso
 from projections.params import Time, to_ms
 from projections.queries import Sql
 from projections.rows import Row
 from projections.views import EVENT_AGGREGATES
+from schemas.times import iso_or_none as iso
 
 MAX_BUCKETS = 1440
 MAX_SPAN = timedelta(days=31)
