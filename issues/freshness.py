@@ -22,16 +22,18 @@ clocks of the machines that made the record and that synced.
 from __future__ import annotations
 
 from collections.abc import Container
-from typing import Any
+from typing import cast
 
 from issues.triggers import first_attempt_wait_ms
+from schemas.codec import Record
 from schemas.issues import MIN_TRIGGER_MS
+from schemas.records import AttemptRecorded
 
 # How far apart the clocks of the pipeline's machines may be.
 CLOCK_SKEW_MS = 5_000
 
 
-def made_at(name: str, record: dict[str, Any]) -> int:
+def made_at(name: str, record: Record) -> int:
     """When the record was made (ms), on its writer's clock."""
     at: int = record["changed_at"] if name.startswith("Issue") else record["created_at"]
     return at
@@ -39,7 +41,7 @@ def made_at(name: str, record: dict[str, Any]) -> int:
 
 def may_follow_config_change(
     name: str,
-    record: dict[str, Any],
+    record: Record,
     connections: Container[str],
     fresh_ms: int,
 ) -> bool:
@@ -48,14 +50,15 @@ def may_follow_config_change(
     if made_at(name, record) < fresh_ms - CLOCK_SKEW_MS:
         return False
     if name == "AttemptRecorded":
-        if record["connection_id"] not in connections:
+        attempt = cast(AttemptRecorded, record)  # the codec read it as one
+        if attempt["connection_id"] not in connections:
             return True
-        if record["event_status"] == "CANCELLED":
+        if attempt["event_status"] == "CANCELLED":
             return False
-        if record["status"] != "SUCCESSFUL":
+        if attempt["status"] != "SUCCESSFUL":
             return True
         # Without the connection's delay rule: the longest the wait may be.
-        return (first_attempt_wait_ms(record, None) or 0) > MIN_TRIGGER_MS
+        return (first_attempt_wait_ms(attempt, None) or 0) > MIN_TRIGGER_MS
     if name == "EventIgnored":
         cause: str = record["cause"]
         return cause == "TRANSFORMATION_FAILED"

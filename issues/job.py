@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
@@ -28,17 +28,18 @@ from runtime.background import BackgroundTask
 from runtime.errors import RuntimeSetupError
 from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer, read_compacted
 from runtime.settings import Settings
-from schemas.codec import decode_named_record, encode
+from schemas.codec import Record, decode_named_record, encode
 from schemas.entities import config_record
 from schemas.errors import SchemaError
 from schemas.issues import TYPES
+from schemas.records import AttemptRecorded, EventCreated, EventIgnored, IssueChanged
 from schemas.times import iso_ms
 
 log = logging.getLogger(__name__)
 
 POSITIONS = "positions"
 # A record as read: its schema's name and its fields.
-Read = tuple[str, dict[str, Any]]
+Read = tuple[str, Record]
 BATCH = 2_000
 TICK_MS = 500
 
@@ -240,15 +241,16 @@ class IssuesJob:
             log.exception("unreadable record skipped", extra={"topic": message.topic})
             return None
 
-    def _dispatch(self, name: str, record: dict[str, Any], now: int) -> None:
+    def _dispatch(self, name: str, record: Record, now: int) -> None:
+        """Feed the engine a record, typed by the schema the codec read it as (`name`)."""
         if name == "AttemptRecorded":
-            self.engine.on_attempt(record)
+            self.engine.on_attempt(cast(AttemptRecorded, record))
         elif name == "EventCreated":
-            self.engine.on_event(record)
+            self.engine.on_event(cast(EventCreated, record))
         elif name == "EventIgnored":
-            self.engine.on_ignored(record)
+            self.engine.on_ignored(cast(EventIgnored, record))
         elif name.startswith("Issue") and record["actor"] == "api":
-            self.engine.on_issue_change(record, now)
+            self.engine.on_issue_change(cast(IssueChanged, record), now)
 
     async def _commit(
         self, producer: AIOKafkaProducer, effects: list[Any], changes: dict[str, Any], now: int
