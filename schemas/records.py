@@ -53,13 +53,18 @@ class OutgoingRequest(TypedDict):
     body: bytes
 
 
-class EventCreated(TypedDict):
+class _Delivery(TypedDict):
+    """The ids an event and each of its attempts carry."""
+
     event_id: str
     request_id: str
     team_id: str
     source_id: str
     connection_id: str
     destination_id: str
+
+
+class EventCreated(_Delivery):
     created_at: int
     due_at: int
     attempt_number: int
@@ -69,14 +74,8 @@ class EventCreated(TypedDict):
     bulk_id: str | None
 
 
-class AttemptRecorded(TypedDict):
+class AttemptRecorded(_Delivery):
     attempt_id: str
-    event_id: str
-    request_id: str
-    team_id: str
-    source_id: str
-    connection_id: str
-    destination_id: str
     attempt_number: int
     trigger: str
     status: str
