@@ -74,9 +74,6 @@ class IssuesJob:
         self.positions: dict[TopicPartition, int] = {}
         # The config view holds every change acknowledged before this time (ms).
         self.config_fresh_ms = 0
-        # Config syncs made before a batch (a round trip each): an operator (or a test) sees
-        # how often records needed one.
-        self.config_syncs = 0
         self.consuming = asyncio.Event()
         self._task = BackgroundTask("issues-job")
 
@@ -219,7 +216,7 @@ class IssuesJob:
         asked = now_ms()
         await self.follower.sync(30)
         self.config_fresh_ms = max(self.config_fresh_ms, asked)
-        self.config_syncs += 1
+        self.metrics.config_syncs.inc()
 
     def _read(self, message: ConsumerRecord) -> Read | None:
         """The record's name and fields; None for a tombstone, an unreadable record (counted)
