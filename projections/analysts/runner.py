@@ -39,6 +39,7 @@ from projections.analysts.protocol import (
 from projections.analysts.scope import RELATIONS_SQL, Relation, team_database, team_views
 from projections.analysts.statements import Scope, check
 from runtime.settings import Settings
+from schemas.entities import Analyst
 
 # The nice value of the engine threads running an analyst's statement: the projector, ingress
 # and the query API get the CPU first (raising one's own nice value needs no privilege).
@@ -121,7 +122,7 @@ class AnalystRunner:
             conn.close()
 
     async def run(
-        self, incoming: Incoming, analyst: dict[str, Any], gone: Callable[[], bool] = lambda: False
+        self, incoming: Incoming, analyst: Analyst, gone: Callable[[], bool] = lambda: False
     ) -> Answer:
         """The statement's answer. `gone` says the client hung up: its statement is then
         killed (as ClickHouse cancels a readonly HTTP query whose client closed)."""
