@@ -32,7 +32,13 @@ from schemas.codec import Record, decode_named_record, encode
 from schemas.entities import config_record
 from schemas.errors import SchemaError
 from schemas.issues import TYPES
-from schemas.records import AttemptRecorded, EventCreated, EventIgnored, IssueChanged
+from schemas.records import (
+    AttemptRecorded,
+    ConfigChanged,
+    EventCreated,
+    EventIgnored,
+    IssueChanged,
+)
 from schemas.times import iso_ms
 
 log = logging.getLogger(__name__)
@@ -48,7 +54,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def pause_record(connection: dict[str, Any], now: int) -> dict[str, Any]:
+def pause_record(connection: dict[str, Any], now: int) -> ConfigChanged:
     """The connection's next version, paused (as `PUT /v1/connections/{id}/pause` writes it)."""
     entity = {k: v for k, v in connection.items() if k != "_version"}
     stamp = iso_ms(now)
