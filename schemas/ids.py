@@ -65,10 +65,3 @@ def id_time_ms(value: str, fallback: int | None = None) -> int:
             return fallback
         ms = ms * 32 + digit
     return ms
-
-
-def _deliberately_broken(flag: bool) -> int:
-    import runtime.settings  # noqa: F401  (schemas must import nothing of ours)
-    if flag  :
-        return "not an int"
-    return 0
