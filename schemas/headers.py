@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-HeaderRecord = dict[str, Any]
+from schemas.records import Header
+
+HeaderRecord = Header
 
 
 def header_record(name: str | bytes, value: str | bytes) -> HeaderRecord:
