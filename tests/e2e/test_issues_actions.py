@@ -204,8 +204,15 @@ async def test_pause_action_holds_events_and_unpause_delivers_them_all(stack):
         return plan["estimated_count"] == HELD
 
     await eventually(delivered, 120, "every released event SUCCESSFUL")
-    _, page = await api.call("GET", f"/v1/attempts?event_id={ids[0]}")
-    assert [a["trigger"] for a in page["models"]] == ["UNPAUSE"]
+
+    async def attempts() -> list[dict]:
+        # An event's status and its attempts are rows of two tables, written one after the
+        # other: a read between the two sees the status first.
+        _, page = await api.call("GET", f"/v1/attempts?event_id={ids[0]}")
+        return page["models"]
+
+    found = await eventually(attempts, 30, "the released event's attempt")
+    assert [a["trigger"] for a in found] == ["UNPAUSE"]
     [resolved] = await eventually(lambda: _resolved(api, issue["id"]), 60, "resolved")
     assert resolved["paused_at"]
 
