@@ -71,6 +71,9 @@ class Engine:
         self._client = client
         self.dsn = dsn
         self.embedded = dsn.startswith("chdb:")
+        # Column types per (table, columns): clickhouse-connect otherwise asks the engine for
+        # them (a DESCRIBE) before every insert.
+        self._insert_types: dict[tuple[str, tuple[str, ...]], Sequence[Any]] = {}
 
     @classmethod
     async def open(cls, dsn: str, settings: dict[str, int | str] | None = None) -> Engine:
@@ -116,13 +119,24 @@ class Engine:
         return await self._call(run)
 
     async def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        self._insert_types.clear()  # a statement may have changed a table (a migration, a drop)
         await self._call(self._client.command, sql, parameters=dict(parameters or {}))
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        if rows:
-            await self._call(self._client.insert, table, list(rows), column_names=list(columns))
+        if not rows:
+            return
+        key = (table, tuple(columns))
+
+        def run() -> None:
+            types = self._insert_types.get(key)
+            if types is None:
+                context = self._client.create_insert_context(table, list(columns))
+                self._insert_types[key] = types = context.column_types
+            self._client.insert(table, list(rows), column_names=list(columns), column_types=types)
+
+        await self._call(run)
 
     async def close(self) -> None:
         await self._call(self._client.close)

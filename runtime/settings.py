@@ -100,8 +100,11 @@ class Settings:
     # Rows older than this are dropped by ClickHouse TTL; 0 keeps everything.
     projections_retention_days: int = 30
     # The projector writes a batch when it has this many records or this much time passed.
+    # Every insert makes a ClickHouse part (~5-15 ms of engine CPU however few its rows, and
+    # merges later): a longer window is less CPU per record under steady traffic, for views
+    # that trail the topics by as much (docs/benchmarks.md, "the projector").
     projector_batch_records: int = 5000
-    projector_batch_ms: int = 250
+    projector_batch_ms: int = 1000
     # What this projections process does (docs/operations.md, "Scaling projections"): "all"
     # (the projector, the query routes and bulk jobs: the single-process default), "projector"
     # (only projects; any number share the topics' partitions in one consumer group) or

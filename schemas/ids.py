@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -74,16 +75,17 @@ def derived_id(prefix: str, time_ms: int, *parts: str) -> str:
     return f"{prefix}_{ulid(time_ms, digest[:10])}"
 
 
+# Crockford's digits as the digits `int(_, 32)` reads (0-9, A-V), and what a time may hold.
+_TO_BASE32 = str.maketrans(CROCKFORD, "0123456789ABCDEFGHIJKLMNOPQRSTUV")
+_TIME_DIGITS = re.compile(f"[{CROCKFORD}]{{10}}")
+
+
 def id_time_ms(value: str, fallback: int | None = None) -> int:
     """The creation time encoded in an id; for a string that is not one of our ids,
     ``fallback`` when given, else ValueError."""
-    body = value.rsplit("_", 1)[-1][:10]
-    ms = 0
-    for ch in body.upper() if len(body) == 10 else "!":
-        digit = CROCKFORD.find(ch)
-        if digit < 0:
-            if fallback is None:
-                raise ValueError(f"not an id with a time: {value!r}")
-            return fallback
-        ms = ms * 32 + digit
-    return ms
+    body = value.rsplit("_", 1)[-1][:10].upper()
+    if _TIME_DIGITS.fullmatch(body) is None:
+        if fallback is None:
+            raise ValueError(f"not an id with a time: {value!r}")
+        return fallback
+    return int(body.translate(_TO_BASE32), 32)

@@ -4,9 +4,11 @@ transformation's compile errors."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas.headers import header_record, header_records
-from schemas.ids import derived_id, id_time_ms, new_id
+from schemas.ids import CROCKFORD, derived_id, id_time_ms, new_id
 from schemas.relay import relay_route
 from schemas.topics import CATALOG, RETRY_TIERS_MS, Topics
 from schemas.transformations import compile_error
@@ -31,6 +33,27 @@ def test_ids_refuse_an_unknown_prefix_and_fall_back_for_foreign_strings() -> Non
     with pytest.raises(ValueError, match="not an id"):
         id_time_ms("evt_short")
     assert id_time_ms(derived_id("evt", 1_780_000_000_000, "a")) == 1_780_000_000_000
+
+
+def _time_digit_by_digit(value: str) -> int | None:
+    """What an id's time is, read one Crockford digit at a time (None: not an id's time)."""
+    body = value.rsplit("_", 1)[-1][:10].upper()
+    if len(body) != 10 or any(ch not in CROCKFORD for ch in body):
+        return None
+    ms = 0
+    for ch in body:
+        ms = ms * 32 + CROCKFORD.index(ch)
+    return ms
+
+
+@given(
+    st.text(alphabet=CROCKFORD + CROCKFORD.lower() + "ilou_!+- 0", max_size=30),
+    st.integers(min_value=0, max_value=2**48 - 1),
+)
+def test_an_ids_time_is_read_as_its_digits_say(text: str, ms: int) -> None:
+    expected = _time_digit_by_digit(text)
+    assert id_time_ms(text, fallback=-1) == (-1 if expected is None else expected)
+    assert id_time_ms(new_id("evt", ms)) == ms
 
 
 def test_every_named_topic_is_in_the_catalog_under_its_namespace() -> None:
