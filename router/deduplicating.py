@@ -64,6 +64,7 @@ class DedupeConsumer(GroupConsumer):
         # candidate partition → dedupe key → the first candidate let through in its window
         self.seen: dict[int, dict[str, Seen]] = {}
         self._forgetting: asyncio.Task[None] | None = None
+        self._restored = asyncio.Event()  # set (and replaced) after each assignment's restore
 
     async def start(self) -> None:
         await super().start()
@@ -76,9 +77,24 @@ class DedupeConsumer(GroupConsumer):
         await super().stop(drain_timeout_s)
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        wanted = [tp.partition for tp in assigned if tp.partition not in self.seen]
-        if not wanted:
-            return
+        # A partition kept across a rebalance keeps its state: nobody else decided its
+        # candidates meanwhile. Others' state goes; newly assigned ones are read back.
+        partitions = {tp.partition for tp in assigned}
+        for partition in set(self.seen) - partitions:
+            del self.seen[partition]
+        wanted = sorted(partitions - set(self.seen))
+        try:
+            if wanted:
+                await self._restore(wanted)
+        except Exception:
+            log.exception("restoring the dedupe state failed; stopping the worker")
+            self.crash()
+        finally:
+            # Wakes what waits for this restore; later waits wait for the next one.
+            self._restored.set()
+            self._restored = asyncio.Event()
+
+    async def _restore(self, partitions: list[int]) -> None:
         reader = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_auto_commit=False,
@@ -86,7 +102,7 @@ class DedupeConsumer(GroupConsumer):
         )
         await reader.start()
         try:
-            for partition in wanted:
+            for partition in partitions:
                 stored = await read_compacted(reader, self.state_topic, [partition])
                 self.seen[partition] = {
                     key: Seen.from_json(json.loads(value)) for key, value in stored.items()
@@ -95,22 +111,26 @@ class DedupeConsumer(GroupConsumer):
             await reader.stop()
         log.info(
             "dedupe state restored",
-            extra={"partitions": wanted, "keys": sum(len(self.seen[p]) for p in wanted)},
+            extra={"partitions": partitions, "keys": sum(len(self.seen[p]) for p in partitions)},
         )
 
-    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            self.seen.pop(tp.partition, None)
+    async def _state(self, tp: TopicPartition) -> dict[str, Seen] | None:
+        """The partition's state, once restored; None if the partition is no longer ours."""
+        while tp.partition not in self.seen:
+            if tp not in self.assignment():
+                return None
+            await self._restored.wait()
+        return self.seen[tp.partition]
 
     async def dispatch(
         self, tp: TopicPartition, messages: list[ConsumerRecord], finish: Finish
     ) -> None:
-        seen = self.seen.get(tp.partition)
+        seen = await self._state(tp)
         if seen is None:
-            # Assigned, but its state was not restored (the restore failed): deciding now would
-            # let repeats through.
-            log.error("dedupe state missing", extra={"partition": tp.partition})
-            self.crash()
+            # Revoked while its state was read: its next owner decides these. Finished only
+            # to free their room: a revoked partition's tracker is never committed from.
+            for message in messages:
+                finish(message.offset)
             return
         deciding, stored = [], []
         for message in messages:

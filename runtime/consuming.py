@@ -44,12 +44,23 @@ COMMIT_EVERY_S = 0.5
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
 
 
+def _named(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}:{tp.partition}" for tp in partitions]
+
+
 # aiokafka has no type information (its classes are `Any` to mypy) yet insists on a subclass.
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: GroupConsumer) -> None:
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Until the new assignment nothing more is dispatched: records fetched meanwhile would
+        # start a tracker blind to the offsets still in flight before them, and its commit
+        # could pass them. They are read again from the committed offsets.
+        self.owner.rebalancing = True
+        log.info(
+            "partitions revoked", extra={"group": self.owner.group, "partitions": _named(revoked)}
+        )
         await self.owner.commit()
         for tp in revoked:
             self.owner.offsets.pop(tp, None)
@@ -57,6 +68,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.owner.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for tp in assigned:
+            # Fetching starts again from the committed offset: what a tracker of an earlier
+            # assignment holds (finished offsets never committed) must not count.
+            self.owner.offsets.pop(tp, None)
+        self.owner.rebalancing = False
+        log.info(
+            "partitions assigned", extra={"group": self.owner.group, "partitions": _named(assigned)}
+        )
         await self.owner.on_assigned(assigned)
 
 
@@ -86,6 +105,7 @@ class GroupConsumer:
         self.max_in_flight = max_in_flight
         self.offsets: dict[TopicPartition, PartitionOffsets] = {}
         self.committed: dict[TopicPartition, int] = {}
+        self.rebalancing = False
         self._in_flight = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -115,7 +135,8 @@ class GroupConsumer:
         raise NotImplementedError
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Before the first fetch from newly assigned partitions (e.g. restore their state)."""
+        """When partitions are assigned. aiokafka fetches from them meanwhile: `dispatch` may
+        be called before this returns."""
 
     async def on_revoked(self, revoked: list[TopicPartition]) -> None:
         """After the revoked partitions' last commit by this member."""
@@ -157,8 +178,8 @@ class GroupConsumer:
             room = self.max_in_flight - self._in_flight
             batches = await self._fetch.getmany(max_records=max(room, 1))
             for tp, messages in batches.items():
-                if tp not in self.assignment():
-                    continue  # revoked while an earlier batch was dispatched: its owner reads it
+                if self.rebalancing or tp not in self.assignment():
+                    continue  # read again, by whoever owns the partition after the rebalance
                 tracker = self.offsets.setdefault(tp, PartitionOffsets())
                 for message in messages:
                     tracker.started(message.offset)
