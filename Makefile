@@ -46,9 +46,13 @@ kubectl:
 	  exit 1; }
 
 # Test files run in parallel workers (pytest-xdist), a file's tests on one worker so a module's
-# shared stack starts once; each worker has its own broker, engine and port slice. The tests
-# with bounds on time (marked `serial`) run afterwards, alone.
+# shared stack starts once; each worker has its own broker, engine and port slice. Then the
+# fault tests (marked `slow`: load, SIGSTOP, SIGKILL) beside each other, and beside them, in a
+# process of their own (output shown after), the schemathesis cases and the pure core with its
+# coverage: CPU work that no bound on time depends on. The tests with bounds on time (marked
+# `serial`) run last, alone.
 TEST_WORKERS ?= 3
+BESIDE_LOG := .pytest-beside.log
 # The packages `mypy --strict` checks (each added once clean; the rest still to do).
 TYPED := schemas runtime deliverer issues console fasthook api ingress router
 # The pure core's own tests (marked `pure`) with its coverage: below 100% of its branches
@@ -61,8 +65,14 @@ test: $(STAMP_TEST) browser kubectl
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict $(TYPED)
-	$(BIN)/python -m pytest -q $(PURE_COVERAGE)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial and not pure"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile \
+	  -m "not serial and not pure and not slow and not conformance"
+	{ $(BIN)/python -m pytest -q -m conformance && $(BIN)/python -m pytest -q $(PURE_COVERAGE); } \
+	  >$(BESIDE_LOG) 2>&1 & beside=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "slow and not serial"; faults=$$?; \
+	wait $$beside; rest=$$?; \
+	echo "--- beside the fault tests: the schemathesis cases, the pure core and its coverage"; \
+	cat $(BESIDE_LOG); test $$faults -eq 0 && test $$rest -eq 0
 	$(BIN)/python -m pytest -m serial
 
 # The inner loop, about a minute: lint, format, import contracts, types, the tests that start

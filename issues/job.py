@@ -26,6 +26,7 @@ from issues.notifications import notification_events
 from runtime.background import BackgroundTask
 from runtime.errors import RuntimeSetupError
 from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer, read_compacted
+from runtime.resting import BACKGROUND_HOLD_MAX_S, RestingConsumer
 from runtime.settings import Settings
 from schemas.codec import decode_named_record, encode
 from schemas.entities import config_record
@@ -103,7 +104,9 @@ class IssuesJob:
                 delay = min(delay * 2, 30.0)
 
     def _consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
+        # Issues are judged on counts over seconds: an idle job fetches about once a second.
+        return RestingConsumer(
+            idle_hold_max_s=BACKGROUND_HOLD_MAX_S,
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",
@@ -170,7 +173,7 @@ class IssuesJob:
                 log.warning("issues producer stop failed", exc_info=True)
 
     async def _loop(self, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
-        idle = IdleFetch(consumer)
+        idle = IdleFetch(consumer, rest_s=TICK_MS / 1000)  # round at least once a tick
         last_tick = 0
         while not self._task.stopping:
             batches = await idle.getmany(max_records=BATCH)

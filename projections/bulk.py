@@ -53,6 +53,7 @@ from projections.metrics import ProjectionMetrics
 from runtime.background import BackgroundTask
 from runtime.errors import RuntimeSetupError
 from runtime.kafka import make_producer, read_compacted
+from runtime.resting import BACKGROUND_HOLD_MAX_S, RestingConsumer
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.ids import derived_id, new_id
@@ -283,7 +284,8 @@ class BulkRunner:
         """Read every job, resume the active ones this replica held (or nobody holds), then
         keep watching the topic for jobs whose replica stopped renewing them."""
         self._engine, self._producer = engine, producer
-        tail = AIOKafkaConsumer(
+        tail = RestingConsumer(
+            idle_hold_max_s=BACKGROUND_HOLD_MAX_S,
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed",

@@ -33,6 +33,7 @@ from projections.metrics import ProjectionMetrics
 from projections.rows import COLUMNS, as_tuple, project
 from runtime.background import BackgroundTask
 from runtime.kafka import IdleFetch, leave_group, make_group_consumer
+from runtime.resting import SEARCH_HOLD_MAX_S
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -79,7 +80,10 @@ class Projector:
         self.kinds = {f"{settings.topic_namespace}.{kind}": kind for kind in KINDS}
         group = group_name(settings)
         self.consumer = make_group_consumer(
-            settings, group, max_poll_records=settings.projector_batch_records
+            settings,
+            group,
+            idle_hold_max_s=SEARCH_HOLD_MAX_S,
+            max_poll_records=settings.projector_batch_records,
         )
         self._idle = IdleFetch(self.consumer)
         self.last_write_at = 0.0

@@ -40,6 +40,10 @@ Handler = Callable[[ConsumerRecord], Awaitable[None]]
 # every offset before it is finished too.
 Finish = Callable[[int], None]
 COMMIT_EVERY_S = 0.5
+# aiokafka retries a commit the broker answers with a retriable error for as long as that
+# lasts: bounded, so a stop (or the next commit, which waits for this one) never hangs on it.
+# Uncommitted offsets are only read again.
+COMMIT_TIMEOUT_S = 10.0
 # Failures worth waiting out: the broker, or the way to it, is away for now.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
 
@@ -210,8 +214,8 @@ class GroupConsumer:
         if not offsets:
             return
         try:
-            await self.consumer.commit(offsets)
-        except Exception:  # a rebalance in progress: the next commit will carry it
+            await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_TIMEOUT_S)
+        except Exception:  # a rebalance in progress, or a timeout: the next commit carries it
             log.warning("commit failed", exc_info=True, extra={"group": self.group})
             return
         self.committed.update(offsets)

@@ -30,6 +30,10 @@ HOLD_MAX_S = 0.1
 # Share of the silence so far that the next fetch waits: short gaps in a stream add next to
 # nothing.
 HOLD_SHARE = 0.25
+# The ceiling for consumers whose records nobody waits on to the millisecond (what people
+# search, issues judged on counts, bulk jobs starting): a fetch a second or two when idle.
+BACKGROUND_HOLD_MAX_S = 1.0
+SEARCH_HOLD_MAX_S = 0.5
 
 
 def idle_hold(

@@ -101,8 +101,8 @@ _STACK_FOLDERS = ("chaos", "e2e", "fasthook")
 # Tests whose bounds are on time (fairness between teams, a slow client not stalling others, a
 # transformation cut off in time, a pty's screen): marked `serial`, `make test` runs them after
 # the parallel workers are done, alone on the machine.
-# Also schemathesis' cases (tests/api/test_openapi.py): under pytest-xdist each of its
-# parametrized tests runs one operation's cases and reports the rest as nothing at all.
+# The process-level fault tests (tests/chaos, marked `slow`) run before them, beside each other
+# and beside the schemathesis cases: their load makes others' bounds suffer, not their own.
 _SERIAL_FILES = frozenset(
     {
         "tests/ingress/test_slow_clients.py",
@@ -110,15 +110,15 @@ _SERIAL_FILES = frozenset(
         "tests/router/test_team_fairness_flow.py",
         "tests/router/test_rules_flow.py",
         "tests/e2e/test_listen.py",
-        "tests/api/test_openapi.py",
-        "tests/chaos/test_broker_pause.py",  # the broker stopped under load, three times
-        "tests/chaos/test_chaos.py",  # two minutes of load and faults: the others' bounds suffer
         "tests/e2e/test_issues_thresholds.py",  # counts what is pending at a moment: flaky loaded
         # Three projections processes with their own engines each, polled against deadlines.
         "tests/projections/test_scale_out.py",
         "tests/projections/test_bulk_replicas.py",
     }
 )
+# Schemathesis' cases: under pytest-xdist each of its parametrized tests runs one operation's
+# cases and reports the rest as nothing at all, so they run in a process of their own.
+_CONFORMANCE_FILES = frozenset({"tests/api/test_openapi.py"})
 _ROOT = Path(__file__).resolve().parents[1]
 # The pure core's own tests (marked `pure`): `make check` and `make test` run them with
 # coverage of the pure core ([tool.coverage.run] in pyproject.toml), which must reach every
@@ -153,5 +153,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.path.relative_to(_ROOT).as_posix()
         if path in _SERIAL_FILES:
             item.add_marker(pytest.mark.serial)
+        if path in _CONFORMANCE_FILES:
+            item.add_marker(pytest.mark.conformance)
         if path in _PURE_FILES or path.startswith(_PURE_FOLDERS):
             item.add_marker(pytest.mark.pure)
