@@ -122,8 +122,7 @@ def create_app(settings: Settings) -> web.Application:
         kafka = app.get(KAFKA)
         requests = app.get(REQUESTS)
         return {
-            "config_view_loaded": kafka.follower.healthy if kafka else False,
-            "broker_reachable": (kafka.readiness() if kafka else not_started())["broker_reachable"],
+            **(kafka.readiness() if kafka else not_started()),
             "partitions_assigned": requests is not None and bool(requests.assignment()),
         }
 
