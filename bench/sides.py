@@ -2,12 +2,12 @@
 `python -m bench.sides BEFORE AFTER [ROUNDS [BENCHMARK]]`.
 
 BEFORE and AFTER are two source trees of FastHook (e.g. `git archive main | tar -x -C /tmp/b`
-and this one). BENCHMARK is `listen` (the default) or `routing` (bench.pipeline's routing rows:
-one router worker routing a backlog). It runs ROUNDS times for each, alternating (before, after,
-after, before, …) so the machine's load, which moves by the minute on a shared machine,
-weighs on both sides alike; the services, the API and the `fasthook listen` CLI run from
-each tree in turn, while the benchmark's own process (the broker, the local server, the
-clock) is this tree's, the same instrument for both.
+and this one). BENCHMARK is `listen` (the default), `routing` (bench.pipeline's routing rows:
+one router worker routing a backlog) or `idle` (the whole stack, nothing arriving). It runs
+ROUNDS times for each, alternating (before, after, after, before, …) so the machine's load,
+which moves by the minute on a shared machine, weighs on both sides alike; the services, the
+API and the `fasthook listen` CLI run from each tree in turn, while the benchmark's own process
+(the broker, the local server, the clock) is this tree's, the same instrument for both.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import listen, pipeline, procs
+from bench import idle, listen, pipeline, procs
 from bench.report import Report, render
 
 BENCHMARKS: dict[str, Callable[[], Report]] = {
     "listen": listen.run,
     "routing": pipeline.routing_run,
+    "idle": idle.run,
 }
 
 

@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 512
 RETRY_MAX_S = 30.0
 
+
+def group_name(settings: Settings) -> str:
+    """The requests' consumer group (what an autoscaler watches the lag of)."""
+    return f"{settings.topic_namespace}-router"
+
+
 # One routing job: (offset, request, its connections).
 Job = tuple[int, dict[str, Any], list[Connection]]
 
@@ -66,7 +72,7 @@ class RequestConsumer(GroupConsumer):
         super().__init__(
             settings,
             [settings.topics.requests],
-            f"{settings.topic_namespace}-router",
+            group_name(settings),
             MAX_IN_FLIGHT,
             member=settings.member_name("router"),
         )
