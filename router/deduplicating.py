@@ -77,12 +77,9 @@ class DedupeConsumer(GroupConsumer):
         await super().stop(drain_timeout_s)
 
     async def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        # A partition kept across a rebalance keeps its state: nobody else decided its
-        # candidates meanwhile. Others' state goes; newly assigned ones are read back.
-        partitions = {tp.partition for tp in assigned}
-        for partition in set(self.seen) - partitions:
-            del self.seen[partition]
-        wanted = sorted(partitions - set(self.seen))
+        # Read back at every assignment, even of a partition this worker held before: another
+        # member may have held it in between (this one's session lapsed) and stored more.
+        wanted = sorted({tp.partition for tp in assigned})
         try:
             if wanted:
                 await self._restore(wanted)
@@ -93,6 +90,10 @@ class DedupeConsumer(GroupConsumer):
             # Wakes what waits for this restore; later waits wait for the next one.
             self._restored.set()
             self._restored = asyncio.Event()
+
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.seen.pop(tp.partition, None)
 
     async def _restore(self, partitions: list[int]) -> None:
         reader = AIOKafkaConsumer(
