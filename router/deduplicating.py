@@ -28,7 +28,7 @@ from aiokafka.structs import ConsumerRecord
 from router.dedupe import Seen, decide, duplicate, expired
 from router.emitting import WINDOW_HEADER, Emitter, Stored
 from router.routing import Ignored, Routed
-from runtime.consuming import INFRASTRUCTURE_ERRORS, Finish, GroupConsumer
+from runtime.consuming import INFRASTRUCTURE_ERRORS, Finish, GroupConsumer, store_outputs
 from runtime.kafka import CONSUMER_SIZES, read_compacted
 from runtime.settings import Settings
 from schemas.codec import decode
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 512
 FORGET_EVERY_S = 30.0
-RETRY_MAX_S = 30.0
 
 
 class DedupeConsumer(GroupConsumer):
@@ -173,31 +172,24 @@ class DedupeConsumer(GroupConsumer):
     ) -> None:
         """Finish the candidates once their state writes and outcomes are stored; decide them
         again (the state holds them: the same verdicts) until they are."""
-        delay = 0.1
-        while True:
-            try:
-                if stored is None:
-                    seen = self.seen.get(partition)
-                    if seen is None:
-                        break  # revoked meanwhile: its new owner decides them
-                    stored = []
-                    for message in deciding:
-                        stored += await self._decide(partition, seen, message)
-                await asyncio.gather(*stored)
-                break
-            except asyncio.CancelledError:
-                raise
-            except INFRASTRUCTURE_ERRORS:
-                log.warning("dedupe outputs not stored; deciding again", exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                stored = None
-            except Exception:
-                log.exception("deduplicating failed; stopping the worker to decide it again")
-                self.crash()
-                return  # never finished: its offset is not committed past
-        # A revoked partition's tracker is no longer committed from: finishing it only frees
-        # the room in flight.
+
+        async def decide_all() -> list[Stored] | None:
+            seen = self.seen.get(partition)
+            if seen is None:
+                return None  # revoked meanwhile: its new owner decides them
+            out: list[Stored] = []
+            for message in deciding:
+                out += await self._decide(partition, seen, message)
+            return out
+
+        try:
+            await store_outputs(decide_all, stored)
+        except Exception:
+            log.exception("deduplicating failed; stopping the worker to decide it again")
+            self.crash()
+            return  # never finished: its offset is not committed past
+        # Revoked or not, finished: a revoked partition's tracker is no longer committed from,
+        # finishing there only frees the room in flight.
         for message in deciding:
             finish(message.offset)
 

@@ -23,7 +23,6 @@ the worker stops (`crash`) and its restart routes the request again from the las
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,7 @@ from router.connections import Connection, ConnectionView
 from router.emitting import Emitter, Stored
 from router.metrics import RouterMetrics
 from router.routing import Transform, connections_for, route, transforms
-from runtime.consuming import INFRASTRUCTURE_ERRORS, Finish, GroupConsumer
+from runtime.consuming import Finish, GroupConsumer, store_outputs
 from runtime.kafka import ConfigFollower
 from runtime.settings import Settings
 from schemas.codec import decode
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 # Requests a worker has in flight (routed or being routed, outputs not yet stored). Past it the
 # worker stops reading until some are done; one fetch brings at most this many.
 MAX_IN_FLIGHT = 512
-RETRY_MAX_S = 30.0
 
 
 def group_name(settings: Settings) -> str:
@@ -142,28 +140,21 @@ class RequestConsumer(GroupConsumer):
     async def _settle(self, jobs: list[Job], stored: list[Stored] | None, finish: Finish) -> None:
         """Finish `jobs` once their outputs are stored; route them (again) until they are.
         `stored`: the produce futures of jobs already routed (None: route them first)."""
-        delay = 0.1
-        while True:
-            try:
-                if stored is None:
-                    stored = []
-                    for _, request, connections in jobs:
-                        stored += await self._route(request, connections)
-                await asyncio.gather(*stored)
-                break
-            except asyncio.CancelledError:
-                raise
-            except INFRASTRUCTURE_ERRORS:
-                log.warning("routing outputs not stored; routing again", exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                stored = None
-            except Exception:
-                log.exception(
-                    "routing a request failed; stopping the worker to route it again",
-                    extra={"request_ids": [request["request_id"] for _, request, _ in jobs]},
-                )
-                self.crash()
-                return  # never finished: its offset is not committed past
+
+        async def route_all() -> list[Stored]:
+            out: list[Stored] = []
+            for _, request, connections in jobs:
+                out += await self._route(request, connections)
+            return out
+
+        try:
+            await store_outputs(route_all, stored)
+        except Exception:
+            log.exception(
+                "routing a request failed; stopping the worker to route it again",
+                extra={"request_ids": [request["request_id"] for _, request, _ in jobs]},
+            )
+            self.crash()
+            return  # never finished: its offset is not committed past
         for offset, _, _ in jobs:
             finish(offset)

@@ -46,6 +46,31 @@ COMMIT_EVERY_S = 0.5
 COMMIT_TIMEOUT_S = 10.0
 # Failures worth waiting out: the broker, or the way to it, is away for now.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)
+RETRY_MAX_S = 30.0
+# Hands records to a producer and returns their produce futures, or None to give up.
+Produce = Callable[[], Awaitable[list[asyncio.Future[Any]] | None]]
+
+
+async def store_outputs(produce: Produce, stored: list[asyncio.Future[Any]] | None) -> bool:
+    """Wait until the records of a record handled are stored (their produce futures resolved):
+    `stored`, the futures if they were produced already, else `produce` makes them. A failure
+    to store them (the broker away) is waited out, and they are produced again — the handling
+    gives the same records again, so at worst they are stored twice. False if `produce` gave
+    up; any other failure is raised."""
+    delay = 0.1
+    while True:
+        try:
+            if stored is None:
+                stored = await produce()
+                if stored is None:
+                    return False
+            await asyncio.gather(*stored)
+            return True
+        except INFRASTRUCTURE_ERRORS:
+            log.warning("outputs not stored; producing them again", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            stored = None
 
 
 def _named(partitions: list[TopicPartition]) -> list[str]:
