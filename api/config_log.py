@@ -20,6 +20,7 @@ from runtime.kafka import ConfigFollower
 from schemas.codec import encode
 from schemas.config_fold import Verdict
 from schemas.entities import EntityType, config_record
+from schemas.records import ConfigChanged
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ async def publish_entity(
     entity: dict[str, Any],
     *,
     version: int = 1,
-) -> dict[str, Any]:
+) -> ConfigChanged:
     record = config_record(entity_type, entity, version=version)
     await producer.send_and_wait(topic, encode("ConfigChanged", record), key=entity["id"].encode())
     return record

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, HttpUrl, ValidationError,
 from api.fields import INTEGRAL, field_problems
 from api.models import Name, Strict, Version, id_pattern
 from schemas.entities import EntityType
-from schemas.issues import channel_ids
+from schemas.issues import MIN_TRIGGER_MS, channel_ids
 from schemas.status_codes import parse_status_code_expression
 
 ConnectionIds = (
@@ -41,7 +41,7 @@ def _status_codes(expression: str) -> str:
 
 
 StatusCodes = Annotated[str, AfterValidator(_status_codes)]
-Millis = Annotated[int, Field(ge=1_000, le=30 * 24 * 3_600_000), INTEGRAL]
+Millis = Annotated[int, Field(ge=MIN_TRIGGER_MS, le=30 * 24 * 3_600_000), INTEGRAL]
 
 # Defaults of what the contract leaves open (docs/api.md says them).
 RESOLVE_AFTER_MS = 5 * 60_000

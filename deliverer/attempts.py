@@ -59,7 +59,10 @@ def decide(
     outcome: Outcome,
     retry_rule: dict[str, Any] | None,
     now_ms: int,
+    attempt_key: str | None = None,
 ) -> Decision:
+    """`attempt_key`: `attempt_id(event)` when the caller has it already (a SHA-256 and an id
+    spelled out: not worth doing twice per delivery)."""
     ok = outcome.status is not None and 200 <= outcome.status < 300
     retry: dict[str, Any] | None = None
     if (
@@ -89,7 +92,7 @@ def decide(
     # The destination's credential goes to the receiver only, never into what is stored.
     url, headers = redacted(request)
     attempt = {
-        "attempt_id": attempt_id(event),
+        "attempt_id": attempt_key if attempt_key is not None else attempt_id(event),
         "event_id": event["event_id"],
         "request_id": event["request_id"],
         "team_id": event["team_id"],

@@ -142,7 +142,7 @@ class Delivery:
             return
         self._attempted[key] = None
         try:
-            attempted = await self.deliver(event, connection.retry)
+            attempted = await self.deliver(event, connection.retry, key)
         except BaseException:
             del self._attempted[key]  # not made after all: a retry of this record makes it
             raise
@@ -171,9 +171,15 @@ class Delivery:
         await self._record(failed_without_request(event, *reason, now_ms()))
         return True
 
-    async def deliver(self, event: dict[str, Any], retry_rule: dict[str, Any] | None) -> bool:
+    async def deliver(
+        self,
+        event: dict[str, Any],
+        retry_rule: dict[str, Any] | None,
+        attempt_key: str | None = None,
+    ) -> bool:
         """One attempt of `event`, recorded; False when it was parked instead (its destination
-        has no room: the same attempt comes back later)."""
+        has no room: the same attempt comes back later). `attempt_key`: its attempt id, when
+        known."""
         destination = self.view.destinations.get(event["destination_id"])
         if destination is None:
             await self.sync_view()
@@ -210,16 +216,16 @@ class Delivery:
                     )
                 )
                 return True
-            self.metrics.in_flight.inc()
+            self.metrics.sending += 1
             try:
                 if cli:  # only the transport differs: through the API's relay
                     outcome = await self.relay.send(request, destination["id"], timeout_s)
                 else:
                     outcome = await send(self.session, request, timeout_s, self.guard)
             finally:
-                self.metrics.in_flight.dec()
+                self.metrics.sending -= 1
         self.metrics.latency.observe(outcome.latency_ms / 1000)
-        decision = decide(event, request, outcome, retry_rule, now_ms())
+        decision = decide(event, request, outcome, retry_rule, now_ms(), attempt_key)
         # Recorded first: a crash before the retry is scheduled re-runs this attempt under the
         # same id and schedules once; scheduling first would leave a retry chain behind that
         # the re-run starts a second time.
@@ -235,7 +241,7 @@ class Delivery:
         await self._schedule(parked)
 
     async def _record(self, attempt: dict[str, Any]) -> None:
-        self.metrics.attempts.labels(attempt["status"], attempt["error_code"] or "").inc()
+        self.metrics.attempt(attempt["status"], attempt["error_code"])
         await self._publish(self.topics.attempts, attempt["event_id"], "AttemptRecorded", attempt)
 
     # --- retry tiers ------------------------------------------------------------------

@@ -1,14 +1,18 @@
 """Per-destination limits: how many deliveries at once, and how many per second/minute/hour.
 
-Waiting for them never holds what other destinations need (see `deliverer.parking`): a
-destination gets at most a quarter of the deliverer's global slots for its deliveries, and
-its events wait in memory only within half the global slots, shared by all destinations; past
-that, the caller parks the event. So others always keep a quarter of the slots.
+Waiting for them never holds what other destinations need for long (see `deliverer.parking`):
+a destination gets at most a quarter of the deliverer's global slots for its deliveries, and
+its events wait in memory without a time bound only within half the global slots, shared by
+all destinations; past that, only a line that turns over within a second waits, and then for
+two seconds at most; the caller parks the rest. So a slow or stuck destination leaves the
+others a quarter of the slots, and a fast one's burst waits its turn instead of touring the
+retry tiers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,14 +57,28 @@ class DestinationLimits:
             line.waiting -= 1
             self.waiting -= 1
 
+    async def _acquire_within(
+        self, line: Line, semaphore: asyncio.Semaphore, wait_s: float
+    ) -> bool:
+        """Whether a slot was taken within `wait_s` (inf: however long it takes)."""
+        async with self._waiting(line):
+            try:
+                async with asyncio.timeout(None if math.isinf(wait_s) else wait_s):
+                    await semaphore.acquire()
+            except TimeoutError:
+                return False
+        return True
+
     async def _enter(self, line: Line, semaphore: asyncio.Semaphore, event_id: str) -> float | None:
         """None once the event holds its concurrency slot and its send time has come; else
         how many seconds to park it for (holding nothing)."""
-        if semaphore.locked() and not self._may_wait(line):
-            now = time.monotonic()
-            return line.busy_until(event_id, now) - now
-        async with self._waiting(line):
-            await semaphore.acquire()
+        if semaphore.locked():
+            wait_s = line.slot_wait(self.waiting, self.waiting_budget, time.monotonic())
+            if wait_s is None or not await self._acquire_within(line, semaphore, wait_s):
+                now = time.monotonic()
+                return line.busy_until(event_id, now) - now
+        else:
+            await semaphore.acquire()  # free: at once
         try:
             now = time.monotonic()
             decision = line.send_time(event_id, now, self._may_wait(line))

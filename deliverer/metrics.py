@@ -41,3 +41,15 @@ class DelivererMetrics:
         self.in_flight = Gauge(
             "fasthook_deliverer_in_flight", "Deliveries in flight", registry=self.registry
         )
+        # Counted in a plain int and read when scraped: a gauge's inc and dec take a lock each,
+        # per delivery. Likewise each label set's child is looked up once, not per attempt.
+        self.sending = 0
+        self.in_flight.set_function(lambda: self.sending)
+        self._attempt_children: dict[tuple[str, str], Counter] = {}
+
+    def attempt(self, status: str, error_code: str | None) -> None:
+        key = (status, error_code or "")
+        child = self._attempt_children.get(key)
+        if child is None:
+            child = self._attempt_children[key] = self.attempts.labels(*key)
+        child.inc()

@@ -18,6 +18,7 @@ import re
 import socket
 import ssl
 import time
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
@@ -95,17 +96,40 @@ def _serialize_headers(status_line: str, headers: CIMultiDict[str]) -> bytes:
 http_writer._serialize_headers = _serialize_headers
 
 
+# A destination's URL is the same for each of its deliveries (but with path forwarding): what
+# is read from it is kept, not parsed again per delivery.
+URLS_KEPT = 4096
+
+
+@lru_cache(maxsize=URLS_KEPT)
+def _called_url(url: str) -> URL:
+    return URL(url, encoded=True)
+
+
+@lru_cache(maxsize=URLS_KEPT)
+def _url_problem(url: str) -> str | None:
+    try:
+        parsed = _called_url(url)
+        host = parsed.host
+    except (ValueError, TypeError) as exc:
+        return f"the URL cannot be called: {exc}"
+    if parsed.scheme not in ("http", "https") or not host:
+        return "the URL cannot be called: an http(s) URL with a host is needed"
+    return None
+
+
+@lru_cache(maxsize=64)
+def _total_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout_s)
+
+
 def request_problem(request: HttpRequest) -> str | None:
     """Why `request` cannot be sent as built, or None when it can."""
     if not _TOKEN.fullmatch(request.method):
         return f"the method {request.method!r} is not an HTTP method token"
-    try:
-        url = URL(request.url, encoded=True)
-        host = url.host
-    except (ValueError, TypeError) as exc:
-        return f"the URL cannot be called: {exc}"
-    if url.scheme not in ("http", "https") or not host:
-        return "the URL cannot be called: an http(s) URL with a host is needed"
+    problem = _url_problem(request.url)
+    if problem is not None:
+        return problem
     for name, value in request.headers:
         if not _TOKEN.fullmatch(name):
             return f"the header name {name!r} is not an HTTP token"
@@ -115,15 +139,22 @@ def request_problem(request: HttpRequest) -> str | None:
     return None
 
 
+@lru_cache(maxsize=URLS_KEPT)
+def _literal_address(url: str) -> tuple[str, int | None] | None:
+    """The URL's host and port when the host is an IP address, else None."""
+    parsed = URL(url)
+    host = (parsed.host or "").strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host, parsed.port
+
+
 def literal_address_blocked(url: str, guard: DestinationGuard) -> bool:
     """aiohttp skips the resolver for IP literals, so those are checked here."""
-    parsed = URL(url)
-    host = parsed.host or ""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return guard.blocks(host.strip("[]"), parsed.port)
+    literal = _literal_address(url)
+    return literal is not None and guard.blocks(*literal)
 
 
 def make_session(guard: DestinationGuard, connect_timeout_s: float) -> aiohttp.ClientSession:
@@ -184,11 +215,11 @@ async def send(
     try:
         async with session.request(
             request.method,
-            URL(request.url, encoded=True),
+            _called_url(request.url),
             headers=headers,
             data=request.body,
             allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            timeout=_total_timeout(timeout_s),
         ) as response:
             body = b""
             while len(body) < MAX_RESPONSE_BODY and (

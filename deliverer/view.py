@@ -86,8 +86,8 @@ class DeliveryView:
             return []
         found = [self._open(team_id, "current", secret)]
         until = secret.get("previous_valid_until")
-        now = now_iso(now_s)
-        if secret.get("previous") and until and until > now:
+        # The clock is read only for a team with a previous secret (formatting it is ~4 µs).
+        if secret.get("previous") and until and until > now_iso(now_s):
             found.append(self._open(team_id, "previous", secret))
         return found
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from functools import partial
-from typing import Any
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -28,6 +27,7 @@ from schemas.codec import encode
 from schemas.headers import header_records
 from schemas.ids import new_id
 from schemas.limits import MAX_REJECTED_BODY_BYTES
+from schemas.records import Header, RequestReceived
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ NO_AUTH = Verification("NONE", True, None)
 
 
 async def verify_off_loop(
-    source: Source, method: str, url: str, headers: list[dict[str, Any]], body: bytes
+    source: Source, method: str, url: str, headers: list[Header], body: bytes
 ) -> Verification:
     if source.auth_type is None:
         return NO_AUTH  # what verify says, without building what it would not read
@@ -183,7 +183,7 @@ async def handle_source_request(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def store(app: web.Application, request_id: str, record: dict[str, Any]) -> bool:
+async def store(app: web.Application, request_id: str, record: RequestReceived) -> bool:
     """Hand the record to the broker and wait for its ack; False when it did not come in time."""
     metrics = app[METRICS]
     settings = app[SETTINGS]

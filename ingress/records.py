@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from ingress.sources import Source
 from ingress.verification import Verification
 from schemas.providers import provider_view
+from schemas.records import Header, RequestReceived
 
 ACCEPTED = "accepted"
 # Stands for a source credential's value: the header's name and place stay as evidence.
@@ -34,7 +34,7 @@ def longest_header_line(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
     return max((len(name) + 2 + len(value) for name, value in raw_headers), default=0)
 
 
-def redact(headers: list[dict[str, Any]], name: str | None) -> list[dict[str, Any]]:
+def redact(headers: list[Header], name: str | None) -> list[Header]:
     """`headers` with every value of header `name` (any case) replaced by REDACTED."""
     if name is None:
         return headers
@@ -45,7 +45,7 @@ def redact(headers: list[dict[str, Any]], name: str | None) -> list[dict[str, An
     ]
 
 
-def header_pairs(headers: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+def header_pairs(headers: list[Header]) -> tuple[tuple[str, str], ...]:
     return tuple((h["name"], h["value"]) for h in headers)
 
 
@@ -65,13 +65,13 @@ def request_record(
     path: str,
     query: str,
     public_url: str,
-    headers: list[dict[str, Any]],
+    headers: list[Header],
     body: bytes,
     body_size: int,
     client_ip: str | None,
     verification: Verification,
     rejection_cause: str | None = None,
-) -> dict[str, Any]:
+) -> RequestReceived:
     event_type, idempotency_key = provider_view(headers, body)
     return {
         "request_id": request_id,

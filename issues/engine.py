@@ -37,7 +37,14 @@ from issues.triggers import (
     first_attempt_wait_ms,
     parse_trigger,
 )
+from schemas.codec import Record
 from schemas.entities import entity_of
+from schemas.records import (
+    AttemptRecorded,
+    EventCreated,
+    EventIgnored,
+    IssueChanged,
+)
 
 RECORD = {"opened": "IssueOpened", "resolved": "IssueResolved"}  # anything else: IssueUpdated
 
@@ -84,7 +91,7 @@ class Engine:
         self._effects: list[Effect] = []
 
     # --- configuration ----------------------------------------------------------------
-    def apply_config(self, entity_id: str, record: dict[str, Any] | None) -> None:
+    def apply_config(self, entity_id: str, record: Record | None) -> None:
         self.triggers.pop(entity_id, None)
         self.connections.pop(entity_id, None)
         if record is not None:
@@ -195,7 +202,7 @@ class Engine:
         )
 
     # --- inputs -------------------------------------------------------------------------
-    def on_attempt(self, attempt: dict[str, Any]) -> None:
+    def on_attempt(self, attempt: AttemptRecorded) -> None:
         connection_id = attempt["connection_id"]
         if self._system(connection_id):
             return
@@ -255,7 +262,7 @@ class Engine:
             if tracked.issue["team_id"] == team_id and (tracked.last_success_at or 0) < at:
                 self._keep(succeeded(tracked, at))
 
-    def _backpressure(self, attempt: dict[str, Any]) -> None:
+    def _backpressure(self, attempt: AttemptRecorded) -> None:
         """A first attempt that came long after its event was made (beyond the connection's
         own delay rule): its destination is backed up. A prompt first attempt is the
         backpressure issue's "success"."""
@@ -307,7 +314,7 @@ class Engine:
             for t in self.triggers.values()
         )
 
-    def on_event(self, event: dict[str, Any]) -> None:
+    def on_event(self, event: EventCreated) -> None:
         """An event made or sent again: one more pending on its destination, and over a
         `pending_count` threshold a backpressure failure (each event that comes while the
         destination is backed up counts)."""
@@ -339,7 +346,7 @@ class Engine:
                     ),
                 )
 
-    def _pending_end(self, attempt: dict[str, Any]) -> None:
+    def _pending_end(self, attempt: AttemptRecorded) -> None:
         destination_id = attempt["destination_id"]
         triggers = self._counting(attempt["team_id"], destination_id)
         at = attempt["created_at"]
@@ -355,7 +362,7 @@ class Engine:
             # Drained below a threshold: this is the backpressure issue's "success".
             self._succeeded(attempt["team_id"], destination_id, at, "backpressure", "PENDING_COUNT")
 
-    def on_ignored(self, ignored: dict[str, Any]) -> None:
+    def on_ignored(self, ignored: EventIgnored) -> None:
         if ignored["cause"] != "TRANSFORMATION_FAILED":
             return
         connection_id = ignored.get("connection_id")
@@ -401,7 +408,7 @@ class Engine:
             self._touched.setdefault(key, "count")
         self._keep(tracked)
 
-    def on_issue_change(self, record: dict[str, Any], now: int) -> None:
+    def on_issue_change(self, record: IssueChanged, now: int) -> None:
         """A status change asked through the API: the job applies it to the issue it holds
         and confirms it (so the topic's last word on the issue is the job's, complete)."""
         asked = record["issue"]

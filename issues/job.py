@@ -15,12 +15,13 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from issues.engine import Emit, Engine, Notify, Pause
+from issues.freshness import may_follow_config_change
 from issues.metrics import IssuesMetrics
 from issues.notifications import notification_events
 from runtime.background import BackgroundTask
@@ -28,14 +29,24 @@ from runtime.errors import RuntimeSetupError
 from runtime.kafka import CONSUMER_SIZES, ConfigFollower, IdleFetch, make_producer, read_compacted
 from runtime.resting import BACKGROUND_HOLD_MAX_S, RestingConsumer
 from runtime.settings import Settings
-from schemas.codec import decode_named_record, encode
+from schemas.codec import Record, decode_named_record, encode
 from schemas.entities import config_record
 from schemas.errors import SchemaError
-from schemas.issues import TYPES, iso_ms
+from schemas.issues import TYPES
+from schemas.records import (
+    AttemptRecorded,
+    ConfigChanged,
+    EventCreated,
+    EventIgnored,
+    IssueChanged,
+)
+from schemas.times import iso_ms
 
 log = logging.getLogger(__name__)
 
 POSITIONS = "positions"
+# A record as read: its schema's name and its fields.
+Read = tuple[str, Record]
 BATCH = 2_000
 TICK_MS = 500
 
@@ -44,7 +55,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def pause_record(connection: dict[str, Any], now: int) -> dict[str, Any]:
+def pause_record(connection: dict[str, Any], now: int) -> ConfigChanged:
     """The connection's next version, paused (as `PUT /v1/connections/{id}/pause` writes it)."""
     entity = {k: v for k, v in connection.items() if k != "_version"}
     stamp = iso_ms(now)
@@ -68,6 +79,8 @@ class IssuesJob:
             self.topics.events,
         )
         self.positions: dict[TopicPartition, int] = {}
+        # The config view holds every change acknowledged before this time (ms).
+        self.config_fresh_ms = 0
         self.consuming = asyncio.Event()
         self._task = BackgroundTask("issues-job")
 
@@ -76,9 +89,11 @@ class IssuesJob:
         return self._task.running
 
     async def start(self) -> None:
+        began = now_ms()
         await self.follower.start()
         # Never judge issues on a partial view: an issue whose trigger seems gone resolves.
         await self.follower.wait_caught_up(60)
+        self.config_fresh_ms = began
         self._task.start(self._run())
 
     async def stop(self, timeout_s: float = 10.0) -> None:
@@ -177,14 +192,15 @@ class IssuesJob:
         last_tick = 0
         while not self._task.stopping:
             batches = await idle.getmany(max_records=BATCH)
-            if batches:
-                # A record may follow a config change (a trigger made a moment ago) that this
-                # view has not applied yet: the config topic's end as of now is applied first.
-                await self.follower.sync(30)
+            read = {tp: [self._read(m) for m in messages] for tp, messages in batches.items()}
+            await self._sync_config_for(read)
             now = now_ms()
             for tp, messages in batches.items():
-                for message in messages:
-                    self._dispatch(message.topic, message.value, now)
+                for message, record in zip(messages, read[tp], strict=True):
+                    if message.topic == self.topics.events:
+                        record = self._read_event(message)
+                    if record is not None:
+                        self._dispatch(*record, now)
                 self.positions[tp] = messages[-1].offset + 1
             if now - last_tick >= TICK_MS:
                 self.engine.tick(now)
@@ -195,25 +211,52 @@ class IssuesJob:
                 await self._commit(producer, effects, changes, now)
                 self.metrics.records.inc(sum(len(m) for m in batches.values()))
 
-    def _dispatch(self, topic: str, value: bytes | None, now: int) -> None:
-        if value is None:
+    async def _sync_config_for(self, read: dict[TopicPartition, list[Read | None]]) -> None:
+        """A record may follow a config change (a trigger made a moment ago) that this view has
+        not applied yet: where one could (issues.freshness), the config topic's end as of now
+        is applied first."""
+        known = self.engine.connections
+        if not any(
+            record is not None and may_follow_config_change(*record, known, self.config_fresh_ms)
+            for records in read.values()
+            for record in records
+        ):
             return
-        if topic == self.topics.events and not self.engine.watches_pending:
-            return  # events (with their bodies) matter only to a pending_count trigger
+        asked = now_ms()
+        await self.follower.sync(30)
+        self.config_fresh_ms = max(self.config_fresh_ms, asked)
+        self.metrics.config_syncs.inc()
+
+    def _read(self, message: ConsumerRecord) -> Read | None:
+        """The record's name and fields; None for a tombstone, an unreadable record (counted)
+        or an event (read after the sync: only a `pending_count` trigger needs them)."""
+        if message.value is None or message.topic == self.topics.events:
+            return None
+        return self._decode(message)
+
+    def _read_event(self, message: ConsumerRecord) -> Read | None:
+        if message.value is None or not self.engine.watches_pending:
+            return None  # events (with their bodies) matter only to a pending_count trigger
+        return self._decode(message)
+
+    def _decode(self, message: ConsumerRecord) -> Read | None:
         try:
-            name, record = decode_named_record(value)
+            return decode_named_record(message.value)
         except SchemaError:
             self.metrics.unreadable.inc()
-            log.exception("unreadable record skipped", extra={"topic": topic})
-            return
+            log.exception("unreadable record skipped", extra={"topic": message.topic})
+            return None
+
+    def _dispatch(self, name: str, record: Record, now: int) -> None:
+        """Feed the engine a record, typed by the schema the codec read it as (`name`)."""
         if name == "AttemptRecorded":
-            self.engine.on_attempt(record)
+            self.engine.on_attempt(cast(AttemptRecorded, record))
         elif name == "EventCreated":
-            self.engine.on_event(record)
+            self.engine.on_event(cast(EventCreated, record))
         elif name == "EventIgnored":
-            self.engine.on_ignored(record)
+            self.engine.on_ignored(cast(EventIgnored, record))
         elif name.startswith("Issue") and record["actor"] == "api":
-            self.engine.on_issue_change(record, now)
+            self.engine.on_issue_change(cast(IssueChanged, record), now)
 
     async def _commit(
         self, producer: AIOKafkaProducer, effects: list[Any], changes: dict[str, Any], now: int

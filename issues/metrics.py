@@ -32,6 +32,11 @@ class IssuesMetrics:
             ["type"],
             registry=self.registry,
         )
+        self.config_syncs = Counter(
+            "fasthook_issues_config_syncs",
+            "Batches that waited for the config view to reach the topic's end first",
+            registry=self.registry,
+        )
         self.unreadable = Counter(
             "fasthook_issues_unreadable_records",
             "Records that could not be decoded (skipped)",

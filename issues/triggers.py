@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.ids import id_time_ms
+from schemas.records import AttemptRecorded
 from schemas.status_codes import status_matches
 
 DEFAULT_RESOLVE_AFTER_MS = 5 * 60_000
@@ -87,7 +88,7 @@ def failure_matches(trigger: Trigger, response_status: int | None, error_code: s
     )
 
 
-def counts_attempt(trigger: Trigger, attempt: dict[str, Any]) -> bool:
+def counts_attempt(trigger: Trigger, attempt: AttemptRecorded) -> bool:
     """Whether the strategy looks at this failed attempt at all (consecutive: every one)."""
     if trigger.strategy == "first_attempt":
         number: int = attempt["attempt_number"]
@@ -98,7 +99,7 @@ def counts_attempt(trigger: Trigger, attempt: dict[str, Any]) -> bool:
     return True
 
 
-def error_class(attempt: dict[str, Any]) -> tuple[int | None, str | None]:
+def error_class(attempt: AttemptRecorded) -> tuple[int | None, str | None]:
     """The aggregation keys: a response's status, else the error code."""
     status = attempt.get("response_status")
     if status is not None:
@@ -106,7 +107,9 @@ def error_class(attempt: dict[str, Any]) -> tuple[int | None, str | None]:
     return None, attempt.get("error_code") or "UNKNOWN"
 
 
-def first_attempt_wait_ms(attempt: dict[str, Any], connection: dict[str, Any] | None) -> int | None:
+def first_attempt_wait_ms(
+    attempt: AttemptRecorded, connection: dict[str, Any] | None
+) -> int | None:
     """How long an event waited for its first attempt past its connection's delay rule (the
     event id holds its creation time); None for any other attempt."""
     if attempt["attempt_number"] != 1 or attempt["trigger"] != "INITIAL":

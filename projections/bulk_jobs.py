@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer
 
-from projections.mappers import iso
 from runtime.kafka import read_compacted
+from schemas.times import iso_or_none as iso
 
 log = logging.getLogger(__name__)
 

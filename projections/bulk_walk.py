@@ -29,11 +29,11 @@ class _Walk(BaseModel):
         return ("gt", self.after)
 
 
-class EventWalk(_Walk, EventQuery):  # type: ignore[misc]
+class EventWalk(_Walk, EventQuery):
     pass
 
 
-class RequestWalk(_Walk, RequestQuery):  # type: ignore[misc]
+class RequestWalk(_Walk, RequestQuery):
     pass
 
 

@@ -15,16 +15,19 @@ import asyncio
 import os
 import re
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from projections.errors import EngineError
+from projections.rows import Row
 from runtime.settings import Settings
 
+P = ParamSpec("P")
+T = TypeVar("T")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # One lock per event loop (asyncio locks belong to a loop); one loop per process in practice.
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -85,7 +88,7 @@ class Engine:
             raise EngineError(f"ClickHouse at {_safe(dsn)} cannot be opened: {exc}") from exc
         return cls(client, dsn)
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             if self.embedded:
                 async with _lock():
@@ -100,11 +103,11 @@ class Engine:
         parameters: Mapping[str, Any] | None = None,
         *,
         bytes_columns: Iterable[str] = (),
-    ) -> list[dict[str, Any]]:
+    ) -> list[Row]:
         """Rows as dicts; `bytes_columns` come back as exact bytes, not decoded text."""
-        formats = {name: "bytes" for name in bytes_columns}
+        formats: dict[str, str | dict[str, str]] = {name: "bytes" for name in bytes_columns}
 
-        def run() -> list[dict[str, Any]]:
+        def run() -> list[Row]:
             result = self._client.query(
                 sql, parameters=dict(parameters or {}), column_formats=formats or None
             )

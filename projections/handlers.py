@@ -45,7 +45,7 @@ from projections.params import (
 )
 from runtime.inputs import query_data, read_json_object
 from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
-from schemas.codec import encode
+from schemas.codec import Fields, encode
 from schemas.ids import new_id
 
 M = TypeVar("M", bound=BaseModel)
@@ -218,9 +218,7 @@ async def retry_request(request: web.Request) -> web.Response:
     )
 
 
-async def _publish(
-    request: web.Request, topic: str, key: str, name: str, record: dict[str, Any]
-) -> None:
+async def _publish(request: web.Request, topic: str, key: str, name: str, record: Fields) -> None:
     try:
         await request.app[PRODUCER].send_and_wait(topic, encode(name, record), key=key.encode())
     except KafkaError as exc:

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict
 
 from projections.handlers import NoParams, fetch, read_body, read_query
 from projections.keys import BULK, DATABASE, PRODUCER, SETTINGS, TEAM_ID
-from projections.mappers import iso
 from projections.params import IssueQuery, IssueStatus, paginate
 from projections.queries import issue_changes, list_issues
 from runtime.problems import Conflict, NotFound, Unavailable, Unprocessable
 from schemas.codec import encode
 from schemas.issues import public_issue
+from schemas.times import iso_or_none as iso
 
 
 class StatusBody(BaseModel):

@@ -13,11 +13,8 @@ from typing import Any
 from schemas.bodies import body_view, parse_query
 from schemas.headers import header_record
 from schemas.providers import provider_view
-from schemas.times import iso_ms
-
-
-def iso(ms: int | None) -> str | None:
-    return None if ms is None else iso_ms(ms)
+from schemas.records import EventCreated, Header, RequestReceived
+from schemas.times import iso_or_none as iso
 
 
 def _pair(header: Any) -> tuple[str, str]:
@@ -130,7 +127,7 @@ def ignored_model(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- records to publish again -----------------------------------------------------------------
-def stored_header_records(headers: list[Any], raw: list[bytes]) -> list[dict[str, Any]]:
+def stored_header_records(headers: list[Any], raw: list[bytes]) -> list[Header]:
     """Stored header columns → header records: the exact bytes where they were kept."""
     return [
         header_record(name, raw[i] if i < len(raw) and raw[i] else value)
@@ -144,7 +141,7 @@ def manual_event(
     now_ms: int,
     trigger: str = "MANUAL",
     bulk_id: str | None = None,
-) -> dict[str, Any]:
+) -> EventCreated:
     """An EventCreated for one more attempt of a stored event, due now."""
     return {
         "event_id": row["event_id"],
@@ -171,7 +168,7 @@ def manual_event(
 
 def replayed_request(
     row: dict[str, Any], request_id: str, now_ms: int, connection_ids: list[str] | None
-) -> dict[str, Any]:
+) -> RequestReceived:
     """The stored RequestReceived under a new id, replaying the original."""
     headers = stored_header_records(row["headers"], row["header_raw"])
     event_type, idempotency_key = row["event_type"], row["idempotency_key"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from projections.operations import OPERATIONS, REF
 
@@ -21,7 +22,9 @@ ANY_BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 def openapi_paths() -> dict[str, Any]:
     """`{"paths": …, "components": {"schemas": …}}` for the API to merge."""
     bindings = [op.binding for op in OPERATIONS]
-    models = {(m, "validation") for b in bindings for m in (b.query, b.body) if isinstance(m, type)}
+    models: set[tuple[type[BaseModel], JsonSchemaMode]] = {
+        (m, "validation") for b in bindings for m in (b.query, b.body) if isinstance(m, type)
+    }
     models |= {(b.answer, "serialization") for b in bindings if b.answer}
     refs, defs = models_json_schema(
         sorted(models, key=lambda m: (m[0].__name__, m[1])), ref_template=REF, by_alias=True

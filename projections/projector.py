@@ -47,7 +47,8 @@ def group_name(settings: Settings) -> str:
     return settings.projector_group or f"{settings.topic_namespace}-projector"
 
 
-class _Seek(ConsumerRebalanceListener):
+# aiokafka has no type information (its classes are `Any` to mypy) yet insists on a subclass.
+class _Seek(ConsumerRebalanceListener):  # type: ignore[misc]
     """For a rebuild: start every partition this member gets from the beginning."""
 
     def __init__(self, projector: Projector) -> None:

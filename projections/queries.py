@@ -21,6 +21,7 @@ from projections.params import (
     RequestQuery,
     last_attempt_key,
 )
+from projections.rows import ISSUE_COLUMNS
 from projections.views import EVENT_AGGREGATES
 
 
@@ -77,6 +78,28 @@ def _page(query: ListQuery, column: str, bind: _Binder) -> tuple[list[str], str]
 
 def _equal(bind: _Binder, **filters: Any) -> list[str]:
     return [f"{column} = {bind(value)}" for column, value in filters.items() if value is not None]
+
+
+def _filtered_list(
+    db: str,
+    table: str,
+    columns: str,
+    keys: tuple[str, str],
+    bind: _Binder,
+    query: ListQuery,
+    **equal: Any,
+) -> Sql:
+    """A page of a team's rows of `table` (one per id: FINAL): `equal` filters, the query's
+    time range on `keys[1]`, its cursor over ids `keys[0]`."""
+    id_column, time_column = keys
+    where = ["team_id = {team:String}", *_equal(bind, **equal)]
+    where += _time_range(query, time_column, bind)
+    cursor, tail = _page(query, id_column, bind)
+    text = (
+        f"SELECT {columns} FROM {ident(db)}.{table} FINAL "
+        f"WHERE {' AND '.join(where + cursor)} {tail}"
+    )
+    return Sql(text, bind.params)
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -413,22 +436,18 @@ IGNORED_COLUMNS = (
 
 
 def list_ignored(db: str, team_id: str, query: IgnoredQuery, ignored_id: str | None = None) -> Sql:
-    bind = _Binder(team_id)
-    where = ["team_id = {team:String}"]
-    where += _equal(
-        bind,
+    return _filtered_list(
+        db,
+        "ignored_events",
+        IGNORED_COLUMNS,
+        ("ignored_id", "created_at"),
+        _Binder(team_id),
+        query,
         ignored_id=ignored_id,
         request_id=query.request_id,
         connection_id=query.connection_id,
         cause=query.cause,
     )
-    where += _time_range(query, "created_at", bind)
-    cursor, tail = _page(query, "ignored_id", bind)
-    text = (
-        f"SELECT {IGNORED_COLUMNS} FROM {ident(db)}.ignored_events FINAL "
-        f"WHERE {' AND '.join(where + cursor)} {tail}"
-    )
-    return Sql(text, bind.params)
 
 
 # --- issues -----------------------------------------------------------------------------------
@@ -440,34 +459,18 @@ ISSUE_TIMES = (
     "updated_at",
     "paused_at",
 )
-ISSUE_COLUMNS = ", ".join(
-    f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c
-    for c in (
-        "team_id",
-        "issue_id",
-        "type",
-        "status",
-        "issue_trigger_id",
-        "connection_id",
-        "destination_id",
-        "source_id",
-        "response_status",
-        "error_code",
-        "count",
-        *ISSUE_TIMES,
-        "sample_event_ids",
-        "sample_request_ids",
-        "detail",
-        "version",
-    )
-)
+# The issues table's columns (one list: `rows.ISSUE_COLUMNS`), its times as milliseconds.
+ISSUE_SELECT = ", ".join(f"{ms(c)} AS {c}" if c in ISSUE_TIMES else c for c in ISSUE_COLUMNS)
 
 
 def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None = None) -> Sql:
-    bind = _Binder(team_id)
-    where = ["team_id = {team:String}"]
-    where += _equal(
-        bind,
+    return _filtered_list(
+        db,
+        "issues",
+        f"{ISSUE_SELECT}, issue_id AS id",
+        ("issue_id", "opened_at"),
+        _Binder(team_id),
+        query,
         issue_id=issue_id,
         status=query.status,
         type=query.type,
@@ -475,13 +478,6 @@ def list_issues(db: str, team_id: str, query: IssueQuery, issue_id: str | None =
         connection_id=query.connection_id,
         destination_id=query.destination_id,
     )
-    where += _time_range(query, "opened_at", bind)
-    cursor, tail = _page(query, "issue_id", bind)
-    text = (
-        f"SELECT {ISSUE_COLUMNS}, issue_id AS id FROM {ident(db)}.issues FINAL "
-        f"WHERE {' AND '.join(where + cursor)} {tail}"
-    )
-    return Sql(text, bind.params)
 
 
 def issue_changes(db: str, team_id: str, issue_id: str) -> Sql:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
 from projections.params import EventStatus, IssueStatus
 
@@ -233,13 +233,15 @@ class EventSeries(Described):
     CANCELLED: list[int]
 
 
-AttemptSeries = create_model(
-    "AttemptSeries",
-    __base__=Described,
-    **{name: (list[int], ...) for name in ("2xx", "3xx", "4xx", "5xx", "no_response")},
-    latency_p50_ms=(list[float | None], ...),
-    latency_p99_ms=(list[float | None], ...),
-)
+class AttemptSeries(Described):
+    # JSON names that are not Python names: the schema (built by alias) shows these.
+    class_2xx: list[int] = Field(alias="2xx")
+    class_3xx: list[int] = Field(alias="3xx")
+    class_4xx: list[int] = Field(alias="4xx")
+    class_5xx: list[int] = Field(alias="5xx")
+    no_response: list[int]
+    latency_p50_ms: list[float | None]
+    latency_p99_ms: list[float | None]
 
 
 class DestinationHealth(Described):
@@ -252,15 +254,12 @@ class DestinationHealth(Described):
     oldest_pending_age_s: int | None
 
 
-Metrics = create_model(
-    "Metrics",
-    __base__=Described,
-    **{"from": (datetime, ...)},
-    to=(datetime, ...),
-    bucket_s=(int, ...),
-    times=(list[datetime], ...),
-    requests=(RequestSeries, ...),
-    events=(EventSeries, ...),
-    attempts=(AttemptSeries, ...),
-    destinations=(list[DestinationHealth], ...),
-)
+class Metrics(Described):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    bucket_s: int
+    times: list[datetime]
+    requests: RequestSeries
+    events: EventSeries
+    attempts: AttemptSeries
+    destinations: list[DestinationHealth]

@@ -10,11 +10,23 @@ index.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
+from schemas.codec import Record
 from schemas.ids import id_time_ms
+from schemas.records import (
+    AttemptRecorded,
+    ConfigChanged,
+    EventCreated,
+    EventIgnored,
+    Header,
+    IssueChanged,
+    RequestReceived,
+)
 
+# A table's row by column name: what the projector inserts and what a query answers.
 Row = dict[str, Any]
 SEARCH_MAX_CHARS = 1_000_000
 FORM = "application/x-www-form-urlencoded"
@@ -176,13 +188,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 RANK = {"CREATED": 1, "HELD": 2, "ATTEMPT": 3}
 
 
-def header_columns(headers: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[bytes]]:
+def header_columns(headers: list[Header]) -> tuple[list[tuple[str, str]], list[bytes]]:
     pairs = [(h["name"], h["value"]) for h in headers]
     raw = [h.get("raw") or b"" for h in headers]
     return pairs, raw
 
 
-def content_type(headers: list[dict[str, Any]]) -> str:
+def content_type(headers: list[Header]) -> str:
     return next((h["value"] for h in headers if h["name"].lower() == "content-type"), "")
 
 
@@ -205,7 +217,7 @@ def _query_text(query: str) -> str:
     return query if decoded == query else f"{query}\n{decoded}"
 
 
-def request_row(r: dict[str, Any]) -> Row:
+def request_row(r: RequestReceived) -> Row:
     headers, raw = header_columns(r["headers"])
     ctype = content_type(r["headers"])
     verification = r["verification"]
@@ -250,7 +262,7 @@ def request_row(r: dict[str, Any]) -> Row:
     }
 
 
-def _event_ids(e: dict[str, Any]) -> Row:
+def _event_ids(e: EventCreated) -> Row:
     return {
         "team_id": e["team_id"],
         "event_id": e["event_id"],
@@ -262,7 +274,7 @@ def _event_ids(e: dict[str, Any]) -> Row:
     }
 
 
-def event_created_rows(e: dict[str, Any]) -> list[tuple[str, Row]]:
+def event_created_rows(e: EventCreated) -> list[tuple[str, Row]]:
     """An EventCreated on the events topic: new, or re-queued (retry, manual, unpause)."""
     unpaused = e["trigger"] == "UNPAUSE"
     # A released event keeps its creation time; its fact happened when it was released.
@@ -286,7 +298,7 @@ def event_created_rows(e: dict[str, Any]) -> list[tuple[str, Row]]:
     return [("event_log", fact), ("event_data", event_data_row(e))]
 
 
-def event_held_rows(e: dict[str, Any], timestamp_ms: int) -> list[tuple[str, Row]]:
+def event_held_rows(e: EventCreated, timestamp_ms: int) -> list[tuple[str, Row]]:
     """An EventCreated on the held topic: its connection is paused. The record keeps the
     event's times, so when it was held is the broker timestamp of the held record."""
     at = timestamp_ms if timestamp_ms and timestamp_ms > 0 else e["created_at"]
@@ -308,7 +320,7 @@ def event_held_rows(e: dict[str, Any], timestamp_ms: int) -> list[tuple[str, Row
     return [("event_log", fact), ("event_data", event_data_row(e))]
 
 
-def event_data_row(e: dict[str, Any]) -> Row:
+def event_data_row(e: EventCreated) -> Row:
     request = e["request"]
     headers, raw = header_columns(request["headers"])
     ctype = content_type(request["headers"])
@@ -337,7 +349,7 @@ def event_data_row(e: dict[str, Any]) -> Row:
     }
 
 
-def attempt_rows(a: dict[str, Any]) -> list[tuple[str, Row]]:
+def attempt_rows(a: AttemptRecorded) -> list[tuple[str, Row]]:
     """An attempt, and the event's state after it: its event_status (SUCCESSFUL, SCHEDULED,
     FAILED, or CANCELLED when the deliverer found the connection or destination disabled or
     deleted instead of calling it)."""
@@ -388,7 +400,7 @@ def attempt_rows(a: dict[str, Any]) -> list[tuple[str, Row]]:
     return [("attempts", attempt), ("event_log", fact)]
 
 
-def ignored_row(i: dict[str, Any]) -> Row:
+def ignored_row(i: EventIgnored) -> Row:
     return {
         "team_id": i["team_id"],
         "ignored_id": i["ignored_id"],
@@ -401,7 +413,7 @@ def ignored_row(i: dict[str, Any]) -> Row:
     }
 
 
-def config_row(entity_id: str, record: dict[str, Any] | None, offset: int) -> Row:
+def config_row(entity_id: str, record: ConfigChanged | None, offset: int) -> Row:
     """A config state, or a tombstone (record None): ordered by topic offset."""
     if record is None:
         return {
@@ -426,41 +438,47 @@ def config_row(entity_id: str, record: dict[str, Any] | None, offset: int) -> Ro
     }
 
 
+def issue_rows(changed: IssueChanged) -> list[tuple[str, Row]]:
+    """IssueOpened / IssueUpdated / IssueResolved: each carries the whole issue."""
+    issue: Mapping[str, Any] = changed["issue"]
+    return [
+        ("issues", {c: issue[c] for c in ISSUE_COLUMNS}),
+        (
+            "issue_changes",
+            {
+                **{c: issue[c] for c in ISSUE_CHANGE_COLUMNS[:3]},
+                "actor": changed["actor"],
+                "change": changed["change"],
+                "status": issue["status"],
+                "count": issue["count"],
+                "changed_at": changed["changed_at"],
+            },
+        ),
+    ]
+
+
 def project(
-    kind: str, key: str, record: dict[str, Any] | None, timestamp_ms: int, offset: int
+    kind: str, key: str, record: Record | None, timestamp_ms: int, offset: int
 ) -> list[tuple[str, Row]]:
-    """The rows one topic record becomes; `kind` is the topic suffix."""
+    """The rows one topic record becomes; `kind` is the topic suffix. The record is typed by
+    its topic's schema (`cast`: the codec read it against that schema; a record of another
+    kind fails on a missing field, which the projector counts and skips)."""
     if kind == "config":
-        return [("config", config_row(key, record, offset))]
+        return [("config", config_row(key, cast("ConfigChanged | None", record), offset))]
     if record is None:
         return []  # only the config topic has tombstones
     if kind == "requests":
-        return [("requests", request_row(record))]
+        return [("requests", request_row(cast(RequestReceived, record)))]
     if kind == "events":
-        return event_created_rows(record)
+        return event_created_rows(cast(EventCreated, record))
     if kind == "held":
-        return event_held_rows(record, timestamp_ms)
+        return event_held_rows(cast(EventCreated, record), timestamp_ms)
     if kind == "attempts":
-        return attempt_rows(record)
+        return attempt_rows(cast(AttemptRecorded, record))
     if kind == "ignored":
-        return [("ignored_events", ignored_row(record))]
+        return [("ignored_events", ignored_row(cast(EventIgnored, record)))]
     if kind == "issues":
-        # IssueOpened / IssueUpdated / IssueResolved: each carries the whole issue.
-        issue = record["issue"]
-        return [
-            ("issues", {c: issue[c] for c in ISSUE_COLUMNS}),
-            (
-                "issue_changes",
-                {
-                    **{c: issue[c] for c in ISSUE_CHANGE_COLUMNS[:3]},
-                    "actor": record["actor"],
-                    "change": record["change"],
-                    "status": issue["status"],
-                    "count": issue["count"],
-                    "changed_at": record["changed_at"],
-                },
-            ),
-        ]
+        return issue_rows(cast(IssueChanged, record))
     raise ValueError(f"no projection for topic kind {kind!r}")
 
 

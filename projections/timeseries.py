@@ -14,10 +14,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from projections.clickhouse import ident
-from projections.mappers import iso
 from projections.params import Time, to_ms
 from projections.queries import Sql
+from projections.rows import Row
 from projections.views import EVENT_AGGREGATES
+from schemas.times import iso_or_none as iso
 
 MAX_BUCKETS = 1440
 MAX_SPAN = timedelta(days=31)
@@ -155,11 +156,11 @@ def shape(
     end_ms: int,
     bucket_s: int,
     now_ms: int,
-    requests: list[dict],
-    events: list[dict],
-    attempts: list[dict],
-    destinations: list[dict],
-    backlog: list[dict],
+    requests: list[Row],
+    events: list[Row],
+    attempts: list[Row],
+    destinations: list[Row],
+    backlog: list[Row],
 ) -> dict[str, Any]:
     """Rows → the answer: every bucket present (zeros where nothing happened)."""
     times = slots(start_ms, end_ms, bucket_s * 1000)
@@ -169,7 +170,7 @@ def shape(
         statuses.setdefault(row["t"], {})[row["status"]] = int(row["n"])
     tried = {r["t"]: r for r in attempts}
 
-    def latency(row: dict | None, index: int) -> float | None:
+    def latency(row: Row | None, index: int) -> float | None:
         if not row or not row["timed"]:
             return None
         return float(row["q"][index])

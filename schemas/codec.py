@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -62,6 +62,8 @@ RECORD_NAMES = (
 )
 
 Record = dict[str, Any]
+# What a writer hands in: any record's fields, a plain dict or a `schemas.records` TypedDict.
+Fields = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,7 @@ class Codec:
     def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
 
-    def encode(self, name: str, record: Record) -> bytes:
+    def encode(self, name: str, record: Fields) -> bytes:
         schema = self.registry.current(name)
         if schema.write is not None:
             try:
@@ -235,7 +237,7 @@ def default_codec() -> Codec:
     return Codec(contract_registry())
 
 
-def encode(name: str, record: Record) -> bytes:
+def encode(name: str, record: Fields) -> bytes:
     return default_codec().encode(name, record)
 
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
+from schemas.records import ConfigChanged
+
 EntityType = Literal[
     "team", "api_key", "analyst", "source", "destination", "connection", "issue_trigger"
 ]
@@ -104,7 +106,7 @@ Entity = Team | ApiKey | Analyst | Source | Destination | Connection | IssueTrig
 
 def config_record(
     entity_type: EntityType, entity: Mapping[str, Any], *, version: int, now_ms: int | None = None
-) -> dict[str, Any]:
+) -> ConfigChanged:
     """The `ConfigChanged` record of an entity's new state (`version`: one more than the
     state it replaces)."""
     return {

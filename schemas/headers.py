@@ -8,9 +8,10 @@ are not UTF-8 — so a header that is not text is still sent on byte for byte.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-HeaderRecord = dict[str, Any]
+from schemas.records import Header
+
+HeaderRecord = Header
 
 
 def header_record(name: str | bytes, value: str | bytes) -> HeaderRecord:

@@ -3,23 +3,19 @@ one function, so the issues API and the notifications the issues job sends never
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from schemas.ids import derived_id, id_time_ms
+from schemas.times import iso_or_none
 
 STATUSES = ("OPENED", "ACKNOWLEDGED", "RESOLVED", "IGNORED")
 TYPES = ("delivery", "transformation", "backpressure")
 OPEN = ("OPENED", "ACKNOWLEDGED", "IGNORED")  # not resolved: repeats update the issue
 # Notification body types (API.md).
 NOTIFICATION_TYPES = ("issue.opened", "issue.updated", "issue.resolved")
-
-
-def iso_ms(ms: int | None) -> str | None:
-    """RFC 3339 UTC with milliseconds."""
-    if ms is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+# The shortest time a trigger may name (its windows, intervals and backpressure's
+# `oldest_pending_ms`): the API refuses less, and the issues job relies on it.
+MIN_TRIGGER_MS = 1_000
 
 
 def public_issue(state: dict[str, Any]) -> dict[str, Any]:
@@ -35,15 +31,15 @@ def public_issue(state: dict[str, Any]) -> dict[str, Any]:
         "source_id": state.get("source_id"),
         "aggregation_keys": keys,
         "count": state["count"],
-        "first_seen_at": iso_ms(state["first_seen_at"]),
-        "last_seen_at": iso_ms(state["last_seen_at"]),
-        "opened_at": iso_ms(state["opened_at"]),
-        "resolved_at": iso_ms(state.get("resolved_at")),
-        "updated_at": iso_ms(state["updated_at"]),
+        "first_seen_at": iso_or_none(state["first_seen_at"]),
+        "last_seen_at": iso_or_none(state["last_seen_at"]),
+        "opened_at": iso_or_none(state["opened_at"]),
+        "resolved_at": iso_or_none(state.get("resolved_at")),
+        "updated_at": iso_or_none(state["updated_at"]),
         "sample_event_ids": list(state.get("sample_event_ids") or ()),
         "sample_request_ids": list(state.get("sample_request_ids") or ()),
         "detail": state.get("detail"),
-        "paused_at": iso_ms(state.get("paused_at")),
+        "paused_at": iso_or_none(state.get("paused_at")),
     }
 
 

@@ -141,6 +141,7 @@ _PURE_FILES = frozenset(
         "tests/api/test_rules.py",
         "tests/projections/test_operations.py",
         "tests/issues/test_notifications.py",
+        "tests/issues/test_freshness.py",
     }
 )
 

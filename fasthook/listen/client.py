@@ -32,6 +32,7 @@ from schemas.relay import (
     pack_frame,
     unpack_frame,
 )
+from schemas.times import now_iso
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -51,16 +52,12 @@ def backoff_s(failures: int, jitter: float) -> float:
     return base * (0.75 + 0.5 * jitter)
 
 
-def iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
-
-
 def catch_up_query(destination_id: str, since_s: float) -> dict[str, Any]:
     return {
         "destination_id": destination_id,
         "status": "FAILED",
         "error_code": CLI_DISCONNECTED,
-        "created_at[gte]": iso(since_s),
+        "created_at[gte]": now_iso(since_s),
     }
 
 

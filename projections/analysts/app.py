@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +21,7 @@ from projections.clickhouse import Engine
 from projections.errors import EngineError
 from projections.keys import DATABASE, ENGINE, SETTINGS
 from runtime.kafka import ConfigFollower
+from schemas.entities import Analyst
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,12 @@ class ServerGrants:
         self.engine, self.database, self.bounds = engine, database, bounds
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def changed(self, analyst: dict[str, Any], active: bool) -> None:
+    def changed(self, analyst: Analyst, active: bool) -> None:
         task = asyncio.get_running_loop().create_task(self._apply(analyst, active))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _apply(self, analyst: dict[str, Any], active: bool) -> None:
+    async def _apply(self, analyst: Analyst, active: bool) -> None:
         try:
             rows = await self.engine.query(RELATIONS_SQL, {"db": self.database})
             tables = [r["name"] for r in rows if r["engine"] != "View"]

@@ -6,19 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from projections.analysts.protocol import AUTHENTICATION_FAILED, ClickHouseFailure, Credentials
-from schemas.entities import entity_of
-
-Entity = dict[str, Any]
+from schemas.entities import Analyst, entity_of
 
 
 class AnalystView:
     """Active analysts by user name; a revoked or deleted analyst is gone at once."""
 
-    def __init__(self, on_change: Callable[[Entity, bool], None] | None = None) -> None:
-        self._by_name: dict[str, Entity] = {}
+    def __init__(self, on_change: Callable[[Analyst, bool], None] | None = None) -> None:
+        self._by_name: dict[str, Analyst] = {}
         self._name_of: dict[str, str] = {}
         # Called with (entity, active) when an analyst appears or goes (server mode: grants).
         self._on_change = on_change
@@ -34,7 +32,7 @@ class AnalystView:
             if gone is not None and self._on_change:
                 self._on_change(gone, False)
             return
-        entity = entity_of(record)
+        entity = cast(Analyst, entity_of(record))  # its entity_type says so
         active = not entity.get("revoked_at")
         if active:
             self._by_name[entity["name"]] = entity
@@ -42,14 +40,14 @@ class AnalystView:
         if self._on_change:
             self._on_change(entity, active)
 
-    def get(self, name: str) -> Entity | None:
+    def get(self, name: str) -> Analyst | None:
         return self._by_name.get(name)
 
     def __len__(self) -> int:
         return len(self._by_name)
 
 
-def authenticate(view: AnalystView, given: Credentials | None) -> Entity:
+def authenticate(view: AnalystView, given: Credentials | None) -> Analyst:
     """The analyst these credentials name, else ClickHouse's own authentication error."""
     user = given.user if given else "default"
     analyst = view.get(user) if given else None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from schemas.entities import Analyst
 
 _USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -22,7 +23,7 @@ def policy_name(user: str) -> str:
 
 
 def create_user(
-    analyst: Mapping[str, Any], database: str, limits: Mapping[str, int], team_tables: Sequence[str]
+    analyst: Analyst, database: str, limits: Mapping[str, int], team_tables: Sequence[str]
 ) -> list[str]:
     """CREATE USER (readonly, limited) and its grants; a team-scoped analyst also gets one
     row policy over every table that has `team_id` (views read through them: a normal view
@@ -48,7 +49,7 @@ def create_user(
     return statements
 
 
-def drop_user(analyst: Mapping[str, Any], database: str, team_tables: Sequence[str]) -> list[str]:
+def drop_user(analyst: Analyst, database: str, team_tables: Sequence[str]) -> list[str]:
     user = analyst["name"]
     if not _USER.match(user):
         raise ValueError("analyst name is not plain")

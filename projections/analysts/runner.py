@@ -22,9 +22,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
-import chdb
+# `chdb.connect` is an untyped re-export of this one.
+from chdb.state import connect
+from chdb.state.sqlitelike import Connection
 
 from projections.analysts.protocol import (
     TOO_MANY_SIMULTANEOUS_QUERIES,
@@ -37,6 +39,7 @@ from projections.analysts.protocol import (
 from projections.analysts.scope import RELATIONS_SQL, Relation, team_database, team_views
 from projections.analysts.statements import Scope, check
 from runtime.settings import Settings
+from schemas.entities import Analyst
 
 # The nice value of the engine threads running an analyst's statement: the projector, ingress
 # and the query API get the CPU first (raising one's own nice value needs no privilege).
@@ -45,6 +48,9 @@ ANALYST_NICE = 19
 WATCH_S = 0.5
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,12 @@ def _failure(exc: Exception) -> ClickHouseFailure:
     return ClickHouseFailure.from_engine(str(exc))
 
 
+def _text(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> str:
+    """A statement's answer as raw tab-separated text."""
+    text: str = conn.query(sql, "TSVRaw", params=params).bytes().decode()
+    return text
+
+
 class AnalystRunner:
     def __init__(self, dsn: str, database: str, settings: Settings) -> None:
         self.path = os.path.realpath(dsn.removeprefix("chdb://"))
@@ -99,18 +111,18 @@ class AnalystRunner:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._control.shutdown(wait=False, cancel_futures=True)
 
-    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+    async def _in_thread(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._control, fn, *args)
 
     def _version(self) -> str:
-        conn = chdb.connect(self.path)
+        conn = connect(self.path)
         try:
-            return conn.query("SELECT version()", "TSVRaw").bytes().decode()
+            return _text(conn, "SELECT version()")
         finally:
             conn.close()
 
     async def run(
-        self, incoming: Incoming, analyst: dict[str, Any], gone: Callable[[], bool] = lambda: False
+        self, incoming: Incoming, analyst: Analyst, gone: Callable[[], bool] = lambda: False
     ) -> Answer:
         """The statement's answer. `gone` says the client hung up: its statement is then
         killed (as ClickHouse cancels a readonly HTTP query whose client closed)."""
@@ -153,7 +165,7 @@ class AnalystRunner:
                 return await future  # ends at once: QUERY_WAS_CANCELLED
 
     def _kill(self, tag: str) -> None:
-        conn = chdb.connect(self.path)
+        conn = connect(self.path)
         try:
             conn.query(
                 "KILL QUERY WHERE Settings['log_comment'] = {tag:String} ASYNC", params={"tag": tag}
@@ -167,34 +179,18 @@ class AnalystRunner:
         self, incoming: Incoming, chosen: dict[str, str], database: str, scoped: bool
     ) -> Answer:
         began = time.monotonic()
-        conn = chdb.connect(self.path)
+        conn = connect(self.path)
         try:
             try:
-                databases = frozenset(
-                    conn.query("SELECT name FROM system.databases", "TSVRaw")
-                    .bytes()
-                    .decode()
-                    .split()
-                )
+                databases = frozenset(_text(conn, "SELECT name FROM system.databases").split())
                 for name, value in chosen.items():
                     conn.query(f"SET {name} = {_quote(value)}")
                 conn.query("SET readonly = 1")
                 conn.query(f"USE {database}")
-                formatted = (
-                    conn.query(
-                        "SELECT formatQuery({q:String})",
-                        "TSVRaw",
-                        params={"q": escape_param(incoming.sql)},
-                    )
-                    .bytes()
-                    .decode()
-                    .rstrip("\n")
-                )
-                ast = (
-                    conn.query("EXPLAIN AST " + formatted, "TSVRaw", params=incoming.params)
-                    .bytes()
-                    .decode()
-                )
+                formatted = _text(
+                    conn, "SELECT formatQuery({q:String})", {"q": escape_param(incoming.sql)}
+                ).rstrip("\n")
+                ast = _text(conn, "EXPLAIN AST " + formatted, incoming.params)
             except RuntimeError as exc:
                 raise _failure(exc) from None
             refusal = check(
@@ -227,12 +223,10 @@ class AnalystRunner:
                 self._teams.add(team_id)
 
     def _create_team_views(self, team_id: str) -> None:
-        conn = chdb.connect(self.path)
+        conn = connect(self.path)
         try:
-            rows = conn.query(RELATIONS_SQL, "TSVRaw", params={"db": self.database})
-            relations = [
-                Relation(*line.split("\t")) for line in rows.bytes().decode().splitlines() if line
-            ]
+            rows = _text(conn, RELATIONS_SQL, {"db": self.database})
+            relations = [Relation(*line.split("\t")) for line in rows.splitlines() if line]
             for statement in team_views(self.database, team_id, relations):
                 conn.query(statement)
         except RuntimeError as exc:

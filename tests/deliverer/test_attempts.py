@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deliverer.attempts import decide, failed_without_request
-from deliverer.outgoing import build_request
+from deliverer.attempts import attempt_id, decide, failed_without_request
+from deliverer.outgoing import HttpRequest, build_request
 from deliverer.sending import Outcome
 from schemas.ids import id_time_ms
 
@@ -126,6 +126,14 @@ def test_pipeline_attempt_ids_ignore_the_clock(number, trigger, created_shift, n
         attempt_of(event, now_ms=NOW_MS + now_shift).attempt["attempt_id"]
         == attempt_of(make_event(number, trigger)).attempt["attempt_id"]
     )
+
+
+def test_an_attempt_id_known_to_the_caller_is_the_one_recorded():
+    event = make_event(2, "AUTOMATIC")
+    request = HttpRequest("POST", "https://receiver.example/hook", [], b"")
+    known = attempt_id(event)
+    given = decide(event, request, Outcome(204), None, NOW_MS, known).attempt["attempt_id"]
+    assert given == known == attempt_of(event).attempt["attempt_id"]
 
 
 # --- credentials never stored ----------------------------------------------------------------

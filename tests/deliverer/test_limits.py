@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from deliverer.limits import DestinationLimits
+from deliverer.parking import SHORT_WAIT_LIMIT_S, Line
 
 
 def destination(
@@ -71,17 +72,30 @@ async def test_a_free_destination_sends_at_once_and_holds_its_slot_until_done() 
     assert not semaphore.locked() and line.sending == 0
 
 
-async def test_past_its_concurrency_one_event_waits_in_memory_the_next_is_parked() -> None:
+async def full_line(
+    hold_s: float,
+) -> tuple[DestinationLimits, Line, asyncio.Event, list[asyncio.Task[float | None]]]:
+    """One slot (4 global: 2 may wait), taken, and one event waiting for it, until `release`;
+    a delivery has held a slot for `hold_s` so far."""
     limits = DestinationLimits(default_concurrency=1, global_slots=4)
     line, _ = limits._line(destination())
+    line.hold_s = hold_s
     release = asyncio.Event()
-    holder = asyncio.create_task(enter(limits, destination(), "evt_1", release))
+    holder = asyncio.create_task(enter(limits, destination(), "evt_0", release))
     await until(lambda: line.sending == 1)
-    waiter = asyncio.create_task(enter(limits, destination(), "evt_2", release))
+    waiter = asyncio.create_task(enter(limits, destination(), "evt_1", release))
     await until(lambda: limits.waiting == 1)
-    # A third would wait twice as long as a delivery holds a slot: parked, holding nothing.
+    return limits, line, release, [holder, waiter]
+
+
+async def test_past_its_concurrency_one_event_waits_in_memory_the_next_is_parked() -> None:
+    limits, line, release, (holder, waiter) = await full_line(1.0)
+    # A third would wait twice as long as a delivery holds a slot: parked at once, holding
+    # nothing.
+    started = time.monotonic()
     async with limits.slot(destination(), "evt_3") as park_s:
         assert park_s is not None and park_s > 0
+    assert time.monotonic() - started < SHORT_WAIT_LIMIT_S
     assert limits.waiting == 1
     release.set()
     assert await holder is None and await waiter is None
@@ -127,3 +141,28 @@ async def test_a_cancelled_wait_for_its_send_time_gives_the_slot_back() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert not semaphore.locked() and limits.waiting == 0 and line.waiting == 0
+
+
+async def test_a_fast_line_waits_past_the_shared_budget_and_gets_its_slot() -> None:
+    limits, line, release, tasks = await full_line(0.01)
+    tasks += [
+        asyncio.create_task(enter(limits, destination(), f"evt_{i}", release)) for i in (2, 3)
+    ]
+    await until(lambda: limits.waiting == 3)  # one past the budget: its line turns over fast
+    release.set()
+    assert [await task for task in tasks] == [None] * 4
+    assert limits.waiting == 0 and line.sending == 0
+
+
+async def test_a_bounded_wait_ends_in_a_park_when_the_slot_does_not_free() -> None:
+    # Fast so far, then stuck: the holder does not finish.
+    limits, _, release, (holder, waiter) = await full_line(0.01)
+    _, semaphore = limits._line(destination())
+    started = time.monotonic()
+    park_s = await enter(limits, destination(), "evt_2", release)
+    assert park_s is not None and park_s > 0
+    assert time.monotonic() - started >= SHORT_WAIT_LIMIT_S - 0.01  # bounded wait, then parked
+    assert limits.waiting == 1 and semaphore.locked()  # the slot it never got is not taken
+    release.set()
+    assert await holder is None and await waiter is None
+    assert limits.waiting == 0 and not semaphore.locked()

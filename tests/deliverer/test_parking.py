@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from deliverer.parking import (
     MEMORY_WAIT_S,
     RESERVE_HORIZON_S,
     RETURN_LEAD_S,
+    SHORT_WAIT_LIMIT_S,
     Go,
     Line,
     Park,
@@ -76,6 +78,31 @@ def test_waiting_in_memory_is_bounded_per_destination_and_in_total():
     line.hold_s = 0.01  # fast: a longer line still waits briefly
     assert line.may_wait(4, 100, 0.0)
     assert not line.may_wait(100, 100, 0.0)  # the shared budget is spent
+
+
+def test_a_fast_line_waits_past_the_shared_budget_for_a_bounded_time_a_slow_one_parks():
+    line = Line(4)
+    line.waiting = 3
+    assert line.slot_wait(3, 100, 0.0) == math.inf  # within its concurrency and the budget
+    assert line.slot_wait(100, 100, 0.0) == SHORT_WAIT_LIMIT_S  # budget spent, line fast
+    line.waiting = 4
+    line.hold_s = 0.01
+    assert line.slot_wait(4, 100, 0.0) == SHORT_WAIT_LIMIT_S  # past its concurrency: bounded
+    line.waiting = 399  # 400 ahead at 10 ms over 4 slots: a second
+    assert line.slot_wait(100, 100, 0.0) == SHORT_WAIT_LIMIT_S
+    line.waiting = 400
+    assert line.slot_wait(100, 100, 0.0) is None
+    line.waiting, line.hold_s = 4, 10.0  # slow: past its concurrency, the wait is long
+    assert line.slot_wait(4, 100, 0.0) is None
+
+
+def test_a_new_line_lets_a_backlog_wait_until_it_is_seen_to_be_slow():
+    line = Line(100)
+    line.waiting = 900  # a backlog read at start: nothing has finished yet
+    for _ in range(100):
+        line.started(0.0)
+    assert line.slot_wait(1000, 500, 0.05) == SHORT_WAIT_LIMIT_S
+    assert line.slot_wait(1000, 500, 1.0) is None  # a second without an answer: slow
 
 
 def test_a_fast_destination_that_stops_answering_stops_getting_a_long_line():

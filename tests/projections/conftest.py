@@ -1,13 +1,18 @@
-"""The real embedded ClickHouse engine (chdb) for the whole run, a database per test, and the
-projections service running in this process against both.
+"""The real ClickHouse engine for the whole run, a database per test, and the projections
+service running in this process against both.
 
-chdb allows one data path per process, so every test shares the session's path and gets its
-own database. If chdb cannot start, every test that needs it errors loudly (never skips).
+One suite for every back end the machine has: the embedded engine (chdb) always, and a
+ClickHouse server too when `FASTHOOK_TEST_CLICKHOUSE_DSN` names one (e.g.
+`http://default:@127.0.0.1:8123`): each test of this folder then runs once per back end
+(`[chdb]`, `[server]`), through the same client code path the services use. chdb allows one
+data path per process, so every test shares the session's path and gets its own database. If
+an engine cannot start, every test that needs it errors loudly (never skips).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +31,22 @@ from runtime.settings import Settings
 from tests.support.poll import eventually
 
 TEAM = "tm_projections"
+SERVER_DSN = os.environ.get("FASTHOOK_TEST_CLICKHOUSE_DSN", "")
+BACKENDS = ["chdb", "server"] if SERVER_DSN else ["chdb"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def engine(request: pytest.FixtureRequest, engine: Engine) -> AsyncIterator[Engine]:
+    """The back end this run of the suite projects into: the session's chdb engine, or the
+    server (opened once; each test's database dropped by the `db` fixture)."""
+    if request.param == "chdb":
+        yield engine
+        return
+    server = await Engine.open(SERVER_DSN)  # raises EngineError: a loud failure
+    [row] = await server.query("SELECT version() AS version")
+    assert row["version"], "the ClickHouse server answered without a version"
+    yield server
+    await server.close()
 
 
 def api_headers(settings: Settings, team: str | None = TEAM) -> dict[str, str]:

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from projections.mappers import (
     data_view,
     headers_object,
-    iso,
     manual_event,
     replayed_request,
 )
@@ -18,6 +17,7 @@ from router.conversions import request_view
 from schemas.bodies import body_view
 from schemas.ids import id_time_ms, new_id
 from schemas.paging import decode_cursor, encode_cursor
+from schemas.times import iso_or_none as iso
 from tests.projections.records import (
     GUIDE_BODY,
     attempt_record,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import uuid
@@ -33,7 +32,7 @@ import pytest
 from fasthook.embedded import free_port
 from projections.clickhouse import Engine, database_name, resolve_dsn
 from runtime.settings import Settings
-from tests.projections.conftest import TEAM, api_headers
+from tests.projections.conftest import BACKENDS, SERVER_DSN, TEAM, api_headers
 from tests.projections.records import attempt_record, event_record, publish, request_record
 from tests.support.poll import eventually
 from tests.support.processes import service_env
@@ -41,18 +40,15 @@ from tests.support.projections import ProjectionsProcess
 
 ROUTES = ("/v1/requests", "/v1/events", "/v1/attempts")
 PER_PART = 400
-SERVER_DSN = os.environ.get("FASTHOOK_TEST_CLICKHOUSE_DSN", "")
 
 
-@pytest.fixture(params=["chdb", "server"])
+@pytest.fixture(params=BACKENDS)
 async def target(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]:
     """Where the workers write: their own embedded engines, or one ClickHouse server (each
     test its own databases there, dropped afterwards)."""
     if request.param == "chdb":
         yield {"clickhouse_dsn": "", "shared": "", "single": ""}
         return
-    if not SERVER_DSN:
-        pytest.skip("FASTHOOK_TEST_CLICKHOUSE_DSN is not set (no ClickHouse server)")
     suffix = uuid.uuid4().hex[:8]
     names = {
         "clickhouse_dsn": SERVER_DSN,

@@ -90,7 +90,7 @@ async def test_metrics_count_requests_events_and_attempts_apart(
 
 
 def _iso(ms: int) -> str:
-    from projections.mappers import iso
+    from schemas.times import iso_or_none as iso
 
     return iso(ms) or ""
 
