@@ -14,16 +14,19 @@ and a transaction left open by a paused broker holds every read_committed reader
 deliverer) behind it; duplicates with stable ids cost less than that.
 
 No head-of-line blocking: a request that may wait — one of its connections runs a
-transformation (a team's slot, then V8 on the thread pool), or it is a replay (it waits for the
-config view to catch up) — is routed in a task of its own; any other request never waits and
-is routed at once in the loop, its batch's produce futures awaited together in one task. A
+transformation (a team's slot, then V8 on the thread pool), or it is a replay or its source has
+no connection in the view yet (it waits for the config view to catch up) — is routed in a task
+of its own; any other request never waits and is routed at once in the loop, its batch's
+produce futures awaited together in one task. A
 failure to produce (the broker away) is retried, re-routing the request; anything else is a bug:
 the worker stops (`crash`) and its restart routes the request again from the last commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +83,8 @@ class RequestConsumer(GroupConsumer):
         self.transform = transform
         self.metrics = metrics
         self.crash = crash
+        self._synced_ms = 0  # wall-clock ms at which the last completed view sync began
+        self._syncing: asyncio.Task[None] | None = None
 
     def read(self, value: bytes) -> dict[str, Any] | None:
         """The request to route, or None: unreadable (skipped, counted) or not accepted."""
@@ -104,7 +109,7 @@ class RequestConsumer(GroupConsumer):
                 continue
             connections = connections_for(request, self.view.for_source(request["source_id"]))
             job: Job = (message.offset, request, connections)
-            if request.get("replay_of") or any(map(transforms, connections)):
+            if self._needs_sync(request, connections) or any(map(transforms, connections)):
                 self.spawn(self._settle([job], None, finish))
                 continue
             try:
@@ -117,11 +122,33 @@ class RequestConsumer(GroupConsumer):
         if inline:
             self.spawn(self._settle(inline, stored, finish))
 
-    async def _route(self, request: dict[str, Any], connections: list[Connection]) -> list[Stored]:
+    def _needs_sync(self, request: dict[str, Any], connections: list[Connection]) -> bool:
+        """A replay usually follows a rule change made a moment ago; a request of a source with
+        no connection in the view may follow a connection created a moment ago (the API's
+        write reaches this view a little later than the request): either is routed on a view
+        that holds every config change made before it was received."""
         if request.get("replay_of"):
-            # A replay usually follows a rule change made a moment ago: route it on a view
-            # that holds every config change made before it.
-            await self.follower.sync()
+            return True
+        return not connections and request["received_at"] > self._synced_ms
+
+    async def _sync_view(self, since_ms: int) -> None:
+        """Wait until the view holds every config change made before `since_ms` (wall clock):
+        one sync for every request waiting on it, not one each."""
+        while since_ms > self._synced_ms:
+            if self._syncing is None or self._syncing.done():
+                self._syncing = asyncio.create_task(self._sync_once())
+            await asyncio.shield(self._syncing)
+
+    async def _sync_once(self) -> None:
+        began_ms = int(time.time() * 1000)
+        await self.follower.sync()
+        self._synced_ms = max(self._synced_ms, began_ms)
+
+    async def _route(self, request: dict[str, Any], connections: list[Connection]) -> list[Stored]:
+        if self._needs_sync(request, connections):
+            # A replay's own time may be its original's: it waits for a sync begun from now.
+            since_ms = int(time.time() * 1000) if request.get("replay_of") else None
+            await self._sync_view(since_ms if since_ms is not None else request["received_at"])
             connections = connections_for(request, self.view.for_source(request["source_id"]))
         # Times come from the request, not the clock: a request routed again after a crash
         # yields the very same records, which projections then read as one fact.
