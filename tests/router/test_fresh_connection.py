@@ -4,6 +4,8 @@ waits for the view to catch up rather than being routed to nothing."""
 
 from __future__ import annotations
 
+import time
+
 from schemas.codec import encode
 from tests.api.test_guide import guide_connection
 from tests.router.test_router_crash import request_record
@@ -25,7 +27,8 @@ async def test_requests_right_after_the_connection_is_created_are_routed_on_it(
             "connection",
             {**guide_connection(source["id"], destination["id"]), "rules": []},
         )
-        record = request_record(source, 0)
+        # Received now, as the ingress stamps it: after the router's last look at the config.
+        record = {**request_record(source, 0), "received_at": int(time.time() * 1000)}
         await producer.send_and_wait(
             settings.topics.requests,
             encode("RequestReceived", record),
