@@ -54,7 +54,7 @@ kubectl:
 TEST_WORKERS ?= 3
 BESIDE_LOG := .pytest-beside.log
 # The packages `mypy --strict` checks (each added once clean; the rest still to do).
-TYPED := schemas runtime deliverer issues console fasthook api ingress projections
+TYPED := schemas runtime deliverer issues console fasthook api ingress projections router
 # The pure core's own tests (marked `pure`) with its coverage: below 100% of its branches
 # ([tool.coverage] in pyproject.toml) the run fails. Coverage costs the other tests more than
 # it tells (measured: docs/architecture.md), so they run without it. One process: on 3

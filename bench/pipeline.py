@@ -431,6 +431,17 @@ async def _end_to_end(
     return rows
 
 
+def routing_run(quick: bool = False) -> Report:
+    """The routing rows alone (one router worker routing a backlog): `bench.sides routing`."""
+    report = Report("Routing a backlog, one worker", ["what", "count", "throughput", "", "notes"])
+    with ExitStack() as stack_ctx:
+        tmp = Path(stack_ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-")))
+        stack = Stack(tmp)
+        stack_ctx.callback(stack.stop)
+        report.rows += routing(stack, 2_000 if quick else 20_000)
+    return report
+
+
 def run(
     quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
 ) -> Report:

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from deliverer.consuming import ConcurrentConsumer
 from deliverer.delivery import Delivery
 from deliverer.keys import CONSUMERS, KAFKA, METRICS, SETTINGS, VIEW
 from deliverer.metrics import DelivererMetrics
@@ -19,6 +18,7 @@ from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
+from runtime.consuming import ConcurrentConsumer
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.secrets import SecretBox

@@ -21,7 +21,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.attempts import attempt_id, decide, failed_without_request
-from deliverer.consuming import INFRASTRUCTURE_ERRORS
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
@@ -30,6 +29,7 @@ from deliverer.relay import RelayClient, addressed, is_cli
 from deliverer.sending import send
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
+from runtime.consuming import INFRASTRUCTURE_ERRORS
 from runtime.settings import Settings
 from schemas.codec import decode, encode
 from schemas.errors import SchemaError

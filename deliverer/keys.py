@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
-from deliverer.consuming import ConcurrentConsumer
 from deliverer.metrics import DelivererMetrics
 from deliverer.view import DeliveryView
+from runtime.consuming import ConcurrentConsumer
 from runtime.kafka import ServiceKafka
 from runtime.settings import Settings
 

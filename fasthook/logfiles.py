@@ -1,7 +1,7 @@
 """The log files `fasthook run` writes (one per service under `<data dir>/logs/`) and reading
 them back: parsed, merged by time, followed as they grow.
 
-Services log JSON lines (runtime.logs); third-party output (Faust's banner, the broker's)
+Services log JSON lines (runtime.logs); third-party output (the broker's, a traceback)
 is plain text and takes the time of the line before it, so a merge keeps it in place.
 """
 

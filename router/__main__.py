@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from faust import App, Worker
+import logging
 
 from router.app import create_app
-from runtime.loops import use_loop
-from runtime.settings import Settings, load_settings
-
-
-def make_worker(app: App, settings: Settings) -> Worker:
-    worker = Worker(app, loglevel=settings.log_level.lower())
-    # Faust's terminal spinner (on at WARNING and above) sets the root logger to DEBUG so that
-    # it turns for every message: every debug line of aiokafka and Faust (several per record)
-    # would then be made and handled, ~6% of the router's CPU at WARNING.
-    worker.spinner = None
-    return worker
+from runtime.logs import configure_logging
+from runtime.serve import run
+from runtime.settings import load_settings
 
 
 def main() -> None:
     settings = load_settings()
-    # Faust makes its loops itself (the worker's and its consumer thread's).
-    use_loop(settings.event_loop)
-    make_worker(create_app(settings), settings).execute_from_commandline()
+    configure_logging("router", settings.log_level, settings.log_format)
+    logging.getLogger(__name__).info("router starting")
+    run(
+        create_app(settings),
+        settings.router_host,
+        settings.router_port,
+        settings.shutdown_timeout_s,
+        settings.event_loop,
+    )
 
 
 if __name__ == "__main__":

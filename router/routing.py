@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.connections import Connection
-from router.dedupe import dedupe_key
-from router.outgoing import (
+from router.conversions import (
     apply_transformation,
     outgoing_from_request,
     provider_fields,
     request_view,
     transformation_input,
 )
+from router.dedupe import dedupe_key
 from router.transform import TransformationFailed
 from router.validation import InvalidOutput
 from schemas.filters import request_matches

@@ -152,13 +152,14 @@ class Sandboxes:
                 result = self._eval(sandbox, request, context)
                 break
         try:
-            return json.loads(result)
+            output: dict[str, Any] = json.loads(result)
         except RecursionError:
             raise TransformationFailed(
                 "the transformation returned an object nested too deeply"
             ) from None
         except (TypeError, ValueError):
             raise TransformationFailed("the transformation returned no JSON object") from None
+        return output
 
     def _eval(self, sandbox: _Sandbox, request: dict[str, Any], context: dict[str, Any]) -> Any:
         try:

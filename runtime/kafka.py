@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,8 +32,8 @@ from schemas.topics import Topics
 
 log = logging.getLogger(__name__)
 
-# Every process with a Kafka consumer imports this module: its consumers (Faust's included)
-# rest when idle instead of spinning against a broker that answers empty fetches at once.
+# Every process with a Kafka consumer imports this module: its consumers rest when idle
+# instead of spinning against a broker that answers empty fetches at once.
 resting.install()
 
 # Every client is sized from the contract's one record limit (schemas.limits): a producer sends a
@@ -130,13 +130,15 @@ async def leave_group(consumer: AIOKafkaConsumer) -> None:
 
 
 async def assign_from_beginning(
-    consumer: AIOKafkaConsumer, topic: str
+    consumer: AIOKafkaConsumer, topic: str, only: Iterable[int] | None = None
 ) -> dict[TopicPartition, int]:
-    """Assign every partition of `topic` to a started consumer, from the first record; the
-    end offsets as of now tell when the reader has caught up."""
+    """Assign every partition of `topic` (or those numbered in `only`) to a started consumer,
+    from the first record; the end offsets as of now tell when the reader has caught up."""
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise RuntimeSetupError(f"topic {topic} does not exist")
+    if only is not None:
+        partitions = set(partitions) & set(only)
     assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assigned)
     await consumer.seek_to_beginning(*assigned)
@@ -144,10 +146,13 @@ async def assign_from_beginning(
     return ends
 
 
-async def read_compacted(consumer: AIOKafkaConsumer, topic: str) -> dict[str, bytes]:
+async def read_compacted(
+    consumer: AIOKafkaConsumer, topic: str, only: Iterable[int] | None = None
+) -> dict[str, bytes]:
     """Every key's last value on a compacted topic (deleted keys left out), read by a started
-    consumer to the topic's end as of now: how a job restores the state it keeps there."""
-    ends = await assign_from_beginning(consumer, topic)
+    consumer to the topic's end as of now: how a job restores the state it keeps there.
+    `only`: the partitions to read (all by default)."""
+    ends = await assign_from_beginning(consumer, topic, only)
     values: dict[str, bytes] = {}
     while any([await consumer.position(tp) < end for tp, end in ends.items()]):
         for messages in (await consumer.getmany(timeout_ms=200)).values():

@@ -13,9 +13,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 ReadinessCheck = Callable[[], Mapping[str, bool]]
+# More for /readyz's answer beside its checks (progress an operator or a test follows).
+ReadinessDetails = Callable[[], Mapping[str, object]]
 
 
-def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
+def health_routes(
+    readiness: ReadinessCheck, details: ReadinessDetails | None = None
+) -> list[web.RouteDef]:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -23,7 +27,11 @@ def health_routes(readiness: ReadinessCheck) -> list[web.RouteDef]:
         checks = dict(readiness())
         ready = all(checks.values())
         return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks},
+            {
+                "status": "ready" if ready else "not ready",
+                "checks": checks,
+                **(details() if details else {}),
+            },
             status=200 if ready else 503,
         )
 
@@ -39,8 +47,12 @@ def metrics_routes(registry: CollectorRegistry) -> list[web.RouteDef]:
     return [web.get("/metrics", metrics)]
 
 
-def probe_routes(registry: CollectorRegistry, readiness: ReadinessCheck) -> list[web.RouteDef]:
-    return [*health_routes(readiness), *metrics_routes(registry)]
+def probe_routes(
+    registry: CollectorRegistry,
+    readiness: ReadinessCheck,
+    details: ReadinessDetails | None = None,
+) -> list[web.RouteDef]:
+    return [*health_routes(readiness, details), *metrics_routes(registry)]
 
 
 @asynccontextmanager

@@ -4,15 +4,15 @@ A Kafka broker holds an empty fetch for up to fetch.max.wait.ms and answers the 
 arrives: an idle consumer costs nothing and a new record is read at once. The embedded broker
 (noida-db) answers an empty fetch immediately, so aiokafka's background fetcher, which sends the
 next fetch as soon as the last one is answered, spins: thousands of fetches a second, most of a
-core per idle process. Faust's consumer is an aiokafka one too.
+core per idle process.
 
 The fetcher below does the holding on the client side: after an empty answer that came back
 sooner than fetch.max.wait.ms, the next fetch to that broker waits a time that grows with the
 silence (a share of it) and never exceeds `HOLD_MAX_S`. A busy stream is never held (its
 fetches are not empty); the first record after a quiet spell of `s` seconds is read at most
 min(HOLD_SHARE * s, HOLD_MAX_S) later; a real broker, which holds empty fetches itself, is never
-held twice. Installed for every aiokafka consumer of the process (`install`), because Faust
-builds its consumer itself.
+held twice. Installed for every aiokafka consumer of the process (`install`), so that every
+consumer rests, those a library builds itself included.
 """
 
 from __future__ import annotations

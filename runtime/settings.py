@@ -39,7 +39,7 @@ class Settings:
     # destinations); empty = http://api_host:api_port. Behind a load balancer, the API replica
     # holding the sessions (see docs/cli-listen.md).
     relay_url: str = ""
-    # The router (a Faust worker) serves its probes and metrics here.
+    # The router serves its probes and metrics here.
     router_host: str = "127.0.0.1"
     router_port: int = 8082
     # This worker's stable name in its consumer group (Kafka static membership): a worker that

@@ -61,6 +61,10 @@ CATALOG: tuple[TopicSpec, ...] = (
         "dedupe key",
         {"retention.ms": str(7 * DAY_MS), "max.message.bytes": MAX_MESSAGE_BYTES},
     ),
+    # The router's dedupe state: per dedupe key, the first candidate let through in its window.
+    # Partition n holds the state of router.dedupe's partition n; its owner reads it back at
+    # assignment. JSON, internal to the router (record None).
+    TopicSpec("router.dedupe.seen", 8, None, "dedupe key", {"cleanup.policy": "compact"}),
     TopicSpec("attempts", 8, "AttemptRecorded", "event id", {"retention.ms": str(30 * DAY_MS)}),
     # Events of paused connections, until unpaused; keyed by connection id.
     TopicSpec(
@@ -125,6 +129,10 @@ class Topics:
     @property
     def router_dedupe(self) -> str:
         return topic_name(self.namespace, "router.dedupe")
+
+    @property
+    def router_dedupe_seen(self) -> str:
+        return topic_name(self.namespace, "router.dedupe.seen")
 
     @property
     def attempts(self) -> str:

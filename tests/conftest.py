@@ -127,7 +127,7 @@ _PURE_FOLDERS = ("tests/schemas/",)
 _PURE_FILES = frozenset(
     {
         "tests/deliverer/test_retry.py",
-        "tests/deliverer/test_offsets.py",
+        "tests/runtime/test_offsets.py",
         "tests/deliverer/test_limits.py",
         "tests/deliverer/test_attempts.py",
         "tests/deliverer/test_parking.py",

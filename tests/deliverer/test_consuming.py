@@ -9,8 +9,8 @@ import time
 
 from aiokafka.structs import ConsumerRecord
 
-from deliverer import consuming
-from deliverer.consuming import ConcurrentConsumer
+from runtime import consuming
+from runtime.consuming import ConcurrentConsumer
 
 
 async def test_a_commit_that_never_answers_is_given_up_and_the_stop_ends(

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from deliverer.consuming import ConcurrentConsumer
 from deliverer.keys import KAFKA, VIEW
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
+from runtime.consuming import ConcurrentConsumer
 from tests.support.deliverer import attempts_for, declare_pipe, make_event, publish_events
 from tests.support.kafka import committed_total, read_topic
 from tests.support.poll import eventually

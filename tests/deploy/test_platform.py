@@ -14,8 +14,8 @@ from ingress.metrics import IngressMetrics
 from issues.metrics import IssuesMetrics
 from projections.metrics import ProjectionMetrics
 from projections.projector import group_name
-from router.app import create_app
 from router.metrics import RouterMetrics
+from router.requests import group_name as router_group_name
 from runtime.settings import load_settings
 from schemas import limits
 from schemas.topics import Topics
@@ -29,7 +29,7 @@ def test_keda_scales_on_the_groups_the_services_join(kustomize) -> None:
     ns = settings.topic_namespace
     topics = dict(Topics(ns).all())
     # The group ids as the code makes them (the deliverer's is built inline in its app).
-    router_group = create_app(settings).conf.id
+    router_group = router_group_name(settings)
     assert 'f"{ns}-deliverer"' in (KUBERNETES.parents[1] / "deliverer" / "app.py").read_text()
     expected = {
         "fasthook-router": (router_group, topics[f"{ns}.requests"]),

@@ -141,9 +141,9 @@ def test_log_lines_parse_json_text_and_untimed(tmp_path):
     }
     entry = parse("api", json.dumps(record))
     assert entry.ts == record["ts"] and entry.record is not None and entry.record["k"] == 1
-    faust = parse("router", "[2026-01-01 00:00:02,500] [1] [INFO] [^Worker]: Starting...")
-    assert faust.ts == "2026-01-01T00:00:02.500Z" and faust.record is None
-    assert parse("broker", "press Ctrl-C to stop", previous_ts=faust.ts).ts == faust.ts
+    plain = parse("router", "[2026-01-01 00:00:02,500] [1] [INFO] [^Worker]: Starting...")
+    assert plain.ts == "2026-01-01T00:00:02.500Z" and plain.record is None
+    assert parse("broker", "press Ctrl-C to stop", previous_ts=plain.ts).ts == plain.ts
     noise = (
         "noida-db: /lib/x86_64-linux-gnu/libc.so.6: weak version `GLIBC_2.39' not found "
         "(required by noida-db)"

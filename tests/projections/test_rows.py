@@ -13,7 +13,7 @@ from projections.mappers import (
 )
 from projections.params import EventQuery, paginate
 from projections.rows import COLUMNS, as_tuple, project, search_text
-from router.outgoing import request_view
+from router.conversions import request_view
 from schemas.bodies import body_view
 from schemas.ids import id_time_ms, new_id
 from schemas.paging import decode_cursor, encode_cursor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from router.conversions import provider_fields, request_view, transformation_input
 from router.dedupe import dedupe_key
-from router.outgoing import provider_fields, request_view, transformation_input
 from schemas.filters import request_matches
 
 DEDUPE_BY_KEY = {"type": "deduplicate", "window": 60_000, "include_fields": ["idempotency_key"]}

@@ -75,10 +75,9 @@ TRANSFORM = (
 async def test_a_worker_joining_mid_backlog_loses_nothing(
     router, ingress, producer, settings, bootstrap, tmp_path
 ):
-    """A worker joins while the first has a backlog fetched and waiting in its stream: the
-    group rebalances, and what the first worker fetched but never routed is routed by whoever
-    owns its partition now — none of it is committed past unrouted (Faust acks the messages
-    it drops at a rebalance)."""
+    """A worker joins while the first has a backlog fetched and being routed: the group
+    rebalances, and what the first worker fetched but never routed is routed by whoever owns
+    its partition now — none of it is committed past unrouted."""
     source, _, _ = await setup_connection(
         producer, settings, ingress, [{"type": "transformation", "code": TRANSFORM}]
     )

@@ -1,4 +1,4 @@
-"""The router as a real Faust worker: requests in, events and ignored records out."""
+"""The router worker (plain aiokafka): requests in, events and ignored records out."""
 
 from __future__ import annotations
 

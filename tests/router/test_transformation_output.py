@@ -1,4 +1,4 @@
-"""A transformation's output becomes an event only when it can be sent as built (router.outgoing,
+"""A transformation's output becomes an event only when it can be sent as built (router.conversions,
 router.validation); anything else is refused with the field and the reason."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 from yarl import URL
 
-from router.outgoing import apply_transformation, request_view, transformation_input
+from router.conversions import apply_transformation, request_view, transformation_input
 from router.validation import InvalidOutput
 from schemas import limits
 from schemas.codec import encode

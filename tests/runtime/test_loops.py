@@ -1,4 +1,4 @@
-"""Services run on uvloop unless FASTHOOK_EVENT_LOOP=asyncio: serve() and Faust's own loops."""
+"""Services run on uvloop unless FASTHOOK_EVENT_LOOP=asyncio (runtime.serve)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-import threading
 
 import pytest
-import uvloop
 
 from fasthook.embedded import free_port
 from runtime.errors import RuntimeSetupError
-from runtime.loops import loop_factory, use_loop
+from runtime.loops import loop_factory
 from runtime.settings import load_settings
 from tests.support.poll import eventually
 
@@ -62,21 +60,3 @@ async def test_a_served_app_runs_on_the_chosen_loop(name, module):
     finally:
         server.terminate()
         assert await asyncio.to_thread(server.wait, 30) == 0  # a graceful stop on SIGTERM
-
-
-@pytest.mark.parametrize("name", ["uvloop", "asyncio"])
-def test_loops_made_elsewhere_follow_the_choice(name):
-    saved = asyncio.get_event_loop_policy()
-    made: list[asyncio.AbstractEventLoop] = []
-    try:
-        use_loop(name)
-        # As Faust's consumer thread does: a new loop of its own, on another thread.
-        thread = threading.Thread(target=lambda: made.append(asyncio.new_event_loop()))
-        thread.start()
-        thread.join()
-        assert isinstance(made[0], uvloop.Loop) == (name == "uvloop")
-        assert made[0].run_until_complete(asyncio.sleep(0, "ran")) == "ran"
-    finally:
-        for loop in made:
-            loop.close()
-        asyncio.set_event_loop_policy(saved)

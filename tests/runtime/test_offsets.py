@@ -1,4 +1,4 @@
-"""`deliverer.offsets.PartitionOffsets`: the committed offset never moves past a delivery that
+"""`runtime.offsets.PartitionOffsets`: the committed offset never moves past a delivery that
 has not finished, whatever order deliveries finish in (a crash must not skip one)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deliverer.offsets import PartitionOffsets
+from runtime.offsets import PartitionOffsets
 
 
 def test_nothing_started_commits_nothing() -> None:
