@@ -1,6 +1,6 @@
-"""The deliverer's consumer on the real broker: a commit the broker keeps answering with a
-retriable error (aiokafka retries it without end) neither hangs the stop nor holds up the
-commits after it."""
+"""The group consumer (runtime.consuming) on the real broker: a commit the broker keeps
+answering with a retriable error (aiokafka retries it without end) neither hangs the stop nor
+holds up the commits after it."""
 
 from __future__ import annotations
 
