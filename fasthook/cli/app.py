@@ -26,7 +26,8 @@ class Failure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = API_ERROR) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code on the class (a ClassVar); click reads it off the instance.
+        vars(self)["exit_code"] = exit_code
 
     def show(self, file: Any = None) -> None:
         click.echo(f"fasthook: {self.format_message()}", err=True)

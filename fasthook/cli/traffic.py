@@ -3,6 +3,7 @@ in, what went out, and doing it again."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -230,9 +231,8 @@ REQUESTS, EVENTS, ATTEMPTS, IGNORED = (
 def raw_body(session: Session, request_id: str) -> None:
     """Write a request's body to stdout exactly as the provider sent it (bytes, unchanged)."""
     data = session.client().raw(f"/v1/requests/{request_id}/raw_body")
-    stream = click.get_binary_stream("stdout")
-    stream.write(data)
-    stream.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 @EVENTS.command("retry")
