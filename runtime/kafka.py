@@ -109,7 +109,9 @@ def make_group_consumer(
         **CONSUMER_SIZES,
     }
     options.update(overrides)
-    return resting.RestingConsumer(idle_hold_max_s=idle_hold_max_s, **options)
+    return resting.RestingConsumer(
+        idle_hold_max_s=idle_hold_max_s, gather_s=settings.fetch_gather_ms / 1000, **options
+    )
 
 
 async def leave_group(consumer: AIOKafkaConsumer) -> None:

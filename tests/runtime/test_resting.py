@@ -103,3 +103,41 @@ async def test_a_consumer_of_records_that_wait_anyway_may_rest_longer(settings, 
         assert default._fetcher.hold_max_s == HOLD_MAX_S
     finally:
         await default.stop()
+
+
+async def batches_of_a_steady_stream(settings, topics, producer, gather_ms: float) -> list[int]:
+    """Sizes of the batches a consumer gets of 60 records sent 2 ms apart."""
+    consumer = make_group_consumer(
+        settings.with_(fetch_gather_ms=gather_ms), f"{topics.namespace}-gather-{gather_ms:g}"
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe([topics.requests])
+        await consumer.getmany(timeout_ms=3000)  # joined and assigned
+        start = (await consumer.end_offsets([TopicPartition(topics.requests, 0)])).popitem()[1]
+        consumer.seek(TopicPartition(topics.requests, 0), start)
+
+        async def send() -> None:
+            for n in range(60):
+                await producer.send_and_wait(topics.requests, str(n).encode(), partition=0)
+                await asyncio.sleep(0.002)
+
+        sending = asyncio.create_task(send())
+        sizes: list[int] = []
+        deadline = time.monotonic() + 30
+        while sum(sizes) < 60 and time.monotonic() < deadline:
+            got = await consumer.getmany(timeout_ms=200)
+            sizes += [len(messages) for messages in got.values()]
+        await sending
+        assert sum(sizes) == 60
+        return sizes
+    finally:
+        await consumer.stop()
+
+
+async def test_a_steady_stream_is_gathered_into_fewer_fetches(settings, topics, producer):
+    # The gather waits after a fetch that brought records: what arrives meanwhile comes in the
+    # next fetch together (the count, not a time, is what is asserted).
+    gathered = await batches_of_a_steady_stream(settings, topics, producer, 20.0)
+    assert len(gathered) < 60 / 3, gathered
+    assert max(gathered) > 1
