@@ -40,7 +40,7 @@ resting.install()
 # record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
 # full-size record from each of a few partitions.
 PRODUCER_SIZES: dict[str, object] = {"max_request_size": MAX_MESSAGE_BYTES}
-CONSUMER_SIZES: dict[str, object] = {
+CONSUMER_SIZES: dict[str, int] = {
     "max_partition_fetch_bytes": MAX_MESSAGE_BYTES,
     "fetch_max_bytes": 8 * MAX_MESSAGE_BYTES,
 }
