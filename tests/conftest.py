@@ -5,8 +5,10 @@ If the broker cannot start, every test that needs it errors loudly (never skips)
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from runtime.kafka import ensure_topics, make_producer
 from runtime.secrets import generate_key
 from runtime.settings import Settings, load_settings
 from schemas.topics import Topics
+from tests.support.teardown import task_stacks
 
 _counter = itertools.count()
 SECRET_KEY = generate_key()
@@ -158,3 +161,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.conformance)
         if path in _PURE_FILES or path.startswith(_PURE_FOLDERS):
             item.add_marker(pytest.mark.pure)
+
+
+# pytest-timeout shows only the threads' stacks, and a test awaiting something that never comes
+# shows just the event loop in select: shortly before the timeout, every task's stack goes to
+# stderr, which the failure report then holds.
+_STACKS_AHEAD_S = 20.0
+
+
+@pytest.fixture(autouse=True)
+async def _task_stacks_before_the_timeout(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    marker = request.node.get_closest_marker("timeout")
+    timeout = (
+        float(marker.args[0])
+        if marker and marker.args
+        else request.config.getoption("timeout") or 0.0
+    )
+    if timeout <= _STACKS_AHEAD_S:
+        yield
+        return
+
+    def dump() -> None:
+        print(
+            f"--- {request.node.nodeid}: every task, {_STACKS_AHEAD_S:.0f} s before the timeout",
+            file=sys.stderr,
+        )
+        print(task_stacks(), file=sys.stderr)
+
+    handle = asyncio.get_running_loop().call_later(timeout - _STACKS_AHEAD_S, dump)
+    try:
+        yield
+    finally:
+        handle.cancel()

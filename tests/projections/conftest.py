@@ -29,6 +29,7 @@ from projections.migrations import migrate
 from runtime.secrets import PROJECTIONS_TOKEN_HEADER, TEAM_HEADER, projections_token
 from runtime.settings import Settings
 from tests.support.poll import eventually
+from tests.support.teardown import step
 
 TEAM = "tm_projections"
 SERVER_DSN = os.environ.get("FASTHOOK_TEST_CLICKHOUSE_DSN", "")
@@ -135,7 +136,7 @@ async def start_service(settings: Settings) -> Service:
 
 async def stop_service(service: Service) -> None:
     await service.http.close()
-    await service.runner.cleanup()
+    await step("the projections service's cleanup", service.runner.cleanup())
 
 
 @pytest.fixture
