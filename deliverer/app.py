@@ -21,6 +21,7 @@ from deliverer.view import DeliveryView
 from runtime.consuming import ConcurrentConsumer
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
+from runtime.resting import BACKGROUND_HOLD_MAX_S
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
 from schemas.topics import RETRY_TIERS_MS
@@ -28,8 +29,9 @@ from schemas.topics import RETRY_TIERS_MS
 # Events waiting in a tier or for an unpause cost only memory, so many may wait at once.
 WAITING_IN_FLIGHT = 10_000
 # Held events and a retry tier's wait seconds and more anyway: their idle consumers fetch about
-# once a second instead of ten times (six of the deliverer's eight consumers).
-WAITING_REST_S = 1.0
+# once a second instead of ten times (six of the deliverer's eight consumers), as the other
+# records nobody waits on to the millisecond do (runtime.resting).
+WAITING_REST_S = BACKGROUND_HOLD_MAX_S
 # Per partition, what the producer gathers before a send (aiokafka's default: 16 KiB). An
 # attempt record is ~1 KiB, so at a few hundred deliveries in flight the 16 KiB batches were
 # full: each delivery then waited for its partition's batch to drain, every waiter woken at

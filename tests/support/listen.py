@@ -33,6 +33,7 @@ from tests.support.ingress import RunningIngress, start_ingress
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver
+from tests.support.stack import drop_database
 from tests.support.teardown import run_all
 
 
@@ -172,7 +173,7 @@ async def listen_stack(
                 ("ingress", ingress.runner.cleanup),
                 (
                     "database",
-                    lambda: engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}"),
+                    lambda: drop_database(engine, settings),
                 ),
             ]
         )

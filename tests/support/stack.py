@@ -40,6 +40,11 @@ class Stack:
         )
 
 
+async def drop_database(engine: Engine, settings: Settings) -> None:
+    """The test's projections database, gone with its stack."""
+    await engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}")
+
+
 def stack_settings(settings: Settings, engine: Engine) -> Settings:
     """Test settings for a whole stack: loopback destinations allowed, ports of its own, the
     test's database on the session engine."""
@@ -88,7 +93,7 @@ async def running_stack(
                 ("ingress", ingress.runner.cleanup),
                 (
                     "database",
-                    lambda: engine.command(f"DROP DATABASE IF EXISTS {database_name(settings)}"),
+                    lambda: drop_database(engine, settings),
                 ),
             ]
         )
