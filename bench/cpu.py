@@ -70,3 +70,21 @@ def supervised_children(parent_pid: int, names: tuple[str, ...]) -> dict[str, in
         elif len(argv) > 2 and argv[1] == b"-m" and argv[2].decode() in names:
             found[argv[2].decode()] = int(entry.name)
     return found
+
+
+def group_peak_rss_bytes(pgid: int) -> int:
+    """The peak resident set (VmHWM) of every live process in group `pgid`, summed."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rpartition(")")[2].split()[2]) != pgid:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) * 1024
+    return total

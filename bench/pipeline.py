@@ -4,8 +4,11 @@
   routes them through filter-only connections, then through a transformation; requests/s.
 - delivery: N events already on the events topic; a deliverer starts and delivers them to a
   fast receiver on loopback; deliveries/s.
-- end to end: ingress + router + deliverer running; Twilio-like POSTs at a steady rate; the
-  time from the source's 200 to the receiver getting the request (p50/p99), per rate.
+- end to end: ingress + router + deliverer + projections running; Twilio-like POSTs at a steady
+  rate; the time from the source's 200 to the receiver getting the request (p50/p99), per rate,
+  with each process's CPU and broker requests (by kind) per accepted request and its peak RSS.
+  `FASTHOOK_BENCH_E2E_RATES=500,1000 python -m bench --only pipeline` runs these rows alone, at
+  those rates.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from api.config_log import publish_entity
 from api.entities import new_entity, new_team
-from bench.cpu import group_cpu_seconds, snapshot
+from bench.cpu import group_cpu_seconds, group_peak_rss_bytes, snapshot
 from bench.load import percentile
 from bench.procs import Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import EmbeddedBroker, free_port
+from runtime import wire
 from runtime.kafka import ensure_topics, make_producer
 from runtime.secrets import SecretBox, generate_key
 from runtime.settings import Settings, settings_environment
@@ -57,6 +61,7 @@ class Stack:
         self.broker.start()
         self.topics = Topics("bench")
         self.key = generate_key()
+        self.wire = tmp / "wire"
         self.box = SecretBox(self.key)
         self.ports = {
             name: free_port() for name in ("ingress", "router", "deliverer", "projections")
@@ -76,6 +81,11 @@ class Stack:
             # FASTHOOK_EVENT_LOOP=asyncio python -m bench: the same figures on the standard loop.
             event_loop=os.environ.get("FASTHOOK_EVENT_LOOP", "uvloop"),
         )
+        # The same figures with other batching settings, side by side (bench.sides or by hand).
+        for name in ("fetch_gather_ms", "produce_linger_ms"):
+            chosen = os.environ.get(f"FASTHOOK_{name.upper()}")
+            if chosen:
+                self.settings = self.settings.with_(**{name: float(chosen)})
         self.use_namespace("bench")
 
     def use_namespace(self, namespace: str) -> None:
@@ -83,7 +93,8 @@ class Stack:
         self.topics = Topics(namespace)
         asyncio.run(ensure_topics(self.broker.bootstrap, self.topics))
         self.settings = self.settings.with_(topic_namespace=namespace)
-        self.env = settings_environment(self.settings)
+        # Every service counts its broker requests by kind (runtime.wire) into one directory.
+        self.env = settings_environment(self.settings) | {wire.ENV: str(self.wire)}
 
     def start(self, name: str) -> Child:
         child = Child(name, python("-m", name), self.tmp / f"{name}.log", self.env)
@@ -376,6 +387,7 @@ async def _end_to_end(
 ) -> list[list[str]]:
     receiver = Receiver()
     url = await receiver.start()
+    services = {name: pgid for name, pgid in groups.items() if name != "broker"}
     pipe = await stack.declare(url, [{"type": "filter", "path": "/twilio/status"}])
     source_url = f"http://127.0.0.1:{stack.ports['ingress']}/{pipe['source']['token']}"
     rows = []
@@ -400,6 +412,7 @@ async def _end_to_end(
             sent_at: dict[str, float] = {}
             count = int(rate * duration_s)
             cpu_before = snapshot(groups)
+            wire_before = wire.read_counts(stack.wire, services)
             began = time.monotonic()
             tasks = []
             for i in range(count):
@@ -410,7 +423,10 @@ async def _end_to_end(
             await asyncio.gather(*tasks)
             achieved = count / (time.monotonic() - began)
             await receiver.wait_all(set(sent_at), 60)
-            cpu = cpu_per_request(cpu_before, snapshot(groups), max(1, len(sent_at)))
+            accepted = max(1, len(sent_at))
+            cpu = cpu_per_request(cpu_before, snapshot(groups), accepted)
+            trips = wire.per_accepted(wire_before, wire.read_counts(stack.wire, services), accepted)
+            rss = {name: group_peak_rss_bytes(pgid) / 2**20 for name, pgid in groups.items()}
             lags = sorted(
                 max(0.0, receiver.arrived[r] - t) * 1000
                 for r, t in sent_at.items()
@@ -424,6 +440,18 @@ async def _end_to_end(
                     f"p50 {percentile(lags, 0.50):.0f} ms",
                     f"p99 {percentile(lags, 0.99):.0f} ms",
                     (f"{lost} not delivered within 60 s; " if lost else "") + cpu,
+                ]
+            )
+            rows.append(
+                [f"  broker requests per request at {rate}/s", "", "", "", wire.render(trips)]
+            )
+            rows.append(
+                [
+                    f"  peak RSS at {rate}/s",
+                    "",
+                    "",
+                    "",
+                    ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()),
                 ]
             )
     assert receiver.runner is not None
@@ -442,12 +470,34 @@ def routing_run(quick: bool = False) -> Report:
     return report
 
 
+def backlog_aims(rows: list[list[str]]) -> list[tuple[str, bool]]:
+    """The routing and delivery rows against issue 11's aims (one worker each)."""
+    aims = []
+    for label, aim in (("filter only", 4000), ("transformation", 1500)):
+        rate = next(
+            float(r[2].split()[0].replace(",", "")) for r in rows if r[0] == f"routing, {label}"
+        )
+        aims.append((f"routing, {label}, one worker: {rate:,.0f}/s (aim ≥ {aim:,}/s)", rate >= aim))
+    delivered = next(r for r in rows if r[0] == "delivery to a fast receiver")
+    rate = float(delivered[2].split()[0].replace(",", ""))
+    aims.append(
+        (
+            f"deliveries to a fast local receiver, one worker: {rate:,.0f}/s (aim ≥ 4,000/s)",
+            rate >= 4000,
+        )
+    )
+    return aims
+
+
 def run(
     quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
 ) -> Report:
     n = 2_000 if quick else 20_000
     duration = duration_s or (3.0 if quick else 10.0)
     rates = [200, 500] if quick else [200, 500, 1000]
+    chosen = os.environ.get("FASTHOOK_BENCH_E2E_RATES")
+    if chosen:
+        rates = [int(rate) for rate in chosen.split(",")]
     report = Report(
         "Routing, delivery and end-to-end latency",
         ["what", "count", "throughput / p50", "p99", "notes"],
@@ -456,9 +506,10 @@ def run(
         tmp = Path(stack_ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-")))
         stack = Stack(tmp)
         stack_ctx.callback(stack.stop)
-        report.rows += routing(stack, n)
-        stack.use_namespace("bench-delivery")
-        report.rows.append(asyncio.run(_delivery(stack, n)))
+        if not chosen:
+            report.rows += routing(stack, n)
+            stack.use_namespace("bench-delivery")
+            report.rows.append(asyncio.run(_delivery(stack, n)))
         stack.use_namespace("bench-e2e")
         # The whole pipeline, the projector included (it reads every topic).
         groups = {
@@ -469,24 +520,9 @@ def run(
         groups["broker"] = stack.broker.process.pid
         e2e = asyncio.run(_end_to_end(stack, rates, duration, groups))
         report.rows += e2e
-    for label, aim in (("filter only", 4000), ("transformation", 1500)):
-        rate = next(
-            float(r[2].split()[0].replace(",", ""))
-            for r in report.rows
-            if r[0] == f"routing, {label}"
-        )
-        report.aims.append(
-            (f"routing, {label}, one worker: {rate:,.0f}/s (aim ≥ {aim:,}/s)", rate >= aim)
-        )
-    delivered = next(r for r in report.rows if r[0] == "delivery to a fast receiver")
-    rate = float(delivered[2].split()[0].replace(",", ""))
-    report.aims.append(
-        (
-            f"deliveries to a fast local receiver, one worker: {rate:,.0f}/s (aim ≥ 4,000/s)",
-            rate >= 4000,
-        )
-    )
-    top = e2e[-1]
+    if not chosen:
+        report.aims += backlog_aims(report.rows)
+    top = next(r for r in reversed(e2e) if r[0].startswith("end to end"))
     p99 = float(top[3].split()[1])
     report.aims.append(
         (

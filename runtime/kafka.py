@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
-from runtime import resting
+from runtime import resting, wire
 from runtime.errors import RuntimeSetupError
 from runtime.settings import Settings
 from schemas.codec import Record, decode
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # Every process with a Kafka consumer imports this module: its consumers rest when idle
 # instead of spinning against a broker that answers empty fetches at once.
 resting.install()
+# Benchmarks count each process's broker requests by kind (off unless FASTHOOK_COUNT_REQUESTS).
+wire.install()
 
 # Every client is sized from the contract's one record limit (schemas.limits): a producer sends a
 # record of MAX_MESSAGE_BYTES, a consumer fetches one from any partition; one fetch may bring a
@@ -195,6 +197,13 @@ async def ensure_topics(bootstrap: str, topics: Topics, *, replication: int = 1)
 ConfigHandler = Callable[[str, Record | None], None]
 
 
+# After a quiet spell the config followers fetch about twice a second (runtime.resting), instead
+# of ten times: six processes follow the topic, and their idle fetches were half of an idle
+# stack's broker requests. A change then reaches another service at most this much later; a
+# reader waiting for it (`sync`, `verdict`: the API's read-your-writes, the router's fresh
+# connections) wakes its follower, so it waits for no rest.
+CONFIG_HOLD_MAX_S = 0.5
+
 # Refused config records remembered for writers waiting on their own (by offset): refusals
 # are rare, and a writer asks within seconds of its write.
 REFUSALS_KEPT = 10_000
@@ -219,7 +228,8 @@ class ConfigFollower:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = resting.RestingConsumer(
+            idle_hold_max_s=CONFIG_HOLD_MAX_S,
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -287,6 +297,7 @@ class ConfigFollower:
         tp = TopicPartition(self._topic, partition)
         async with asyncio.timeout(timeout_s):
             while self._positions.get(tp, 0) <= offset:
+                self._wake()
                 await self._progress.wait()
         return self._refused.get((partition, offset), Verdict.ACCEPTED)
 
@@ -297,7 +308,14 @@ class ConfigFollower:
         targets = await self._consumer.end_offsets(list(self._consumer.assignment()))
         async with asyncio.timeout(timeout_s):
             while any(self._positions.get(tp, 0) < end for tp, end in targets.items()):
+                self._wake()
                 await self._progress.wait()
+
+    def _wake(self) -> None:
+        """A reader waits: the follower's fetcher stops resting (runtime.resting)."""
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if isinstance(fetcher, resting.RestingFetcher):
+            fetcher.wake()
 
     async def wait_caught_up(self, timeout_s: float | None = None) -> None:
         await asyncio.wait_for(self.caught_up.wait(), timeout_s)

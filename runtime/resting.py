@@ -34,6 +34,10 @@ HOLD_SHARE = 0.25
 # search, issues judged on counts, bulk jobs starting): a fetch a second or two when idle.
 BACKGROUND_HOLD_MAX_S = 1.0
 SEARCH_HOLD_MAX_S = 0.5
+# A fetch that leaves this many records waiting for the consumer (fetched and not yet read, or
+# still on the broker) is a backlog: the next fetch goes at once. Fewer, and the next fetch
+# waits a share of the gather for more to arrive: all of it after a fetch of one record.
+GATHER_TARGET_RECORDS = 64
 
 
 def idle_hold(
@@ -49,6 +53,26 @@ def idle_hold(
     return max(0.0, min(HOLD_SHARE * silence_s, ceiling))
 
 
+def gather_wait(waiting: int, gather_max_s: float, target: int = GATHER_TARGET_RECORDS) -> float:
+    """Seconds to wait before the next fetch after one that brought records.
+
+    `waiting`: records the consumer has not read yet (fetched, or on the broker past what was
+    fetched). A trickle waits up to `gather_max_s`, so the next fetch brings several records
+    instead of one (a fetch, its decode, the broker's answer, a produce and a commit share
+    them); a backlog (`target` or more waiting) does not wait at all. In a steady stream of r
+    records a second this settles at batches of about r * gather_max_s / (1 + r *
+    gather_max_s / target).
+    """
+    if waiting >= target or gather_max_s <= 0:
+        return 0.0
+    return gather_max_s * (1.0 - max(waiting, 0) / target)
+
+
+def _release(hold: asyncio.Future[None]) -> None:
+    if not hold.done():
+        hold.set_result(None)
+
+
 class RestingFetcher(Fetcher):  # type: ignore[misc]
     """aiokafka's fetcher, holding the next fetch to a broker after an early empty answer."""
 
@@ -58,6 +82,38 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         self._quiet_since: dict[int, float] = {}
         self.hold_max_s = HOLD_MAX_S
         self.gather_s = 0.0
+        # Resolved by `wake` to end the holds now resting.
+        self._holding: set[asyncio.Future[None]] = set()
+
+    def wake(self) -> None:
+        """Someone waits for what the broker has now: end the holds resting, and start the
+        silence over, so the next holds are short (a quarter of a silence just begun)."""
+        self._quiet_since.clear()
+        for hold in self._holding:
+            _release(hold)
+
+    async def _rest(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if woken."""
+        loop = asyncio.get_running_loop()
+        hold: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _release, hold)
+        self._holding.add(hold)
+        try:
+            await hold
+        finally:
+            timer.cancel()
+            self._holding.discard(hold)
+
+    def _waiting(self, assignment: Any) -> int:
+        """Records fetched and not read yet, or on the broker past them: the fetcher only
+        fetches a partition whose last fetch was read, so for each partition holding fetched
+        records the lag from the reader's position to the broker's end is both."""
+        waiting = 0
+        for tp in self._records:
+            state = assignment.state_value(tp)  # None: not assigned any more
+            if state is not None and state.highwater is not None and state.has_valid_position:
+                waiting += max(0, state.highwater - state.position)
+        return waiting
 
     async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
         loop = asyncio.get_running_loop()
@@ -65,11 +121,12 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         has_new_data: bool = await super()._proc_fetch_request(assignment, node_id, request)
         if has_new_data:
             self._quiet_since.pop(node_id, None)
-            if self.gather_s > 0:
+            wait = gather_wait(self._waiting(assignment), self.gather_s)
+            if wait > 0:
                 # Records came: the next fetch waits a moment, so it brings what arrives
                 # meanwhile in one answer instead of one record per fetch.
                 try:
-                    await asyncio.sleep(self.gather_s)
+                    await asyncio.sleep(wait)
                 except asyncio.CancelledError:
                     return True
             return True
@@ -80,7 +137,7 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
             # The broker stays "in flight" meanwhile, so the fetcher sends it nothing new. Seeks,
             # resumes and new assignments wait for the hold too: at most HOLD_MAX_S.
             try:
-                await asyncio.sleep(hold)
+                await self._rest(hold)
             except asyncio.CancelledError:
                 # As the fetch itself does: the fetcher cancels and awaits its tasks on close and
                 # on a new assignment, and expects them to end quietly.
