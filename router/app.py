@@ -100,6 +100,7 @@ async def routing(app: web.Application, kafka: ServiceKafka) -> AsyncIterator[No
             settings, app[VIEW], kafka.follower, emitter, transform, metrics, crash
         )
         dedupe = DedupeConsumer(settings, kafka.producer, emitter, crash)
+        emitter.candidate_sent = dedupe.wake
         consumers = (requests, dedupe)
         try:
             for consumer in consumers:

@@ -30,6 +30,7 @@ from router.emitting import WINDOW_HEADER, Emitter, Stored
 from router.routing import Ignored, Routed
 from runtime.consuming import INFRASTRUCTURE_ERRORS, Finish, GroupConsumer, store_outputs
 from runtime.kafka import CONSUMER_SIZES, read_compacted
+from runtime.resting import SEARCH_HOLD_MAX_S
 from runtime.settings import Settings
 from schemas.codec import decode
 from schemas.errors import SchemaError
@@ -37,6 +38,11 @@ from schemas.errors import SchemaError
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 512
+# Candidates come only from deduplicating connections, and the worker that routes one wakes its
+# own dedupe consumer (Emitter.candidate_sent): idle, this consumer fetches twice a second, not
+# ten times. A candidate whose partition another worker owns waits at most this long after a
+# quiet spell.
+IDLE_HOLD_MAX_S = SEARCH_HOLD_MAX_S
 FORGET_EVERY_S = 30.0
 
 
@@ -54,6 +60,7 @@ class DedupeConsumer(GroupConsumer):
             f"{settings.topic_namespace}-router-dedupe",
             MAX_IN_FLIGHT,
             member=settings.member_name("router-dedupe"),
+            idle_hold_max_s=IDLE_HOLD_MAX_S,
         )
         self.settings = settings
         self.state_topic = settings.topics.router_dedupe_seen

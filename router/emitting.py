@@ -7,6 +7,7 @@ future of its outcomes is resolved (the record stored, acks=all).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
@@ -27,6 +28,8 @@ class Emitter:
     producer: AIOKafkaProducer
     topics: Topics
     metrics: RouterMetrics
+    # Told when a candidate goes to the dedupe topic: the dedupe consumer rests long when idle.
+    candidate_sent: Callable[[], None] = lambda: None
 
     async def emit(self, outcome: Routed | Ignored) -> Stored:
         if isinstance(outcome, Ignored):
@@ -38,12 +41,14 @@ class Emitter:
             )
         if outcome.dedupe is not None:
             key, window_ms = outcome.dedupe
-            return await self._send(
+            stored = await self._send(
                 self.topics.router_dedupe,
                 key,
                 encode("EventCreated", outcome.event),
                 [(WINDOW_HEADER, str(window_ms).encode())],
             )
+            self.candidate_sent()
+            return stored
         self.metrics.count(self.metrics.outcomes, "EVENT")
         return await self._send(
             self.topics.events, outcome.event["event_id"], encode("EventCreated", outcome.event)

@@ -30,7 +30,7 @@ from aiokafka.structs import ConsumerRecord
 
 from runtime.kafka import IdleFetch, make_group_consumer
 from runtime.offsets import PartitionOffsets
-from runtime.resting import HOLD_MAX_S
+from runtime.resting import HOLD_MAX_S, RestingFetcher
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,14 @@ class GroupConsumer:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def wake(self) -> None:
+        """Records for this group were just produced (by this process): its idle fetcher stops
+        resting (runtime.resting), so a consumer that rests long when idle reads them at once
+        when its own process wrote them."""
+        fetcher = getattr(self.consumer, "_fetcher", None)
+        if isinstance(fetcher, RestingFetcher):
+            fetcher.wake()
 
     def assignment(self) -> set[TopicPartition]:
         assigned: set[TopicPartition] = self.consumer.assignment()

@@ -82,14 +82,14 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         self._quiet_since: dict[int, float] = {}
         self.hold_max_s = HOLD_MAX_S
         self.gather_s = 0.0
-        # Resolved by `wake` to end the holds now resting.
-        self._holding: set[asyncio.Future[None]] = set()
+        # The holds now resting (resolved by `wake` to end them) and when each would end.
+        self.holding: dict[asyncio.Future[None], float] = {}
 
     def wake(self) -> None:
         """Someone waits for what the broker has now: end the holds resting, and start the
         silence over, so the next holds are short (a quarter of a silence just begun)."""
         self._quiet_since.clear()
-        for hold in self._holding:
+        for hold in self.holding:
             _release(hold)
 
     async def _rest(self, seconds: float) -> None:
@@ -97,12 +97,12 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         hold: asyncio.Future[None] = loop.create_future()
         timer = loop.call_later(seconds, _release, hold)
-        self._holding.add(hold)
+        self.holding[hold] = loop.time() + seconds
         try:
             await hold
         finally:
             timer.cancel()
-            self._holding.discard(hold)
+            del self.holding[hold]
 
     def _waiting(self, assignment: Any) -> int:
         """Records fetched and not read yet, or on the broker past them: the fetcher only

@@ -79,12 +79,12 @@ class Settings:
     # The ingress answers on its records' acks and keeps 1 ms.
     produce_linger_ms: float = 5.0
     # After a fetch that brought records, a group consumer (router, deliverer, projector) waits
-    # this long before its next fetch, gathering what arrives meanwhile into one batch: what
-    # fetch.min.bytes / fetch.max.wait.ms do on a Kafka broker, which the embedded one does not
-    # do. At a steady few hundred requests a second, fetches carry a few records instead of one
-    # (docs/benchmarks.md: a fifth less CPU per request across the pipeline); a backlog's
-    # fetches are full anyway. 0 fetches again at once.
-    fetch_gather_ms: float = 5.0
+    # up to this long before its next fetch, gathering what arrives meanwhile into one batch:
+    # what fetch.min.bytes / fetch.max.wait.ms do on a Kafka broker, which the embedded one does
+    # not do. The wait shrinks with the records still waiting for the consumer and is none in a
+    # backlog (runtime.resting.gather_wait): at a steady few hundred requests a second, fetches
+    # carry ten records instead of one or two (docs/benchmarks.md). 0 fetches again at once.
+    fetch_gather_ms: float = 20.0
     retry_after_s: int = 5
     shutdown_timeout_s: float = 15.0
     # The issues job serves its probes and metrics (open issues by type) here.

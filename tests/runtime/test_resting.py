@@ -10,8 +10,21 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtime.kafka import assign_from_beginning, make_group_consumer
-from runtime.resting import HOLD_MAX_S, HOLD_SHARE, RestingFetcher, idle_hold
+from runtime.kafka import (
+    CONFIG_HOLD_MAX_S,
+    ConfigFollower,
+    assign_from_beginning,
+    make_group_consumer,
+)
+from runtime.resting import (
+    GATHER_TARGET_RECORDS,
+    HOLD_MAX_S,
+    HOLD_SHARE,
+    RestingFetcher,
+    gather_wait,
+    idle_hold,
+)
+from tests.support.resting import rest_long
 
 seconds = st.floats(min_value=0, max_value=3600, allow_nan=False)
 
@@ -141,3 +154,86 @@ async def test_a_steady_stream_is_gathered_into_fewer_fetches(settings, topics, 
     gathered = await batches_of_a_steady_stream(settings, topics, producer, 20.0)
     assert len(gathered) < 60 / 3, gathered
     assert max(gathered) > 1
+
+
+@given(
+    waiting=st.integers(min_value=-10, max_value=10_000),
+    more=st.integers(min_value=0, max_value=10_000),
+    gather_max=st.floats(min_value=0, max_value=1, allow_nan=False),
+)
+def test_a_gather_is_bounded_and_shorter_the_more_records_wait(waiting, more, gather_max):
+    wait = gather_wait(waiting, gather_max)
+    assert 0 <= wait <= gather_max
+    assert gather_wait(waiting + more, gather_max) <= wait  # more waiting never waits longer
+
+
+def test_a_backlog_is_fetched_at_once_and_a_single_record_waits_the_whole_gather():
+    assert gather_wait(GATHER_TARGET_RECORDS, 0.02) == 0
+    assert gather_wait(100_000, 0.02) == 0
+    assert gather_wait(0, 0.02) == 0.02
+    assert 0 < gather_wait(1, 0.02) < 0.02
+
+
+async def test_a_backlog_counts_as_waiting_so_the_next_fetch_is_not_held(
+    settings, topics, producer
+):
+    # What the gather looks at after a fetch: records fetched and not read yet (or still on the
+    # broker). A backlog is all of them, so the gather (a minute here) is not waited.
+    for n in range(300):
+        await producer.send(topics.requests, str(n).encode(), partition=0)
+    await producer.flush()
+    consumer = make_group_consumer(
+        settings.with_(fetch_gather_ms=60_000), f"{topics.namespace}-backlog"
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topics.requests, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        first = await consumer.getmany(tp, timeout_ms=20_000, max_records=10)
+        assert len(first[tp]) == 10
+        fetcher = consumer._fetcher
+        waiting = fetcher._waiting(fetcher._subscriptions.subscription.assignment)
+        assert waiting == 290
+        assert gather_wait(waiting, fetcher.gather_s) == 0
+        assert fetcher.gather_s == 60
+        rest = await consumer.getmany(tp, timeout_ms=20_000)
+        assert [m.value for m in first[tp] + rest[tp]] == [str(n).encode() for n in range(300)]
+    finally:
+        await consumer.stop()
+
+
+async def test_a_woken_fetcher_ends_its_rest_at_once(bootstrap, topics, producer):
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await assign_from_beginning(consumer, topics.events, only=[0])
+        await rest_long(consumer._fetcher)
+        await producer.send_and_wait(topics.events, b"now", partition=0)
+        consumer._fetcher.wake()
+        # Without the wake the record waits out the 30 s hold.
+        started = time.monotonic()
+        batches = await consumer.getmany(timeout_ms=15_000)
+        assert [m.value for ms in batches.values() for m in ms] == [b"now"]
+        assert time.monotonic() - started < 15
+    finally:
+        await consumer.stop()
+
+
+async def test_a_config_reader_waiting_wakes_its_resting_follower(settings, topics, producer):
+    applied: list[str] = []
+    follower = ConfigFollower(
+        settings.kafka_bootstrap, topics.config, lambda k, r: applied.append(k)
+    )
+    await follower.start()
+    try:
+        await follower.wait_caught_up(20)
+        assert isinstance(follower._consumer._fetcher, RestingFetcher)
+        assert follower._consumer._fetcher.hold_max_s == CONFIG_HOLD_MAX_S
+        await rest_long(follower._consumer._fetcher)
+        await producer.send_and_wait(topics.config, None, key=b"ent_1")  # a tombstone
+        # sync() returns once the view holds it: within its 15 s only if it woke the follower.
+        await follower.sync(timeout_s=15)
+        assert follower.applied == 1
+    finally:
+        await follower.stop()
