@@ -125,9 +125,12 @@ class GroupConsumer:
         *,
         member: str | None = None,
         drain_on_stop: bool = True,
-        idle_rest_s: float = 0.1,
+        idle_rest_s: float = COMMIT_EVERY_S,
         idle_hold_max_s: float = HOLD_MAX_S,
     ) -> None:
+        # idle_rest_s: how long the loop waits for records before it comes round anyway (to
+        # commit what finished since). Records wake it at once, so this only sets how late
+        # the last offsets of a burst are committed, and how often an idle loop wakes.
         self.drain_on_stop = drain_on_stop
         self.topics = topics
         self.group = group
@@ -280,7 +283,7 @@ class ConcurrentConsumer(GroupConsumer):
         *,
         drain_on_stop: bool = True,
         skip_failed: bool = True,
-        idle_rest_s: float = 0.1,
+        idle_rest_s: float = COMMIT_EVERY_S,
         idle_hold_max_s: float = HOLD_MAX_S,
     ) -> None:
         super().__init__(
