@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from deliverer.signatures import verify
 from tests.support.deliverer import attempts_for, declare_pipe, make_event, publish_events
@@ -185,9 +186,15 @@ async def test_exhausted_retries_end_failed_and_a_manual_retry_is_one_more_attem
             return len(receiver.received) >= 4
 
         await eventually(four, 10, "the manual attempt")
-        attempts = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
-            event["event_id"]
-        ]
+
+        # Its attempt record follows the answer (the deliverer's producer lingers): wait for it.
+        async def manual_recorded() -> list[dict[str, Any]]:
+            found = (await attempts_for(bootstrap, settings, [event["event_id"]], 1))[
+                event["event_id"]
+            ]
+            return found if found[-1]["trigger"] == "MANUAL" else []
+
+        attempts = await eventually(manual_recorded, 10, "the manual attempt recorded")
         last = attempts[-1]
         assert (last["trigger"], last["attempt_number"], last["event_status"]) == (
             "MANUAL",
