@@ -204,15 +204,15 @@ class Sandboxes:
             stop = start + 1 if one_by_one else len(encoded)
             try:
                 done, stopped = self._attempt(team_id, code, env, encoded[start:stop])
-            except TransformationFailed as failed:  # the code's top level failed: no isolate
-                return outcomes + [failed] * (len(encoded) - start)
+            except TransformationFailed as unmade:  # the code's top level failed: no isolate
+                return outcomes + [unmade] * (len(encoded) - start)
             outcomes += done
             if stopped is None:
                 continue
-            why, failed = stopped
+            why, error = stopped
             verdict = after_stop(len(done), stop - start, why)
             if verdict is Next.FAIL:
-                outcomes.append(failed)
+                outcomes.append(error)
             elif verdict is Next.ONE_BY_ONE:
                 one_by_one = True
         return outcomes
