@@ -54,6 +54,29 @@ def request_view(
     }
 
 
+def view_after(
+    view: dict[str, Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    provider: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """request_view(after, provider), where outgoing request `before` had view `view`: the
+    parts a transformation left as they were (apply_transformation keeps them, the very same
+    objects) are not parsed again — the body above all."""
+    if after["headers"] is not before["headers"]:
+        return request_view(after, provider)
+    return {
+        **view,
+        "body": view["body"]
+        if after["body"] is before["body"]
+        else body_view(after["body"], content_type_of(after["headers"])),
+        "path": after["path"],
+        "query": view["query"]
+        if after["query"] is before["query"]
+        else parse_query_string(after["query"]),
+    }
+
+
 def transformation_input(view: dict[str, Any], outgoing: dict[str, Any]) -> dict[str, Any]:
     """The `request` a transformation gets (Hookdeck's shape): `query` is the raw string."""
     return {

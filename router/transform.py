@@ -26,7 +26,7 @@ MEMORY_LIMIT_BYTES = 64 * 1024 * 1024
 # so that an idle one can always be evicted.
 MEMORY_BUDGET_BYTES = 1024 * 1024 * 1024
 # What a request fails with when the code broke the runner it shares its global scope with.
-BROKEN_RUNNER = "the transformation's results could not be read (does the code replace __fh?)"
+BROKEN_RUNNER = "the transformation's results could not be read back (did it replace built-ins?)"
 # Isolates are made one at a time: a router once died in V8's own start-up checks
 # ("Check failed: !IsConfigurablePoolInitialized()") with several made at once.
 _MAKING = threading.Lock()
@@ -235,7 +235,7 @@ class Sandboxes:
                 break
         lines = results_text(answer)
         if lines is None or len(lines) != len(encoded):
-            return [], (Stop.ERROR, TransformationFailed(BROKEN_RUNNER))
+            return [TransformationFailed(BROKEN_RUNNER)] * len(encoded), None
         return [_output(line) for line in lines], None
 
     def _stopped(

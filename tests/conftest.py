@@ -140,6 +140,7 @@ _PURE_FILES = frozenset(
         "tests/router/test_routing.py",
         "tests/router/test_dedupe.py",
         "tests/router/test_hops.py",
+        "tests/router/test_batching.py",
         # The filter grammar and the query routes as the API and projections hold them.
         "tests/api/test_rules.py",
         "tests/projections/test_operations.py",
