@@ -15,12 +15,22 @@ not be that request's own fault, from it again:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from enum import Enum
 
 # A batch call's JSON input at most (beyond a single request, which always goes): the isolate's
 # heap holds the parsed batch at once, and must leave room for the code under its memory limit.
 BATCH_BYTES = 1024 * 1024
+
+
+# (team id, code, env as JSON): the requests that may share an isolate, and a batch. It holds
+# the code itself: Python caches a string's hash, so finding it costs no digest of the code.
+Key = tuple[str, str, str]
+
+
+def batch_key(team_id: str, code: str, env: dict[str, str]) -> Key:
+    return (team_id, code, json.dumps(env, sort_keys=True))
 
 
 class Stop(Enum):

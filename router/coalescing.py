@@ -11,10 +11,10 @@ time per key: they would queue for the key's one isolate anyway.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from router.batching import Key, batch_key
 from router.transform import Outcome, TransformationFailed
 
 # Requests per batch at most: enough to spread V8's per-call cost thin, few enough that one
@@ -33,7 +33,7 @@ class Batches:
             raise ValueError("a batch holds at least one request")
         self._run = run
         self.max_batch = max_batch
-        self._waiting: dict[tuple[str, str, str], _Waiting] = {}
+        self._waiting: dict[Key, _Waiting] = {}
         self._drainers: set[asyncio.Task[None]] = set()
 
     async def transform(
@@ -45,7 +45,7 @@ class Batches:
         context: dict[str, Any],
     ) -> dict[str, Any]:
         """The request's transformation output (router.routing.Transform), run in a batch."""
-        key = (team_id, code, json.dumps(env, sort_keys=True))
+        key = batch_key(team_id, code, env)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(key)
         if waiting is None:
@@ -61,7 +61,7 @@ class Batches:
 
     async def _drain(
         self,
-        key: tuple[str, str, str],
+        key: Key,
         team_id: str,
         code: str,
         env: dict[str, str],

@@ -16,7 +16,15 @@ from typing import Any
 
 from py_mini_racer import MiniRacer
 
-from router.batching import Next, Stop, after_stop, chunk_bounds, results_text
+from router.batching import (
+    Key,
+    Next,
+    Stop,
+    after_stop,
+    batch_key,
+    chunk_bounds,
+    results_text,
+)
 from schemas.transformations import function_source
 
 TIMEOUT_S = 1.0
@@ -107,7 +115,7 @@ class Sandboxes:
         self.timeout_s = timeout_s
         self.memory_bytes = memory_bytes
         self.max_isolates = memory_budget_bytes // memory_bytes
-        self._cache: OrderedDict[tuple[str, str, str], _Sandbox] = OrderedDict()
+        self._cache: OrderedDict[Key, _Sandbox] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -129,9 +137,7 @@ class Sandboxes:
         return _Sandbox(racer, threading.Lock())
 
     def _sandbox(self, team_id: str, code: str, env: dict[str, str]) -> _Sandbox:
-        # The key holds the code itself: Python caches a string's hash, so finding the isolate
-        # of a batch costs no digest of the code.
-        key = (team_id, code, json.dumps(env, sort_keys=True))
+        key = batch_key(team_id, code, env)
         with self._lock:
             found = self._cache.get(key)
             if found is not None:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router.batching import BATCH_BYTES, Next, Stop, after_stop, chunk_bounds, results_text
+from router.batching import (
+    BATCH_BYTES,
+    Next,
+    Stop,
+    after_stop,
+    batch_key,
+    chunk_bounds,
+    results_text,
+)
 
 
 @given(st.lists(st.integers(min_value=0, max_value=3000)), st.integers(1, 5000))
@@ -79,3 +87,11 @@ def test_an_answer_the_code_broke_is_not_read(answer) -> None:
 def test_an_output_json_stringify_made_nothing_of_is_an_empty_line() -> None:
     assert results_text("1\n") == [""]
     assert results_text("0\n") == []
+
+
+def test_requests_share_a_batch_only_with_the_same_team_code_and_env() -> None:
+    assert batch_key("tm_a", "c", {"A": "1", "B": "2"}) == batch_key(
+        "tm_a", "c", {"B": "2", "A": "1"}
+    )
+    assert batch_key("tm_a", "c", {}) != batch_key("tm_b", "c", {})
+    assert batch_key("tm_a", "c", {}) != batch_key("tm_a", "c", {"A": "1"})
