@@ -62,14 +62,16 @@ def view_after(
 ) -> dict[str, Any]:
     """request_view(after, provider), where outgoing request `before` had view `view`: the
     parts a transformation left as they were (apply_transformation keeps them, the very same
-    objects) are not parsed again — the body above all."""
-    if after["headers"] is not before["headers"]:
-        return request_view(after, provider)
+    objects) are not parsed again — the body above all, which is read by its content type."""
+    same_headers = after["headers"] is before["headers"]
+    content_type = content_type_of(after["headers"])
+    same_body = after["body"] is before["body"] and (
+        same_headers or content_type == content_type_of(before["headers"])
+    )
     return {
         **view,
-        "body": view["body"]
-        if after["body"] is before["body"]
-        else body_view(after["body"], content_type_of(after["headers"])),
+        "headers": view["headers"] if same_headers else header_map(after["headers"]),
+        "body": view["body"] if same_body else body_view(after["body"], content_type),
         "path": after["path"],
         "query": view["query"]
         if after["query"] is before["query"]

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router.conversions import apply_transformation, request_view, transformation_input, view_after
-from tests.router.test_transformation_output import ORIGINAL
+from tests.router.test_transformation_output import FORM_BODY, ORIGINAL
 
 PROVIDER = {"event_type": "message.failed"}
+FORM_TEXT = FORM_BODY.decode()  # a form body read as plain text
 
 
 @given(
@@ -43,3 +44,15 @@ def test_what_the_transformation_left_alone_is_not_parsed_again() -> None:
     after = view_after(view, ORIGINAL, changed, PROVIDER)
     assert after["path"] == "/elsewhere"
     assert after["body"] is view["body"] and after["query"] is view["query"]
+
+
+def test_a_header_change_keeps_the_body_view_unless_the_content_type_changed() -> None:
+    view = request_view(ORIGINAL, PROVIDER)
+    before = transformation_input(view, ORIGINAL)
+    headers = {**before["headers"], "x-status": "failed"}
+    changed = apply_transformation(ORIGINAL, before, {**before, "headers": headers})
+    after = view_after(view, ORIGINAL, changed, PROVIDER)
+    assert after["headers"]["x-status"] == "failed" and after["body"] is view["body"]
+    retyped = {**before["headers"], "content-type": "text/plain"}
+    changed = apply_transformation(ORIGINAL, before, {**before, "headers": retyped})
+    assert view_after(view, ORIGINAL, changed, PROVIDER)["body"] == FORM_TEXT
