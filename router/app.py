@@ -70,6 +70,9 @@ async def transformations(settings: Settings, metrics: RouterMetrics) -> AsyncIt
         yield Batches(run).transform
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        # Each isolate closed once its running call ends (within the time limit), on a thread:
+        # the loop goes on meanwhile.
+        await asyncio.to_thread(sandboxes.close)
 
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:

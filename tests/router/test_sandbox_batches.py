@@ -141,3 +141,15 @@ def test_code_that_cannot_run_fails_every_request_of_its_batch(code, why) -> Non
     batch = Sandboxes().run_batch("tm_a", code, {}, items(["ok"] * 3))
     assert len(batch) == 3
     assert all(isinstance(o, TransformationFailed) and why in str(o) for o in batch), batch
+
+
+def test_closed_sandboxes_close_every_isolate_and_make_no_new_one() -> None:
+    sandboxes = Sandboxes()
+    sandboxes.run_batch("tm_a", MIXED, {}, items(["ok"]))
+    sandboxes.run_batch("tm_b", MIXED, {}, items(["ok"]))
+    sandboxes.close()
+    assert sandboxes.live == 0
+    # Not the code's failure: nothing a request could be recorded as ignored for.
+    with pytest.raises(RuntimeError, match="closed"):
+        sandboxes.run_batch("tm_a", MIXED, {}, items(["ok"]))
+    assert sandboxes.live == 0
