@@ -24,8 +24,8 @@ addHandler('transform', (request, context) => {
 class Recorded:
     """The real sandboxes, on a thread as the router runs them, noting every batch sent."""
 
-    def __init__(self) -> None:
-        self.sandboxes = Sandboxes()
+    def __init__(self, sandboxes: Sandboxes) -> None:
+        self.sandboxes = sandboxes
         self.batches: list[tuple[str, list[str]]] = []
 
     async def run(
@@ -43,8 +43,10 @@ async def transform(batches: Batches, team: str, i: int, do: str = "ok") -> Any:
         return failed
 
 
-async def test_requests_waiting_together_go_in_few_batches_each_with_its_own_outcome() -> None:
-    recorded = Recorded()
+async def test_requests_waiting_together_go_in_few_batches_each_with_its_own_outcome(
+    opened,
+) -> None:
+    recorded = Recorded(opened())
     batches = Batches(recorded.run, max_batch=8)
     kinds = ["throw" if i % 5 == 3 else "ok" for i in range(40)]
     results = await asyncio.gather(*(transform(batches, "tm_a", i, k) for i, k in enumerate(kinds)))
@@ -60,8 +62,8 @@ async def test_requests_waiting_together_go_in_few_batches_each_with_its_own_out
     assert batches._waiting == {}  # nobody waits: the key's drainer is gone
 
 
-async def test_a_lone_request_is_sent_at_once_and_teams_never_share_a_batch() -> None:
-    recorded = Recorded()
+async def test_a_lone_request_is_sent_at_once_and_teams_never_share_a_batch(opened) -> None:
+    recorded = Recorded(opened())
     batches = Batches(recorded.run)
     assert (await transform(batches, "tm_a", 0))["headers"] == {"x-id": "tm_a-0"}
     assert recorded.batches == [("tm_a", ["tm_a-0"])]
@@ -73,8 +75,8 @@ async def test_a_lone_request_is_sent_at_once_and_teams_never_share_a_batch() ->
     assert {team for team, _ in recorded.batches} == {"tm_a", "tm_b"}
 
 
-async def test_a_waiter_cancelled_is_left_out_and_the_others_are_answered() -> None:
-    recorded = Recorded()
+async def test_a_waiter_cancelled_is_left_out_and_the_others_are_answered(opened) -> None:
+    recorded = Recorded(opened())
     batches = Batches(recorded.run)
     first = asyncio.create_task(transform(batches, "tm_a", 0))
     await asyncio.sleep(0)  # the first batch is on its way; the next ones queue behind it
@@ -89,8 +91,8 @@ async def test_a_waiter_cancelled_is_left_out_and_the_others_are_answered() -> N
     assert "tm_a-2" not in [rid for _, ids in recorded.batches for rid in ids]
 
 
-async def test_a_batch_that_breaks_fails_its_waiters_and_the_next_ones_still_run() -> None:
-    sandboxes = Sandboxes()
+async def test_a_batch_that_breaks_fails_its_waiters_and_the_next_ones_still_run(opened) -> None:
+    sandboxes = opened()
     calls = 0
 
     async def run(team_id: str, code: str, env: dict[str, str], items: list[Item]) -> list[Outcome]:
@@ -107,6 +109,6 @@ async def test_a_batch_that_breaks_fails_its_waiters_and_the_next_ones_still_run
     assert (await transform(batches, "tm_a", 1))["headers"] == {"x-id": "tm_a-1"}
 
 
-def test_a_batch_holds_at_least_one_request() -> None:
+def test_a_batch_holds_at_least_one_request(opened) -> None:
     with pytest.raises(ValueError):
-        Batches(Recorded().run, max_batch=0)
+        Batches(Recorded(opened()).run, max_batch=0)

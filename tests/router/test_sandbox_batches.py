@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.transform import Sandboxes, TransformationFailed
+from router.transform import TransformationFailed
 
 # What the handler does is what the request asks for (request.body.do), so one batch mixes
 # requests that pass with requests that fail in every way a transformation can.
@@ -51,26 +51,31 @@ def shown(outcome: object) -> object:
     return {k: v for k, v in outcome.items() if k != "runs"}
 
 
-def alone(kinds: list[str]) -> list[object]:
+def alone(opened, kinds: list[str]) -> list[object]:
     """Each request run by itself, in an isolate of its own: what a batch must match."""
     out: list[object] = []
     for request, context in items(kinds):
         try:
-            out.append(shown(Sandboxes().run("tm_alone", MIXED, {}, request, context)))
+            out.append(shown(opened().run("tm_alone", MIXED, {}, request, context)))
         except TransformationFailed as failed:
             out.append(shown(failed))
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    # `opened` closes every sandbox the examples made, once, at the end.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(st.sampled_from(QUICK), min_size=1, max_size=12))
-def test_a_batch_gives_every_request_the_outcome_it_has_alone(kinds) -> None:
-    batch = Sandboxes().run_batch("tm_a", MIXED, {}, items(kinds))
-    assert [shown(o) for o in batch] == alone(kinds)
+def test_a_batch_gives_every_request_the_outcome_it_has_alone(opened, kinds) -> None:
+    batch = opened().run_batch("tm_a", MIXED, {}, items(kinds))
+    assert [shown(o) for o in batch] == alone(opened, kinds)
 
 
-def test_the_requests_of_a_batch_run_once_each_in_order_despite_throws() -> None:
-    sandboxes = Sandboxes()
+def test_the_requests_of_a_batch_run_once_each_in_order_despite_throws(opened) -> None:
+    sandboxes = opened()
     kinds = ["ok", "throw", "ok", "number", "ok"]
     batch = sandboxes.run_batch("tm_a", MIXED, {}, items(kinds))
     # The isolate's counter: the throwing ones ran once too (counted 2 and 4).
@@ -79,8 +84,8 @@ def test_the_requests_of_a_batch_run_once_each_in_order_despite_throws() -> None
     assert batch[2]["headers"] == {"x-seen": "req_2"}
 
 
-def test_an_endless_request_fails_alone_and_the_others_of_its_batch_pass() -> None:
-    sandboxes = Sandboxes(timeout_s=0.5)
+def test_an_endless_request_fails_alone_and_the_others_of_its_batch_pass(opened) -> None:
+    sandboxes = opened(timeout_s=0.5)
     batch = sandboxes.run_batch("tm_a", MIXED, {}, items(["ok", "ok", "loop", "ok", "ok"]))
     assert [isinstance(o, dict) for o in batch] == [True, True, False, True, True]
     assert "longer than" in str(batch[2])
@@ -89,14 +94,14 @@ def test_an_endless_request_fails_alone_and_the_others_of_its_batch_pass() -> No
     assert [o["runs"] for o in batch if isinstance(o, dict)] == [1, 2, 5, 6]
 
 
-def test_slow_requests_that_pass_alone_pass_in_a_batch_longer_than_the_time_limit() -> None:
+def test_slow_requests_that_pass_alone_pass_in_a_batch_longer_than_the_time_limit(opened) -> None:
     # Five of 300 ms each: 1.5 s in all, over the 1 s limit of a call, each well within it.
-    batch = Sandboxes().run_batch("tm_a", MIXED, {}, items(["slow"] * 5))
+    batch = opened().run_batch("tm_a", MIXED, {}, items(["slow"] * 5))
     assert all(isinstance(o, dict) for o in batch), batch
 
 
-def test_a_memory_bomb_fails_alone_and_its_isolate_is_replaced() -> None:
-    sandboxes = Sandboxes(memory_bytes=16 * 1024 * 1024, memory_budget_bytes=64 * 1024 * 1024)
+def test_a_memory_bomb_fails_alone_and_its_isolate_is_replaced(opened) -> None:
+    sandboxes = opened(memory_bytes=16 * 1024 * 1024, memory_budget_bytes=64 * 1024 * 1024)
     before = sandboxes.run("tm_a", MIXED, {}, *items(["ok"])[0])
     assert before["runs"] == 1
     batch = sandboxes.run_batch("tm_a", MIXED, {}, items(["ok", "bomb", "ok"]))
@@ -107,18 +112,18 @@ def test_a_memory_bomb_fails_alone_and_its_isolate_is_replaced() -> None:
     assert sandboxes.live == 1
 
 
-def test_two_teams_batches_never_share_an_isolate() -> None:
-    sandboxes = Sandboxes()
+def test_two_teams_batches_never_share_an_isolate(opened) -> None:
+    sandboxes = opened()
     a = sandboxes.run_batch("tm_a", MIXED, {}, items(["ok"] * 3))
     b = sandboxes.run_batch("tm_b", MIXED, {}, items(["ok"] * 2))
     assert [o["runs"] for o in a] == [1, 2, 3] and [o["runs"] for o in b] == [1, 2]
     assert sandboxes.live == 2
 
 
-def test_a_batch_larger_than_a_call_holds_is_cut_and_every_request_passes() -> None:
+def test_a_batch_larger_than_a_call_holds_is_cut_and_every_request_passes(opened) -> None:
     big = "x" * 300_000
     kinds = ["ok"] * 8
-    batch = Sandboxes().run_batch(
+    batch = opened().run_batch(
         "tm_a",
         MIXED,
         {},
@@ -137,14 +142,14 @@ def test_a_batch_larger_than_a_call_holds_is_cut_and_every_request_passes() -> N
         ("Array.prototype.join = () => 'x'; addHandler('transform', (r) => r);", "be read"),
     ],
 )
-def test_code_that_cannot_run_fails_every_request_of_its_batch(code, why) -> None:
-    batch = Sandboxes().run_batch("tm_a", code, {}, items(["ok"] * 3))
+def test_code_that_cannot_run_fails_every_request_of_its_batch(opened, code, why) -> None:
+    batch = opened().run_batch("tm_a", code, {}, items(["ok"] * 3))
     assert len(batch) == 3
     assert all(isinstance(o, TransformationFailed) and why in str(o) for o in batch), batch
 
 
-def test_closed_sandboxes_close_every_isolate_and_make_no_new_one() -> None:
-    sandboxes = Sandboxes()
+def test_closed_sandboxes_close_every_isolate_and_make_no_new_one(opened) -> None:
+    sandboxes = opened()
     sandboxes.run_batch("tm_a", MIXED, {}, items(["ok"]))
     sandboxes.run_batch("tm_b", MIXED, {}, items(["ok"]))
     sandboxes.close()
