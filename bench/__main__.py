@@ -23,7 +23,7 @@ from bench import (
     projections,
     projections_scale,
 )
-from bench.report import Report, render
+from bench.report import Report, render, render_aims
 
 BENCHMARKS: dict[str, Callable[..., Report]] = {
     "idle": idle.run,
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     for report in reports:
         print()
         print(render(report))
+    if len(reports) > 1:
+        print()
+        print(render_aims(reports))
     # Missing an aim is a finding, not a failure of the benchmark: exit 0 either way.
     return 0
 
