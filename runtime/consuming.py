@@ -31,6 +31,7 @@ from aiokafka.structs import ConsumerRecord
 from runtime.kafka import IdleFetch, make_group_consumer
 from runtime.offsets import PartitionOffsets
 from runtime.resting import HOLD_MAX_S
+from runtime.serve import fail
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,10 +186,11 @@ class GroupConsumer:
 
     def _ended(self, loop: asyncio.Task[None]) -> None:
         if not loop.cancelled() and loop.exception() is not None:
-            # Nothing more is read; what was not finished is read again after a restart.
+            # Nothing more is read; what was not finished is read again after the restart.
             log.error(
                 "consumer loop stopped", exc_info=loop.exception(), extra={"group": self.group}
             )
+            fail(f"the consumer loop of {self.group}")
 
     def _finisher(self, tracker: PartitionOffsets) -> Finish:
         def finish(offset: int) -> None:

@@ -21,6 +21,27 @@ from runtime.loops import loop_factory
 log = logging.getLogger(__name__)
 
 
+class _Service:
+    """The service `serve` runs in this process, as far as its loops need to know."""
+
+    stop: asyncio.Event | None = None
+    failed: str | None = None
+
+
+_SERVICE = _Service()
+
+
+def fail(what: str) -> None:
+    """A loop the service cannot work without has died: stop the service as SIGTERM would
+    (in-flight work answered, what finished committed) and exit non-zero, so that its
+    supervisor (`fasthook run`, Kubernetes) starts it again. Left up, the process would look
+    alive and ready while its partitions stalled for good."""
+    log.critical("%s died: stopping the service so that it is restarted", what)
+    _SERVICE.failed = what
+    if _SERVICE.stop is not None:
+        _SERVICE.stop.set()
+
+
 class InFlight:
     """Counts requests being handled, so shutdown can wait for them."""
 
@@ -69,7 +90,7 @@ def track_in_flight(app: web.Application, *, middleware: bool = True) -> None:
 
 
 async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
-    stop = asyncio.Event()
+    stop = _SERVICE.stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -93,6 +114,7 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         )
     finally:
         await runner.cleanup()
+        _SERVICE.stop = None
 
 
 def run(
@@ -104,3 +126,5 @@ def run(
 ) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         runner.run(serve(app, host, port, shutdown_timeout_s))
+    if _SERVICE.failed is not None:
+        raise SystemExit(f"stopped because {_SERVICE.failed} died")
