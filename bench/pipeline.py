@@ -291,6 +291,40 @@ def routing(stack: Stack, n: int) -> list[list[str]]:
     return rows
 
 
+def event_record(pipe: dict[str, Any], now: int, event_id: str, request_id: str) -> bytes:
+    """An event of `pipe`'s connection, due now, as the router writes it."""
+    return encode(
+        "EventCreated",
+        {
+            "event_id": event_id,
+            "request_id": request_id,
+            "team_id": pipe["source"]["team_id"],
+            "source_id": pipe["source"]["id"],
+            "connection_id": pipe["connection"]["id"],
+            "destination_id": pipe["destination"]["id"],
+            "created_at": now,
+            "due_at": now,
+            "attempt_number": 1,
+            "trigger": "INITIAL",
+            "source_url": "http://127.0.0.1/x",
+            "request": {
+                "method": "POST",
+                "path": "/",
+                "query": "",
+                "body": BODY,
+                "headers": [
+                    {
+                        "name": "Content-Type",
+                        "value": "application/x-www-form-urlencoded",
+                        "raw": None,
+                    }
+                ],
+            },
+            "bulk_id": None,
+        },
+    )
+
+
 async def _delivery(stack: Stack, n: int) -> list[str]:
     receiver = Receiver()
     url = await receiver.start()
@@ -300,41 +334,7 @@ async def _delivery(stack: Stack, n: int) -> list[str]:
     request_ids = {new_id("req") for _ in range(n)}
     for request_id in request_ids:
         event_id = new_id("evt")
-        events.append(
-            (
-                event_id.encode(),
-                encode(
-                    "EventCreated",
-                    {
-                        "event_id": event_id,
-                        "request_id": request_id,
-                        "team_id": pipe["source"]["team_id"],
-                        "source_id": pipe["source"]["id"],
-                        "connection_id": pipe["connection"]["id"],
-                        "destination_id": pipe["destination"]["id"],
-                        "created_at": now,
-                        "due_at": now,
-                        "attempt_number": 1,
-                        "trigger": "INITIAL",
-                        "source_url": "http://127.0.0.1/x",
-                        "request": {
-                            "method": "POST",
-                            "path": "/",
-                            "query": "",
-                            "body": BODY,
-                            "headers": [
-                                {
-                                    "name": "Content-Type",
-                                    "value": "application/x-www-form-urlencoded",
-                                    "raw": None,
-                                }
-                            ],
-                        },
-                        "bulk_id": None,
-                    },
-                ),
-            )
-        )
+        events.append((event_id.encode(), event_record(pipe, now, event_id, request_id)))
     await preload(stack.broker.bootstrap, stack.topics.events, events)
     child = await asyncio.to_thread(stack.start, "deliverer")
     try:
