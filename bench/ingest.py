@@ -200,6 +200,20 @@ def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
     ]
 
 
+def load_spec(target: Target, keepalive: bool, plan: Plan, rate: float = 0.0) -> Spec:
+    """The load of `plan` on `target`: closed loop, or open at `rate` requests/s."""
+    return Spec(
+        target.port,
+        target.path,
+        keepalive,
+        plan.duration_s,
+        plan.concurrency,
+        rate=rate,
+        warmup_s=plan.warmup_s,
+        watch=target.watch,
+    )
+
+
 def clean(f: dict[str, Any]) -> bool:
     return not f["non_200"] and not f["errors"]
 
@@ -214,16 +228,7 @@ def run(
     notes: list[str] = []
 
     def measure(target: Target, mode: str, keepalive: bool, rate: float = 0.0) -> None:
-        spec = Spec(
-            target.port,
-            target.path,
-            keepalive,
-            plan.duration_s,
-            plan.concurrency,
-            rate=rate,
-            warmup_s=plan.warmup_s,
-            watch=target.watch,
-        )
+        spec = load_spec(target, keepalive, plan, rate)
         # Another process's CPU burst would be charged to the server: measure again (bounded)
         # and keep the run that shared the machine least.
         found = run_load(spec)

@@ -29,8 +29,8 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from bench.cpu import group_cpu_seconds
 from bench.ingest import COLUMNS as INGEST_COLUMNS
-from bench.ingest import Plan, bare_server, clean, ingress_stack, row
-from bench.load import Spec, run_load
+from bench.ingest import Plan, bare_server, clean, ingress_stack, load_spec, row
+from bench.load import run_load
 from bench.pipeline import (
     Receiver,
     Stack,
@@ -117,12 +117,18 @@ async def count_over_time(bootstrap: str, topics: list[str], target: int) -> lis
     return seen
 
 
-def routing(tmp: Path, count: int, n: int) -> list[str]:
+def fresh_stack(tmp: Path, namespace: str, ctx: ExitStack) -> Stack:
+    """A broker in `tmp` (stopped when `ctx` closes) and topics of their own."""
     tmp.mkdir()
+    stack = Stack(tmp)
+    ctx.callback(stack.stop)
+    stack.use_namespace(namespace)
+    return stack
+
+
+def routing(tmp: Path, count: int, n: int) -> list[str]:
     with ExitStack() as ctx:
-        stack = Stack(tmp)
-        ctx.callback(stack.stop)
-        stack.use_namespace(f"scale-routing-{count}")
+        stack = fresh_stack(tmp, f"scale-routing-{count}", ctx)
         pipe = asyncio.run(stack.declare("http://127.0.0.1:9/none", FILTER))
         routers = start_workers(stack, "router", count, ctx)
         asyncio.run(settled(stack.broker.bootstrap, f"{stack.topics.namespace}-router", count))
@@ -151,12 +157,12 @@ async def _delivery(stack: Stack, count: int, n: int, ctx: ExitStack) -> tuple[f
         deliverers = await asyncio.to_thread(start_workers, stack, "deliverer", count, ctx)
         await settled(stack.broker.bootstrap, f"{stack.topics.namespace}-deliverer", count)
         cpu = sum(group_cpu_seconds(d.pgid) for d in deliverers)
-        now = int(time.time() * 1000)
+        now, team = int(time.time() * 1000), pipe["source"]["team_id"]
         events, ids = [], set()
         for _ in range(n):
             event_id, request_id = new_id("evt"), new_id("req")
             ids.add(request_id)
-            record = event_record(pipe, now, event_id, request_id)
+            record = event_record(team, pipe["connection"], now, event_id, request_id)
             events.append((event_id.encode(), record))
         await preload(stack.broker.bootstrap, stack.topics.events, events)
         await receiver.wait_all(ids, 600)
@@ -170,11 +176,8 @@ async def _delivery(stack: Stack, count: int, n: int, ctx: ExitStack) -> tuple[f
 
 
 def delivery(tmp: Path, count: int, n: int) -> list[str]:
-    tmp.mkdir()
     with ExitStack() as ctx:
-        stack = Stack(tmp)
-        ctx.callback(stack.stop)
-        stack.use_namespace(f"scale-delivery-{count}")
+        stack = fresh_stack(tmp, f"scale-delivery-{count}", ctx)
         rate, cpu = asyncio.run(_delivery(stack, count, n, ctx))
     return figures("delivery to a fast receiver", count, n, rate, cpu, "delivery")
 
@@ -196,10 +199,10 @@ def ingest_rows(tmp: Path, plan: Plan, count: int) -> tuple[list[list[str]], lis
     found: dict[tuple[str, str], dict[str, Any]] = {}
     with ingress_stack(tmp, count) as ingress:
         for mode, keepalive in (("new conn", False), ("keep-alive", True)):
-            found["ingress", mode] = load(ingress, keepalive, plan)
+            found["ingress", mode] = run_load(load_spec(ingress, keepalive, plan))
     with bare_server(tmp, ingress.path, count) as bare:
         for mode, keepalive in (("new conn", False), ("keep-alive", True)):
-            found["bare", mode] = load(bare, keepalive, plan)
+            found["bare", mode] = run_load(load_spec(bare, keepalive, plan))
     for mode in ("new conn", "keep-alive"):
         for server in ("bare", "ingress"):
             f = found[server, mode]
@@ -209,19 +212,6 @@ def ingest_rows(tmp: Path, plan: Plan, count: int) -> tuple[list[list[str]], lis
         ratio = found["ingress", mode]["rps"] / max(1.0, found["bare", mode]["rps"])
         notes.append(f"{count} process(es), {mode}: ingress/bare throughput {ratio:.0%}")
     return rows, notes
-
-
-def load(target: Any, keepalive: bool, plan: Plan) -> dict[str, Any]:
-    spec = Spec(
-        target.port,
-        target.path,
-        keepalive,
-        plan.duration_s,
-        plan.concurrency,
-        warmup_s=plan.warmup_s,
-        watch=target.watch,
-    )
-    return run_load(spec)
 
 
 def run(
