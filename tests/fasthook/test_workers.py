@@ -1,9 +1,8 @@
 """`fasthook run --workers N` as decisions: which processes, under which names, on which ports,
-with which member names; the order they start and stop in; the logs that belong to a service."""
+with which member names; the order they start in; the logs that belong to a service.
+Pure: nothing starts."""
 
 from __future__ import annotations
-
-import sys
 
 import pytest
 from hypothesis import given
@@ -11,7 +10,6 @@ from hypothesis import strategies as st
 
 from fasthook.logfiles import named_logs, service_of, worker_index
 from fasthook.stack import STARTED, listens, probe_url, start_waves
-from fasthook.supervisor import ServiceSpec, Supervisor
 from fasthook.workers import (
     OWN_PORT,
     PORT_STRIDE,
@@ -23,7 +21,6 @@ from fasthook.workers import (
 )
 from runtime.errors import SettingsError
 from runtime.settings import Settings, load_settings
-from tests.support.poll import eventually
 
 HOST = "gw1"
 
@@ -156,35 +153,3 @@ def test_a_service_logs_are_its_own_and_its_workers_in_order(tmp_path) -> None:
         "fasthook",
     ]
     assert worker_index("router-dedupe", "router") is None
-
-
-async def test_the_workers_of_one_service_stop_together(tmp_path) -> None:
-    supervisor = Supervisor(grace_s=10)
-    # Each takes a while to stop (as a worker finishing its deliveries would), and notes when
-    # it was told to and when it was done.
-    script = (
-        "import pathlib, signal, sys, time\n"
-        "out = pathlib.Path(sys.argv[1])\n"
-        "def stop(*_):\n"
-        "    out.write_text(f'{time.time()}')\n"
-        "    time.sleep(1)\n"
-        "    out.write_text(out.read_text() + f' {time.time()}')\n"
-        "    sys.exit(0)\n"
-        "signal.signal(signal.SIGTERM, stop)\n"
-        "out.write_text('ready')\n"
-        "time.sleep(60)\n"
-    )
-    names = ["router-1", "router-2"]
-    for name in names:
-        supervisor.add(ServiceSpec(name, [sys.executable, "-c", script, str(tmp_path / name)]))
-
-    async def ready() -> bool:
-        return all((tmp_path / n).exists() and (tmp_path / n).read_text() for n in names)
-
-    await eventually(ready, 30, "both children ready")
-    await supervisor.stop(order=[names])
-    assert all(p.returncode == 0 for p in supervisor.processes.values())
-    times = [[float(t) for t in (tmp_path / n).read_text().split()] for n in names]
-    told, done = zip(*times, strict=True)
-    # Together: each was told to stop before the other was done.
-    assert max(told) < min(done), (told, done)
