@@ -28,7 +28,7 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from runtime.kafka import IdleFetch, make_group_consumer
+from runtime.kafka import IdleFetch, leave_group, make_group_consumer
 from runtime.offsets import PartitionOffsets
 from runtime.resting import HOLD_MAX_S
 from runtime.serve import fail
@@ -128,8 +128,13 @@ class GroupConsumer:
         drain_on_stop: bool = True,
         idle_rest_s: float = 0.1,
         idle_hold_max_s: float = HOLD_MAX_S,
+        leave_on_stop: bool = False,
     ) -> None:
         self.drain_on_stop = drain_on_stop
+        # One of several workers on a machine (`fasthook run --workers`): a later run may have
+        # fewer, and a static member that never comes back keeps its partitions (for ever on
+        # the embedded broker), so a worker that stops for good leaves (runtime.kafka).
+        self.leave_on_stop = leave_on_stop
         self.topics = topics
         self.group = group
         self.max_in_flight = max_in_flight
@@ -258,6 +263,8 @@ class GroupConsumer:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.commit()
+        if self.leave_on_stop:
+            await leave_group(self.consumer)
         await self.consumer.stop()
 
 
@@ -276,6 +283,7 @@ class ConcurrentConsumer(GroupConsumer):
         skip_failed: bool = True,
         idle_rest_s: float = 0.1,
         idle_hold_max_s: float = HOLD_MAX_S,
+        leave_on_stop: bool = False,
     ) -> None:
         super().__init__(
             settings,
@@ -285,6 +293,7 @@ class ConcurrentConsumer(GroupConsumer):
             drain_on_stop=drain_on_stop,
             idle_rest_s=idle_rest_s,
             idle_hold_max_s=idle_hold_max_s,
+            leave_on_stop=leave_on_stop,
         )
         self.skip_failed = skip_failed
         self.handle = handle

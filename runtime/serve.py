@@ -89,7 +89,13 @@ def track_in_flight(app: web.Application, *, middleware: bool = True) -> None:
         app.middlewares.append(app[IN_FLIGHT].middleware)
 
 
-async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout_s: float,
+    reuse_port: bool = False,
+) -> None:
     stop = _SERVICE.stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,7 +104,9 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    # reuse_port: several processes of one service on the one port (`fasthook run --workers`),
+    # the kernel spreading connections over them.
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
     await site.start()
     settle()  # started: what it holds now lives as long as the process
     try:
@@ -123,8 +131,9 @@ def run(
     port: int,
     shutdown_timeout_s: float,
     event_loop: str = "uvloop",
+    reuse_port: bool = False,
 ) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
-        runner.run(serve(app, host, port, shutdown_timeout_s))
+        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port))
     if _SERVICE.failed is not None:
         raise SystemExit(f"stopped because {_SERVICE.failed} died")
