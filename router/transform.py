@@ -43,13 +43,10 @@ _MAKING = threading.Lock()
 # to JSON's functions; a batch call is `__fh.run(<one JSON string>)` and answers one string:
 # the count of requests done, then each one's JSON output on a line of its own. A request that
 # throws stops the call with V8's own error, as a call per request did, and `__fh.done()` then
-# reads what was done before it.
-PRELUDE = """
-var __fh = (function (parse, stringify) {
-  var handlers = {};
-  var out = [];
-  function done() { return out.length + '\\n' + out.join('\\n'); }
-  function one(item) {
+# reads what was done before it. The lines of `one` and `register` sit where the scripts of one
+# call per request had them, so the errors they raise read as they always did (line numbers).
+RUNNER = """
+var __fh = (function (parse, stringify, handlers) { function one(item) {
     var handler = handlers['transform'];
     if (!handler) { throw new Error("no handler: call addHandler('transform', fn)"); }
     var result = handler(item[0], item[1]);
@@ -58,11 +55,10 @@ var __fh = (function (parse, stringify) {
     }
     return stringify(result);
   }
+  var out = [];
+  function done() { return out.length + '\\n' + out.join('\\n'); }
   return {
-    register: function (name, fn) {
-      if (typeof fn !== 'function') { throw new TypeError('addHandler needs a function'); }
-      handlers[name] = fn;
-    },
+    handlers: handlers,
     run: function (itemsJson) {
       out = [];
       var items = parse(itemsJson);
@@ -74,7 +70,15 @@ var __fh = (function (parse, stringify) {
     },
     done: done
   };
-})(JSON.parse, JSON.stringify);
+})(JSON.parse, JSON.stringify, {});
+"""
+REGISTER = """
+__fh.register = (function (handlers) {
+  return function (name, fn) {
+    if (typeof fn !== 'function') { throw new TypeError('addHandler needs a function'); }
+    handlers[name] = fn;
+  };
+})(__fh.handlers);
 """
 
 
@@ -142,7 +146,8 @@ class Sandboxes:
             racer = MiniRacer()
         racer.set_hard_memory_limit(self.memory_bytes)
         try:
-            racer.eval(PRELUDE + f"var process = {{env: {json.dumps(env)}}};")
+            racer.eval(RUNNER)
+            racer.eval(REGISTER + f"var process = {{env: {json.dumps(env)}}};")
             racer.eval(f"({function_source(code)})(__fh.register);", timeout_sec=self.timeout_s)
         except Exception as exc:
             racer.close()

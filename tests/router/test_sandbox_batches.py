@@ -158,3 +158,27 @@ def test_closed_sandboxes_close_every_isolate_and_make_no_new_one(opened) -> Non
     with pytest.raises(RuntimeError, match="closed"):
         sandboxes.run_batch("tm_a", MIXED, {}, items(["ok"]))
     assert sandboxes.live == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("var a = 1;", "<anonymous>:4: Error: no handler: call addHandler('transform', fn)"),
+        ("addHandler('transform', 5);", "<anonymous>:4: TypeError: addHandler needs a function"),
+        (
+            "addHandler('transform', (r) => 5);",
+            "<anonymous>:7: TypeError: the transform handler must return the request object",
+        ),
+        (
+            "addHandler('transform', (r) => { r.b = 1n; return r; });",
+            "<anonymous>:9: TypeError: Do not know how to serialize a BigInt",
+        ),
+    ],
+)
+def test_the_runners_own_errors_read_as_they_did_with_a_call_per_request(
+    opened, code, message
+) -> None:
+    # Recorded details (ignored events, issues) keep their words and line numbers.
+    assert [str(o) for o in opened().run_batch("tm_a", code, {}, items(["ok"] * 2))] == [
+        message
+    ] * 2
