@@ -18,10 +18,10 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
 
 from aiohttp import web
 
+from router.coalescing import Batches, Item
 from router.connections import ConnectionView
 from router.deduplicating import DedupeConsumer
 from router.emitting import Emitter
@@ -30,7 +30,7 @@ from router.keys import DEDUPE, KAFKA, METRICS, REQUESTS, SETTINGS, VIEW
 from router.metrics import RouterMetrics
 from router.requests import RequestConsumer
 from router.routing import Transform
-from router.transform import Sandboxes
+from router.transform import Outcome, Sandboxes
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.settings import Settings
@@ -44,9 +44,10 @@ def crash() -> None:
 
 @asynccontextmanager
 async def transformations(settings: Settings, metrics: RouterMetrics) -> AsyncIterator[Transform]:
-    """The worker's transformation slots: one team's transformations take at most
-    team_share() of router_concurrency; V8 runs off the loop on threads of its own, never more
-    than the isolates the memory budget holds, so an idle isolate can always be evicted."""
+    """The worker's transformations: requests waiting for one (team, code, env) go to V8 as one
+    batch (router.coalescing); one team's batches take at most team_share() of
+    router_concurrency; V8 runs off the loop on threads of its own, never more than the
+    isolates the memory budget holds, so an idle isolate can always be evicted."""
     sandboxes = Sandboxes()
     slots = TeamSlots(team_share(settings.router_concurrency))
     pool = ThreadPoolExecutor(
@@ -54,26 +55,24 @@ async def transformations(settings: Settings, metrics: RouterMetrics) -> AsyncIt
         thread_name_prefix="transformation",
     )
 
-    async def transform(
-        team_id: str,
-        code: str,
-        env: dict[str, str],
-        request: dict[str, Any],
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
+    async def run(team_id: str, code: str, env: dict[str, str], items: list[Item]) -> list[Outcome]:
         async with slots.slot(team_id):
             started = time.perf_counter()
             try:
                 return await asyncio.get_running_loop().run_in_executor(
-                    pool, sandboxes.run, team_id, code, env, request, context
+                    pool, sandboxes.run_batch, team_id, code, env, items
                 )
             finally:
                 metrics.transform_seconds.observe(time.perf_counter() - started)
+                metrics.transform_batch.observe(len(items))
 
     try:
-        yield transform
+        yield Batches(run).transform
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        # Each isolate closed once its running call ends (within the time limit), on a thread:
+        # the loop goes on meanwhile.
+        await asyncio.to_thread(sandboxes.close)
 
 
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:

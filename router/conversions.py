@@ -54,6 +54,31 @@ def request_view(
     }
 
 
+def view_after(
+    view: dict[str, Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    provider: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """request_view(after, provider), where outgoing request `before` had view `view`: the
+    parts a transformation left as they were (apply_transformation keeps them, the very same
+    objects) are not parsed again — the body above all, which is read by its content type."""
+    same_headers = after["headers"] is before["headers"]
+    content_type = content_type_of(after["headers"])
+    same_body = after["body"] is before["body"] and (
+        same_headers or content_type == content_type_of(before["headers"])
+    )
+    return {
+        **view,
+        "headers": view["headers"] if same_headers else header_map(after["headers"]),
+        "body": view["body"] if same_body else body_view(after["body"], content_type),
+        "path": after["path"],
+        "query": view["query"]
+        if after["query"] is before["query"]
+        else parse_query_string(after["query"]),
+    }
+
+
 def transformation_input(view: dict[str, Any], outgoing: dict[str, Any]) -> dict[str, Any]:
     """The `request` a transformation gets (Hookdeck's shape): `query` is the raw string."""
     return {

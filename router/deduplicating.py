@@ -61,6 +61,7 @@ class DedupeConsumer(GroupConsumer):
             MAX_IN_FLIGHT,
             member=settings.member_name("router-dedupe"),
             idle_hold_max_s=IDLE_HOLD_MAX_S,
+            leave_on_stop=settings.worker_count("router") > 1,
         )
         self.settings = settings
         self.state_topic = settings.topics.router_dedupe_seen

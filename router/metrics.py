@@ -34,8 +34,14 @@ class RouterMetrics:
         )
         self.transform_seconds = Histogram(
             "fasthook_router_transformation_seconds",
-            "Time spent running transformations",
+            "Time spent running transformations, per batch of one code's requests",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2),
+            registry=self.registry,
+        )
+        self.transform_batch = Histogram(
+            "fasthook_router_transformation_batch_size",
+            "Requests per batch sent to one transformation's isolate",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
             registry=self.registry,
         )
 

@@ -18,6 +18,7 @@ from router.conversions import (
     provider_fields,
     request_view,
     transformation_input,
+    view_after,
 )
 from router.dedupe import dedupe_key
 from router.transform import TransformationFailed
@@ -116,10 +117,11 @@ async def route(
                 after = await transform(
                     request["team_id"], rule["code"], rule.get("env") or {}, before, context
                 )
-                outgoing = apply_transformation(outgoing, before, after)
+                changed = apply_transformation(outgoing, before, after)
             except (TransformationFailed, InvalidOutput) as exc:
                 return ignored(request, connection, "TRANSFORMATION_FAILED", str(exc), at_ms)
-            view = request_view(outgoing, provider)
+            view = view_after(view, outgoing, changed, provider)
+            outgoing = changed
         elif kind == "delay":
             delay_ms += int(rule["delay"])
         elif kind == "deduplicate":

@@ -140,11 +140,13 @@ _PURE_FILES = frozenset(
         "tests/router/test_routing.py",
         "tests/router/test_dedupe.py",
         "tests/router/test_hops.py",
+        "tests/router/test_batching.py",
         # The filter grammar and the query routes as the API and projections hold them.
         "tests/api/test_rules.py",
         "tests/projections/test_operations.py",
         "tests/issues/test_notifications.py",
         "tests/issues/test_freshness.py",
+        "tests/fasthook/test_workers.py",
     }
 )
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from fasthook.embedded import free_port
+from router.transform import Sandboxes
 from runtime.settings import Settings
 from tests.support.ingress import RunningIngress, start_ingress
 from tests.support.processes import ServiceProcess
@@ -30,3 +32,18 @@ async def ingress(settings: Settings) -> AsyncIterator[RunningIngress]:
     running = await start_ingress(settings)
     yield running
     await running.runner.cleanup()
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[..., Sandboxes]]:
+    """Makes V8 sandboxes that are closed when the test ends: an isolate left to the garbage
+    collector at interpreter exit may hang it (router.transform.Sandboxes.close)."""
+    made: list[Sandboxes] = []
+
+    def open_sandboxes(**limits: Any) -> Sandboxes:
+        made.append(Sandboxes(**limits))
+        return made[-1]
+
+    yield open_sandboxes
+    for sandboxes in made:
+        sandboxes.close()
