@@ -27,6 +27,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 from yarl import URL
 
@@ -129,8 +130,8 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[ResponseParser] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, yet behave as one.
+        self.transport = cast(asyncio.Transport, transport)
 
     def exchange(
         self, data: bytes, head_request: bool, capture: int
