@@ -83,7 +83,7 @@ def target(url: str) -> Target:
         tls=scheme == "https",
         literal=literal,
         start=f" {path} HTTP/1.1\r\n".encode("ascii"),
-        host_header=parsed.host_port_subcomponent.encode("ascii"),
+        host_header=(parsed.host_port_subcomponent or host).encode("ascii"),
         authorization=authorization,
     )
 

@@ -144,8 +144,9 @@ class ResponseParser:
         headers: list[tuple[str, str]] = []
         for line in lines[1:]:
             if line[:1] in (b" ", b"\t") and headers:  # obsolete line folding
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {line.strip().decode('utf-8', 'surrogateescape')}")
+                folded, earlier = headers[-1]
+                more = line.strip().decode("utf-8", "surrogateescape")
+                headers[-1] = (folded, f"{earlier} {more}")
                 continue
             name, colon, value = line.partition(b":")
             if not colon or not name or name != name.strip():
