@@ -56,7 +56,7 @@ class Target:
     literal: bool  # the host is an IP address: nothing to resolve
     start: bytes  # "<path> HTTP/1.1\r\n" after the method
     host_header: bytes
-    authorization: bytes | None  # from user:password in the URL, as aiohttp sent it
+    authorization: str | None  # from user:password in the URL, as aiohttp sent it
 
 
 @lru_cache(maxsize=URLS_KEPT)
@@ -74,7 +74,7 @@ def target(url: str) -> Target:
     authorization = None
     if parsed.raw_user is not None:
         pair = f"{parsed.user or ''}:{parsed.password or ''}".encode()
-        authorization = b"Basic " + base64.b64encode(pair)
+        authorization = "Basic " + base64.b64encode(pair).decode("ascii")
     path = parsed.raw_path_qs or "/"
     return Target(
         key=(scheme, host, port),
@@ -93,27 +93,29 @@ def request_bytes(
 ) -> bytes:
     """The request on the wire: Host first, the headers in their order (a bytes value as its
     own bytes, a text one as UTF-8), Accept when the request has none, the body's length."""
-    lines = [method.encode("ascii"), where.start]
+    lines: list[str | bytes] = []
     names = set()
+    exact = False  # a value kept as bytes: the lines are joined as bytes
     for name, value in headers:
         lowered = name.lower()
         if lowered == "content-length":
             continue  # ours says the length of the body actually sent
         names.add(lowered)
-        lines += (
-            name.encode("ascii"),
-            b": ",
-            value if isinstance(value, bytes) else value.encode(),
-            b"\r\n",
-        )
-    if "host" not in names:
-        lines[2:2] = [b"Host: ", where.host_header, b"\r\n"]
+        exact = exact or isinstance(value, bytes)
+        lines += (name, ": ", value, "\r\n")
     if where.authorization is not None and "authorization" not in names:
-        lines += (b"Authorization: ", where.authorization, b"\r\n")
+        lines += ("Authorization: ", where.authorization, "\r\n")
     if "accept" not in names:
-        lines.append(b"Accept: */*\r\n")
-    lines += (b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)
-    return b"".join(lines)
+        lines.append("Accept: */*\r\n")
+    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+    if exact:
+        fields = b"".join(line if isinstance(line, bytes) else line.encode() for line in lines)
+    else:  # text only, encoded once
+        fields = "".join(cast(list[str], lines)).encode()
+    start = method.encode("ascii") + where.start
+    if "host" not in names:
+        start += b"Host: " + where.host_header + b"\r\n"
+    return start + fields + body
 
 
 class Connection(asyncio.Protocol):
