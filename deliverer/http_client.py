@@ -142,6 +142,15 @@ class Connection(asyncio.Protocol):
         self._parser = ResponseParser(head_request, capture)
         self.answered = False
         self._waiter = waiter = asyncio.get_running_loop().create_future()
+        if not self.alive or self.transport.is_closing():
+            # Closed by the receiver as soon as it was opened: written, it would wait for the
+            # timeout, as nothing more can arrive on it to end the exchange.
+            waiter.set_exception(
+                SendFailed(
+                    "CONNECTION_CLOSED", "the receiver closed the connection before the request"
+                )
+            )
+            return waiter
         self.transport.write(data)
         return waiter
 

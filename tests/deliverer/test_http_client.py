@@ -226,3 +226,17 @@ async def test_a_name_that_resolves_to_a_blocked_address_is_never_connected_to()
 async def test_a_name_that_does_not_resolve_is_a_dns_failure():
     [outcome] = await post_all("http://no-such-host.invalid/hook", 1)
     assert (outcome.status, outcome.error_code) == (None, "DNS_FAILURE")
+
+
+async def test_a_receiver_that_closes_every_connection_at_once_is_connection_closed():
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        [outcome] = await post_all(f"http://127.0.0.1:{port}/", 1, timeout_s=30)
+    finally:
+        server.close()
+    assert (outcome.status, outcome.error_code) == (None, "CONNECTION_CLOSED")
+    assert outcome.latency_ms < 30_000  # ended by the close, not by the timeout
