@@ -22,10 +22,11 @@ from bench import (
     pipeline,
     projections,
     projections_scale,
+    scale,
 )
-from bench.report import Report, render
+from bench.report import Report, render, render_aims
 
-BENCHMARKS: dict[str, Callable[..., Report]] = {
+BENCHMARKS: dict[str, Callable[..., Report | list[Report]]] = {
     "idle": idle.run,
     "ingest": ingest.run,
     "pipeline": pipeline.run,
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[..., Report]] = {
     "console": console.run,
     "event_pages": event_pages.run,
     "api_replicas": api_replicas.run,
+    "scale": scale.run,
 }
 
 
@@ -45,12 +47,27 @@ def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def counts(text: str) -> tuple[int, ...]:
+    """ "1,2,4" → (1, 2, 4): worker counts, each at least 1."""
+    found = tuple(int(part) for part in text.split(","))
+    if not found or min(found) < 1:
+        raise argparse.ArgumentTypeError("worker counts are integers of at least 1: 1,2")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (3 s each)")
     parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run this benchmark alone")
     parser.add_argument("--duration", type=float, help="seconds per load (default 10, quick 3)")
     parser.add_argument("--concurrency", type=int, help="closed-loop clients (default 64)")
+    parser.add_argument(
+        "--workers",
+        type=counts,
+        default=scale.COUNTS,
+        metavar="N,M,…",
+        help="the worker counts `scale` compares (default 1,2): `--only scale --workers 1,2,4`",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, stop_on_sigterm)
 
@@ -61,18 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     names = [args.only] if args.only else list(BENCHMARKS)
     try:
-        reports = [
-            BENCHMARKS[name](
-                quick=args.quick, duration_s=args.duration, concurrency=args.concurrency
+        reports: list[Report] = []
+        for name in names:
+            options = {"counts": args.workers} if name == "scale" else {}
+            made = BENCHMARKS[name](
+                quick=args.quick, duration_s=args.duration, concurrency=args.concurrency, **options
             )
-            for name in names
-        ]
+            reports += made if isinstance(made, list) else [made]
     except KeyboardInterrupt:
         print("interrupted: servers stopped", file=sys.stderr)
         return 130
     for report in reports:
         print()
         print(render(report))
+    if len(reports) > 1:
+        print()
+        print(render_aims(reports))
     # Missing an aim is a finding, not a failure of the benchmark: exit 0 either way.
     return 0
 

@@ -1,8 +1,9 @@
 """The ceiling: a bare aiohttp server that answers 200 "ok" and does nothing else.
 
 Same framework, event loop and process model as the ingress, so the gap between the two is
-what the ingress itself costs. `python bench/bare_server.py PORT`. The loop is the one the
-services run on: uvloop unless FASTHOOK_EVENT_LOOP=asyncio (runtime/loops.py).
+what the ingress itself costs. `python bench/bare_server.py PORT [--reuse-port]` (several on one
+port, as `fasthook run --workers` runs the ingress). The loop is the one the services run on:
+uvloop unless FASTHOOK_EVENT_LOOP=asyncio (runtime/loops.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ def main() -> None:
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     # access_log=None: the ingress runs without one too.
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=None,
+        print=None,
+        reuse_port="--reuse-port" in sys.argv[2:],
+    )
 
 
 if __name__ == "__main__":

@@ -50,9 +50,15 @@ def machine_busy_seconds() -> float:
 
 def supervised_children(parent_pid: int, names: tuple[str, ...]) -> dict[str, int]:
     """The live children of a `fasthook run` supervisor: service name (`python -m NAME`), or
-    "broker" for the embedded broker, to pid. The supervisor starts each in its own process
-    group, so a pid is also the group to count with `group_cpu_seconds`."""
-    found: dict[str, int] = {}
+    "broker" for the embedded broker, to pid (of a service with several workers, the oldest).
+    The supervisor starts each in its own process group, so a pid is also the group to count
+    with `group_cpu_seconds`."""
+    return {name: pids[0] for name, pids in supervised_workers(parent_pid, names).items()}
+
+
+def supervised_workers(parent_pid: int, names: tuple[str, ...]) -> dict[str, list[int]]:
+    """As `supervised_children`, every process of each (`fasthook run --workers`), by pid."""
+    found: dict[str, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -66,7 +72,7 @@ def supervised_children(parent_pid: int, names: tuple[str, ...]) -> dict[str, in
         if int(ppid) != parent_pid or state == "Z":
             continue
         if argv and argv[0].endswith(b"noida-db"):
-            found["broker"] = int(entry.name)
+            found.setdefault("broker", []).append(int(entry.name))
         elif len(argv) > 2 and argv[1] == b"-m" and argv[2].decode() in names:
-            found[argv[2].decode()] = int(entry.name)
-    return found
+            found.setdefault(argv[2].decode(), []).append(int(entry.name))
+    return {name: sorted(pids) for name, pids in found.items()}

@@ -27,6 +27,7 @@ from bench.load import Spec, run_load
 from bench.procs import ROOT, Child, python, wait_for
 from bench.report import Report
 from fasthook.embedded import EmbeddedBroker, free_port
+from fasthook.workers import workers
 from runtime.kafka import ensure_topics, make_producer
 from runtime.secrets import generate_key
 from runtime.settings import Settings, settings_environment
@@ -101,8 +102,9 @@ async def declare_source(bootstrap: str, topics: Topics) -> dict[str, Any]:
 
 
 @contextmanager
-def ingress_stack(tmp: Path) -> Iterator[Target]:
-    """Broker + ingress serving a source; both stopped on the way out, whatever happens."""
+def ingress_stack(tmp: Path, processes: int = 1) -> Iterator[Target]:
+    """Broker + ingress serving a source; both stopped on the way out, whatever happens.
+    `processes` ingress processes share the port (`fasthook run --ingress-workers`)."""
     with ExitStack() as stack:
         broker = EmbeddedBroker(tmp / "kafka")
         stack.callback(broker.stop)  # before start: Ctrl-C during start must stop it too
@@ -111,37 +113,57 @@ def ingress_stack(tmp: Path) -> Iterator[Target]:
         topics = Topics(f"bench{os.getpid()}")
         source = asyncio.run(declare_source(broker.bootstrap, topics))
         port = free_port()
-        env = settings_environment(
-            Settings(
-                kafka_bootstrap=broker.bootstrap,
-                topic_namespace=topics.namespace,
-                ingress_host="127.0.0.1",
-                ingress_port=port,
-                ingress_metrics_port=free_port(),
-                public_url=f"http://127.0.0.1:{port}",
-                log_level="WARNING",
-                shutdown_timeout_s=5,
-                # Sealed source secrets need a key; this source has none, but the key is required.
-                secret_key=generate_key(),
-            )
-        )
-        ingress = stack.enter_context(
-            Child("ingress", python("-m", "ingress"), tmp / "ingress.log", env)
+        settings = Settings(
+            kafka_bootstrap=broker.bootstrap,
+            topic_namespace=topics.namespace,
+            ingress_host="127.0.0.1",
+            ingress_port=port,
+            ingress_metrics_port=free_port(),
+            public_url=f"http://127.0.0.1:{port}",
+            log_level="WARNING",
+            shutdown_timeout_s=5,
+            # Sealed source secrets need a key; this source has none, but the key is required.
+            secret_key=generate_key(),
+            ingress_workers=processes,
         )
         path = f"/{source['token']}{TAIL}"
-        wait_for(ingress, port, "GET", "/readyz")
+        watch = {"broker": broker.process.pid}
+        for worker in workers(settings, "ingress", "bench"):
+            ingress = stack.enter_context(
+                Child(
+                    worker.name,
+                    python("-m", "ingress"),
+                    tmp / f"{worker.name}.log",
+                    settings_environment(worker.settings),
+                )
+            )
+            private = worker.settings.ingress_metrics_port
+            wait_for(ingress, private, "GET", "/readyz")
+            watch[server_key(worker.index)] = ingress.pgid
         # Ready is not yet serving this source: the view may lag the config topic a little.
         wait_for(ingress, port, "POST", path, b"MessageStatus=delivered")
-        yield Target("ingress", port, path, {"server": ingress.pgid, "broker": broker.process.pid})
+        yield Target("ingress", port, path, watch)
+
+
+def server_key(index: int) -> str:
+    """The name a server process's CPU is watched under: "server", "server 2", …; `row`
+    counts them together."""
+    return "server" if index == 1 else f"server {index}"
 
 
 @contextmanager
-def bare_server(tmp: Path, path: str) -> Iterator[Target]:
+def bare_server(tmp: Path, path: str, processes: int = 1) -> Iterator[Target]:
+    """The bare server, in as many processes as the ingress it is compared with, on one port."""
     port = free_port()
     script = str(ROOT / "bench" / "bare_server.py")
-    with Child("bare", python(script, str(port)), tmp / "bare.log") as bare:
-        wait_for(bare, port, "GET", "/")
-        yield Target("bare", port, path, {"server": bare.pgid})
+    with ExitStack() as stack:
+        watch = {}
+        for index in range(1, processes + 1):
+            argv = python(script, str(port), *(["--reuse-port"] if processes > 1 else []))
+            bare = stack.enter_context(Child(f"bare-{index}", argv, tmp / f"bare-{index}.log"))
+            wait_for(bare, port, "GET", "/")
+            watch[server_key(index)] = bare.pgid
+        yield Target("bare", port, path, watch)
 
 
 def idle_cores(target: Target, seconds: float) -> dict[str, float]:
@@ -155,7 +177,8 @@ def idle_cores(target: Target, seconds: float) -> dict[str, float]:
 
 
 def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
-    cores = f["cores"]
+    cores = dict(f["cores"])
+    cores["server"] = sum(v for k, v in cores.items() if k.startswith("server"))
     cpu = "/".join(
         f"{cores[k]:.2f}" if k in cores else "-"
         for k in ("server", "broker", "generator", "others")
@@ -177,6 +200,20 @@ def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
     ]
 
 
+def load_spec(target: Target, keepalive: bool, plan: Plan, rate: float = 0.0) -> Spec:
+    """The load of `plan` on `target`: closed loop, or open at `rate` requests/s."""
+    return Spec(
+        target.port,
+        target.path,
+        keepalive,
+        plan.duration_s,
+        plan.concurrency,
+        rate=rate,
+        warmup_s=plan.warmup_s,
+        watch=target.watch,
+    )
+
+
 def clean(f: dict[str, Any]) -> bool:
     return not f["non_200"] and not f["errors"]
 
@@ -191,16 +228,7 @@ def run(
     notes: list[str] = []
 
     def measure(target: Target, mode: str, keepalive: bool, rate: float = 0.0) -> None:
-        spec = Spec(
-            target.port,
-            target.path,
-            keepalive,
-            plan.duration_s,
-            plan.concurrency,
-            rate=rate,
-            warmup_s=plan.warmup_s,
-            watch=target.watch,
-        )
+        spec = load_spec(target, keepalive, plan, rate)
         # Another process's CPU burst would be charged to the server: measure again (bounded)
         # and keep the run that shared the machine least.
         found = run_load(spec)

@@ -28,53 +28,23 @@ from aiohttp import web
 from api.admin import admin_session
 from bench.cpu import snapshot
 from bench.load import percentile
-from bench.pipeline import BODY, Receiver, Stack, preload
+from bench.pipeline import Receiver, Stack, event_record, preload
 from bench.procs import Child, TerminalChild, python, wait_for
 from bench.report import Report
 from fasthook.embedded import free_port
 from runtime import heap
 from runtime.kafka import make_producer
 from runtime.settings import load_settings
-from schemas.codec import encode
 from schemas.ids import new_id
 
 AIM_EVENTS_S = 500
 AIM_P99_MS = 50
 
 
-def event_record(connection: dict[str, Any], team_id: str) -> tuple[str, bytes]:
-    now = int(time.time() * 1000)
+def listen_event(connection: dict[str, Any], team_id: str) -> tuple[str, bytes]:
     event_id = new_id("evt")
-    return event_id, encode(
-        "EventCreated",
-        {
-            "event_id": event_id,
-            "request_id": new_id("req"),
-            "team_id": team_id,
-            "source_id": connection["source_id"],
-            "connection_id": connection["id"],
-            "destination_id": connection["destination_id"],
-            "created_at": now,
-            "due_at": now,
-            "attempt_number": 1,
-            "trigger": "INITIAL",
-            "source_url": "http://127.0.0.1/x/status",
-            "request": {
-                "method": "POST",
-                "path": "/status",
-                "query": "",
-                "body": BODY,
-                "headers": [
-                    {
-                        "name": "Content-Type",
-                        "value": "application/x-www-form-urlencoded",
-                        "raw": None,
-                    }
-                ],
-            },
-            "bulk_id": None,
-        },
-    )
+    now = int(time.time() * 1000)
+    return event_id, event_record(team_id, connection, now, event_id, new_id("req"), "/status")
 
 
 class ByEvent(Receiver):
@@ -152,7 +122,7 @@ async def throughput(
     what: str,
     groups: dict[str, int],
 ) -> list[str]:
-    records = [event_record(connection, team_id) for _ in range(n)]
+    records = [listen_event(connection, team_id) for _ in range(n)]
     cpu_before = snapshot(groups)
     started = time.monotonic()
     await preload(
@@ -192,7 +162,7 @@ async def latency(
             delay = began + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            event_id, value = event_record(connection, team_id)
+            event_id, value = listen_event(connection, team_id)
             sent_at[event_id] = time.monotonic()
             await producer.send(stack.topics.events, value, key=event_id.encode())
         await producer.flush()
@@ -245,7 +215,7 @@ async def measure(
             await preload(
                 stack.broker.bootstrap,
                 stack.topics.events,
-                [(b"w", event_record(connection, team_id)[1])],
+                [(b"w", listen_event(connection, team_id)[1])],
             )
             await asyncio.sleep(0.3)
         rows = [

@@ -291,6 +291,47 @@ def routing(stack: Stack, n: int) -> list[list[str]]:
     return rows
 
 
+def event_record(
+    team_id: str,
+    connection: dict[str, Any],
+    now: int,
+    event_id: str,
+    request_id: str,
+    path: str = "/",
+) -> bytes:
+    """An event of `connection`, due `now`, as the router writes it: a Twilio-like form POST."""
+    return encode(
+        "EventCreated",
+        {
+            "event_id": event_id,
+            "request_id": request_id,
+            "team_id": team_id,
+            "source_id": connection["source_id"],
+            "connection_id": connection["id"],
+            "destination_id": connection["destination_id"],
+            "created_at": now,
+            "due_at": now,
+            "attempt_number": 1,
+            "trigger": "INITIAL",
+            "source_url": f"http://127.0.0.1/x{path.rstrip('/')}",
+            "request": {
+                "method": "POST",
+                "path": path,
+                "query": "",
+                "body": BODY,
+                "headers": [
+                    {
+                        "name": "Content-Type",
+                        "value": "application/x-www-form-urlencoded",
+                        "raw": None,
+                    }
+                ],
+            },
+            "bulk_id": None,
+        },
+    )
+
+
 async def _delivery(stack: Stack, n: int) -> list[str]:
     receiver = Receiver()
     url = await receiver.start()
@@ -300,41 +341,10 @@ async def _delivery(stack: Stack, n: int) -> list[str]:
     request_ids = {new_id("req") for _ in range(n)}
     for request_id in request_ids:
         event_id = new_id("evt")
-        events.append(
-            (
-                event_id.encode(),
-                encode(
-                    "EventCreated",
-                    {
-                        "event_id": event_id,
-                        "request_id": request_id,
-                        "team_id": pipe["source"]["team_id"],
-                        "source_id": pipe["source"]["id"],
-                        "connection_id": pipe["connection"]["id"],
-                        "destination_id": pipe["destination"]["id"],
-                        "created_at": now,
-                        "due_at": now,
-                        "attempt_number": 1,
-                        "trigger": "INITIAL",
-                        "source_url": "http://127.0.0.1/x",
-                        "request": {
-                            "method": "POST",
-                            "path": "/",
-                            "query": "",
-                            "body": BODY,
-                            "headers": [
-                                {
-                                    "name": "Content-Type",
-                                    "value": "application/x-www-form-urlencoded",
-                                    "raw": None,
-                                }
-                            ],
-                        },
-                        "bulk_id": None,
-                    },
-                ),
-            )
+        record = event_record(
+            pipe["source"]["team_id"], pipe["connection"], now, event_id, request_id
         )
+        events.append((event_id.encode(), record))
     await preload(stack.broker.bootstrap, stack.topics.events, events)
     child = await asyncio.to_thread(stack.start, "deliverer")
     try:

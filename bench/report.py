@@ -34,3 +34,17 @@ def render(report: Report) -> str:
     parts += [f"- {'MET   ' if met else 'MISSED'} {text}" for text, met in report.aims]
     parts += [f"- {note}" for note in report.notes]
     return "\n".join(parts)
+
+
+def render_aims(reports: list[Report]) -> str:
+    """Every benchmark's aims in one list at the end of a run: the issue tables' figures,
+    read off one `make bench`."""
+    met = sum(met for report in reports for _, met in report.aims)
+    total = sum(len(report.aims) for report in reports)
+    parts = [f"## Aims of this run: {met} of {total} met", ""]
+    for report in reports:
+        parts += [
+            f"- {'MET   ' if met else 'MISSED'} {text} ({report.title})"
+            for text, met in report.aims
+        ]
+    return "\n".join(parts)

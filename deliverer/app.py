@@ -74,6 +74,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         relay,
     )
     ns = settings.topic_namespace
+    leave = settings.worker_count("deliverer") > 1
     consumers = [
         ConcurrentConsumer(
             settings,
@@ -81,6 +82,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             f"{ns}-deliverer",
             delivery.handle_event,
             settings.deliverer_max_in_flight,
+            leave_on_stop=leave,
         ),
         ConcurrentConsumer(
             settings,
@@ -92,6 +94,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             skip_failed=False,
             idle_rest_s=WAITING_REST_S,
             idle_hold_max_s=WAITING_REST_S,
+            leave_on_stop=leave,
         ),
         # One consumer per tier: a long wait in one tier never holds up another.
         *(
@@ -105,6 +108,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
                 skip_failed=False,
                 idle_rest_s=WAITING_REST_S,
                 idle_hold_max_s=WAITING_REST_S,
+                leave_on_stop=leave,
             )
             for tier in RETRY_TIERS_MS
         ),

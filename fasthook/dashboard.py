@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, parse
+from fasthook.logfiles import SERVICES, Entry, Follower, known_noise, parse, service_of
 
 if TYPE_CHECKING:
     import aiohttp
@@ -51,7 +51,7 @@ def human(entry: Entry) -> Text:
     clock = entry.ts[11:23] if len(entry.ts) >= 23 else " " * 12
     text = Text()
     text.append(f"{clock} ", style="dim")
-    text.append(f"{entry.service:<{WIDTH}} ", style=COLOURS.get(entry.service, "white"))
+    text.append(f"{entry.service:<{WIDTH}} ", style=COLOURS.get(service_of(entry.service), "white"))
     record = entry.record
     if record is None:
         meaning = known_noise(entry.line)
@@ -172,7 +172,7 @@ class Dashboard:
     def line(self, service: str, text: str, style: str = "") -> None:
         out = Text()
         out.append(time.strftime("%H:%M:%S") + " ", style="dim")
-        out.append(f"{service:<{WIDTH}} ", style=COLOURS.get(service, "white"))
+        out.append(f"{service:<{WIDTH}} ", style=COLOURS.get(service_of(service), "white"))
         out.append(text, style=style)
         self.console.print(out, soft_wrap=True)  # the terminal wraps; a log file keeps lines
 

@@ -48,6 +48,36 @@ def log_path(data_dir: Path, service: str) -> Path:
     return log_dir(data_dir) / f"{service}.log"
 
 
+def service_of(name: str) -> str:
+    """The service a log's name belongs to ("router-2", a worker of `fasthook run --workers`,
+    → "router")."""
+    service, _, index = name.rpartition("-")
+    return service if service and index.isdigit() else name
+
+
+def worker_index(name: str, service: str) -> int | None:
+    """2 for "router-2" of "router": the log of one of a service's workers (`fasthook run
+    --workers`), None for any other name."""
+    prefix, _, index = name.rpartition("-")
+    return int(index) if prefix == service and index.isdigit() else None
+
+
+def named_logs(data_dir: Path, services: Iterable[str]) -> list[str]:
+    """The logs of these services: each one's own and, after it, its workers' in order
+    (`router-1.log`, `router-2.log`, … when `fasthook run` ran several); a worker's own name
+    stands for itself."""
+    names: list[str] = []
+    for service in services:
+        names.append(service)
+        workers = {
+            index: path.stem
+            for path in log_dir(data_dir).glob(f"{service}-*.log")
+            if (index := worker_index(path.stem, service)) is not None
+        }
+        names += [workers[index] for index in sorted(workers)]
+    return names
+
+
 def known_noise(line: str) -> str | None:
     """What a harmless dependency line means, or None for a line worth showing."""
     for pattern, meaning in KNOWN_NOISE:

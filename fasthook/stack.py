@@ -28,14 +28,22 @@ from fasthook.errors import EmbeddedStackError
 from fasthook.files import local_secret, write_private
 from fasthook.logfiles import LAUNCHER, SERVICES, Follower, log_dir, log_path
 from fasthook.supervisor import ServiceSpec, Supervisor
+from fasthook.workers import Worker, extra_ports, layout
 from runtime.kafka import ensure_topics
 from runtime.logs import JsonFormatter, configure_logging
 from runtime.secrets import generate_key
 from runtime.settings import Settings, settings_environment, variable
+from schemas.topics import CATALOG
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEAM = "default"
+# The services `fasthook run` supervises, in the order they start.
+STARTED = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
+# And the order they stop in (the embedded broker last): each writer before what it writes to.
+STOPPED = ("console", "ingress", "api", "router", "deliverer", "issues", "projections")
+# Partitions of the topics router and deliverer workers share: more workers than that idle.
+GROUP_PARTITIONS = min(s.partitions for s in CATALOG if s.suffix in ("requests", "events"))
 DEMO_SOURCE: dict[str, Any] = {
     # Not the guide's own name: a newcomer who follows the guide's `POST /v1/sources` verbatim
     # must get 201, not 409 against this demo.
@@ -130,7 +138,9 @@ def banner(
     embedded: bool,
     analyst_password: str,
     logs: Path,
+    processes: list[Worker] | None = None,
 ) -> str:
+    processes = processes or layout(settings, STARTED, socket.gethostname())
     api = settings.api_base_url
     source_url = public("source", source, settings.public_base_url)["url"]
     auth = f'-H "Authorization: Bearer {key}"'
@@ -141,13 +151,25 @@ def banner(
             f"  API:          {api}/v1   (spec: {api}/v1/openapi.json)",
             f"  API key:      {key}   (team {team['id']}, {team['name']})",
             f"  Console:      {settings.console_base_url}   (sign in with the API key above)",
-            f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz)",
-            f"  Ingress metrics: http://{settings.ingress_metrics_host}:"
-            f"{settings.ingress_metrics_port}/metrics   (private: keep it off the public network)",
-            f"  Router:       http://{settings.router_host}:{settings.router_port}"
-            "   (probes, metrics)",
-            f"  Deliverer:    http://{settings.deliverer_host}:{settings.deliverer_port}"
-            "   (probes, metrics)",
+            f"  Ingress:      {settings.public_base_url}   (probes: /healthz /readyz"
+            + _shared_port(processes)
+            + ")",
+            "  Ingress metrics: "
+            + " ".join(
+                f"http://{w.settings.ingress_metrics_host}:{w.settings.ingress_metrics_port}"
+                "/metrics"
+                for w in processes
+                if w.service == "ingress"
+            )
+            + "   (private: keep it off the public network"
+            + ("; one per process, probes too" if _count(processes, "ingress") > 1 else "")
+            + ")",
+            f"  Router:       {_worker_urls(processes, 'router')}   (probes, metrics"
+            + _group_note(processes, "router")
+            + ")",
+            f"  Deliverer:    {_worker_urls(processes, 'deliverer')}   (probes, metrics"
+            + _group_note(processes, "deliverer")
+            + ")",
             f"  Issues:       http://{settings.issues_host}:{settings.issues_port}"
             "   (probes, metrics: open issues by type)",
             f"  Projections:  http://{settings.projections_host}:{settings.projections_port}"
@@ -171,6 +193,63 @@ def banner(
     )
 
 
+def _count(processes: list[Worker], service: str) -> int:
+    return sum(1 for w in processes if w.service == service)
+
+
+def _worker_urls(processes: list[Worker], service: str) -> str:
+    return " ".join(
+        f"http://{getattr(w.settings, f'{service}_host')}:{getattr(w.settings, f'{service}_port')}"
+        for w in processes
+        if w.service == service
+    )
+
+
+def _shared_port(processes: list[Worker]) -> str:
+    count = _count(processes, "ingress")
+    return f"; {count} processes on this one port, SO_REUSEPORT" if count > 1 else ""
+
+
+def _group_note(processes: list[Worker], service: str) -> str:
+    count = _count(processes, service)
+    if count == 1:
+        return ""
+    idle = (
+        f"; {count - GROUP_PARTITIONS} beyond the topics' {GROUP_PARTITIONS} partitions idle"
+        if count > GROUP_PARTITIONS
+        else ""
+    )
+    return f"; {count} workers in its consumer groups{idle}"
+
+
+def start_waves(processes: list[Worker]) -> list[list[Worker]]:
+    """The processes in the order they start: every service's first worker at once, then the
+    second ones once those are ready, and so on. Two deliverers joining their groups at the
+    same moment were seen to get an empty assignment from the embedded broker, which aiokafka
+    cannot read (that consumer's loop stops, its partitions undelivered until a restart); a
+    member joining a settled group is an ordinary rebalance."""
+    waves: list[list[Worker]] = []
+    for worker in processes:
+        while len(waves) < worker.index:
+            waves.append([])
+        waves[worker.index - 1].append(worker)
+    return waves
+
+
+def probe_url(worker: Worker) -> str:
+    """Where the launcher and the dashboard ask this process whether it is ready."""
+    settings = worker.settings
+    if worker.service == "ingress" and worker.name != "ingress":
+        # The public port answers from any of the ingress processes: each one's private port.
+        return f"http://{settings.ingress_metrics_host}:{settings.ingress_metrics_port}/readyz"
+    if worker.service == "api":
+        return f"{settings.api_base_url}/readyz"
+    if worker.service == "console":
+        return f"{settings.console_base_url}/readyz"
+    host = getattr(settings, f"{worker.service}_host")
+    return f"http://{host}:{getattr(settings, f'{worker.service}_port')}/readyz"
+
+
 def prepare_data_dir(settings: Settings) -> Path:
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -188,28 +267,22 @@ async def run_stack(
     check_ports(listens(settings, embedded_kafka_port if embedded else None))
     if not settings.secret_key:
         settings = settings.with_(secret_key=local_secret(data_dir / "secret.key", generate_key))
+    processes = layout(settings, STARTED, socket.gethostname())
     logs = log_dir(data_dir)
     logs.mkdir(parents=True, exist_ok=True)
     dashboard = Dashboard()
     quiet_launcher_logs(settings, data_dir, dashboard, verbose)
     background: list[asyncio.Task[None]] = []
     if verbose:
-        background.append(asyncio.create_task(dashboard.echo(Follower(data_dir, SERVICES))))
-    env = service_env(settings, data_dir)
+        names = [w.name for w in processes]
+        followed = [s for s in SERVICES if s not in STARTED] + names
+        background.append(asyncio.create_task(dashboard.echo(Follower(data_dir, followed))))
     supervisor = Supervisor(grace_s=settings.shutdown_timeout_s, on_change=dashboard.on_change)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    probes = {
-        "ingress": f"http://{settings.ingress_host}:{settings.ingress_port}/readyz",
-        "api": f"{settings.api_base_url}/readyz",
-        "router": f"http://{settings.router_host}:{settings.router_port}/readyz",
-        "deliverer": f"http://{settings.deliverer_host}:{settings.deliverer_port}/readyz",
-        "projections": f"http://{settings.projections_host}:{settings.projections_port}/readyz",
-        "issues": f"http://{settings.issues_host}:{settings.issues_port}/readyz",
-        "console": f"{settings.console_base_url}/readyz",
-    }
+    probes = {worker.name: probe_url(worker) for worker in processes}
     try:
         if embedded:
             supervisor.add(
@@ -230,22 +303,39 @@ async def run_stack(
         )
         if created:
             log.info("topics created", extra={"topics": created})
+
         # The services start now, beside the launcher's own set-up below (their start-up is
         # most of the wait for the banner): they follow the config topic, so the team, key and
         # source it writes reach them as any change does. The projections service is the one
         # process that owns the embedded ClickHouse path; the set-up only writes config.
-        for name in probes:
-            supervisor.add(
-                ServiceSpec(
-                    name, [sys.executable, "-m", name], env, log_path=log_path(data_dir, name)
+        def start(workers: list[Worker]) -> None:
+            for worker in workers:
+                supervisor.add(
+                    ServiceSpec(
+                        worker.name,
+                        [sys.executable, "-m", worker.service],
+                        service_env(worker.settings, data_dir),
+                        log_path=log_path(data_dir, worker.name),
+                    )
                 )
-            )
+
+        async def ready(workers: list[Worker]) -> None:
+            for worker in workers:
+                log_file = log_path(data_dir, worker.name)
+                await wait_ready(probes[worker.name], worker.name, log_file=log_file)
+
+        waves = start_waves(processes)
+        start(waves[0])
         async with admin_session(settings) as admin:
             team, key, source = await bootstrap(admin, data_dir)
             analyst_password = await ready_analyst(admin, data_dir)
-        for name, url in probes.items():
-            await wait_ready(url, name, log_file=log_path(data_dir, name))
-        dashboard.print(banner(settings, team, key, source, embedded, analyst_password, logs))
+        await ready(waves[0])
+        for wave in waves[1:]:
+            start(wave)
+            await ready(wave)
+        dashboard.print(
+            banner(settings, team, key, source, embedded, analyst_password, logs, processes)
+        )
         background.append(asyncio.create_task(dashboard.probe(probes)))
         await stop.wait()
         dashboard.print("stopping…")
@@ -255,13 +345,7 @@ async def run_stack(
         await asyncio.gather(*background, return_exceptions=True)
         await supervisor.stop(
             order=[
-                "console",
-                "ingress",
-                "api",
-                "router",
-                "deliverer",
-                "issues",
-                "projections",
+                *([w.name for w in processes if w.service == service] for service in STOPPED),
                 "broker",
             ]
         )
@@ -291,6 +375,7 @@ def listens(settings: Settings, kafka_port: int | None) -> list[tuple[str, str, 
         )
         for what, prefix in services
     ]
+    ports += extra_ports(settings)
     if kafka_port is not None:
         ports.insert(0, ("embedded broker", "127.0.0.1", kafka_port, "--kafka-port"))
     return ports

@@ -139,24 +139,31 @@ class Supervisor:
             except TimeoutError:
                 pass
 
-    async def stop(self, order: Sequence[str] = ()) -> None:
-        """Stop children, in `order` first (e.g. services before the broker they write to)."""
+    async def stop(self, order: Sequence[str | Sequence[str]] = ()) -> None:
+        """Stop children, in `order` first (e.g. services before the broker they write to); the
+        names of one entry together (the workers of one service: each one's leaving its
+        consumer groups would otherwise make the others rebalance just to stop)."""
         self._stopping.set()
-        names = [*order, *(n for n in self.processes if n not in order)]
-        for name in names:
-            process = self.processes.get(name)
-            if process is None or process.returncode is not None:
-                continue
-            _signal(process, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), self.grace_s)
-            except TimeoutError:
-                log.warning("service did not stop in time; killing", extra={"child": name})
-                _signal(process, signal.SIGKILL)
-                await process.wait()
+        steps = [(step,) if isinstance(step, str) else tuple(step) for step in order]
+        named = {name for step in steps for name in step}
+        steps += [(name,) for name in self.processes if name not in named]
+        for step in steps:
+            await asyncio.gather(*(self._stop_one(name) for name in step))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _stop_one(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is None or process.returncode is not None:
+            return
+        _signal(process, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), self.grace_s)
+        except TimeoutError:
+            log.warning("service did not stop in time; killing", extra={"child": name})
+            _signal(process, signal.SIGKILL)
+            await process.wait()
 
 
 def _signal(process: asyncio.subprocess.Process, sig: int) -> None:

@@ -19,6 +19,7 @@ def main() -> None:
             "listen": f"{settings.ingress_host}:{settings.ingress_port}",
             "metrics": f"{settings.ingress_metrics_host}:{settings.ingress_metrics_port}",
             "public_url": settings.public_base_url,
+            "workers": settings.worker_count("ingress"),
         },
     )
     run(
@@ -27,6 +28,7 @@ def main() -> None:
         settings.ingress_port,
         settings.shutdown_timeout_s,
         settings.event_loop,
+        reuse_port=settings.worker_count("ingress") > 1,
     )
 
 

@@ -19,10 +19,20 @@ from runtime.serve import track_in_flight
 from runtime.settings import Settings, check_limits
 
 
+def readiness(app: web.Application) -> dict[str, bool]:
+    kafka = app.get(KAFKA)
+    return kafka.readiness() if kafka else not_started()
+
+
 async def private_metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    # The probes here too: with several ingress processes on the public port (`fasthook run
+    # --workers`) a probe there reaches any one of them; here, this one.
     async with metrics_site(
-        app[METRICS].registry, settings.ingress_metrics_host, settings.ingress_metrics_port
+        app[METRICS].registry,
+        settings.ingress_metrics_host,
+        settings.ingress_metrics_port,
+        health_routes(lambda: readiness(app)),
     ):
         yield
 
@@ -63,16 +73,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SOURCES] = SourceView(SecretBox(settings.secret_key))
     app[METRICS] = IngressMetrics()
 
-    def readiness() -> dict[str, bool]:
-        kafka = app.get(KAFKA)
-        return kafka.readiness() if kafka else not_started()
-
     # The source handler counts itself (aiohttp's own shutdown stops reading a body still
     # arriving); a middleware around every request cost ~2% of the ingress's CPU.
     track_in_flight(app, middleware=False)
     app.cleanup_ctx.append(private_metrics_ctx)
     app.cleanup_ctx.append(kafka_ctx)
     # Load balancers probe the public port; /metrics (it names every source) is private.
-    app.add_routes(health_routes(readiness))
+    app.add_routes(health_routes(lambda: readiness(app)))
     app.add_routes(SOURCE_ROUTES)
     return app

@@ -54,6 +54,7 @@ class DedupeConsumer(GroupConsumer):
             f"{settings.topic_namespace}-router-dedupe",
             MAX_IN_FLIGHT,
             member=settings.member_name("router-dedupe"),
+            leave_on_stop=settings.worker_count("router") > 1,
         )
         self.settings = settings
         self.state_topic = settings.topics.router_dedupe_seen

@@ -76,6 +76,7 @@ class RequestConsumer(GroupConsumer):
             group_name(settings),
             MAX_IN_FLIGHT,
             member=settings.member_name("router"),
+            leave_on_stop=settings.worker_count("router") > 1,
         )
         self.view = view
         self.follower = follower

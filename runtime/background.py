@@ -10,6 +10,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from runtime.serve import fail
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +33,7 @@ class BackgroundTask:
     def _ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("%s stopped", self.name, exc_info=task.exception())
+            fail(self.name)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the loop to return, wait up to `timeout_s`, then cancel it."""

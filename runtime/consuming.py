@@ -28,9 +28,10 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from runtime.kafka import IdleFetch, make_group_consumer
+from runtime.kafka import IdleFetch, leave_group, make_group_consumer
 from runtime.offsets import PartitionOffsets
 from runtime.resting import HOLD_MAX_S
+from runtime.serve import fail
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,13 @@ class GroupConsumer:
         drain_on_stop: bool = True,
         idle_rest_s: float = 0.1,
         idle_hold_max_s: float = HOLD_MAX_S,
+        leave_on_stop: bool = False,
     ) -> None:
         self.drain_on_stop = drain_on_stop
+        # One of several workers on a machine (`fasthook run --workers`): a later run may have
+        # fewer, and a static member that never comes back keeps its partitions (for ever on
+        # the embedded broker), so a worker that stops for good leaves (runtime.kafka).
+        self.leave_on_stop = leave_on_stop
         self.topics = topics
         self.group = group
         self.max_in_flight = max_in_flight
@@ -185,10 +191,11 @@ class GroupConsumer:
 
     def _ended(self, loop: asyncio.Task[None]) -> None:
         if not loop.cancelled() and loop.exception() is not None:
-            # Nothing more is read; what was not finished is read again after a restart.
+            # Nothing more is read; what was not finished is read again after the restart.
             log.error(
                 "consumer loop stopped", exc_info=loop.exception(), extra={"group": self.group}
             )
+            fail(f"the consumer loop of {self.group}")
 
     def _finisher(self, tracker: PartitionOffsets) -> Finish:
         def finish(offset: int) -> None:
@@ -256,6 +263,8 @@ class GroupConsumer:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self.commit()
+        if self.leave_on_stop:
+            await leave_group(self.consumer)
         await self.consumer.stop()
 
 
@@ -274,6 +283,7 @@ class ConcurrentConsumer(GroupConsumer):
         skip_failed: bool = True,
         idle_rest_s: float = 0.1,
         idle_hold_max_s: float = HOLD_MAX_S,
+        leave_on_stop: bool = False,
     ) -> None:
         super().__init__(
             settings,
@@ -283,6 +293,7 @@ class ConcurrentConsumer(GroupConsumer):
             drain_on_stop=drain_on_stop,
             idle_rest_s=idle_rest_s,
             idle_hold_max_s=idle_hold_max_s,
+            leave_on_stop=leave_on_stop,
         )
         self.skip_failed = skip_failed
         self.handle = handle

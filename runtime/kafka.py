@@ -23,6 +23,7 @@ from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from runtime import resting
 from runtime.errors import RuntimeSetupError
+from runtime.serve import fail
 from runtime.settings import Settings
 from schemas.codec import Record, decode
 from schemas.config_fold import ConfigFold, Verdict
@@ -240,6 +241,7 @@ class ConfigFollower:
             # The view stops changing: /readyz must say so rather than serve stale config.
             self.caught_up.clear()
             log.error("config follower stopped", exc_info=task.exception())
+            fail(f"the config follower of {self._topic}")
 
     @property
     def healthy(self) -> bool:

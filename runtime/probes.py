@@ -56,10 +56,12 @@ def probe_routes(
 
 
 @asynccontextmanager
-async def metrics_site(registry: CollectorRegistry, host: str, port: int) -> AsyncIterator[None]:
-    """Serve ``/metrics`` alone on `host`:`port` while the context is open."""
+async def metrics_site(
+    registry: CollectorRegistry, host: str, port: int, routes: list[web.RouteDef] | None = None
+) -> AsyncIterator[None]:
+    """Serve ``/metrics`` (and `routes`) on `host`:`port` while the context is open."""
     app = web.Application()
-    app.add_routes(metrics_routes(registry))
+    app.add_routes([*metrics_routes(registry), *(routes or [])])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -21,6 +21,27 @@ from runtime.loops import loop_factory
 log = logging.getLogger(__name__)
 
 
+class _Service:
+    """The service `serve` runs in this process, as far as its loops need to know."""
+
+    stop: asyncio.Event | None = None
+    failed: str | None = None
+
+
+_SERVICE = _Service()
+
+
+def fail(what: str) -> None:
+    """A loop the service cannot work without has died: stop the service as SIGTERM would
+    (in-flight work answered, what finished committed) and exit non-zero, so that its
+    supervisor (`fasthook run`, Kubernetes) starts it again. Left up, the process would look
+    alive and ready while its partitions stalled for good."""
+    log.critical("%s died: stopping the service so that it is restarted", what)
+    _SERVICE.failed = what
+    if _SERVICE.stop is not None:
+        _SERVICE.stop.set()
+
+
 class InFlight:
     """Counts requests being handled, so shutdown can wait for them."""
 
@@ -68,8 +89,14 @@ def track_in_flight(app: web.Application, *, middleware: bool = True) -> None:
         app.middlewares.append(app[IN_FLIGHT].middleware)
 
 
-async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: float) -> None:
-    stop = asyncio.Event()
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout_s: float,
+    reuse_port: bool = False,
+) -> None:
+    stop = _SERVICE.stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -77,7 +104,9 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    # reuse_port: several processes of one service on the one port (`fasthook run --workers`),
+    # the kernel spreading connections over them.
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
     await site.start()
     settle()  # started: what it holds now lives as long as the process
     try:
@@ -93,6 +122,7 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout_s: 
         )
     finally:
         await runner.cleanup()
+        _SERVICE.stop = None
 
 
 def run(
@@ -101,6 +131,9 @@ def run(
     port: int,
     shutdown_timeout_s: float,
     event_loop: str = "uvloop",
+    reuse_port: bool = False,
 ) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
-        runner.run(serve(app, host, port, shutdown_timeout_s))
+        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port))
+    if _SERVICE.failed is not None:
+        raise SystemExit(f"stopped because {_SERVICE.failed} died")

@@ -46,6 +46,14 @@ class Settings:
     # restarts under the same name takes its partitions back at once. Unique per worker; the
     # host name when empty.
     instance_id: str = ""
+    # How many processes `fasthook run` starts per service (fasthook.workers): `workers` for
+    # each of ingress, router and deliverer, unless its own count (0 = as `workers`) says
+    # otherwise. The ingress's workers share its public port (SO_REUSEPORT); router and
+    # deliverer workers share their consumer groups' partitions (8 per topic: more idle).
+    workers: int = 1
+    ingress_workers: int = 0
+    router_workers: int = 0
+    deliverer_workers: int = 0
     # The deliverer serves its probes and metrics here.
     deliverer_host: str = "127.0.0.1"
     deliverer_port: int = 8083
@@ -153,6 +161,11 @@ class Settings:
     def topics(self) -> Topics:
         return Topics(self.topic_namespace)
 
+    def worker_count(self, service: str) -> int:
+        """How many processes of `service` (ingress, router, deliverer) run side by side."""
+        own: int = getattr(self, f"{service}_workers")
+        return own or self.workers
+
     def member_name(self, service: str) -> str:
         return f"{service}-{self.instance_id or socket.gethostname()}"
 
@@ -226,6 +239,11 @@ def check_limits(settings: Settings) -> None:
                 f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
                 f"for that)"
             )
+    if settings.workers < 1:
+        raise SettingsError(f"{variable('workers')} must be at least 1")
+    for name in ("ingress_workers", "router_workers", "deliverer_workers"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{variable(name)} must be at least 0 (0: as FASTHOOK_WORKERS)")
     for name in (
         "ingress_header_timeout_s",
         "ingress_body_timeout_s",

@@ -145,6 +145,7 @@ _PURE_FILES = frozenset(
         "tests/projections/test_operations.py",
         "tests/issues/test_notifications.py",
         "tests/issues/test_freshness.py",
+        "tests/fasthook/test_workers.py",
     }
 )
 

@@ -39,22 +39,66 @@ def admin_settings() -> Settings:
     is_flag=True,
     help="Every service's full log on the terminal too (as FASTHOOK_LOG_FORMAT does).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Processes each of ingress, router and deliverer runs (default: FASTHOOK_WORKERS, "
+    "else 1). Ingress processes share the public port (SO_REUSEPORT), each with its own "
+    "metrics port (+100 per worker); router and deliverer workers share their consumer "
+    "groups (8 partitions per topic: workers beyond 8 idle).",
+)
+@click.option(
+    "--ingress-workers",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Ingress processes, over --workers (default: FASTHOOK_INGRESS_WORKERS).",
+)
+@click.option(
+    "--router-workers",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Router workers, over --workers (default: FASTHOOK_ROUTER_WORKERS).",
+)
+@click.option(
+    "--deliverer-workers",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Deliverer workers, over --workers (default: FASTHOOK_DELIVERER_WORKERS).",
+)
 @examples(
     "fasthook run                        # embedded broker and ClickHouse under .fasthook/",
     "fasthook run --verbose              # and every service's log on the terminal",
+    "fasthook run --workers 2            # two ingress, router and deliverer processes each",
+    "fasthook run --router-workers 4     # four routers, one of everything else",
     "FASTHOOK_KAFKA_BOOTSTRAP=kafka:9092 fasthook run   # your own Kafka cluster",
     "fasthook logs router -f             # in another terminal: follow one service",
 )
-def run(kafka_port: int, verbose: bool) -> None:
+def run(
+    kafka_port: int,
+    verbose: bool,
+    workers: int | None,
+    ingress_workers: int | None,
+    router_workers: int | None,
+    deliverer_workers: int | None,
+) -> None:
     """Run the whole gateway on this machine, supervised.
 
     The terminal is a dashboard: the banner (URLs, API key), one line per service state
     change, and warnings that need you. Each service's log goes to a file under the data
-    directory (`fasthook logs` reads them). Ctrl-C stops everything.
+    directory (`fasthook logs` reads them; `router-2.log` and so on with several workers,
+    each supervised and restarted on its own). Ctrl-C stops everything.
     """
     from fasthook.stack import prepare_data_dir, run_stack
+    from fasthook.workers import with_counts
 
-    settings = load_settings()
+    settings = with_counts(
+        load_settings(), workers, ingress_workers, router_workers, deliverer_workers
+    )
     verbose = verbose or "FASTHOOK_LOG_FORMAT" in os.environ
     data_dir = prepare_data_dir(settings)
     asyncio.run(run_stack(settings, data_dir, embedded_kafka_port=kafka_port, verbose=verbose))

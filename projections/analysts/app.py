@@ -20,6 +20,7 @@ from projections.analysts.scope import RELATIONS_SQL
 from projections.clickhouse import Engine
 from projections.errors import EngineError
 from projections.keys import DATABASE, ENGINE, SETTINGS
+from projections.layout import Layout
 from runtime.kafka import ConfigFollower
 from schemas.entities import Analyst
 
@@ -36,8 +37,11 @@ def create_endpoint(endpoint: Endpoint) -> web.Application:
 class ServerGrants:
     """Production: each analyst on the log becomes (or stops being) a ClickHouse user."""
 
-    def __init__(self, engine: Engine, database: str, bounds: dict[str, int]) -> None:
+    def __init__(
+        self, engine: Engine, database: str, bounds: dict[str, int], on_cluster: str = ""
+    ) -> None:
         self.engine, self.database, self.bounds = engine, database, bounds
+        self.on_cluster = on_cluster
         self._tasks: set[asyncio.Task[None]] = set()
 
     def changed(self, analyst: Analyst, active: bool) -> None:
@@ -50,9 +54,9 @@ class ServerGrants:
             rows = await self.engine.query(RELATIONS_SQL, {"db": self.database})
             tables = [r["name"] for r in rows if r["engine"] != "View"]
             statements = (
-                create_user(analyst, self.database, self.bounds, tables)
+                create_user(analyst, self.database, self.bounds, tables, self.on_cluster)
                 if active
-                else drop_user(analyst, self.database, tables)
+                else drop_user(analyst, self.database, tables, self.on_cluster)
             )
             for statement in statements:
                 await self.engine.command(statement)
@@ -65,7 +69,10 @@ class ServerGrants:
 
 async def analysts_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, engine, database = app[SETTINGS], app[ENGINE], app[DATABASE]
-    grants = None if engine.embedded else ServerGrants(engine, database, limits(settings))
+    on_cluster = Layout(settings.clickhouse_cluster).on_cluster
+    grants = (
+        None if engine.embedded else ServerGrants(engine, database, limits(settings), on_cluster)
+    )
     view = AnalystView(grants.changed if grants else None)
     follower = ConfigFollower(settings.kafka_bootstrap, settings.topics.config, view.apply)
     await follower.start()

@@ -23,11 +23,17 @@ def policy_name(user: str) -> str:
 
 
 def create_user(
-    analyst: Analyst, database: str, limits: Mapping[str, int], team_tables: Sequence[str]
+    analyst: Analyst,
+    database: str,
+    limits: Mapping[str, int],
+    team_tables: Sequence[str],
+    on_cluster: str = "",
 ) -> list[str]:
     """CREATE USER (readonly, limited) and its grants; a team-scoped analyst also gets one
     row policy over every table that has `team_id` (views read through them: a normal view
-    runs as its invoker)."""
+    runs as its invoker). `on_cluster` (the layout's ` ON CLUSTER name`, or nothing) makes
+    each statement reach every node: a load balancer may send the analyst to any of them,
+    and a Distributed query reads each shard's local table under the same policy."""
     user, digest, team = analyst["name"], analyst["hash"], analyst.get("team_id")
     if not _USER.match(user) or not _HEX.match(digest) or (team and not _TEAM.match(team)):
         raise ValueError("analyst name, hash or team is not plain")
@@ -36,26 +42,28 @@ def create_user(
         + ["result_overflow_mode = 'throw'", "readonly = 1"]
     )
     statements = [
-        f"CREATE USER IF NOT EXISTS {user} IDENTIFIED WITH sha256_hash BY '{digest}' "
-        f"DEFAULT DATABASE {database} SETTINGS {settings}",
-        f"GRANT SELECT ON {database}.* TO {user}",
+        f"CREATE USER IF NOT EXISTS {user}{on_cluster} IDENTIFIED WITH sha256_hash BY "
+        f"'{digest}' DEFAULT DATABASE {database} SETTINGS {settings}",
+        f"GRANT{on_cluster} SELECT ON {database}.* TO {user}",
     ]
     if team:
         tables = ", ".join(f"{database}.{table}" for table in sorted(team_tables))
         statements.append(
-            f"CREATE ROW POLICY OR REPLACE {policy_name(user)} ON {tables} "
+            f"CREATE ROW POLICY OR REPLACE {policy_name(user)}{on_cluster} ON {tables} "
             f"FOR SELECT USING team_id = '{team}' TO {user}"
         )
     return statements
 
 
-def drop_user(analyst: Analyst, database: str, team_tables: Sequence[str]) -> list[str]:
+def drop_user(
+    analyst: Analyst, database: str, team_tables: Sequence[str], on_cluster: str = ""
+) -> list[str]:
     user = analyst["name"]
     if not _USER.match(user):
         raise ValueError("analyst name is not plain")
     statements = []
     if analyst.get("team_id") and team_tables:
         tables = ", ".join(f"{database}.{table}" for table in sorted(team_tables))
-        statements.append(f"DROP ROW POLICY IF EXISTS {policy_name(user)} ON {tables}")
-    statements.append(f"DROP USER IF EXISTS {user}")
+        statements.append(f"DROP ROW POLICY IF EXISTS {policy_name(user)} ON {tables}{on_cluster}")
+    statements.append(f"DROP USER IF EXISTS {user}{on_cluster}")
     return statements

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+
 from fasthook.embedded import free_port
-from fasthook.stack import listens
+from fasthook.errors import EmbeddedStackError
+from fasthook.stack import check_ports, listens
 from runtime.settings import Settings, load_settings, settings_environment
 
 
@@ -23,3 +28,15 @@ def test_a_clickhouse_server_has_no_analysts_endpoint_and_the_broker_comes_first
     ports = listens(settings, kafka_port=9092)
     assert ports[0] == ("embedded broker", "127.0.0.1", 9092, "--kafka-port")
     assert "FASTHOOK_ANALYSTS_PORT" not in [name for *_, name in ports]
+
+
+def test_a_public_port_shared_by_someone_else_with_so_reuseport_is_refused() -> None:
+    """Ingress workers bind the public port with SO_REUSEPORT; the start-up check binds
+    without it, so a port another program holds that way still stops the start."""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(EmbeddedStackError, match=f"ingress 127.0.0.1:{port}"):
+            check_ports([("ingress", "127.0.0.1", port, "FASTHOOK_INGRESS_PORT")])

@@ -8,6 +8,7 @@ import sys
 import time
 
 from fasthook.supervisor import Backoff, ServiceSpec, Supervisor
+from tests.support.poll import eventually
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets_after_a_stable_run():
@@ -64,3 +65,35 @@ async def test_a_child_writes_to_its_log_file_and_each_change_is_told(tmp_path):
     assert said[1][2]["exit_code"] == 5 and said[2][2]["restarts"] == 1
     # Appended across restarts: the crash before stays readable.
     assert log_file.read_text().count("hello from the child") >= 2
+
+
+async def test_the_workers_of_one_service_stop_together(tmp_path) -> None:
+    supervisor = Supervisor(grace_s=10)
+    # Each takes a while to stop (as a worker finishing its deliveries would), and notes when
+    # it was told to and when it was done.
+    script = (
+        "import pathlib, signal, sys, time\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "def stop(*_):\n"
+        "    out.write_text(f'{time.time()}')\n"
+        "    time.sleep(1)\n"
+        "    out.write_text(out.read_text() + f' {time.time()}')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "out.write_text('ready')\n"
+        "time.sleep(60)\n"
+    )
+    names = ["router-1", "router-2"]
+    for name in names:
+        supervisor.add(ServiceSpec(name, [sys.executable, "-c", script, str(tmp_path / name)]))
+
+    async def ready() -> bool:
+        return all((tmp_path / n).exists() and (tmp_path / n).read_text() for n in names)
+
+    await eventually(ready, 30, "both children ready")
+    await supervisor.stop(order=[names])
+    assert all(p.returncode == 0 for p in supervisor.processes.values())
+    times = [[float(t) for t in (tmp_path / n).read_text().split()] for n in names]
+    told, done = zip(*times, strict=True)
+    # Together: each was told to stop before the other was done.
+    assert max(told) < min(done), (told, done)

@@ -244,6 +244,24 @@ def test_production_users_grants_and_row_policies() -> None:
         new_analyst("1bad", None)
 
 
+def test_on_a_cluster_every_user_grant_and_policy_reaches_every_node() -> None:
+    # A load balancer may send the analyst to any node, and a Distributed query reads each
+    # shard's local table: the user, its grant and its policy must exist on all of them.
+    _, analyst = new_analyst("ann", "tm_A1")
+    on = " ON CLUSTER 'fasthook'"
+    made = create_user(analyst, "fh", {"max_threads": 1}, ["requests", "requests_local"], on)
+    assert made[0].startswith("CREATE USER IF NOT EXISTS ann ON CLUSTER 'fasthook' IDENTIFIED")
+    assert made[1] == "GRANT ON CLUSTER 'fasthook' SELECT ON fh.* TO ann"
+    assert made[2] == (
+        "CREATE ROW POLICY OR REPLACE fasthook_analyst_ann ON CLUSTER 'fasthook' "
+        "ON fh.requests, fh.requests_local FOR SELECT USING team_id = 'tm_A1' TO ann"
+    )
+    assert drop_user(analyst, "fh", ["requests"], on) == [
+        "DROP ROW POLICY IF EXISTS fasthook_analyst_ann ON fh.requests ON CLUSTER 'fasthook'",
+        "DROP USER IF EXISTS ann ON CLUSTER 'fasthook'",
+    ]
+
+
 def test_the_view_follows_creation_and_revocation() -> None:
     changes: list[tuple[str, bool]] = []
     view = AnalystView(lambda entity, active: changes.append((entity["name"], active)))

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from api.entities import new_analyst
+from projections.analysts.grants import create_user, drop_user
 from projections.clickhouse import Engine
 from projections.layout import SHARDING_KEYS, Layout
 from projections.migrations import (
@@ -204,6 +206,21 @@ async def test_the_real_engine_parses_every_cluster_statement(engine: Engine) ->
         assert f"ON CLUSTER {CLUSTER}" in formatted or f"ON CLUSTER '{CLUSTER}'" in formatted
         if "Distributed(" in statement:
             assert "cityHash64(" in formatted
+
+
+async def test_the_real_engine_parses_the_cluster_form_of_analysts_grants(
+    engine: Engine,
+) -> None:
+    _, analyst = new_analyst("ann", "tm_A1")
+    on = Layout(CLUSTER).on_cluster
+    statements = create_user(analyst, DB, {"max_threads": 1}, ["requests"], on)
+    statements += drop_user(analyst, DB, ["requests"], on)
+    for statement in statements:
+        [row] = await engine.query(
+            "SELECT formatQuery({sql:String}) AS formatted", {"sql": statement}
+        )
+        formatted = row["formatted"]
+        assert f"ON CLUSTER {CLUSTER}" in formatted or f"ON CLUSTER '{CLUSTER}'" in formatted
 
 
 def test_a_cluster_client_inserts_synchronously_and_subqueries_globally() -> None:

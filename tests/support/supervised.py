@@ -19,22 +19,42 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.cpu import group_cpu_seconds, supervised_children
+from bench.cpu import group_cpu_seconds, supervised_children, supervised_workers
 from fasthook.embedded import free_port
+from fasthook.workers import PORT_STRIDE
 
 SERVICES = ("ingress", "api", "router", "deliverer", "projections", "issues", "console")
 
 
+def strided_port(workers: int) -> int:
+    """A free port whose next `workers - 1` strides are free too: a service's workers' ports
+    (fasthook.workers)."""
+    while True:
+        port = free_port()
+        taken = False
+        for index in range(1, workers):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port + PORT_STRIDE * index))
+                except OSError:
+                    taken = True
+        if not taken:
+            return port
+
+
 class SupervisedStack:
-    def __init__(self, tmp_path: Path, **env: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, workers: int = 1, **env: str) -> None:
+        """`args`: more of `fasthook run`'s options; `workers`: the most processes of a service
+        they ask for, whose own ports must be free too."""
+        self.args = args
         self.ports = {
             "kafka": free_port(),
             "ingress": free_port(),
             "api": free_port(),
-            "router": free_port(),
-            "deliverer": free_port(),
+            "router": strided_port(workers),
+            "deliverer": strided_port(workers),
             "projections": free_port(),
-            "ingress_metrics": free_port(),
+            "ingress_metrics": strided_port(workers),
             "analysts": free_port(),
             "issues": free_port(),
             "console": free_port(),
@@ -69,7 +89,15 @@ class SupervisedStack:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "fasthook", "run", "--kafka-port", str(self.ports["kafka"])],
+                [
+                    sys.executable,
+                    "-m",
+                    "fasthook",
+                    "run",
+                    "--kafka-port",
+                    str(self.ports["kafka"]),
+                    *self.args,
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -98,6 +126,11 @@ class SupervisedStack:
         assert self.process is not None
         return supervised_children(self.process.pid, SERVICES).get(name)
 
+    def worker_pids(self, name: str) -> list[int]:
+        """The pids of every live process of service `name` (`fasthook run --workers`)."""
+        assert self.process is not None
+        return supervised_workers(self.process.pid, SERVICES).get(name, [])
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds each live child (a service, or "broker") has used so far, its whole
         process group (the supervisor starts each in its own)."""
@@ -115,11 +148,16 @@ class SupervisedStack:
         return pid
 
     async def ready(self, name: str) -> bool:
+        return await self.ready_at(self.ports[name])
+
+    async def ready_at(self, port: int) -> bool:
+        """Whether the process serving probes on `port` (a worker's own: fasthook.workers) is
+        ready."""
         try:
             async with (
                 aiohttp.ClientSession() as http,
                 http.get(
-                    f"http://127.0.0.1:{self.ports[name]}/readyz",
+                    f"http://127.0.0.1:{port}/readyz",
                     timeout=aiohttp.ClientTimeout(total=2),
                 ) as response,
             ):
@@ -139,9 +177,7 @@ class SupervisedStack:
         """Whatever is left: the supervisor and every child group it started."""
         if self.process is None:
             return
-        children = [
-            pid for name in (*SERVICES, "broker") if (pid := self.child_pid(name)) is not None
-        ]
+        children = [pid for name in (*SERVICES, "broker") for pid in self.worker_pids(name)]
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
