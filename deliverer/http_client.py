@@ -331,6 +331,8 @@ class HttpClient:
                 except socket.gaierror as exc:
                     raise SendFailed("DNS_FAILURE", f"cannot resolve {where.host}: {exc}") from exc
                 addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+                if len(self._dns) >= URLS_KEPT:
+                    self._dns.clear()  # names of destinations long gone: start again
                 self._dns[(where.host, where.port)] = (loop.time() + DNS_TTL_S, addresses)
         for address in addresses:
             if self.guard.blocks(address, where.port):
