@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import MAX_RESPONSE_BODY, make_session, send
 from deliverer.ssrf import DestinationGuard
+from tests.support.http import read_request
 from tests.support.poll import eventually
 from tests.support.receiver import Receiver
 
@@ -33,13 +34,7 @@ class RawServer:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                self.requests.append(head + await reader.readexactly(length))
+                self.requests.append(await read_request(reader))
                 answer = self.answer(len(self.requests))
                 if answer is None:
                     await asyncio.sleep(3600)

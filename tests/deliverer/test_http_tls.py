@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from deliverer.outgoing import HttpRequest
 from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
+from tests.support.http import read_request
 
 GUARD = DestinationGuard(["127.0.0.1/32"])
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -63,13 +64,7 @@ async def tls_server(cert: Path, key: Path) -> tuple[asyncio.Server, list[int]]:
         connections[0] += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next(
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
+                await read_request(reader)
                 writer.write(OK)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
