@@ -513,6 +513,21 @@ def backlog_aims(rows: list[list[str]]) -> list[tuple[str, bool]]:
     return aims
 
 
+def delivery_run(quick: bool = False) -> Report:
+    """The delivery row alone (one deliverer working through a backlog to a fast receiver):
+    `bench.sides delivery`."""
+    report = Report(
+        "Delivering a backlog, one worker", ["what", "count", "throughput", "", "notes"]
+    )
+    with ExitStack() as stack_ctx:
+        tmp = Path(stack_ctx.enter_context(tempfile.TemporaryDirectory(prefix="fh-bench-")))
+        stack = Stack(tmp)
+        stack_ctx.callback(stack.stop)
+        stack.use_namespace("bench-delivery")
+        report.rows.append(asyncio.run(_delivery(stack, 2_000 if quick else 20_000)))
+    return report
+
+
 def run(
     quick: bool = False, duration_s: float | None = None, concurrency: int | None = None
 ) -> Report:

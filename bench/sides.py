@@ -3,7 +3,8 @@
 
 BEFORE and AFTER are two source trees of FastHook (e.g. `git archive main | tar -x -C /tmp/b`
 and this one). BENCHMARK is `listen` (the default), `routing` (bench.pipeline's routing rows:
-one router worker routing a backlog) or `idle` (the whole stack, nothing arriving). It runs
+one router worker routing a backlog), `delivery` (its delivery row: one deliverer working
+through 20,000 events to a fast receiver) or `idle` (the whole stack, nothing arriving). It runs
 ROUNDS times for each, alternating (before, after, after, before, …) so the machine's load,
 which moves by the minute on a shared machine, weighs on both sides alike; the services, the
 API and the `fasthook listen` CLI run from each tree in turn, while the benchmark's own process
@@ -23,6 +24,7 @@ from bench.report import Report, render
 BENCHMARKS: dict[str, Callable[[], Report]] = {
     "listen": listen.run,
     "routing": pipeline.routing_run,
+    "delivery": pipeline.delivery_run,
     "idle": idle.run,
 }
 

@@ -16,11 +16,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.attempts import attempt_id, decide, failed_without_request
+from deliverer.http_client import HttpClient
 from deliverer.limits import DestinationLimits
 from deliverer.metrics import DelivererMetrics
 from deliverer.outgoing import build_request
@@ -52,7 +52,7 @@ class Delivery:
         settings: Settings,
         view: DeliveryView,
         producer: AIOKafkaProducer,
-        session: aiohttp.ClientSession,
+        session: HttpClient,
         guard: DestinationGuard,
         metrics: DelivererMetrics,
         sync_view: Callable[[], Awaitable[None]],

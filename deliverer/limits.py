@@ -14,13 +14,70 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
 from typing import Any
 
 from deliverer.parking import Line, Park, RateSchedule
 
 PERIOD_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+
+
+class Slots:
+    """A line's concurrency slots: taken at once while one is free, else in arrival order.
+
+    A freed slot is handed to the first live waiter (its future resolved True) rather than
+    counted back and raced for; a bounded wait is one timer that resolves the future False.
+    What asyncio.Semaphore plus asyncio.timeout did per waiting event, for less: a
+    contextmanager, a Timeout object and its rescheduling, and the semaphore's wake-up retry.
+    """
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+
+    def locked(self) -> bool:
+        return self.free <= 0
+
+    def take(self) -> bool:
+        if self.free > 0:
+            self.free -= 1
+            return True
+        return False
+
+    async def take_within(self, wait_s: float) -> bool:
+        """Whether a slot was handed over within `wait_s` (inf: however long it takes)."""
+        if self.take():
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if math.isinf(wait_s) else loop.call_later(wait_s, _expire, waiter)
+        try:
+            return await waiter
+        except BaseException:
+            # Cancelled after a slot was handed over: it goes to the next in line.
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.release()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # not expired, not cancelled
+                waiter.set_result(True)
+                return
+        self.free += 1
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class DestinationLimits:
@@ -29,11 +86,9 @@ class DestinationLimits:
         self.max_concurrency = max(1, global_slots // 4)
         self.waiting_budget = max(1, global_slots // 2)
         self.waiting = 0
-        self._lines: dict[
-            tuple[str, int, int | None, str | None], tuple[Line, asyncio.Semaphore]
-        ] = {}
+        self._lines: dict[tuple[str, int, int | None, str | None], tuple[Line, Slots]] = {}
 
-    def _line(self, destination: dict[str, Any]) -> tuple[Line, asyncio.Semaphore]:
+    def _line(self, destination: dict[str, Any]) -> tuple[Line, Slots]:
         config = destination.get("config") or {}
         rate, period = config.get("rate_limit"), config.get("rate_limit_period")
         concurrency = rate if period == "concurrent" and rate else self.default_concurrency
@@ -41,72 +96,83 @@ class DestinationLimits:
         key = (destination["id"], concurrency, rate, period)
         if key not in self._lines:
             schedule = RateSchedule(rate, PERIOD_S[period]) if rate and period in PERIOD_S else None
-            self._lines[key] = (Line(concurrency, schedule), asyncio.Semaphore(concurrency))
+            self._lines[key] = (Line(concurrency, schedule), Slots(concurrency))
         return self._lines[key]
 
     def _may_wait(self, line: Line) -> bool:
         return line.may_wait(self.waiting, self.waiting_budget, time.monotonic())
 
-    @asynccontextmanager
-    async def _waiting(self, line: Line) -> AsyncIterator[None]:
+    async def _acquire_within(self, line: Line, slots: Slots, wait_s: float) -> bool:
+        """Whether a slot was taken within `wait_s` (inf: however long it takes)."""
         line.waiting += 1
         self.waiting += 1
         try:
-            yield
+            return await slots.take_within(wait_s)
         finally:
             line.waiting -= 1
             self.waiting -= 1
 
-    async def _acquire_within(
-        self, line: Line, semaphore: asyncio.Semaphore, wait_s: float
-    ) -> bool:
-        """Whether a slot was taken within `wait_s` (inf: however long it takes)."""
-        async with self._waiting(line):
-            try:
-                async with asyncio.timeout(None if math.isinf(wait_s) else wait_s):
-                    await semaphore.acquire()
-            except TimeoutError:
-                return False
-        return True
-
-    async def _enter(self, line: Line, semaphore: asyncio.Semaphore, event_id: str) -> float | None:
+    async def _enter(self, line: Line, slots: Slots, event_id: str) -> float | None:
         """None once the event holds its concurrency slot and its send time has come; else
         how many seconds to park it for (holding nothing)."""
-        if semaphore.locked():
+        if not slots.take():
             wait_s = line.slot_wait(self.waiting, self.waiting_budget, time.monotonic())
-            if wait_s is None or not await self._acquire_within(line, semaphore, wait_s):
+            if wait_s is None or not await self._acquire_within(line, slots, wait_s):
                 now = time.monotonic()
                 return line.busy_until(event_id, now) - now
-        else:
-            await semaphore.acquire()  # free: at once
         try:
             now = time.monotonic()
             decision = line.send_time(event_id, now, self._may_wait(line))
             if isinstance(decision, Park):
-                semaphore.release()
+                slots.release()
                 return decision.until - now
             if decision.at > now:
-                async with self._waiting(line):
+                line.waiting += 1
+                self.waiting += 1
+                try:
                     await asyncio.sleep(decision.at - now)
+                finally:
+                    line.waiting -= 1
+                    self.waiting -= 1
         except BaseException:
-            semaphore.release()
+            slots.release()
             raise
         return None
 
-    @asynccontextmanager
-    async def slot(self, destination: dict[str, Any], event_id: str) -> AsyncIterator[float | None]:
-        """Yields None when the event may be sent now (its slot is held until the block ends),
-        or how many seconds to park it for."""
+    def slot(self, destination: dict[str, Any], event_id: str) -> Held:
+        """`async with` it: yields None when the event may be sent now (its slot is held
+        until the block ends), or how many seconds to park it for."""
+        return Held(self, destination, event_id)
+
+
+class Held:
+    """One event's turn at its destination's limits (`DestinationLimits.slot`): a plain
+    async context manager, one object per delivery where a generator-based one made three."""
+
+    __slots__ = ("_destination", "_event_id", "_limits", "_line", "_slots", "_started")
+
+    def __init__(self, limits: DestinationLimits, destination: dict[str, Any], event_id: str):
+        self._limits = limits
+        self._destination = destination
+        self._event_id = event_id
+        self._line: Line | None = None
+        self._slots: Slots | None = None
+        self._started = 0.0
+
+    async def __aenter__(self) -> float | None:
         # One lookup: a limit changed meanwhile must not release a slot never taken.
-        line, semaphore = self._line(destination)
-        park_s = await self._enter(line, semaphore, event_id)
+        line, slots = self._limits._line(self._destination)
+        park_s = await self._limits._enter(line, slots, self._event_id)
         if park_s is not None:
-            yield park_s
-            return
-        started = time.monotonic()
-        line.started(started)
-        try:
-            yield None
-        finally:
-            semaphore.release()
-            line.finished(started, time.monotonic())
+            return park_s
+        self._line, self._slots = line, slots
+        self._started = time.monotonic()
+        line.started(self._started)
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        line, slots = self._line, self._slots
+        if line is not None and slots is not None:
+            self._line = self._slots = None
+            slots.release()
+            line.finished(self._started, time.monotonic())

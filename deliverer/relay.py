@@ -18,8 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import aiohttp
-
+from deliverer.http_client import HttpClient
 from deliverer.outgoing import HttpRequest, Outcome
 from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
@@ -104,7 +103,7 @@ class RelayClient:
         self.base = settings.relay_base_url
         self.token = relay_token(settings.secret_key)
         self.connect_timeout_s = settings.delivery_connect_timeout_s
-        self._session: aiohttp.ClientSession | None = None  # made on the first CLI attempt
+        self._session: HttpClient | None = None  # made on the first CLI attempt
 
     async def send(self, request: HttpRequest, destination_id: str, timeout_s: float) -> Outcome:
         if self._session is None:

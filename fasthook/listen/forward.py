@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from deliverer.http_client import HttpClient
 from deliverer.outgoing import HttpRequest, Outcome
 from deliverer.sending import make_session, send
 from deliverer.ssrf import DestinationGuard
@@ -156,7 +155,7 @@ def forwarded(frame: dict[str, Any], request: HttpRequest, outcome: Outcome) -> 
 class Forwarder:
     def __init__(self, target: str) -> None:
         self.base = local_base(target)
-        self._session: aiohttp.ClientSession | None = None
+        self._session: HttpClient | None = None
 
     async def __aenter__(self) -> Forwarder:
         self._session = make_session(LOCAL_GUARD, 5.0)

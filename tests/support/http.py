@@ -50,3 +50,18 @@ async def send_raw(
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parsed = [tuple(line.split(": ", 1)) for line in header_lines if ": " in line]
     return RawResponse(int(status_line.split()[1]), parsed, payload)  # type: ignore[arg-type]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request as a server reads it off the wire (head and Content-Length body); raises
+    IncompleteReadError when the client closes first."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
