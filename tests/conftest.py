@@ -132,6 +132,7 @@ _PURE_FILES = frozenset(
         "tests/deliverer/test_retry.py",
         "tests/runtime/test_offsets.py",
         "tests/deliverer/test_limits.py",
+        "tests/deliverer/test_slots.py",
         "tests/deliverer/test_attempts.py",
         "tests/deliverer/test_parking.py",
         "tests/deliverer/test_outgoing.py",

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from deliverer.limits import Slots
+from deliverer.limits import Slots, _expire
 from tests.support.poll import eventually
 
 
@@ -55,3 +55,31 @@ async def test_a_waiter_cancelled_after_its_slot_was_handed_passes_it_on():
         await first
     assert await second is True
     assert slots.locked()
+
+
+async def test_a_free_slot_is_taken_without_waiting():
+    slots = Slots(2)
+    assert await slots.take_within(0.0) is True
+    assert await slots.take_within(math.inf) is True
+    assert slots.locked() and not slots._waiters
+
+
+async def test_a_waiter_cancelled_while_waiting_takes_no_slot_with_it():
+    slots = Slots(1)
+    assert slots.take()
+    waiter = asyncio.create_task(slots.take_within(math.inf))
+    await eventually(lambda: waiting(slots, 1), what="a waiter")
+    waiter.cancel()  # still waiting: nothing was handed over
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    slots.release()  # skips the cancelled waiter: the slot is free again
+    assert not slots.locked() and slots.take()
+
+
+async def test_a_wait_that_ends_as_its_slot_is_handed_over_keeps_the_slot():
+    # The timer can fire after release() handed the slot over but before the waiter ran:
+    # the handed slot stands.
+    handed = asyncio.get_running_loop().create_future()
+    handed.set_result(True)
+    _expire(handed)
+    assert handed.result() is True
