@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
-from runtime import resting, wire
+from runtime import coordination, resting, wire
 from runtime.errors import RuntimeSetupError
 from runtime.serve import fail
 from runtime.settings import Settings
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # Every process with a Kafka consumer imports this module: its consumers rest when idle
 # instead of spinning against a broker that answers empty fetches at once.
 resting.install()
+# A group member the broker assigns nothing (it joined mid-assignment) rejoins, not dies.
+coordination.install()
 # Benchmarks count each process's broker requests by kind (off unless FASTHOOK_COUNT_REQUESTS).
 wire.install()
 
