@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 import click
+from click.decorators import FC
 
 from fasthook.cli.app import examples
 from fasthook.cli.output import note
@@ -23,6 +25,17 @@ def admin_settings() -> Settings:
     settings = load_settings()
     configure_logging("fasthook", settings.log_level, settings.log_format)
     return settings
+
+
+def worker_count(service: str, what: str) -> Callable[[FC], FC]:
+    """`--<service>-workers N`: one service's process count, over --workers."""
+    return click.option(
+        f"--{service}-workers",
+        type=click.IntRange(1),
+        default=None,
+        metavar="N",
+        help=f"{what}, over --workers (default: FASTHOOK_{service.upper()}_WORKERS).",
+    )
 
 
 @click.command()
@@ -49,27 +62,9 @@ def admin_settings() -> Settings:
     "metrics port (+100 per worker); router and deliverer workers share their consumer "
     "groups (8 partitions per topic: workers beyond 8 idle).",
 )
-@click.option(
-    "--ingress-workers",
-    type=click.IntRange(1),
-    default=None,
-    metavar="N",
-    help="Ingress processes, over --workers (default: FASTHOOK_INGRESS_WORKERS).",
-)
-@click.option(
-    "--router-workers",
-    type=click.IntRange(1),
-    default=None,
-    metavar="N",
-    help="Router workers, over --workers (default: FASTHOOK_ROUTER_WORKERS).",
-)
-@click.option(
-    "--deliverer-workers",
-    type=click.IntRange(1),
-    default=None,
-    metavar="N",
-    help="Deliverer workers, over --workers (default: FASTHOOK_DELIVERER_WORKERS).",
-)
+@worker_count("ingress", "Ingress processes")
+@worker_count("router", "Router workers")
+@worker_count("deliverer", "Deliverer workers")
 @examples(
     "fasthook run                        # embedded broker and ClickHouse under .fasthook/",
     "fasthook run --verbose              # and every service's log on the terminal",
