@@ -41,6 +41,7 @@ THROUGHPUT_AIM = 0.5  # ingress req/s over bare req/s
 P99_AIM_MS = 25.0  # at half of the ingress's peak
 BUSY_MACHINE_CORES = 0.15  # CPU use by processes not ours above which the figures are suspect
 RETRIES_WHEN_BUSY = 2
+BACKLOG = Settings().ingress_listen_backlog  # the bare server gets the ingress's
 COLUMNS = [
     "server",
     "connection",
@@ -53,6 +54,7 @@ COLUMNS = [
     "errors",
     "CPU cores srv/broker/gen/others",
     "srv+broker µs CPU/req",
+    "SYN drops/retrans",
 ]
 
 
@@ -102,7 +104,7 @@ async def declare_source(bootstrap: str, topics: Topics) -> dict[str, Any]:
 
 
 @contextmanager
-def ingress_stack(tmp: Path, processes: int = 1) -> Iterator[Target]:
+def ingress_stack(tmp: Path, processes: int = 1, backlog: int = BACKLOG) -> Iterator[Target]:
     """Broker + ingress serving a source; both stopped on the way out, whatever happens.
     `processes` ingress processes share the port (`fasthook run --ingress-workers`)."""
     with ExitStack() as stack:
@@ -125,6 +127,7 @@ def ingress_stack(tmp: Path, processes: int = 1) -> Iterator[Target]:
             # Sealed source secrets need a key; this source has none, but the key is required.
             secret_key=generate_key(),
             ingress_workers=processes,
+            ingress_listen_backlog=backlog,
         )
         path = f"/{source['token']}{TAIL}"
         watch = {"broker": broker.process.pid}
@@ -152,14 +155,17 @@ def server_key(index: int) -> str:
 
 
 @contextmanager
-def bare_server(tmp: Path, path: str, processes: int = 1) -> Iterator[Target]:
+def bare_server(
+    tmp: Path, path: str, processes: int = 1, backlog: int = BACKLOG
+) -> Iterator[Target]:
     """The bare server, in as many processes as the ingress it is compared with, on one port."""
     port = free_port()
     script = str(ROOT / "bench" / "bare_server.py")
     with ExitStack() as stack:
         watch = {}
         for index in range(1, processes + 1):
-            argv = python(script, str(port), *(["--reuse-port"] if processes > 1 else []))
+            reuse = ["--reuse-port"] if processes > 1 else []
+            argv = python(script, str(port), str(backlog), *reuse)
             bare = stack.enter_context(Child(f"bare-{index}", argv, tmp / f"bare-{index}.log"))
             wait_for(bare, port, "GET", "/")
             watch[server_key(index)] = bare.pgid
@@ -197,6 +203,8 @@ def row(server: str, mode: str, load: str, f: dict[str, Any]) -> list[str]:
         str(sum(f["errors"].values())),
         cpu,
         f"{per_request:.0f}",
+        # Counted machine-wide: another process's connections show here too.
+        f"{f['tcp']['ListenDrops']}/{f['tcp']['TCPSynRetrans']}",
     ]
 
 
@@ -295,7 +303,8 @@ def run(
         f"idle, before any load: ingress {idle['server']:.2f} cores, "
         f"broker {idle['broker']:.2f} cores, other processes {idle['others']:.2f} cores"
     )
-    busiest = max(float(r[-2].rsplit("/", 1)[1]) for r in report.rows)
+    cpu_column = COLUMNS.index("CPU cores srv/broker/gen/others")
+    busiest = max(float(r[cpu_column].rsplit("/", 1)[1]) for r in report.rows)
     if busiest > BUSY_MACHINE_CORES:
         report.notes.append(
             f"WARNING: other processes used up to {busiest:.2f} cores during a load: "

@@ -217,6 +217,16 @@ async def open_loop(spec: Spec, stats: Stats, window: tuple[float, float]) -> No
         close(conn)
 
 
+def tcp_counters() -> dict[str, int]:
+    """The kernel's SYNs dropped at full accept queues and SYNs retransmitted (TcpExt, the
+    whole network namespace: other processes' connections count too). Either one costs its
+    client a 1 s SYN retransmission: the signature of a listen backlog too small for a burst."""
+    with open("/proc/net/netstat") as netstat:
+        lines = [line.split() for line in netstat if line.startswith("TcpExt:")]
+    counters = dict(zip(lines[0][1:], map(int, lines[1][1:]), strict=True))
+    return {name: counters.get(name, 0) for name in ("ListenDrops", "TCPSynRetrans")}
+
+
 def percentile(ordered: list[float], q: float) -> float:
     """Nearest rank, so p99 is a latency that some request really had."""
     if not ordered:
@@ -233,8 +243,10 @@ async def generate(spec: Spec) -> dict[str, Any]:
     # CPU use is read at the edges of the counted window, so warm-up does not dilute it.
     await asyncio.sleep(window[0] - time.perf_counter())
     cpu_before, own_before = snapshot(spec.watch), time.process_time()
+    tcp_before = tcp_counters()
     await asyncio.sleep(window[1] - time.perf_counter())
     cpu_after, own_after = snapshot(spec.watch), time.process_time()
+    tcp_after = tcp_counters()
     await task
     ordered = sorted(stats.latencies)
     cores = {name: (cpu_after[name] - cpu_before[name]) / spec.duration_s for name in cpu_after}
@@ -250,6 +262,7 @@ async def generate(spec: Spec) -> dict[str, Any]:
         "non_200": {str(status): count for status, count in stats.statuses.items()},
         "errors": dict(stats.errors),
         "cores": cores,
+        "tcp": {name: tcp_after[name] - tcp_before[name] for name in tcp_after},
     }
 
 

@@ -29,6 +29,7 @@ def main() -> None:
         settings.shutdown_timeout_s,
         settings.event_loop,
         reuse_port=settings.worker_count("ingress") > 1,
+        backlog=settings.ingress_listen_backlog,
     )
 
 

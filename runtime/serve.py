@@ -20,6 +20,12 @@ from runtime.loops import loop_factory
 
 log = logging.getLogger(__name__)
 
+# Connections accepted by the kernel and waiting for the process (listen(2)'s backlog). Past
+# it, a client's SYN is dropped and it retries only after 1 s (its SYN retransmission), so a
+# burst of new connections, or a short stall of the loop, turns into 1 s stalls. aiohttp's
+# default is 128; the kernel caps this at net.core.somaxconn (4096 on recent Linux).
+LISTEN_BACKLOG = 1024
+
 
 class _Service:
     """The service `serve` runs in this process, as far as its loops need to know."""
@@ -95,6 +101,7 @@ async def serve(
     port: int,
     shutdown_timeout_s: float,
     reuse_port: bool = False,
+    backlog: int = LISTEN_BACKLOG,
 ) -> None:
     stop = _SERVICE.stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -106,7 +113,7 @@ async def serve(
     await runner.setup()
     # reuse_port: several processes of one service on the one port (`fasthook run --workers`),
     # the kernel spreading connections over them.
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=backlog)
     await site.start()
     settle()  # started: what it holds now lives as long as the process
     try:
@@ -132,8 +139,9 @@ def run(
     shutdown_timeout_s: float,
     event_loop: str = "uvloop",
     reuse_port: bool = False,
+    backlog: int = LISTEN_BACKLOG,
 ) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
-        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port))
+        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port, backlog))
     if _SERVICE.failed is not None:
         raise SystemExit(f"stopped because {_SERVICE.failed} died")

@@ -33,6 +33,11 @@ class Settings:
     # first too.
     ingress_header_timeout_s: float = 10.0
     ingress_body_timeout_s: float = 30.0
+    # Connections the kernel holds for the ingress before it accepts them. A burst beyond it
+    # (a provider opening a connection per callback, a stall of the process) has its SYNs
+    # dropped, and each dropped client waits its 1 s SYN retransmission: aiohttp's 128 did
+    # that in the ingest benchmark. Linux caps it at net.core.somaxconn.
+    ingress_listen_backlog: int = 1024
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     # Where the deliverer reaches the API's relay to `fasthook listen` sessions (CLI
@@ -247,6 +252,7 @@ def check_limits(settings: Settings) -> None:
     for name in (
         "ingress_header_timeout_s",
         "ingress_body_timeout_s",
+        "ingress_listen_backlog",
         "analysts_max_execution_s",
         "analysts_max_threads",
         "analysts_max_concurrent",

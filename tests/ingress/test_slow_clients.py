@@ -203,6 +203,7 @@ async def test_a_5_mib_twilio_form_does_not_stall_other_answers(
         {"max_headers": 0},
         {"ingress_header_timeout_s": 0},
         {"ingress_body_timeout_s": -1},
+        {"ingress_listen_backlog": 0},
     ],
 )
 def test_settings_may_lower_the_limits_never_raise_them(settings, change):
