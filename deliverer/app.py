@@ -32,6 +32,15 @@ WAITING_IN_FLIGHT = 10_000
 # once a second instead of ten times (six of the deliverer's eight consumers), as the other
 # records nobody waits on to the millisecond do (runtime.resting).
 WAITING_REST_S = BACKGROUND_HOLD_MAX_S
+# Their groups heartbeat every 5 s instead of 2 (five groups: 2.5 heartbeats a second of an idle
+# deliverer's ~22 broker requests). What it costs: such a member notices a rebalance (a worker
+# joining or leaving) up to 5 s later, and on a real Kafka a crashed worker's held and retry
+# partitions move after 20 s instead of 10 — seconds more on records that wait seconds to an
+# hour anyway. The events group keeps the defaults: its records are waited for.
+WAITING_GROUP_OPTIONS: dict[str, object] = {
+    "heartbeat_interval_ms": 5_000,
+    "session_timeout_ms": 20_000,
+}
 # Per partition, what the producer gathers before a send (aiokafka's default: 16 KiB). An
 # attempt record is ~1 KiB, so at a few hundred deliveries in flight the 16 KiB batches were
 # full: each delivery then waited for its partition's batch to drain, every waiter woken at
@@ -103,6 +112,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             idle_rest_s=WAITING_REST_S,
             idle_hold_max_s=WAITING_REST_S,
             leave_on_stop=leave,
+            consumer_options=WAITING_GROUP_OPTIONS,
         ),
         # One consumer per tier: a long wait in one tier never holds up another.
         *(
@@ -117,6 +127,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
                 idle_rest_s=WAITING_REST_S,
                 idle_hold_max_s=WAITING_REST_S,
                 leave_on_stop=leave,
+                consumer_options=WAITING_GROUP_OPTIONS,
             )
             for tier in RETRY_TIERS_MS
         ),
