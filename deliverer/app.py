@@ -32,6 +32,12 @@ WAITING_IN_FLIGHT = 10_000
 # once a second instead of ten times (six of the deliverer's eight consumers), as the other
 # records nobody waits on to the millisecond do (runtime.resting).
 WAITING_REST_S = BACKGROUND_HOLD_MAX_S
+# A retry tier's records are written by the deliverer alone, and its own process wakes the
+# tier's consumer when it writes one (`Delivery.on_scheduled`): the tiers' idle fetches rest
+# twice as long again. Only a record another worker wrote (`--workers N`) after the tier was
+# quiet for 8 s or more is read up to this late (1 s before): a retry is due a tier's wait
+# (5 s or more) after it is written, so only a parked event due sooner can come back later.
+TIER_REST_S = 2 * WAITING_REST_S
 # Their groups heartbeat every 5 s instead of 2 (five groups: 2.5 heartbeats a second of an idle
 # deliverer's ~22 broker requests). What it costs: such a member notices a rebalance (a worker
 # joining or leaving) up to 5 s later, and on a real Kafka a crashed worker's held and retry
@@ -92,6 +98,24 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     )
     ns = settings.topic_namespace
     leave = settings.worker_count("deliverer") > 1
+    # One consumer per tier: a long wait in one tier never holds up another.
+    tiers = {
+        tier: ConcurrentConsumer(
+            settings,
+            [topics.retry(tier)],
+            f"{ns}-deliverer-tier-{tier}",
+            delivery.handle_due,
+            WAITING_IN_FLIGHT,
+            drain_on_stop=False,
+            skip_failed=False,
+            idle_rest_s=WAITING_REST_S,
+            idle_hold_max_s=TIER_REST_S,
+            leave_on_stop=leave,
+            consumer_options=WAITING_GROUP_OPTIONS,
+        )
+        for tier in RETRY_TIERS_MS
+    }
+    delivery.on_scheduled = lambda tier: tiers[tier].wake()
     consumers = [
         ConcurrentConsumer(
             settings,
@@ -114,23 +138,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             leave_on_stop=leave,
             consumer_options=WAITING_GROUP_OPTIONS,
         ),
-        # One consumer per tier: a long wait in one tier never holds up another.
-        *(
-            ConcurrentConsumer(
-                settings,
-                [topics.retry(tier)],
-                f"{ns}-deliverer-tier-{tier}",
-                delivery.handle_due,
-                WAITING_IN_FLIGHT,
-                drain_on_stop=False,
-                skip_failed=False,
-                idle_rest_s=WAITING_REST_S,
-                idle_hold_max_s=WAITING_REST_S,
-                leave_on_stop=leave,
-                consumer_options=WAITING_GROUP_OPTIONS,
-            )
-            for tier in RETRY_TIERS_MS
-        ),
+        *tiers.values(),
     ]
     try:
         for consumer in consumers:
