@@ -18,7 +18,7 @@ from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
-from runtime.consuming import ConcurrentConsumer
+from runtime.consuming import ConcurrentConsumer, Handler
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
 from runtime.resting import BACKGROUND_HOLD_MAX_S
@@ -98,21 +98,26 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     )
     ns = settings.topic_namespace
     leave = settings.worker_count("deliverer") > 1
-    # One consumer per tier: a long wait in one tier never holds up another.
-    tiers = {
-        tier: ConcurrentConsumer(
+
+    def waiting(topic: str, group: str, handle: Handler, hold_max_s: float) -> ConcurrentConsumer:
+        """A consumer of records that only wait (for their due time, or an unpause)."""
+        return ConcurrentConsumer(
             settings,
-            [topics.retry(tier)],
-            f"{ns}-deliverer-tier-{tier}",
-            delivery.handle_due,
+            [topic],
+            f"{ns}-deliverer-{group}",
+            handle,
             WAITING_IN_FLIGHT,
             drain_on_stop=False,
             skip_failed=False,
             idle_rest_s=WAITING_REST_S,
-            idle_hold_max_s=TIER_REST_S,
+            idle_hold_max_s=hold_max_s,
             leave_on_stop=leave,
             consumer_options=WAITING_GROUP_OPTIONS,
         )
+
+    # One consumer per tier: a long wait in one tier never holds up another.
+    tiers = {
+        tier: waiting(topics.retry(tier), f"tier-{tier}", delivery.handle_due, TIER_REST_S)
         for tier in RETRY_TIERS_MS
     }
     delivery.on_scheduled = lambda tier: tiers[tier].wake()
@@ -125,19 +130,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             settings.deliverer_max_in_flight,
             leave_on_stop=leave,
         ),
-        ConcurrentConsumer(
-            settings,
-            [topics.held],
-            f"{ns}-deliverer-held",
-            delivery.handle_held,
-            WAITING_IN_FLIGHT,
-            drain_on_stop=False,
-            skip_failed=False,
-            idle_rest_s=WAITING_REST_S,
-            idle_hold_max_s=WAITING_REST_S,
-            leave_on_stop=leave,
-            consumer_options=WAITING_GROUP_OPTIONS,
-        ),
+        waiting(topics.held, "held", delivery.handle_held, WAITING_REST_S),
         *tiers.values(),
     ]
     try:
