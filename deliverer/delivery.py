@@ -73,6 +73,9 @@ class Delivery:
         self._unpaused: dict[str, asyncio.Event] = {}
         self._attempted: OrderedDict[str, None] = OrderedDict()
         view.on_release = self._wake
+        # Told the tier each event was scheduled on, once it is stored (the app wakes that
+        # tier's resting consumer: it reads what this process wrote at once).
+        self.on_scheduled: Callable[[int], None] = lambda tier: None
 
     # --- shared -----------------------------------------------------------------------
     async def _publish(
@@ -86,6 +89,7 @@ class Delivery:
         tier = parking_tier(max(0, event["due_at"] - now_ms()))
         self.metrics.scheduled.labels(str(tier)).inc()
         await self._publish(self.topics.retry(tier), event["event_id"], "EventCreated", event)
+        self.on_scheduled(tier)
 
     @staticmethod
     def _decode(record: ConsumerRecord) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -129,6 +129,7 @@ class GroupConsumer:
         idle_rest_s: float = COMMIT_EVERY_S,
         idle_hold_max_s: float = HOLD_MAX_S,
         leave_on_stop: bool = False,
+        consumer_options: Mapping[str, object] | None = None,
     ) -> None:
         # idle_rest_s: how long the loop waits for records before it comes round anyway (to
         # commit what finished since). Records wake it at once, so this only sets how late
@@ -153,7 +154,10 @@ class GroupConsumer:
         # stop's waits for it.
         self._commit_lock = asyncio.Lock()
         self._committing: asyncio.Task[None] | None = None
-        overrides = {} if member is None else {"group_instance_id": member}
+        # consumer_options: aiokafka settings over make_group_consumer's (e.g. heartbeats).
+        overrides = {**(consumer_options or {})}
+        if member is not None:
+            overrides["group_instance_id"] = member
         self.consumer = make_group_consumer(
             settings, group, idle_hold_max_s=idle_hold_max_s, **overrides
         )
@@ -295,6 +299,7 @@ class ConcurrentConsumer(GroupConsumer):
         idle_rest_s: float = COMMIT_EVERY_S,
         idle_hold_max_s: float = HOLD_MAX_S,
         leave_on_stop: bool = False,
+        consumer_options: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -305,6 +310,7 @@ class ConcurrentConsumer(GroupConsumer):
             idle_rest_s=idle_rest_s,
             idle_hold_max_s=idle_hold_max_s,
             leave_on_stop=leave_on_stop,
+            consumer_options=consumer_options,
         )
         self.skip_failed = skip_failed
         self.handle = handle

@@ -19,6 +19,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.admin import ApiVersionRequest
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from runtime import coordination, resting, wire
@@ -337,9 +338,20 @@ class MetadataClient(Protocol):
 
     def fetch_all_metadata(self) -> Awaitable[object]: ...
 
+    def get_random_node(self) -> int | None: ...
+
+    def send(self, node_id: int, request: ApiVersionRequest) -> Awaitable[object]: ...
+
 
 class BrokerWatch:
-    """Keeps `reachable` current by asking a started client for cluster metadata now and then."""
+    """Keeps `reachable` current by asking a started client for cluster metadata now and then.
+
+    Once the client knows a broker, the question is the smallest one that needs an answer (the
+    broker's API versions). Asking for every topic's metadata, as a client's full refresh does
+    (the embedded broker also answers a question naming no topic with every topic), made the
+    broker describe every partition of the catalog and each service decode it every 2 s: a
+    tenth of an idle deliverer's CPU, for an answer that only has to arrive.
+    """
 
     def __init__(
         self, client: MetadataClient, interval_s: float = 2.0, timeout_s: float = 2.0
@@ -350,9 +362,15 @@ class BrokerWatch:
         self.reachable = False
         self._task: asyncio.Task[None] | None = None
 
+    def _ask(self) -> Awaitable[object]:
+        node_id = self._client.get_random_node()
+        if node_id is None:  # no broker known yet: through the bootstrap servers
+            return self._client.fetch_all_metadata()
+        return self._client.send(node_id, ApiVersionRequest())
+
     async def check(self) -> bool:
         try:
-            await asyncio.wait_for(self._client.fetch_all_metadata(), self._timeout_s)
+            await asyncio.wait_for(self._ask(), self._timeout_s)
         except (KafkaError, TimeoutError, OSError):
             self.reachable = False
         else:

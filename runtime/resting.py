@@ -38,6 +38,13 @@ SEARCH_HOLD_MAX_S = 0.5
 # still on the broker) is a backlog: the next fetch goes at once. Fewer, and the next fetch
 # waits a share of the gather for more to arrive: all of it after a fetch of one record.
 GATHER_TARGET_RECORDS = 64
+# How often aiokafka's fetch routine looks round when nothing tells it to (aiokafka's
+# `consumer_timeout_ms`, 0.2 s by default). Everything that can start a fetch wakes it at once —
+# a fetch answered or its rest ended, records read, a seek, a resume, a new assignment, metadata
+# — so this is a safety net, not a latency: at 0.2 s each idle consumer's routine came round
+# five times a second to find its one fetch still resting (a fifth of an idle deliverer's
+# Python time, in `_get_actions_per_node` over every partition and `asyncio.wait`).
+FETCHER_LOOK_ROUND_S = 2.0
 
 
 def idle_hold(
@@ -77,6 +84,7 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
     """aiokafka's fetcher, holding the next fetch to a broker after an early empty answer."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["fetcher_timeout"] = max(kwargs.get("fetcher_timeout", 0.0), FETCHER_LOOK_ROUND_S)
         super().__init__(*args, **kwargs)
         # Per broker: loop time the first of the empty answers in a row was asked for.
         self._quiet_since: dict[int, float] = {}

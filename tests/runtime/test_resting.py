@@ -17,6 +17,7 @@ from runtime.kafka import (
     make_group_consumer,
 )
 from runtime.resting import (
+    FETCHER_LOOK_ROUND_S,
     GATHER_TARGET_RECORDS,
     HOLD_MAX_S,
     HOLD_SHARE,
@@ -237,3 +238,34 @@ async def test_a_config_reader_waiting_wakes_its_resting_follower(settings, topi
         assert follower.applied == 1
     finally:
         await follower.stop()
+
+
+def values(batches: dict) -> list[bytes]:
+    return [m.value for messages in batches.values() for m in messages]
+
+
+async def test_a_fetch_routine_that_seldom_looks_round_follows_seeks_and_resumes_at_once(
+    bootstrap, topics, producer
+):
+    """The routine's look-round timeout is only a safety net: what can start a fetch wakes it."""
+    await producer.send_and_wait(topics.events, b"one", partition=0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assert consumer._fetcher._fetcher_timeout >= FETCHER_LOOK_ROUND_S
+        consumer._fetcher._fetcher_timeout = 60.0  # here nothing but a wake-up may start a fetch
+        [tp] = await assign_from_beginning(consumer, topics.events, only=[0])
+        assert values(await consumer.getmany(timeout_ms=15_000)) == [b"one"]
+        assert await consumer.getmany(timeout_ms=300) == {}  # idle: its fetches rest
+        consumer.seek(tp, 0)
+        started = time.monotonic()
+        assert values(await consumer.getmany(timeout_ms=15_000)) == [b"one"]
+        consumer.pause(tp)
+        await producer.send_and_wait(topics.events, b"two", partition=0)
+        assert await consumer.getmany(timeout_ms=300) == {}
+        consumer.resume(tp)
+        assert values(await consumer.getmany(timeout_ms=15_000)) == [b"two"]
+        # Both within the 15 s each was given, far below the routine's 60 s look-round.
+        assert time.monotonic() - started < 40
+    finally:
+        await consumer.stop()
