@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
 
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
@@ -27,15 +28,21 @@ def _words(length: int) -> struct.Struct:
     return unpacker
 
 
-def murmur2(data: bytes) -> int:
-    """The unsigned 32-bit MurmurHash2 of `data`, as Kafka's Java client computes it."""
+def murmur2(
+    data: bytes,
+    _seed: int = _SEED,
+    _m: int = _M,
+    _mask: int = _MASK,
+    _words: Callable[[int], struct.Struct] = _words,
+) -> int:
+    """The unsigned 32-bit MurmurHash2 of `data`, as Kafka's Java client computes it. (The
+    keyword defaults are the constants as locals: a third of the time of global lookups.)"""
     length = len(data)
-    m, mask = _M, _MASK
-    h = _SEED ^ length
+    m, mask = _m, _mask
+    h = _seed ^ length
     for k in _words(length).unpack_from(data):
         k = (k * m) & mask
-        k = ((k ^ (k >> 24)) * m) & mask
-        h = ((h * m) & mask) ^ k
+        h = ((h * m) & mask) ^ (((k ^ (k >> 24)) * m) & mask)
     tail = length & 3
     if tail:
         end = length & ~3
