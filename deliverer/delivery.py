@@ -78,9 +78,7 @@ class Delivery:
     async def _publish(
         self, topic: str, key: str, record_name: str, record: dict[str, Any]
     ) -> None:
-        # send_and_wait's two steps, one coroutine frame fewer for every resume to pass.
-        acked = await self.producer.send(topic, encode(record_name, record), key=key.encode())
-        await acked
+        await self.producer.send_and_wait(topic, encode(record_name, record), key=key.encode())
 
     async def _schedule(self, event: dict[str, Any]) -> None:
         """An event due later waits on the largest retry tier that fits (the smallest for a
