@@ -69,7 +69,7 @@ def request_problem(request: HttpRequest) -> str | None:
     # to name the header.
     try:
         if all(map(_is_token, [name for name, _ in headers])) and not _FORBIDDEN_IN_TEXT.search(
-            "".join([value for _, value in headers])
+            "".join([value for _, value in headers])  # type: ignore[misc]
         ):
             return None
     except TypeError:  # a value kept as bytes: the general way
