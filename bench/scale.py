@@ -32,7 +32,6 @@ from bench.ingest import COLUMNS as INGEST_COLUMNS
 from bench.ingest import Plan, bare_server, clean, ingress_stack, load_spec, row
 from bench.load import run_load
 from bench.pipeline import (
-    Receiver,
     Stack,
     event_record,
     preload,
@@ -40,6 +39,7 @@ from bench.pipeline import (
     topic_count,
 )
 from bench.procs import Child, python, wait_for
+from bench.receiver import LeanReceiver
 from bench.report import Report
 from fasthook.workers import workers
 from runtime.settings import settings_environment
@@ -150,7 +150,7 @@ def routing(tmp: Path, count: int, n: int) -> list[str]:
 
 
 async def _delivery(stack: Stack, count: int, n: int, ctx: ExitStack) -> tuple[float, float]:
-    receiver = Receiver()
+    receiver = LeanReceiver()
     url = await receiver.start()
     try:
         pipe = await stack.declare(url, [])
@@ -171,8 +171,7 @@ async def _delivery(stack: Stack, count: int, n: int, ctx: ExitStack) -> tuple[f
         cpu = sum(group_cpu_seconds(d.pgid) for d in deliverers) - cpu
         return spanned_rate([receiver.arrived[i] for i in ids]), cpu
     finally:
-        assert receiver.runner is not None
-        await receiver.runner.cleanup()
+        await receiver.stop()
 
 
 def delivery(tmp: Path, count: int, n: int) -> list[str]:

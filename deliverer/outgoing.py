@@ -244,8 +244,11 @@ def redacted(request: HttpRequest) -> tuple[str, list[tuple[str, str | bytes]]]:
     url = request.url
     if request.credential_param is not None:
         url = _redacted_url(url, request.credential_param)
+    credential = request.credential_header
+    if credential is None:  # nothing of ours to hide: the headers as sent (read, not changed)
+        return url, request.headers
     headers = [
-        (name, _redacted_value(value) if name.lower() == request.credential_header else value)
+        (name, _redacted_value(value) if name.lower() == credential else value)
         for name, value in request.headers
     ]
     return url, headers

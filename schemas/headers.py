@@ -31,6 +31,15 @@ def header_records(headers: Iterable[tuple[str | bytes, str | bytes]]) -> list[H
     pairs: Sequence[tuple[Any, Any]] = (
         headers if isinstance(headers, list | tuple) else list(headers)
     )
+    if pairs and isinstance(pairs[0][0], str):
+        # Text, as the deliverer's requests and parsed answers carry them (two per attempt):
+        # taken as it is, a pair of bytes among them the general way.
+        return [
+            {"name": name, "value": value, "raw": None}
+            if type(name) is str and type(value) is str
+            else header_record(name, value)
+            for name, value in pairs
+        ]
     try:
         # Bytes that are UTF-8, as a server's raw headers nearly always are: a call per
         # header less (the ingress builds these for every request).
