@@ -32,6 +32,7 @@ from bench.cpu import group_cpu_seconds, group_peak_rss_bytes, snapshot
 from bench.load import percentile
 from bench.procs import Child, python, wait_for
 from bench.report import Report
+from bench.stages import stage_rows, stage_times
 from fasthook.embedded import EmbeddedBroker, free_port
 from runtime import wire
 from runtime.kafka import ensure_topics, make_producer
@@ -222,6 +223,8 @@ class Receiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.arrived: dict[str, float] = {}
+        # The same arrivals in wall-clock ms, for the stage breakdown (bench.stages).
+        self.arrived_ms: dict[str, float] = {}
         self.runner: web.AppRunner | None = None
         self._arrival = asyncio.Event()
 
@@ -237,7 +240,9 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
-        self.arrived.setdefault(request.headers.get("x-fasthook-request-id", ""), time.monotonic())
+        request_id = request.headers.get("x-fasthook-request-id", "")
+        self.arrived.setdefault(request_id, time.monotonic())
+        self.arrived_ms.setdefault(request_id, time.time() * 1000)
         self._arrival.set()
         return web.Response(status=204)
 
@@ -404,6 +409,7 @@ async def _end_to_end(
     connector = aiohttp.TCPConnector(limit=0)
     failed: list[str] = []
     async with aiohttp.ClientSession(connector=connector) as http:
+        ok_ms: dict[str, float] = {}
 
         async def one(sent_at: dict[str, float]) -> None:
             try:
@@ -414,7 +420,9 @@ async def _end_to_end(
                 ) as response:
                     await response.read()
                     if response.status == 200:
-                        sent_at[response.headers["x-fasthook-request-id"]] = time.monotonic()
+                        request_id = response.headers["x-fasthook-request-id"]
+                        sent_at[request_id] = time.monotonic()
+                        ok_ms[request_id] = time.time() * 1000
                     else:
                         failed.append(str(response.status))
             except aiohttp.ClientError as exc:
@@ -427,6 +435,7 @@ async def _end_to_end(
             await asyncio.sleep(0.2)
         for rate in rates:
             sent_at: dict[str, float] = {}
+            ok_ms.clear()
             failed.clear()
             count = int(rate * duration_s)
             cpu_before = snapshot(groups)
@@ -466,6 +475,13 @@ async def _end_to_end(
                     + cpu,
                 ]
             )
+            times = await stage_times(
+                stack.broker.bootstrap,
+                stack.topics,
+                {r: ok_ms[r] for r in sent_at if r in ok_ms},
+                receiver.arrived_ms,
+            )
+            rows += stage_rows(times, rate)
             rows.append(
                 [f"  broker requests per request at {rate}/s", "", "", "", wire.render(trips)]
             )
