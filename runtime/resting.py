@@ -92,6 +92,12 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         for hold in self.holding:
             _release(hold)
 
+    def _wake_readers(self) -> None:
+        """Wake the readers waiting for fetched records (what aiokafka's fetch routine does once
+        a fetch task ends)."""
+        for waiter in list(self._fetch_waiters):
+            self._notify(waiter)
+
     async def _rest(self, seconds: float) -> None:
         """Sleep `seconds`, or less if woken."""
         loop = asyncio.get_running_loop()
@@ -123,6 +129,9 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
             self._quiet_since.pop(node_id, None)
             wait = gather_wait(self._waiting(assignment), self.gather_s)
             if wait > 0:
+                # The records are read now: aiokafka wakes a reader waiting in getmany only when
+                # this task ends, which would make them wait out the gather too.
+                self._wake_readers()
                 # Records came: the next fetch waits a moment, so it brings what arrives
                 # meanwhile in one answer instead of one record per fetch.
                 try:
