@@ -52,7 +52,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
         deadline = time.monotonic() + READ_TIMEOUT_S
         # Positions, not the last record's offset: control records (transactions) end some
         # partitions past their last record.
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             if time.monotonic() > deadline:
                 break  # what was read is reported; the rest is left out of the breakdown
             batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
