@@ -100,6 +100,24 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         for hold in self.holding:
             _release(hold)
 
+    def _wake_readers(self) -> None:
+        """Wake the readers waiting for fetched records (what aiokafka's fetch routine does once
+        a fetch task ends)."""
+        for waiter in list(self._fetch_waiters):
+            self._notify(waiter)
+
+    async def _until_read(self, partitions: list[Any]) -> None:
+        """Until the reader has taken every record fetched for `partitions` (aiokafka then
+        resolves its consume future), or aiokafka's own wait for that has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._prefetch_backoff
+        while any(tp in self._records for tp in partitions) and loop.time() < deadline:
+            consumed = self._wait_consume_future
+            if consumed is None or consumed.done():
+                await asyncio.sleep(0.001)  # until aiokafka's routine sets up the next one
+            else:
+                await asyncio.wait([consumed], timeout=deadline - loop.time())
+
     async def _rest(self, seconds: float) -> None:
         """Sleep `seconds`, or less if woken."""
         loop = asyncio.get_running_loop()
@@ -131,9 +149,15 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
             self._quiet_since.pop(node_id, None)
             wait = gather_wait(self._waiting(assignment), self.gather_s)
             if wait > 0:
+                # The records are read now: aiokafka wakes a reader waiting in getmany only when
+                # this task ends, which would make them wait out the gather too. The gather
+                # starts once the reader has taken them, as it did: fetches as far apart.
+                fetched = list(self._records)
+                self._wake_readers()
                 # Records came: the next fetch waits a moment, so it brings what arrives
                 # meanwhile in one answer instead of one record per fetch.
                 try:
+                    await self._until_read(fetched)
                     await asyncio.sleep(wait)
                 except asyncio.CancelledError:
                     return True

@@ -204,6 +204,32 @@ async def test_a_backlog_counts_as_waiting_so_the_next_fetch_is_not_held(
         await consumer.stop()
 
 
+async def test_records_reach_a_waiting_reader_before_the_gather_after_their_fetch(
+    settings, topics, producer
+):
+    # The gather holds the next fetch, never the records this one brought: with a gather of a
+    # minute, a reader already waiting gets the record within its 30 s (aiokafka alone wakes it
+    # only once the fetch's task, gather included, has ended).
+    consumer = make_group_consumer(
+        settings.with_(fetch_gather_ms=60_000), f"{topics.namespace}-gathered-reader"
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topics.requests, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        await consumer.position(tp)
+        reading = asyncio.create_task(consumer.getmany(tp, timeout_ms=30_000))
+        await producer.send_and_wait(topics.requests, b"one", partition=0)
+        first = await reading
+        assert [m.value for m in first.get(tp, [])] == [b"one"]
+        fetcher = consumer._fetcher
+        assert fetcher.gather_s == 60
+        assert fetcher._pending_tasks, "the fetch that brought it is still gathering"
+    finally:
+        await consumer.stop()
+
+
 async def test_a_woken_fetcher_ends_its_rest_at_once(bootstrap, topics, producer):
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
