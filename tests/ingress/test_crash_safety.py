@@ -70,6 +70,12 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_request(
                         acknowledged.append(response.headers["x-fasthook-request-id"])
                         if len(acknowledged) == KILL_AT:
                             kill_now.set()
+            except aiohttp.ClientConnectorError as exc:
+                # Nothing listens (the ingress is restarting, slower on a loaded machine): the
+                # request never reached it, so it does not use up the budget of TOTAL.
+                outcomes[type(exc).__name__] += 1
+                sent -= 1
+                await asyncio.sleep(0.02)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 outcomes[type(exc).__name__] += 1
                 await asyncio.sleep(0.02)  # the ingress is restarting; don't spin
