@@ -13,6 +13,9 @@ from urllib.parse import unquote
 # collides with /healthz or /readyz.
 TOKEN_PATTERN = "[a-z0-9]{8,64}"
 _SOURCE_PATH = re.compile(rf"/({TOKEN_PATTERN})(?:/.*)?", re.DOTALL)
+# aiohttp matches routes on the path with these escapes kept (yarl's `path_safe`): an escaped
+# slash is no segment boundary.
+_KEPT_ESCAPES = re.compile("(%2[fF5])")
 
 SOURCE = "source"
 PROBE = "probe"
@@ -32,7 +35,11 @@ def route(target: str) -> Route:
     percent-decoded path, the query left out."""
     path = target.split("?", 1)[0].split("#", 1)[0]
     if "%" in path:
-        path = unquote(path, errors="surrogateescape")
+        parts = _KEPT_ESCAPES.split(path)
+        path = "".join(
+            part if i % 2 else unquote(part, errors="surrogateescape")  # odd: a kept escape
+            for i, part in enumerate(parts)
+        )
     match = _SOURCE_PATH.fullmatch(path)
     if match is not None:
         return Route(SOURCE, match.group(1))
