@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from ingress.routes import SOURCE_ROUTES
 from ingress.wire import NOT_FOUND, PROBE, SOURCE, HeadLimits, answer_head, plain_answer, route
@@ -37,7 +38,12 @@ APP = aiohttp_app()
 
 
 async def aiohttp_route(target: str) -> tuple[str, str | None]:
-    match = await APP.router.resolve(make_mocked_request("GET", target, app=APP))
+    # The target as aiohttp's HTTP parser makes it a URL (not `URL(target)`, which reads
+    # "//x" as a host).
+    path, _, query = target.partition("?")
+    url = URL.build(path=path.partition("#")[0], query_string=query, encoded=True)
+    request = make_mocked_request("GET", "/", app=APP).clone(rel_url=url)
+    match = await APP.router.resolve(request)
     if match.http_exception is not None:
         return NOT_FOUND, None
     if "token" in match:
