@@ -42,7 +42,7 @@ class Settings:
     ingress_listen_backlog: int = 1024
     # What serves the ingress's public port: `lean` (ingress/server.py, an asyncio Protocol
     # around httptools: a third less CPU per request) or `aiohttp` (its own server).
-    ingress_server: str = "aiohttp"
+    ingress_server: str = "lean"
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     # Where the deliverer reaches the API's relay to `fasthook listen` sessions (CLI
