@@ -33,6 +33,7 @@ from ingress.wire import (
     HeadLimits,
     Route,
     answer_head,
+    origin_form,
     plain_answer,
     route,
 )
@@ -43,12 +44,15 @@ log = logging.getLogger(__name__)
 # A body the handler has not read yet is held up to this, then the socket is left unread
 # (TCP pushes back on the client) until the handler reads.
 PAUSE_ABOVE_BYTES = 256 * 1024
+# Pipelined requests parsed ahead of their answers, at most; past it the socket is left
+# unread until the answers catch up (a client cannot queue requests without bound).
+MAX_PIPELINED = 32
 
 Probe = Callable[[Any], Awaitable[web.StreamResponse]]
 
 
-class HeadTooLarge(Exception):
-    pass
+class BadHead(Exception):
+    """Over a head limit, or a target that is no path: 400."""
 
 
 class Body:
@@ -269,9 +273,8 @@ class Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self.stop_reading()  # what follows is not HTTP/1.1: answer what came, then close
-        except httptools.HttpParserError as error:
-            too_large = isinstance(error.__context__, HeadTooLarge)
-            self.refuse(431 if too_large and self.in_head else 400)
+        except httptools.HttpParserError:  # BadHead from a callback too
+            self.refuse(400)
             return
         if self.in_head and self.head_bytes > self.server.head_budget:
             self.refuse(400)
@@ -298,7 +301,7 @@ class Connection(asyncio.Protocol):
         self.stop_reading()
         if self.current is not None:
             self.current.content.fail(ConnectionResetError("malformed request"))
-        self.queue.append(400 if status == 431 else status)
+        self.queue.append(status)
         self.serve()
 
     def arm_idle(self) -> None:
@@ -328,22 +331,25 @@ class Connection(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
         if len(self.url) > self.server.limits.max_line_size:
-            raise HeadTooLarge
+            raise BadHead
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
         if not self.server.limits.field_ok(len(self.headers), name, value):
-            raise HeadTooLarge
+            raise BadHead
 
     def on_headers_complete(self) -> None:
         self.disarm_idle()
         self.in_head = False
         self.head_bytes = 0
         parser = self.parser
+        target = origin_form(self.url)
+        if target is None:
+            raise BadHead
         request = LeanRequest(
             self.server.app,
             parser.get_method().decode("ascii"),
-            self.url.decode("utf-8", "surrogateescape"),
+            target.decode("utf-8", "surrogateescape"),
             tuple(self.headers),
             parser.get_http_version(),
             parser.should_keep_alive(),
@@ -352,6 +358,8 @@ class Connection(asyncio.Protocol):
         )
         self.current = request
         self.queue.append(request)
+        if len(self.queue) > MAX_PIPELINED:
+            self.pause_reading()
         self.serve()
 
     def on_body(self, body: bytes) -> None:
@@ -374,16 +382,27 @@ class Connection(asyncio.Protocol):
         try:
             while keep and self.queue and not self.transport.is_closing():
                 entry = self.queue.popleft()
+                if len(self.queue) == MAX_PIPELINED:
+                    self.resume_reading()  # a body over its own bound pauses it again
                 if isinstance(entry, int):
                     self.transport.write(plain_answer(entry, date=self.server.date()))
                     keep = False
-                else:
+                    continue
+                try:
                     keep = await self.answer(entry)
+                except ConnectionError:
+                    # Its body broke off: the client left (the loop ends), or the rest did
+                    # not parse (the 400 queued after it is written next).
+                    keep = True
         except Exception:
             log.exception("error answering a request")
+            if not self.transport.is_closing():
+                self.transport.write(plain_answer(500, date=self.server.date()))
             keep = False
         finally:
             self.task = None
+        if self.transport.is_closing():
+            return
         if not keep or self.server.closing:
             self.close()
         elif self.queue:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 # The source routes' token (ingress/routes.py): lower-case alphanumerics, so a token never
 # collides with /healthz or /readyz.
@@ -46,6 +46,20 @@ def route(target: str) -> Route:
     if path in ("/healthz", "/readyz"):
         return Route(PROBE, path)
     return Route(NOT_FOUND, path)
+
+
+def origin_form(target: bytes) -> bytes | None:
+    """The request target as a path and query: as sent, or out of an absolute URL (what a
+    client sends through a proxy); None for any other form (`*`, an authority, garbage)."""
+    if target.startswith(b"/"):
+        return target
+    if not target[:8].lower().startswith((b"http://", b"https://")):
+        return None
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return None
+    return (parts.path or b"/") + (b"?" + parts.query if parts.query else b"")
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,7 @@ async def test_chunked_body_is_stored_exactly(ingress, producer, settings, boots
     "garbage",
     [
         b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST /abcdefgh HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
         b"POST /abcdefgh HTTP/1.1\r\nBad Header Name: v\r\n\r\n",
     ],
@@ -164,3 +165,29 @@ async def test_an_idle_keep_alive_connection_is_closed(quick_idle, producer, set
         assert await closed_by_server(reader)
     finally:
         writer.close()
+
+
+async def test_a_long_pipeline_is_answered_whole_and_in_order(
+    ingress, producer, settings, bootstrap
+):
+    source = await declare_source(producer, settings)
+    await ingress.wait_for_source(source)
+    reader, writer, path = await connect(ingress.source_url(source))
+    count = 100  # more than the lean server parses ahead of its answers
+    try:
+        writer.write(
+            b"".join(
+                f"POST {path}/{i} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+                for i in range(count)
+            )
+            + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        answers = [await read_answer(reader) for _ in range(count + 1)]
+        assert await closed_by_server(reader)
+    finally:
+        writer.close()
+    assert [status.split()[1] for status, _, _ in answers] == ["200"] * (count + 1)
+    records = await read_topic(bootstrap, settings.topics.requests, expect=count)
+    path_of = {r["request_id"]: r["path"] for r in records}
+    answered = [path_of[headers["x-fasthook-request-id"]] for _, headers, _ in answers[:count]]
+    assert answered == [f"/{i}" for i in range(count)]

@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from ingress.routes import SOURCE_ROUTES
-from ingress.wire import NOT_FOUND, PROBE, SOURCE, HeadLimits, answer_head, plain_answer, route
+from ingress.wire import (
+    NOT_FOUND,
+    PROBE,
+    SOURCE,
+    HeadLimits,
+    answer_head,
+    origin_form,
+    plain_answer,
+    route,
+)
 
 pytestmark = pytest.mark.pure
 
@@ -146,3 +155,18 @@ def test_head_limits_bound_names_values_and_count_apart(count: int, name: int, v
     ok = limits.field_ok(count, b"n" * name, b"v" * value)
     assert ok == (count <= 100 and name <= 16384 and value <= 16384)
     assert limits.head_budget() >= 100 * (2 * 16384 + 4)
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        (b"/abcdefgh/x?y=1", b"/abcdefgh/x?y=1"),
+        (b"http://proxy.example/abcdefgh?y=1", b"/abcdefgh?y=1"),
+        (b"HTTPS://h:8443", b"/"),
+        (b"*", None),
+        (b"example.com:443", None),
+        (b"http://[::1", None),
+    ],
+)
+def test_a_target_becomes_a_path_and_query(target: bytes, path: bytes | None) -> None:
+    assert origin_form(target) == path
