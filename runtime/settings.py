@@ -41,7 +41,7 @@ class Settings:
     # that in the ingest benchmark. Linux caps it at net.core.somaxconn.
     ingress_listen_backlog: int = 1024
     # What serves the ingress's public port: `lean` (ingress/server.py, an asyncio Protocol
-    # around httptools: a third less CPU per request) or `aiohttp` (its own server).
+    # around httptools: less CPU per request, docs/benchmarks.md) or `aiohttp` (its own server).
     ingress_server: str = "lean"
     api_host: str = "127.0.0.1"
     api_port: int = 8081
