@@ -408,6 +408,8 @@ class Connection(asyncio.Protocol):
             self.close()
         elif self.queue:
             self.serve()
+        elif self.broken:
+            self.close()  # nothing more is read from it (an upgrade): done
         elif self.current is None:
             self.arm_idle()
 
