@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ingress.app import create_app
+from ingress.server import listen_lean
 from runtime.logs import configure_logging
 from runtime.serve import run
 from runtime.settings import load_settings
@@ -20,6 +21,7 @@ def main() -> None:
             "metrics": f"{settings.ingress_metrics_host}:{settings.ingress_metrics_port}",
             "public_url": settings.public_base_url,
             "workers": settings.worker_count("ingress"),
+            "server": settings.ingress_server,
         },
     )
     run(
@@ -30,6 +32,7 @@ def main() -> None:
         settings.event_loop,
         reuse_port=settings.worker_count("ingress") > 1,
         backlog=settings.ingress_listen_backlog,
+        listen=listen_lean if settings.ingress_server == "lean" else None,
     )
 
 

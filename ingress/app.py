@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingress.keys import DERIVED, KAFKA, METRICS, SETTINGS, SOURCES
+from ingress.keys import DERIVED, KAFKA, METRICS, PROBES, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.records import Derived
 from ingress.routes import SOURCE_ROUTES
@@ -79,6 +79,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(private_metrics_ctx)
     app.cleanup_ctx.append(kafka_ctx)
     # Load balancers probe the public port; /metrics (it names every source) is private.
-    app.add_routes(health_routes(lambda: readiness(app)))
+    probes = health_routes(lambda: readiness(app))
+    app[PROBES] = probes  # for the lean server (ingress/server.py)
+    app.add_routes(probes)
     app.add_routes(SOURCE_ROUTES)
     return app

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from functools import partial
+from typing import Protocol
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -42,6 +44,37 @@ NOT_VERIFIED = Verification("NONE", False, "not checked: rejected before verific
 VERIFY_ON_LOOP_MAX_BYTES = 64 * 1024
 
 
+class Content(Protocol):
+    """What the handler reads of a request's body stream (aiohttp's StreamReader, or the lean
+    server's ingress.server.Body)."""
+
+    def is_eof(self) -> bool: ...
+    def read_nowait(self) -> bytes: ...
+    async def readany(self) -> bytes: ...
+
+
+class SourceRequest(Protocol):
+    """What the handler reads of a request: aiohttp's `web.Request` has it, and the lean
+    server (ingress/server.py) builds no more than it."""
+
+    @property
+    def app(self) -> web.Application: ...
+    @property
+    def match_info(self) -> Mapping[str, str]: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def raw_path(self) -> str: ...
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]: ...
+    @property
+    def content(self) -> Content: ...
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def remote(self) -> str | None: ...
+
+
 class BodyTooLarge(Exception):
     pass
 
@@ -50,7 +83,7 @@ class BodyTooSlow(Exception):
     pass
 
 
-async def read_body(request: web.Request, limit: int, deadline_s: float) -> bytes:
+async def read_body(request: SourceRequest, limit: int, deadline_s: float) -> bytes:
     """The raw body, refusing early (without reading it all) when it is over `limit`, and
     giving up when it has not all arrived within `deadline_s` (a trickling client)."""
     content = request.content
@@ -92,12 +125,12 @@ async def verify_off_loop(
     return await asyncio.to_thread(verify, source.auth_type, source.auth, incoming)
 
 
-async def handle_source_request(request: web.Request) -> web.StreamResponse:
+async def handle_source_request(request: SourceRequest) -> web.StreamResponse:
     with request.app[IN_FLIGHT]:  # shutdown waits for it (runtime.serve)
         return await answer_source_request(request)
 
 
-async def answer_source_request(request: web.Request) -> web.StreamResponse:
+async def answer_source_request(request: SourceRequest) -> web.StreamResponse:
     app = request.app
     metrics = app[METRICS]
     received_at_ms = int(time.time() * 1000)

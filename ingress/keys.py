@@ -13,3 +13,5 @@ SOURCES = web.AppKey("sources", SourceView)
 KAFKA = web.AppKey("kafka", ServiceKafka)
 METRICS = web.AppKey("metrics", IngressMetrics)
 DERIVED = web.AppKey("derived", Derived)
+# The public port's /healthz and /readyz, for a server other than aiohttp's (ingress/server.py).
+PROBES: web.AppKey[list[web.RouteDef]] = web.AppKey("probes")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingress.handlers import handle_source_request
+from ingress.wire import TOKEN_PATTERN
 
-# Tokens are lower-case alphanumerics, so they never collide with /healthz or /readyz.
+# The lean server (ingress/server.py) matches the same paths with ingress.wire.route.
 SOURCE_ROUTES = [
-    web.route("*", "/{token:[a-z0-9]{8,64}}", handle_source_request),
-    web.route("*", "/{token:[a-z0-9]{8,64}}/{tail:.*}", handle_source_request),
+    web.route("*", f"/{{token:{TOKEN_PATTERN}}}", handle_source_request),
+    web.route("*", f"/{{token:{TOKEN_PATTERN}}}/{{tail:.*}}", handle_source_request),
 ]

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -87,6 +89,48 @@ class InFlight:
 IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
+class Listening(Protocol):
+    """A server other than aiohttp's on the app's port (the ingress's lean server)."""
+
+    async def stop(self) -> None:
+        """Stop accepting connections; the requests in flight are still answered."""
+
+    async def close(self) -> None:
+        """Close every connection left."""
+
+
+# (app, host, port, reuse_port, backlog): starts listening for the started app.
+Listen = Callable[[web.Application, str, int, bool, int], Awaitable[Listening]]
+
+
+class _AiohttpSite:
+    def __init__(self, site: web.TCPSite) -> None:
+        self._site = site
+
+    async def stop(self) -> None:
+        await self._site.stop()
+
+    async def close(self) -> None:
+        """aiohttp's runner closes its connections itself."""
+
+
+async def _listen(
+    runner: web.AppRunner,
+    listen: Listen | None,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    backlog: int,
+) -> Listening:
+    if listen is not None:
+        return await listen(runner.app, host, port, reuse_port, backlog)
+    # reuse_port: several processes of one service on the one port (`fasthook run --workers`),
+    # the kernel spreading connections over them.
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=backlog)
+    await site.start()
+    return _AiohttpSite(site)
+
+
 def track_in_flight(app: web.Application, *, middleware: bool = True) -> None:
     """Have `serve` wait for the app's requests on shutdown: every request (the middleware), or
     only those whose handlers enter `app[IN_FLIGHT]` themselves (`middleware=False`)."""
@@ -102,7 +146,10 @@ async def serve(
     shutdown_timeout_s: float,
     reuse_port: bool = False,
     backlog: int = LISTEN_BACKLOG,
+    listen: Listen | None = None,
 ) -> None:
+    """Serve `app` until SIGTERM/SIGINT: on aiohttp's server, or on what `listen` starts (the
+    app's startup and cleanup are aiohttp's either way)."""
     stop = _SERVICE.stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,10 +158,7 @@ async def serve(
         app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout_s
     )
     await runner.setup()
-    # reuse_port: several processes of one service on the one port (`fasthook run --workers`),
-    # the kernel spreading connections over them.
-    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=backlog)
-    await site.start()
+    site = await _listen(runner, listen, host, port, reuse_port, backlog)
     settle()  # started: what it holds now lives as long as the process
     try:
         await stop.wait()
@@ -128,6 +172,7 @@ async def serve(
             extra={"took_s": round(time.monotonic() - began, 3)},
         )
     finally:
+        await site.close()
         await runner.cleanup()
         _SERVICE.stop = None
 
@@ -140,8 +185,9 @@ def run(
     event_loop: str = "uvloop",
     reuse_port: bool = False,
     backlog: int = LISTEN_BACKLOG,
+    listen: Listen | None = None,
 ) -> None:
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
-        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port, backlog))
+        runner.run(serve(app, host, port, shutdown_timeout_s, reuse_port, backlog, listen))
     if _SERVICE.failed is not None:
         raise SystemExit(f"stopped because {_SERVICE.failed} died")

@@ -12,6 +12,8 @@ from runtime.errors import SettingsError
 from schemas import limits
 from schemas.topics import Topics
 
+INGRESS_SERVERS = ("aiohttp", "lean")
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -38,6 +40,9 @@ class Settings:
     # dropped, and each dropped client waits its 1 s SYN retransmission: aiohttp's 128 did
     # that in the ingest benchmark. Linux caps it at net.core.somaxconn.
     ingress_listen_backlog: int = 1024
+    # What serves the ingress's public port: `lean` (ingress/server.py, an asyncio Protocol
+    # around httptools: less CPU per request, docs/benchmarks.md) or `aiohttp` (its own server).
+    ingress_server: str = "lean"
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     # Where the deliverer reaches the API's relay to `fasthook listen` sessions (CLI
@@ -244,6 +249,11 @@ def check_limits(settings: Settings) -> None:
                 f"{ceiling} (schemas.limits: topics and Kafka clients are sized "
                 f"for that)"
             )
+    if settings.ingress_server not in INGRESS_SERVERS:
+        raise SettingsError(
+            f"{variable('ingress_server')}={settings.ingress_server!r} is not one of "
+            + ", ".join(INGRESS_SERVERS)
+        )
     if settings.workers < 1:
         raise SettingsError(f"{variable('workers')} must be at least 1")
     for name in ("ingress_workers", "router_workers", "deliverer_workers"):

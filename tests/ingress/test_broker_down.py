@@ -71,4 +71,4 @@ async def test_broker_down_answers_503_then_recovers(own_broker, settings):
         assert before.header("x-fasthook-request-id") in stored
         assert after.header("x-fasthook-request-id") in stored
     finally:
-        await ingress.runner.cleanup()
+        await ingress.close()

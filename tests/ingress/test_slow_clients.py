@@ -44,7 +44,7 @@ async def quick(settings: Settings) -> AsyncIterator[RunningIngress]:
         settings.with_(ingress_header_timeout_s=DEADLINE_S, ingress_body_timeout_s=DEADLINE_S)
     )
     yield running
-    await running.runner.cleanup()
+    await running.close()
 
 
 async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:

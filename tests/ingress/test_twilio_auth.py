@@ -169,4 +169,4 @@ async def test_validates_against_the_public_url_behind_a_proxy(
         records = await read_topic(bootstrap, settings.topics.requests, expect=1)
         assert records[0]["public_url"] == public + path
     finally:
-        await proxied.runner.cleanup()
+        await proxied.close()

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import SettingsError
-from runtime.settings import Settings, load_settings, settings_environment
+from runtime.settings import INGRESS_SERVERS, Settings, load_settings, settings_environment
 
 _VALUES = {
     int: st.integers(1, 10**6),
@@ -21,6 +21,7 @@ _FIELDS = {
     for f in dataclasses.fields(Settings)
     if f.name not in ("max_body_bytes", "max_headers", "max_header_bytes")
 }
+_FIELDS["ingress_server"] = st.sampled_from(INGRESS_SERVERS)  # a choice, checked
 
 
 @given(st.fixed_dictionaries({}, optional=_FIELDS))
