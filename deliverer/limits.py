@@ -145,10 +145,11 @@ class DestinationLimits:
         concurrency = rate if period == "concurrent" and rate else self.default_concurrency
         concurrency = min(concurrency, self.max_concurrency)
         key = (destination["id"], concurrency, rate, period)
-        if key not in self._lines:
+        found = self._lines.get(key)
+        if found is None:
             schedule = RateSchedule(rate, PERIOD_S[period]) if rate and period in PERIOD_S else None
-            self._lines[key] = (Line(concurrency, schedule), Slots(concurrency))
-        return self._lines[key]
+            found = self._lines[key] = (Line(concurrency, schedule), Slots(concurrency))
+        return found
 
     def _may_wait(self, line: Line) -> bool:
         return line.may_wait(self.waiting, self.waiting_budget, time.monotonic())
@@ -218,9 +219,11 @@ class Held:
     async def __aenter__(self) -> float | None:
         # One lookup: a limit changed meanwhile must not release a slot never taken.
         line, slots = self._limits._line(self._destination)
-        park_s = await self._limits._enter(line, slots, self._event_id)
-        if park_s is not None:
-            return park_s
+        # The common case, a free slot and no rate limit, needs no coroutine of its own.
+        if line.rate is not None or not slots.take():
+            park_s = await self._limits._enter(line, slots, self._event_id)
+            if park_s is not None:
+                return park_s
         self._line, self._slots = line, slots
         self._started = time.monotonic()
         line.started(self._started)
