@@ -12,8 +12,7 @@ retry tiers.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+import bisect
 import math
 import time
 from collections import deque
@@ -40,9 +39,10 @@ class Slots:
     def __init__(self, count: int) -> None:
         self.free = count
         self._waiters: deque[asyncio.Future[bool]] = deque()
-        # (deadline, arrival, waiter) of the bounded waits, earliest first; a waiter served
-        # meanwhile stays until it comes to the top (or the line empties).
-        self._bounds: list[tuple[float, int, asyncio.Future[bool]]] = []
+        # (deadline, waiter) of the bounded waits, earliest first (a line's bounds are all
+        # alike, so that is arrival order); a waiter served meanwhile stays until it comes to
+        # the front (or the line empties).
+        self._bounds: deque[tuple[float, asyncio.Future[bool]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -64,7 +64,13 @@ class Slots:
         self._waiters.append(waiter)
         if wait_s != math.inf:
             deadline = loop.time() + wait_s
-            heapq.heappush(self._bounds, (deadline, next(_arrivals), waiter))
+            bounds = self._bounds
+            if bounds and deadline < bounds[-1][0]:  # a shorter bound than the last one's
+                bounds.insert(
+                    bisect.bisect_right(bounds, deadline, key=_deadline), (deadline, waiter)
+                )
+            else:
+                bounds.append((deadline, waiter))
             if deadline < self._timer_at:
                 self._arm(loop, deadline)
         return waiter
@@ -115,15 +121,17 @@ class Slots:
         # A timer may fire a hair before its time by the loop's clock.
         now = loop.time() + _CLOCK_SLACK_S
         bounds = self._bounds
-        while bounds and (bounds[0][0] <= now or bounds[0][2].done()):
-            _expire(heapq.heappop(bounds)[2])
+        while bounds and (bounds[0][0] <= now or bounds[0][1].done()):
+            _expire(bounds.popleft()[1])
         if bounds:
             self._arm(loop, bounds[0][0])
 
 
-# Orders bounded waits with the same deadline by arrival (futures do not compare).
-_arrivals = itertools.count()
 _CLOCK_SLACK_S = 0.001
+
+
+def _deadline(bound: tuple[float, asyncio.Future[bool]]) -> float:
+    return bound[0]
 
 
 def _expire(waiter: asyncio.Future[bool]) -> None:
