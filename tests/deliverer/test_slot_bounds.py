@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from deliverer.limits import Slots
 from tests.support.poll import eventually
 
@@ -66,3 +69,40 @@ async def test_a_waiter_served_before_its_bound_is_not_expired_by_the_shared_tim
 
 async def _done(waiter: asyncio.Future[bool]) -> bool:
     return waiter.done()
+
+
+bounds = st.lists(st.sampled_from([math.inf, 0.0, 0.01, 0.02, 0.04]), min_size=1, max_size=12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(bounds, st.integers(min_value=0, max_value=12))
+def test_bounded_waits_end_no_sooner_than_their_bound_and_slots_go_in_arrival_order(
+    waits: list[float], handed: int
+) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        slots = Slots(1)
+        assert slots.take()
+        ended: dict[int, float] = {}
+        waiters = []
+        for n, wait_s in enumerate(waits):
+            waiter = slots.wait(wait_s)
+            waiter.add_done_callback(lambda _, n=n: ended.setdefault(n, loop.time()))
+            waiters.append((loop.time(), wait_s, waiter))
+        for _ in range(handed):
+            slots.release()  # to the first still waiting, if any
+        bounded = [w for _, wait_s, w in waiters if wait_s != math.inf]
+        await eventually(lambda: _all_done(bounded), what="every bounded wait to end")
+        got = [n for n, (_, _, w) in enumerate(waiters) if w.done() and w.result()]
+        assert got == sorted(got)  # handed over in arrival order…
+        for n, (joined, wait_s, waiter) in enumerate(waiters):
+            if waiter.done() and not waiter.result():  # …and none expired before its bound
+                assert ended[n] >= joined + wait_s - 0.002
+        # Each release handed a slot to one live waiter, or (nobody left) counted it back.
+        assert len(got) + slots.free == handed
+
+    asyncio.run(scenario())
+
+
+async def _all_done(waiters: list[asyncio.Future[bool]]) -> bool:
+    return all(w.done() for w in waiters)
