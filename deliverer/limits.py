@@ -185,6 +185,8 @@ class DestinationLimits:
             if not handed:
                 now = time.monotonic()
                 return line.busy_until(event_id, now) - now
+        if line.rate is None:
+            return None  # no send time to wait for (Line.send_time: Go(now))
         try:
             now = time.monotonic()
             decision = line.send_time(event_id, now, self._may_wait(line))
