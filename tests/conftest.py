@@ -133,6 +133,7 @@ _PURE_FILES = frozenset(
         "tests/runtime/test_offsets.py",
         "tests/deliverer/test_limits.py",
         "tests/deliverer/test_slots.py",
+        "tests/deliverer/test_slot_bounds.py",
         "tests/deliverer/test_attempts.py",
         "tests/deliverer/test_parking.py",
         "tests/deliverer/test_outgoing.py",

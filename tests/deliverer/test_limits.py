@@ -166,3 +166,17 @@ async def test_a_bounded_wait_ends_in_a_park_when_the_slot_does_not_free() -> No
     release.set()
     assert await holder is None and await waiter is None
     assert limits.waiting == 0 and not semaphore.locked()
+
+
+async def test_an_event_cancelled_while_waiting_for_a_slot_leaves_the_line() -> None:
+    # The consumer stops (or is revoked) while an event waits in memory for its slot: it
+    # leaves the line, and the slot the holder frees is free, not handed to nobody.
+    limits, line, release, (holder, waiter) = await full_line(1.0)
+    _, slots = limits._line(destination())
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limits.waiting == 0 and line.waiting == 0
+    release.set()
+    assert await holder is None
+    assert not slots.locked() and line.sending == 0
