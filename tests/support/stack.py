@@ -14,7 +14,7 @@ from projections.migrations import migrate
 from runtime.settings import Settings
 from tests.projections.conftest import Service, start_service, stop_service
 from tests.support.api import RunningApi, start_api, stop_api
-from tests.support.deliverer import start_deliverer
+from tests.support.deliverer import RunningDeliverer, start_deliverer
 from tests.support.ingress import RunningIngress, start_ingress
 from tests.support.processes import ServiceProcess
 from tests.support.receiver import Receiver
@@ -27,6 +27,7 @@ class Stack:
     api: RunningApi
     router: ServiceProcess
     receiver: Receiver
+    deliverer: RunningDeliverer
     issues: ServiceProcess | None = None  # the issues job, when asked for
     projections: Service | None = None
 
@@ -80,7 +81,7 @@ async def running_stack(
         await router.wait_ready(f"http://127.0.0.1:{settings.router_port}/readyz", 60)
         if job is not None:
             await job.wait_ready(f"http://127.0.0.1:{settings.issues_port}/readyz", 60)
-        yield Stack(ingress, api, router, receiver, issues=job, projections=projections)
+        yield Stack(ingress, api, router, receiver, deliverer, issues=job, projections=projections)
     finally:
         await run_all(
             [
