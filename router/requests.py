@@ -24,7 +24,6 @@ the worker stops (`crash`) and its restart routes the request again from the las
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -84,8 +83,6 @@ class RequestConsumer(GroupConsumer):
         self.transform = transform
         self.metrics = metrics
         self.crash = crash
-        self._synced_ms = 0  # wall-clock ms at which the last completed view sync began
-        self._syncing: asyncio.Task[None] | None = None
 
     def read(self, value: bytes) -> dict[str, Any] | None:
         """The request to route, or None: unreadable (skipped, counted) or not accepted."""
@@ -130,26 +127,15 @@ class RequestConsumer(GroupConsumer):
         that holds every config change made before it was received."""
         if request.get("replay_of"):
             return True
-        return not connections and request["received_at"] > self._synced_ms
-
-    async def _sync_view(self, since_ms: int) -> None:
-        """Wait until the view holds every config change made before `since_ms` (wall clock):
-        one sync for every request waiting on it, not one each."""
-        while since_ms > self._synced_ms:
-            if self._syncing is None or self._syncing.done():
-                self._syncing = asyncio.create_task(self._sync_once())
-            await asyncio.shield(self._syncing)
-
-    async def _sync_once(self) -> None:
-        began_ms = int(time.time() * 1000)
-        await self.follower.sync()
-        self._synced_ms = max(self._synced_ms, began_ms)
+        return not connections and request["received_at"] > self.follower.synced_ms
 
     async def _route(self, request: dict[str, Any], connections: list[Connection]) -> list[Stored]:
         if self._needs_sync(request, connections):
             # A replay's own time may be its original's: it waits for a sync begun from now.
             since_ms = int(time.time() * 1000) if request.get("replay_of") else None
-            await self._sync_view(since_ms if since_ms is not None else request["received_at"])
+            await self.follower.sync_since(
+                since_ms if since_ms is not None else request["received_at"]
+            )
             connections = connections_for(request, self.view.for_source(request["source_id"]))
         # Times come from the request, not the clock: a request routed again after a crash
         # yields the very same records, which projections then read as one fact.

@@ -234,6 +234,10 @@ class ConfigFollower:
         self._progress = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        # Wall-clock ms at which the last completed `sync_since` began: the view holds every
+        # config change acknowledged before then.
+        self.synced_ms = 0
+        self._syncing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         consumer = resting.RestingConsumer(
@@ -319,6 +323,19 @@ class ConfigFollower:
             while any(self._positions.get(tp, 0) < end for tp, end in targets.items()):
                 self._wake()
                 await self._progress.wait()
+
+    async def sync_since(self, since_ms: int) -> None:
+        """Wait until the view holds every config change acknowledged before `since_ms` (wall
+        clock): one sync for every reader waiting on it at once, not one each."""
+        while since_ms > self.synced_ms:
+            if self._syncing is None or self._syncing.done():
+                self._syncing = asyncio.create_task(self._sync_once())
+            await asyncio.shield(self._syncing)
+
+    async def _sync_once(self) -> None:
+        began_ms = int(time.time() * 1000)
+        await self.sync()
+        self.synced_ms = max(self.synced_ms, began_ms)
 
     def _wake(self) -> None:
         """A reader waits: the follower's fetcher stops resting (runtime.resting)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -9,6 +10,7 @@ import logging
 import pytest
 
 from api.admin import admin_session
+from api.app_keys import KAFKA
 from api.routes import OPERATIONS
 from tests.api.test_guide import RECEIVER, TWILIO_SOURCE, guide_connection
 from tests.support.api import make_team
@@ -184,6 +186,28 @@ async def test_team_signing_secret_rotation_keeps_the_old_one_for_a_grace_period
         rotated["signing_secret"]["current"].removeprefix("whsec_"), validate=True
     )
     assert len(key) == 32
+
+
+async def test_a_key_made_by_another_process_works_at_once(api, settings):
+    """`fasthook admin` writes the key from its own process: the API's view reads it a little
+    later, and a key it does not know yet is looked up again once the view has synced."""
+    fetcher = api.app[KAFKA].follower._consumer._fetcher
+    loop = asyncio.get_running_loop()
+
+    async def resting() -> bool:
+        return any(end - loop.time() > 0.3 for end in fetcher.holding.values())
+
+    async with admin_session(settings) as admin:
+        for n in range(3):
+            # The API's follower rests between fetches once the topic is quiet (a while longer
+            # than the writes below take): the key is made while it rests.
+            await eventually(resting, 10, "the API's config follower resting")
+            team = await admin.create_team(f"at-once-{n}")
+            key, _ = await admin.create_key(f"at once {n}", [team["id"]])
+            status, found = await api.call("GET", "/v1/team", key=key)
+            assert (status, found["id"]) == (200, team["id"]), found
+    status, problem = await api.call("GET", "/v1/team", key="fhp_never_made")
+    assert status == 401 and "not valid" in problem["detail"]
 
 
 async def test_a_key_serving_several_teams_needs_x_team_id(api, settings):
