@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.admin import ApiVersionRequest
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
-from runtime import coordination, resting, wire
+from runtime import committed, coordination, resting, wire
 from runtime.errors import RuntimeSetupError
 from runtime.partitioning import KeyPartitioner
 from runtime.serve import fail
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 resting.install()
 # A group member the broker assigns nothing (it joined mid-assignment) rejoins, not dies.
 coordination.install()
+# A read_committed reader past an aborted transaction keeps reading its producer's later records
+# (the embedded broker lists aborted transactions that ended before the fetch).
+committed.install()
 # Benchmarks count each process's broker requests by kind (off unless FASTHOOK_COUNT_REQUESTS).
 wire.install()
 

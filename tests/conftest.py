@@ -131,6 +131,7 @@ _PURE_FILES = frozenset(
     {
         "tests/deliverer/test_retry.py",
         "tests/runtime/test_offsets.py",
+        "tests/runtime/test_committed.py",
         "tests/deliverer/test_limits.py",
         "tests/deliverer/test_slots.py",
         "tests/deliverer/test_slot_bounds.py",
