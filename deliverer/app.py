@@ -1,4 +1,5 @@
-"""The deliverer app factory: config view, HTTP client, the three consumers, and probes.
+"""The deliverer app factory: config view, HTTP client, its two consumers (events; the waiting
+topics: held and the retry tiers), and probes.
 
 The aiohttp app only serves /healthz, /readyz and /metrics; the work runs in consumers started
 and stopped by its cleanup context, so a graceful stop lets in-flight deliveries finish.
@@ -18,35 +19,14 @@ from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
-from runtime.consuming import ConcurrentConsumer, Handler
+from deliverer.waiting import WaitingConsumer
+from runtime.consuming import ConcurrentConsumer
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
-from runtime.resting import BACKGROUND_HOLD_MAX_S
 from runtime.secrets import SecretBox
 from runtime.settings import Settings
 from schemas.topics import RETRY_TIERS_MS
 
-# Events waiting in a tier or for an unpause cost only memory, so many may wait at once.
-WAITING_IN_FLIGHT = 10_000
-# Held events and a retry tier's wait seconds and more anyway: their idle consumers fetch about
-# once a second instead of ten times (six of the deliverer's eight consumers), as the other
-# records nobody waits on to the millisecond do (runtime.resting).
-WAITING_REST_S = BACKGROUND_HOLD_MAX_S
-# A retry tier's records are written by the deliverer alone, and its own process wakes the
-# tier's consumer when it writes one (`Delivery.on_scheduled`): the tiers' idle fetches rest
-# twice as long again. Only a record another worker wrote (`--workers N`) after the tier was
-# quiet for 8 s or more is read up to this late (1 s before): a retry is due a tier's wait
-# (5 s or more) after it is written, so only a parked event due sooner can come back later.
-TIER_REST_S = 2 * WAITING_REST_S
-# Their groups heartbeat every 5 s instead of 2 (five groups: 2.5 heartbeats a second of an idle
-# deliverer's ~22 broker requests). What it costs: such a member notices a rebalance (a worker
-# joining or leaving) up to 5 s later, and on a real Kafka a crashed worker's held and retry
-# partitions move after 20 s instead of 10 — seconds more on records that wait seconds to an
-# hour anyway. The events group keeps the defaults: its records are waited for.
-WAITING_GROUP_OPTIONS: dict[str, object] = {
-    "heartbeat_interval_ms": 5_000,
-    "session_timeout_ms": 20_000,
-}
 # Per partition, what the producer gathers before a send (aiokafka's default: 16 KiB). An
 # attempt record is ~1 KiB, so at a few hundred deliveries in flight the 16 KiB batches were
 # full: each delivery then waited for its partition's batch to drain, every waiter woken at
@@ -98,30 +78,19 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     )
     ns = settings.topic_namespace
     leave = settings.worker_count("deliverer") > 1
-
-    def waiting(topic: str, group: str, handle: Handler, hold_max_s: float) -> ConcurrentConsumer:
-        """A consumer of records that only wait (for their due time, or an unpause)."""
-        return ConcurrentConsumer(
-            settings,
-            [topic],
-            f"{ns}-deliverer-{group}",
-            handle,
-            WAITING_IN_FLIGHT,
-            drain_on_stop=False,
-            skip_failed=False,
-            idle_rest_s=WAITING_REST_S,
-            idle_hold_max_s=hold_max_s,
-            leave_on_stop=leave,
-            consumer_options=WAITING_GROUP_OPTIONS,
-        )
-
-    # One consumer per tier: a long wait in one tier never holds up another.
-    tiers = {
-        tier: waiting(topics.retry(tier), f"tier-{tier}", delivery.handle_due, TIER_REST_S)
-        for tier in RETRY_TIERS_MS
-    }
-    delivery.on_scheduled = lambda tier: tiers[tier].wake()
-    consumers = [
+    waiting = WaitingConsumer(
+        settings,
+        f"{ns}-deliverer-waiting",
+        {
+            topics.held: delivery.handle_held,
+            **{topics.retry(tier): delivery.handle_due for tier in RETRY_TIERS_MS},
+        },
+        # The groups that read these topics one each until 2026-11 (runtime.seeding).
+        seed_from=[f"{ns}-deliverer-held", *(f"{ns}-deliverer-tier-{t}" for t in RETRY_TIERS_MS)],
+        leave_on_stop=leave,
+    )
+    delivery.on_waiting = waiting.wake
+    consumers: list[ConcurrentConsumer] = [
         ConcurrentConsumer(
             settings,
             [topics.events],
@@ -130,8 +99,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
             settings.deliverer_max_in_flight,
             leave_on_stop=leave,
         ),
-        waiting(topics.held, "held", delivery.handle_held, WAITING_REST_S),
-        *tiers.values(),
+        waiting,
     ]
     try:
         for consumer in consumers:

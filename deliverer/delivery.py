@@ -73,9 +73,9 @@ class Delivery:
         self._unpaused: dict[str, asyncio.Event] = {}
         self._attempted: OrderedDict[str, None] = OrderedDict()
         view.on_release = self._wake
-        # Told the tier each event was scheduled on, once it is stored (the app wakes that
-        # tier's resting consumer: it reads what this process wrote at once).
-        self.on_scheduled: Callable[[int], None] = lambda tier: None
+        # Called once an event is stored on a waiting topic (a retry tier, held) and when a
+        # connection is released: the app wakes the waiting topics' resting consumer.
+        self.on_waiting: Callable[[], None] = lambda: None
 
     # --- shared -----------------------------------------------------------------------
     async def _publish(
@@ -89,7 +89,7 @@ class Delivery:
         tier = parking_tier(max(0, event["due_at"] - now_ms()))
         self.metrics.scheduled.labels(str(tier)).inc()
         await self._publish(self.topics.retry(tier), event["event_id"], "EventCreated", event)
-        self.on_scheduled(tier)
+        self.on_waiting()
 
     @staticmethod
     def _decode(record: ConsumerRecord) -> dict[str, Any] | None:
@@ -133,6 +133,7 @@ class Delivery:
             if connection.paused:
                 self.metrics.held.inc()
                 await self._publish(self.topics.held, event["connection_id"], "EventCreated", event)
+                self.on_waiting()
                 return
             if event["due_at"] - now_ms() <= DUE_SLACK_MS:
                 break
@@ -261,6 +262,7 @@ class Delivery:
     # --- held -------------------------------------------------------------------------
     def _wake(self, connection_id: str) -> None:
         self._unpaused.pop(connection_id, asyncio.Event()).set()
+        self.on_waiting()  # held events not read yet are read at once
 
     async def handle_held(self, record: ConsumerRecord) -> None:
         event = self._decode(record)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from deliverer.keys import CONSUMERS, METRICS
+from deliverer.waiting import WaitingConsumer
 from runtime.settings import Settings
 from tests.support.deliverer import (
     Pipe,
@@ -41,7 +42,9 @@ async def other() -> AsyncIterator[Receiver]:
 def parked(deliverer) -> tuple[float, int]:
     """Events parked, and events waiting in the retry tiers' consumers."""
     count = deliverer.app[METRICS].registry.get_sample_value("fasthook_deliverer_parked_total")
-    waiting = sum(c.in_flight for c in deliverer.app[CONSUMERS] if "-tier-" in c.group)
+    [consumer] = [c for c in deliverer.app[CONSUMERS] if isinstance(c, WaitingConsumer)]
+    held = deliverer.settings.topics.held
+    waiting = sum(consumer.in_flight_of(topic) for topic in consumer.lines if topic != held)
     return count or 0.0, waiting
 
 

@@ -1,8 +1,8 @@
-"""The retry tiers' consumers rest long when idle, and the deliverer wakes the tier it writes to.
+"""The waiting topics' consumer rests long when idle, and the deliverer wakes it.
 
-Only the deliverer writes to the retry tiers: when it schedules an event on one, that tier's
-consumer stops resting (runtime.resting) and reads the record at once, so the tiers' long idle
-rests delay nothing this process wrote.
+Only the deliverer writes to the retry tiers and held: when it schedules an event on a tier,
+holds one, or a connection is released, the waiting consumer stops resting (runtime.resting)
+and reads at once, so its long idle rests delay nothing this process wrote or released.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import asyncio
 
 import pytest
 
-from deliverer.app import TIER_REST_S, WAITING_GROUP_OPTIONS
 from deliverer.delivery import Delivery
 from deliverer.keys import CONSUMERS
-from runtime.consuming import ConcurrentConsumer
+from deliverer.waiting import WAITING_GROUP_OPTIONS, WAITING_HOLD_S, WaitingConsumer
 from runtime.resting import RestingFetcher
 from schemas.topics import RETRY_TIERS_MS
 from tests.support.poll import eventually
@@ -22,35 +21,48 @@ from tests.support.poll import eventually
 pytestmark = pytest.mark.stack
 
 
-def tier_consumers(deliverer) -> dict[int, ConcurrentConsumer]:
-    by_group = {c.group: c for c in deliverer.app[CONSUMERS]}
-    return {
-        tier: next(c for g, c in by_group.items() if g.endswith(f"-deliverer-tier-{tier}"))
-        for tier in RETRY_TIERS_MS
-    }
+def consumers(deliverer) -> tuple[WaitingConsumer, object]:
+    waiting = [c for c in deliverer.app[CONSUMERS] if isinstance(c, WaitingConsumer)]
+    others = [c for c in deliverer.app[CONSUMERS] if not isinstance(c, WaitingConsumer)]
+    assert len(waiting) == 1 and len(others) == 1, "one events consumer, one waiting consumer"
+    return waiting[0], others[0]
 
 
-async def test_scheduling_on_a_tier_ends_that_tiers_rest_and_no_other(deliverer):
-    tiers = tier_consumers(deliverer)
-    fetchers = {tier: c.consumer._fetcher for tier, c in tiers.items()}
-    assert all(isinstance(f, RestingFetcher) for f in fetchers.values())
-    assert all(f.hold_max_s == TIER_REST_S for f in fetchers.values())
-    # The tiers' groups heartbeat less often than the events group's.
-    for consumer in tiers.values():
-        coordinator = consumer.consumer._coordinator
-        assert coordinator._heartbeat_interval_ms == WAITING_GROUP_OPTIONS["heartbeat_interval_ms"]
+async def resting(fetcher: RestingFetcher) -> dict[asyncio.Future[None], float]:
+    async def holding() -> bool:
+        return bool(fetcher.holding)
 
-    first, other = RETRY_TIERS_MS[0], RETRY_TIERS_MS[-1]
+    await eventually(holding, timeout_s=30, what="the fetcher resting")
+    return dict(fetcher.holding)
 
-    async def both_resting() -> bool:
-        return bool(fetchers[first].holding) and bool(fetchers[other].holding)
 
-    await eventually(both_resting, timeout_s=30, what="both tiers' fetchers resting")
-    resting = {tier: dict(fetchers[tier].holding) for tier in (first, other)}
-    delivery = tiers[first].handle.__self__
-    assert isinstance(delivery, Delivery)
-    delivery.on_scheduled(first)
-    assert all(hold.done() for hold in resting[first])
-    # The other tier rests on: a rest of its that ended was ended by its own timer.
+def ended_only_by_their_timer(holds: dict[asyncio.Future[None], float]) -> bool:
     now = asyncio.get_running_loop().time()
-    assert all(not hold.done() or until <= now for hold, until in resting[other].items())
+    return all(not hold.done() or until <= now for hold, until in holds.items())
+
+
+async def test_one_consumer_reads_held_and_every_tier_resting_long(deliverer):
+    waiting, events = consumers(deliverer)
+    topics = deliverer.settings.topics
+    assert set(waiting.topics) == {topics.held, *(topics.retry(t) for t in RETRY_TIERS_MS)}
+    fetcher = waiting.consumer._fetcher
+    assert isinstance(fetcher, RestingFetcher) and fetcher.hold_max_s == WAITING_HOLD_S
+    # Its group heartbeats less often than the events group's.
+    coordinator = waiting.consumer._coordinator
+    assert coordinator._heartbeat_interval_ms == WAITING_GROUP_OPTIONS["heartbeat_interval_ms"]
+    assert events.consumer._coordinator._heartbeat_interval_ms < coordinator._heartbeat_interval_ms
+
+
+@pytest.mark.parametrize("how", ["scheduled or held", "connection released"])
+async def test_the_deliverer_ends_the_waiting_consumers_rest_and_no_other(deliverer, how):
+    waiting, events = consumers(deliverer)
+    delivery = waiting.lines[deliverer.settings.topics.held].handle.__self__
+    assert isinstance(delivery, Delivery)
+    holds = await resting(waiting.consumer._fetcher)
+    others = await resting(events.consumer._fetcher)
+    if how == "scheduled or held":
+        delivery.on_waiting()
+    else:
+        delivery.view.on_release("web_unknown")
+    assert all(hold.done() for hold in holds)
+    assert ended_only_by_their_timer(others)
