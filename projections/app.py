@@ -65,6 +65,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
             projector = Projector(settings, engine, app[DATABASE], app[METRICS])
             if projects:
                 await projector.start()
+                broker.hear(projector.consumer._client)  # its fetches prove the broker there
                 app[PROJECTOR] = projector
             if serves:
                 await app[BULK].start(engine, producer)  # resumes the jobs nobody holds

@@ -9,8 +9,8 @@ from projections.bulk import BulkRunner
 from projections.clickhouse import Engine
 from projections.metrics import ProjectionMetrics
 from projections.projector import Projector
-from runtime.kafka import BrokerWatch
 from runtime.settings import Settings
+from runtime.watch import BrokerWatch
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", str)

@@ -11,15 +11,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from aiokafka.protocol.admin import ApiVersionRequest
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 from runtime import committed, coordination, resting, wire
@@ -27,6 +25,7 @@ from runtime.errors import RuntimeSetupError
 from runtime.partitioning import KeyPartitioner
 from runtime.serve import fail
 from runtime.settings import Settings
+from runtime.watch import BrokerWatch
 from schemas.codec import Record, decode
 from schemas.config_fold import ConfigFold, Verdict
 from schemas.errors import SchemaError
@@ -268,6 +267,11 @@ class ConfigFollower:
             fail(f"the config follower of {self._topic}")
 
     @property
+    def client(self) -> object:
+        """Its consumer's Kafka client (None until started)."""
+        return getattr(self._consumer, "_client", None)
+
+    @property
     def healthy(self) -> bool:
         return self.caught_up.is_set() and self._task is not None and not self._task.done()
 
@@ -357,64 +361,6 @@ class ConfigFollower:
             await self._consumer.stop()
 
 
-class MetadataClient(Protocol):
-    """What BrokerWatch needs of a Kafka client (aiokafka's `AIOKafkaClient` is one)."""
-
-    def fetch_all_metadata(self) -> Awaitable[object]: ...
-
-    def get_random_node(self) -> int | None: ...
-
-    def send(self, node_id: int, request: ApiVersionRequest) -> Awaitable[object]: ...
-
-
-class BrokerWatch:
-    """Keeps `reachable` current by asking a started client for cluster metadata now and then.
-
-    Once the client knows a broker, the question is the smallest one that needs an answer (the
-    broker's API versions). Asking for every topic's metadata, as a client's full refresh does
-    (the embedded broker also answers a question naming no topic with every topic), made the
-    broker describe every partition of the catalog and each service decode it every 2 s: a
-    tenth of an idle deliverer's CPU, for an answer that only has to arrive.
-    """
-
-    def __init__(
-        self, client: MetadataClient, interval_s: float = 2.0, timeout_s: float = 2.0
-    ) -> None:
-        self._client = client
-        self._interval_s = interval_s
-        self._timeout_s = timeout_s
-        self.reachable = False
-        self._task: asyncio.Task[None] | None = None
-
-    def _ask(self) -> Awaitable[object]:
-        node_id = self._client.get_random_node()
-        if node_id is None:  # no broker known yet: through the bootstrap servers
-            return self._client.fetch_all_metadata()
-        return self._client.send(node_id, ApiVersionRequest())
-
-    async def check(self) -> bool:
-        try:
-            await asyncio.wait_for(self._ask(), self._timeout_s)
-        except (KafkaError, TimeoutError, OSError):
-            self.reachable = False
-        else:
-            self.reachable = True
-        return self.reachable
-
-    async def _run(self) -> None:
-        while True:
-            await self.check()
-            await asyncio.sleep(self._interval_s)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="broker-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-
 @dataclass
 class ServiceKafka:
     """What every service holds of Kafka: an acks=all producer, a watch on the broker, and the
@@ -461,6 +407,7 @@ async def service_kafka(
         follower = ConfigFollower(bootstrap, config_topic, apply)
         try:
             await follower.start()
+            broker.hear(follower.client)
             yield ServiceKafka(producer, broker, follower)
         finally:
             await follower.stop()
