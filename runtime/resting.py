@@ -80,8 +80,35 @@ def _release(hold: asyncio.Future[None]) -> None:
         hold.set_result(None)
 
 
+def encoded_once(request: Any) -> Any:
+    """`request` (an aiokafka Request), whose wire bytes are worked out once per API version
+    range and then sent as they are: aiokafka encodes a request through its generic schema
+    walk at every send (18 µs for a fetch of one partition, 57 µs for 8, 270 µs for 40)."""
+    prepared: dict[object, Any] = {}
+    plain = request.prepare
+
+    def prepare(versions: dict[int, tuple[int, int]]) -> Any:
+        key = versions.get(request.API_KEY)
+        struct = prepared.get(key)
+        if struct is None:
+            struct = plain(versions)
+            data = struct.encode()
+            struct.encode = lambda: data
+            prepared[key] = struct
+        return struct
+
+    request.prepare = prepare
+    return request
+
+
 class RestingFetcher(Fetcher):  # type: ignore[misc]
-    """aiokafka's fetcher, holding the next fetch to a broker after an early empty answer."""
+    """aiokafka's fetcher, holding the next fetch to a broker after an early empty answer.
+
+    It also asks each broker its last question again when nothing changed: an idle consumer's
+    fetches carry the same partitions at the same offsets every time, so the request last sent
+    to that broker is sent again, encoded once (`encoded_once`) — encoding was a fifth of an
+    idle process's samples. A fetch whose positions moved is a new request, encoded anew.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["fetcher_timeout"] = max(kwargs.get("fetcher_timeout", 0.0), FETCHER_LOOK_ROUND_S)
@@ -92,6 +119,8 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         self.gather_s = 0.0
         # The holds now resting (resolved by `wake` to end them) and when each would end.
         self.holding: dict[asyncio.Future[None], float] = {}
+        # Per broker: the partitions and offsets last asked for, and that request.
+        self._asked: dict[int, tuple[object, Any]] = {}
 
     def wake(self) -> None:
         """Someone waits for what the broker has now: end the holds resting, and start the
@@ -99,6 +128,20 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
         self._quiet_since.clear()
         for hold in self.holding:
             _release(hold)
+
+    def _get_actions_per_node(self, assignment: Any) -> Any:
+        requests, *rest = super()._get_actions_per_node(assignment)
+        return ([(node_id, self._same_as_last(node_id, r)) for node_id, r in requests], *rest)
+
+    def _same_as_last(self, node_id: int, request: Any) -> Any:
+        """The request last sent to this broker if it asked the same (the fetcher's other
+        settings do not change), else `request`, encoded once from now on."""
+        asked = tuple((topic, tuple(partitions)) for topic, partitions in request.topics)
+        last = self._asked.get(node_id)
+        if last is not None and last[0] == asked:
+            return last[1]
+        self._asked[node_id] = (asked, encoded_once(request))
+        return request
 
     def _wake_readers(self) -> None:
         """Wake the readers waiting for fetched records (what aiokafka's fetch routine does once

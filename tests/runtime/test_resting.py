@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.protocol.fetch import FetchRequest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from runtime.resting import (
     HOLD_MAX_S,
     HOLD_SHARE,
     RestingFetcher,
+    encoded_once,
     gather_wait,
     idle_hold,
 )
@@ -295,5 +297,43 @@ async def test_a_fetch_routine_that_seldom_looks_round_follows_seeks_and_resumes
         assert values(await consumer.getmany(timeout_ms=15_000)) == [b"two"]
         # Both within the 15 s each was given, far below the routine's 60 s look-round.
         assert time.monotonic() - started < 40
+    finally:
+        await consumer.stop()
+
+
+def test_a_request_encoded_once_sends_the_bytes_it_would_have_encoded():
+    topics = [("fasthook.events", [(0, 17, 1 << 20), (3, 5, 1 << 20)])]
+    versions = {FetchRequest.API_KEY: (0, 11)}
+    once = encoded_once(FetchRequest(500, 1, 50 << 20, 1, topics))
+    fresh = FetchRequest(500, 1, 50 << 20, 1, topics).prepare(versions)
+    first = once.prepare(versions)
+    assert first.encode() == fresh.encode()
+    assert once.prepare(versions) is first  # prepared and encoded once
+    older = {FetchRequest.API_KEY: (0, 4)}  # another broker's versions: its own bytes
+    assert (
+        once.prepare(older).encode()
+        == FetchRequest(500, 1, 50 << 20, 1, topics).prepare(older).encode()
+    )
+
+
+async def test_an_idle_consumer_asks_the_same_request_again_and_a_moved_one_afresh(
+    bootstrap, topics, producer
+):
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await assign_from_beginning(consumer, topics.events, only=[0])
+        fetcher = consumer._fetcher
+        assert await consumer.getmany(timeout_ms=500) == {}
+        [(asked, request)] = fetcher._asked.values()
+        assert await consumer.getmany(timeout_ms=500) == {}  # more idle fetches meanwhile
+        assert fetcher._asked[next(iter(fetcher._asked))][1] is request
+
+        for value in (b"one", b"two"):
+            await producer.send_and_wait(topics.events, value, partition=0)
+            batches = await consumer.getmany(timeout_ms=15_000)
+            assert values(batches) == [value]  # read from where the last one ended
+        [(moved, _)] = fetcher._asked.values()
+        assert moved != asked  # its offset moved: a new request
     finally:
         await consumer.stop()
