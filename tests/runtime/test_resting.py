@@ -4,10 +4,11 @@ embedded broker that costs next to nothing idle yet reads what arrives, in order
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.protocol.fetch import FetchRequest, FetchResponse_v11
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,8 +23,10 @@ from runtime.resting import (
     GATHER_TARGET_RECORDS,
     HOLD_MAX_S,
     HOLD_SHARE,
+    SAME_ANSWER_MAX_BYTES,
     RestingFetcher,
-    encoded_once,
+    SameAnswer,
+    asked_once,
     gather_wait,
     idle_hold,
 )
@@ -301,10 +304,10 @@ async def test_a_fetch_routine_that_seldom_looks_round_follows_seeks_and_resumes
         await consumer.stop()
 
 
-def test_a_request_encoded_once_sends_the_bytes_it_would_have_encoded():
+def test_a_request_asked_once_sends_the_bytes_it_would_have_encoded():
     topics = [("fasthook.events", [(0, 17, 1 << 20), (3, 5, 1 << 20)])]
     versions = {FetchRequest.API_KEY: (0, 11)}
-    once = encoded_once(FetchRequest(500, 1, 50 << 20, 1, topics))
+    once = asked_once(FetchRequest(500, 1, 50 << 20, 1, topics))
     fresh = FetchRequest(500, 1, 50 << 20, 1, topics).prepare(versions)
     first = once.prepare(versions)
     assert first.encode() == fresh.encode()
@@ -328,6 +331,10 @@ async def test_an_idle_consumer_asks_the_same_request_again_and_a_moved_one_afre
         [(asked, request)] = fetcher._asked.values()
         assert await consumer.getmany(timeout_ms=500) == {}  # more idle fetches meanwhile
         assert fetcher._asked[next(iter(fetcher._asked))][1] is request
+        # As a connection prepared it (kept): its answers were compared with the last.
+        prepared = [request.prepare(c._versions) for c in consumer._client._conns.values()]
+        assert all(isinstance(p.RESPONSE_TYPE, SameAnswer) for p in prepared)
+        assert any(p.RESPONSE_TYPE._last for p in prepared)
 
         for value in (b"one", b"two"):
             await producer.send_and_wait(topics.events, value, partition=0)
@@ -337,3 +344,18 @@ async def test_an_idle_consumer_asks_the_same_request_again_and_a_moved_one_afre
         assert moved != asked  # its offset moved: a new request
     finally:
         await consumer.stop()
+
+
+def test_the_same_answer_is_decoded_once_and_another_afresh():
+    def answer(highwater: int, records: bytes = b"") -> bytes:
+        partition = (0, 0, highwater, highwater, 0, [], -1, records)
+        return FetchResponse_v11(0, 0, 0, [("fasthook.events", [partition])]).encode()
+
+    same = SameAnswer(FetchResponse_v11)
+    first = same.decode(io.BytesIO(answer(7)))
+    assert first.topics == FetchResponse_v11.decode(answer(7)).topics
+    assert same.decode(io.BytesIO(answer(7))) is first
+    moved = same.decode(io.BytesIO(answer(8)))
+    assert moved is not first and moved.topics[0][1][0][2] == 8
+    big = answer(8, b"x" * (SAME_ANSWER_MAX_BYTES + 1))  # not kept: compared with nothing
+    assert same.decode(io.BytesIO(big)) is not same.decode(io.BytesIO(big))
