@@ -46,6 +46,21 @@ async def _committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartit
     return {tp: meta.offset for tp, meta in listed.items()}
 
 
+async def commit_outside(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit `offsets` for `group` from outside it: a consumer that assigns itself the
+    partitions (no membership) commits with no generation, as a standalone consumer of the
+    group does. Refused (CommitFailedError) while the group has members."""
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await committer.start()
+    try:
+        committer.assign(list(offsets))
+        await committer.commit(offsets)
+    finally:
+        await committer.stop()
+
+
 async def seed_group_offsets(
     bootstrap: str, group: str, topics: Iterable[str], older_groups: Iterable[str]
 ) -> dict[TopicPartition, int]:
@@ -64,20 +79,11 @@ async def seed_group_offsets(
     seeds = offsets_to_seed(own, older, topics)
     if not seeds:
         return seeds
-    # A consumer that assigns itself the partitions (no membership) commits with no
-    # generation, as a standalone consumer of the group does.
-    committer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await committer.start()
     try:
-        committer.assign(list(seeds))
-        await committer.commit(seeds)
+        await commit_outside(bootstrap, group, seeds)
     except CommitFailedError:
         log.warning("group already has members; not seeded", extra={"group": group})
         return {}
-    finally:
-        await committer.stop()
     log.info(
         "group seeded from older groups",
         extra={"group": group, "partitions": len(seeds), "from": list(older_groups)},

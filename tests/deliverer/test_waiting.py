@@ -11,12 +11,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from deliverer.keys import CONSUMERS
 from deliverer.waiting import WaitingConsumer
-from runtime.seeding import seed_group_offsets
+from runtime.seeding import commit_outside, seed_group_offsets
 from runtime.settings import Settings
 from schemas.codec import encode
 from schemas.topics import RETRY_TIERS_MS
@@ -32,19 +32,6 @@ def a_pipe() -> Pipe:
     team = {"id": "tm_waiting"}
     connection = {"id": "web_waiting", "source_id": "src_waiting"}
     return Pipe(team, {"id": "des_waiting"}, connection, "")
-
-
-async def commit_as(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    """What an old group's member had committed before the upgrade."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 async def publish_on(producer, topic: str, events: list[dict], key: bytes) -> TopicPartition:
@@ -127,8 +114,8 @@ async def test_after_the_switch_only_what_the_old_groups_had_not_committed_is_ha
     tier_tp = await publish_on(producer, tier, retries, b"one-partition")
     held_tp = await publish_on(producer, topics.held, held, pipe.connection["id"].encode())
     # The old groups had handed back the first 4 retries and the first 2 held events.
-    await commit_as(bootstrap, f"{ns}-deliverer-tier-{RETRY_TIERS_MS[0]}", {tier_tp: 4})
-    await commit_as(bootstrap, f"{ns}-deliverer-held", {held_tp: 2})
+    await commit_outside(bootstrap, f"{ns}-deliverer-tier-{RETRY_TIERS_MS[0]}", {tier_tp: 4})
+    await commit_outside(bootstrap, f"{ns}-deliverer-held", {held_tp: 2})
 
     deliverer = await start_deliverer(settings)
     try:
