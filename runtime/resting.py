@@ -164,7 +164,11 @@ class RestingFetcher(Fetcher):  # type: ignore[misc]
     def _same_as_last(self, node_id: int, request: Any) -> Any:
         """The request last sent to this broker if it asked the same (the fetcher's other
         settings do not change), else `request`, asked once from now on."""
-        asked = tuple((topic, tuple(partitions)) for topic, partitions in request.topics)
+        # aiokafka shuffles the partitions of every fetch (so that none is always last to
+        # fill a size-limited answer): that order is not part of the question. An answer
+        # to the same question brought no records (else a position would have moved), so
+        # asking in the last order again favours no partition.
+        asked = sorted((topic, sorted(partitions)) for topic, partitions in request.topics)
         last = self._asked.get(node_id)
         if last is not None and last[0] == asked:
             return last[1]
