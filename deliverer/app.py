@@ -18,6 +18,7 @@ from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
+from runtime.batching import BatchingProducer
 from runtime.consuming import ConcurrentConsumer, Handler
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
@@ -86,6 +87,8 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     guard = DestinationGuard.for_settings(settings)
     session = make_session(guard, settings.delivery_connect_timeout_s)
     relay = RelayClient(settings)
+    # Attempt records gathered as long as the producer lingers anyway: a batch per partition.
+    attempts = BatchingProducer(kafka.producer, topics.attempts, RECORDS_LINGER_MS / 1000)
     delivery = Delivery(
         settings,
         app[VIEW],
@@ -95,6 +98,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         app[METRICS],
         kafka.follower.sync,
         relay,
+        attempts,
     )
     ns = settings.topic_namespace
     leave = settings.worker_count("deliverer") > 1
@@ -143,6 +147,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         # unpause) are cancelled at once: uncommitted, they are read again after the restart.
         for consumer in consumers:
             await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
+        await attempts.flush()
         await session.close()
         await relay.close()
 
