@@ -35,18 +35,22 @@ Partitioner = Callable[[bytes | None, list[int], list[int]], int]
 
 
 class _Window:
-    """The open batches of one window, by partition, with the future their callers await."""
+    """The open batches of one window by partition, each with the futures of its callers."""
 
-    __slots__ = ("batches", "timer")
+    __slots__ = ("available", "batches", "partitions", "timer")
 
-    def __init__(self) -> None:
-        self.batches: dict[int, tuple[Any, asyncio.Future[None]]] = {}
+    def __init__(self, partitions: list[int], available: list[int]) -> None:
+        self.batches: dict[int, tuple[Any, list[asyncio.Future[None]]]] = {}
         self.timer: asyncio.TimerHandle | None = None
+        # The topic's partitions as the producer knows them when the window opens.
+        self.partitions = partitions
+        self.available = available
 
 
 class BatchingProducer:
     """`send_and_wait` for one topic's keyed records, gathered for `window_s` (see the module's
-    docstring). The producer must be started; it is not stopped here."""
+    docstring). Made in the running loop; the producer must be started, and is not stopped
+    here."""
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class BatchingProducer:
         self.partitioner: Partitioner = partitioner
         self._window: _Window | None = None
         self._known = False
+        self._loop = asyncio.get_running_loop()  # made where it is used
         # The window handed to the producer last: the next waits for it, so that a partition's
         # batches are queued in window order.
         self._queued: asyncio.Task[None] | None = None
@@ -73,29 +78,30 @@ class BatchingProducer:
             await self.producer.client._wait_on_metadata(self.topic)
             self._known = True
         # No await from here to the append: the window found is the one the record joins.
-        window = self._window
-        if window is None:
-            window = self._window = _Window()
-            window.timer = asyncio.get_running_loop().call_later(self.window_s, self._seal)
-        metadata = self.producer._metadata
-        partition = self.partitioner(
-            key,
-            list(metadata.partitions_for_topic(self.topic)),
-            list(metadata.available_partitions_for_topic(self.topic)),
-        )
+        window = self._window or self._open()
+        partition = self.partitioner(key, window.partitions, window.available)
         open_batch = window.batches.get(partition)
         if open_batch is None:
-            open_batch = window.batches[partition] = (
-                self.producer.create_batch(),
-                asyncio.get_running_loop().create_future(),
-            )
+            open_batch = window.batches[partition] = (self.producer.create_batch(), [])
         if open_batch[0].append(key=key, value=value, timestamp=None) is None:
             # Its partition's batch is full: this window goes now, the record opens the next.
             self._seal()
             await self.send_and_wait(value, key)
             return
-        # Shielded: a caller cancelled (a stop) must not cancel its window's other callers.
-        await asyncio.shield(open_batch[1])
+        # A future per caller, not the window's own: a caller cancelled (a stop) must not
+        # cancel the others' wait.
+        stored: asyncio.Future[None] = self._loop.create_future()
+        open_batch[1].append(stored)
+        await stored
+
+    def _open(self) -> _Window:
+        metadata = self.producer._metadata
+        window = self._window = _Window(
+            list(metadata.partitions_for_topic(self.topic)),
+            list(metadata.available_partitions_for_topic(self.topic)),
+        )
+        window.timer = self._loop.call_later(self.window_s, self._seal)
+        return window
 
     def _seal(self) -> None:
         window, self._window = self._window, None
@@ -117,7 +123,7 @@ class BatchingProducer:
                 log.warning("record batch not queued", exc_info=True, extra={"topic": self.topic})
                 _settle(stored, exc)
                 continue
-            acked.add_done_callback(lambda done, stored=stored: _settle_from(stored, done))
+            acked.add_done_callback(lambda done, waiting=stored: _settle_from(waiting, done))
 
     async def flush(self) -> None:
         """Hand the open window to the producer now and wait until it is queued."""
@@ -126,20 +132,20 @@ class BatchingProducer:
             await asyncio.wait([self._queued])
 
 
-def _settle(stored: asyncio.Future[None], exc: BaseException | None) -> None:
-    if stored.done():
-        return
-    if exc is None:
-        stored.set_result(None)
-    else:
-        stored.set_exception(exc)
-        stored.exception()  # its callers may all be gone: no "never retrieved" warning
+def _settle(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    for stored in waiting:
+        if stored.done():  # its caller was cancelled
+            continue
+        if exc is None:
+            stored.set_result(None)
+        else:
+            stored.set_exception(exc)
 
 
-def _settle_from(stored: asyncio.Future[None], acked: asyncio.Future[Any]) -> None:
+def _settle_from(waiting: list[asyncio.Future[None]], acked: asyncio.Future[Any]) -> None:
     if acked.cancelled():
         # Not stored: told as the broker's absence (the caller produces it again), never as
         # a cancellation, which would end the caller's task with its record unfinished.
-        _settle(stored, KafkaError("record batch cancelled before it was stored"))
+        _settle(waiting, KafkaError("record batch cancelled before it was stored"))
     else:
-        _settle(stored, acked.exception())
+        _settle(waiting, acked.exception())
