@@ -60,6 +60,10 @@ PRODUCE_BATCH_BYTES = 512 * 1024
 RECORDS_LINGER_MS = 20.0
 
 
+def records_linger_ms(settings: Settings) -> float:
+    return max(settings.produce_linger_ms, RECORDS_LINGER_MS)
+
+
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     topics = settings.topics
@@ -70,7 +74,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         topics.config,
         app[VIEW].apply,
         {
-            "linger_ms": max(settings.produce_linger_ms, RECORDS_LINGER_MS),
+            "linger_ms": records_linger_ms(settings),
             "max_batch_size": PRODUCE_BATCH_BYTES,
         },
     ) as kafka:
@@ -88,7 +92,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     session = make_session(guard, settings.delivery_connect_timeout_s)
     relay = RelayClient(settings)
     # Attempt records gathered as long as the producer lingers anyway: a batch per partition.
-    attempts = BatchingProducer(kafka.producer, topics.attempts, RECORDS_LINGER_MS / 1000)
+    attempts = BatchingProducer(kafka.producer, topics.attempts, records_linger_ms(settings) / 1000)
     delivery = Delivery(
         settings,
         app[VIEW],

@@ -6,7 +6,8 @@ per partition, runtime.batching): nothing acknowledged is lost, nothing reordere
   whose attempt was still in an unsent or unacknowledged batch;
 - reordered: within each attempts partition the records' create times never go back (each
   is stamped when it joins its window's batch, so a later window stored ahead of an earlier
-  one would show), and each event's attempt numbers first appear in order;
+  one would show), and each event's attempt numbers first appear in order (attempt 2 never
+  before a copy of attempt 1);
 - after the restart every event has its attempts recorded and ends SUCCESSFUL (a copy of an
   attempt is allowed, at least once; a loss is not).
 """
@@ -22,20 +23,23 @@ from schemas.codec import decode
 from schemas.topics import RETRY_TIERS_MS
 from tests.support.deliverer import attempts_for, declare_pipe, make_event, publish_events
 from tests.support.kafka import committed_offsets, read_topic
+from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
 from tests.support.receiver import Received, Receiver
 
 TOTAL = 1500
-# Each event's first call fails: two attempts each, the second after the retry tier's wait.
+LINGER_MS = 1500.0
+# Every other event's first call fails: two attempts, the second after the retry tier's wait.
+# The others end at their first attempt, whose record is then all that its offset waits for.
 RETRY = {"type": "retry", "strategy": "linear", "count": 3, "interval": 500}
 
 
-def first_call_fails() -> Any:
+def first_call_fails(flaky: set[str]) -> Any:
     seen: set[str] = set()
 
     def answer(_: int, got: Received) -> tuple[int, dict[str, str]]:
         event_id = got.header("x-fasthook-event-id") or ""
-        if event_id in seen:
+        if event_id not in flaky or event_id in seen:
             return 204, {}
         seen.add(event_id)
         return 500, {}
@@ -57,8 +61,11 @@ async def stored_at_kill(bootstrap: str, settings: Any) -> tuple[set[tuple[str, 
 
 
 async def test_sigkill_with_attempt_batches_in_flight(settings, producer, bootstrap, tmp_path):
-    settings = settings.with_(deliverer_port=free_port())
-    receiver = await Receiver(answer=first_call_fails()).start()
+    # Attempt records gathered for 1.5 s (the deliverer's producer linger): longer than the
+    # 0.5 s between commits, so a commit that did not wait for its attempts would pass some.
+    settings = settings.with_(deliverer_port=free_port(), produce_linger_ms=LINGER_MS)
+    flaky: set[str] = set()
+    receiver = await Receiver(answer=first_call_fails(flaky)).start()
     process = ServiceProcess("deliverer", settings, tmp_path / "deliverer.log")
     ready = f"http://127.0.0.1:{settings.deliverer_port}/readyz"
     process.start()
@@ -66,13 +73,22 @@ async def test_sigkill_with_attempt_batches_in_flight(settings, producer, bootst
         await process.wait_ready(ready, 60)
         pipe = await declare_pipe(producer, settings, receiver.url, [RETRY])
         events = [make_event(pipe, f"MessageSid=SM{i:032d}".encode()) for i in range(TOTAL)]
+        flaky.update(e["event_id"] for e in events[::2])
         await publish_events(producer, settings, events)
-        await receiver.wait_for(TOTAL // 2, timeout_s=90)
+        await receiver.wait_for(TOTAL // 4, timeout_s=90)
+        # Killed mid-run once some offsets are committed (every 0.5 s), so that the check
+        # below has something to check.
+        group = f"{settings.topic_namespace}-deliverer"
+
+        async def some_committed() -> dict[int, int]:
+            offsets = await committed_offsets(bootstrap, group, settings.topics.events)
+            return offsets if sum(offsets.values()) > 0 else {}
+
+        await eventually(some_committed, 60, "a first commit of the deliverer", 0.05)
         process.signal(signal.SIGKILL)
         await process.wait_exit(10)
 
         # Nothing committed past an attempt that was not stored.
-        group = f"{settings.topic_namespace}-deliverer"
         committed = await committed_offsets(bootstrap, group, settings.topics.events)
         stored, attempts_then = await stored_at_kill(bootstrap, settings)
         passed = [
@@ -84,7 +100,7 @@ async def test_sigkill_with_attempt_batches_in_flight(settings, producer, bootst
         lost = [(e["event_id"], e["attempt_number"]) for e in passed]
         lost = [key for key in lost if key not in stored]
         assert not lost, f"{len(lost)} committed past without their attempt stored: {lost[:5]}"
-        assert attempts_then < 2 * TOTAL, "every attempt was made before the kill"
+        assert attempts_then < TOTAL + len(flaky), "every attempt was made before the kill"
 
         process.start()
         await process.wait_ready(ready, 60)
@@ -111,9 +127,12 @@ async def test_sigkill_with_attempt_batches_in_flight(settings, producer, bootst
                 if attempt["attempt_number"] not in numbers[attempt["event_id"]]:
                     numbers[attempt["event_id"]].append(attempt["attempt_number"])
         assert all(len(home) == 1 for home in homes.values())
-        assert all(numbers[event_id] == [1, 2] for event_id in ids), {
-            event_id: numbers[event_id] for event_id in ids if numbers[event_id] != [1, 2]
+        # [1] alone when attempt 1 was made again after the restart and found the receiver
+        # answering (its retry, scheduled before the kill, may still be due).
+        out_of_order = {
+            e: numbers[e] for e in ids if numbers[e] not in ([1], [1, 2] if e in flaky else [1])
         }
+        assert not out_of_order, out_of_order
     finally:
         process.kill()
         await receiver.stop()
