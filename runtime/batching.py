@@ -15,6 +15,9 @@ What the callers rely on, as with `send_and_wait`:
 - Records of one partition are stored in the order they were given: windows are handed to the
   producer one after the other, each after the last was queued, and the producer sends one
   request per broker at a time.
+
+It reads three of aiokafka's internals (the producer's metadata, its partitioner and the
+metadata wait `send` itself does): aiokafka is pinned below its next minor for such uses.
 """
 
 from __future__ import annotations
