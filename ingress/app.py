@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingress.keys import DERIVED, KAFKA, METRICS, PROBES, SETTINGS, SOURCES
+from ingress.batching import RecordBatcher
+from ingress.keys import BATCHER, DERIVED, KAFKA, METRICS, PROBES, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.records import Derived
 from ingress.routes import SOURCE_ROUTES
@@ -41,11 +42,15 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # Requests are keyed by their unique id: which partition takes one does not matter, and
     # keeping a window's records on one partition makes one batch of them.
-    producer_options = {"partitioner": StickyPartitioner()}
+    partitioner = StickyPartitioner()
     async with service_kafka(
-        settings.kafka_bootstrap, settings.topics.config, app[SOURCES].apply, producer_options
+        settings.kafka_bootstrap,
+        settings.topics.config,
+        app[SOURCES].apply,
+        {"partitioner": partitioner},
     ) as kafka:
         app[KAFKA] = kafka
+        app[BATCHER] = RecordBatcher(kafka.producer, app[DERIVED].requests_topic, partitioner)
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).
         await kafka.follower.wait_caught_up()  # the port opens only then
