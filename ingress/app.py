@@ -50,7 +50,9 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         {"partitioner": partitioner},
     ) as kafka:
         app[KAFKA] = kafka
-        app[BATCHER] = RecordBatcher(kafka.producer, app[DERIVED].requests_topic, partitioner)
+        app[BATCHER] = RecordBatcher(
+            kafka.producer, app[DERIVED].requests_topic, partitioner, settings.produce_timeout_s
+        )
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).
         await kafka.follower.wait_caught_up()  # the port opens only then

@@ -1,85 +1,132 @@
 """Many requests' records in one produce batch, each request still waiting for its own ack.
 
 aiokafka's `send` per record (accumulator lookup, partitioner, a future and a batch append with
-their checks, then `send_and_wait`'s await chain) was a tenth of the ingress's CPU per
-keep-alive request. Here a request appends its record to a list and waits on a plain future;
-one flusher task writes the list into a `BatchBuilder` and hands it over with `send_batch`,
-and the batch's ack settles every future in it. A record's answer still goes out only after
-the broker acknowledged it (the batch carries it), with the producer's idempotence and acks
-unchanged; the batch goes to one partition, as the ingress's sticky partitioner already put
-a window's records (runtime.kafka.StickyPartitioner).
+their checks, then `send_and_wait`'s await chain) and a deadline timer per request were a
+tenth of the ingress's CPU per keep-alive request. Here a request appends its record to the
+current window and waits on a plain future; one flusher task writes each window into a
+`BatchBuilder` and hands it over with `send_batch`, and the batch's ack settles every future in
+it. A record's answer still goes out only after the broker acknowledged it (the batch carries
+it), with the producer's idempotence and acks unchanged; a window goes to one partition, as
+the ingress's sticky partitioner already put a few milliseconds' records
+(runtime.kafka.StickyPartitioner).
+
+The produce deadline is one timer per window, not per request: it runs from the window's
+first record, so a later record's is shorter by at most WINDOW_S (a window no longer takes
+records once it is that old). A record past its deadline is answered as not stored, and may
+still be stored later, as with aiokafka's own `send` under a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import deque
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-log = logging.getLogger(__name__)
-
 Partitioner = Callable[[bytes | None, list[int], list[int]], int]
-Pending = list[tuple[bytes, bytes, "asyncio.Future[None]"]]
+Records = list[tuple[bytes, bytes, "asyncio.Future[None]"]]
+
+# How long a window takes records: the most a record's produce deadline is cut short by.
+WINDOW_S = 0.01
+
+
+class Window:
+    """Records handed over together, and their one deadline."""
+
+    __slots__ = ("expiry", "opened", "records")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline_s: float) -> None:
+        self.records: Records = []
+        self.opened = loop.time()
+        self.expiry = loop.call_later(deadline_s, self.expire, deadline_s)
+
+    def expire(self, deadline_s: float) -> None:
+        settle(self.records, TimeoutError(f"no ack within {deadline_s:g}s"))
+
+    def settled(self) -> None:
+        self.expiry.cancel()
 
 
 class RecordBatcher:
     """`send_and_wait(key, value)` for one topic, sent in batches of whatever is waiting."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitioner: Partitioner) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        partitioner: Partitioner,
+        deadline_s: float,
+    ) -> None:
         self._producer = producer
         self._topic = topic
         self._partitioner = partitioner
-        self._pending: Pending = []
+        self._deadline_s = deadline_s
+        self._windows: deque[Window] = deque()
         self._flusher: asyncio.Task[None] | None = None
 
     async def send_and_wait(self, key: bytes, value: bytes) -> None:
-        """Return once the broker acknowledged the record; raise what the producer raised."""
-        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, value, acked))
+        """Return once the broker acknowledged the record; raise what the producer raised,
+        or TimeoutError past the deadline."""
+        loop = asyncio.get_running_loop()
+        windows = self._windows
+        if not windows or loop.time() - windows[-1].opened > WINDOW_S:
+            windows.append(Window(loop, self._deadline_s))
+        acked: asyncio.Future[None] = loop.create_future()
+        windows[-1].records.append((key, value, acked))
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = loop.create_task(self._flush())
         await acked
 
     async def _flush(self) -> None:
         # Whatever arrives while a batch is handed over (send_batch waits for the partition's
         # previous batch to leave) goes in the next one.
         try:
-            while self._pending:
-                pending, self._pending = self._pending, []
+            while self._windows:
+                window = self._windows.popleft()
                 try:
-                    await self._send(pending)
+                    await self._send(window)
                 except Exception as exc:  # every waiter gets it, as send would raise it
-                    settle(pending, exc)
+                    settle(window.records, exc)
+                    window.settled()
         finally:
             self._flusher = None
 
-    async def _send(self, pending: Pending) -> None:
+    async def _send(self, window: Window) -> None:
         producer = self._producer
+        records = window.records
         partitions = sorted(await producer.partitions_for(self._topic))
         partition = self._partitioner(None, partitions, partitions)
         batch = producer.create_batch()
         start = 0
-        for index, (key, value, _) in enumerate(pending):
+        for index, (key, value, _) in enumerate(records):
             if batch.append(key=key, value=value, timestamp=None) is None:
                 # Full (the first record always fits, however large): send what it holds.
-                await self._submit(batch, partition, pending[start:index])
+                await self._submit(batch, partition, records[start:index], None)
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
                 start = index
-        await self._submit(batch, partition, pending[start:])
+        # The window's batches share a partition, so its last batch is acknowledged last.
+        await self._submit(batch, partition, records[start:], window)
 
-    async def _submit(self, batch: BatchBuilder, partition: int, records: Pending) -> None:
+    async def _submit(
+        self, batch: BatchBuilder, partition: int, records: Records, last_of: Window | None
+    ) -> None:
         batch.close()  # nothing else appends to it (send would, to an open one)
         try:
             ack = await self._producer.send_batch(batch, self._topic, partition=partition)
         except Exception as exc:  # these records' waiters get it
-            settle(records, exc)
+            acknowledged(records, last_of, exc)
             return
-        ack.add_done_callback(lambda done: settle(records, done_error(done)))
+        ack.add_done_callback(lambda done: acknowledged(records, last_of, done_error(done)))
+
+
+def acknowledged(records: Records, last_of: Window | None, error: BaseException | None) -> None:
+    settle(records, error)
+    if last_of is not None:
+        last_of.settled()
 
 
 def done_error(done: asyncio.Future[object]) -> BaseException | None:
@@ -90,7 +137,7 @@ def done_error(done: asyncio.Future[object]) -> BaseException | None:
     return error
 
 
-def settle(records: Pending, error: BaseException | None) -> None:
+def settle(records: Records, error: BaseException | None) -> None:
     """Wake every waiter of `records` (those not gone: a waiter past its deadline is)."""
     for _, _, acked in records:
         if acked.done():
