@@ -19,6 +19,11 @@ from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
 from runtime.settings import Settings, check_limits
 
+# Per partition, what one batch of requests' records may hold (aiokafka's default: 16 KiB, ~25
+# Twilio callbacks): a produce request carries one batch per partition, so at the peak the
+# records waiting while the request before was in flight took several requests.
+PRODUCE_BATCH_BYTES = 512 * 1024
+
 
 def readiness(app: web.Application) -> dict[str, bool]:
     kafka = app.get(KAFKA)
@@ -47,7 +52,7 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.kafka_bootstrap,
         settings.topics.config,
         app[SOURCES].apply,
-        {"partitioner": partitioner},
+        {"partitioner": partitioner, "max_batch_size": PRODUCE_BATCH_BYTES},
     ) as kafka:
         app[KAFKA] = kafka
         app[BATCHER] = RecordBatcher(

@@ -81,52 +81,59 @@ class RecordBatcher:
         await acked
 
     async def _flush(self) -> None:
-        # Whatever arrives while a batch is handed over (send_batch waits for the partition's
-        # previous batch to leave) goes in the next one.
+        # Whatever arrives while batches are handed over (send_batch waits for the partition's
+        # previous batch to leave, which is while the producer's request before is in flight)
+        # goes in the next batch, all of it: one window per batch made a produce request of a
+        # few records.
         try:
             while self._windows:
-                window = self._windows.popleft()
+                windows = list(self._windows)
+                self._windows.clear()
                 try:
-                    await self._send(window)
+                    await self._send(windows)
                 except Exception as exc:  # every waiter gets it, as send would raise it
-                    settle(window.records, exc)
-                    window.settled()
+                    for window in windows:
+                        acknowledged(window.records, [window], exc)
         finally:
             self._flusher = None
 
-    async def _send(self, window: Window) -> None:
+    async def _send(self, windows: list[Window]) -> None:
         producer = self._producer
-        records = window.records
         partitions = sorted(await producer.partitions_for(self._topic))
         partition = self._partitioner(None, partitions, partitions)
         batch = producer.create_batch()
-        start = 0
-        for index, (key, value, _) in enumerate(records):
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                # Full (the first record always fits, however large): send what it holds.
-                await self._submit(batch, partition, records[start:index], None)
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-                start = index
-        # The window's batches share a partition, so its last batch is acknowledged last.
-        await self._submit(batch, partition, records[start:], window)
+        records: Records = []
+        finished: list[Window] = []  # the windows whose last record is in this batch
+        for window in windows:
+            for record in window.records:
+                key, value, _ = record
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    # Full (the first record always fits, however large): send what it holds.
+                    await self._submit(batch, partition, records, finished)
+                    batch, records, finished = producer.create_batch(), [], []
+                    batch.append(key=key, value=value, timestamp=None)
+                records.append(record)
+            finished.append(window)
+        await self._submit(batch, partition, records, finished)
 
     async def _submit(
-        self, batch: BatchBuilder, partition: int, records: Records, last_of: Window | None
+        self, batch: BatchBuilder, partition: int, records: Records, finished: list[Window]
     ) -> None:
         batch.close()  # nothing else appends to it (send would, to an open one)
         try:
             ack = await self._producer.send_batch(batch, self._topic, partition=partition)
         except Exception as exc:  # these records' waiters get it
-            acknowledged(records, last_of, exc)
+            acknowledged(records, finished, exc)
             return
-        ack.add_done_callback(lambda done: acknowledged(records, last_of, done_error(done)))
+        ack.add_done_callback(lambda done: acknowledged(records, finished, done_error(done)))
 
 
-def acknowledged(records: Records, last_of: Window | None, error: BaseException | None) -> None:
+def acknowledged(records: Records, finished: list[Window], error: BaseException | None) -> None:
+    """A batch's outcome: its records' waiters woken, and the deadlines of the windows it
+    ends cancelled (a partition's batches are acknowledged in order, so theirs came first)."""
     settle(records, error)
-    if last_of is not None:
-        last_of.settled()
+    for window in finished:
+        window.settled()
 
 
 def done_error(done: asyncio.Future[object]) -> BaseException | None:
