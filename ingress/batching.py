@@ -81,23 +81,27 @@ class RecordBatcher:
         await acked
 
     async def _flush(self) -> None:
-        # Whatever arrives while batches are handed over (send_batch waits for the partition's
-        # previous batch to leave, which is while the producer's request before is in flight)
-        # goes in the next batch, all of it: one window per batch made a produce request of a
-        # few records.
+        # Whatever arrives while a batch is on its way goes in the next batch, all of it, and
+        # that batch is made only once the one before is acknowledged: the producer sends one
+        # request at a time to a broker, so a batch closed earlier would leave with the next
+        # request carrying a record or two, and the records after it in yet another.
         try:
             while self._windows:
                 windows = list(self._windows)
                 self._windows.clear()
                 try:
-                    await self._send(windows)
+                    last = await self._send(windows)
                 except Exception as exc:  # every waiter gets it, as send would raise it
                     for window in windows:
                         acknowledged(window.records, [window], exc)
+                    continue
+                if last is not None:
+                    await asyncio.wait([last])
         finally:
             self._flusher = None
 
-    async def _send(self, windows: list[Window]) -> None:
+    async def _send(self, windows: list[Window]) -> asyncio.Future[object] | None:
+        """Hand the windows' records over in batches; the last batch's ack, if it went."""
         producer = self._producer
         partitions = sorted(await producer.partitions_for(self._topic))
         partition = self._partitioner(None, partitions, partitions)
@@ -114,18 +118,19 @@ class RecordBatcher:
                     batch.append(key=key, value=value, timestamp=None)
                 records.append(record)
             finished.append(window)
-        await self._submit(batch, partition, records, finished)
+        return await self._submit(batch, partition, records, finished)
 
     async def _submit(
         self, batch: BatchBuilder, partition: int, records: Records, finished: list[Window]
-    ) -> None:
+    ) -> asyncio.Future[object] | None:
         batch.close()  # nothing else appends to it (send would, to an open one)
         try:
             ack = await self._producer.send_batch(batch, self._topic, partition=partition)
         except Exception as exc:  # these records' waiters get it
             acknowledged(records, finished, exc)
-            return
+            return None
         ack.add_done_callback(lambda done: acknowledged(records, finished, done_error(done)))
+        return ack  # type: ignore[no-any-return]  # aiokafka is untyped
 
 
 def acknowledged(records: Records, finished: list[Window], error: BaseException | None) -> None:
