@@ -52,7 +52,8 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.kafka_bootstrap,
         settings.topics.config,
         app[SOURCES].apply,
-        {"partitioner": partitioner, "max_batch_size": PRODUCE_BATCH_BYTES},
+        # The batcher gathers (ingress.batching.LINGER_S); a batch it made cannot grow.
+        {"partitioner": partitioner, "max_batch_size": PRODUCE_BATCH_BYTES, "linger_ms": 0},
     ) as kafka:
         app[KAFKA] = kafka
         app[BATCHER] = RecordBatcher(

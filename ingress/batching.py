@@ -31,6 +31,11 @@ Records = list[tuple[bytes, bytes, "asyncio.Future[None]"]]
 
 # How long a window takes records: the most a record's produce deadline is cut short by.
 WINDOW_S = 0.01
+# How long a batch gathers records from its first: the ingress's producer linger was 1 ms.
+LINGER_S = 0.001
+# Batches are made at most this often: at moderate rates a produce request then carries
+# several records, not one or two (each request costs the broker and the producer alike).
+BATCH_INTERVAL_S = 0.005
 
 
 class Window:
@@ -66,6 +71,7 @@ class RecordBatcher:
         self._deadline_s = deadline_s
         self._windows: deque[Window] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        self._made = 0.0  # loop time the last batch was made
 
     async def send_and_wait(self, key: bytes, value: bytes) -> None:
         """Return once the broker acknowledged the record; raise what the producer raised,
@@ -85,10 +91,20 @@ class RecordBatcher:
         # that batch is made only once the one before is acknowledged: the producer sends one
         # request at a time to a broker, so a batch closed earlier would leave with the next
         # request carrying a record or two, and the records after it in yet another.
+        loop = asyncio.get_running_loop()
         try:
             while self._windows:
+                # A batch gathers for LINGER_S from its first record, as the producer's own
+                # linger would (the batcher's producer has none: a batch cannot grow once made).
+                gather_s = (
+                    max(self._windows[0].opened + LINGER_S, self._made + BATCH_INTERVAL_S)
+                    - loop.time()
+                )
+                if gather_s > 0:
+                    await asyncio.sleep(gather_s)
                 windows = list(self._windows)
                 self._windows.clear()
+                self._made = loop.time()
                 try:
                     last = await self._send(windows)
                 except Exception as exc:  # every waiter gets it, as send would raise it
