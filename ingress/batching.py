@@ -3,18 +3,21 @@
 aiokafka's `send` per record (accumulator lookup, partitioner, a future and a batch append with
 their checks, then `send_and_wait`'s await chain) and a deadline timer per request were a
 tenth of the ingress's CPU per keep-alive request. Here a request appends its record to the
-current window and waits on a plain future; one flusher task writes each window into a
-`BatchBuilder` and hands it over with `send_batch`, and the batch's ack settles every future in
-it. A record's answer still goes out only after the broker acknowledged it (the batch carries
-it), with the producer's idempotence and acks unchanged; a window goes to one partition, as
-the ingress's sticky partitioner already put a few milliseconds' records
+current window and waits on a plain future; one flusher task writes everything waiting into
+`BatchBuilder`s and hands them over with `send_batch`, and a batch's ack settles every future
+in it. A record's answer still goes out only after the broker acknowledged it (the batch
+carries it), with the producer's idempotence and acks unchanged; a flush goes to one
+partition, as the ingress's sticky partitioner already put a few milliseconds' records
 (runtime.kafka.StickyPartitioner).
+
+When batches are made decides how many records a produce request carries: the next batch
+waits for the previous one's ack (the producer sends one request at a time to a broker),
+gathers LINGER_S from its first record, and comes at most every BATCH_INTERVAL_S.
 
 The produce deadline is one timer per window, not per request: it runs from the window's
 first record, so a later record's is shorter by at most WINDOW_S (a window no longer takes
 records once it is that old). A record past its deadline is answered as not stored, and may
-still be stored later, as with aiokafka's own `send` under a timeout.
-"""
+still be stored later, as with aiokafka's own `send` under a timeout."""
 
 from __future__ import annotations
 
@@ -112,7 +115,9 @@ class RecordBatcher:
                         acknowledged(window.records, [window], exc)
                     continue
                 if last is not None:
-                    await asyncio.wait([last])
+                    # Bounded: an ack that never comes (the producer's own expiry failed)
+                    # must not hold every later record back.
+                    await asyncio.wait([last], timeout=self._deadline_s)
         finally:
             self._flusher = None
 
