@@ -18,6 +18,7 @@ from deliverer.relay import RelayClient
 from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
+from runtime.batching import BatchingProducer
 from runtime.consuming import ConcurrentConsumer, Handler
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
@@ -59,6 +60,10 @@ PRODUCE_BATCH_BYTES = 512 * 1024
 RECORDS_LINGER_MS = 20.0
 
 
+def records_linger_ms(settings: Settings) -> float:
+    return max(settings.produce_linger_ms, RECORDS_LINGER_MS)
+
+
 async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     topics = settings.topics
@@ -69,7 +74,7 @@ async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         topics.config,
         app[VIEW].apply,
         {
-            "linger_ms": max(settings.produce_linger_ms, RECORDS_LINGER_MS),
+            "linger_ms": records_linger_ms(settings),
             "max_batch_size": PRODUCE_BATCH_BYTES,
         },
     ) as kafka:
@@ -86,6 +91,8 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     guard = DestinationGuard.for_settings(settings)
     session = make_session(guard, settings.delivery_connect_timeout_s)
     relay = RelayClient(settings)
+    # Attempt records gathered as long as the producer lingers anyway: a batch per partition.
+    attempts = BatchingProducer(kafka.producer, topics.attempts, records_linger_ms(settings) / 1000)
     delivery = Delivery(
         settings,
         app[VIEW],
@@ -95,6 +102,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         app[METRICS],
         kafka.follower.sync,
         relay,
+        attempts,
     )
     ns = settings.topic_namespace
     leave = settings.worker_count("deliverer") > 1
@@ -143,6 +151,7 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
         # unpause) are cancelled at once: uncommitted, they are read again after the restart.
         for consumer in consumers:
             await consumer.stop(settings.shutdown_timeout_s if consumer.drain_on_stop else 0)
+        await attempts.flush()
         await session.close()
         await relay.close()
 

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -29,6 +30,7 @@ from deliverer.relay import RelayClient, addressed, is_cli
 from deliverer.sending import send
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
+from runtime.batching import BatchingProducer
 from runtime.consuming import INFRASTRUCTURE_ERRORS
 from runtime.settings import Settings
 from schemas.codec import decode, encode
@@ -57,6 +59,7 @@ class Delivery:
         metrics: DelivererMetrics,
         sync_view: Callable[[], Awaitable[None]],
         relay: RelayClient | None = None,
+        attempts: BatchingProducer | None = None,
     ) -> None:
         self.sync_view = sync_view
         self.relay = relay or RelayClient(settings)
@@ -64,6 +67,13 @@ class Delivery:
         self.topics = settings.topics
         self.view = view
         self.producer = producer
+        # Attempt records go in a batch per partition per window when given one (the app
+        # does), else one `send_and_wait` each; either way each returns once stored.
+        self._store_attempt: Callable[..., Awaitable[None]] = (
+            attempts.send_and_wait
+            if attempts is not None
+            else partial(producer.send_and_wait, self.topics.attempts)
+        )
         self.session = session
         self.guard = guard
         self.metrics = metrics
@@ -246,7 +256,9 @@ class Delivery:
 
     async def _record(self, attempt: dict[str, Any]) -> None:
         self.metrics.attempt(attempt["status"], attempt["error_code"])
-        await self._publish(self.topics.attempts, attempt["event_id"], "AttemptRecorded", attempt)
+        await self._store_attempt(
+            encode("AttemptRecorded", attempt), key=attempt["event_id"].encode()
+        )
 
     # --- retry tiers ------------------------------------------------------------------
     async def handle_due(self, record: ConsumerRecord) -> None:

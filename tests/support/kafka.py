@@ -48,12 +48,17 @@ async def read_topic(
         await consumer.stop()
 
 
-async def committed_total(bootstrap: str, group: str, topic: str) -> int:
-    """How many records of `topic` the consumer `group` has committed past, all partitions."""
+async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The consumer `group`'s committed offset of each partition of `topic` (0: none yet)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    return sum(max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic)
+    return {tp.partition: max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of `topic` the consumer `group` has committed past, all partitions."""
+    return sum((await committed_offsets(bootstrap, group, topic)).values())
