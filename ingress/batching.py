@@ -26,11 +26,12 @@ from collections import deque
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from runtime.batching import settle, settle_from
+
 Partitioner = Callable[[bytes | None, list[int], list[int]], int]
-Records = list[tuple[bytes, bytes, "asyncio.Future[None]"]]
+Waiting = list["asyncio.Future[None]"]
 
 # How long a window takes records: the most a record's produce deadline is cut short by.
 WINDOW_S = 0.01
@@ -44,15 +45,16 @@ BATCH_INTERVAL_S = 0.005
 class Window:
     """Records handed over together, and their one deadline."""
 
-    __slots__ = ("expiry", "opened", "records")
+    __slots__ = ("expiry", "opened", "records", "waiting")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, deadline_s: float) -> None:
-        self.records: Records = []
+        self.records: list[tuple[bytes, bytes]] = []
+        self.waiting: Waiting = []  # a future per record, its caller's
         self.opened = loop.time()
         self.expiry = loop.call_later(deadline_s, self.expire, deadline_s)
 
     def expire(self, deadline_s: float) -> None:
-        settle(self.records, TimeoutError(f"no ack within {deadline_s:g}s"))
+        settle(self.waiting, TimeoutError(f"no ack within {deadline_s:g}s"))
 
     def settled(self) -> None:
         self.expiry.cancel()
@@ -84,7 +86,9 @@ class RecordBatcher:
         if not windows or loop.time() - windows[-1].opened > WINDOW_S:
             windows.append(Window(loop, self._deadline_s))
         acked: asyncio.Future[None] = loop.create_future()
-        windows[-1].records.append((key, value, acked))
+        window = windows[-1]
+        window.records.append((key, value))
+        window.waiting.append(acked)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         await acked
@@ -112,7 +116,7 @@ class RecordBatcher:
                     last = await self._send(windows)
                 except Exception as exc:  # every waiter gets it, as send would raise it
                     for window in windows:
-                        acknowledged(window.records, [window], exc)
+                        acknowledged(window.waiting, [window], exc)
                     continue
                 if last is not None:
                     # Bounded: an ack that never comes (the producer's own expiry failed)
@@ -127,55 +131,43 @@ class RecordBatcher:
         partitions = sorted(await producer.partitions_for(self._topic))
         partition = self._partitioner(None, partitions, partitions)
         batch = producer.create_batch()
-        records: Records = []
+        waiting: Waiting = []  # the callers of this batch's records
         finished: list[Window] = []  # the windows whose last record is in this batch
         for window in windows:
-            for record in window.records:
-                key, value, _ = record
+            for (key, value), acked in zip(window.records, window.waiting, strict=True):
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     # Full (the first record always fits, however large): send what it holds.
-                    await self._submit(batch, partition, records, finished)
-                    batch, records, finished = producer.create_batch(), [], []
+                    await self._submit(batch, partition, waiting, finished)
+                    batch, waiting, finished = producer.create_batch(), [], []
                     batch.append(key=key, value=value, timestamp=None)
-                records.append(record)
+                waiting.append(acked)
             finished.append(window)
-        return await self._submit(batch, partition, records, finished)
+        return await self._submit(batch, partition, waiting, finished)
 
     async def _submit(
-        self, batch: BatchBuilder, partition: int, records: Records, finished: list[Window]
+        self, batch: BatchBuilder, partition: int, waiting: Waiting, finished: list[Window]
     ) -> asyncio.Future[object] | None:
         batch.close()  # nothing else appends to it (send would, to an open one)
         try:
             ack = await self._producer.send_batch(batch, self._topic, partition=partition)
         except Exception as exc:  # these records' waiters get it
-            acknowledged(records, finished, exc)
+            acknowledged(waiting, finished, exc)
             return None
-        ack.add_done_callback(lambda done: acknowledged(records, finished, done_error(done)))
+        ack.add_done_callback(lambda done: answered(waiting, finished, done))
         return ack  # type: ignore[no-any-return]  # aiokafka is untyped
 
 
-def acknowledged(records: Records, finished: list[Window], error: BaseException | None) -> None:
-    """A batch's outcome: its records' waiters woken, and the deadlines of the windows it
-    ends cancelled (a partition's batches are acknowledged in order, so theirs came first)."""
-    settle(records, error)
+def acknowledged(waiting: Waiting, finished: list[Window], error: BaseException | None) -> None:
+    """A batch not handed over: its records' waiters get the error, and the deadlines of the
+    windows it ends are cancelled."""
+    settle(waiting, error)
     for window in finished:
         window.settled()
 
 
-def done_error(done: asyncio.Future[object]) -> BaseException | None:
-    if done.cancelled():  # the producer gave the batch up: not stored, as any failure
-        cancelled: BaseException = KafkaError("the batch was cancelled before its ack")
-        return cancelled
-    error: BaseException | None = done.exception()
-    return error
-
-
-def settle(records: Records, error: BaseException | None) -> None:
-    """Wake every waiter of `records` (those not gone: a waiter past its deadline is)."""
-    for _, _, acked in records:
-        if acked.done():
-            continue
-        if error is None:
-            acked.set_result(None)
-        else:
-            acked.set_exception(error)
+def answered(waiting: Waiting, finished: list[Window], done: asyncio.Future[object]) -> None:
+    """A batch's outcome: its records' waiters woken, and the deadlines of the windows it
+    ends cancelled (a partition's batches are acknowledged in order, so theirs came first)."""
+    settle_from(waiting, done)
+    for window in finished:
+        window.settled()
