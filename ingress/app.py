@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ingress.keys import DERIVED, KAFKA, METRICS, PROBES, SETTINGS, SOURCES
+from ingress.batching import RecordBatcher
+from ingress.keys import BATCHER, DERIVED, KAFKA, METRICS, PROBES, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.records import Derived
 from ingress.routes import SOURCE_ROUTES
@@ -17,6 +18,11 @@ from runtime.probes import health_routes, metrics_site
 from runtime.secrets import SecretBox
 from runtime.serve import track_in_flight
 from runtime.settings import Settings, check_limits
+
+# Per partition, what one batch of requests' records may hold (aiokafka's default: 16 KiB, ~25
+# Twilio callbacks): a produce request carries one batch per partition, so at the peak the
+# records waiting while the request before was in flight took several requests.
+PRODUCE_BATCH_BYTES = 512 * 1024
 
 
 def readiness(app: web.Application) -> dict[str, bool]:
@@ -41,11 +47,18 @@ async def kafka_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # Requests are keyed by their unique id: which partition takes one does not matter, and
     # keeping a window's records on one partition makes one batch of them.
-    producer_options = {"partitioner": StickyPartitioner()}
+    partitioner = StickyPartitioner()
     async with service_kafka(
-        settings.kafka_bootstrap, settings.topics.config, app[SOURCES].apply, producer_options
+        settings.kafka_bootstrap,
+        settings.topics.config,
+        app[SOURCES].apply,
+        # The batcher gathers (ingress.batching.LINGER_S); a batch it made cannot grow.
+        {"partitioner": partitioner, "max_batch_size": PRODUCE_BATCH_BYTES, "linger_ms": 0},
     ) as kafka:
         app[KAFKA] = kafka
+        app[BATCHER] = RecordBatcher(
+            kafka.producer, app[DERIVED].requests_topic, partitioner, settings.produce_timeout_s
+        )
         # Not listening until every source is known: a 404 would tell a provider a known
         # source's URL is wrong, while a refused connection is retried (Twilio does).
         await kafka.follower.wait_caught_up()  # the port opens only then

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from ingress.deadlines import Deadline
-from ingress.keys import DERIVED, KAFKA, METRICS, SETTINGS, SOURCES
+from ingress.keys import BATCHER, DERIVED, KAFKA, METRICS, SETTINGS, SOURCES
 from ingress.records import (
     accepted_answer,
     header_pairs,
@@ -238,16 +238,11 @@ async def answer_source_request(request: SourceRequest) -> web.StreamResponse:
 async def store(app: web.Application, request_id: str, record: RequestReceived) -> bool:
     """Hand the record to the broker and wait for its ack; False when it did not come in time."""
     metrics = app[METRICS]
-    settings = app[SETTINGS]
     started = time.perf_counter()
     try:
-        # Not wait_for (a task per request) nor asyncio.timeout (twice this deadline's CPU).
-        with Deadline(asyncio.get_running_loop(), settings.produce_timeout_s):
-            await app[KAFKA].producer.send_and_wait(
-                app[DERIVED].requests_topic,
-                encode("RequestReceived", record),
-                key=request_id.encode(),
-            )
+        # Batched with other requests' records; this request still waits for its own ack,
+        # until the produce deadline (settings.produce_timeout_s, kept by the batcher).
+        await app[BATCHER].send_and_wait(request_id.encode(), encode("RequestReceived", record))
     except (KafkaError, TimeoutError) as exc:
         metrics.produce_failures.labels(record["status"]).inc()
         log.warning(

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from ingress.batching import RecordBatcher
 from ingress.metrics import IngressMetrics
 from ingress.records import Derived
 from ingress.sources import SourceView
@@ -13,5 +14,6 @@ SOURCES = web.AppKey("sources", SourceView)
 KAFKA = web.AppKey("kafka", ServiceKafka)
 METRICS = web.AppKey("metrics", IngressMetrics)
 DERIVED = web.AppKey("derived", Derived)
+BATCHER = web.AppKey("batcher", RecordBatcher)
 # The public port's /healthz and /readyz, for a server other than aiohttp's (ingress/server.py).
 PROBES: web.AppKey[list[web.RouteDef]] = web.AppKey("probes")

@@ -48,6 +48,8 @@ PAUSE_ABOVE_BYTES = 256 * 1024
 # Pipelined requests parsed ahead of their answers, at most; past it the socket is left
 # unread until the answers catch up (a client cannot queue requests without bound).
 MAX_PIPELINED = 32
+# An idle timer may fire this early (the loop's clock resolution): close then, not re-arm.
+IDLE_SLACK_S = 0.002
 
 Probe = Callable[[Any], Awaitable[web.StreamResponse]]
 
@@ -238,6 +240,7 @@ class Connection(asyncio.Protocol):
         self.current: LeanRequest | None = None  # the request whose body is being parsed
         self.task: asyncio.Task[None] | None = None
         self.idle: asyncio.TimerHandle | None = None
+        self.idle_until: float | None = None  # loop time at which an idle connection closes
         self.paused = False
         self.broken = False  # a parse error: nothing more is read
         self.in_head = False
@@ -258,7 +261,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        self.disarm_idle()
+        self.stop_idle()
         if self.current is not None and not self.current.content.is_eof():
             self.current.content.fail(ConnectionResetError("the client closed the connection"))
         self.queue.clear()
@@ -306,10 +309,29 @@ class Connection(asyncio.Protocol):
         self.serve()
 
     def arm_idle(self) -> None:
-        self.disarm_idle()
-        self.idle = self.loop.call_later(self.server.header_timeout_s, self.close)
+        """Close the connection unless a request's head arrives in time. Per request this
+        only moves a deadline: the one timer, when it fires early, waits on to it (a timer
+        armed and cancelled per keep-alive request was a visible share of the server)."""
+        self.idle_until = self.loop.time() + self.server.header_timeout_s
+        if self.idle is None:
+            self.idle = self.loop.call_at(self.idle_until, self.idle_check)
 
     def disarm_idle(self) -> None:
+        self.idle_until = None  # the pending timer, if any, finds nothing to do
+
+    def idle_check(self) -> None:
+        self.idle = None
+        until = self.idle_until
+        if until is None:
+            return
+        if self.loop.time() >= until - IDLE_SLACK_S:
+            self.close()
+        else:
+            self.idle = self.loop.call_at(until, self.idle_check)
+
+    def stop_idle(self) -> None:
+        """No timer left behind: a closed connection is not kept until its timer fires."""
+        self.idle_until = None
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
@@ -319,7 +341,7 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def close(self) -> None:
-        self.disarm_idle()
+        self.stop_idle()
         self.transport.close()
 
     # The parser's callbacks.

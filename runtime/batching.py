@@ -124,9 +124,9 @@ class BatchingProducer:
                 acked = await self.producer.send_batch(builder, self.topic, partition=partition)
             except Exception as exc:  # not queued (the producer closed, a timeout): not stored
                 log.warning("record batch not queued", exc_info=True, extra={"topic": self.topic})
-                _settle(stored, exc)
+                settle(stored, exc)
                 continue
-            acked.add_done_callback(lambda done, waiting=stored: _settle_from(waiting, done))
+            acked.add_done_callback(lambda done, waiting=stored: settle_from(waiting, done))
 
     async def flush(self) -> None:
         """Hand the open window to the producer now and wait until it is queued."""
@@ -135,7 +135,8 @@ class BatchingProducer:
             await asyncio.wait([self._queued])
 
 
-def _settle(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+def settle(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    """Wake the callers still waiting (the ingress's batcher, ingress.batching, too)."""
     for stored in waiting:
         if stored.done():  # its caller was cancelled
             continue
@@ -145,10 +146,11 @@ def _settle(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> N
             stored.set_exception(exc)
 
 
-def _settle_from(waiting: list[asyncio.Future[None]], acked: asyncio.Future[Any]) -> None:
+def settle_from(waiting: list[asyncio.Future[None]], acked: asyncio.Future[Any]) -> None:
+    """Wake the callers of a batch by its outcome."""
     if acked.cancelled():
         # Not stored: told as the broker's absence (the caller produces it again), never as
         # a cancellation, which would end the caller's task with its record unfinished.
-        _settle(waiting, KafkaError("record batch cancelled before it was stored"))
+        settle(waiting, KafkaError("record batch cancelled before it was stored"))
     else:
-        _settle(waiting, acked.exception())
+        settle(waiting, acked.exception())
