@@ -20,7 +20,7 @@ from deliverer.sending import make_session
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import DeliveryView
 from deliverer.waiting import WaitingConsumer
-from runtime.batching import BatchingProducer
+from runtime.batching import RecordBatcher
 from runtime.consuming import ConcurrentConsumer
 from runtime.kafka import ServiceKafka, not_started, service_kafka
 from runtime.probes import probe_routes
@@ -72,7 +72,9 @@ async def delivering(app: web.Application, kafka: ServiceKafka) -> AsyncIterator
     session = make_session(guard, settings.delivery_connect_timeout_s)
     relay = RelayClient(settings)
     # Attempt records gathered as long as the producer lingers anyway: a batch per partition.
-    attempts = BatchingProducer(kafka.producer, topics.attempts, records_linger_ms(settings) / 1000)
+    attempts = RecordBatcher(
+        kafka.producer, topics.attempts, linger_s=records_linger_ms(settings) / 1000
+    )
     delivery = Delivery(
         settings,
         app[VIEW],

@@ -30,7 +30,7 @@ from deliverer.relay import RelayClient, addressed, is_cli
 from deliverer.sending import send
 from deliverer.ssrf import DestinationGuard
 from deliverer.view import ConnectionState, DeliveryView, is_disabled
-from runtime.batching import BatchingProducer
+from runtime.batching import RecordBatcher
 from runtime.consuming import INFRASTRUCTURE_ERRORS
 from runtime.settings import Settings
 from schemas.codec import decode, encode
@@ -59,7 +59,7 @@ class Delivery:
         metrics: DelivererMetrics,
         sync_view: Callable[[], Awaitable[None]],
         relay: RelayClient | None = None,
-        attempts: BatchingProducer | None = None,
+        attempts: RecordBatcher | None = None,
     ) -> None:
         self.sync_view = sync_view
         self.relay = relay or RelayClient(settings)

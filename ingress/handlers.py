@@ -242,7 +242,7 @@ async def store(app: web.Application, request_id: str, record: RequestReceived) 
     try:
         # Batched with other requests' records; this request still waits for its own ack,
         # until the produce deadline (settings.produce_timeout_s, kept by the batcher).
-        await app[BATCHER].send_and_wait(request_id.encode(), encode("RequestReceived", record))
+        await app[BATCHER].send_and_wait(encode("RequestReceived", record), key=request_id.encode())
     except (KafkaError, TimeoutError) as exc:
         metrics.produce_failures.labels(record["status"]).inc()
         log.warning(

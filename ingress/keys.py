@@ -2,10 +2,10 @@
 
 from aiohttp import web
 
-from ingress.batching import RecordBatcher
 from ingress.metrics import IngressMetrics
 from ingress.records import Derived
 from ingress.sources import SourceView
+from runtime.batching import RecordBatcher
 from runtime.kafka import ServiceKafka
 from runtime.settings import Settings
 

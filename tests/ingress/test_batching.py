@@ -1,4 +1,5 @@
-"""The ingress's record batcher (ingress.batching) against the embedded broker: each waiter
+"""The record batcher as the ingress uses it (runtime.batching: one sticky partition per batch,
+each batch after the previous ack, a produce deadline) against the embedded broker: each waiter
 returns only once its own record is stored, records keep the order they were handed over in,
 and a failure or the deadline reaches every waiter rather than hanging one."""
 
@@ -8,9 +9,11 @@ import asyncio
 import secrets
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ingress.batching import RecordBatcher
+from ingress.app import BATCH_INTERVAL_S, LINGER_S
+from runtime.batching import RecordBatcher
 from runtime.kafka import StickyPartitioner, make_producer
 from tests.support.kafka import read_topic
 
@@ -19,16 +22,30 @@ LARGE = 200 * 1024
 DEADLINE_S = 30.0
 
 
+def ingress_batcher(producer: AIOKafkaProducer, topic: str, deadline_s: float) -> RecordBatcher:
+    """Made as the ingress makes its own (ingress.app)."""
+    return RecordBatcher(
+        producer,
+        topic,
+        linger_s=LINGER_S,
+        partitioner=StickyPartitioner(),
+        per_key=False,
+        interval_s=BATCH_INTERVAL_S,
+        after_ack=True,
+        deadline_s=deadline_s,
+    )
+
+
 async def test_each_waiter_returns_once_its_record_is_stored_in_order(
     producer, bootstrap, topics
 ) -> None:
-    batcher = RecordBatcher(producer, topics.requests, StickyPartitioner(), DEADLINE_S)
+    batcher = ingress_batcher(producer, topics.requests, DEADLINE_S)
     sent = [
         (f"req_{n:04d}".encode(), secrets.token_bytes(LARGE if n % 97 == 5 else 300))
         for n in range(400)
     ]
     # All handed over at once, as concurrent requests do: most wait behind a batch in flight.
-    await asyncio.gather(*(batcher.send_and_wait(key, value) for key, value in sent))
+    await asyncio.gather(*(batcher.send_and_wait(value, key=key) for key, value in sent))
 
     stored = await read_topic(bootstrap, topics.requests, expect=len(sent), raw=True, timeout_s=30)
     assert sorted((m.key, m.value) for m in stored) == sorted(sent)  # exact bytes, once each
@@ -42,9 +59,9 @@ async def test_each_waiter_returns_once_its_record_is_stored_in_order(
 async def test_a_waiter_gone_past_its_deadline_leaves_the_others_acknowledged(
     producer, bootstrap, topics
 ) -> None:
-    batcher = RecordBatcher(producer, topics.requests, StickyPartitioner(), DEADLINE_S)
-    impatient = asyncio.ensure_future(batcher.send_and_wait(b"gone", b"given up"))
-    others = [batcher.send_and_wait(f"k{n}".encode(), f"v{n}".encode()) for n in range(20)]
+    batcher = ingress_batcher(producer, topics.requests, DEADLINE_S)
+    impatient = asyncio.ensure_future(batcher.send_and_wait(b"given up", key=b"gone"))
+    others = [batcher.send_and_wait(f"v{n}".encode(), key=f"k{n}".encode()) for n in range(20)]
     impatient.cancel()  # what the handler's produce deadline does to its own wait
     await asyncio.gather(*others)
 
@@ -60,25 +77,25 @@ async def test_a_stopped_producer_fails_every_waiter(bootstrap, topics) -> None:
     stopped = make_producer(bootstrap)
     await stopped.start()
     await stopped.stop()
-    batcher = RecordBatcher(stopped, topics.requests, StickyPartitioner(), DEADLINE_S)
+    batcher = ingress_batcher(stopped, topics.requests, DEADLINE_S)
 
     outcomes = await asyncio.gather(
-        *(batcher.send_and_wait(f"k{n}".encode(), b"v") for n in range(5)),
+        *(batcher.send_and_wait(b"v", key=f"k{n}".encode()) for n in range(5)),
         return_exceptions=True,
     )
 
     assert all(isinstance(outcome, KafkaError) for outcome in outcomes), outcomes
     # The batcher is not stuck after a failure: the next waiter gets an answer too.
     with pytest.raises(KafkaError):
-        await asyncio.wait_for(batcher.send_and_wait(b"later", b"v"), timeout=30)
+        await asyncio.wait_for(batcher.send_and_wait(b"v", key=b"later"), timeout=30)
 
 
 async def test_waiters_past_the_deadline_get_a_timeout(producer, topics) -> None:
     # No ack can come before the next turn of the loop, where a deadline of 0 has passed.
-    batcher = RecordBatcher(producer, topics.requests, StickyPartitioner(), 0.0)
+    batcher = ingress_batcher(producer, topics.requests, 0.0)
 
     outcomes = await asyncio.gather(
-        *(batcher.send_and_wait(f"k{n}".encode(), b"v") for n in range(5)),
+        *(batcher.send_and_wait(b"v", key=f"k{n}".encode()) for n in range(5)),
         return_exceptions=True,
     )
 

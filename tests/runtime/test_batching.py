@@ -1,6 +1,7 @@
-"""BatchingProducer against the real broker: each caller returns once its record is stored,
-a partition's records are stored in the order they were given (across windows and full
-batches), and a record not stored raises to its caller."""
+"""The record batcher as the deliverer uses it (runtime.batching: a partition per key, a
+window of linger, no ack wait) against the real broker: each caller returns once its record
+is stored, a partition's records are stored in the order they were given (across windows and
+full batches), and a record not stored raises to its caller."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import defaultdict
 import pytest
 from aiokafka.errors import KafkaError
 
-from runtime.batching import BatchingProducer
+from runtime.batching import RecordBatcher
 from runtime.kafka import make_producer
 from tests.support.kafka import read_topic
 
@@ -27,7 +28,7 @@ async def stored_in_order(bootstrap: str, topic: str, expect: int) -> dict[int, 
 
 
 async def test_records_stored_in_the_order_given_across_windows(bootstrap, topics, producer):
-    batching = BatchingProducer(producer, topics.attempts, window_s=0.005)
+    batching = RecordBatcher(producer, topics.attempts, linger_s=0.005)
     total = 600
     tasks = []
     for seq in range(total):
@@ -45,7 +46,7 @@ async def test_records_stored_in_the_order_given_across_windows(bootstrap, topic
 
 
 async def test_a_caller_returns_once_its_window_is_stored(bootstrap, topics, producer):
-    batching = BatchingProducer(producer, topics.attempts, window_s=0.3)
+    batching = RecordBatcher(producer, topics.attempts, linger_s=0.3)
     loop = asyncio.get_running_loop()
     await batching.send_and_wait(b"0", KEYS[0])  # the topic's metadata, once
     started = loop.time()
@@ -62,7 +63,7 @@ async def test_a_full_batch_goes_at_once_and_order_holds(bootstrap, topics):
     small = make_producer(bootstrap, max_batch_size=16 * 1024)
     await small.start()
     try:
-        batching = BatchingProducer(small, topics.attempts, window_s=0.05)
+        batching = RecordBatcher(small, topics.attempts, linger_s=0.05)
         value = b"x" * 3000
         total = 40  # ~120 KiB on one key: several batches of one partition in one window
         await asyncio.gather(
@@ -79,7 +80,7 @@ async def test_a_full_batch_goes_at_once_and_order_holds(bootstrap, topics):
 async def test_a_record_not_stored_raises_to_its_caller(bootstrap, topics):
     closing = make_producer(bootstrap)
     await closing.start()
-    batching = BatchingProducer(closing, topics.attempts, window_s=0.2)
+    batching = RecordBatcher(closing, topics.attempts, linger_s=0.2)
     await batching.send_and_wait(b"0", KEYS[0])
     waiting = asyncio.create_task(batching.send_and_wait(b"1", KEYS[1]))
     await asyncio.sleep(0.02)
