@@ -218,8 +218,10 @@ class RecordBatcher:
         batches: dict[int, Batch] = {}
         acks: list[asyncio.Future[Any]] = []
         for window in windows:
+            touched: set[int] = set()  # the partitions this window's records go to
             for (key, value), stored in zip(window.records, window.waiting, strict=True):
                 partition = partitioner(key, partitions, available) if one is None else one
+                touched.add(partition)
                 batch = batches.get(partition)
                 if batch is None:
                     batch = batches[partition] = Batch(producer.create_batch())
@@ -230,11 +232,11 @@ class RecordBatcher:
                     batch.builder.append(key=key, value=value, timestamp=None)
                 batch.waiting.append(stored)
             if window.expiry is not None:
-                # A partition's batches are answered in order: once each batch open now is,
-                # so are the window's records.
-                window.pending = len(batches)
-                for batch in batches.values():
-                    batch.finished.append(window)
+                # A partition's batches are answered in order: once the batch open now on each
+                # partition it touched is, so are the window's records.
+                window.pending = len(touched)
+                for partition in touched:
+                    batches[partition].finished.append(window)
         for partition, batch in batches.items():
             await self._submit(batch, partition, acks)
         return acks

@@ -41,7 +41,8 @@ def offsets_to_seed(
     return seeds
 
 
-async def _committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, int]:
+async def committed(admin: AIOKafkaAdminClient, group: str) -> dict[TopicPartition, int]:
+    """The group's committed offset of every partition it committed (negative: none)."""
     listed: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(group)
     return {tp: meta.offset for tp, meta in listed.items()}
 
@@ -72,8 +73,8 @@ async def seed_group_offsets(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        own = await _committed(admin, group)
-        older = [await _committed(admin, name) for name in older_groups]
+        own = await committed(admin, group)
+        older = [await committed(admin, name) for name in older_groups]
     finally:
         await admin.close()
     seeds = offsets_to_seed(own, older, topics)

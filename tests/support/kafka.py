@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from runtime.kafka import assign_from_beginning
+from runtime.seeding import committed
 from schemas.codec import decode
 
 
@@ -53,10 +54,10 @@ async def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int,
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await committed(admin, group)
     finally:
         await admin.close()
-    return {tp.partition: max(meta.offset, 0) for tp, meta in offsets.items() if tp.topic == topic}
+    return {tp.partition: max(offset, 0) for tp, offset in offsets.items() if tp.topic == topic}
 
 
 async def committed_total(bootstrap: str, group: str, topic: str) -> int:
